@@ -1,0 +1,13 @@
+namespace Assistant.Capture;
+
+/// <summary>One captured picture: tightly packed RGB bytes, row-major, and when it was taken.</summary>
+public sealed record Frame(byte[] Rgb, int Width, int Height, TimeSpan Timestamp)
+{
+    public int Stride => Width * 3;
+}
+
+/// <summary>The one user-facing failure of capture: an unreadable image, a source that is gone.</summary>
+public sealed class CaptureException(string message, int exitCode = 2, Exception? inner = null) : Exception(message, inner)
+{
+    public int ExitCode { get; } = exitCode;
+}

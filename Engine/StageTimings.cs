@@ -1,0 +1,56 @@
+using System.Diagnostics;
+
+namespace Assistant.Engine;
+
+/// <summary>The stages of answering about one frame, in pipeline order.</summary>
+public enum Stage
+{
+    Preprocess,
+    Vision,
+    QueryPrefill,
+    Compress,
+    VisualPrefill,
+    Decode,
+}
+
+/// <summary>Wall time per stage of one ask, and decode throughput. Filled by <see cref="AskPipeline"/>.</summary>
+public sealed class StageTimings
+{
+    private readonly double[] _ms = new double[Enum.GetValues<Stage>().Length];
+
+    public double this[Stage stage] => _ms[(int)stage];
+
+    /// <summary>Answer tokens produced (stop token excluded).</summary>
+    public int DecodedTokens { get; internal set; }
+
+    /// <summary>Query tokens prefilled (query-start token included).</summary>
+    public int QueryTokens { get; internal set; }
+
+    /// <summary>Positions in the visual prefill: V visual tokens plus the two vision markers.</summary>
+    public int VisualPositions { get; internal set; }
+
+    public double DecodeTokensPerSecond => this[Stage.Decode] > 0 ? DecodedTokens / (this[Stage.Decode] / 1000.0) : 0;
+
+    public double TotalMs => _ms.Sum();
+
+    internal void Add(Stage stage, long startTimestamp) => _ms[(int)stage] += Stopwatch.GetElapsedTime(startTimestamp).TotalMilliseconds;
+
+    public IReadOnlyDictionary<string, double> ToDictionary() =>
+        Enum.GetValues<Stage>().ToDictionary(s => Name(s), s => Math.Round(this[s], 3));
+
+    public static string Name(Stage s) => s switch
+    {
+        Stage.Preprocess => "preprocess",
+        Stage.Vision => "vision",
+        Stage.QueryPrefill => "query_prefill",
+        Stage.Compress => "quecc",
+        Stage.VisualPrefill => "visual_prefill",
+        Stage.Decode => "decode",
+        _ => s.ToString(),
+    };
+
+    /// <summary>One line: every stage in ms, then decode tokens/s.</summary>
+    public override string ToString() =>
+        string.Join("  ", Enum.GetValues<Stage>().Select(s => $"{Name(s)} {this[s]:F1} ms")) +
+        $"  | decode {DecodedTokens} tok, {DecodeTokensPerSecond:F1} tok/s  | total {TotalMs:F1} ms";
+}

@@ -1,0 +1,61 @@
+using System.Reflection;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Assistant.Inference;
+
+/// <summary>Where ONNX Runtime runs the graphs.</summary>
+public enum ExecutionProvider
+{
+    /// <summary>The best the build and machine offer: DirectML, then CUDA, then CPU.</summary>
+    Auto,
+    Cpu,
+    Cuda,
+    Dml,
+}
+
+/// <summary>Parses and describes execution providers; knows which native ONNX Runtime this build links.</summary>
+public static class ExecutionProviders
+{
+    /// <summary>The native ONNX Runtime package this build was compiled against: cpu, cuda or dml.</summary>
+    public static string BuildFlavor { get; } =
+        typeof(ExecutionProviders).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+            .FirstOrDefault(a => a.Key == "OnnxRuntimeFlavor")?.Value ?? "cpu";
+
+    public static ExecutionProvider Parse(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "auto" => ExecutionProvider.Auto,
+        "cpu" => ExecutionProvider.Cpu,
+        "cuda" => ExecutionProvider.Cuda,
+        "dml" or "directml" => ExecutionProvider.Dml,
+        _ => throw new InferenceException($"unknown execution provider '{text}': use cpu, cuda, dml or auto"),
+    };
+
+    /// <summary>Providers the loaded native library offers (e.g. CPUExecutionProvider, CUDAExecutionProvider).</summary>
+    public static IReadOnlyList<string> Available() => OrtEnv.Instance().GetAvailableProviders();
+
+    /// <summary>Turns a request into the provider to use, or explains in one line what to install.</summary>
+    public static ExecutionProvider Resolve(ExecutionProvider requested)
+    {
+        var available = Available();
+        bool Has(string name) => available.Contains(name);
+        switch (requested)
+        {
+            case ExecutionProvider.Cpu:
+                return ExecutionProvider.Cpu;
+            case ExecutionProvider.Dml when !OperatingSystem.IsWindows():
+                throw new InferenceException(
+                    "--ep dml needs Windows (DirectML is a Windows API); on this machine use --ep cpu, or --ep cuda on an NVIDIA GPU");
+            case ExecutionProvider.Dml when !Has("DmlExecutionProvider"):
+                throw new InferenceException(
+                    $"this build links the '{BuildFlavor}' ONNX Runtime, which has no DirectML: build with -p:OnnxRuntimeFlavor=dml (package Microsoft.ML.OnnxRuntime.DirectML)");
+            case ExecutionProvider.Cuda when !Has("CUDAExecutionProvider"):
+                throw new InferenceException(
+                    $"this build links the '{BuildFlavor}' ONNX Runtime, which has no CUDA: build with -p:OnnxRuntimeFlavor=cuda (package Microsoft.ML.OnnxRuntime.Gpu.Linux) and install the CUDA 12 runtime and cuDNN 9");
+            case ExecutionProvider.Auto:
+                if (OperatingSystem.IsWindows() && Has("DmlExecutionProvider")) return ExecutionProvider.Dml;
+                return Has("CUDAExecutionProvider") ? ExecutionProvider.Cuda : ExecutionProvider.Cpu;
+            default:
+                return requested;
+        }
+    }
+}

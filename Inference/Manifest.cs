@@ -1,0 +1,136 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Assistant.Inference;
+
+/// <summary>One declared tensor: element type and shape; a string in the shape names a dynamic axis.</summary>
+public sealed record TensorSpec(string Dtype, IReadOnlyList<JsonElement> Shape)
+{
+    /// <summary>The fixed size of axis <paramref name="axis"/>, or null when the axis is dynamic.</summary>
+    public long? Fixed(int axis) => Shape[axis].ValueKind == JsonValueKind.Number ? Shape[axis].GetInt64() : null;
+
+    public override string ToString() =>
+        $"{Dtype}[{string.Join(", ", Shape.Select(d => d.ValueKind == JsonValueKind.Number ? d.GetInt64().ToString() : d.GetString()))}]";
+}
+
+/// <summary>One ONNX file and the tensors the manifest says it has.</summary>
+public sealed record GraphSpec(
+    string File,
+    IReadOnlyDictionary<string, TensorSpec> Inputs,
+    IReadOnlyDictionary<string, TensorSpec> Outputs);
+
+public sealed record VisionSpec(
+    string File,
+    IReadOnlyDictionary<string, TensorSpec> Inputs,
+    IReadOnlyDictionary<string, TensorSpec> Outputs,
+    int ImageSize,
+    int PatchSize,
+    int Grid,
+    int Dim,
+    int MultiDim,
+    int Layers,
+    int Heads,
+    IReadOnlyList<int> MultiLayers,
+    IReadOnlyList<float> Mean,
+    IReadOnlyList<float> Std,
+    long Params)
+{
+    public GraphSpec Graph => new(File, Inputs, Outputs);
+    public int Patches => Grid * Grid;
+}
+
+/// <summary>A compressor (QueCC or the query-agnostic baseline) with one graph per supported V.</summary>
+public sealed record CompressorSpec(
+    string Kind,
+    bool QueryAware,
+    int Heads,
+    long Params,
+    IReadOnlyDictionary<string, GraphSpec> Graphs)
+{
+    /// <summary>Supported visual-token counts, ascending.</summary>
+    public IReadOnlyList<int> Tokens => Graphs.Keys.Select(int.Parse).Order().ToArray();
+}
+
+public sealed record DecoderSpec(
+    string Name,
+    GraphSpec Decoder,
+    GraphSpec Embed,
+    int Dim,
+    int Layers,
+    int Heads,
+    int KvHeads,
+    int HeadDim,
+    int Intermediate,
+    int VocabSize,
+    double RopeTheta,
+    double RmsEps,
+    long Params,
+    IReadOnlyList<CompressorSpec> Compressors);
+
+public sealed record TokenizerSpec(
+    string Vocab,
+    string Merges,
+    string PreTokenizer,
+    IReadOnlyDictionary<string, int> SpecialTokens);
+
+/// <summary>Special tokens of the prompt <c>[query_start query][vision_start visual vision_end][answer stop]</c>.</summary>
+public sealed record PromptSpec(string QueryStart, string VisionStart, string VisionEnd, IReadOnlyList<string> Stop);
+
+public sealed record DefaultSpec(string Decoder, string Compressor, int Tokens);
+
+/// <summary>manifest.json of a model set; models/README.md is the full contract.</summary>
+public sealed record Manifest(
+    string Format,
+    string Name,
+    string? Description,
+    string? CreatedBy,
+    VisionSpec Vision,
+    IReadOnlyList<DecoderSpec> Decoders,
+    TokenizerSpec Tokenizer,
+    PromptSpec Prompt,
+    DefaultSpec Default,
+    JsonElement? ScalingLaw,
+    string? Golden)
+{
+    public const string FormatName = "quecc-assistant-models/1";
+
+    internal static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        RespectRequiredConstructorParameters = true,
+        RespectNullableAnnotations = true,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+    };
+
+    /// <summary>Reads and parses <c>manifest.json</c> in <paramref name="directory"/>; every failure is one line.</summary>
+    public static Manifest Read(string directory)
+    {
+        if (!System.IO.Directory.Exists(directory))
+            throw new InferenceException($"model folder not found: {directory}");
+        var path = Path.Combine(directory, "manifest.json");
+        if (!System.IO.File.Exists(path))
+            throw new InferenceException($"not a model set: {directory} has no manifest.json");
+        Manifest? manifest;
+        try
+        {
+            using var stream = System.IO.File.OpenRead(path);
+            manifest = JsonSerializer.Deserialize<Manifest>(stream, Json);
+        }
+        catch (JsonException e)
+        {
+            throw new InferenceException($"{path} is not a valid manifest: {SessionFactory.FirstLine(e.Message)}", inner: e);
+        }
+        if (manifest is null)
+            throw new InferenceException($"{path} is empty");
+        if (manifest.Format != FormatName)
+            throw new InferenceException($"{path} has format '{manifest.Format}'; this build reads '{FormatName}'");
+        if (manifest.Decoders.Count == 0)
+            throw new InferenceException($"{path} lists no decoders");
+        return manifest;
+    }
+
+    public DecoderSpec FindDecoder(string name) =>
+        Decoders.FirstOrDefault(d => d.Name == name)
+        ?? throw new InferenceException($"model set '{Name}' has no decoder '{name}' (it has: {string.Join(", ", Decoders.Select(d => d.Name))})");
+}

@@ -1,0 +1,151 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace Assistant.Inference;
+
+/// <summary>
+/// A loaded and validated model set: every graph the manifest names, checked against its real ONNX
+/// metadata and against the other components, before anything runs. Owns every session; Dispose frees them.
+/// </summary>
+public sealed class ModelSet : IDisposable
+{
+    private ModelSet(string directory, Manifest manifest, ExecutionProvider provider, VisionEncoder vision,
+        TextTokenizer tokenizer, IReadOnlyList<LanguageModel> decoders)
+    {
+        Directory = directory;
+        Manifest = manifest;
+        Provider = provider;
+        Vision = vision;
+        Tokenizer = tokenizer;
+        Decoders = decoders;
+    }
+
+    public string Directory { get; }
+    public Manifest Manifest { get; }
+    public ExecutionProvider Provider { get; }
+    public VisionEncoder Vision { get; }
+    public TextTokenizer Tokenizer { get; }
+    public IReadOnlyList<LanguageModel> Decoders { get; }
+
+    public LanguageModel Decoder(string name) =>
+        Decoders.FirstOrDefault(d => d.Spec.Name == name)
+        ?? throw new InferenceException($"model set '{Manifest.Name}' has no decoder '{name}' (it has: {string.Join(", ", Decoders.Select(d => d.Spec.Name))})");
+
+    /// <summary>Reads, loads and validates the set in <paramref name="directory"/>; any problem is one <see cref="InferenceException"/>.</summary>
+    public static ModelSet Load(string directory, SessionFactory factory)
+    {
+        var manifest = Manifest.Read(directory);
+        var owned = new List<IDisposable>();
+        try
+        {
+            InferenceSession Open(GraphSpec g)
+            {
+                var s = factory.Create(Resolve(directory, g.File));
+                owned.Add(s);
+                return s;
+            }
+
+            var vs = manifest.Vision;
+            var visionGraph = vs.Graph;
+            GraphContract.Check(Open(visionGraph), visionGraph, ["pixel_values"], ["features", "features_multi"]);
+            GraphContract.Dim(visionGraph, "pixel_values", 1, 3, "RGB channels");
+            GraphContract.Dim(visionGraph, "pixel_values", 2, vs.ImageSize, "vision image_size");
+            GraphContract.Dim(visionGraph, "pixel_values", 3, vs.ImageSize, "vision image_size");
+            GraphContract.Dim(visionGraph, "features", 1, vs.Patches, "vision patches (grid^2)");
+            GraphContract.Dim(visionGraph, "features", 2, vs.Dim, "vision dim");
+            GraphContract.Dim(visionGraph, "features_multi", 1, vs.Patches, "vision patches (grid^2)");
+            GraphContract.Dim(visionGraph, "features_multi", 2, vs.MultiDim, "vision multi_dim");
+            if (vs.Mean.Count != 3 || vs.Std.Count != 3 || vs.Std.Any(s => s <= 0))
+                throw new InferenceException("manifest.json vision mean/std must be three values each, std positive");
+            var visionSession = (InferenceSession)owned[^1];
+
+            var tokenizer = TextTokenizer.Load(directory, manifest.Tokenizer);
+            foreach (var t in new[] { manifest.Prompt.QueryStart, manifest.Prompt.VisionStart, manifest.Prompt.VisionEnd }.Concat(manifest.Prompt.Stop))
+                tokenizer.SpecialId(t);
+
+            var kvMemory = factory.Provider == ExecutionProvider.Cuda
+                ? new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA, OrtAllocatorType.DeviceAllocator, factory.Config.DeviceId, OrtMemType.Default)
+                : OrtMemoryInfo.DefaultInstance;
+
+            var decoders = new List<LanguageModel>();
+            foreach (var ds in manifest.Decoders)
+            {
+                if (tokenizer.Count > ds.VocabSize)
+                    throw new InferenceException($"dimension mismatch: tokenizer has {tokenizer.Count} ids but decoder {ds.Name} vocab_size is {ds.VocabSize}");
+                var embed = Open(ds.Embed);
+                GraphContract.Check(embed, ds.Embed, ["input_ids"], ["inputs_embeds"]);
+                GraphContract.Dim(ds.Embed, "inputs_embeds", 2, ds.Dim, $"decoder {ds.Name} dim");
+                var decoder = Open(ds.Decoder);
+                var past = Enumerable.Range(0, ds.Layers).SelectMany(i => new[] { $"past_key_values.{i}.key", $"past_key_values.{i}.value" }).ToArray();
+                var present = Enumerable.Range(0, ds.Layers).SelectMany(i => new[] { $"present.{i}.key", $"present.{i}.value" }).ToArray();
+                GraphContract.Check(decoder, ds.Decoder, ["inputs_embeds", "attention_mask", "position_ids", .. past], ["logits", "last_hidden_state", .. present]);
+                GraphContract.Dim(ds.Decoder, "inputs_embeds", 2, ds.Dim, $"decoder {ds.Name} dim");
+                GraphContract.Dim(ds.Decoder, "last_hidden_state", 2, ds.Dim, $"decoder {ds.Name} dim");
+                GraphContract.Dim(ds.Decoder, "logits", 2, ds.VocabSize, $"decoder {ds.Name} vocab_size");
+                foreach (var name in past.Concat(present))
+                {
+                    GraphContract.Dim(ds.Decoder, name, 1, ds.KvHeads, $"decoder {ds.Name} kv_heads");
+                    GraphContract.Dim(ds.Decoder, name, 3, ds.HeadDim, $"decoder {ds.Name} head_dim");
+                }
+
+                var compressors = new Dictionary<(string, int), Compressor>();
+                foreach (var cs in ds.Compressors)
+                {
+                    if (cs.Graphs.Count == 0)
+                        throw new InferenceException($"compressor {cs.Kind} of {ds.Name} lists no graphs");
+                    foreach (var (key, g) in cs.Graphs)
+                    {
+                        if (!int.TryParse(key, out var v) || v <= 0)
+                            throw new InferenceException($"compressor {cs.Kind} of {ds.Name}: '{key}' is not a visual-token count");
+                        var session = Open(g);
+                        string[] inputs = cs.QueryAware ? ["features", "features_multi", "query_embedding"] : ["features", "features_multi"];
+                        GraphContract.Check(session, g, inputs, ["visual_tokens"]);
+                        GraphContract.Dim(g, "features", 1, vs.Patches, "vision patches");
+                        GraphContract.Dim(g, "features", 2, vs.Dim, "vision features width");
+                        GraphContract.Dim(g, "features_multi", 2, vs.MultiDim, "vision features_multi width");
+                        if (cs.QueryAware) GraphContract.Dim(g, "query_embedding", 1, ds.Dim, $"decoder {ds.Name} dim");
+                        GraphContract.Dim(g, "visual_tokens", 1, v, "the V it is listed under");
+                        GraphContract.Dim(g, "visual_tokens", 2, ds.Dim, $"decoder {ds.Name} dim");
+                        var compressor = new Compressor(session, cs, g, v, ds.Dim);
+                        owned.Remove(session);
+                        owned.Add(compressor);
+                        compressors[(cs.Kind, v)] = compressor;
+                    }
+                }
+                foreach (var c in compressors.Values) owned.Remove(c);
+                owned.Remove(decoder);
+                owned.Remove(embed);
+                var lm = new LanguageModel(ds, decoder, embed, kvMemory, compressors);
+                owned.Add(lm);
+                decoders.Add(lm);
+            }
+
+            var d = manifest.Default;
+            var defaultDecoder = decoders.FirstOrDefault(x => x.Spec.Name == d.Decoder)
+                ?? throw new InferenceException($"manifest.json default decoder '{d.Decoder}' is not listed");
+            defaultDecoder.Compressor(d.Compressor, d.Tokens);
+
+            owned.Remove(visionSession);
+            var vision = new VisionEncoder(visionSession, vs);
+            return new ModelSet(Path.GetFullPath(directory), manifest, factory.Provider, vision, tokenizer, decoders);
+        }
+        catch
+        {
+            foreach (var o in owned) o.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A manifest path must stay inside the set's folder.</summary>
+    private static string Resolve(string directory, string relative)
+    {
+        if (Path.IsPathRooted(relative) || relative.Split('/', '\\').Contains(".."))
+            throw new InferenceException($"manifest.json file '{relative}' must be a relative path inside the model folder");
+        return Path.Combine(directory, relative);
+    }
+
+    public void Dispose()
+    {
+        Vision.Dispose();
+        foreach (var d in Decoders) d.Dispose();
+    }
+}

@@ -1,0 +1,155 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.ML.Tokenizers;
+
+namespace Assistant.Inference;
+
+/// <summary>
+/// The model set's byte-level BPE tokenizer (vocab.json + merges.txt, the Qwen2 format) through
+/// Microsoft.ML.Tokenizers, plus the special-token ids from the manifest. User text is encoded without
+/// special-token parsing, so a query containing "&lt;|im_end|&gt;" cannot forge a prompt boundary.
+/// </summary>
+public sealed class TextTokenizer
+{
+    /// <summary>Qwen2's pre-tokenizer split.</summary>
+    public const string Qwen2Pattern =
+        @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+    private readonly BpeTokenizer _bpe;
+    private readonly byte[][] _tokenBytes;  // id -> raw bytes; special tokens map to their text
+
+    private TextTokenizer(BpeTokenizer bpe, byte[][] tokenBytes, IReadOnlyDictionary<string, int> special)
+    {
+        _bpe = bpe;
+        _tokenBytes = tokenBytes;
+        Special = special;
+    }
+
+    public IReadOnlyDictionary<string, int> Special { get; }
+
+    /// <summary>Number of ids, special tokens included.</summary>
+    public int Count => _tokenBytes.Length;
+
+    public static TextTokenizer Load(string directory, TokenizerSpec spec)
+    {
+        if (spec.PreTokenizer != "qwen2")
+            throw new InferenceException($"tokenizer pre_tokenizer '{spec.PreTokenizer}' is not supported (this build knows 'qwen2')");
+        var vocabPath = Path.Combine(directory, spec.Vocab);
+        var mergesPath = Path.Combine(directory, spec.Merges);
+        foreach (var p in new[] { vocabPath, mergesPath })
+            if (!File.Exists(p)) throw new InferenceException($"tokenizer file not found: {p}");
+
+        Dictionary<string, int> vocab;
+        try
+        {
+            vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(vocabPath))
+                    ?? throw new InferenceException($"{vocabPath} is empty");
+        }
+        catch (JsonException e)
+        {
+            throw new InferenceException($"{vocabPath} is not a JSON token -> id map: {SessionFactory.FirstLine(e.Message)}", inner: e);
+        }
+
+        BpeTokenizer bpe;
+        try
+        {
+            bpe = BpeTokenizer.Create(new BpeOptions(vocabPath, mergesPath)
+            {
+                ByteLevel = true,
+                PreTokenizer = new RegexPreTokenizer(new Regex(Qwen2Pattern, RegexOptions.Compiled), null),
+            });
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or FormatException)
+        {
+            throw new InferenceException($"cannot read tokenizer {vocabPath} + {mergesPath}: {SessionFactory.FirstLine(e.Message)}", inner: e);
+        }
+
+        int count = Math.Max(vocab.Values.DefaultIfEmpty(-1).Max(), spec.SpecialTokens.Values.DefaultIfEmpty(-1).Max()) + 1;
+        var bytes = new byte[count][];
+        var unmap = ByteLevel.CharToByte;
+        foreach (var (token, id) in vocab)
+        {
+            var raw = new byte[token.Length];
+            for (int i = 0; i < token.Length; i++)
+                raw[i] = unmap.TryGetValue(token[i], out var b) ? b
+                    : throw new InferenceException($"{vocabPath}: token '{token}' is not byte-level BPE text");
+            bytes[id] = raw;
+        }
+        foreach (var (token, id) in spec.SpecialTokens)
+        {
+            if (id < 0 || bytes[id] is not null)
+                throw new InferenceException($"special token {token} has id {id}, which is negative or taken by vocab.json");
+            bytes[id] = Encoding.UTF8.GetBytes(token);
+        }
+        for (int i = 0; i < count; i++)
+            bytes[i] ??= [];
+        return new TextTokenizer(bpe, bytes, spec.SpecialTokens);
+    }
+
+    /// <summary>Ids of plain text (no special tokens are recognised in it).</summary>
+    public IReadOnlyList<int> Encode(string text) => _bpe.EncodeToIds(text);
+
+    /// <summary>The id of a special token named in the manifest.</summary>
+    public int SpecialId(string token) =>
+        Special.TryGetValue(token, out var id) ? id : throw new InferenceException($"tokenizer has no special token {token}");
+
+    public bool IsSpecial(int id) => Special.Values.Contains(id);
+
+    /// <summary>The raw bytes of one token. Valid as long as this tokenizer lives.</summary>
+    public ReadOnlySpan<byte> TokenBytes(int id) =>
+        (uint)id < (uint)_tokenBytes.Length ? _tokenBytes[id] : throw new ArgumentOutOfRangeException(nameof(id), id, "token id outside the vocabulary");
+
+    /// <summary>Whole-text decode (special tokens skipped).</summary>
+    public string Decode(IEnumerable<int> ids)
+    {
+        var buffer = new List<byte>();
+        foreach (var id in ids)
+            if (!IsSpecial(id)) buffer.AddRange(_tokenBytes[id]);
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    /// <summary>A decoder for a token stream: text comes out as soon as its UTF-8 bytes are complete.</summary>
+    public StreamingDetokenizer CreateStream() => new(this);
+
+    /// <summary>GPT-2's byte-to-printable-character map, inverted.</summary>
+    private static class ByteLevel
+    {
+        public static readonly IReadOnlyDictionary<char, byte> CharToByte = Build();
+
+        private static Dictionary<char, byte> Build()
+        {
+            var keep = new List<int>();
+            for (int b = '!'; b <= '~'; b++) keep.Add(b);
+            for (int b = 0xA1; b <= 0xAC; b++) keep.Add(b);
+            for (int b = 0xAE; b <= 0xFF; b++) keep.Add(b);
+            var map = keep.ToDictionary(b => (char)b, b => (byte)b);
+            int n = 0;
+            for (int b = 0; b < 256; b++)
+                if (!keep.Contains(b)) map[(char)(256 + n++)] = (byte)b;
+            return map;
+        }
+    }
+}
+
+/// <summary>Turns token ids into text incrementally; a multi-byte character split across tokens waits for its end.</summary>
+public sealed class StreamingDetokenizer(TextTokenizer tokenizer)
+{
+    private readonly Decoder _utf8 = new UTF8Encoding(false, false).GetDecoder();
+    private readonly char[] _chars = new char[64];
+
+    /// <summary>The text that token <paramref name="id"/> completes (possibly empty). Special tokens give no text.</summary>
+    public string Push(int id)
+    {
+        if (tokenizer.IsSpecial(id)) return "";
+        var bytes = tokenizer.TokenBytes(id);
+        var sb = new StringBuilder();
+        while (!bytes.IsEmpty)
+        {
+            _utf8.Convert(bytes, _chars, false, out int used, out int produced, out _);
+            sb.Append(_chars, 0, produced);
+            bytes = bytes[used..];
+        }
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,72 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace Assistant.Inference;
+
+/// <summary>
+/// The vision graph: normalised pixels (1, 3, S, S) -> features (1, P, Dv) and features_multi (1, P, Dm).
+/// Owns its session and output buffers; <see cref="Features"/> and <see cref="FeaturesMulti"/> are
+/// overwritten by the next <see cref="Encode"/>.
+/// </summary>
+public sealed class VisionEncoder : IDisposable
+{
+    private static readonly string[] InputNames = ["pixel_values"];
+    private static readonly string[] OutputNames = ["features", "features_multi"];
+    private readonly InferenceSession _session;
+    private readonly float[] _pixels;
+    private readonly OrtValue _pixelsValue, _featuresValue, _multiValue;
+    private readonly RunOptions _run = new();
+
+    internal VisionEncoder(InferenceSession session, VisionSpec spec)
+    {
+        _session = session;
+        Spec = spec;
+        int s = spec.ImageSize, p = spec.Patches;
+        _pixels = new float[3 * s * s];
+        Features = new float[p * spec.Dim];
+        FeaturesMulti = new float[p * spec.MultiDim];
+        _pixelsValue = OrtValue.CreateTensorValueFromMemory(_pixels, [1, 3, s, s]);
+        _featuresValue = OrtValue.CreateTensorValueFromMemory(Features, [1, p, spec.Dim]);
+        _multiValue = OrtValue.CreateTensorValueFromMemory(FeaturesMulti, [1, p, spec.MultiDim]);
+    }
+
+    public VisionSpec Spec { get; }
+
+    /// <summary>Where the caller writes normalised CHW pixels before <see cref="Encode"/>.</summary>
+    public Span<float> PixelBuffer => _pixels;
+
+    /// <summary>(P, Dv) row-major, valid until the next Encode.</summary>
+    public float[] Features { get; }
+
+    /// <summary>(P, Dm) row-major, valid until the next Encode.</summary>
+    public float[] FeaturesMulti { get; }
+
+    /// <summary>Runs the graph on <see cref="PixelBuffer"/>, writing into the feature buffers (no allocation of tensors).</summary>
+    public void Encode() =>
+        OrtCall.Run(_session, _run, InputNames, [_pixelsValue], OutputNames, [_featuresValue, _multiValue], Spec.File);
+
+    public void Dispose()
+    {
+        _pixelsValue.Dispose();
+        _featuresValue.Dispose();
+        _multiValue.Dispose();
+        _run.Dispose();
+        _session.Dispose();
+    }
+}
+
+/// <summary>The one place a Run's native failure becomes an <see cref="InferenceException"/>.</summary>
+internal static class OrtCall
+{
+    public static void Run(InferenceSession session, RunOptions run, string[] inputNames, OrtValue[] inputs,
+        string[] outputNames, OrtValue[] outputs, string file)
+    {
+        try
+        {
+            session.Run(run, inputNames, inputs, outputNames, outputs);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new InferenceException($"{file} failed: {SessionFactory.FirstLine(e.Message)}", exitCode: 1, inner: e);
+        }
+    }
+}

@@ -1,0 +1,48 @@
+namespace Assistant.Shaders;
+
+/// <summary>
+/// CPU reference kernel for the vision encoder's input: bilinear resize (half-pixel centres, no
+/// antialiasing; PyTorch's <c>interpolate(mode="bilinear", align_corners=False)</c>), scale to [0, 1],
+/// per-channel normalisation, HWC bytes to planar CHW floats. GPU kernels are tested against this one.
+/// </summary>
+public static class Preprocess
+{
+    /// <param name="rgb">Source pixels, row-major, 3 bytes per pixel (R, G, B).</param>
+    /// <param name="destination">3 x size x size floats, channel planes in R, G, B order.</param>
+    public static void ResizeNormalize(ReadOnlySpan<byte> rgb, int width, int height, int size,
+        ReadOnlySpan<float> mean, ReadOnlySpan<float> std, Span<float> destination)
+    {
+        if (width <= 0 || height <= 0) throw new ArgumentException($"image is {width}x{height}");
+        if (rgb.Length < width * height * 3) throw new ArgumentException($"{rgb.Length} bytes for a {width}x{height} RGB image");
+        if (destination.Length < 3 * size * size) throw new ArgumentException("destination too small", nameof(destination));
+        float sx = (float)width / size, sy = (float)height / size;
+        int plane = size * size;
+        Span<float> scale = [1f / (255f * std[0]), 1f / (255f * std[1]), 1f / (255f * std[2])];
+        Span<float> shift = [-mean[0] / std[0], -mean[1] / std[1], -mean[2] / std[2]];
+        for (int y = 0; y < size; y++)
+        {
+            Source(y, sy, height, out int y0, out int y1, out float fy);
+            for (int x = 0; x < size; x++)
+            {
+                Source(x, sx, width, out int x0, out int x1, out float fx);
+                int p00 = (y0 * width + x0) * 3, p01 = (y0 * width + x1) * 3, p10 = (y1 * width + x0) * 3, p11 = (y1 * width + x1) * 3;
+                for (int c = 0; c < 3; c++)
+                {
+                    float top = rgb[p00 + c] + (rgb[p01 + c] - rgb[p00 + c]) * fx;
+                    float bottom = rgb[p10 + c] + (rgb[p11 + c] - rgb[p10 + c]) * fx;
+                    float v = top + (bottom - top) * fy;
+                    destination[c * plane + y * size + x] = v * scale[c] + shift[c];
+                }
+            }
+        }
+    }
+
+    /// <summary>Half-pixel source coordinate, clamped at the edges as PyTorch does.</summary>
+    private static void Source(int dst, float scale, int limit, out int i0, out int i1, out float frac)
+    {
+        float s = MathF.Max((dst + 0.5f) * scale - 0.5f, 0f);
+        i0 = Math.Min((int)s, limit - 1);
+        i1 = Math.Min(i0 + 1, limit - 1);
+        frac = s - i0;
+    }
+}

@@ -1,0 +1,107 @@
+using System.CommandLine;
+using System.Text.Json;
+using Assistant.Capture;
+using Assistant.Engine;
+using Assistant.Inference;
+
+namespace Assistant.Ui;
+
+/// <summary><c>assistant ask --image PATH --query TEXT</c>: one picture, one question, a streamed answer and stage timings.</summary>
+internal static class AskCommand
+{
+    public static Command Create(TextWriter stdout, TextWriter stderr)
+    {
+        var image = new Option<string>("--image") { Description = "image file (PNG, JPEG, BMP, GIF, TGA)", Required = true };
+        var query = new Option<string>("--query") { Description = "the question", Required = true };
+        var models = new Option<string?>("--models") { Description = "model set folder (default: models/default)" };
+        var tokens = new Option<int?>("--tokens") { Description = "visual tokens V (one the set offers; default from the manifest)" };
+        var decoder = new Option<string?>("--decoder") { Description = "decoder name (default from the manifest)" };
+        var compressor = new Option<string?>("--compressor") { Description = "quecc or tokenpacker (default from the manifest)" };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "answer length limit in tokens", DefaultValueFactory = _ => 32 };
+        var temperature = new Option<float>("--temperature") { Description = "0 = greedy; > 0 samples", DefaultValueFactory = _ => 0f };
+        var topP = new Option<float>("--top-p") { Description = "nucleus sampling mass (with --temperature > 0)", DefaultValueFactory = _ => 1f };
+        var seed = new Option<int>("--seed") { Description = "sampling seed", DefaultValueFactory = _ => 0 };
+        var ep = Cli.EpOption();
+        var json = Cli.JsonOption();
+
+        var command = new Command("ask", "Answer a question about an image, streaming the answer, then print per-stage timings.")
+        {
+            image, query, models, tokens, decoder, compressor, maxTokens, temperature, topP, seed, ep, json,
+        };
+        command.SetAction(async (parse, cancellation) =>
+        {
+            // Cheap checks first, so bad input fails before any model loads.
+            var q = AskPipeline.ValidateQuery(parse.GetValue(query));
+            var frame = ImageFile.Load(parse.GetValue(image)!);
+            var sampling = new SamplingOptions(parse.GetValue(temperature), parse.GetValue(topP), parse.GetValue(seed));
+            sampling.Validate();
+            int max = parse.GetValue(maxTokens);
+            if (max is < 1 or > 4096) throw new EngineException($"--max-tokens must be in 1..4096, got {max}");
+            var provider = ExecutionProviders.Parse(parse.GetValue(ep)!);
+            var factory = new SessionFactory(new SessionConfig(provider));
+            var dir = Cli.ResolveModels(parse.GetValue(models));
+            using var set = ModelSet.Load(dir, factory);
+            var pipeline = new AskPipeline(set);
+            var config = new AskConfig(parse.GetValue(decoder), parse.GetValue(compressor), parse.GetValue(tokens),
+                new GenerationOptions(max, sampling));
+            var (lm, comp) = pipeline.Resolve(config);
+
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
+            Console.CancelKeyPress += onCancel;
+            var timings = new StageTimings();
+            var ids = new List<int>();
+            var answer = new System.Text.StringBuilder();
+            bool asJson = parse.GetValue(json);
+            bool cancelled = false;
+            try
+            {
+                await foreach (var t in pipeline.AskAsync(frame, q, config, timings, cts.Token))
+                {
+                    ids.Add(t.Id);
+                    answer.Append(t.Text);
+                    if (!asJson)
+                    {
+                        stdout.Write(t.Text);
+                        stdout.Flush();
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (cts.IsCancellationRequested)
+            {
+                cancelled = true;
+            }
+            finally
+            {
+                Console.CancelKeyPress -= onCancel;
+            }
+
+            if (asJson)
+            {
+                var result = new
+                {
+                    answer = answer.ToString(),
+                    token_ids = ids,
+                    cancelled,
+                    models = set.Directory,
+                    set_name = set.Manifest.Name,
+                    ep = set.Provider.ToString().ToLowerInvariant(),
+                    decoder = lm.Spec.Name,
+                    compressor = comp.Spec.Kind,
+                    tokens = comp.Tokens,
+                    query_tokens = timings.QueryTokens,
+                    timings_ms = timings.ToDictionary(),
+                    decode_tokens_per_s = Math.Round(timings.DecodeTokensPerSecond, 2),
+                };
+                stdout.WriteLine(JsonSerializer.Serialize(result));
+            }
+            else
+            {
+                stdout.WriteLine(cancelled ? " [cancelled]" : "");
+                stdout.WriteLine($"[{lm.Spec.Name} + {comp.Spec.Kind} V={comp.Tokens} on {set.Provider.ToString().ToLowerInvariant()}] {timings}");
+            }
+            return cancelled ? 130 : 0;
+        });
+        return command;
+    }
+}

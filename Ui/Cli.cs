@@ -1,0 +1,89 @@
+using System.CommandLine;
+using Assistant.Capture;
+using Assistant.Engine;
+using Assistant.Inference;
+
+namespace Assistant.Ui;
+
+/// <summary>
+/// The `assistant` command line. Every user-facing failure is printed as one line on stderr with the
+/// exception's exit code (2 for bad input); a stack trace is shown only with ASSISTANT_DEBUG=1.
+/// </summary>
+public static class Cli
+{
+    public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        var root = new RootCommand("assistant: a real-time visual assistant (QueCC + an inference-optimal decoder on ONNX Runtime)");
+        root.Subcommands.Add(AskCommand.Create(stdout, stderr));
+        root.Subcommands.Add(ModelsCommand.Create(stdout));
+
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            stderr.WriteLine($"error: {parse.Errors[0].Message} (see assistant {string.Join(' ', CommandPath(parse))} --help)");
+            return 2;
+        }
+        try
+        {
+            return await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e) when (UserFacing(e) is { } exit)
+        {
+            stderr.WriteLine($"error: {e.Message}");
+            return exit;
+        }
+        catch (OperationCanceledException)
+        {
+            stderr.WriteLine("cancelled");
+            return 130;
+        }
+        catch (Exception e)
+        {
+            stderr.WriteLine($"internal error: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+            if (Environment.GetEnvironmentVariable("ASSISTANT_DEBUG") == "1") stderr.WriteLine(e);
+            return 1;
+        }
+    }
+
+    private static int? UserFacing(Exception e) => e switch
+    {
+        InferenceException x => x.ExitCode,
+        CaptureException x => x.ExitCode,
+        EngineException x => x.ExitCode,
+        _ => null,
+    };
+
+    private static IEnumerable<string> CommandPath(ParseResult parse)
+    {
+        var names = new List<string>();
+        for (var r = parse.CommandResult; r.Parent is System.CommandLine.Parsing.CommandResult p; r = p)
+            names.Insert(0, r.Command.Name);
+        return names;
+    }
+
+    /// <summary>
+    /// The model set to use: an explicit folder, else $ASSISTANT_MODELS, else the first models/default
+    /// found from the working directory or the executable's folder upwards.
+    /// </summary>
+    public static string ResolveModels(string? explicitDir)
+    {
+        if (!string.IsNullOrEmpty(explicitDir)) return explicitDir;
+        var env = Environment.GetEnvironmentVariable("ASSISTANT_MODELS");
+        if (!string.IsNullOrEmpty(env)) return env;
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                var candidate = Path.Combine(dir.FullName, "models", "default");
+                if (File.Exists(Path.Combine(candidate, "manifest.json"))) return candidate;
+            }
+        throw new InferenceException("no model set given and no models/default found: pass --models DIR or set ASSISTANT_MODELS");
+    }
+
+    internal static Option<string> EpOption() => new("--ep")
+    {
+        Description = "execution provider: cpu, cuda, dml (Windows) or auto",
+        DefaultValueFactory = _ => "auto",
+    };
+
+    internal static Option<bool> JsonOption() => new("--json") { Description = "print one JSON object instead of text" };
+}

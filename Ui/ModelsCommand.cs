@@ -1,0 +1,56 @@
+using System.CommandLine;
+using System.Text.Json;
+using Assistant.Inference;
+
+namespace Assistant.Ui;
+
+/// <summary><c>assistant models check [DIR]</c>: load and validate a set, then describe it.</summary>
+internal static class ModelsCommand
+{
+    public static Command Create(TextWriter stdout)
+    {
+        var dirArg = new Argument<string?>("DIR") { Description = "model set folder (default: models/default)", Arity = ArgumentArity.ZeroOrOne };
+        var ep = Cli.EpOption();
+        var json = Cli.JsonOption();
+        var check = new Command("check", "Validate a model set against the contract and print its components.") { dirArg, ep, json };
+        check.SetAction(parse =>
+        {
+            var factory = new SessionFactory(new SessionConfig(ExecutionProviders.Parse(parse.GetValue(ep)!)));
+            using var set = ModelSet.Load(Cli.ResolveModels(parse.GetValue(dirArg)), factory);
+            var m = set.Manifest;
+            var v = m.Vision;
+            if (parse.GetValue(json))
+            {
+                stdout.WriteLine(JsonSerializer.Serialize(new
+                {
+                    ok = true,
+                    directory = set.Directory,
+                    name = m.Name,
+                    ep = set.Provider.ToString().ToLowerInvariant(),
+                    vision = new { file = v.File, @params = v.Params, v.ImageSize, v.PatchSize, v.Grid, v.Dim, v.MultiDim, v.Layers },
+                    tokenizer = new { ids = set.Tokenizer.Count },
+                    decoders = m.Decoders.Select(d => new
+                    {
+                        d.Name, @params = d.Params, d.Dim, d.Layers, d.Heads, d.KvHeads, d.HeadDim, d.VocabSize,
+                        compressors = d.Compressors.Select(c => new { c.Kind, c.QueryAware, @params = c.Params, tokens = c.Tokens }),
+                    }),
+                    @default = m.Default,
+                }, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+                return 0;
+            }
+            stdout.WriteLine($"model set '{m.Name}' in {set.Directory}: OK on {set.Provider.ToString().ToLowerInvariant()}");
+            if (m.Description is { } desc) stdout.WriteLine($"  {desc}");
+            stdout.WriteLine($"  vision   {v.File}: {v.Params:N0} params, {v.ImageSize}px, patch {v.PatchSize} ({v.Grid}x{v.Grid}={v.Patches} patches), dim {v.Dim}, multi {v.MultiDim} (layers {string.Join(",", v.MultiLayers)})");
+            stdout.WriteLine($"  tokenizer {m.Tokenizer.Vocab} + {m.Tokenizer.Merges}: {set.Tokenizer.Count} ids ({m.Tokenizer.SpecialTokens.Count} special)");
+            foreach (var d in m.Decoders)
+            {
+                stdout.WriteLine($"  decoder  {d.Name}: {d.Params:N0} params, dim {d.Dim}, {d.Layers} layers, {d.Heads} heads / {d.KvHeads} kv, head {d.HeadDim}, ffn {d.Intermediate}, vocab {d.VocabSize}");
+                foreach (var c in d.Compressors)
+                    stdout.WriteLine($"    {c.Kind,-12} {(c.QueryAware ? "query-aware" : "query-agnostic")}, {c.Params:N0} params, V in {{{string.Join(", ", c.Tokens)}}}");
+            }
+            stdout.WriteLine($"  default  {m.Default.Decoder} + {m.Default.Compressor} at V={m.Default.Tokens}");
+            return 0;
+        });
+        return new Command("models", "Inspect model sets.") { check };
+    }
+}

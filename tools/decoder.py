@@ -1,0 +1,150 @@
+"""A Qwen2-style decoder-only language model: RMSNorm, rotary positions, grouped-query attention, SwiGLU.
+
+Its exported graph follows the input/output names common ONNX LLM exporters use, so a real exported
+Qwen decoder plugs into the same engine:
+  inputs  inputs_embeds (B, T, D) float, attention_mask (B, Tp+T) int64, position_ids (B, T) int64,
+          past_key_values.{i}.key|value (B, KV, Tp, Dh)
+  outputs logits (B, T, vocab), last_hidden_state (B, T, D) (after the final norm),
+          present.{i}.key|value (B, KV, Tp+T, Dh)
+"""
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class DecoderConfig:
+    vocab_size: int = 512
+    dim: int = 64
+    layers: int = 2
+    heads: int = 4
+    kv_heads: int = 2
+    intermediate: int = 176
+    rope_theta: float = 10000.0
+    rms_eps: float = 1e-6
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.heads
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x):
+        return self.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps))
+
+
+def rotate_half(x):
+    a, b = x.chunk(2, dim=-1)
+    return torch.cat([-b, a], dim=-1)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: DecoderConfig):
+        super().__init__()
+        assert cfg.heads % cfg.kv_heads == 0, "heads must be a multiple of kv_heads"
+        self.cfg = cfg
+        Dh = cfg.head_dim
+        self.q_proj = nn.Linear(cfg.dim, cfg.heads * Dh, bias=True)  # Qwen2: biased q/k/v, unbiased o
+        self.k_proj = nn.Linear(cfg.dim, cfg.kv_heads * Dh, bias=True)
+        self.v_proj = nn.Linear(cfg.dim, cfg.kv_heads * Dh, bias=True)
+        self.o_proj = nn.Linear(cfg.heads * Dh, cfg.dim, bias=False)
+
+    def forward(self, x, cos, sin, mask, past_k, past_v):
+        # x (B, T, D); cos/sin (B, 1, T, Dh); mask (B, 1, T, Tp+T) bool; past (B, KV, Tp, Dh)
+        cfg = self.cfg
+        B, T, _ = x.shape
+        H, KV, Dh = cfg.heads, cfg.kv_heads, cfg.head_dim
+        q = self.q_proj(x).reshape(B, T, H, Dh).transpose(1, 2)  # (B, H, T, Dh)
+        k = self.k_proj(x).reshape(B, T, KV, Dh).transpose(1, 2)  # (B, KV, T, Dh)
+        v = self.v_proj(x).reshape(B, T, KV, Dh).transpose(1, 2)  # (B, KV, T, Dh)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        k = torch.cat([past_k, k], dim=2)  # (B, KV, Tp+T, Dh): this is the present
+        v = torch.cat([past_v, v], dim=2)
+        S = k.shape[2]
+        # GQA by expand+reshape: repeat_interleave exports a graph ONNX Runtime rejects (VERIFIED.md).
+        kx = k[:, :, None].expand(B, KV, H // KV, S, Dh).reshape(B, H, S, Dh)  # (B, H, S, Dh)
+        vx = v[:, :, None].expand(B, KV, H // KV, S, Dh).reshape(B, H, S, Dh)
+        att = (q @ kx.transpose(-1, -2)) / Dh ** 0.5  # (B, H, T, S)
+        att = att.masked_fill(~mask, -1e9).softmax(dim=-1)
+        out = (att @ vx).transpose(1, 2).reshape(B, T, H * Dh)  # (B, T, D)
+        return self.o_proj(out), k, v
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: DecoderConfig):
+        super().__init__()
+        self.gate_proj = nn.Linear(cfg.dim, cfg.intermediate, bias=False)
+        self.up_proj = nn.Linear(cfg.dim, cfg.intermediate, bias=False)
+        self.down_proj = nn.Linear(cfg.intermediate, cfg.dim, bias=False)
+
+    def forward(self, x):
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Layer(nn.Module):
+    def __init__(self, cfg: DecoderConfig):
+        super().__init__()
+        self.input_layernorm = RMSNorm(cfg.dim, cfg.rms_eps)
+        self.self_attn = Attention(cfg)
+        self.post_attention_layernorm = RMSNorm(cfg.dim, cfg.rms_eps)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x, cos, sin, mask, past_k, past_v):
+        a, k, v = self.self_attn(self.input_layernorm(x), cos, sin, mask, past_k, past_v)
+        x = x + a
+        return x + self.mlp(self.post_attention_layernorm(x)), k, v
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: DecoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.dim)
+        self.layers = nn.ModuleList([Layer(cfg) for _ in range(cfg.layers)])
+        self.norm = RMSNorm(cfg.dim, cfg.rms_eps)
+        self.lm_head = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
+        inv_freq = 1.0 / cfg.rope_theta ** (torch.arange(0, cfg.head_dim, 2).float() / cfg.head_dim)
+        self.register_buffer("inv_freq", inv_freq, persistent=False)  # (Dh/2,)
+
+    def forward(self, inputs_embeds, attention_mask, position_ids, *past):
+        # inputs_embeds (B, T, D); attention_mask (B, Tp+T); position_ids (B, T); past: 2 per layer (B, KV, Tp, Dh)
+        assert len(past) == 2 * self.cfg.layers, "one key and one value per layer"
+        T = inputs_embeds.shape[1]
+        Tp = past[0].shape[2]
+        freqs = position_ids[..., None].float() * self.inv_freq  # (B, T, Dh/2)
+        emb = torch.cat([freqs, freqs], dim=-1)[:, None]  # (B, 1, T, Dh)
+        cos, sin = emb.cos(), emb.sin()
+        # Causal over absolute positions: query i (at Tp+i) sees keys j <= Tp+i, and only unmasked ones.
+        qpos = torch.arange(T, device=inputs_embeds.device)[:, None] + Tp  # (T, 1)
+        kpos = torch.arange(T + Tp, device=inputs_embeds.device)[None, :]  # (1, S)
+        mask = (kpos <= qpos)[None, None] & (attention_mask[:, None, None, :] > 0)  # (B, 1, T, S)
+        x = inputs_embeds
+        presents = []
+        for i, layer in enumerate(self.layers):
+            x, k, v = layer(x, cos, sin, mask, past[2 * i], past[2 * i + 1])
+            presents += [k, v]
+        hidden = self.norm(x)  # (B, T, D)
+        return (self.lm_head(hidden), hidden, *presents)
+
+    def empty_past(self, batch: int = 1):
+        c = self.cfg
+        return [torch.zeros(batch, c.kv_heads, 0, c.head_dim) for _ in range(2 * c.layers)]
+
+
+class Embed(nn.Module):
+    """The `embed` graph: input_ids (B, T) int64 -> inputs_embeds (B, T, D)."""
+
+    def __init__(self, decoder: Decoder):
+        super().__init__()
+        self.embed_tokens = decoder.embed_tokens
+
+    def forward(self, input_ids):
+        return self.embed_tokens(input_ids)

@@ -1,0 +1,215 @@
+"""Writes a complete model set per the contract in models/README.md.
+
+  /usr/bin/python3 tools/export.py --preset tiny --out models/tiny-random      # random weights, seconds
+
+Every graph is opset 17 and passes onnx.checker; the folder gets manifest.json, the tokenizer files and
+golden/ (a fixed image and query with every intermediate output) for the C# parity tests.
+"""
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from PIL import Image, ImageDraw
+
+import bpe_tokenizer
+import pipeline
+from decoder import Decoder, DecoderConfig, Embed
+from quecc import QueCC, QueCCAtK, QueCCConfig
+from tokenpacker import TokenPacker
+from vision_encoder import VisionConfig, VisionEncoder
+
+OPSET = 17
+GOLDEN_QUERY = "What color is the square left of the red circle?"
+GOLDEN_TOKENS = 4  # the V whose full ask path is recorded in golden.json
+GOLDEN_NEW = 8
+
+PRESETS = {
+    # name: (vision config, [decoder configs]) -- vocab_size is set from the tokenizer.
+    "tiny": (VisionConfig(), [DecoderConfig()]),
+}
+
+
+def io(**tensors) -> dict:
+    """Declared tensors of a graph: name -> {dtype, shape}; strings in a shape are symbolic (dynamic) axes."""
+    return {name: {"dtype": "int64" if name in ("input_ids", "attention_mask", "position_ids") else "float32",
+                   "shape": list(shape)} for name, shape in tensors.items()}
+
+
+def decoder_io(c: DecoderConfig) -> dict:
+    past = {f"past_key_values.{i}.{kv}": ("batch", c.kv_heads, "past_sequence", c.head_dim)
+            for i in range(c.layers) for kv in ("key", "value")}
+    present = {f"present.{i}.{kv}": ("batch", c.kv_heads, "total_sequence", c.head_dim)
+               for i in range(c.layers) for kv in ("key", "value")}
+    return {"inputs": io(inputs_embeds=("batch", "sequence", c.dim), attention_mask=("batch", "total_sequence"),
+                         position_ids=("batch", "sequence"), **past),
+            "outputs": io(logits=("batch", "sequence", c.vocab_size), last_hidden_state=("batch", "sequence", c.dim),
+                          **present)}
+
+
+def n_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def export_graph(module, args, path: Path, inputs: list, outputs: list, dynamic: dict) -> None:
+    module.eval()
+    torch.onnx.export(module, args, str(path), input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
+                      opset_version=OPSET, do_constant_folding=True)
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+
+
+def golden_image() -> np.ndarray:
+    """80 x 96 RGB, deliberately not the model's input size so the resize path is exercised."""
+    img = Image.new("RGB", (96, 80), (235, 235, 230))
+    d = ImageDraw.Draw(img)
+    d.ellipse((8, 10, 34, 36), fill=(220, 30, 30))
+    d.rectangle((50, 12, 80, 40), fill=(30, 60, 220))
+    d.polygon([(20, 70), (40, 45), (60, 70)], fill=(40, 180, 60))
+    d.line((0, 79, 95, 0), fill=(20, 20, 20), width=2)
+    return np.asarray(img)
+
+
+def export_decoder(dec: Decoder, folder: Path) -> None:
+    c = dec.cfg
+    past = [torch.randn(1, c.kv_heads, 3, c.head_dim) for _ in range(2 * c.layers)]  # trace with a non-empty past
+    past_names = [f"past_key_values.{i}.{kv}" for i in range(c.layers) for kv in ("key", "value")]
+    present_names = [f"present.{i}.{kv}" for i in range(c.layers) for kv in ("key", "value")]
+    dynamic = {"inputs_embeds": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "total_sequence"},
+               "position_ids": {0: "batch", 1: "sequence"}, "logits": {0: "batch", 1: "sequence"},
+               "last_hidden_state": {0: "batch", 1: "sequence"}}
+    dynamic.update({n: {0: "batch", 2: "past_sequence"} for n in past_names})
+    dynamic.update({n: {0: "batch", 2: "total_sequence"} for n in present_names})
+    x = torch.randn(1, 2, c.dim)
+    export_graph(dec, (x, torch.ones(1, 5, dtype=torch.long), torch.tensor([[3, 4]]), *past), folder / "decoder.onnx",
+                 ["inputs_embeds", "attention_mask", "position_ids", *past_names],
+                 ["logits", "last_hidden_state", *present_names], dynamic)
+    export_graph(Embed(dec), (torch.tensor([[1, 2, 3]]),), folder / "embed.onnx", ["input_ids"], ["inputs_embeds"],
+                 {"input_ids": {0: "batch", 1: "sequence"}, "inputs_embeds": {0: "batch", 1: "sequence"}})
+
+
+def export_compressor(comp: QueCC, qcfg: QueCCConfig, folder: Path, prefix: str) -> dict:
+    files = {}
+    P = qcfg.grid * qcfg.grid
+    f, fm, q = torch.randn(1, P, qcfg.vision_dim), torch.randn(1, P, qcfg.multi_dim), torch.randn(1, qcfg.llm_dim)
+    for k in qcfg.kernels():
+        V = qcfg.tokens_for(k)
+        name = f"{prefix}_V{V}.onnx"
+        inputs = ["features", "features_multi"] + (["query_embedding"] if comp.query_aware else [])
+        args = (f, fm, q) if comp.query_aware else (f, fm)
+        export_graph(QueCCAtK(comp, k), args, folder / name, inputs, ["visual_tokens"],
+                     {n: {0: "batch"} for n in inputs + ["visual_tokens"]})
+        ins = dict(features=("batch", P, qcfg.vision_dim), features_multi=("batch", P, qcfg.multi_dim))
+        if comp.query_aware:
+            ins["query_embedding"] = ("batch", qcfg.llm_dim)
+        files[str(V)] = {"file": name, "inputs": io(**ins), "outputs": io(visual_tokens=("batch", V, qcfg.llm_dim))}
+    return files
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
+    ap.add_argument("--out", type=Path, required=True, help="model set folder to write (replaced if it exists)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--name", default=None, help="set name recorded in the manifest")
+    args = ap.parse_args()
+    t0 = time.time()
+    torch.manual_seed(args.seed)
+    vcfg, dcfgs = PRESETS[args.preset]
+
+    out: Path = args.out
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "golden").mkdir(parents=True)
+
+    vocab, merges = bpe_tokenizer.train(bpe_tokenizer.tiny_corpus(), 512)
+    tok = bpe_tokenizer.BpeTokenizer(vocab, merges)
+    tok.save(out, merges)
+    vocab_size = len(vocab) + len(bpe_tokenizer.SPECIAL_TOKENS)
+
+    vision = VisionEncoder(vcfg).eval()
+    export_graph(vision, (torch.randn(1, 3, vcfg.image_size, vcfg.image_size),), out / "vision.onnx",
+                 ["pixel_values"], ["features", "features_multi"],
+                 {"pixel_values": {0: "batch"}, "features": {0: "batch"}, "features_multi": {0: "batch"}})
+
+    rgb = golden_image()
+    Image.fromarray(rgb).save(out / "golden" / "image.png")
+    pixels = pipeline.preprocess(rgb, vcfg.image_size, vcfg.mean, vcfg.std)
+
+    decoders, golden = [], {"image": "image.png", "query": GOLDEN_QUERY, "pixel_values": pixels.flatten().tolist()}
+    for dcfg in dcfgs:
+        dcfg.vocab_size = vocab_size
+        dname = f"decoder-d{dcfg.dim}-l{dcfg.layers}"
+        dfolder = out / dname
+        dfolder.mkdir()
+        dec = Decoder(dcfg).eval()
+        export_decoder(dec, dfolder)
+        qcfg = QueCCConfig(vision_dim=vcfg.dim, multi_dim=vcfg.multi_dim, llm_dim=dcfg.dim, grid=vcfg.grid)
+        quecc, packer = QueCC(qcfg).eval(), TokenPacker(qcfg).eval()
+        compressors = [
+            {"kind": "quecc", "query_aware": True, "heads": qcfg.heads, "params": n_params(quecc),
+             "graphs": {V: {**g, "file": f"{dname}/{g['file']}"} for V, g in export_compressor(quecc, qcfg, dfolder, "quecc").items()}},
+            {"kind": "tokenpacker", "query_aware": False, "heads": qcfg.heads, "params": n_params(packer),
+             "graphs": {V: {**g, "file": f"{dname}/{g['file']}"} for V, g in export_compressor(packer, qcfg, dfolder, "tokenpacker").items()}},
+        ]
+        decoders.append({"name": dname, "decoder": {"file": f"{dname}/decoder.onnx", **decoder_io(dcfg)},
+                         "embed": {"file": f"{dname}/embed.onnx", "inputs": io(input_ids=("batch", "sequence")),
+                                   "outputs": io(inputs_embeds=("batch", "sequence", dcfg.dim))},
+                         "dim": dcfg.dim, "layers": dcfg.layers, "heads": dcfg.heads, "kv_heads": dcfg.kv_heads,
+                         "head_dim": dcfg.head_dim, "intermediate": dcfg.intermediate, "vocab_size": vocab_size,
+                         "rope_theta": dcfg.rope_theta, "rms_eps": dcfg.rms_eps,
+                         "params": n_params(dec), "compressors": compressors})
+        # Golden: every V's visual tokens, and the full ask path at GOLDEN_TOKENS, for this decoder.
+        ref = pipeline.ask(vision, QueCCAtK(quecc, qcfg.grid // int(GOLDEN_TOKENS ** 0.5)), Embed(dec), dec, tok,
+                           pixels, GOLDEN_QUERY, GOLDEN_NEW)
+        golden.setdefault("features", ref["features"].flatten().tolist())
+        golden.setdefault("features_multi", ref["features_multi"].flatten().tolist())
+        with torch.no_grad():
+            per_v = {str(qcfg.tokens_for(k)): QueCCAtK(quecc, k)(ref["features"][None], ref["features_multi"][None],
+                                                                 ref["query_embedding"][None]).flatten().tolist()
+                     for k in qcfg.kernels()}
+        golden.setdefault("decoders", {})[dname] = {
+            "query_ids": ref["query_ids"], "query_embedding": ref["query_embedding"].tolist(),
+            "visual_tokens": per_v, "tokens": GOLDEN_TOKENS, "prefill_logits": ref["prefill_logits"].tolist(),
+            "greedy_tokens": ref["greedy_tokens"]}
+        assert len(ref["greedy_tokens"]) == GOLDEN_NEW, "no stop tokens are used for the golden decode"
+
+    special = dict(tok.special)
+    manifest = {
+        "format": "quecc-assistant-models/1",
+        "name": args.name or f"{args.preset}-random-seed{args.seed}",
+        "description": "Random weights: for contract and parity tests only; answers are meaningless.",
+        "created_by": " ".join(["tools/export.py"] + sys.argv[1:]),
+        "vision": {"file": "vision.onnx",
+                   "inputs": io(pixel_values=("batch", 3, vcfg.image_size, vcfg.image_size)),
+                   "outputs": io(features=("batch", vcfg.patches, vcfg.dim),
+                                 features_multi=("batch", vcfg.patches, vcfg.multi_dim)),
+                   "image_size": vcfg.image_size, "patch_size": vcfg.patch_size,
+                   "grid": vcfg.grid, "dim": vcfg.dim, "multi_dim": vcfg.multi_dim, "layers": vcfg.layers,
+                   "heads": vcfg.heads, "multi_layers": vcfg.multi_layers, "mean": list(vcfg.mean),
+                   "std": list(vcfg.std), "params": n_params(vision)},
+        "decoders": decoders,
+        "tokenizer": {"vocab": "vocab.json", "merges": "merges.txt", "pre_tokenizer": "qwen2",
+                      "special_tokens": special},
+        "prompt": {"query_start": "<|im_start|>", "vision_start": "<|vision_start|>", "vision_end": "<|vision_end|>",
+                   "stop": ["<|im_end|>", "<|endoftext|>"]},
+        "default": {"decoder": decoders[-1]["name"], "compressor": "quecc", "tokens": 1},
+        "scaling_law": None,
+        "golden": "golden/golden.json",
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    (out / "golden" / "golden.json").write_text(json.dumps(golden))
+    sums = {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+            for p in sorted(out.rglob("*.onnx"))}
+    print(f"wrote {out} in {time.time() - t0:.1f}s: " + ", ".join(f"{k} {v}" for k, v in sums.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
