@@ -58,11 +58,30 @@ def n_params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def export_graph(module, args, path: Path, inputs: list, outputs: list, dynamic: dict) -> None:
+def export_graph(module, args, path: Path, spec: dict) -> dict:
+    """Exports one graph whose tensors are declared in `spec` ({"inputs": io(...), "outputs": io(...)}):
+    string axes become dynamic, integer axes are written into the graph's output types (tracing loses some,
+    e.g. V after a reshape), so the C# loader can check them against the manifest. Returns `spec`."""
     module.eval()
+    inputs, outputs = list(spec["inputs"]), list(spec["outputs"])
+    dynamic = {name: {i: d for i, d in enumerate(t["shape"]) if isinstance(d, str)}
+               for name, t in {**spec["inputs"], **spec["outputs"]}.items()}
     torch.onnx.export(module, args, str(path), input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
                       opset_version=OPSET, do_constant_folding=True)
-    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    model = onnx.load(str(path))
+    for out in model.graph.output:
+        shape = spec["outputs"][out.name]["shape"]
+        dims = out.type.tensor_type.shape.dim
+        assert len(dims) == len(shape), f"{path.name}: {out.name} has rank {len(dims)}, declared {shape}"
+        for dim, want in zip(dims, shape):
+            if isinstance(want, int):
+                dim.Clear()
+                dim.dim_value = want
+            else:
+                dim.dim_param = want
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(path))
+    return spec
 
 
 def golden_image() -> np.ndarray:
@@ -76,40 +95,33 @@ def golden_image() -> np.ndarray:
     return np.asarray(img)
 
 
-def export_decoder(dec: Decoder, folder: Path) -> None:
+def export_decoder(dec: Decoder, folder: Path) -> tuple:
     c = dec.cfg
     past = [torch.randn(1, c.kv_heads, 3, c.head_dim) for _ in range(2 * c.layers)]  # trace with a non-empty past
-    past_names = [f"past_key_values.{i}.{kv}" for i in range(c.layers) for kv in ("key", "value")]
-    present_names = [f"present.{i}.{kv}" for i in range(c.layers) for kv in ("key", "value")]
-    dynamic = {"inputs_embeds": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "total_sequence"},
-               "position_ids": {0: "batch", 1: "sequence"}, "logits": {0: "batch", 1: "sequence"},
-               "last_hidden_state": {0: "batch", 1: "sequence"}}
-    dynamic.update({n: {0: "batch", 2: "past_sequence"} for n in past_names})
-    dynamic.update({n: {0: "batch", 2: "total_sequence"} for n in present_names})
     x = torch.randn(1, 2, c.dim)
-    export_graph(dec, (x, torch.ones(1, 5, dtype=torch.long), torch.tensor([[3, 4]]), *past), folder / "decoder.onnx",
-                 ["inputs_embeds", "attention_mask", "position_ids", *past_names],
-                 ["logits", "last_hidden_state", *present_names], dynamic)
-    export_graph(Embed(dec), (torch.tensor([[1, 2, 3]]),), folder / "embed.onnx", ["input_ids"], ["inputs_embeds"],
-                 {"input_ids": {0: "batch", 1: "sequence"}, "inputs_embeds": {0: "batch", 1: "sequence"}})
+    dspec = export_graph(dec, (x, torch.ones(1, 5, dtype=torch.long), torch.tensor([[3, 4]]), *past),
+                         folder / "decoder.onnx", decoder_io(c))
+    espec = export_graph(Embed(dec), (torch.tensor([[1, 2, 3]]),), folder / "embed.onnx",
+                         {"inputs": io(input_ids=("batch", "sequence")),
+                          "outputs": io(inputs_embeds=("batch", "sequence", c.dim))})
+    return dspec, espec
 
 
 def export_compressor(comp: QueCC, qcfg: QueCCConfig, folder: Path, prefix: str) -> dict:
-    files = {}
+    """One graph per supported V; returns V -> graph entry for the manifest (file relative to `folder`)."""
+    graphs = {}
     P = qcfg.grid * qcfg.grid
     f, fm, q = torch.randn(1, P, qcfg.vision_dim), torch.randn(1, P, qcfg.multi_dim), torch.randn(1, qcfg.llm_dim)
     for k in qcfg.kernels():
         V = qcfg.tokens_for(k)
-        name = f"{prefix}_V{V}.onnx"
-        inputs = ["features", "features_multi"] + (["query_embedding"] if comp.query_aware else [])
-        args = (f, fm, q) if comp.query_aware else (f, fm)
-        export_graph(QueCCAtK(comp, k), args, folder / name, inputs, ["visual_tokens"],
-                     {n: {0: "batch"} for n in inputs + ["visual_tokens"]})
         ins = dict(features=("batch", P, qcfg.vision_dim), features_multi=("batch", P, qcfg.multi_dim))
         if comp.query_aware:
             ins["query_embedding"] = ("batch", qcfg.llm_dim)
-        files[str(V)] = {"file": name, "inputs": io(**ins), "outputs": io(visual_tokens=("batch", V, qcfg.llm_dim))}
-    return files
+        name = f"{prefix}_V{V}.onnx"
+        spec = export_graph(QueCCAtK(comp, k), (f, fm, q) if comp.query_aware else (f, fm), folder / name,
+                            {"inputs": io(**ins), "outputs": io(visual_tokens=("batch", V, qcfg.llm_dim))})
+        graphs[str(V)] = {"file": name, **spec}
+    return graphs
 
 
 def main() -> int:
@@ -134,9 +146,10 @@ def main() -> int:
     vocab_size = len(vocab) + len(bpe_tokenizer.SPECIAL_TOKENS)
 
     vision = VisionEncoder(vcfg).eval()
-    export_graph(vision, (torch.randn(1, 3, vcfg.image_size, vcfg.image_size),), out / "vision.onnx",
-                 ["pixel_values"], ["features", "features_multi"],
-                 {"pixel_values": {0: "batch"}, "features": {0: "batch"}, "features_multi": {0: "batch"}})
+    vspec = export_graph(vision, (torch.randn(1, 3, vcfg.image_size, vcfg.image_size),), out / "vision.onnx",
+                         {"inputs": io(pixel_values=("batch", 3, vcfg.image_size, vcfg.image_size)),
+                          "outputs": io(features=("batch", vcfg.patches, vcfg.dim),
+                                        features_multi=("batch", vcfg.patches, vcfg.multi_dim))})
 
     rgb = golden_image()
     Image.fromarray(rgb).save(out / "golden" / "image.png")
@@ -149,7 +162,7 @@ def main() -> int:
         dfolder = out / dname
         dfolder.mkdir()
         dec = Decoder(dcfg).eval()
-        export_decoder(dec, dfolder)
+        dspec, espec = export_decoder(dec, dfolder)
         qcfg = QueCCConfig(vision_dim=vcfg.dim, multi_dim=vcfg.multi_dim, llm_dim=dcfg.dim, grid=vcfg.grid)
         quecc, packer = QueCC(qcfg).eval(), TokenPacker(qcfg).eval()
         compressors = [
@@ -158,9 +171,8 @@ def main() -> int:
             {"kind": "tokenpacker", "query_aware": False, "heads": qcfg.heads, "params": n_params(packer),
              "graphs": {V: {**g, "file": f"{dname}/{g['file']}"} for V, g in export_compressor(packer, qcfg, dfolder, "tokenpacker").items()}},
         ]
-        decoders.append({"name": dname, "decoder": {"file": f"{dname}/decoder.onnx", **decoder_io(dcfg)},
-                         "embed": {"file": f"{dname}/embed.onnx", "inputs": io(input_ids=("batch", "sequence")),
-                                   "outputs": io(inputs_embeds=("batch", "sequence", dcfg.dim))},
+        decoders.append({"name": dname, "decoder": {"file": f"{dname}/decoder.onnx", **dspec},
+                         "embed": {"file": f"{dname}/embed.onnx", **espec},
                          "dim": dcfg.dim, "layers": dcfg.layers, "heads": dcfg.heads, "kv_heads": dcfg.kv_heads,
                          "head_dim": dcfg.head_dim, "intermediate": dcfg.intermediate, "vocab_size": vocab_size,
                          "rope_theta": dcfg.rope_theta, "rms_eps": dcfg.rms_eps,
@@ -186,11 +198,7 @@ def main() -> int:
         "name": args.name or f"{args.preset}-random-seed{args.seed}",
         "description": "Random weights: for contract and parity tests only; answers are meaningless.",
         "created_by": " ".join(["tools/export.py"] + sys.argv[1:]),
-        "vision": {"file": "vision.onnx",
-                   "inputs": io(pixel_values=("batch", 3, vcfg.image_size, vcfg.image_size)),
-                   "outputs": io(features=("batch", vcfg.patches, vcfg.dim),
-                                 features_multi=("batch", vcfg.patches, vcfg.multi_dim)),
-                   "image_size": vcfg.image_size, "patch_size": vcfg.patch_size,
+        "vision": {"file": "vision.onnx", **vspec, "image_size": vcfg.image_size, "patch_size": vcfg.patch_size,
                    "grid": vcfg.grid, "dim": vcfg.dim, "multi_dim": vcfg.multi_dim, "layers": vcfg.layers,
                    "heads": vcfg.heads, "multi_layers": vcfg.multi_layers, "mean": list(vcfg.mean),
                    "std": list(vcfg.std), "params": n_params(vision)},

@@ -1,0 +1,86 @@
+using Assistant.Capture;
+using Assistant.Inference;
+using Assistant.Tests;
+
+namespace Assistant.Engine.Tests;
+
+public sealed class PipelineFixture : IDisposable
+{
+    public PipelineFixture() => Models = ModelSet.Load(Repo.DefaultModels, new SessionFactory(new SessionConfig(ExecutionProvider.Cpu)));
+    public ModelSet Models { get; }
+    public void Dispose() => Models.Dispose();
+}
+
+/// <summary>The whole C# ask path (image file -> preprocess -> ... -> tokens) against PyTorch's reference.</summary>
+public sealed class AskPipelineTests(PipelineFixture fixture) : IClassFixture<PipelineFixture>
+{
+    private readonly Golden _golden = Golden.Default;
+
+    private AskConfig GoldenConfig(int maxNew, out string decoder)
+    {
+        decoder = fixture.Models.Manifest.Default.Decoder;
+        int tokens = _golden.Decoder(decoder).GetProperty("tokens").GetInt32();
+        return new AskConfig(decoder, "quecc", tokens, new GenerationOptions(maxNew, StopTokens: []));
+    }
+
+    private async Task<List<GeneratedToken>> Ask(AskConfig config, StageTimings timings)
+    {
+        var pipeline = new AskPipeline(fixture.Models);
+        var frame = ImageFile.Load(_golden.ImagePath);
+        var tokens = new List<GeneratedToken>();
+        await foreach (var t in pipeline.AskAsync(frame, _golden.Query, config, timings))
+            tokens.Add(t);
+        return tokens;
+    }
+
+    [Fact]
+    public async Task PrefillLogits_MatchPyTorchWithin1e4()
+    {
+        var config = GoldenConfig(1, out var decoder);
+        await Ask(config, new StageTimings());
+        // With one token asked for, no step runs after the visual prefill: LastLogits are the prefill's.
+        var expected = Golden.Floats(_golden.Decoder(decoder).GetProperty("prefill_logits"));
+        Assert.True(Golden.MaxAbsDiff(fixture.Models.Decoder(decoder).LastLogits, expected) < 1e-4f);
+    }
+
+    [Fact]
+    public async Task GreedyEightTokens_MatchPyTorchTokenForToken()
+    {
+        var config = GoldenConfig(8, out var decoder);
+        var tokens = await Ask(config, new StageTimings());
+        Assert.Equal(Golden.Ints(_golden.Decoder(decoder).GetProperty("greedy_tokens")), tokens.Select(t => t.Id));
+    }
+
+    [Fact]
+    public async Task Timings_CoverEveryStage()
+    {
+        var timings = new StageTimings();
+        var tokens = await Ask(GoldenConfig(5, out _), timings);
+        Assert.Equal(5, timings.DecodedTokens);
+        Assert.Equal(4 + 2, timings.VisualPositions);
+        Assert.True(timings.QueryTokens > 1);
+        foreach (var stage in Enum.GetValues<Stage>())
+            Assert.True(timings[stage] > 0, $"{stage} was not timed");
+        Assert.Contains("visual_prefill", timings.ToString());
+        Assert.Equal(5, tokens.Count);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("   \t ")]
+    public async Task EmptyQuery_IsRejectedBeforeAnyModelRuns(string query)
+    {
+        var pipeline = new AskPipeline(fixture.Models);
+        var frame = ImageFile.Load(_golden.ImagePath);
+        int runs = fixture.Models.Decoders[0].Runs;
+        await Assert.ThrowsAsync<EngineException>(async () =>
+        {
+            await foreach (var _ in pipeline.AskAsync(frame, query, AskConfig.Default, new StageTimings())) { }
+        });
+        Assert.Equal(runs, fixture.Models.Decoders[0].Runs);
+    }
+
+    [Fact]
+    public void AbsurdlyLongQuery_IsRejected() =>
+        Assert.Throws<EngineException>(() => AskPipeline.ValidateQuery(new string('a', AskConfig.MaxQueryChars + 1)));
+}

@@ -1,0 +1,132 @@
+using System.Text.Json.Nodes;
+using Assistant.Tests;
+
+namespace Assistant.Inference.Tests;
+
+/// <summary>Loading validates a set against its manifest and the contract; every defect is one clear line.</summary>
+public sealed class ModelSetTests
+{
+    private static readonly SessionFactory Cpu = new(new SessionConfig(ExecutionProvider.Cpu));
+
+    private static string Broken(Action<string> breakIt)
+    {
+        var dir = Repo.CopyDefaultModels();
+        breakIt(dir);
+        return dir;
+    }
+
+    private static void EditManifest(string dir, Action<JsonNode> edit)
+    {
+        var path = Path.Combine(dir, "manifest.json");
+        var node = JsonNode.Parse(File.ReadAllText(path))!;
+        edit(node);
+        File.WriteAllText(path, node.ToJsonString());
+    }
+
+    private static InferenceException LoadFails(string dir)
+    {
+        var e = Assert.Throws<InferenceException>(() => ModelSet.Load(dir, Cpu).Dispose());
+        Assert.DoesNotContain('\n', e.Message);
+        Assert.Equal(2, e.ExitCode);
+        return e;
+    }
+
+    [Fact]
+    public void DefaultSet_LoadsAndOffersEveryV()
+    {
+        using var set = ModelSet.Load(Repo.DefaultModels, Cpu);
+        var lm = set.Decoder(set.Manifest.Default.Decoder);
+        Assert.Equal([1, 4, 16, 64], lm.Compressors.Where(c => c.Spec.Kind == "quecc").Select(c => c.Tokens));
+        Assert.Equal([1, 4, 16, 64], lm.Compressors.Where(c => c.Spec.Kind == "tokenpacker").Select(c => c.Tokens));
+    }
+
+    [Fact]
+    public void MissingFolder() => Assert.Contains("not found", LoadFails("/nonexistent/models").Message);
+
+    [Fact]
+    public void FolderWithoutManifest() =>
+        Assert.Contains("no manifest.json", LoadFails(Broken(d => File.Delete(Path.Combine(d, "manifest.json")))).Message);
+
+    [Fact]
+    public void ManifestNotJson() =>
+        Assert.Contains("not a valid manifest", LoadFails(Broken(d => File.WriteAllText(Path.Combine(d, "manifest.json"), "{ nope"))).Message);
+
+    [Fact]
+    public void ManifestMissingARequiredField() =>
+        Assert.Contains("not a valid manifest", LoadFails(Broken(d => EditManifest(d, m => m.AsObject().Remove("vision")))).Message);
+
+    [Fact]
+    public void MissingComponentFile()
+    {
+        var e = LoadFails(Broken(d => File.Delete(Path.Combine(d, "decoder-d64-l2", "quecc_V4.onnx"))));
+        Assert.Contains("model file not found", e.Message);
+        Assert.Contains("quecc_V4.onnx", e.Message);
+    }
+
+    [Fact]
+    public void ManifestNamesATensorTheGraphLacks()
+    {
+        var e = LoadFails(Broken(d => EditManifest(d, m =>
+        {
+            var outputs = m["vision"]!["outputs"]!.AsObject();
+            var spec = outputs["features"]!.DeepClone();
+            outputs.Remove("features");
+            outputs["patch_features"] = spec;
+        })));
+        Assert.Contains("vision.onnx has no output 'patch_features'", e.Message);
+    }
+
+    [Fact]
+    public void ManifestOmitsAContractTensor()
+    {
+        var e = LoadFails(Broken(d => EditManifest(d, m => m["decoders"]![0]!["decoder"]!["outputs"]!.AsObject().Remove("last_hidden_state"))));
+        Assert.Contains("contract output 'last_hidden_state'", e.Message);
+    }
+
+    [Fact]
+    public void DimensionMismatchBetweenComponents()
+    {
+        // The manifest says the decoder is 96 wide; its graphs and the compressors' projections say 64.
+        var e = LoadFails(Broken(d => EditManifest(d, m => m["decoders"]![0]!["dim"] = 96)));
+        Assert.StartsWith("dimension mismatch", e.Message);
+    }
+
+    [Fact]
+    public void CompressorGraphForAnotherV()
+    {
+        // quecc_V16.onnx put where V=4 belongs: the graph's real output shape gives it away.
+        var e = LoadFails(Broken(d => File.Copy(Path.Combine(d, "decoder-d64-l2", "quecc_V16.onnx"), Path.Combine(d, "decoder-d64-l2", "quecc_V4.onnx"), true)));
+        Assert.Contains("quecc_V4.onnx output 'visual_tokens' axis 1 is 16", e.Message);
+    }
+
+    [Fact]
+    public void CorruptOnnxFile()
+    {
+        var e = LoadFails(Broken(d => File.WriteAllBytes(Path.Combine(d, "vision.onnx"), "garbage, not protobuf"u8.ToArray())));
+        Assert.Contains("cannot load", e.Message);
+        Assert.Contains("vision.onnx", e.Message);
+    }
+
+    [Fact]
+    public void EmptyOnnxFile() =>
+        Assert.Contains("is empty", LoadFails(Broken(d => File.WriteAllBytes(Path.Combine(d, "decoder-d64-l2", "embed.onnx"), []))).Message);
+
+    [Fact]
+    public void PathEscapingTheFolder()
+    {
+        var e = LoadFails(Broken(d => EditManifest(d, m => m["vision"]!["file"] = "../vision.onnx")));
+        Assert.Contains("inside the model folder", e.Message);
+    }
+
+    [Fact]
+    public void WrongFormatVersion() =>
+        Assert.Contains("this build reads", LoadFails(Broken(d => EditManifest(d, m => m["format"] = "something-else/9"))).Message);
+
+    [Fact]
+    public void TokensNotOffered()
+    {
+        using var set = ModelSet.Load(Repo.DefaultModels, Cpu);
+        var e = Assert.Throws<InferenceException>(() => set.Decoder(set.Manifest.Default.Decoder).Compressor("quecc", 5));
+        Assert.Contains("choose one of 1, 4, 16, 64", e.Message);
+    }
+}

@@ -1,0 +1,65 @@
+using System.Text.Json;
+
+namespace Assistant.Tests;
+
+/// <summary>Paths into the repository and the golden outputs PyTorch wrote for the default set.</summary>
+internal static class Repo
+{
+    public static string Root { get; } = FindRoot();
+
+    public static string DefaultModels => Path.Combine(Root, "models", "default");
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Assistant.sln"))) return dir.FullName;
+        throw new InvalidOperationException("Assistant.sln not found above " + AppContext.BaseDirectory);
+    }
+
+    /// <summary>A private copy of the default set, for tests that break it on purpose.</summary>
+    public static string CopyDefaultModels()
+    {
+        var target = Path.Combine(Path.GetTempPath(), "assistant-tests", Guid.NewGuid().ToString("N"));
+        foreach (var file in Directory.GetFiles(DefaultModels, "*", SearchOption.AllDirectories))
+        {
+            var dest = Path.Combine(target, Path.GetRelativePath(DefaultModels, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(dest)!);
+            File.Copy(file, dest);
+        }
+        return target;
+    }
+}
+
+/// <summary>golden/golden.json of the default set (tools/export.py writes it).</summary>
+internal sealed class Golden
+{
+    private readonly JsonElement _root;
+
+    public Golden(string modelDir)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(modelDir, "golden", "golden.json")));
+        _root = doc.RootElement.Clone();
+        ImagePath = Path.Combine(modelDir, "golden", _root.GetProperty("image").GetString()!);
+    }
+
+    public static Golden Default { get; } = new(Repo.DefaultModels);
+
+    public string ImagePath { get; }
+    public string Query => _root.GetProperty("query").GetString()!;
+    public float[] PixelValues => Floats(_root.GetProperty("pixel_values"));
+    public float[] Features => Floats(_root.GetProperty("features"));
+    public float[] FeaturesMulti => Floats(_root.GetProperty("features_multi"));
+
+    public JsonElement Decoder(string name) => _root.GetProperty("decoders").GetProperty(name);
+
+    public static float[] Floats(JsonElement e) => e.EnumerateArray().Select(x => x.GetSingle()).ToArray();
+    public static int[] Ints(JsonElement e) => e.EnumerateArray().Select(x => x.GetInt32()).ToArray();
+
+    public static float MaxAbsDiff(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        Assert.Equal(a.Length, b.Length);
+        float m = 0;
+        for (int i = 0; i < a.Length; i++) m = MathF.Max(m, MathF.Abs(a[i] - b[i]));
+        return m;
+    }
+}

@@ -1,0 +1,200 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Assistant.Tests;
+
+namespace Assistant.Ui.Tests;
+
+/// <summary>The command line end to end, in process: output, JSON, and every bad input as one line + exit 2.</summary>
+public sealed class CliTests
+{
+    private static readonly string Image = Golden.Default.ImagePath;
+
+    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = await Cli.RunAsync(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    private static async Task<string> FailsWithOneLine(params string[] args)
+    {
+        var (code, _, err) = await Run(args);
+        Assert.Equal(2, code);
+        var lines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.StartsWith("error: ", lines[0]);
+        Assert.DoesNotContain(" at ", err.Replace("error: ", ""), StringComparison.Ordinal);  // no stack frames
+        return lines[0];
+    }
+
+    private static string Temp(byte[] bytes)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"assistant-cli-{Guid.NewGuid():N}.png");
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    [Fact]
+    public async Task Ask_StreamsAnAnswerThenOneTimingsLine()
+    {
+        var (code, stdout, stderr) = await Run("ask", "--image", Image, "--query", "what color is the circle?", "--models", Repo.DefaultModels, "--max-tokens", "6");
+        Assert.Equal(0, code);
+        Assert.Equal("", stderr);
+        var lines = stdout.TrimEnd('\n').Split('\n');
+        Assert.Equal(2, lines.Length);
+        foreach (var stage in new[] { "preprocess", "vision", "query_prefill", "quecc", "visual_prefill", "decode" })
+            Assert.Contains($"{stage} ", lines[1]);
+        Assert.Contains("tok/s", lines[1]);
+    }
+
+    [Fact]
+    public async Task Ask_Json_ReportsConfigurationAndTimings()
+    {
+        var (code, stdout, _) = await Run("ask", "--image", Image, "--query", "is there a star?", "--models", Repo.DefaultModels, "--tokens", "16", "--compressor", "tokenpacker", "--json", "--max-tokens", "4");
+        Assert.Equal(0, code);
+        var j = JsonNode.Parse(stdout)!;
+        Assert.Equal(16, (int)j["tokens"]!);
+        Assert.Equal("tokenpacker", (string)j["compressor"]!);
+        Assert.Equal("cpu", (string)j["ep"]!);
+        Assert.Equal(4, j["token_ids"]!.AsArray().Count);
+        Assert.Equal(6, j["timings_ms"]!.AsObject().Count);
+    }
+
+    [Fact]
+    public async Task Ask_Sampling_IsReproducibleWithASeed()
+    {
+        string[] args = ["ask", "--image", Image, "--query", "how many shapes?", "--models", Repo.DefaultModels, "--json", "--temperature", "1.0", "--top-p", "0.9", "--max-tokens", "10"];
+        var a = JsonNode.Parse((await Run([.. args, "--seed", "3"])).Out)!["token_ids"]!.ToJsonString();
+        var b = JsonNode.Parse((await Run([.. args, "--seed", "3"])).Out)!["token_ids"]!.ToJsonString();
+        var c = JsonNode.Parse((await Run([.. args, "--seed", "4"])).Out)!["token_ids"]!.ToJsonString();
+        Assert.Equal(a, b);
+        Assert.NotEqual(a, c);
+    }
+
+    [Fact]
+    public async Task ModelsCheck_DescribesTheSet()
+    {
+        var (code, stdout, _) = await Run("models", "check", Repo.DefaultModels);
+        Assert.Equal(0, code);
+        Assert.Contains("OK on cpu", stdout);
+        Assert.Contains("V in {1, 4, 16, 64}", stdout);
+        Assert.Contains("params", stdout);
+    }
+
+    [Fact]
+    public async Task ModelsCheck_Json()
+    {
+        var (code, stdout, _) = await Run("models", "check", Repo.DefaultModels, "--json");
+        Assert.Equal(0, code);
+        var j = JsonNode.Parse(stdout)!;
+        Assert.True((bool)j["ok"]!);
+        Assert.Equal(new[] { 1, 4, 16, 64 }, j["decoders"]![0]!["compressors"]![0]!["tokens"]!.AsArray().Select(x => (int)x!));
+        Assert.True((long)j["vision"]!["params"]! > 0);
+    }
+
+    [Fact]
+    public async Task Bad_MissingModelFolder() =>
+        Assert.Contains("model folder not found", await FailsWithOneLine("ask", "--image", Image, "--query", "q?", "--models", "/nonexistent/set"));
+
+    [Fact]
+    public async Task Bad_MissingComponentFile()
+    {
+        var dir = Repo.CopyDefaultModels();
+        File.Delete(Path.Combine(dir, "vision.onnx"));
+        Assert.Contains("model file not found", await FailsWithOneLine("ask", "--image", Image, "--query", "q?", "--models", dir));
+    }
+
+    [Fact]
+    public async Task Bad_ManifestNamesATensorTheGraphLacks()
+    {
+        var dir = Repo.CopyDefaultModels();
+        var path = Path.Combine(dir, "manifest.json");
+        File.WriteAllText(path, File.ReadAllText(path).Replace("\"features_multi\"", "\"features_many\""));
+        Assert.Contains("has no output 'features_many'", await FailsWithOneLine("models", "check", dir));
+    }
+
+    [Fact]
+    public async Task Bad_DimensionMismatch()
+    {
+        var dir = Repo.CopyDefaultModels();
+        var path = Path.Combine(dir, "manifest.json");
+        var m = JsonNode.Parse(File.ReadAllText(path))!;
+        m["vision"]!["dim"] = 32;
+        File.WriteAllText(path, m.ToJsonString());
+        Assert.Contains("dimension mismatch", await FailsWithOneLine("ask", "--image", Image, "--query", "q?", "--models", dir));
+    }
+
+    [Fact]
+    public async Task Bad_CorruptOnnx()
+    {
+        var dir = Repo.CopyDefaultModels();
+        var path = Path.Combine(dir, "decoder-d64-l2", "decoder.onnx");
+        var bytes = File.ReadAllBytes(path);
+        File.WriteAllBytes(path, bytes[..(bytes.Length / 3)]);
+        Assert.Contains("cannot load", await FailsWithOneLine("models", "check", dir));
+    }
+
+    [Fact]
+    public async Task Bad_ZeroByteImage() =>
+        Assert.Contains("0 bytes", await FailsWithOneLine("ask", "--image", Temp([]), "--query", "q?", "--models", Repo.DefaultModels));
+
+    [Fact]
+    public async Task Bad_UnreadableImage() =>
+        Assert.Contains("not a readable image", await FailsWithOneLine("ask", "--image", Temp("plain text, not an image"u8.ToArray()), "--query", "q?", "--models", Repo.DefaultModels));
+
+    [Fact]
+    public async Task Bad_ImageHeaderClaimingAHugeSize() =>
+        Assert.Contains("largest accepted side", await FailsWithOneLine("ask", "--image", Temp("GIF89a but not really"u8.ToArray()), "--query", "q?", "--models", Repo.DefaultModels));
+
+    [Fact]
+    public async Task Bad_MissingImage() =>
+        Assert.Contains("image not found", await FailsWithOneLine("ask", "--image", "/nonexistent.png", "--query", "q?", "--models", Repo.DefaultModels));
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("    ")]
+    public async Task Bad_EmptyQuery(string query) =>
+        Assert.Contains("query is empty", await FailsWithOneLine("ask", "--image", Image, "--query", query, "--models", Repo.DefaultModels));
+
+    [Fact]
+    public async Task Bad_TokensNotOffered() =>
+        Assert.Contains("--tokens 5 is not offered", await FailsWithOneLine("ask", "--image", Image, "--query", "q?", "--models", Repo.DefaultModels, "--tokens", "5"));
+
+    [Fact]
+    public async Task Bad_DmlOnLinux() =>
+        Assert.Contains("needs Windows", await FailsWithOneLine("ask", "--image", Image, "--query", "q?", "--models", Repo.DefaultModels, "--ep", "dml"));
+
+    [Fact]
+    public async Task Bad_CudaOnACpuBuild() =>
+        Assert.Contains("Gpu.Linux", await FailsWithOneLine("models", "check", Repo.DefaultModels, "--ep", "cuda"));
+
+    [Fact]
+    public async Task Bad_UnknownOptionOrMissingRequired()
+    {
+        Assert.Contains("--query", await FailsWithOneLine("ask", "--image", Image));
+        await FailsWithOneLine("ask", "--image", Image, "--query", "q", "--bogus");
+    }
+
+    [Fact]
+    public async Task Bad_MaxTokensOutOfRange() =>
+        Assert.Contains("--max-tokens", await FailsWithOneLine("ask", "--image", Image, "--query", "q?", "--models", Repo.DefaultModels, "--max-tokens", "0"));
+
+    [Fact]
+    public void RealProcess_ExitsTwoWithOneLine_NoStackTrace()
+    {
+        // The built executable, not the in-process entry point: what a user's shell sees.
+        var exe = Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "assistant.exe" : "assistant");
+        var psi = new ProcessStartInfo(exe, ["ask", "--image", "/nonexistent.png", "--query", "q?"])
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        };
+        using var p = Process.Start(psi)!;
+        string err = p.StandardError.ReadToEnd();
+        Assert.True(p.WaitForExit(60_000));
+        Assert.Equal(2, p.ExitCode);
+        Assert.Equal("error: image not found: /nonexistent.png", err.Trim());
+    }
+}
