@@ -21,6 +21,9 @@ public static class ExecutionProviders
         typeof(ExecutionProviders).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
             .FirstOrDefault(a => a.Key == "OnnxRuntimeFlavor")?.Value ?? "cpu";
 
+    /// <summary>What ONNX Runtime 1.31's CUDA provider loads at run time (it fails without them).</summary>
+    public const string CudaNeeds = "the CUDA 13 runtime, cuBLAS and cuDNN 9 on the library path";
+
     public static ExecutionProvider Parse(string text) => text.Trim().ToLowerInvariant() switch
     {
         "auto" => ExecutionProvider.Auto,
@@ -31,7 +34,7 @@ public static class ExecutionProviders
     };
 
     /// <summary>Providers the loaded native library offers (e.g. CPUExecutionProvider, CUDAExecutionProvider).</summary>
-    public static IReadOnlyList<string> Available() => OrtEnv.Instance().GetAvailableProviders();
+    public static IReadOnlyList<string> Available() => Ort.Environment.GetAvailableProviders();
 
     /// <summary>Turns a request into the provider to use, or explains in one line what to install.</summary>
     public static ExecutionProvider Resolve(ExecutionProvider requested)
@@ -50,7 +53,7 @@ public static class ExecutionProviders
                     $"this build links the '{BuildFlavor}' ONNX Runtime, which has no DirectML: build with -p:OnnxRuntimeFlavor=dml (package Microsoft.ML.OnnxRuntime.DirectML)");
             case ExecutionProvider.Cuda when !Has("CUDAExecutionProvider"):
                 throw new InferenceException(
-                    $"this build links the '{BuildFlavor}' ONNX Runtime, which has no CUDA: build with -p:OnnxRuntimeFlavor=cuda (package Microsoft.ML.OnnxRuntime.Gpu.Linux) and install the CUDA 12 runtime and cuDNN 9");
+                    $"this build links the '{BuildFlavor}' ONNX Runtime, which has no CUDA: build with -p:OnnxRuntimeFlavor=cuda (package Microsoft.ML.OnnxRuntime.Gpu.Linux) on a machine with {CudaNeeds}");
             case ExecutionProvider.Auto:
                 if (OperatingSystem.IsWindows() && Has("DmlExecutionProvider")) return ExecutionProvider.Dml;
                 return Has("CUDAExecutionProvider") ? ExecutionProvider.Cuda : ExecutionProvider.Cpu;
@@ -58,4 +61,20 @@ public static class ExecutionProviders
                 return requested;
         }
     }
+}
+
+/// <summary>
+/// The process's ONNX Runtime environment, created on first use with native logging limited to fatal
+/// messages: failures reach the user as one <see cref="InferenceException"/> line, not as native log spew.
+/// </summary>
+internal static class Ort
+{
+    private static readonly Lazy<OrtEnv> Env = new(() =>
+    {
+        if (OrtEnv.IsCreated) return OrtEnv.Instance();
+        var options = new EnvironmentCreationOptions { logId = "assistant", logLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL };
+        return OrtEnv.CreateInstanceWithOptions(ref options);
+    });
+
+    public static OrtEnv Environment => Env.Value;
 }

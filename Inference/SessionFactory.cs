@@ -18,7 +18,24 @@ public sealed class SessionFactory
     {
         Config = config;
         Provider = ExecutionProviders.Resolve(config.Provider);
+        if (config.Provider == ExecutionProvider.Auto && Provider != ExecutionProvider.Cpu)
+        {
+            // Auto may pick a provider the build has but the machine cannot start (no driver, no CUDA
+            // libraries): probe it once and fall back to the CPU, saying why.
+            try
+            {
+                CreateOptions().Dispose();
+            }
+            catch (InferenceException e)
+            {
+                FallbackReason = e.Message;
+                Provider = ExecutionProvider.Cpu;
+            }
+        }
     }
+
+    /// <summary>Why <see cref="ExecutionProvider.Auto"/> ended on the CPU although a GPU provider was built in; null otherwise.</summary>
+    public string? FallbackReason { get; }
 
     public SessionConfig Config { get; }
 
@@ -45,7 +62,12 @@ public sealed class SessionFactory
 
     private SessionOptions CreateOptions()
     {
-        var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        _ = Ort.Environment;  // logging configured before the first session
+        var options = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL,
+        };
         if (Config.IntraOpThreads > 0) options.IntraOpNumThreads = Config.IntraOpThreads;
         try
         {
@@ -65,7 +87,8 @@ public sealed class SessionFactory
         catch (OnnxRuntimeException e)
         {
             options.Dispose();
-            throw new InferenceException($"cannot start the {Provider} execution provider: {FirstLine(e.Message)}", inner: e);
+            var needs = Provider == ExecutionProvider.Cuda ? $" (it needs {ExecutionProviders.CudaNeeds})" : "";
+            throw new InferenceException($"cannot start the {Provider} execution provider: {FirstLine(e.Message)}{needs}", inner: e);
         }
         return options;
     }

@@ -15,7 +15,7 @@ public static class Cli
     {
         var root = new RootCommand("assistant: a real-time visual assistant (QueCC + an inference-optimal decoder on ONNX Runtime)");
         root.Subcommands.Add(AskCommand.Create(stdout, stderr));
-        root.Subcommands.Add(ModelsCommand.Create(stdout));
+        root.Subcommands.Add(ModelsCommand.Create(stdout, stderr));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

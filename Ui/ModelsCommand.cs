@@ -7,7 +7,7 @@ namespace Assistant.Ui;
 /// <summary><c>assistant models check [DIR]</c>: load and validate a set, then describe it.</summary>
 internal static class ModelsCommand
 {
-    public static Command Create(TextWriter stdout)
+    public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var dirArg = new Argument<string?>("DIR") { Description = "model set folder (default: models/default)", Arity = ArgumentArity.ZeroOrOne };
         var ep = Cli.EpOption();
@@ -16,6 +16,7 @@ internal static class ModelsCommand
         check.SetAction(parse =>
         {
             var factory = new SessionFactory(new SessionConfig(ExecutionProviders.Parse(parse.GetValue(ep)!)));
+            if (factory.FallbackReason is { } why) stderr.WriteLine($"note: {why}; running on the CPU");
             using var set = ModelSet.Load(Cli.ResolveModels(parse.GetValue(dirArg)), factory);
             var m = set.Manifest;
             var v = m.Vision;

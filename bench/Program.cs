@@ -1,0 +1,101 @@
+// Decoder benchmarks, printed as ratios measured in one run (this machine is shared and noisy; absolute
+// milliseconds are reported for context only). Usage:
+//   dotnet run -c Release --project bench -- [--models DIR] [--ep cpu] [--reps N] [--json]
+using System.Diagnostics;
+using System.Text.Json;
+using Assistant.Inference;
+
+var argsList = args.ToList();
+string Arg(string name, string fallback)
+{
+    int i = argsList.IndexOf(name);
+    return i >= 0 && i + 1 < argsList.Count ? argsList[i + 1] : fallback;
+}
+var modelsDir = Arg("--models", Path.Combine(FindRoot(), "models", "default"));
+var ep = ExecutionProviders.Parse(Arg("--ep", "cpu"));
+int reps = int.Parse(Arg("--reps", "30"));
+bool json = argsList.Contains("--json");
+
+using var set = ModelSet.Load(modelsDir, new SessionFactory(new SessionConfig(ep)));
+var lm = set.Decoder(set.Manifest.Default.Decoder);
+int d = lm.Spec.Dim;
+var rng = new Random(1);
+float[] RandomEmbeds(int n) => Enumerable.Range(0, n * d).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
+
+// Median of `reps` timed runs after 3 untimed warm-ups (first runs pay ONNX Runtime's lazy initialisation).
+double Median(Action body)
+{
+    for (int i = 0; i < 3; i++) body();
+    var ms = new double[reps];
+    for (int i = 0; i < reps; i++)
+    {
+        long t = Stopwatch.GetTimestamp();
+        body();
+        ms[i] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
+    }
+    Array.Sort(ms);
+    return ms[reps / 2];
+}
+
+var results = new List<Dictionary<string, object>>();
+
+// (1) One decode step with the KV cache against recomputing the whole sequence, at several context lengths.
+foreach (int context in new[] { 16, 64, 256 })
+{
+    using var empty = lm.EmptyCache();
+    var prefixEmbeds = RandomEmbeds(context);
+    using var prefix = lm.Forward(empty, prefixEmbeds, context);
+    var one = RandomEmbeds(1);
+    double cached = Median(() => { using var c = lm.Forward(prefix, one, 1); });
+    var all = RandomEmbeds(context + 1);
+    double full = Median(() => { using var e = lm.EmptyCache(); using var c = lm.Forward(e, all, context + 1); });
+    results.Add(new() { ["bench"] = "decode_step", ["context"] = context, ["cached_ms"] = cached, ["recompute_ms"] = full, ["recompute_over_cached"] = full / cached });
+}
+
+// (2) Visual prefill on a cached query: the full token count against V = 1 (the paper's Q = 0 case).
+{
+    var tokens = lm.Compressors.Where(c => c.Spec.Kind == set.Manifest.Default.Compressor).Select(c => c.Tokens).ToArray();
+    int vmin = tokens.Min(), vmax = tokens.Max();
+    using var empty = lm.EmptyCache();
+    using var query = lm.Forward(empty, RandomEmbeds(12), 12);
+    var small = RandomEmbeds(vmin + 2);
+    var large = RandomEmbeds(vmax + 2);
+    double tSmall = Median(() => { using var c = lm.Forward(query, small, vmin + 2); });
+    double tLarge = Median(() => { using var c = lm.Forward(query, large, vmax + 2); });
+    results.Add(new() { ["bench"] = "visual_prefill", ["v_small"] = vmin, ["v_large"] = vmax, ["small_ms"] = tSmall, ["large_ms"] = tLarge, ["large_over_small"] = tLarge / tSmall });
+}
+
+// (3) Managed bytes allocated per decode step (embed + forward), steady state.
+{
+    using var empty = lm.EmptyCache();
+    using var prefix = lm.Forward(empty, RandomEmbeds(16), 16);
+    var one = new float[d];
+    for (int i = 0; i < 5; i++) { lm.Embed([7], one); using var c = lm.Forward(prefix, one, 1); }
+    long before = GC.GetAllocatedBytesForCurrentThread();
+    const int steps = 100;
+    for (int i = 0; i < steps; i++) { lm.Embed([7], one); using var c = lm.Forward(prefix, one, 1); }
+    long perStep = (GC.GetAllocatedBytesForCurrentThread() - before) / steps;
+    results.Add(new() { ["bench"] = "managed_bytes_per_decode_step", ["bytes"] = perStep });
+}
+
+var config = new Dictionary<string, object>
+{
+    ["models"] = set.Manifest.Name, ["decoder"] = lm.Spec.Name, ["ep"] = set.Provider.ToString().ToLowerInvariant(),
+    ["reps"] = reps, ["machine"] = $"{Environment.ProcessorCount} cores, {Environment.OSVersion}", ["date"] = DateTime.UtcNow.ToString("u"),
+};
+if (json)
+{
+    Console.WriteLine(JsonSerializer.Serialize(new { config, results }));
+    return 0;
+}
+Console.WriteLine($"config: {string.Join(", ", config.Select(kv => $"{kv.Key}={kv.Value}"))}");
+foreach (var r in results)
+    Console.WriteLine(string.Join("  ", r.Select(kv => kv.Value is double x ? $"{kv.Key}={x:F3}" : $"{kv.Key}={kv.Value}")));
+return 0;
+
+static string FindRoot()
+{
+    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        if (File.Exists(Path.Combine(dir.FullName, "Assistant.sln"))) return dir.FullName;
+    return Directory.GetCurrentDirectory();
+}
