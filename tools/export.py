@@ -124,79 +124,113 @@ def export_compressor(comp: QueCC, qcfg: QueCCConfig, folder: Path, prefix: str)
     return graphs
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
-    ap.add_argument("--out", type=Path, required=True, help="model set folder to write (replaced if it exists)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--name", default=None, help="set name recorded in the manifest")
-    args = ap.parse_args()
-    t0 = time.time()
+def random_set(args) -> dict:
+    """The tiny random-weight set: contract and parity tests only."""
     torch.manual_seed(args.seed)
     vcfg, dcfgs = PRESETS[args.preset]
+    vocab, merges = bpe_tokenizer.train(bpe_tokenizer.tiny_corpus(), 512)
+    vision = VisionEncoder(vcfg).eval()
+    decoders = []
+    for dcfg in dcfgs:
+        dcfg.vocab_size = len(vocab) + len(bpe_tokenizer.SPECIAL_TOKENS)
+        qcfg = QueCCConfig(vision_dim=vcfg.dim, multi_dim=vcfg.multi_dim, llm_dim=dcfg.dim, grid=vcfg.grid)
+        decoders.append((f"decoder-d{dcfg.dim}-l{dcfg.layers}", Decoder(dcfg).eval(), qcfg,
+                         [("quecc", QueCC(qcfg).eval()), ("tokenpacker", TokenPacker(qcfg).eval())]))
+    return {"name": args.name or f"{args.preset}-random-seed{args.seed}",
+            "description": "Random weights: for contract and parity tests only; answers are meaningless.",
+            "vision": vision, "vcfg": vcfg, "vocab": vocab, "merges": merges, "decoders": decoders,
+            "golden_image": golden_image(), "golden_query": GOLDEN_QUERY, "default": (decoders[-1][0], "quecc", 1),
+            "world": None}
 
-    out: Path = args.out
+
+def checkpoint_set(args) -> dict:
+    """A trained set from tools/train.py vlm checkpoints (one per decoder; all share one vision encoder)."""
+    import world
+    decoders, vision, vcfg, vocab, merges = [], None, None, None, None
+    for path in args.checkpoints:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        assert ck["stage"] == "vlm", f"{path} is not a stage-2 checkpoint"
+        if vision is None:
+            vcfg = VisionConfig(**ck["vision_config"])
+            vision = VisionEncoder(vcfg).eval()
+            vision.load_state_dict(ck["vision"])
+            vocab, merges = ck["vocab"], ck["merges"]
+        assert ck["vocab"] == vocab and ck["merges"] == merges, f"{path}: a different tokenizer"
+        assert all(torch.equal(v, ck["vision"][k]) for k, v in vision.state_dict().items()), f"{path}: another vision encoder"
+        dcfg = DecoderConfig(**ck["decoder_config"])
+        dec = Decoder(dcfg).eval()
+        dec.load_state_dict(ck["decoder"])
+        qcfg = QueCCConfig(**ck["quecc_config"])
+        comp = QueCC(qcfg, query_aware=ck["compressor"] == "quecc").eval()
+        comp.load_state_dict(ck["quecc"])
+        name = f"{ck['decoder_name']}-d{dcfg.dim}-l{dcfg.layers}"
+        decoders.append((name, dec, qcfg, [(ck["compressor"], comp)]))
+    seed = world.SPLITS["test"][0]
+    _, query, _ = world.questions(seed, 1, family="nearest")[0]
+    default_decoder = next(d[0] for d in decoders if d[0].startswith(args.default_decoder)) if args.default_decoder else decoders[-1][0]
+    return {"name": args.name or "world-default", "description": "Trained on the synthetic shapes world (tools/world.py); docs/WORLD.md.",
+            "vision": vision, "vcfg": vcfg, "vocab": vocab, "merges": merges, "decoders": decoders,
+            "golden_image": world.render(world.scene(seed), 128), "golden_query": query,
+            "default": (default_decoder, "quecc", args.default_tokens),
+            "world": {"definition": "tools/world.py", "image_size": vcfg.image_size, "vocabulary": world.vocabulary(),
+                      "answers": world.ANSWERS, "families": world.FAMILIES, "splits": world.SPLITS}}
+
+
+def write_set(out: Path, s: dict) -> None:
     if out.exists():
         shutil.rmtree(out)
     (out / "golden").mkdir(parents=True)
-
-    vocab, merges = bpe_tokenizer.train(bpe_tokenizer.tiny_corpus(), 512)
-    tok = bpe_tokenizer.BpeTokenizer(vocab, merges)
-    tok.save(out, merges)
-    vocab_size = len(vocab) + len(bpe_tokenizer.SPECIAL_TOKENS)
-
-    vision = VisionEncoder(vcfg).eval()
+    tok = bpe_tokenizer.BpeTokenizer(s["vocab"], s["merges"])
+    tok.save(out, s["merges"])
+    vocab_size = len(s["vocab"]) + len(bpe_tokenizer.SPECIAL_TOKENS)
+    vision, vcfg = s["vision"], s["vcfg"]
     vspec = export_graph(vision, (torch.randn(1, 3, vcfg.image_size, vcfg.image_size),), out / "vision.onnx",
                          {"inputs": io(pixel_values=("batch", 3, vcfg.image_size, vcfg.image_size)),
                           "outputs": io(features=("batch", vcfg.patches, vcfg.dim),
                                         features_multi=("batch", vcfg.patches, vcfg.multi_dim))})
-
-    rgb = golden_image()
+    rgb = s["golden_image"]
     Image.fromarray(rgb).save(out / "golden" / "image.png")
     pixels = pipeline.preprocess(rgb, vcfg.image_size, vcfg.mean, vcfg.std)
-
-    decoders, golden = [], {"image": "image.png", "query": GOLDEN_QUERY, "pixel_values": pixels.flatten().tolist()}
-    for dcfg in dcfgs:
-        dcfg.vocab_size = vocab_size
-        dname = f"decoder-d{dcfg.dim}-l{dcfg.layers}"
+    query = s["golden_query"]
+    golden = {"image": "image.png", "query": query, "pixel_values": pixels.flatten().tolist()}
+    decoders = []
+    for dname, dec, qcfg, comps in s["decoders"]:
+        assert dec.cfg.vocab_size == vocab_size, "decoder vocabulary and tokenizer disagree"
         dfolder = out / dname
         dfolder.mkdir()
-        dec = Decoder(dcfg).eval()
         dspec, espec = export_decoder(dec, dfolder)
-        qcfg = QueCCConfig(vision_dim=vcfg.dim, multi_dim=vcfg.multi_dim, llm_dim=dcfg.dim, grid=vcfg.grid)
-        quecc, packer = QueCC(qcfg).eval(), TokenPacker(qcfg).eval()
-        compressors = [
-            {"kind": "quecc", "query_aware": True, "heads": qcfg.heads, "params": n_params(quecc),
-             "graphs": {V: {**g, "file": f"{dname}/{g['file']}"} for V, g in export_compressor(quecc, qcfg, dfolder, "quecc").items()}},
-            {"kind": "tokenpacker", "query_aware": False, "heads": qcfg.heads, "params": n_params(packer),
-             "graphs": {V: {**g, "file": f"{dname}/{g['file']}"} for V, g in export_compressor(packer, qcfg, dfolder, "tokenpacker").items()}},
-        ]
+        compressors = [{"kind": kind, "query_aware": comp.query_aware, "heads": qcfg.heads, "params": n_params(comp),
+                        "graphs": {V: {**g, "file": f"{dname}/{g['file']}"}
+                                   for V, g in export_compressor(comp, qcfg, dfolder, kind).items()}}
+                       for kind, comp in comps]
+        c = dec.cfg
         decoders.append({"name": dname, "decoder": {"file": f"{dname}/decoder.onnx", **dspec},
                          "embed": {"file": f"{dname}/embed.onnx", **espec},
-                         "dim": dcfg.dim, "layers": dcfg.layers, "heads": dcfg.heads, "kv_heads": dcfg.kv_heads,
-                         "head_dim": dcfg.head_dim, "intermediate": dcfg.intermediate, "vocab_size": vocab_size,
-                         "rope_theta": dcfg.rope_theta, "rms_eps": dcfg.rms_eps,
-                         "params": n_params(dec), "compressors": compressors})
+                         "dim": c.dim, "layers": c.layers, "heads": c.heads, "kv_heads": c.kv_heads,
+                         "head_dim": c.head_dim, "intermediate": c.intermediate, "vocab_size": vocab_size,
+                         "rope_theta": c.rope_theta, "rms_eps": c.rms_eps, "params": n_params(dec),
+                         "compressors": compressors})
         # Golden: every V's visual tokens, and the full ask path at GOLDEN_TOKENS, for this decoder.
-        ref = pipeline.ask(vision, QueCCAtK(quecc, qcfg.grid // int(GOLDEN_TOKENS ** 0.5)), Embed(dec), dec, tok,
-                           pixels, GOLDEN_QUERY, GOLDEN_NEW)
+        comp = comps[0][1]
+        ref = pipeline.ask(vision, QueCCAtK(comp, qcfg.grid // int(GOLDEN_TOKENS ** 0.5)), Embed(dec), dec, tok,
+                           pixels, query, GOLDEN_NEW)
         golden.setdefault("features", ref["features"].flatten().tolist())
         golden.setdefault("features_multi", ref["features_multi"].flatten().tolist())
         with torch.no_grad():
-            per_v = {str(qcfg.tokens_for(k)): QueCCAtK(quecc, k)(ref["features"][None], ref["features_multi"][None],
-                                                                 ref["query_embedding"][None]).flatten().tolist()
+            per_v = {str(qcfg.tokens_for(k)): QueCCAtK(comp, k)(ref["features"][None], ref["features_multi"][None],
+                                                               ref["query_embedding"][None]).flatten().tolist()
                      for k in qcfg.kernels()}
         golden.setdefault("decoders", {})[dname] = {
-            "query_ids": ref["query_ids"], "query_embedding": ref["query_embedding"].tolist(),
+            "compressor": comps[0][0], "query_ids": ref["query_ids"], "query_embedding": ref["query_embedding"].tolist(),
             "visual_tokens": per_v, "tokens": GOLDEN_TOKENS, "prefill_logits": ref["prefill_logits"].tolist(),
             "greedy_tokens": ref["greedy_tokens"]}
         assert len(ref["greedy_tokens"]) == GOLDEN_NEW, "no stop tokens are used for the golden decode"
 
-    special = dict(tok.special)
+    d_name, d_comp, d_tokens = s["default"]
     manifest = {
         "format": "quecc-assistant-models/1",
-        "name": args.name or f"{args.preset}-random-seed{args.seed}",
-        "description": "Random weights: for contract and parity tests only; answers are meaningless.",
+        "name": s["name"],
+        "description": s["description"],
         "created_by": " ".join(["tools/export.py"] + sys.argv[1:]),
         "vision": {"file": "vision.onnx", **vspec, "image_size": vcfg.image_size, "patch_size": vcfg.patch_size,
                    "grid": vcfg.grid, "dim": vcfg.dim, "multi_dim": vcfg.multi_dim, "layers": vcfg.layers,
@@ -204,18 +238,33 @@ def main() -> int:
                    "std": list(vcfg.std), "params": n_params(vision)},
         "decoders": decoders,
         "tokenizer": {"vocab": "vocab.json", "merges": "merges.txt", "pre_tokenizer": "qwen2",
-                      "special_tokens": special},
+                      "special_tokens": dict(tok.special)},
         "prompt": {"query_start": "<|im_start|>", "vision_start": "<|vision_start|>", "vision_end": "<|vision_end|>",
                    "stop": ["<|im_end|>", "<|endoftext|>"]},
-        "default": {"decoder": decoders[-1]["name"], "compressor": "quecc", "tokens": 1},
+        "default": {"decoder": d_name, "compressor": d_comp, "tokens": d_tokens},
         "scaling_law": None,
+        "world": s["world"],
         "golden": "golden/golden.json",
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     (out / "golden" / "golden.json").write_text(json.dumps(golden))
-    sums = {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()[:16]
-            for p in sorted(out.rglob("*.onnx"))}
-    print(f"wrote {out} in {time.time() - t0:.1f}s: " + ", ".join(f"{k} {v}" for k, v in sums.items()))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="tiny", help="random-weight set to write")
+    ap.add_argument("--checkpoints", type=Path, nargs="+", help="tools/train.py vlm checkpoints: write a trained set")
+    ap.add_argument("--default-decoder", help="trained set: the decoder name prefix used by default (default: last)")
+    ap.add_argument("--default-tokens", type=int, default=4, help="trained set: the default V")
+    ap.add_argument("--out", type=Path, required=True, help="model set folder to write (replaced if it exists)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--name", default=None, help="set name recorded in the manifest")
+    args = ap.parse_args()
+    t0 = time.time()
+    write_set(args.out, checkpoint_set(args) if args.checkpoints else random_set(args))
+    sums = {p.relative_to(args.out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+            for p in sorted(args.out.rglob("*.onnx"))}
+    print(f"wrote {args.out} in {time.time() - t0:.1f}s: " + ", ".join(f"{k} {v}" for k, v in sums.items()))
     return 0
 
 

@@ -1,0 +1,308 @@
+"""Trains the embedded default on the synthetic world (tools/world.py), on CPU or, if asked, CUDA.
+
+  stage 1  /usr/bin/python3 tools/train.py vision --out ckpt/vision.pt --steps 3000
+           the vision encoder learns per-patch targets on all patch tokens (our stand-in for CLIP):
+           colour under each patch centre, and for the patch holding an object's centre that object's
+           colour, shape, size and sub-patch offset, plus the patch's row and column.
+  stage 2  /usr/bin/python3 tools/train.py vlm --vision ckpt/vision.pt --decoder small --out ckpt/small.pt
+           the vision encoder is frozen; QueCC (every V at once: each step draws one V) and a Qwen2-style
+           decoder learn to answer world questions. Prompt: [query][vision_start V tokens vision_end][answer].
+
+Fixed seeds; a checkpoint is written every --save-every steps and at the end, and a run resumes from
+--out when it exists. --max-minutes stops a stage early (checkpointed) so a run fits a time budget.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import bpe_tokenizer
+import world
+import world_data
+from decoder import Decoder, DecoderConfig
+from quecc import QueCC, QueCCConfig
+from vision_encoder import VisionConfig, VisionEncoder
+
+VISION = VisionConfig(image_size=64, patch_size=8, dim=64, layers=4, heads=4, multi_layers=[2, 3, 4])
+DECODERS = {
+    "small": DecoderConfig(dim=64, layers=2, heads=4, kv_heads=2, intermediate=176),
+    "medium": DecoderConfig(dim=128, layers=3, heads=4, kv_heads=2, intermediate=344),
+    "large": DecoderConfig(dim=192, layers=5, heads=6, kv_heads=2, intermediate=512),
+}
+
+
+def world_tokenizer() -> tuple:
+    """The world's BPE: trained on world questions, with every answer seen often enough to be one token."""
+    vocab, merges = bpe_tokenizer.train(world.corpus() + world.ANSWERS * 200, 1024)
+    return vocab, merges
+
+
+class Progress:
+    """One line per report: step, rate, ETA and the given metrics; says how long the stage took at the end."""
+
+    def __init__(self, total: int, start: int, every: int):
+        self.total, self.start, self.every, self.t0 = total, start, every, time.time()
+
+    def report(self, step: int, force: bool = False, **metrics) -> None:
+        if step % self.every and step != self.total and not force:
+            return
+        done = step - self.start
+        rate = done / max(time.time() - self.t0, 1e-9)
+        eta = (self.total - step) / max(rate, 1e-9)
+        bar = "#" * int(30 * step / self.total)
+        text = " ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
+        print(f"[{bar:<30}] {step}/{self.total} {rate:.1f} it/s eta {eta / 60:.1f} min  {text}", flush=True)
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int = 200) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(total - warmup, 1))))
+
+
+def save(path: Path, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # a killed run never leaves a half-written checkpoint
+
+
+# ---------------- stage 1 ----------------
+
+class PatchHeads(nn.Module):
+    def __init__(self, dim: int, grid: int):
+        super().__init__()
+        n_col = len(world.COLORS) + 1
+        self.colour, self.obj_colour = nn.Linear(dim, n_col), nn.Linear(dim, n_col)
+        self.obj_shape, self.obj_size = nn.Linear(dim, len(world.SHAPES) + 1), nn.Linear(dim, len(world.SIZES) + 1)
+        self.offset, self.row, self.col = nn.Linear(dim, 2), nn.Linear(dim, grid), nn.Linear(dim, grid)
+
+    def loss(self, f: torch.Tensor, t: dict, grid: int):  # f (B, P, Dv)
+        B, P, _ = f.shape
+        idx = torch.arange(P, device=f.device)
+        row, col = (idx // grid).expand(B, P), (idx % grid).expand(B, P)
+        ce = lambda head, y: F.cross_entropy(head(f).flatten(0, 1), y.flatten())
+        has = t["obj_colour"] > 0
+        off = F.mse_loss(self.offset(f)[has], t["offset"][has]) if has.any() else f.sum() * 0
+        loss = (ce(self.colour, t["colour"]) + ce(self.obj_colour, t["obj_colour"]) + ce(self.obj_shape, t["obj_shape"])
+                + ce(self.obj_size, t["obj_size"]) + off + ce(self.row, row) + ce(self.col, col))
+        with torch.no_grad():
+            pred = self.obj_colour(f).argmax(-1)
+            obj_acc = (pred[has] == t["obj_colour"][has]).float().mean().item() if has.any() else 0.0
+            shape_acc = (self.obj_shape(f).argmax(-1)[has] == t["obj_shape"][has]).float().mean().item() if has.any() else 0.0
+        return loss, obj_acc, shape_acc
+
+
+def train_vision(a) -> None:
+    torch.manual_seed(a.seed)
+    dev = torch.device(a.device)
+    cfg = VISION
+    enc, heads = VisionEncoder(cfg).to(dev), PatchHeads(cfg.dim, cfg.grid).to(dev)
+    params = list(enc.parameters()) + list(heads.parameters())
+    opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.01)
+    step, elapsed = 0, 0.0
+    if a.out.exists():
+        ck = torch.load(a.out, map_location=dev, weights_only=False)
+        enc.load_state_dict(ck["model"]), heads.load_state_dict(ck["heads"]), opt.load_state_dict(ck["opt"])
+        step, elapsed = ck["step"], ck["elapsed"]
+        print(f"resuming {a.out} at step {step}")
+    data_source = world_data.Batches("train", a.batch, cfg.image_size, cfg.grid, seed=a.seed + step, workers=a.workers)
+    data = iter(data_source)
+    prog, t0 = Progress(a.steps, step, a.log_every), time.time()
+
+    def state():
+        return {"stage": "vision", "config": asdict(cfg), "model": enc.state_dict(), "heads": heads.state_dict(),
+                "opt": opt.state_dict(), "step": step, "elapsed": elapsed + time.time() - t0,
+                "args": {k: str(v) for k, v in vars(a).items()}}
+
+    while step < a.steps:
+        images, targets, _ = next(data)
+        x = world_data.to_pixels(images, cfg.mean, cfg.std, dev)
+        t = world_data.stack_targets(targets, dev)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, a.steps, a.lr)
+        loss, obj_acc, shape_acc = heads.loss(enc(x)[0], t, cfg.grid)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        prog.report(step, loss=loss.item(), obj_colour_acc=obj_acc, obj_shape_acc=shape_acc)
+        if step % a.save_every == 0 or step == a.steps or (time.time() - t0) / 60 > a.max_minutes:
+            save(a.out, state())
+            if (time.time() - t0) / 60 > a.max_minutes:
+                print(f"stopping at step {step}: --max-minutes {a.max_minutes} reached (resumable)")
+                break
+    save(a.out, state())
+    data_source.close()
+    print(f"vision stage: {step} steps, {state()['elapsed'] / 60:.1f} min on {a.device}")
+
+
+# ---------------- stage 2 ----------------
+
+class VLM(nn.Module):
+    """Frozen vision encoder + QueCC (all V) + decoder, trained on [query][visual][answer]."""
+
+    def __init__(self, vision: VisionEncoder, qcfg: QueCCConfig, dcfg: DecoderConfig, special: dict, query_aware=True):
+        super().__init__()
+        self.vision = vision.eval().requires_grad_(False)
+        self.quecc = QueCC(qcfg, query_aware=query_aware)
+        self.decoder = Decoder(dcfg)
+        self.special = special
+
+    def forward(self, pixels, q_ids, q_mask, ans_ids, k: int):
+        # pixels (B, 3, S, S); q_ids/q_mask (B, Tq) left-padded; ans_ids (B,)
+        dec, B, Tq = self.decoder, q_ids.shape[0], q_ids.shape[1]
+        with torch.no_grad():
+            f, fm = self.vision(pixels)  # (B, P, Dv), (B, P, Dm)
+        emb_q = dec.embed_tokens(q_ids)  # (B, Tq, D)
+        past = [p.to(pixels.device) for p in dec.empty_past(B)]
+        pos_q = (q_mask.cumsum(1) - 1).clamp(min=0)
+        with torch.no_grad():  # QUECC.md: no gradient flows into the language model through the query embedding
+            query_embedding = dec(emb_q, q_mask, pos_q, *past)[1][:, -1]  # (B, D): last query token
+        vis = self.quecc(f, fm, query_embedding, k)  # (B, V, D)
+        V = vis.shape[1]
+        sp = lambda name: dec.embed_tokens(torch.full((B, 1), self.special[name], device=pixels.device))
+        x = torch.cat([emb_q, sp("<|vision_start|>"), vis, sp("<|vision_end|>"), dec.embed_tokens(ans_ids)[:, None]], 1)
+        mask = torch.cat([q_mask, torch.ones(B, V + 3, dtype=q_mask.dtype, device=q_mask.device)], 1)
+        logits = dec(x, mask, (mask.cumsum(1) - 1).clamp(min=0), *past)[0]  # (B, Tq+V+3, vocab)
+        at_answer, at_end = logits[:, Tq + V + 1], logits[:, Tq + V + 2]
+        end = torch.full_like(ans_ids, self.special["<|im_end|>"])
+        loss = F.cross_entropy(at_answer, ans_ids) + F.cross_entropy(at_end, end)
+        return loss, at_answer.argmax(-1) == ans_ids
+
+
+def encode_questions(tok, qs, dev):
+    """Left-pads [im_start] + query ids; returns ids, mask, answer ids, families."""
+    start = tok.special["<|im_start|>"]
+    rows = [([start] + tok.encode(t), tok.encode(ans), fam) for scene_qs in qs for t, ans, fam in scene_qs]
+    for _, a, _ in rows:
+        assert len(a) == 1, "every answer must be one token"
+    T = max(len(r[0]) for r in rows)
+    ids = torch.zeros(len(rows), T, dtype=torch.long)
+    mask = torch.zeros(len(rows), T, dtype=torch.long)
+    for i, (q, _, _) in enumerate(rows):
+        ids[i, T - len(q):], mask[i, T - len(q):] = torch.tensor(q), 1
+    return ids.to(dev), mask.to(dev), torch.tensor([r[1][0] for r in rows], device=dev), [r[2] for r in rows]
+
+
+def train_vlm(a) -> None:
+    torch.manual_seed(a.seed)
+    dev = torch.device(a.device)
+    vck = torch.load(a.vision, map_location="cpu", weights_only=False)
+    vcfg = VisionConfig(**vck["config"])
+    vision = VisionEncoder(vcfg)
+    vision.load_state_dict(vck["model"])
+    vocab, merges = world_tokenizer()
+    tok = bpe_tokenizer.BpeTokenizer(vocab, merges)
+    dcfg = DecoderConfig(**{**asdict(DECODERS[a.decoder]), "vocab_size": len(vocab) + len(bpe_tokenizer.SPECIAL_TOKENS)})
+    qcfg = QueCCConfig(vision_dim=vcfg.dim, multi_dim=vcfg.multi_dim, llm_dim=dcfg.dim, grid=vcfg.grid)
+    model = VLM(vision, qcfg, dcfg, tok.special, query_aware=a.compressor == "quecc").to(dev)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.01)
+    step, elapsed = 0, 0.0
+    if a.out.exists():
+        ck = torch.load(a.out, map_location=dev, weights_only=False)
+        model.quecc.load_state_dict(ck["quecc"]), model.decoder.load_state_dict(ck["decoder"]), opt.load_state_dict(ck["opt"])
+        step, elapsed = ck["step"], ck["elapsed"]
+        print(f"resuming {a.out} at step {step}")
+    kernels = [k for k in qcfg.kernels() if a.tokens is None or qcfg.tokens_for(k) in a.tokens]
+    scenes = max(a.batch // a.questions, 1)
+    data_source = world_data.Batches("train", scenes, vcfg.image_size, vcfg.grid, questions=a.questions,
+                                     seed=a.seed + step, workers=a.workers)
+    data = iter(data_source)
+    val = world_data.Batches("val", 1, vcfg.image_size, vcfg.grid, questions=1, workers=1)
+    val_images, _, val_qs = val.fixed(range(world.SPLITS["val"][0], world.SPLITS["val"][0] + a.val_scenes))
+    val_x = world_data.to_pixels(val_images, vcfg.mean, vcfg.std, dev)
+    val_ids, val_mask, val_ans, _ = encode_questions(tok, val_qs, dev)
+    prog, t0 = Progress(a.steps, step, a.log_every), time.time()
+
+    def state():
+        return {"stage": "vlm", "vision_config": asdict(vcfg), "vision": vck["model"], "decoder_name": a.decoder,
+                "decoder_config": asdict(dcfg), "quecc_config": asdict(qcfg), "compressor": a.compressor,
+                "quecc": model.quecc.state_dict(), "decoder": model.decoder.state_dict(), "opt": opt.state_dict(),
+                "vocab": vocab, "merges": merges, "step": step, "elapsed": elapsed + time.time() - t0,
+                "tokens": [qcfg.tokens_for(k) for k in kernels], "args": {k: str(v) for k, v in vars(a).items()}}
+
+    def validate() -> dict:
+        model.eval()
+        accs = {}
+        with torch.no_grad():
+            for k in kernels:
+                ok = torch.cat([model(val_x[i:i + 256], val_ids[i:i + 256], val_mask[i:i + 256], val_ans[i:i + 256], k)[1]
+                                for i in range(0, len(val_ans), 256)])
+                accs[f"val_V{qcfg.tokens_for(k)}"] = ok.float().mean().item()
+        model.train()
+        model.vision.eval()
+        return accs
+
+    model.train()
+    model.vision.eval()
+    while step < a.steps:
+        images, _, qs = next(data)
+        x = world_data.to_pixels(images, vcfg.mean, vcfg.std, dev).repeat_interleave(a.questions, 0)
+        ids, mask, ans, _ = encode_questions(tok, qs, dev)
+        k = kernels[step % len(kernels)]
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, a.steps, a.lr)
+        loss, ok = model(x, ids, mask, ans, k)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        metrics = {"loss": loss.item(), "acc": ok.float().mean().item()}
+        validating = step % a.val_every == 0 or step == a.steps
+        if validating:
+            metrics.update(validate())
+        prog.report(step, force=validating, **metrics)
+        out_of_time = (time.time() - t0) / 60 > a.max_minutes
+        if step % a.save_every == 0 or step == a.steps or out_of_time:
+            save(a.out, state())
+            if out_of_time:
+                print(f"stopping at step {step}: --max-minutes {a.max_minutes} reached (resumable)")
+                break
+    data_source.close()
+    final = validate()
+    save(a.out, {**state(), "val": final})
+    print(f"vlm stage ({a.decoder}, {a.compressor}): {step} steps, {state()['elapsed'] / 60:.1f} min on {a.device}; "
+          + json.dumps(final))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("stage", choices=["vision", "vlm"])
+    ap.add_argument("--out", type=Path, required=True, help="checkpoint to write (resumed if it exists)")
+    ap.add_argument("--vision", type=Path, help="stage-1 checkpoint (vlm stage)")
+    ap.add_argument("--decoder", choices=sorted(DECODERS), default="small")
+    ap.add_argument("--compressor", choices=["quecc", "tokenpacker"], default="quecc")
+    ap.add_argument("--tokens", type=int, nargs="*", default=None, help="train only these V (default: every V)")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--questions", type=int, default=2, help="questions per scene in a batch")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--max-minutes", type=float, default=1e9)
+    ap.add_argument("--save-every", type=int, default=500)
+    ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--val-every", type=int, default=500)
+    ap.add_argument("--val-scenes", type=int, default=1000)
+    a = ap.parse_args()
+    if a.stage == "vlm" and not a.vision:
+        ap.error("the vlm stage needs --vision CKPT")
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    (train_vision if a.stage == "vision" else train_vlm)(a)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Batches of world scenes for training: pixels, per-patch targets (stage 1) and tokenised questions
+and answers (stage 2). Generation runs in worker processes; every batch is a pure function of its seeds."""
+import multiprocessing as mp
+
+import numpy as np
+import torch
+
+import world
+
+PAD = -100  # ignored by the loss
+
+
+def patch_targets(objs, image: np.ndarray, grid: int) -> dict:
+    """Per patch: colour at the patch centre (0 = background), and for the patch holding an object's
+    centre that object's colour, shape and size (0 = none) and the centre's offset inside the patch."""
+    size = image.shape[0]
+    step = size // grid
+    centre = image[step // 2::step, step // 2::step]  # (G, G, 3)
+    colour = np.zeros((grid, grid), dtype=np.int64)
+    for k, c in enumerate(world.COLORS):
+        colour[(centre == world.RGB[c]).all(-1)] = k + 1
+    obj_colour = np.zeros((grid, grid), dtype=np.int64)
+    obj_shape = np.zeros((grid, grid), dtype=np.int64)
+    obj_size = np.zeros((grid, grid), dtype=np.int64)
+    offset = np.zeros((grid, grid, 2), dtype=np.float32)
+    for o in objs:
+        col, row = min(int(o.x * grid), grid - 1), min(int(o.y * grid), grid - 1)
+        obj_colour[row, col] = world.COLORS.index(o.color) + 1
+        obj_shape[row, col] = world.SHAPES.index(o.shape) + 1
+        obj_size[row, col] = world.SIZES.index(o.size) + 1
+        offset[row, col] = (o.x * grid - col, o.y * grid - row)
+    return {"colour": colour.reshape(-1), "obj_colour": obj_colour.reshape(-1), "obj_shape": obj_shape.reshape(-1),
+            "obj_size": obj_size.reshape(-1), "offset": offset.reshape(-1, 2)}
+
+
+def _make(job):
+    seeds, image_size, grid, questions_per_scene = job
+    images, targets, qs = [], [], []
+    for s in seeds:
+        objs = world.scene(int(s))
+        img = world.render(objs, image_size)
+        images.append(img)
+        targets.append(patch_targets(objs, img, grid))
+        if questions_per_scene:
+            qs.append([(t, a, q["family"]) for q, t, a in world.questions(int(s), questions_per_scene)])
+    return np.stack(images), targets, qs
+
+
+class Batches:
+    """Endless batches of scenes drawn from a seed range, in worker processes. `questions` > 0 also
+    yields that many (text, answer, family) per scene."""
+
+    def __init__(self, split: str, batch: int, image_size: int, grid: int, questions: int = 0, seed: int = 0,
+                 workers: int = 2):
+        lo, hi = world.SPLITS[split]
+        self.lo, self.hi, self.batch, self.image_size, self.grid, self.questions = lo, hi, batch, image_size, grid, questions
+        self.rng = np.random.default_rng(seed)
+        self.pool = mp.get_context("fork").Pool(workers) if workers > 1 else None
+
+    def _jobs(self):
+        while True:
+            yield (self.rng.integers(self.lo, self.hi, self.batch), self.image_size, self.grid, self.questions)
+
+    def __iter__(self):
+        jobs = self._jobs()
+        if self.pool is None:
+            return map(_make, jobs)
+        return self.pool.imap(_make, jobs, chunksize=1)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool = None
+
+    def fixed(self, seeds):
+        return _make((np.asarray(seeds), self.image_size, self.grid, self.questions))
+
+
+def to_pixels(images: np.ndarray, mean, std, device) -> torch.Tensor:
+    """uint8 (B, S, S, 3) -> normalised (B, 3, S, S) float, as the C# preprocessor does at model size."""
+    x = torch.from_numpy(images).to(device).permute(0, 3, 1, 2).float() / 255.0
+    return (x - torch.tensor(mean, device=device)[None, :, None, None]) / torch.tensor(std, device=device)[None, :, None, None]
+
+
+def stack_targets(targets: list, device) -> dict:
+    return {k: torch.from_numpy(np.stack([t[k] for t in targets])).to(device) for k in targets[0]}
