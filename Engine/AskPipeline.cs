@@ -50,7 +50,7 @@ public sealed class AskPipeline(ModelSet models)
     public async IAsyncEnumerable<GeneratedToken> AskAsync(Frame image, string query, AskConfig config, StageTimings timings,
         [EnumeratorCancellation] CancellationToken cancellation = default)
     {
-        query = ValidateQuery(query);
+        query = WorldQuery.Normalize(ValidateQuery(query), Models.Manifest.World);
         var (lm, compressor) = Resolve(config);
         var vision = Models.Vision;
         var tok = Models.Tokenizer;

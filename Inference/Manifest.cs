@@ -78,6 +78,14 @@ public sealed record PromptSpec(string QueryStart, string VisionStart, string Vi
 
 public sealed record DefaultSpec(string Decoder, string Compressor, int Tokens);
 
+/// <summary>The synthetic world a set was trained on (absent for sets that are not world-trained).</summary>
+public sealed record WorldSpec(
+    string Definition,
+    int ImageSize,
+    IReadOnlyList<string> Vocabulary,
+    IReadOnlyList<string> Answers,
+    IReadOnlyList<string> Families);
+
 /// <summary>manifest.json of a model set; models/README.md is the full contract.</summary>
 public sealed record Manifest(
     string Format,
@@ -90,7 +98,8 @@ public sealed record Manifest(
     PromptSpec Prompt,
     DefaultSpec Default,
     JsonElement? ScalingLaw,
-    string? Golden)
+    string? Golden = null,
+    WorldSpec? World = null)
 {
     public const string FormatName = "quecc-assistant-models/1";
 

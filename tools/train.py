@@ -62,10 +62,17 @@ class Progress:
         print(f"[{bar:<30}] {step}/{self.total} {rate:.1f} it/s eta {eta / 60:.1f} min  {text}", flush=True)
 
 
-def lr_at(step: int, total: int, peak: float, warmup: int = 200) -> float:
+def lr_at(step: int, frac: float, peak: float, warmup: int = 200) -> float:
+    """Linear warm-up, then cosine decay to 10% over the run's progress `frac` in [0, 1]."""
     if step < warmup:
         return peak * (step + 1) / warmup
-    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(total - warmup, 1))))
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
+
+
+def progress(step: int, steps: int, minutes: float, max_minutes: float) -> float:
+    """How far a run is: by steps, or by time when --max-minutes is the tighter budget (the schedule then
+    follows the clock, so a time-budgeted run still ends with a decayed learning rate)."""
+    return max(step / steps, minutes / max_minutes)
 
 
 def save(path: Path, state: dict) -> None:
@@ -100,8 +107,15 @@ class PatchHeads(nn.Module):
         return loss, obj_acc, shape_acc
 
 
-def train_vision(a) -> None:
+def setup(a) -> None:
     torch.manual_seed(a.seed)
+    if a.device.startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
+def train_vision(a) -> None:
+    setup(a)
     dev = torch.device(a.device)
     cfg = VISION
     enc, heads = VisionEncoder(cfg).to(dev), PatchHeads(cfg.dim, cfg.grid).to(dev)
@@ -122,12 +136,13 @@ def train_vision(a) -> None:
                 "opt": opt.state_dict(), "step": step, "elapsed": elapsed + time.time() - t0,
                 "args": {k: str(v) for k, v in vars(a).items()}}
 
-    while step < a.steps:
+    minutes = lambda: (elapsed + time.time() - t0) / 60
+    while progress(step, a.steps, minutes(), a.max_minutes) < 1:
         images, targets, _ = next(data)
         x = world_data.to_pixels(images, cfg.mean, cfg.std, dev)
         t = world_data.stack_targets(targets, dev)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, a.steps, a.lr)
+            g["lr"] = lr_at(step, progress(step, a.steps, minutes(), a.max_minutes), a.lr)
         loss, obj_acc, shape_acc = heads.loss(enc(x)[0], t, cfg.grid)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -135,11 +150,8 @@ def train_vision(a) -> None:
         opt.step()
         step += 1
         prog.report(step, loss=loss.item(), obj_colour_acc=obj_acc, obj_shape_acc=shape_acc)
-        if step % a.save_every == 0 or step == a.steps or (time.time() - t0) / 60 > a.max_minutes:
+        if step % a.save_every == 0:
             save(a.out, state())
-            if (time.time() - t0) / 60 > a.max_minutes:
-                print(f"stopping at step {step}: --max-minutes {a.max_minutes} reached (resumable)")
-                break
     save(a.out, state())
     data_source.close()
     print(f"vision stage: {step} steps, {state()['elapsed'] / 60:.1f} min on {a.device}")
@@ -179,10 +191,19 @@ class VLM(nn.Module):
         return loss, at_answer.argmax(-1) == ans_ids
 
 
+_ENCODED = {}
+
+
+def cached_encode(tok, text: str) -> list:
+    if text not in _ENCODED:  # world questions repeat a lot: encode each text once
+        _ENCODED[text] = tok.encode(text)
+    return _ENCODED[text]
+
+
 def encode_questions(tok, qs, dev):
     """Left-pads [im_start] + query ids; returns ids, mask, answer ids, families."""
     start = tok.special["<|im_start|>"]
-    rows = [([start] + tok.encode(t), tok.encode(ans), fam) for scene_qs in qs for t, ans, fam in scene_qs]
+    rows = [([start] + cached_encode(tok, t), cached_encode(tok, ans), fam) for scene_qs in qs for t, ans, fam in scene_qs]
     for _, a, _ in rows:
         assert len(a) == 1, "every answer must be one token"
     T = max(len(r[0]) for r in rows)
@@ -194,7 +215,7 @@ def encode_questions(tok, qs, dev):
 
 
 def train_vlm(a) -> None:
-    torch.manual_seed(a.seed)
+    setup(a)
     dev = torch.device(a.device)
     vck = torch.load(a.vision, map_location="cpu", weights_only=False)
     vcfg = VisionConfig(**vck["config"])
@@ -245,13 +266,14 @@ def train_vlm(a) -> None:
 
     model.train()
     model.vision.eval()
-    while step < a.steps:
+    minutes = lambda: (elapsed + time.time() - t0) / 60
+    while progress(step, a.steps, minutes(), a.max_minutes) < 1:
         images, _, qs = next(data)
         x = world_data.to_pixels(images, vcfg.mean, vcfg.std, dev).repeat_interleave(a.questions, 0)
         ids, mask, ans, _ = encode_questions(tok, qs, dev)
         k = kernels[step % len(kernels)]
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, a.steps, a.lr)
+            g["lr"] = lr_at(step, progress(step, a.steps, minutes(), a.max_minutes), a.lr)
         loss, ok = model(x, ids, mask, ans, k)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -259,19 +281,17 @@ def train_vlm(a) -> None:
         opt.step()
         step += 1
         metrics = {"loss": loss.item(), "acc": ok.float().mean().item()}
-        validating = step % a.val_every == 0 or step == a.steps
+        validating = step % a.val_every == 0
         if validating:
             metrics.update(validate())
         prog.report(step, force=validating, **metrics)
-        out_of_time = (time.time() - t0) / 60 > a.max_minutes
-        if step % a.save_every == 0 or step == a.steps or out_of_time:
+        if step % a.save_every == 0:
             save(a.out, state())
-            if out_of_time:
-                print(f"stopping at step {step}: --max-minutes {a.max_minutes} reached (resumable)")
-                break
     data_source.close()
     final = validate()
     save(a.out, {**state(), "val": final})
+    # Weights only (no optimiser state): what tools/export.py reads, a third of the size.
+    save(a.out.with_suffix(".weights.pt"), {k: v for k, v in {**state(), "val": final}.items() if k != "opt"})
     print(f"vlm stage ({a.decoder}, {a.compressor}): {step} steps, {state()['elapsed'] / 60:.1f} min on {a.device}; "
           + json.dumps(final))
 
@@ -291,7 +311,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--max-minutes", type=float, default=1e9)
+    ap.add_argument("--max-minutes", type=float, default=1e9, help="time budget: the run ends (decayed) within it")
     ap.add_argument("--save-every", type=int, default=500)
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--val-every", type=int, default=500)

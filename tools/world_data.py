@@ -64,8 +64,15 @@ class Batches:
     def __iter__(self):
         jobs = self._jobs()
         if self.pool is None:
-            return map(_make, jobs)
-        return self.pool.imap(_make, jobs, chunksize=1)
+            yield from map(_make, jobs)
+            return
+        # A bounded window of batches in flight: Pool.imap would drain the endless job generator and
+        # buffer results without limit (it did: 12 GB in two minutes).
+        pending = [self.pool.apply_async(_make, (next(jobs),)) for _ in range(2 * self.pool._processes)]
+        while True:
+            result = pending.pop(0).get()
+            pending.append(self.pool.apply_async(_make, (next(jobs),)))
+            yield result
 
     def close(self) -> None:
         if self.pool is not None:

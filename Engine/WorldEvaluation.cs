@@ -1,0 +1,73 @@
+using Assistant.Capture.World;
+using Assistant.Inference;
+
+namespace Assistant.Engine;
+
+/// <summary>Correct out of total, with a 95% Wilson score interval (sound at small n and near 0 or 1).</summary>
+public sealed record Accuracy(int Correct, int Total)
+{
+    public double Value => Total == 0 ? 0 : (double)Correct / Total;
+
+    public (double Lo, double Hi) Interval95
+    {
+        get
+        {
+            if (Total == 0) return (0, 1);
+            const double z = 1.959964;
+            double n = Total, p = Value, z2 = z * z;
+            double centre = (p + z2 / (2 * n)) / (1 + z2 / n);
+            double half = z * Math.Sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n);
+            return (Math.Max(0, centre - half), Math.Min(1, centre + half));
+        }
+    }
+
+    public override string ToString() => $"{100 * Value:F1}% [{100 * Interval95.Lo:F1}, {100 * Interval95.Hi:F1}] ({Correct}/{Total})";
+}
+
+/// <summary>One evaluated question.</summary>
+public sealed record EvalItem(long Seed, string Family, string Question, string Truth, string Answer)
+{
+    public bool Correct => Answer == Truth;
+}
+
+public sealed record EvalReport(string Split, long SeedStart, int Count, Accuracy Overall, IReadOnlyDictionary<string, Accuracy> ByFamily, IReadOnlyList<EvalItem> Items);
+
+/// <summary>
+/// Runs the full C# engine path (render, preprocess, vision, query prefill, compressor, visual prefill,
+/// greedy decode) on world scenes and scores the answers against the world's truth.
+/// </summary>
+public sealed class WorldEvaluation(AskPipeline pipeline)
+{
+    public async Task<EvalReport> RunAsync(AskConfig config, string split, int count, long? seedStart, IProgress<int>? progress = null,
+        CancellationToken cancellation = default)
+    {
+        var world = pipeline.Models.Manifest.World
+            ?? throw new EngineException($"model set '{pipeline.Models.Manifest.Name}' was not trained on the world: eval needs a world-trained set");
+        if (!WorldDefinition.Splits.TryGetValue(split, out var range))
+            throw new EngineException($"unknown split '{split}': use {string.Join(", ", WorldDefinition.Splits.Keys)}");
+        long start = seedStart ?? range.Lo;
+        if (count < 1) throw new EngineException($"--n must be at least 1, got {count}");
+        if (start < range.Lo || start + count > range.Hi)
+            throw new EngineException($"seeds {start}..{start + count - 1} are outside the {split} split [{range.Lo}, {range.Hi})");
+
+        var items = new List<EvalItem>(count);
+        var generation = (config.Generation ?? GenerationOptions.Default) with { MaxNewTokens = 4, Sampling = SamplingOptions.Greedy };
+        config = config with { Generation = generation };
+        for (int i = 0; i < count; i++)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            long seed = start + i;
+            var objs = WorldScene.Generate(seed);
+            var question = WorldQuestions.Generate(seed, 1)[0];
+            var frame = WorldScene.RenderFrame(objs, world.ImageSize);
+            var answer = new System.Text.StringBuilder();
+            await foreach (var t in pipeline.AskAsync(frame, question.Text, config, new StageTimings(), cancellation))
+                answer.Append(t.Text);
+            items.Add(new EvalItem(seed, question.Family, question.Text, question.Answer(objs), answer.ToString().Trim().ToLowerInvariant()));
+            progress?.Report(i + 1);
+        }
+        static Accuracy Score(IEnumerable<EvalItem> xs) { var l = xs.ToList(); return new Accuracy(l.Count(x => x.Correct), l.Count); }
+        var byFamily = WorldDefinition.Families.ToDictionary(f => f, f => Score(items.Where(x => x.Family == f)));
+        return new EvalReport(split, start, count, Score(items), byFamily, items);
+    }
+}
