@@ -242,7 +242,7 @@ def train_vlm(a) -> None:
     val = world_data.Batches("val", 1, vcfg.image_size, vcfg.grid, questions=1, workers=1)
     val_images, _, val_qs = val.fixed(range(world.SPLITS["val"][0], world.SPLITS["val"][0] + a.val_scenes))
     val_x = world_data.to_pixels(val_images, vcfg.mean, vcfg.std, dev)
-    val_ids, val_mask, val_ans, _ = encode_questions(tok, val_qs, dev)
+    val_ids, val_mask, val_ans, val_fams = encode_questions(tok, val_qs, dev)
     prog, t0 = Progress(a.steps, step, a.log_every), time.time()
 
     def state():
@@ -252,7 +252,7 @@ def train_vlm(a) -> None:
                 "vocab": vocab, "merges": merges, "step": step, "elapsed": elapsed + time.time() - t0,
                 "tokens": [qcfg.tokens_for(k) for k in kernels], "args": {k: str(v) for k, v in vars(a).items()}}
 
-    def validate() -> dict:
+    def validate(per_family: bool = False) -> dict:
         model.eval()
         accs = {}
         with torch.no_grad():
@@ -260,6 +260,10 @@ def train_vlm(a) -> None:
                 ok = torch.cat([model(val_x[i:i + 256], val_ids[i:i + 256], val_mask[i:i + 256], val_ans[i:i + 256], k)[1]
                                 for i in range(0, len(val_ans), 256)])
                 accs[f"val_V{qcfg.tokens_for(k)}"] = ok.float().mean().item()
+                if per_family:
+                    for fam in world.FAMILIES:
+                        sel = torch.tensor([f == fam for f in val_fams], device=ok.device)
+                        accs[f"val_V{qcfg.tokens_for(k)}_{fam}"] = round(ok[sel].float().mean().item(), 4)
         model.train()
         model.vision.eval()
         return accs
@@ -288,7 +292,7 @@ def train_vlm(a) -> None:
         if step % a.save_every == 0:
             save(a.out, state())
     data_source.close()
-    final = validate()
+    final = validate(per_family=True)
     save(a.out, {**state(), "val": final})
     # Weights only (no optimiser state): what tools/export.py reads, a third of the size.
     save(a.out.with_suffix(".weights.pt"), {k: v for k, v in {**state(), "val": final}.items() if k != "opt"})
