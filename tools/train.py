@@ -234,10 +234,19 @@ def train_vlm(a) -> None:
         model.quecc.load_state_dict(ck["quecc"]), model.decoder.load_state_dict(ck["decoder"]), opt.load_state_dict(ck["opt"])
         step, elapsed = ck["step"], ck["elapsed"]
         print(f"resuming {a.out} at step {step}")
+    elif a.init:
+        ck = torch.load(a.init, map_location=dev, weights_only=False)
+        assert all(torch.equal(v.cpu(), ck["vision"][k].cpu()) for k, v in vck["model"].items()), "--init was trained on another vision encoder"
+        model.quecc.load_state_dict(ck["quecc"]), model.decoder.load_state_dict(ck["decoder"])
+        print(f"starting from the weights of {a.init} (step {ck['step']}, {ck['elapsed'] / 60:.1f} min)")
     kernels = [k for k in qcfg.kernels() if a.tokens is None or qcfg.tokens_for(k) in a.tokens]
     scenes = max(a.batch // a.questions, 1)
-    data_source = world_data.Batches("train", scenes, vcfg.image_size, vcfg.grid, questions=a.questions,
-                                     seed=a.seed + step, workers=a.workers)
+    if a.pregen:
+        data_source = world_data.Pregenerated(a.pregen, a.questions, vcfg.image_size, vcfg.grid, a.workers, a.seed + step,
+                                              lambda qs: encode_questions(tok, qs, dev), dev, a.batch, a.hard_weight)
+    else:
+        data_source = world_data.Batches("train", scenes, vcfg.image_size, vcfg.grid, questions=a.questions,
+                                         seed=a.seed + step, workers=a.workers)
     data = iter(data_source)
     val = world_data.Batches("val", 1, vcfg.image_size, vcfg.grid, questions=1, workers=1)
     val_images, _, val_qs = val.fixed(range(world.SPLITS["val"][0], world.SPLITS["val"][0] + a.val_scenes))
@@ -272,9 +281,13 @@ def train_vlm(a) -> None:
     model.vision.eval()
     minutes = lambda: (elapsed + time.time() - t0) / 60
     while progress(step, a.steps, minutes(), a.max_minutes) < 1:
-        images, _, qs = next(data)
-        x = world_data.to_pixels(images, vcfg.mean, vcfg.std, dev).repeat_interleave(a.questions, 0)
-        ids, mask, ans, _ = encode_questions(tok, qs, dev)
+        if a.pregen:
+            images, ids, mask, ans = next(data)
+            x = world_data.to_pixels(images, vcfg.mean, vcfg.std, dev)
+        else:
+            images, _, qs = next(data)
+            x = world_data.to_pixels(images, vcfg.mean, vcfg.std, dev).repeat_interleave(a.questions, 0)
+            ids, mask, ans, _ = encode_questions(tok, qs, dev)
         k = kernels[step % len(kernels)]
         for g in opt.param_groups:
             g["lr"] = lr_at(step, progress(step, a.steps, minutes(), a.max_minutes), a.lr)
@@ -308,6 +321,9 @@ def main() -> int:
     ap.add_argument("--decoder", choices=sorted(DECODERS), default="small")
     ap.add_argument("--compressor", choices=["quecc", "tokenpacker"], default="quecc")
     ap.add_argument("--tokens", type=int, nargs="*", default=None, help="train only these V (default: every V)")
+    ap.add_argument("--init", type=Path, help="vlm stage: start from these weights (a fresh optimiser)")
+    ap.add_argument("--pregen", type=int, default=0, help="vlm stage: generate this many scenes up front and sample from them")
+    ap.add_argument("--hard-weight", type=float, default=1.0, help="sampling weight of spatial and nearest questions (with --pregen)")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--questions", type=int, default=2, help="questions per scene in a batch")

@@ -1,6 +1,7 @@
 """Batches of world scenes for training: pixels, per-patch targets (stage 1) and tokenised questions
 and answers (stage 2). Generation runs in worker processes; every batch is a pure function of its seeds."""
 import multiprocessing as mp
+import time
 
 import numpy as np
 import torch
@@ -85,9 +86,52 @@ class Batches:
 
 def to_pixels(images: np.ndarray, mean, std, device) -> torch.Tensor:
     """uint8 (B, S, S, 3) -> normalised (B, 3, S, S) float, as the C# preprocessor does at model size."""
-    x = torch.from_numpy(images).to(device).permute(0, 3, 1, 2).float() / 255.0
+    images = images if isinstance(images, torch.Tensor) else torch.from_numpy(images)
+    x = images.to(device).permute(0, 3, 1, 2).float() / 255.0
     return (x - torch.tensor(mean, device=device)[None, :, None, None]) / torch.tensor(std, device=device)[None, :, None, None]
 
 
 def stack_targets(targets: list, device) -> dict:
     return {k: torch.from_numpy(np.stack([t[k] for t in targets])).to(device) for k in targets[0]}
+
+
+def _chunk(job):
+    seeds, image_size, questions = job
+    imgs, qs = [], []
+    for s in seeds:
+        objs = world.scene(int(s))
+        imgs.append(world.render(objs, image_size))
+        qs.append([(t, a, q["family"]) for q, t, a in world.questions(int(s), questions)])
+    return np.stack(imgs), qs
+
+
+class Pregenerated:
+    """`scenes` train scenes generated once (in worker processes) and kept on the device; batches are drawn
+    from them at random, with spatial and nearest questions drawn `hard_weight` times as often. Removes the
+    per-step generation cost that kept a GPU waiting."""
+
+    def __init__(self, scenes: int, questions: int, image_size: int, grid: int, workers: int, seed: int, encode, device,
+                 batch: int, hard_weight: float):
+        lo, hi = world.SPLITS["train"]
+        seeds = np.random.default_rng(seed).choice(np.arange(lo, hi), size=scenes, replace=False)
+        chunks = [(seeds[i:i + 1024], image_size, questions) for i in range(0, scenes, 1024)]
+        t0 = time.time()
+        with mp.get_context("fork").Pool(workers) as pool:
+            parts = pool.map(_chunk, chunks)
+        self.images = torch.from_numpy(np.concatenate([p[0] for p in parts])).to(device)  # (N, S, S, 3) uint8
+        qs = [q for p in parts for q in p[1]]
+        self.ids, self.mask, self.ans, fams = encode(qs)
+        lengths = torch.tensor([len(q) for q in qs], device=device)
+        self.scene_of = torch.arange(len(qs), device=device).repeat_interleave(lengths)
+        weights = torch.tensor([hard_weight if f in ("spatial", "nearest") else 1.0 for f in fams], device=device)
+        self.weights, self.batch = weights / weights.sum(), batch
+        self.gen = torch.Generator(device=device).manual_seed(seed)
+        print(f"pre-generated {scenes} scenes, {len(fams)} questions in {time.time() - t0:.1f}s", flush=True)
+
+    def __iter__(self):
+        while True:
+            idx = torch.multinomial(self.weights, self.batch, replacement=True, generator=self.gen)
+            yield self.images[self.scene_of[idx]], self.ids[idx], self.mask[idx], self.ans[idx]
+
+    def close(self) -> None:
+        pass

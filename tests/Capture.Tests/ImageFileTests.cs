@@ -14,7 +14,7 @@ public sealed class ImageFileTests
     [Fact]
     public void Load_DecodesThePngToRgb()
     {
-        var frame = ImageFile.Load(Golden.Default.ImagePath);
+        var frame = ImageFile.Load(Golden.Tiny.ImagePath);
         Assert.Equal((96, 80), (frame.Width, frame.Height));
         Assert.Equal(96 * 80 * 3, frame.Rgb.Length);
         // Pixel (20, 20) is inside the red circle exporter draws at (8..34, 10..36).
@@ -46,7 +46,7 @@ public sealed class ImageFileTests
     [Fact]
     public void Load_TruncatedPngIsACaptureError()
     {
-        var png = File.ReadAllBytes(Golden.Default.ImagePath);
+        var png = File.ReadAllBytes(Golden.Tiny.ImagePath);
         Assert.Throws<CaptureException>(() => ImageFile.Load(Temp(png[..(png.Length / 2)])));
     }
 }

@@ -6,7 +6,7 @@ namespace Assistant.Engine.Tests;
 
 public sealed class PipelineFixture : IDisposable
 {
-    public PipelineFixture() => Models = ModelSet.Load(Repo.DefaultModels, new SessionFactory(new SessionConfig(ExecutionProvider.Cpu)));
+    public PipelineFixture() => Models = ModelSet.Load(Repo.TinyModels, new SessionFactory(new SessionConfig(ExecutionProvider.Cpu)));
     public ModelSet Models { get; }
     public void Dispose() => Models.Dispose();
 }
@@ -14,7 +14,7 @@ public sealed class PipelineFixture : IDisposable
 /// <summary>The whole C# ask path (image file -> preprocess -> ... -> tokens) against PyTorch's reference.</summary>
 public sealed class AskPipelineTests(PipelineFixture fixture) : IClassFixture<PipelineFixture>
 {
-    private readonly Golden _golden = Golden.Default;
+    private readonly Golden _golden = Golden.Tiny;
 
     private AskConfig GoldenConfig(int maxNew, out string decoder)
     {

@@ -2,14 +2,26 @@ using Assistant.Tests;
 
 namespace Assistant.Inference.Tests;
 
-/// <summary>The default set loaded once on the CPU provider and shared by a test class.</summary>
-public sealed class DefaultSet : IDisposable
+/// <summary>A model set loaded once on the CPU provider and shared by a test class.</summary>
+public abstract class LoadedSet : IDisposable
 {
-    public DefaultSet() => Models = ModelSet.Load(Repo.DefaultModels, new SessionFactory(new SessionConfig(ExecutionProvider.Cpu)));
+    protected LoadedSet(string dir)
+    {
+        Directory = dir;
+        Models = ModelSet.Load(dir, new SessionFactory(new SessionConfig(ExecutionProvider.Cpu)));
+        Golden = new Golden(dir);
+    }
 
+    public string Directory { get; }
     public ModelSet Models { get; }
-
+    public Golden Golden { get; }
     public LanguageModel Decoder => Models.Decoder(Models.Manifest.Default.Decoder);
 
     public void Dispose() => Models.Dispose();
 }
+
+/// <summary>models/tiny-random: the random-weight contract set.</summary>
+public sealed class DefaultSet() : LoadedSet(Repo.TinyModels);
+
+/// <summary>models/default: the trained world set.</summary>
+public sealed class TrainedSet() : LoadedSet(Repo.TrainedModels);

@@ -10,7 +10,7 @@ public sealed class ModelSetTests
 
     private static string Broken(Action<string> breakIt)
     {
-        var dir = Repo.CopyDefaultModels();
+        var dir = Repo.CopyTinyModels();
         breakIt(dir);
         return dir;
     }
@@ -34,7 +34,7 @@ public sealed class ModelSetTests
     [Fact]
     public void DefaultSet_LoadsAndOffersEveryV()
     {
-        using var set = ModelSet.Load(Repo.DefaultModels, Cpu);
+        using var set = ModelSet.Load(Repo.TinyModels, Cpu);
         var lm = set.Decoder(set.Manifest.Default.Decoder);
         Assert.Equal([1, 4, 16, 64], lm.Compressors.Where(c => c.Spec.Kind == "quecc").Select(c => c.Tokens));
         Assert.Equal([1, 4, 16, 64], lm.Compressors.Where(c => c.Spec.Kind == "tokenpacker").Select(c => c.Tokens));
@@ -125,7 +125,7 @@ public sealed class ModelSetTests
     [Fact]
     public void TokensNotOffered()
     {
-        using var set = ModelSet.Load(Repo.DefaultModels, Cpu);
+        using var set = ModelSet.Load(Repo.TinyModels, Cpu);
         var e = Assert.Throws<InferenceException>(() => set.Decoder(set.Manifest.Default.Decoder).Compressor("quecc", 5));
         Assert.Contains("choose one of 1, 4, 16, 64", e.Message);
     }

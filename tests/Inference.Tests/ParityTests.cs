@@ -2,11 +2,17 @@ using Assistant.Tests;
 
 namespace Assistant.Inference.Tests;
 
+/// <summary>Parity on the random-weight set.</summary>
+public sealed class TinyParityTests(DefaultSet set) : ParityTests(set), IClassFixture<DefaultSet>;
+
+/// <summary>Parity on the trained default set (whose decoders have QueCC only).</summary>
+public sealed class TrainedParityTests(TrainedSet set) : ParityTests(set), IClassFixture<TrainedSet>;
+
 /// <summary>Each exported graph, run by ONNX Runtime from C#, against PyTorch's outputs in golden.json.</summary>
-public sealed class ParityTests(DefaultSet set) : IClassFixture<DefaultSet>
+public abstract class ParityTests(LoadedSet set)
 {
     private const float Tolerance = 1e-4f;
-    private readonly Golden _golden = Golden.Default;
+    private readonly Golden _golden = set.Golden;
 
     [Fact]
     public void VisionEncoder_MatchesPyTorch()
@@ -56,6 +62,12 @@ public sealed class ParityTests(DefaultSet set) : IClassFixture<DefaultSet>
         Assert.Equal(tokens * lm.Spec.Dim, expected.Length);
         Assert.True(Golden.MaxAbsDiff(compressor.VisualTokens, expected) < Tolerance);
     }
+}
+
+/// <summary>Only the tiny set ships the query-agnostic baseline beside QueCC.</summary>
+public sealed class CompressorQueryTests(DefaultSet set) : IClassFixture<DefaultSet>
+{
+    private readonly Golden _golden = set.Golden;
 
     [Fact]
     public void QueCC_DependsOnTheQuery_TokenPackerDoesNot()

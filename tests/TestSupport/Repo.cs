@@ -3,11 +3,15 @@ using System.Text.Json;
 namespace Assistant.Tests;
 
 /// <summary>Paths into the repository and the golden outputs PyTorch wrote for the default set.</summary>
-internal static class Repo
+public static class Repo
 {
     public static string Root { get; } = FindRoot();
 
-    public static string DefaultModels => Path.Combine(Root, "models", "default");
+    /// <summary>The random-weight set: contract, parity and bad-input tests.</summary>
+    public static string TinyModels => Path.Combine(Root, "models", "tiny-random");
+
+    /// <summary>The trained default set: world behaviour tests.</summary>
+    public static string TrainedModels => Path.Combine(Root, "models", "default");
 
     private static string FindRoot()
     {
@@ -17,12 +21,12 @@ internal static class Repo
     }
 
     /// <summary>A private copy of the default set, for tests that break it on purpose.</summary>
-    public static string CopyDefaultModels()
+    public static string CopyTinyModels()
     {
         var target = Path.Combine(Path.GetTempPath(), "assistant-tests", Guid.NewGuid().ToString("N"));
-        foreach (var file in Directory.GetFiles(DefaultModels, "*", SearchOption.AllDirectories))
+        foreach (var file in Directory.GetFiles(TinyModels, "*", SearchOption.AllDirectories))
         {
-            var dest = Path.Combine(target, Path.GetRelativePath(DefaultModels, file));
+            var dest = Path.Combine(target, Path.GetRelativePath(TinyModels, file));
             Directory.CreateDirectory(Path.GetDirectoryName(dest)!);
             File.Copy(file, dest);
         }
@@ -31,7 +35,7 @@ internal static class Repo
 }
 
 /// <summary>golden/golden.json of the default set (tools/export.py writes it).</summary>
-internal sealed class Golden
+public sealed class Golden
 {
     private readonly JsonElement _root;
 
@@ -42,7 +46,9 @@ internal sealed class Golden
         ImagePath = Path.Combine(modelDir, "golden", _root.GetProperty("image").GetString()!);
     }
 
-    public static Golden Default { get; } = new(Repo.DefaultModels);
+    public static Golden Tiny { get; } = new(Repo.TinyModels);
+
+    public static Golden Trained { get; } = new(Repo.TrainedModels);
 
     public string ImagePath { get; }
     public string Query => _root.GetProperty("query").GetString()!;

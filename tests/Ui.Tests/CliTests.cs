@@ -8,7 +8,7 @@ namespace Assistant.Ui.Tests;
 /// <summary>The command line end to end, in process: output, JSON, and every bad input as one line + exit 2.</summary>
 public sealed class CliTests
 {
-    private static readonly string Image = Golden.Default.ImagePath;
+    private static readonly string Image = Golden.Tiny.ImagePath;
 
     private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
     {
@@ -39,7 +39,7 @@ public sealed class CliTests
     [Fact]
     public async Task Ask_StreamsAnAnswerThenOneTimingsLine()
     {
-        var (code, stdout, stderr) = await Run("ask", "--image", Image, "--query", "what color is the circle?", "--models", Repo.DefaultModels, "--max-tokens", "6");
+        var (code, stdout, stderr) = await Run("ask", "--image", Image, "--query", "what color is the circle?", "--models", Repo.TinyModels, "--max-tokens", "6");
         Assert.Equal(0, code);
         Assert.Equal("", stderr);
         var lines = stdout.TrimEnd('\n').Split('\n');
@@ -52,7 +52,7 @@ public sealed class CliTests
     [Fact]
     public async Task Ask_Json_ReportsConfigurationAndTimings()
     {
-        var (code, stdout, _) = await Run("ask", "--image", Image, "--query", "is there a star?", "--models", Repo.DefaultModels, "--tokens", "16", "--compressor", "tokenpacker", "--json", "--max-tokens", "4");
+        var (code, stdout, _) = await Run("ask", "--image", Image, "--query", "is there a star?", "--models", Repo.TinyModels, "--tokens", "16", "--compressor", "tokenpacker", "--json", "--max-tokens", "4");
         Assert.Equal(0, code);
         var j = JsonNode.Parse(stdout)!;
         Assert.Equal(16, (int)j["tokens"]!);
@@ -65,7 +65,7 @@ public sealed class CliTests
     [Fact]
     public async Task Ask_Sampling_IsReproducibleWithASeed()
     {
-        string[] args = ["ask", "--image", Image, "--query", "how many shapes?", "--models", Repo.DefaultModels, "--json", "--temperature", "1.0", "--top-p", "0.9", "--max-tokens", "10"];
+        string[] args = ["ask", "--image", Image, "--query", "how many shapes?", "--models", Repo.TinyModels, "--json", "--temperature", "1.0", "--top-p", "0.9", "--max-tokens", "10"];
         var a = JsonNode.Parse((await Run([.. args, "--seed", "3"])).Out)!["token_ids"]!.ToJsonString();
         var b = JsonNode.Parse((await Run([.. args, "--seed", "3"])).Out)!["token_ids"]!.ToJsonString();
         var c = JsonNode.Parse((await Run([.. args, "--seed", "4"])).Out)!["token_ids"]!.ToJsonString();
@@ -76,7 +76,7 @@ public sealed class CliTests
     [Fact]
     public async Task ModelsCheck_DescribesTheSet()
     {
-        var (code, stdout, _) = await Run("models", "check", Repo.DefaultModels);
+        var (code, stdout, _) = await Run("models", "check", Repo.TinyModels);
         Assert.Equal(0, code);
         Assert.Contains("OK on cpu", stdout);
         Assert.Contains("V in {1, 4, 16, 64}", stdout);
@@ -86,7 +86,7 @@ public sealed class CliTests
     [Fact]
     public async Task ModelsCheck_Json()
     {
-        var (code, stdout, _) = await Run("models", "check", Repo.DefaultModels, "--json");
+        var (code, stdout, _) = await Run("models", "check", Repo.TinyModels, "--json");
         Assert.Equal(0, code);
         var j = JsonNode.Parse(stdout)!;
         Assert.True((bool)j["ok"]!);
@@ -101,7 +101,7 @@ public sealed class CliTests
     [Fact]
     public async Task Bad_MissingComponentFile()
     {
-        var dir = Repo.CopyDefaultModels();
+        var dir = Repo.CopyTinyModels();
         File.Delete(Path.Combine(dir, "vision.onnx"));
         Assert.Contains("model file not found", await FailsWithOneLine("ask", "--image", Image, "--query", "q?", "--models", dir));
     }
@@ -109,7 +109,7 @@ public sealed class CliTests
     [Fact]
     public async Task Bad_ManifestNamesATensorTheGraphLacks()
     {
-        var dir = Repo.CopyDefaultModels();
+        var dir = Repo.CopyTinyModels();
         var path = Path.Combine(dir, "manifest.json");
         File.WriteAllText(path, File.ReadAllText(path).Replace("\"features_multi\"", "\"features_many\""));
         Assert.Contains("has no output 'features_many'", await FailsWithOneLine("models", "check", dir));
@@ -118,7 +118,7 @@ public sealed class CliTests
     [Fact]
     public async Task Bad_DimensionMismatch()
     {
-        var dir = Repo.CopyDefaultModels();
+        var dir = Repo.CopyTinyModels();
         var path = Path.Combine(dir, "manifest.json");
         var m = JsonNode.Parse(File.ReadAllText(path))!;
         m["vision"]!["dim"] = 32;
@@ -129,7 +129,7 @@ public sealed class CliTests
     [Fact]
     public async Task Bad_CorruptOnnx()
     {
-        var dir = Repo.CopyDefaultModels();
+        var dir = Repo.CopyTinyModels();
         var path = Path.Combine(dir, "decoder-d64-l2", "decoder.onnx");
         var bytes = File.ReadAllBytes(path);
         File.WriteAllBytes(path, bytes[..(bytes.Length / 3)]);
@@ -138,37 +138,37 @@ public sealed class CliTests
 
     [Fact]
     public async Task Bad_ZeroByteImage() =>
-        Assert.Contains("0 bytes", await FailsWithOneLine("ask", "--image", Temp([]), "--query", "q?", "--models", Repo.DefaultModels));
+        Assert.Contains("0 bytes", await FailsWithOneLine("ask", "--image", Temp([]), "--query", "q?", "--models", Repo.TinyModels));
 
     [Fact]
     public async Task Bad_UnreadableImage() =>
-        Assert.Contains("not a readable image", await FailsWithOneLine("ask", "--image", Temp("plain text, not an image"u8.ToArray()), "--query", "q?", "--models", Repo.DefaultModels));
+        Assert.Contains("not a readable image", await FailsWithOneLine("ask", "--image", Temp("plain text, not an image"u8.ToArray()), "--query", "q?", "--models", Repo.TinyModels));
 
     [Fact]
     public async Task Bad_ImageHeaderClaimingAHugeSize() =>
-        Assert.Contains("largest accepted side", await FailsWithOneLine("ask", "--image", Temp("GIF89a but not really"u8.ToArray()), "--query", "q?", "--models", Repo.DefaultModels));
+        Assert.Contains("largest accepted side", await FailsWithOneLine("ask", "--image", Temp("GIF89a but not really"u8.ToArray()), "--query", "q?", "--models", Repo.TinyModels));
 
     [Fact]
     public async Task Bad_MissingImage() =>
-        Assert.Contains("image not found", await FailsWithOneLine("ask", "--image", "/nonexistent.png", "--query", "q?", "--models", Repo.DefaultModels));
+        Assert.Contains("image not found", await FailsWithOneLine("ask", "--image", "/nonexistent.png", "--query", "q?", "--models", Repo.TinyModels));
 
     [Theory]
     [InlineData("")]
     [InlineData("    ")]
     public async Task Bad_EmptyQuery(string query) =>
-        Assert.Contains("query is empty", await FailsWithOneLine("ask", "--image", Image, "--query", query, "--models", Repo.DefaultModels));
+        Assert.Contains("query is empty", await FailsWithOneLine("ask", "--image", Image, "--query", query, "--models", Repo.TinyModels));
 
     [Fact]
     public async Task Bad_TokensNotOffered() =>
-        Assert.Contains("--tokens 5 is not offered", await FailsWithOneLine("ask", "--image", Image, "--query", "q?", "--models", Repo.DefaultModels, "--tokens", "5"));
+        Assert.Contains("--tokens 5 is not offered", await FailsWithOneLine("ask", "--image", Image, "--query", "q?", "--models", Repo.TinyModels, "--tokens", "5"));
 
     [Fact]
     public async Task Bad_DmlOnLinux() =>
-        Assert.Contains("needs Windows", await FailsWithOneLine("ask", "--image", Image, "--query", "q?", "--models", Repo.DefaultModels, "--ep", "dml"));
+        Assert.Contains("needs Windows", await FailsWithOneLine("ask", "--image", Image, "--query", "q?", "--models", Repo.TinyModels, "--ep", "dml"));
 
     [Fact]
     public async Task Bad_CudaOnACpuBuild() =>
-        Assert.Contains("Gpu.Linux", await FailsWithOneLine("models", "check", Repo.DefaultModels, "--ep", "cuda"));
+        Assert.Contains("Gpu.Linux", await FailsWithOneLine("models", "check", Repo.TinyModels, "--ep", "cuda"));
 
     [Fact]
     public async Task Bad_UnknownOptionOrMissingRequired()
@@ -179,7 +179,7 @@ public sealed class CliTests
 
     [Fact]
     public async Task Bad_MaxTokensOutOfRange() =>
-        Assert.Contains("--max-tokens", await FailsWithOneLine("ask", "--image", Image, "--query", "q?", "--models", Repo.DefaultModels, "--max-tokens", "0"));
+        Assert.Contains("--max-tokens", await FailsWithOneLine("ask", "--image", Image, "--query", "q?", "--models", Repo.TinyModels, "--max-tokens", "0"));
 
     [Fact]
     public void RealProcess_ExitsTwoWithOneLine_NoStackTrace()

@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT = ROOT / "models" / "default"
+TINY = ROOT / "models" / "tiny-random"
 
 
 def export(tmp_path: Path) -> Path:
@@ -54,12 +54,12 @@ def test_manifest_tensors_match_the_graphs(tmp_path):
                 assert actual[name] == spec["shape"], (g["file"], name)
 
 
-def test_one_command_reproduces_the_committed_default_set(tmp_path):
-    m = json.loads((DEFAULT / "manifest.json").read_text())
-    assert m["created_by"].startswith("tools/export.py --preset tiny"), "default set is no longer the tiny random set"
+def test_one_command_reproduces_the_committed_tiny_set(tmp_path):
+    m = json.loads((TINY / "manifest.json").read_text())
+    assert m["created_by"] == "tools/export.py --preset tiny --out models/tiny-random"
     out = export(tmp_path)
     fresh = json.loads((out / "golden" / "golden.json").read_text())
-    committed = json.loads((DEFAULT / "golden" / "golden.json").read_text())
+    committed = json.loads((TINY / "golden" / "golden.json").read_text())
     for key in ("pixel_values", "features", "features_multi"):
         assert np.abs(np.array(fresh[key]) - np.array(committed[key])).max() < 1e-5, key
     for name, dec in committed["decoders"].items():
