@@ -16,6 +16,8 @@ public static class Cli
         var root = new RootCommand("assistant: a real-time visual assistant (QueCC + an inference-optimal decoder on ONNX Runtime)");
         root.Subcommands.Add(AskCommand.Create(stdout, stderr));
         root.Subcommands.Add(ModelsCommand.Create(stdout, stderr));
+        root.Subcommands.Add(EvalCommand.Create(stdout, stderr));
+        root.Subcommands.Add(WorldCommand.Create(stdout));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -1,0 +1,74 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using Assistant.Engine;
+using Assistant.Inference;
+
+namespace Assistant.Ui;
+
+/// <summary><c>assistant eval</c>: accuracy of the C# engine on held-out world scenes, overall and per family, with 95% intervals.</summary>
+internal static class EvalCommand
+{
+    public static Command Create(TextWriter stdout, TextWriter stderr)
+    {
+        var models = new Option<string?>("--models") { Description = "model set folder (default: models/default)" };
+        var tokens = new Option<int?>("--tokens") { Description = "visual tokens V (default from the manifest)" };
+        var decoder = new Option<string?>("--decoder") { Description = "decoder name (default from the manifest)" };
+        var compressor = new Option<string?>("--compressor") { Description = "quecc or tokenpacker (default from the manifest)" };
+        var split = new Option<string>("--split") { Description = "train, val or test", DefaultValueFactory = _ => "test" };
+        var n = new Option<int>("--n") { Description = "questions (one per scene)", DefaultValueFactory = _ => 600 };
+        var seedStart = new Option<long?>("--seed-start") { Description = "first scene seed (default: the split's first)" };
+        var ep = Cli.EpOption();
+        var json = Cli.JsonOption();
+        var command = new Command("eval", "Score the engine on world scenes: accuracy overall and per question family, with 95% confidence intervals.")
+        {
+            models, tokens, decoder, compressor, split, n, seedStart, ep, json,
+        };
+        command.SetAction(async (parse, cancellation) =>
+        {
+            var factory = new SessionFactory(new SessionConfig(ExecutionProviders.Parse(parse.GetValue(ep)!)));
+            if (factory.FallbackReason is { } why) stderr.WriteLine($"note: {why}; running on the CPU");
+            using var set = ModelSet.Load(Cli.ResolveModels(parse.GetValue(models)), factory);
+            var pipeline = new AskPipeline(set);
+            var config = new AskConfig(parse.GetValue(decoder), parse.GetValue(compressor), parse.GetValue(tokens));
+            var (lm, comp) = pipeline.Resolve(config);
+            int count = parse.GetValue(n);
+            bool showProgress = !Console.IsErrorRedirected && ReferenceEquals(stderr, Console.Error);
+            var progress = new Progress<int>(done =>
+            {
+                if (showProgress && (done % 10 == 0 || done == count))
+                    stderr.Write($"\reval {done}/{count} [{new string('#', 30 * done / count),-30}]");
+            });
+            var clock = Stopwatch.StartNew();
+            var report = await new WorldEvaluation(pipeline).RunAsync(config, parse.GetValue(split)!, count, parse.GetValue(seedStart), progress, cancellation);
+            if (showProgress) stderr.WriteLine();
+            double seconds = clock.Elapsed.TotalSeconds;
+            static object Acc(Accuracy a) => new { accuracy = Math.Round(a.Value, 4), lo95 = Math.Round(a.Interval95.Lo, 4), hi95 = Math.Round(a.Interval95.Hi, 4), correct = a.Correct, total = a.Total };
+            if (parse.GetValue(json))
+            {
+                stdout.WriteLine(JsonSerializer.Serialize(new
+                {
+                    models = set.Manifest.Name,
+                    decoder = lm.Spec.Name,
+                    compressor = comp.Spec.Kind,
+                    tokens = comp.Tokens,
+                    ep = set.Provider.ToString().ToLowerInvariant(),
+                    split = report.Split,
+                    seed_start = report.SeedStart,
+                    n = report.Count,
+                    overall = Acc(report.Overall),
+                    families = report.ByFamily.ToDictionary(kv => kv.Key, kv => Acc(kv.Value)),
+                    seconds = Math.Round(seconds, 2),
+                }));
+                return 0;
+            }
+            stdout.WriteLine($"model set '{set.Manifest.Name}': {lm.Spec.Name} + {comp.Spec.Kind} V={comp.Tokens} on {set.Provider.ToString().ToLowerInvariant()}; " +
+                             $"split {report.Split}, seeds {report.SeedStart}..{report.SeedStart + report.Count - 1}, {seconds:F1} s");
+            stdout.WriteLine($"  {"overall",-10} {report.Overall}");
+            foreach (var (family, acc) in report.ByFamily)
+                stdout.WriteLine($"  {family,-10} {acc}");
+            return 0;
+        });
+        return command;
+    }
+}
