@@ -38,8 +38,10 @@ public sealed record EvalReport(string Split, long SeedStart, int Count, Accurac
 /// </summary>
 public sealed class WorldEvaluation(AskPipeline pipeline)
 {
+    /// <param name="renderSize">Side of the rendered scene; the preprocessor resizes it to the model's input
+    /// (default: the model's own size, as in training).</param>
     public async Task<EvalReport> RunAsync(AskConfig config, string split, int count, long? seedStart, IProgress<int>? progress = null,
-        CancellationToken cancellation = default)
+        CancellationToken cancellation = default, int? renderSize = null)
     {
         var world = pipeline.Models.Manifest.World
             ?? throw new EngineException($"model set '{pipeline.Models.Manifest.Name}' was not trained on the world: eval needs a world-trained set");
@@ -47,6 +49,7 @@ public sealed class WorldEvaluation(AskPipeline pipeline)
             throw new EngineException($"unknown split '{split}': use {string.Join(", ", WorldDefinition.Splits.Keys)}");
         long start = seedStart ?? range.Lo;
         if (count < 1) throw new EngineException($"--n must be at least 1, got {count}");
+        if (renderSize is < 16 or > 4096) throw new EngineException($"--render-size must be in 16..4096, got {renderSize}");
         if (start < range.Lo || start + count > range.Hi)
             throw new EngineException($"seeds {start}..{start + count - 1} are outside the {split} split [{range.Lo}, {range.Hi})");
 
@@ -59,7 +62,7 @@ public sealed class WorldEvaluation(AskPipeline pipeline)
             long seed = start + i;
             var objs = WorldScene.Generate(seed);
             var question = WorldQuestions.Generate(seed, 1)[0];
-            var frame = WorldScene.RenderFrame(objs, world.ImageSize);
+            var frame = WorldScene.RenderFrame(objs, renderSize ?? world.ImageSize);
             var answer = new System.Text.StringBuilder();
             await foreach (var t in pipeline.AskAsync(frame, question.Text, config, new StageTimings(), cancellation))
                 answer.Append(t.Text);

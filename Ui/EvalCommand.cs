@@ -18,11 +18,12 @@ internal static class EvalCommand
         var split = new Option<string>("--split") { Description = "train, val or test", DefaultValueFactory = _ => "test" };
         var n = new Option<int>("--n") { Description = "questions (one per scene)", DefaultValueFactory = _ => 600 };
         var seedStart = new Option<long?>("--seed-start") { Description = "first scene seed (default: the split's first)" };
+        var renderSize = new Option<int?>("--render-size") { Description = "render scenes at this side and let the preprocessor resize (default: the model's input size)" };
         var ep = Cli.EpOption();
         var json = Cli.JsonOption();
         var command = new Command("eval", "Score the engine on world scenes: accuracy overall and per question family, with 95% confidence intervals.")
         {
-            models, tokens, decoder, compressor, split, n, seedStart, ep, json,
+            models, tokens, decoder, compressor, split, n, seedStart, renderSize, ep, json,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -40,7 +41,7 @@ internal static class EvalCommand
                     stderr.Write($"\reval {done}/{count} [{new string('#', 30 * done / count),-30}]");
             });
             var clock = Stopwatch.StartNew();
-            var report = await new WorldEvaluation(pipeline).RunAsync(config, parse.GetValue(split)!, count, parse.GetValue(seedStart), progress, cancellation);
+            var report = await new WorldEvaluation(pipeline).RunAsync(config, parse.GetValue(split)!, count, parse.GetValue(seedStart), progress, cancellation, parse.GetValue(renderSize));
             if (showProgress) stderr.WriteLine();
             double seconds = clock.Elapsed.TotalSeconds;
             static object Acc(Accuracy a) => new { accuracy = Math.Round(a.Value, 4), lo95 = Math.Round(a.Interval95.Lo, 4), hi95 = Math.Round(a.Interval95.Hi, 4), correct = a.Correct, total = a.Total };
@@ -56,6 +57,7 @@ internal static class EvalCommand
                     split = report.Split,
                     seed_start = report.SeedStart,
                     n = report.Count,
+                    render_size = parse.GetValue(renderSize) ?? set.Manifest.World?.ImageSize,
                     overall = Acc(report.Overall),
                     families = report.ByFamily.ToDictionary(kv => kv.Key, kv => Acc(kv.Value)),
                     seconds = Math.Round(seconds, 2),
