@@ -6,6 +6,16 @@ public sealed class KvCacheTests(DefaultSet set) : IClassFixture<DefaultSet>
 {
     private int[] Prompt() => [set.Models.Tokenizer.SpecialId("<|im_start|>"), .. set.Models.Tokenizer.Encode("How many red stars are there?")];
 
+    /// <summary>The prompt prefilled from an empty cache; its logits are left in <see cref="LanguageModel.LastLogits"/>.</summary>
+    private KvCache PrefillPrompt(LanguageModel lm)
+    {
+        var prompt = Prompt();
+        var embeds = new float[prompt.Length * lm.Spec.Dim];
+        lm.Embed(prompt, embeds);
+        using var empty = lm.EmptyCache();
+        return lm.Forward(empty, embeds, prompt.Length);
+    }
+
     [Fact]
     public async Task Decoding_FeedsOneNewTokenPerStep_AndMatchesRecomputingFromScratch()
     {
@@ -72,11 +82,7 @@ public sealed class KvCacheTests(DefaultSet set) : IClassFixture<DefaultSet>
     public async Task Generation_StopsAtAStopToken_AndAtTheLengthLimit()
     {
         var lm = set.Decoder;
-        var prompt = Prompt();
-        var embeds = new float[prompt.Length * lm.Spec.Dim];
-        lm.Embed(prompt, embeds);
-        using var empty = lm.EmptyCache();
-        using var prefix = lm.Forward(empty, embeds, prompt.Length);
+        using var prefix = PrefillPrompt(lm);
         var logits = lm.LastLogits.ToArray();
         int first = Sampler.ArgMax(logits);
 
@@ -97,11 +103,7 @@ public sealed class KvCacheTests(DefaultSet set) : IClassFixture<DefaultSet>
     public async Task Generation_CancelledMidStream_StopsWithoutFurtherDecoderRuns()
     {
         var lm = set.Decoder;
-        var prompt = Prompt();
-        var embeds = new float[prompt.Length * lm.Spec.Dim];
-        lm.Embed(prompt, embeds);
-        using var empty = lm.EmptyCache();
-        using var prefix = lm.Forward(empty, embeds, prompt.Length);
+        using var prefix = PrefillPrompt(lm);
         using var cts = new CancellationTokenSource();
         int seen = 0, runsAtCancel = 0;
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
