@@ -1,0 +1,56 @@
+using System.CommandLine;
+using System.Text.Json;
+using Assistant.Engine;
+
+namespace Assistant.Ui;
+
+/// <summary><c>assistant law fit</c>: fit error = a N^-alpha V^-beta + d to measured points, with bootstrap intervals.</summary>
+internal static class LawCommand
+{
+    public static Command Create(TextWriter stdout, TextWriter stderr)
+    {
+        var points = new Option<string>("--points") { Description = "CSV with columns llm_params_b, visual_tokens, accuracy ('#' lines are comments)", Required = true };
+        var bounds = new Option<string>("--bounds") { Description = "paper (default), none, or a=LO:HI,alpha=LO:HI,beta=LO:HI,d=LO:HI", DefaultValueFactory = _ => "paper" };
+        var bootstrap = new Option<int>("--bootstrap") { Description = "bootstrap resamples for the 95% intervals", DefaultValueFactory = _ => 200 };
+        var seed = new Option<int>("--seed") { Description = "bootstrap seed", DefaultValueFactory = _ => 0 };
+        var json = Cli.JsonOption();
+        var fit = new Command("fit", "Fit the scaling law to measured (N, V, accuracy) points and print the exponents with 95% intervals and the compute-optimal V.")
+        {
+            points, bounds, bootstrap, seed, json,
+        };
+        fit.SetAction(parse =>
+        {
+            int resamples = parse.GetValue(bootstrap);
+            if (resamples is < 0 or > 10000) throw new EngineException($"--bootstrap must be in 0..10000, got {resamples}");
+            var data = ScalingLawFitter.ReadCsv(parse.GetValue(points)!);
+            var result = ScalingLawFitter.Fit(data, LawBounds.Parse(parse.GetValue(bounds)!), resamples, parse.GetValue(seed));
+            var p = result.Best;
+            if (result.Degenerate)
+                stderr.WriteLine($"warning: d = {p.D:G3} < 0: the fit took the law's degenerate direction your bounds allow; the paper's bounds keep d >= 0");
+            if (parse.GetValue(json))
+            {
+                stdout.WriteLine(JsonSerializer.Serialize(new
+                {
+                    a = p.A, alpha = p.Alpha, beta = p.Beta, d = p.D, sse = result.Sse, points = result.Points,
+                    bounds = result.Bounds.ToString(), bootstrap = result.Bootstrap,
+                    interval95 = result.Interval95.ToDictionary(kv => kv.Key, kv => new[] { kv.Value.Lo, kv.Value.Hi }),
+                    at_bound = result.AtBound,
+                    degenerate = result.Degenerate,
+                    alpha_over_beta = p.Alpha / p.Beta,
+                    optimal_tokens = new Dictionary<string, double> { ["q0"] = p.OptimalTokens(0), ["q50"] = p.OptimalTokens(50) },
+                }));
+                return 0;
+            }
+            string Row(string name, double v) => $"  {name,-6} {v,8:F4}   95% [{result.Interval95[name].Lo:F4}, {result.Interval95[name].Hi:F4}]{(result.AtBound.Contains(name) ? "   (at its bound)" : "")}";
+            stdout.WriteLine($"error = a * N^-alpha * V^-beta + d   ({result.Points} points, bounds {result.Bounds}, {result.Bootstrap} bootstrap resamples)");
+            stdout.WriteLine(Row("a", p.A));
+            stdout.WriteLine(Row("alpha", p.Alpha));
+            stdout.WriteLine(Row("beta", p.Beta));
+            stdout.WriteLine(Row("d", p.D));
+            stdout.WriteLine($"  SSE {result.Sse:G3}; alpha / beta = {p.Alpha / p.Beta:F2}");
+            stdout.WriteLine($"  compute-optimal V at fixed N*(Q+V): Q=50 -> {p.OptimalTokens(50):F1}; Q=0 (cached query) -> the smallest V");
+            return 0;
+        });
+        return new Command("law", "The inference-optimal scaling law.") { fit };
+    }
+}

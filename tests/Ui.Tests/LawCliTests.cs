@@ -1,0 +1,55 @@
+using System.Text.Json.Nodes;
+using Assistant.Tests;
+
+namespace Assistant.Ui.Tests;
+
+public sealed class LawCliTests
+{
+    private static readonly string PaperCsv = Path.Combine(Repo.Root, "tests", "data", "paper_scaling_points.csv");
+
+    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = await Cli.RunAsync(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    [Fact]
+    public async Task LawFit_Json_OnThePapersPoints()
+    {
+        var (code, stdout, _) = await Run("law", "fit", "--points", PaperCsv, "--json", "--bootstrap", "50");
+        Assert.Equal(0, code);
+        var j = JsonNode.Parse(stdout)!;
+        Assert.InRange((double)j["alpha"]!, 0.065, 0.085);
+        Assert.InRange((double)j["beta"]!, 0.012, 0.018);
+        Assert.InRange((double)j["optimal_tokens"]!["q50"]!, 8, 20);
+        Assert.Equal(28, (int)j["points"]!);
+        Assert.False((bool)j["degenerate"]!);
+    }
+
+    [Fact]
+    public async Task LawFit_Text_ShowsIntervalsAndTheOptimalV()
+    {
+        var (code, stdout, _) = await Run("law", "fit", "--points", PaperCsv, "--bootstrap", "20");
+        Assert.Equal(0, code);
+        Assert.Contains("95% [", stdout);
+        Assert.Contains("Q=50 ->", stdout);
+    }
+
+    [Fact]
+    public async Task LawFit_Unbounded_IsRefused()
+    {
+        var (code, _, stderr) = await Run("law", "fit", "--points", PaperCsv, "--bounds", "none");
+        Assert.Equal(2, code);
+        Assert.Contains("degenerate", stderr);
+    }
+
+    [Fact]
+    public async Task LawFit_MissingFile_IsAClearError()
+    {
+        var (code, _, stderr) = await Run("law", "fit", "--points", "/nonexistent.csv");
+        Assert.Equal(2, code);
+        Assert.Equal("error: points file not found: /nonexistent.csv", stderr.Trim());
+    }
+}
