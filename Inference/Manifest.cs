@@ -33,8 +33,12 @@ public sealed record VisionSpec(
     IReadOnlyList<int> MultiLayers,
     IReadOnlyList<float> Mean,
     IReadOnlyList<float> Std,
-    long Params)
+    long Params,
+    int MlpDim = 0)
 {
+    /// <summary>The MLP's hidden width (a manifest without mlp_dim means CLIP's 4 x dim).</summary>
+    public int MlpDim { get; init; } = MlpDim > 0 ? MlpDim : 4 * Dim;
+
     public GraphSpec Graph => new(File, Inputs, Outputs);
     public int Patches => Grid * Grid;
 }

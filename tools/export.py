@@ -234,7 +234,7 @@ def write_set(out: Path, s: dict) -> None:
         "created_by": " ".join(["tools/export.py"] + sys.argv[1:]),
         "vision": {"file": "vision.onnx", **vspec, "image_size": vcfg.image_size, "patch_size": vcfg.patch_size,
                    "grid": vcfg.grid, "dim": vcfg.dim, "multi_dim": vcfg.multi_dim, "layers": vcfg.layers,
-                   "heads": vcfg.heads, "multi_layers": vcfg.multi_layers, "mean": list(vcfg.mean),
+                   "heads": vcfg.heads, "mlp_dim": vcfg.dim * vcfg.mlp_ratio, "multi_layers": vcfg.multi_layers, "mean": list(vcfg.mean),
                    "std": list(vcfg.std), "params": n_params(vision)},
         "decoders": decoders,
         "tokenizer": {"vocab": "vocab.json", "merges": "merges.txt", "pre_tokenizer": "qwen2",

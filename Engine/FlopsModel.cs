@@ -1,0 +1,65 @@
+using Assistant.Inference;
+
+namespace Assistant.Engine;
+
+/// <summary>
+/// Matrix work per component, from the manifest's dimensions: 2 FLOPs per multiply-accumulate of every
+/// matrix product and convolution the graphs run (norms, softmax and elementwise work are left out; they
+/// are a few percent at these sizes). Checked against ONNX Runtime's own per-node shapes in the tests.
+/// Unlike the paper's 2 N (Q + V), it counts the vision encoder and the compressor too, and attention's
+/// context term, because a real-time budget pays for all of it.
+/// </summary>
+public static class FlopsModel
+{
+    /// <summary>One image through the vision encoder (CLS token included, as in CLIP).</summary>
+    public static double Vision(VisionSpec v)
+    {
+        double t = v.Patches + 1, c = v.Dim, m = v.MlpDim;
+        double patchEmbed = 2.0 * v.Patches * c * 3 * v.PatchSize * v.PatchSize;
+        double perLayer = 2 * t * c * 3 * c + 2 * 2 * t * t * c + 2 * t * c * c + 2 * 2 * t * c * m;
+        return patchEmbed + v.Layers * perLayer;
+    }
+
+    /// <summary>One compressor run producing <paramref name="tokens"/> visual tokens for a decoder of width <paramref name="llmDim"/>.</summary>
+    public static double Compressor(VisionSpec v, bool queryAware, int tokens, int llmDim)
+    {
+        double p = v.Patches, c = v.Dim, dm = v.MultiDim, d = llmDim, n = tokens;
+        double inject = queryAware ? 2 * d * c : 0;
+        double queryMlp = 2 * 2 * p * c * c;
+        double downsample = 2 * p * c;  // depthwise: V outputs x k^2 taps x C channels = P x C
+        double kvMlp = 2 * p * dm * c + 2 * p * c * c;
+        double attention = 2 * n * c * c + 2 * 2 * p * c * c + 2 * 2 * p * c + 2 * n * c * c;  // q, k+v, scores+AV over k^2 keys each, o
+        double projector = 2 * n * c * d + 2 * n * d * d;
+        return inject + queryMlp + downsample + kvMlp + attention + projector;
+    }
+
+    /// <summary>A decoder run on <paramref name="newTokens"/> positions after <paramref name="pastTokens"/> cached ones,
+    /// with logits for every new position (as the contract's graph computes them).</summary>
+    public static double DecoderRun(DecoderSpec s, int newTokens, int pastTokens)
+    {
+        double t = newTokens, ctx = pastTokens + newTokens, d = s.Dim, qd = s.Heads * s.HeadDim, kvd = s.KvHeads * s.HeadDim;
+        double projections = 2 * t * d * qd + 2 * 2 * t * d * kvd + 2 * t * qd * d;
+        double attention = 2 * 2 * t * ctx * qd;  // scores and weighted values: the context-length term
+        double mlp = 3 * 2 * t * d * s.Intermediate;
+        return s.Layers * (projections + attention + mlp) + 2 * t * d * s.VocabSize;
+    }
+
+    /// <summary>The per-stage FLOPs of one ask: query prefill of Q tokens, compressor, visual prefill (V + 2 markers), and decoding.</summary>
+    public static AskFlops Ask(VisionSpec vision, DecoderSpec decoder, bool queryAware, int tokens, int queryTokens, int answerTokens)
+    {
+        int visual = tokens + 2;
+        double decode = 0;
+        for (int i = 1; i < answerTokens; i++) decode += DecoderRun(decoder, 1, queryTokens + visual + i - 1);
+        return new AskFlops(Vision(vision), DecoderRun(decoder, queryTokens, 0), Compressor(vision, queryAware, tokens, decoder.Dim),
+            DecoderRun(decoder, visual, queryTokens), decode);
+    }
+}
+
+/// <summary>FLOPs of each stage of one ask.</summary>
+public sealed record AskFlops(double Vision, double QueryPrefill, double Compressor, double VisualPrefill, double Decode)
+{
+    public double Total => Vision + QueryPrefill + Compressor + VisualPrefill + Decode;
+
+    /// <summary>Per frame once the query is cached: the query prefill is paid once per question, not per frame.</summary>
+    public double PerFrameCachedQuery => Vision + Compressor + VisualPrefill + Decode;
+}
