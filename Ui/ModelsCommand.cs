@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using Assistant.Engine;
 using Assistant.Inference;
 
 namespace Assistant.Ui;
@@ -41,17 +42,21 @@ internal static class ModelsCommand
             }
             stdout.WriteLine($"model set '{m.Name}' in {set.Directory}: OK on {set.Provider.ToString().ToLowerInvariant()}");
             if (m.Description is { } desc) stdout.WriteLine($"  {desc}");
-            stdout.WriteLine($"  vision   {v.File}: {v.Params:N0} params, {v.ImageSize}px, patch {v.PatchSize} ({v.Grid}x{v.Grid}={v.Patches} patches), dim {v.Dim}, multi {v.MultiDim} (layers {string.Join(",", v.MultiLayers)})");
+            stdout.WriteLine($"  vision   {v.File}: {v.Params:N0} params, {v.ImageSize}px, patch {v.PatchSize} ({v.Grid}x{v.Grid}={v.Patches} patches), dim {v.Dim}, multi {v.MultiDim} (layers {string.Join(",", v.MultiLayers)}), {Mflops(FlopsModel.Vision(v))} per image");
             stdout.WriteLine($"  tokenizer {m.Tokenizer.Vocab} + {m.Tokenizer.Merges}: {set.Tokenizer.Count} ids ({m.Tokenizer.SpecialTokens.Count} special)");
             foreach (var d in m.Decoders)
             {
-                stdout.WriteLine($"  decoder  {d.Name}: {d.Params:N0} params, dim {d.Dim}, {d.Layers} layers, {d.Heads} heads / {d.KvHeads} kv, head {d.HeadDim}, ffn {d.Intermediate}, vocab {d.VocabSize}");
+                stdout.WriteLine($"  decoder  {d.Name}: {d.Params:N0} params, dim {d.Dim}, {d.Layers} layers, {d.Heads} heads / {d.KvHeads} kv, head {d.HeadDim}, ffn {d.Intermediate}, vocab {d.VocabSize}; decode step at context 32: {Mflops(FlopsModel.DecoderRun(d, 1, 31))}");
                 foreach (var c in d.Compressors)
-                    stdout.WriteLine($"    {c.Kind,-12} {(c.QueryAware ? "query-aware" : "query-agnostic")}, {c.Params:N0} params, V in {{{string.Join(", ", c.Tokens)}}}");
+                    stdout.WriteLine($"    {c.Kind,-12} {(c.QueryAware ? "query-aware" : "query-agnostic")}, {c.Params:N0} params, V in {{{string.Join(", ", c.Tokens)}}}; " +
+                                     string.Join(", ", c.Tokens.Select(t => $"V={t}: {Mflops(FlopsModel.Compressor(v, c.QueryAware, t, d.Dim))} + prefill {Mflops(FlopsModel.DecoderRun(d, t + 2, 16))}")));
             }
             stdout.WriteLine($"  default  {m.Default.Decoder} + {m.Default.Compressor} at V={m.Default.Tokens}");
+            stdout.WriteLine("  (FLOPs: matrix work per run, 2 per multiply-accumulate; prefill after a 16-token query)");
             return 0;
         });
         return new Command("models", "Inspect model sets.") { check };
     }
+
+    private static string Mflops(double flops) => $"{flops / 1e6:F2} MFLOP";
 }
