@@ -37,7 +37,8 @@ internal static class LawCommand
                     at_bound = result.AtBound,
                     degenerate = result.Degenerate,
                     alpha_over_beta = p.Alpha / p.Beta,
-                    optimal_tokens = new Dictionary<string, double> { ["q0"] = p.OptimalTokens(0), ["q50"] = p.OptimalTokens(50) },
+                    // null where beta >= alpha: more visual tokens always pay, no finite optimum
+                    optimal_tokens = new Dictionary<string, double?> { ["q0"] = Finite(p.OptimalTokens(0)), ["q50"] = Finite(p.OptimalTokens(50)) },
                 }));
                 return 0;
             }
@@ -48,9 +49,13 @@ internal static class LawCommand
             stdout.WriteLine(Row("beta", p.Beta));
             stdout.WriteLine(Row("d", p.D));
             stdout.WriteLine($"  SSE {result.Sse:G3}; alpha / beta = {p.Alpha / p.Beta:F2}");
-            stdout.WriteLine($"  compute-optimal V at fixed N*(Q+V): Q=50 -> {p.OptimalTokens(50):F1}; Q=0 (cached query) -> the smallest V");
+            stdout.WriteLine(p.Alpha > p.Beta
+                ? $"  compute-optimal V at fixed N*(Q+V): Q=50 -> {p.OptimalTokens(50):F1}; Q=0 (cached query) -> the smallest V"
+                : "  beta >= alpha: at fixed N*(Q+V) more visual tokens always pay (no finite compute-optimal V)");
             return 0;
         });
         return new Command("law", "The inference-optimal scaling law.") { fit };
     }
+
+    private static double? Finite(double v) => double.IsFinite(v) ? v : null;
 }

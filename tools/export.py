@@ -242,7 +242,7 @@ def write_set(out: Path, s: dict) -> None:
         "prompt": {"query_start": "<|im_start|>", "vision_start": "<|vision_start|>", "vision_end": "<|vision_end|>",
                    "stop": ["<|im_end|>", "<|endoftext|>"]},
         "default": {"decoder": d_name, "compressor": d_comp, "tokens": d_tokens},
-        "scaling_law": None,
+        "scaling_law": s.get("law"),
         "world": s["world"],
         "golden": "golden/golden.json",
     }
@@ -256,12 +256,19 @@ def main() -> int:
     ap.add_argument("--checkpoints", type=Path, nargs="+", help="tools/train.py vlm checkpoints: write a trained set")
     ap.add_argument("--default-decoder", help="trained set: the decoder name prefix used by default (default: last)")
     ap.add_argument("--default-tokens", type=int, default=4, help="trained set: the default V")
+    ap.add_argument("--law", type=Path, help="trained set: `assistant law fit --json` output to ship as the set's scaling law")
+    ap.add_argument("--law-source", default="", help="how the law's points were measured (recorded in the manifest)")
     ap.add_argument("--out", type=Path, required=True, help="model set folder to write (replaced if it exists)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", default=None, help="set name recorded in the manifest")
     args = ap.parse_args()
     t0 = time.time()
-    write_set(args.out, checkpoint_set(args) if args.checkpoints else random_set(args))
+    s = checkpoint_set(args) if args.checkpoints else random_set(args)
+    if args.law:
+        fit = json.loads(args.law.read_text())
+        s["law"] = {k: fit[k] for k in ("a", "alpha", "beta", "d", "sse", "points", "bounds", "interval95")}
+        s["law"].update({"n_unit": "billions of decoder parameters", "source": args.law_source})
+    write_set(args.out, s)
     sums = {p.relative_to(args.out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()[:16]
             for p in sorted(args.out.rglob("*.onnx"))}
     print(f"wrote {args.out} in {time.time() - t0:.1f}s: " + ", ".join(f"{k} {v}" for k, v in sums.items()))

@@ -38,6 +38,19 @@ public sealed class LawCliTests
     }
 
     [Fact]
+    public async Task LawFit_WhereTokensPayMoreThanParameters_HasNoFiniteOptimum()
+    {
+        var world = Path.Combine(Repo.Root, "tests", "data", "world_scaling_points.csv");
+        var (code, stdout, _) = await Run("law", "fit", "--points", world, "--bounds", "a=0:10,alpha=0:0.5,beta=0:0.5,d=0:0.3", "--json", "--bootstrap", "20");
+        Assert.Equal(0, code);
+        var j = JsonNode.Parse(stdout)!;
+        Assert.True((double)j["beta"]! >= (double)j["alpha"]!);
+        Assert.Null(j["optimal_tokens"]!["q50"]);
+        var (_, text, _) = await Run("law", "fit", "--points", world, "--bounds", "a=0:10,alpha=0:0.5,beta=0:0.5,d=0:0.3", "--bootstrap", "0");
+        Assert.Contains("no finite compute-optimal V", text);
+    }
+
+    [Fact]
     public async Task LawFit_Unbounded_IsRefused()
     {
         var (code, _, stderr) = await Run("law", "fit", "--points", PaperCsv, "--bounds", "none");
