@@ -1,0 +1,101 @@
+using System.Text.Json;
+using Assistant.Inference;
+using Assistant.Tests;
+
+namespace Assistant.Engine.Tests;
+
+public sealed class PlannerTests
+{
+    private static readonly Manifest Trained = Manifest.Read(Repo.TrainedModels);
+
+    /// <summary>A fixed, made-up machine: the large decoder costs more per run and per MFLOP than the small one.</summary>
+    private static Calibration Synthetic()
+    {
+        var compressors = new Dictionary<string, double>();
+        foreach (var d in Trained.Decoders)
+            foreach (var c in d.Compressors)
+                foreach (var v in c.Tokens)
+                    compressors[Calibration.CompressorKey(d.Name, c.Kind, v)] = 0.1 + 0.01 * v;
+        var speeds = Trained.Decoders.ToDictionary(d => d.Name, d => d.Params > 1_000_000 ? new DecoderSpeed(0.5, 0.02) : new DecoderSpeed(0.1, 0.02));
+        return new Calibration(Trained.Name, "cpu", "test", DateTime.UnixEpoch, 0.5, compressors, speeds);
+    }
+
+    private static readonly LawParameters Law = Planner.Law(Trained);
+
+    [Fact]
+    public void LargerBudget_PicksALargerDecoder()
+    {
+        var small = Planner.Choose(Trained, Law, Synthetic(), new PlanRequest(2.5));
+        var large = Planner.Choose(Trained, Law, Synthetic(), new PlanRequest(100));
+        Assert.True(small.Fits && large.Fits);
+        long Params(PlanCandidate c) => Trained.Decoders.First(d => d.Name == c.Decoder).Params;
+        Assert.True(Params(large.Choice) > Params(small.Choice), $"{small.Choice.Decoder} then {large.Choice.Decoder}");
+        Assert.True(large.Choice.PredictedAccuracy >= small.Choice.PredictedAccuracy);
+    }
+
+    [Fact]
+    public void NeverExceedsTheBudget_WhenSomethingFits_AndTakesTheMostAccurateThatFits()
+    {
+        for (double budget = 0.5; budget < 60; budget *= 1.15)
+        {
+            var plan = Planner.Choose(Trained, Law, Synthetic(), new PlanRequest(budget));
+            var fitting = plan.All.Where(c => c.TotalMs <= budget).ToList();
+            Assert.Equal(fitting.Count > 0, plan.Fits);
+            if (!plan.Fits) continue;
+            Assert.True(plan.Choice.TotalMs <= budget);
+            Assert.Equal(fitting.Max(c => c.PredictedAccuracy), plan.Choice.PredictedAccuracy);
+            if (plan.RunnerUp is { } r) Assert.True(r.TotalMs <= budget && r.PredictedAccuracy <= plan.Choice.PredictedAccuracy);
+        }
+    }
+
+    [Fact]
+    public void NothingFits_SaysSo_AndOffersTheCheapest()
+    {
+        var plan = Planner.Choose(Trained, Law, Synthetic(), new PlanRequest(0.01));
+        Assert.False(plan.Fits);
+        Assert.Equal(plan.All.Min(c => c.TotalMs), plan.Choice.TotalMs);
+    }
+
+    [Fact]
+    public void CachedQuery_DropsTheQueryPrefill()
+    {
+        var fresh = Planner.Choose(Trained, Law, Synthetic(), new PlanRequest(100, QueryTokens: 30));
+        var cached = Planner.Choose(Trained, Law, Synthetic(), new PlanRequest(100, QueryTokens: 30, CachedQuery: true));
+        Assert.All(cached.All, c => Assert.Equal(0, c.StageMs["query_prefill"]));
+        Assert.True(fresh.All.Sum(c => c.TotalMs) > cached.All.Sum(c => c.TotalMs));
+    }
+
+    [Fact]
+    public void ASetWithoutALaw_CannotBePlannedFor() =>
+        Assert.Contains("no scaling law", Assert.Throws<EngineException>(() => Planner.Law(Manifest.Read(Repo.TinyModels))).Message);
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-3)]
+    [InlineData(double.NaN)]
+    public void NonPositiveBudget_IsAnError(double budget) =>
+        Assert.Throws<EngineException>(() => Planner.Choose(Trained, Law, Synthetic(), new PlanRequest(budget)));
+
+    [Fact]
+    public void Calibration_IsMeasuredOnce_ThenCached_AndRefreshable()
+    {
+        var root = Path.Combine(Path.GetTempPath(), $"assistant-cal-{Guid.NewGuid():N}");
+        using var set = ModelSet.Load(Repo.TrainedModels, new SessionFactory(new SessionConfig(ExecutionProvider.Cpu)));
+        var (first, measured1) = Calibrator.Load(set, refresh: false, root);
+        var (second, measured2) = Calibrator.Load(set, refresh: false, root);
+        var (third, measured3) = Calibrator.Load(set, refresh: true, root);
+        Assert.True(measured1);
+        Assert.False(measured2);
+        Assert.True(measured3);
+        Assert.Equal(first.MeasuredUtc, second.MeasuredUtc);
+        Assert.True(third.MeasuredUtc > first.MeasuredUtc);
+        Assert.True(File.Exists(Calibrator.CachePath(set, root)));
+        Assert.True(first.VisionMs > 0);
+        Assert.Equal(8, first.CompressorMs.Count);
+        Assert.All(first.Decoders.Values, s => Assert.True(s.OverheadMs >= 0 && s.MsPerMflop >= 0));
+        // A damaged cache is measured again, not a crash.
+        File.WriteAllText(Calibrator.CachePath(set, root), "{ not json");
+        Assert.True(Calibrator.Load(set, refresh: false, root).Measured);
+        Assert.NotNull(JsonSerializer.Deserialize<Calibration>(File.ReadAllText(Calibrator.CachePath(set, root))));
+    }
+}
