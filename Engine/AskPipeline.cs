@@ -1,8 +1,6 @@
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Assistant.Capture;
 using Assistant.Inference;
-using Assistant.Shaders;
 
 namespace Assistant.Engine;
 
@@ -16,10 +14,9 @@ public sealed record AskConfig(string? Decoder = null, string? Compressor = null
 }
 
 /// <summary>
-/// One picture and one question in, a streamed answer out: preprocess, vision encoder, query prefill
-/// (which yields the query's KV cache and QueCC's query embedding), compressor, visual prefill on top of
-/// the query cache, then decoding. Prompt order is [query][visual tokens][answer] (models/README.md).
-/// Holds no state between asks except reused buffers; not thread-safe.
+/// One picture and one question in, a streamed answer out: a <see cref="FrameLoop"/> used for a single frame
+/// (preprocess, vision encoder, query prefill yielding the query's KV cache and QueCC's query embedding,
+/// compressor, visual prefill on top of the query cache, decoding). Prompt order is [query][visual][answer].
 /// </summary>
 public sealed class AskPipeline(ModelSet models)
 {
@@ -50,56 +47,10 @@ public sealed class AskPipeline(ModelSet models)
     public async IAsyncEnumerable<GeneratedToken> AskAsync(Frame image, string query, AskConfig config, StageTimings timings,
         [EnumeratorCancellation] CancellationToken cancellation = default)
     {
-        query = WorldQuery.Normalize(ValidateQuery(query), Models.Manifest.World);
-        var (lm, compressor) = Resolve(config);
-        var vision = Models.Vision;
-        var tok = Models.Tokenizer;
-        var prompt = Models.Manifest.Prompt;
-
-        long t = Stopwatch.GetTimestamp();
-        var vs = vision.Spec;
-        Preprocess.ResizeNormalize(image.Rgb, image.Width, image.Height, vs.ImageSize,
-            vs.Mean.ToArray(), vs.Std.ToArray(), vision.PixelBuffer);
-        timings.Add(Stage.Preprocess, t);
-
-        t = Stopwatch.GetTimestamp();
-        vision.Encode();
-        timings.Add(Stage.Vision, t);
-
-        t = Stopwatch.GetTimestamp();
-        int[] queryIds = [tok.SpecialId(prompt.QueryStart), .. tok.Encode(query)];
-        var embeds = new float[Math.Max(queryIds.Length, compressor.Tokens + 2) * lm.Spec.Dim];
-        lm.Embed(queryIds, embeds);
-        using var empty = lm.EmptyCache();
-        using var queryCache = lm.Forward(empty, embeds, queryIds.Length);
-        var queryEmbedding = lm.LastHidden.ToArray();  // the last query token's final hidden state
-        timings.QueryTokens = queryIds.Length;
-        timings.Add(Stage.QueryPrefill, t);
-
-        t = Stopwatch.GetTimestamp();
-        compressor.Compress(vision.Features, vision.FeaturesMulti, vs.Patches, queryEmbedding);
-        timings.Add(Stage.Compress, t);
-
-        t = Stopwatch.GetTimestamp();
-        int d = lm.Spec.Dim, v = compressor.Tokens;
-        lm.Embed([tok.SpecialId(prompt.VisionStart)], embeds.AsSpan(0, d));
-        compressor.VisualTokens.AsSpan(0, v * d).CopyTo(embeds.AsSpan(d));
-        lm.Embed([tok.SpecialId(prompt.VisionEnd)], embeds.AsSpan((v + 1) * d, d));
-        using var visualCache = lm.Forward(queryCache, embeds, v + 2);
-        timings.VisualPositions = v + 2;
-        timings.Add(Stage.VisualPrefill, t);
-
-        var generation = config.Generation ?? GenerationOptions.Default;
-        if (generation.StopTokens is null)
-            generation = generation with { StopTokens = prompt.Stop.Select(tok.SpecialId).ToArray() };
-        t = Stopwatch.GetTimestamp();
-        await foreach (var token in Generator.GenerateAsync(lm, tok, visualCache, generation, cancellation))
-        {
-            timings.DecodedTokens++;
-            timings.Add(Stage.Decode, t);
+        using var loop = new FrameLoop(Models);
+        loop.SetQuery(query);
+        Resolve(config);  // an unknown decoder or V fails before any model runs
+        await foreach (var token in loop.AnswerAsync(image, config, timings, new FrameStats(), cancellation))
             yield return token;
-            t = Stopwatch.GetTimestamp();  // time spent by the consumer is not decode time
-        }
-        timings.Add(Stage.Decode, t);
     }
 }

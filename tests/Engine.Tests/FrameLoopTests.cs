@@ -1,0 +1,113 @@
+using Assistant.Capture.World;
+using Assistant.Inference;
+using Assistant.Tests;
+
+namespace Assistant.Engine.Tests;
+
+public sealed class TrainedFixture : IDisposable
+{
+    public TrainedFixture() => Models = ModelSet.Load(Repo.TrainedModels, new SessionFactory(new SessionConfig(ExecutionProvider.Cpu)));
+    public ModelSet Models { get; }
+    public void Dispose() => Models.Dispose();
+}
+
+/// <summary>The frame loop on the live world source, where the truth of every frame is known.</summary>
+public sealed class FrameLoopTests(TrainedFixture fixture) : IClassFixture<TrainedFixture>
+{
+    private static readonly AskConfig Config = new(Generation: new GenerationOptions(4));
+
+    private static async Task<(string Answer, FrameStats Stats)> Step(FrameLoop loop, Capture.Frame frame)
+    {
+        var stats = new FrameStats();
+        var text = new System.Text.StringBuilder();
+        await foreach (var t in loop.AnswerAsync(frame, Config, new StageTimings(), stats))
+            text.Append(t.Text);
+        return (text.ToString().Trim(), stats);
+    }
+
+    [Fact]
+    public async Task StaticScene_EncodesOnce_PrefillsTheQueryOnce_AndKeepsAnswering()
+    {
+        var world = new WorldSource(2_000_300, speed: 0);
+        var question = WorldQuestions.Generate(2_000_300, 1, "count")[0];
+        using var loop = new FrameLoop(fixture.Models);
+        loop.SetQuery(question.Text);
+        var answers = new List<string>();
+        for (int f = 0; f < 120; f++)
+            answers.Add((await Step(loop, world.Render(f, 64))).Answer);
+        Assert.Equal(new LoopCounters(120, 1, 1, 1), loop.Counters);
+        Assert.Single(answers.Distinct());
+        Assert.Equal(world.Truth(question, 0), answers[0]);
+    }
+
+    [Fact]
+    public async Task CachedFrames_GiveExactlyTheFreshAnswer()
+    {
+        // Frame 2 of a static scene is served entirely from caches; its logits must equal a fresh one-shot ask.
+        var world = new WorldSource(2_000_301, speed: 0);
+        var question = WorldQuestions.Generate(2_000_301, 1, "attribute")[0];
+        var lm = fixture.Models.Decoder(fixture.Models.Manifest.Default.Decoder);
+        using var loop = new FrameLoop(fixture.Models);
+        loop.SetQuery(question.Text);
+        var single = Config with { Generation = new GenerationOptions(1) };
+        await foreach (var _ in loop.AnswerAsync(world.Render(0, 64), single, new StageTimings(), new FrameStats())) { }
+        var stats = new FrameStats();
+        await foreach (var _ in loop.AnswerAsync(world.Render(1, 64), single, new StageTimings(), stats)) { }
+        var cached = lm.LastLogits.ToArray();
+        Assert.False(stats.VisionRan || stats.QueryPrefilled || stats.CompressorRan);
+        await foreach (var _ in new AskPipeline(fixture.Models).AskAsync(world.Render(1, 64), question.Text, single, new StageTimings())) { }
+        Assert.Equal(lm.LastLogits, cached);
+    }
+
+    [Fact]
+    public async Task MovingScene_ReencodesChangedFrames_AndPrefillsEachQueryOnce()
+    {
+        var world = new WorldSource(2_000_302, speed: 0.01);
+        var questions = WorldQuestions.Generate(2_000_302, 4);
+        using var loop = new FrameLoop(fixture.Models);
+        for (int f = 0; f < 200; f++)
+        {
+            if (f % 50 == 0) loop.SetQuery(questions[f / 50].Text);
+            await Step(loop, world.Render(f, 64));
+        }
+        var c = loop.Counters;
+        Assert.Equal(200, c.Frames);
+        Assert.Equal(questions.Select(q => q.Text).Distinct().Count(), c.QueryPrefills);
+        Assert.InRange(c.VisionRuns, 60, 200);  // moving objects change most thumbnails
+        Assert.InRange(c.CompressorRuns, c.VisionRuns, c.VisionRuns + c.QueryPrefills);
+    }
+
+    [Fact]
+    public async Task LiveAnswers_OnTheLearnedFamilies_FollowTheMovingTruth()
+    {
+        // 300 frames, a new question every 50; spatial and nearest are left out because the default set
+        // does not answer them reliably yet (docs/WORLD.md).
+        string[] learned = ["attribute", "count", "exists", "compare"];
+        var world = new WorldSource(2_000_303, speed: 0.004);
+        using var loop = new FrameLoop(fixture.Models);
+        int correct = 0, frames = 0;
+        WorldQuestion? q = null;
+        for (int f = 0; f < 300; f++)
+        {
+            if (f % 50 == 0)
+            {
+                q = WorldQuestions.Generate(2_000_303 + f, 1, learned[f / 50 % learned.Length])[0];
+                loop.SetQuery(q.Text);
+            }
+            var (answer, _) = await Step(loop, world.Render(f, 64));
+            frames++;
+            if (answer == world.Truth(q!, f)) correct++;
+        }
+        Assert.True(correct >= 0.85 * frames, $"{correct}/{frames} frames answered correctly");
+    }
+
+    [Fact]
+    public async Task NoQuery_IsAnError()
+    {
+        using var loop = new FrameLoop(fixture.Models);
+        await Assert.ThrowsAsync<EngineException>(async () =>
+        {
+            await foreach (var _ in loop.AnswerAsync(new WorldSource(1).Render(0, 64), Config, new StageTimings(), new FrameStats())) { }
+        });
+    }
+}
