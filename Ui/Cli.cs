@@ -20,6 +20,7 @@ public static class Cli
         root.Subcommands.Add(WorldCommand.Create(stdout));
         root.Subcommands.Add(LawCommand.Create(stdout, stderr));
         root.Subcommands.Add(PlanCommand.Create(stdout, stderr));
+        root.Subcommands.Add(LiveCommand.Create(stdout, stderr));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

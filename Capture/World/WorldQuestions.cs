@@ -220,20 +220,26 @@ public static class WorldQuestions
     public static IReadOnlyList<WorldQuestion> Generate(long sceneSeed, int count, string? family = null)
     {
         var objs = WorldScene.Generate(sceneSeed);
-        var families = WorldDefinition.Families;
         var result = new List<WorldQuestion>();
         for (int index = 0; index < count; index++)
-        {
-            var rng = new SplitMix64(QuestionSeed(sceneSeed, index));
-            int start = family is null ? rng.Below(families.Length) : Array.IndexOf(families, family);
-            if (start < 0) throw new ArgumentException($"unknown question family '{family}'", nameof(family));
-            for (int k = 0; k < (family is null ? families.Length : 1); k++)
-                if (Make(objs, rng, families[(start + k) % families.Length]) is { } q)
-                {
-                    result.Add(q);
-                    break;
-                }
-        }
+            if (For(objs, QuestionSeed(sceneSeed, index), family) is { } q)
+                result.Add(q);
         return result;
+    }
+
+    /// <summary>
+    /// One question about <paramref name="objs"/> (any scene, a moving one included) drawn with
+    /// <paramref name="questionSeed"/>: the family cycles from a random start unless given; null if none is well posed.
+    /// </summary>
+    public static WorldQuestion? For(IReadOnlyList<WorldObject> objs, ulong questionSeed, string? family = null)
+    {
+        var families = WorldDefinition.Families;
+        var rng = new SplitMix64(questionSeed);
+        int start = family is null ? rng.Below(families.Length) : Array.IndexOf(families, family);
+        if (start < 0) throw new ArgumentException($"unknown question family '{family}'", nameof(family));
+        for (int k = 0; k < (family is null ? families.Length : 1); k++)
+            if (Make(objs, rng, families[(start + k) % families.Length]) is { } q)
+                return q;
+        return null;
     }
 }

@@ -1,0 +1,128 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using Assistant.Capture.World;
+using Assistant.Engine;
+using Assistant.Inference;
+
+namespace Assistant.Ui;
+
+/// <summary>
+/// <c>assistant live --source world</c>: the frame loop on the moving synthetic world. Without --query the
+/// world asks its own questions (a new one every --question-every frames) and the live accuracy against the
+/// per-frame truth is reported at exit. Other sources, the HUD, typed questions and the latency budget
+/// come with issues 5 and 6.
+/// </summary>
+internal static class LiveCommand
+{
+    public static Command Create(TextWriter stdout, TextWriter stderr)
+    {
+        var source = new Option<string>("--source") { Description = "world or world:SEED (the only source so far)", DefaultValueFactory = _ => "world" };
+        var query = new Option<string?>("--query") { Description = "a fixed question (default: the world's own questions, scored per frame)" };
+        var frames = new Option<int>("--frames") { Description = "frames to run", DefaultValueFactory = _ => 500 };
+        var every = new Option<int>("--question-every") { Description = "frames per world question", DefaultValueFactory = _ => 50 };
+        var speed = new Option<double>("--speed") { Description = "object speed in canvas units per frame", DefaultValueFactory = _ => 0.004 };
+        var tokens = new Option<int?>("--tokens") { Description = "visual tokens V (default from the manifest)" };
+        var decoder = new Option<string?>("--decoder") { Description = "decoder name (default from the manifest)" };
+        var record = new Option<string?>("--record") { Description = "write one JSON line per frame to this file" };
+        var models = new Option<string?>("--models") { Description = "model set folder (default: models/default)" };
+        var ep = Cli.EpOption();
+        var command = new Command("live", "Run the frame loop on a moving source and answer about every frame.")
+        {
+            source, query, frames, every, speed, tokens, decoder, record, models, ep,
+        };
+        command.SetAction(async (parse, cancellation) =>
+        {
+            long seed = ParseWorldSource(parse.GetValue(source)!);
+            int n = parse.GetValue(frames), k = parse.GetValue(every);
+            if (n < 1) throw new EngineException($"--frames must be at least 1, got {n}");
+            if (k < 1) throw new EngineException($"--question-every must be at least 1, got {k}");
+            var world = new WorldSource(seed, parse.GetValue(speed));
+            var factory = new SessionFactory(new SessionConfig(ExecutionProviders.Parse(parse.GetValue(ep)!)));
+            if (factory.FallbackReason is { } why) stderr.WriteLine($"note: {why}; running on the CPU");
+            using var set = ModelSet.Load(Cli.ResolveModels(parse.GetValue(models)), factory);
+            int size = set.Manifest.World?.ImageSize ?? set.Manifest.Vision.ImageSize;
+            var config = new AskConfig(parse.GetValue(decoder), null, parse.GetValue(tokens), new GenerationOptions(8));
+            var (lm, comp) = new AskPipeline(set).Resolve(config);
+            using var loop = new FrameLoop(set);
+            var fixedQuery = parse.GetValue(query);
+            if (fixedQuery is not null) loop.SetQuery(fixedQuery);
+
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
+            Console.CancelKeyPress += onCancel;
+            var recordPath = parse.GetValue(record);
+            using var recorder = recordPath is null ? null : new StreamWriter(recordPath);
+            var stageMs = Enum.GetValues<Stage>().ToDictionary(s => s, _ => new List<double>());
+            var frameMs = new List<double>();
+            int scored = 0, correct = 0, done = 0;
+            WorldQuestion? question = null;
+            var clock = Stopwatch.StartNew();
+            try
+            {
+                for (long f = 0; f < n && !cts.IsCancellationRequested; f++)
+                {
+                    if (fixedQuery is null && f % k == 0)
+                    {
+                        // A question about the scene as it is now (objects have moved since frame 0).
+                        question = WorldQuestions.For(world.ObjectsAt(f), WorldQuestions.QuestionSeed(seed, (int)(f / k)))
+                                   ?? WorldQuestions.For(world.ObjectsAt(f), WorldQuestions.QuestionSeed(seed, (int)(f / k)), "count")!;
+                        loop.SetQuery(question.Text);
+                    }
+                    long t0 = Stopwatch.GetTimestamp();
+                    var frame = world.Render(f, size, clock.Elapsed);
+                    var timings = new StageTimings();
+                    var stats = new FrameStats();
+                    var text = new System.Text.StringBuilder();
+                    await foreach (var token in loop.AnswerAsync(frame, config, timings, stats, cts.Token))
+                        text.Append(token.Text);
+                    frameMs.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+                    foreach (var s in Enum.GetValues<Stage>()) stageMs[s].Add(timings[s]);
+                    var answer = text.ToString().Trim();
+                    string? truth = question is null ? null : world.Truth(question, f);
+                    if (truth is not null)
+                    {
+                        scored++;
+                        if (answer == truth) correct++;
+                    }
+                    done++;
+                    recorder?.WriteLine(JsonSerializer.Serialize(new
+                    {
+                        frame = f, question = loop.Query, answer, truth, correct = truth is null ? (bool?)null : answer == truth,
+                        vision_ran = stats.VisionRan, query_prefilled = stats.QueryPrefilled, compressor_ran = stats.CompressorRan,
+                        scene_change = float.IsFinite(stats.SceneChange) ? stats.SceneChange : (float?)null,
+                        timings_ms = timings.ToDictionary(), decoder = lm.Spec.Name, compressor = comp.Spec.Kind, tokens = comp.Tokens,
+                    }));
+                    if (f % k == 0) stdout.WriteLine($"frame {f}: {loop.Query} -> {answer}{(truth is null ? "" : $" (truth {truth})")}");
+                }
+            }
+            catch (OperationCanceledException) when (cts.IsCancellationRequested)
+            {
+                // Ctrl+C: stop between frames; the record and the summary below are still written.
+            }
+            finally
+            {
+                Console.CancelKeyPress -= onCancel;
+                recorder?.Flush();
+            }
+            var counters = loop.Counters;
+            double seconds = clock.Elapsed.TotalSeconds;
+            stdout.WriteLine($"{done} frames in {seconds:F1} s ({done / Math.Max(seconds, 1e-9):F1} fps) with {lm.Spec.Name} + {comp.Spec.Kind} V={comp.Tokens} on {set.Provider.ToString().ToLowerInvariant()}");
+            stdout.WriteLine($"  vision encoder ran on {counters.VisionRuns} frames, compressor on {counters.CompressorRuns}, query prefills {counters.QueryPrefills}");
+            static string P(List<double> xs, double q) => xs.Count == 0 ? "-" : $"{xs.Order().ElementAt((int)Math.Min(xs.Count - 1, Math.Floor(q * xs.Count))):F2}";
+            stdout.WriteLine("  ms p50/p95: frame " + $"{P(frameMs, 0.5)}/{P(frameMs, 0.95)}; " +
+                             string.Join("; ", Enum.GetValues<Stage>().Select(s => $"{StageTimings.Name(s)} {P(stageMs[s], 0.5)}/{P(stageMs[s], 0.95)}")));
+            if (scored > 0)
+                stdout.WriteLine($"  live accuracy {new Accuracy(correct, scored)} over frames with a known truth");
+            return cts.IsCancellationRequested && !cancellation.IsCancellationRequested ? 130 : 0;
+        });
+        return command;
+    }
+
+    private static long ParseWorldSource(string text)
+    {
+        if (text == "world") return WorldDefinition.Splits["test"].Lo;
+        if (text.StartsWith("world:", StringComparison.Ordinal) && long.TryParse(text[6..], out var seed) && seed >= 0) return seed;
+        throw new EngineException($"unknown source '{text}': this build's live loop runs on 'world' or 'world:SEED' (camera, screen and files come with the capture issue)");
+    }
+}
