@@ -1,0 +1,50 @@
+using System.Text.Json.Nodes;
+
+namespace Assistant.Ui.Tests;
+
+public sealed class LiveCliTests
+{
+    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = await Cli.RunAsync(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    [Fact]
+    public async Task Live_OnTheWorld_RecordsEveryFrame_AndReportsLiveAccuracy()
+    {
+        var record = Path.Combine(Path.GetTempPath(), $"assistant-live-{Guid.NewGuid():N}.jsonl");
+        var (code, stdout, _) = await Run("live", "--source", "world:2000400", "--frames", "120", "--question-every", "40", "--record", record);
+        Assert.Equal(0, code);
+        Assert.Contains("120 frames", stdout);
+        Assert.Contains("live accuracy", stdout);
+        Assert.Contains("query prefills 3", stdout);
+        var lines = File.ReadAllLines(record).Select(l => JsonNode.Parse(l)!).ToList();
+        Assert.Equal(120, lines.Count);
+        Assert.Equal(Enumerable.Range(0, 120), lines.Select(l => (int)l["frame"]!));
+        Assert.All(lines, l => Assert.NotNull(l["truth"]));
+        Assert.Equal(3, lines.Count(l => (bool)l["query_prefilled"]!));
+        Assert.True(lines.Count(l => (bool)l["vision_ran"]!) < 120);  // the scene-change gate skipped some frames
+    }
+
+    [Fact]
+    public async Task Live_WithAFixedQuery_HasNoTruthToScore()
+    {
+        var (code, stdout, _) = await Run("live", "--frames", "20", "--query", "how many circles are there?");
+        Assert.Equal(0, code);
+        Assert.DoesNotContain("live accuracy", stdout);
+        Assert.Contains("query prefills 1", stdout);
+    }
+
+    [Theory]
+    [InlineData("camera:0")]
+    [InlineData("world:abc")]
+    public async Task Live_UnknownSource_IsAClearError(string source)
+    {
+        var (code, _, stderr) = await Run("live", "--source", source, "--frames", "5");
+        Assert.Equal(2, code);
+        Assert.Contains("unknown source", stderr);
+    }
+}
