@@ -132,19 +132,19 @@ public static class Calibrator
         return (fresh, true);
     }
 
-    /// <summary>Median of <see cref="Reps"/> timed runs after <see cref="Warmup"/> untimed ones (first runs pay lazy initialisation).</summary>
-    private static double MedianMs(Action body)
+    /// <summary>Median of <paramref name="reps"/> timed runs after <paramref name="warmup"/> untimed ones (first runs pay lazy initialisation).</summary>
+    public static double MedianMs(Action body, int warmup = Warmup, int reps = Reps)
     {
-        for (int i = 0; i < Warmup; i++) body();
-        var ms = new double[Reps];
-        for (int i = 0; i < Reps; i++)
+        for (int i = 0; i < warmup; i++) body();
+        var ms = new double[reps];
+        for (int i = 0; i < reps; i++)
         {
             long t = Stopwatch.GetTimestamp();
             body();
             ms[i] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
         }
         Array.Sort(ms);
-        return ms[Reps / 2];
+        return ms[reps / 2];
     }
 
     public static Calibration Measure(ModelSet set)

@@ -24,19 +24,7 @@ var rng = new Random(1);
 float[] RandomEmbeds(int n) => Enumerable.Range(0, n * d).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
 
 // Median of `reps` timed runs after 3 untimed warm-ups (first runs pay ONNX Runtime's lazy initialisation).
-double Median(Action body)
-{
-    for (int i = 0; i < 3; i++) body();
-    var ms = new double[reps];
-    for (int i = 0; i < reps; i++)
-    {
-        long t = Stopwatch.GetTimestamp();
-        body();
-        ms[i] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
-    }
-    Array.Sort(ms);
-    return ms[reps / 2];
-}
+double Median(Action body) => Calibrator.MedianMs(body, 3, reps);
 
 var results = new List<Dictionary<string, object>>();
 

@@ -10,17 +10,9 @@ public sealed class CliTests
 {
     private static readonly string Image = Golden.Tiny.ImagePath;
 
-    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = await Cli.RunAsync(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
-
     private static async Task<string> FailsWithOneLine(params string[] args)
     {
-        var (code, _, err) = await Run(args);
+        var (code, _, err) = await CliRun.Run(args);
         Assert.Equal(2, code);
         var lines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Single(lines);
@@ -39,7 +31,7 @@ public sealed class CliTests
     [Fact]
     public async Task Ask_StreamsAnAnswerThenOneTimingsLine()
     {
-        var (code, stdout, stderr) = await Run("ask", "--image", Image, "--query", "what color is the circle?", "--models", Repo.TinyModels, "--max-tokens", "6");
+        var (code, stdout, stderr) = await CliRun.Run("ask", "--image", Image, "--query", "what color is the circle?", "--models", Repo.TinyModels, "--max-tokens", "6");
         Assert.Equal(0, code);
         Assert.Equal("", stderr);
         var lines = stdout.TrimEnd('\n').Split('\n');
@@ -52,7 +44,7 @@ public sealed class CliTests
     [Fact]
     public async Task Ask_Json_ReportsConfigurationAndTimings()
     {
-        var (code, stdout, _) = await Run("ask", "--image", Image, "--query", "is there a star?", "--models", Repo.TinyModels, "--tokens", "16", "--compressor", "tokenpacker", "--json", "--max-tokens", "4");
+        var (code, stdout, _) = await CliRun.Run("ask", "--image", Image, "--query", "is there a star?", "--models", Repo.TinyModels, "--tokens", "16", "--compressor", "tokenpacker", "--json", "--max-tokens", "4");
         Assert.Equal(0, code);
         var j = JsonNode.Parse(stdout)!;
         Assert.Equal(16, (int)j["tokens"]!);
@@ -66,9 +58,9 @@ public sealed class CliTests
     public async Task Ask_Sampling_IsReproducibleWithASeed()
     {
         string[] args = ["ask", "--image", Image, "--query", "how many shapes?", "--models", Repo.TinyModels, "--json", "--temperature", "1.0", "--top-p", "0.9", "--max-tokens", "10"];
-        var a = JsonNode.Parse((await Run([.. args, "--seed", "3"])).Out)!["token_ids"]!.ToJsonString();
-        var b = JsonNode.Parse((await Run([.. args, "--seed", "3"])).Out)!["token_ids"]!.ToJsonString();
-        var c = JsonNode.Parse((await Run([.. args, "--seed", "4"])).Out)!["token_ids"]!.ToJsonString();
+        var a = JsonNode.Parse((await CliRun.Run([.. args, "--seed", "3"])).Out)!["token_ids"]!.ToJsonString();
+        var b = JsonNode.Parse((await CliRun.Run([.. args, "--seed", "3"])).Out)!["token_ids"]!.ToJsonString();
+        var c = JsonNode.Parse((await CliRun.Run([.. args, "--seed", "4"])).Out)!["token_ids"]!.ToJsonString();
         Assert.Equal(a, b);
         Assert.NotEqual(a, c);
     }
@@ -76,7 +68,7 @@ public sealed class CliTests
     [Fact]
     public async Task ModelsCheck_DescribesTheSet()
     {
-        var (code, stdout, _) = await Run("models", "check", Repo.TinyModels);
+        var (code, stdout, _) = await CliRun.Run("models", "check", Repo.TinyModels);
         Assert.Equal(0, code);
         Assert.Contains("OK on cpu", stdout);
         Assert.Contains("V in {1, 4, 16, 64}", stdout);
@@ -86,7 +78,7 @@ public sealed class CliTests
     [Fact]
     public async Task ModelsCheck_Json()
     {
-        var (code, stdout, _) = await Run("models", "check", Repo.TinyModels, "--json");
+        var (code, stdout, _) = await CliRun.Run("models", "check", Repo.TinyModels, "--json");
         Assert.Equal(0, code);
         var j = JsonNode.Parse(stdout)!;
         Assert.True((bool)j["ok"]!);

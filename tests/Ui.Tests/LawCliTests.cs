@@ -7,18 +7,10 @@ public sealed class LawCliTests
 {
     private static readonly string PaperCsv = Path.Combine(Repo.Root, "tests", "data", "paper_scaling_points.csv");
 
-    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = await Cli.RunAsync(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
-
     [Fact]
     public async Task LawFit_Json_OnThePapersPoints()
     {
-        var (code, stdout, _) = await Run("law", "fit", "--points", PaperCsv, "--json", "--bootstrap", "50");
+        var (code, stdout, _) = await CliRun.Run("law", "fit", "--points", PaperCsv, "--json", "--bootstrap", "50");
         Assert.Equal(0, code);
         var j = JsonNode.Parse(stdout)!;
         Assert.InRange((double)j["alpha"]!, 0.065, 0.085);
@@ -31,7 +23,7 @@ public sealed class LawCliTests
     [Fact]
     public async Task LawFit_Text_ShowsIntervalsAndTheOptimalV()
     {
-        var (code, stdout, _) = await Run("law", "fit", "--points", PaperCsv, "--bootstrap", "20");
+        var (code, stdout, _) = await CliRun.Run("law", "fit", "--points", PaperCsv, "--bootstrap", "20");
         Assert.Equal(0, code);
         Assert.Contains("95% [", stdout);
         Assert.Contains("Q=50 ->", stdout);
@@ -41,19 +33,19 @@ public sealed class LawCliTests
     public async Task LawFit_WhereTokensPayMoreThanParameters_HasNoFiniteOptimum()
     {
         var world = Path.Combine(Repo.Root, "tests", "data", "world_scaling_points.csv");
-        var (code, stdout, _) = await Run("law", "fit", "--points", world, "--bounds", "a=0:10,alpha=0:0.5,beta=0:0.5,d=0:0.3", "--json", "--bootstrap", "20");
+        var (code, stdout, _) = await CliRun.Run("law", "fit", "--points", world, "--bounds", "a=0:10,alpha=0:0.5,beta=0:0.5,d=0:0.3", "--json", "--bootstrap", "20");
         Assert.Equal(0, code);
         var j = JsonNode.Parse(stdout)!;
         Assert.True((double)j["beta"]! >= (double)j["alpha"]!);
         Assert.Null(j["optimal_tokens"]!["q50"]);
-        var (_, text, _) = await Run("law", "fit", "--points", world, "--bounds", "a=0:10,alpha=0:0.5,beta=0:0.5,d=0:0.3", "--bootstrap", "0");
+        var (_, text, _) = await CliRun.Run("law", "fit", "--points", world, "--bounds", "a=0:10,alpha=0:0.5,beta=0:0.5,d=0:0.3", "--bootstrap", "0");
         Assert.Contains("no finite compute-optimal V", text);
     }
 
     [Fact]
     public async Task LawFit_Unbounded_IsRefused()
     {
-        var (code, _, stderr) = await Run("law", "fit", "--points", PaperCsv, "--bounds", "none");
+        var (code, _, stderr) = await CliRun.Run("law", "fit", "--points", PaperCsv, "--bounds", "none");
         Assert.Equal(2, code);
         Assert.Contains("degenerate", stderr);
     }
@@ -61,7 +53,7 @@ public sealed class LawCliTests
     [Fact]
     public async Task LawFit_MissingFile_IsAClearError()
     {
-        var (code, _, stderr) = await Run("law", "fit", "--points", "/nonexistent.csv");
+        var (code, _, stderr) = await CliRun.Run("law", "fit", "--points", "/nonexistent.csv");
         Assert.Equal(2, code);
         Assert.Equal("error: points file not found: /nonexistent.csv", stderr.Trim());
     }

@@ -4,19 +4,11 @@ namespace Assistant.Ui.Tests;
 
 public sealed class LiveCliTests
 {
-    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = await Cli.RunAsync(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
-
     [Fact]
     public async Task Live_OnTheWorld_RecordsEveryFrame_AndReportsLiveAccuracy()
     {
         var record = Path.Combine(Path.GetTempPath(), $"assistant-live-{Guid.NewGuid():N}.jsonl");
-        var (code, stdout, _) = await Run("live", "--source", "world:2000400", "--frames", "120", "--question-every", "40", "--record", record);
+        var (code, stdout, _) = await CliRun.Run("live", "--source", "world:2000400", "--frames", "120", "--question-every", "40", "--record", record);
         Assert.Equal(0, code);
         Assert.Contains("120 frames", stdout);
         Assert.Contains("live accuracy", stdout);
@@ -32,7 +24,7 @@ public sealed class LiveCliTests
     [Fact]
     public async Task Live_WithAFixedQuery_HasNoTruthToScore()
     {
-        var (code, stdout, _) = await Run("live", "--frames", "20", "--query", "how many circles are there?");
+        var (code, stdout, _) = await CliRun.Run("live", "--frames", "20", "--query", "how many circles are there?");
         Assert.Equal(0, code);
         Assert.DoesNotContain("live accuracy", stdout);
         Assert.Contains("query prefills 1", stdout);
@@ -43,7 +35,7 @@ public sealed class LiveCliTests
     [InlineData("world:abc")]
     public async Task Live_UnknownSource_IsAClearError(string source)
     {
-        var (code, _, stderr) = await Run("live", "--source", source, "--frames", "5");
+        var (code, _, stderr) = await CliRun.Run("live", "--source", source, "--frames", "5");
         Assert.Equal(2, code);
         Assert.Contains("unknown source", stderr);
     }

@@ -5,18 +5,10 @@ namespace Assistant.Ui.Tests;
 
 public sealed class PlanCliTests
 {
-    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = await Cli.RunAsync(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
-
     [Fact]
     public async Task Plan_Json_ChoosesWithinTheBudget_OrSaysNothingFits()
     {
-        var (code, stdout, _) = await Run("plan", "--latency-ms", "1000", "--json", "--models", Repo.TrainedModels);
+        var (code, stdout, _) = await CliRun.Run("plan", "--latency-ms", "1000", "--json", "--models", Repo.TrainedModels);
         Assert.Equal(0, code);
         var j = JsonNode.Parse(stdout)!;
         Assert.True((bool)j["fits"]!);
@@ -24,7 +16,7 @@ public sealed class PlanCliTests
         Assert.Equal(8, j["candidates"]!.AsArray().Count);
         Assert.NotNull(j["runner_up"]);
 
-        var (code2, stdout2, _) = await Run("plan", "--latency-ms", "0.000001", "--json", "--models", Repo.TrainedModels);
+        var (code2, stdout2, _) = await CliRun.Run("plan", "--latency-ms", "0.000001", "--json", "--models", Repo.TrainedModels);
         Assert.Equal(0, code2);
         var n = JsonNode.Parse(stdout2)!;
         Assert.False((bool)n["fits"]!);
@@ -34,7 +26,7 @@ public sealed class PlanCliTests
     [Fact]
     public async Task Plan_OnASetWithoutALaw_IsAClearError()
     {
-        var (code, _, stderr) = await Run("plan", "--latency-ms", "10", "--models", Repo.TinyModels);
+        var (code, _, stderr) = await CliRun.Run("plan", "--latency-ms", "10", "--models", Repo.TinyModels);
         Assert.Equal(2, code);
         Assert.Contains("no scaling law", stderr);
     }

@@ -8,21 +8,13 @@ namespace Assistant.Ui.Tests;
 /// <summary>The trained default set (models/default) through the command line, on world scenes.</summary>
 public sealed class WorldCliTests
 {
-    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = await Cli.RunAsync(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
-
     private static string TempPng() => Path.Combine(Path.GetTempPath(), $"assistant-world-{Guid.NewGuid():N}.png");
 
     [Fact]
     public async Task WorldRender_WritesTheSceneAndItsQuestions()
     {
         var png = TempPng();
-        var (code, stdout, _) = await Run("world", "render", "--seed", "2000005", "--out", png, "--size", "128", "--questions", "4");
+        var (code, stdout, _) = await CliRun.Run("world", "render", "--seed", "2000005", "--out", png, "--size", "128", "--questions", "4");
         Assert.Equal(0, code);
         Assert.Contains("test split", stdout);
         var frame = ImageFile.Load(png);
@@ -37,7 +29,7 @@ public sealed class WorldCliTests
     [Fact]
     public async Task Eval_ReportsOverallAndEveryFamily_WithIntervals()
     {
-        var (code, stdout, _) = await Run("eval", "--n", "60", "--json", "--seed-start", "2000100");
+        var (code, stdout, _) = await CliRun.Run("eval", "--n", "60", "--json", "--seed-start", "2000100");
         Assert.Equal(0, code);
         var j = JsonNode.Parse(stdout)!;
         Assert.Equal("test", (string)j["split"]!);
@@ -55,7 +47,7 @@ public sealed class WorldCliTests
     [Fact]
     public async Task Eval_SeedsOutsideTheSplit_AreAClearError()
     {
-        var (code, _, stderr) = await Run("eval", "--n", "10", "--split", "val", "--seed-start", "5");
+        var (code, _, stderr) = await CliRun.Run("eval", "--n", "10", "--split", "val", "--seed-start", "5");
         Assert.Equal(2, code);
         Assert.Contains("outside the val split", stderr);
     }
@@ -77,7 +69,7 @@ public sealed class WorldCliTests
             var q = WorldQuestions.Generate(seed, 1, family)[0];
             var png = TempPng();
             PngFile.Write(WorldScene.RenderFrame(objs, 64), png);
-            var (code, stdout, _) = await Run("ask", "--image", png, "--query", q.Text, "--json");
+            var (code, stdout, _) = await CliRun.Run("ask", "--image", png, "--query", q.Text, "--json");
             Assert.Equal(0, code);
             var answer = (string)JsonNode.Parse(stdout)!["answer"]!;
             if (answer.Trim() == q.Answer(objs)) correct++;
@@ -91,7 +83,7 @@ public sealed class WorldCliTests
     {
         var png = TempPng();
         PngFile.Write(WorldScene.RenderFrame(WorldScene.Generate(2_000_000), 64), png);
-        var (code, stdout, stderr) = await Run("ask", "--image", png, "--query", "what color is the banana?");
+        var (code, stdout, stderr) = await CliRun.Run("ask", "--image", png, "--query", "what color is the banana?");
         Assert.Equal(2, code);
         Assert.Equal("", stdout);
         Assert.Contains("'banana'", stderr);
