@@ -25,11 +25,12 @@ internal static class LiveCommand
         var tokens = new Option<int?>("--tokens") { Description = "visual tokens V (default from the manifest)" };
         var decoder = new Option<string?>("--decoder") { Description = "decoder name (default from the manifest)" };
         var record = new Option<string?>("--record") { Description = "write one JSON line per frame to this file" };
+        var latency = new Option<double?>("--latency-ms") { Description = "per-answer budget: the planner picks the decoder and V (calibrating this machine once)" };
         var models = new Option<string?>("--models") { Description = "model set folder (default: models/default)" };
         var ep = Cli.EpOption();
         var command = new Command("live", "Run the frame loop on a moving source and answer about every frame.")
         {
-            source, query, frames, every, speed, tokens, decoder, record, models, ep,
+            source, query, frames, every, speed, tokens, decoder, record, latency, models, ep,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -43,6 +44,20 @@ internal static class LiveCommand
             using var set = ModelSet.Load(Cli.ResolveModels(parse.GetValue(models)), factory);
             int size = set.Manifest.World?.ImageSize ?? set.Manifest.Vision.ImageSize;
             var config = new AskConfig(parse.GetValue(decoder), null, parse.GetValue(tokens), new GenerationOptions(8));
+            if (parse.GetValue(latency) is { } budget)
+            {
+                if (parse.GetValue(decoder) is not null || parse.GetValue(tokens) is not null)
+                    throw new EngineException("--latency-ms chooses the decoder and V itself: drop --decoder/--tokens, or the budget");
+                // The same planner as `assistant plan`; the loop reuses the query's cache, so plan for a cached query.
+                var (calibration, measured) = Calibrator.Load(set, refresh: false);
+                if (measured) stderr.WriteLine("calibrated this machine (cached for next time)");
+                var plan = Planner.Choose(set.Manifest, Planner.Law(set.Manifest), calibration, new PlanRequest(budget, CachedQuery: true));
+                if (!plan.Fits)
+                    stderr.WriteLine($"note: nothing fits {budget:G4} ms here; running the cheapest ({plan.Choice.TotalMs:F2} ms predicted)");
+                config = config with { Decoder = plan.Choice.Decoder, Compressor = plan.Choice.Compressor, Tokens = plan.Choice.Tokens };
+                stdout.WriteLine($"planned for {budget:G4} ms: {plan.Choice.Decoder} + {plan.Choice.Compressor} V={plan.Choice.Tokens} " +
+                                 $"(predicted {plan.Choice.TotalMs:F2} ms, accuracy {100 * plan.Choice.PredictedAccuracy:F1}%)");
+            }
             var (lm, comp) = new AskPipeline(set).Resolve(config);
             using var loop = new FrameLoop(set);
             var fixedQuery = parse.GetValue(query);

@@ -30,6 +30,19 @@ public sealed class LiveCliTests
         Assert.Contains("query prefills 1", stdout);
     }
 
+    [Fact]
+    public async Task Live_WithALatencyBudget_RunsWhatThePlannerChose()
+    {
+        var (code, stdout, _) = await CliRun.Run("live", "--frames", "10", "--latency-ms", "1000");
+        Assert.Equal(0, code);
+        var planned = stdout.Split('\n').First(l => l.StartsWith("planned for"));
+        var chosen = planned.Split(": ")[1].Split(" (")[0];  // "DECODER + quecc V=N"
+        Assert.Contains($"with {chosen} on", stdout);
+        var (bad, _, stderr) = await CliRun.Run("live", "--frames", "5", "--latency-ms", "10", "--tokens", "4");
+        Assert.Equal(2, bad);
+        Assert.Contains("--latency-ms chooses", stderr);
+    }
+
     [Theory]
     [InlineData("camera:0")]
     [InlineData("world:abc")]
