@@ -11,7 +11,8 @@ namespace Assistant.Ui;
 /// </summary>
 public static class Cli
 {
-    public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr)
+    /// <param name="stdin">Lines typed while a live loop runs (new questions); null: none.</param>
+    public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, TextReader? stdin = null)
     {
         var root = new RootCommand("assistant: a real-time visual assistant (QueCC + an inference-optimal decoder on ONNX Runtime)");
         root.Subcommands.Add(AskCommand.Create(stdout, stderr));
@@ -20,7 +21,7 @@ public static class Cli
         root.Subcommands.Add(WorldCommand.Create(stdout));
         root.Subcommands.Add(LawCommand.Create(stdout, stderr));
         root.Subcommands.Add(PlanCommand.Create(stdout, stderr));
-        root.Subcommands.Add(LiveCommand.Create(stdout, stderr));
+        root.Subcommands.Add(LiveCommand.Create(stdout, stderr, stdin));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

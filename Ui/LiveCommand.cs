@@ -15,7 +15,7 @@ namespace Assistant.Ui;
 /// </summary>
 internal static class LiveCommand
 {
-    public static Command Create(TextWriter stdout, TextWriter stderr)
+    public static Command Create(TextWriter stdout, TextWriter stderr, TextReader? stdin)
     {
         var source = new Option<string>("--source") { Description = "world or world:SEED (the only source so far)", DefaultValueFactory = _ => "world" };
         var query = new Option<string?>("--query") { Description = "a fixed question (default: the world's own questions, scored per frame)" };
@@ -64,6 +64,22 @@ internal static class LiveCommand
             if (fixedQuery is not null) loop.SetQuery(fixedQuery);
 
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            // Typed lines become new questions; the reader runs beside the loop and the newest line wins.
+            var typed = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            bool userAsked = false;
+            if (stdin is not null)
+                _ = Task.Run(async () =>
+                {
+                    try
+                    {
+                        while (await stdin.ReadLineAsync(cts.Token) is { } line)
+                            if (line.Trim().Length > 0) typed.Enqueue(line.Trim());
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        // the loop ended
+                    }
+                });
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
             Console.CancelKeyPress += onCancel;
             var recordPath = parse.GetValue(record);
@@ -77,7 +93,21 @@ internal static class LiveCommand
             {
                 for (long f = 0; f < n && !cts.IsCancellationRequested; f++)
                 {
-                    if (fixedQuery is null && f % k == 0)
+                    while (typed.TryDequeue(out var line))
+                    {
+                        try
+                        {
+                            loop.SetQuery(line);
+                            question = null;  // a typed question has no known truth
+                            userAsked = true;
+                            stdout.WriteLine($"frame {f}: new question: {loop.Query}");
+                        }
+                        catch (EngineException e)
+                        {
+                            stderr.WriteLine($"ignored question: {e.Message}");
+                        }
+                    }
+                    if (fixedQuery is null && !userAsked && f % k == 0)
                     {
                         // A question about the scene as it is now (objects have moved since frame 0).
                         question = WorldQuestions.For(world.ObjectsAt(f), WorldQuestions.QuestionSeed(seed, (int)(f / k)))
@@ -108,7 +138,7 @@ internal static class LiveCommand
                         scene_change = float.IsFinite(stats.SceneChange) ? stats.SceneChange : (float?)null,
                         timings_ms = timings.ToDictionary(), decoder = lm.Spec.Name, compressor = comp.Spec.Kind, tokens = comp.Tokens,
                     }));
-                    if (f % k == 0) stdout.WriteLine($"frame {f}: {loop.Query} -> {answer}{(truth is null ? "" : $" (truth {truth})")}");
+                    if (f % k == 0 || stats.QueryPrefilled) stdout.WriteLine($"frame {f}: {loop.Query} -> {answer}{(truth is null ? "" : $" (truth {truth})")}");
                 }
             }
             catch (OperationCanceledException) when (cts.IsCancellationRequested)
@@ -119,6 +149,7 @@ internal static class LiveCommand
             {
                 Console.CancelKeyPress -= onCancel;
                 recorder?.Flush();
+                cts.Cancel();  // stops the stdin reader
             }
             var counters = loop.Counters;
             double seconds = clock.Elapsed.TotalSeconds;
@@ -129,7 +160,7 @@ internal static class LiveCommand
                              string.Join("; ", Enum.GetValues<Stage>().Select(s => $"{StageTimings.Name(s)} {P(stageMs[s], 0.5)}/{P(stageMs[s], 0.95)}")));
             if (scored > 0)
                 stdout.WriteLine($"  live accuracy {new Accuracy(correct, scored)} over frames with a known truth");
-            return cts.IsCancellationRequested && !cancellation.IsCancellationRequested ? 130 : 0;
+            return done < n && !cancellation.IsCancellationRequested ? 130 : 0;
         });
         return command;
     }

@@ -1,3 +1,3 @@
 using Assistant.Ui;
 
-return await Cli.RunAsync(args, Console.Out, Console.Error);
+return await Cli.RunAsync(args, Console.Out, Console.Error, Console.In);

@@ -43,6 +43,16 @@ public sealed class LiveCliTests
         Assert.Contains("--latency-ms chooses", stderr);
     }
 
+    [Fact]
+    public async Task Live_TypedLines_BecomeNewQuestions_AndBadOnesAreIgnoredWithAMessage()
+    {
+        var (code, stdout, stderr) = await CliRun.RunWithInput("what is a banana?\nHow many circles are there\n", "live", "--frames", "200");
+        Assert.Equal(0, code);
+        Assert.Contains("new question: how many circles are there?", stdout);
+        Assert.Contains("ignored question", stderr);
+        Assert.Contains("'banana'", stderr);
+    }
+
     [Theory]
     [InlineData("camera:0")]
     [InlineData("world:abc")]
