@@ -168,8 +168,23 @@ class VLM(nn.Module):
         self.quecc = QueCC(qcfg, query_aware=query_aware)
         self.decoder = Decoder(dcfg)
         self.special = special
+        self.position_head = nn.Linear(dcfg.dim, 2)  # training only (--position-loss); never exported
 
-    def forward(self, pixels, q_ids, q_mask, ans_ids, k: int):
+    def position_loss(self, vis, centres, has, k: int):
+        """Asks each visual token to keep where the objects of its k x k region are: the mean centre of the
+        objects centred in the region, for regions that hold one. vis (B, V, D); centres (B, G, G, 2)."""
+        B, G = has.shape[0], has.shape[1]
+        g = G // k
+        has_r = has.reshape(B, g, k, g, k).permute(0, 1, 3, 2, 4).reshape(B, g * g, k * k).float()  # (B, V, k*k)
+        cen_r = centres.reshape(B, g, k, g, k, 2).permute(0, 1, 3, 2, 4, 5).reshape(B, g * g, k * k, 2)
+        count = has_r.sum(-1)  # (B, V)
+        target = (cen_r * has_r[..., None]).sum(2) / count.clamp(min=1)[..., None]  # (B, V, 2)
+        sel = count > 0
+        if not sel.any():
+            return vis.sum() * 0
+        return F.mse_loss(self.position_head(vis)[sel], target[sel])
+
+    def forward(self, pixels, q_ids, q_mask, ans_ids, k: int, positions=None, position_weight: float = 0.0):
         # pixels (B, 3, S, S); q_ids/q_mask (B, Tq) left-padded; ans_ids (B,)
         dec, B, Tq = self.decoder, q_ids.shape[0], q_ids.shape[1]
         with torch.no_grad():
@@ -188,6 +203,8 @@ class VLM(nn.Module):
         at_answer, at_end = logits[:, Tq + V + 1], logits[:, Tq + V + 2]
         end = torch.full_like(ans_ids, self.special["<|im_end|>"])
         loss = F.cross_entropy(at_answer, ans_ids) + F.cross_entropy(at_end, end)
+        if position_weight > 0 and positions is not None:
+            loss = loss + position_weight * self.position_loss(vis, positions[0], positions[1], k)
         return loss, at_answer.argmax(-1) == ans_ids
 
 
@@ -232,12 +249,16 @@ def train_vlm(a) -> None:
     if a.out.exists():
         ck = torch.load(a.out, map_location=dev, weights_only=False)
         model.quecc.load_state_dict(ck["quecc"]), model.decoder.load_state_dict(ck["decoder"]), opt.load_state_dict(ck["opt"])
+        if "position_head" in ck:
+            model.position_head.load_state_dict(ck["position_head"])
         step, elapsed = ck["step"], ck["elapsed"]
         print(f"resuming {a.out} at step {step}")
     elif a.init:
         ck = torch.load(a.init, map_location=dev, weights_only=False)
         assert all(torch.equal(v.cpu(), ck["vision"][k].cpu()) for k, v in vck["model"].items()), "--init was trained on another vision encoder"
         model.quecc.load_state_dict(ck["quecc"]), model.decoder.load_state_dict(ck["decoder"])
+        if "position_head" in ck:
+            model.position_head.load_state_dict(ck["position_head"])
         print(f"starting from the weights of {a.init} (step {ck['step']}, {ck['elapsed'] / 60:.1f} min)")
     kernels = [k for k in qcfg.kernels() if a.tokens is None or qcfg.tokens_for(k) in a.tokens]
     scenes = max(a.batch // a.questions, 1)
@@ -258,6 +279,7 @@ def train_vlm(a) -> None:
         return {"stage": "vlm", "vision_config": asdict(vcfg), "vision": vck["model"], "decoder_name": a.decoder,
                 "decoder_config": asdict(dcfg), "quecc_config": asdict(qcfg), "compressor": a.compressor,
                 "quecc": model.quecc.state_dict(), "decoder": model.decoder.state_dict(), "opt": opt.state_dict(),
+                "position_head": model.position_head.state_dict(),
                 "vocab": vocab, "merges": merges, "step": step, "elapsed": elapsed + time.time() - t0,
                 "tokens": [qcfg.tokens_for(k) for k in kernels], "args": {k: str(v) for k, v in vars(a).items()}}
 
@@ -281,8 +303,9 @@ def train_vlm(a) -> None:
     model.vision.eval()
     minutes = lambda: (elapsed + time.time() - t0) / 60
     while progress(step, a.steps, minutes(), a.max_minutes) < 1:
+        positions = None
         if a.pregen:
-            images, ids, mask, ans = next(data)
+            images, ids, mask, ans, positions = next(data)
             x = world_data.to_pixels(images, vcfg.mean, vcfg.std, dev)
         else:
             images, _, qs = next(data)
@@ -291,7 +314,7 @@ def train_vlm(a) -> None:
         k = kernels[step % len(kernels)]
         for g in opt.param_groups:
             g["lr"] = lr_at(step, progress(step, a.steps, minutes(), a.max_minutes), a.lr)
-        loss, ok = model(x, ids, mask, ans, k)
+        loss, ok = model(x, ids, mask, ans, k, positions, a.position_loss)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -324,6 +347,8 @@ def main() -> int:
     ap.add_argument("--init", type=Path, help="vlm stage: start from these weights (a fresh optimiser)")
     ap.add_argument("--pregen", type=int, default=0, help="vlm stage: generate this many scenes up front and sample from them")
     ap.add_argument("--hard-weight", type=float, default=1.0, help="sampling weight of spatial and nearest questions (with --pregen)")
+    ap.add_argument("--position-loss", type=float, default=0.0,
+                    help="weight of an auxiliary loss asking visual tokens to keep object positions (with --pregen)")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--questions", type=int, default=2, help="questions per scene in a batch")

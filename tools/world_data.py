@@ -95,14 +95,27 @@ def stack_targets(targets: list, device) -> dict:
     return {k: torch.from_numpy(np.stack([t[k] for t in targets])).to(device) for k in targets[0]}
 
 
+def object_centres(objs, grid: int):
+    """(G, G, 2) centre of the object whose centre lies in each patch, and a (G, G) mask of such patches."""
+    centres = np.zeros((grid, grid, 2), dtype=np.float32)
+    has = np.zeros((grid, grid), dtype=bool)
+    for o in objs:
+        col, row = min(int(o.x * grid), grid - 1), min(int(o.y * grid), grid - 1)
+        centres[row, col], has[row, col] = (o.x, o.y), True
+    return centres, has
+
+
 def _chunk(job):
-    seeds, image_size, questions = job
-    imgs, qs = [], []
+    seeds, image_size, questions, grid = job
+    imgs, qs, centres, has = [], [], [], []
     for s in seeds:
         objs = world.scene(int(s))
         imgs.append(world.render(objs, image_size))
         qs.append([(t, a, q["family"]) for q, t, a in world.questions(int(s), questions)])
-    return np.stack(imgs), qs
+        c, h = object_centres(objs, grid)
+        centres.append(c)
+        has.append(h)
+    return np.stack(imgs), qs, np.stack(centres), np.stack(has)
 
 
 class Pregenerated:
@@ -114,11 +127,13 @@ class Pregenerated:
                  batch: int, hard_weight: float):
         lo, hi = world.SPLITS["train"]
         seeds = np.random.default_rng(seed).choice(np.arange(lo, hi), size=scenes, replace=False)
-        chunks = [(seeds[i:i + 1024], image_size, questions) for i in range(0, scenes, 1024)]
+        chunks = [(seeds[i:i + 1024], image_size, questions, grid) for i in range(0, scenes, 1024)]
         t0 = time.time()
         with mp.get_context("fork").Pool(workers) as pool:
             parts = pool.map(_chunk, chunks)
         self.images = torch.from_numpy(np.concatenate([p[0] for p in parts])).to(device)  # (N, S, S, 3) uint8
+        self.centres = torch.from_numpy(np.concatenate([p[2] for p in parts])).to(device)  # (N, G, G, 2)
+        self.has = torch.from_numpy(np.concatenate([p[3] for p in parts])).to(device)  # (N, G, G) bool
         qs = [q for p in parts for q in p[1]]
         self.ids, self.mask, self.ans, fams = encode(qs)
         lengths = torch.tensor([len(q) for q in qs], device=device)
@@ -131,7 +146,8 @@ class Pregenerated:
     def __iter__(self):
         while True:
             idx = torch.multinomial(self.weights, self.batch, replacement=True, generator=self.gen)
-            yield self.images[self.scene_of[idx]], self.ids[idx], self.mask[idx], self.ans[idx]
+            scene = self.scene_of[idx]
+            yield self.images[scene], self.ids[idx], self.mask[idx], self.ans[idx], (self.centres[scene], self.has[scene])
 
     def close(self) -> None:
         pass
