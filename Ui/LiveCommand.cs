@@ -17,7 +17,9 @@ internal static class LiveCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr, TextReader? stdin)
     {
-        var source = new Option<string>("--source") { Description = "world or world:SEED (the only source so far)", DefaultValueFactory = _ => "world" };
+        var source = new Option<string>("--source") { Description = "world, world:SEED, folder:PATH (images in name order) or file:PATH (one still image)", DefaultValueFactory = _ => "world" };
+        var loopFolder = new Option<bool>("--loop") { Description = "folder source: start again at the first image instead of ending" };
+        var onSourceError = new Option<string>("--on-source-error") { Description = "stop (end the run cleanly) or skip (log and go on) when the source fails", DefaultValueFactory = _ => "stop" };
         var query = new Option<string?>("--query") { Description = "a fixed question (default: the world's own questions, scored per frame)" };
         var frames = new Option<int>("--frames") { Description = "frames to run", DefaultValueFactory = _ => 500 };
         var every = new Option<int>("--question-every") { Description = "frames per world question", DefaultValueFactory = _ => 50 };
@@ -30,19 +32,24 @@ internal static class LiveCommand
         var ep = Cli.EpOption();
         var command = new Command("live", "Run the frame loop on a moving source and answer about every frame.")
         {
-            source, query, frames, every, speed, tokens, decoder, record, latency, models, ep,
+            source, loopFolder, onSourceError, query, frames, every, speed, tokens, decoder, record, latency, models, ep,
         };
         command.SetAction(async (parse, cancellation) =>
         {
-            long seed = ParseWorldSource(parse.GetValue(source)!);
             int n = parse.GetValue(frames), k = parse.GetValue(every);
             if (n < 1) throw new EngineException($"--frames must be at least 1, got {n}");
             if (k < 1) throw new EngineException($"--question-every must be at least 1, got {k}");
-            var world = new WorldSource(seed, parse.GetValue(speed));
+            var errorPolicy = parse.GetValue(onSourceError)!;
+            if (errorPolicy is not ("stop" or "skip")) throw new EngineException($"--on-source-error must be stop or skip, got '{errorPolicy}'");
             var factory = new SessionFactory(new SessionConfig(ExecutionProviders.Parse(parse.GetValue(ep)!)));
             if (factory.FallbackReason is { } why) stderr.WriteLine($"note: {why}; running on the CPU");
             using var set = ModelSet.Load(Cli.ResolveModels(parse.GetValue(models)), factory);
             int size = set.Manifest.World?.ImageSize ?? set.Manifest.Vision.ImageSize;
+            using var frameSource = OpenSource(parse.GetValue(source)!, parse.GetValue(loopFolder), parse.GetValue(speed), size);
+            var worldSource = frameSource as Capture.WorldFrameSource;
+            long seed = worldSource?.World.Seed ?? 0;
+            if (worldSource is null && parse.GetValue(query) is null)
+                throw new EngineException($"{frameSource.Name} has no questions of its own: give --query (or type one while it runs)");
             var config = new AskConfig(parse.GetValue(decoder), null, parse.GetValue(tokens), new GenerationOptions(8));
             if (parse.GetValue(latency) is { } budget)
             {
@@ -80,7 +87,8 @@ internal static class LiveCommand
                         // the loop ended
                     }
                 });
-            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
+            bool interrupted = false, sourceFailed = false;
+            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; interrupted = true; cts.Cancel(); };
             Console.CancelKeyPress += onCancel;
             var recordPath = parse.GetValue(record);
             using var recorder = recordPath is null ? null : new StreamWriter(recordPath);
@@ -107,24 +115,51 @@ internal static class LiveCommand
                             stderr.WriteLine($"ignored question: {e.Message}");
                         }
                     }
-                    if (fixedQuery is null && !userAsked && f % k == 0)
+                    Capture.Frame frame;
+                    try
+                    {
+                        if (!frameSource.TryRead(out frame))
+                        {
+                            stderr.WriteLine($"source {frameSource.Name} ended after {done} frames");
+                            break;
+                        }
+                    }
+                    catch (Capture.CaptureException e)
+                    {
+                        stderr.WriteLine($"source {frameSource.Name} failed at frame {f}: {e.Message}{(errorPolicy == "skip" ? "; skipping the frame" : "; stopping")}");
+                        recorder?.WriteLine(JsonSerializer.Serialize(new { frame = f, error = e.Message }));
+                        if (errorPolicy == "skip") continue;
+                        sourceFailed = true;
+                        break;
+                    }
+                    if (worldSource is not null && fixedQuery is null && !userAsked && f % k == 0)
                     {
                         // A question about the scene as it is now (objects have moved since frame 0).
-                        question = WorldQuestions.For(world.ObjectsAt(f), WorldQuestions.QuestionSeed(seed, (int)(f / k)))
-                                   ?? WorldQuestions.For(world.ObjectsAt(f), WorldQuestions.QuestionSeed(seed, (int)(f / k)), "count")!;
+                        var objsNow = worldSource.World.ObjectsAt(worldSource.Current);
+                        question = WorldQuestions.For(objsNow, WorldQuestions.QuestionSeed(seed, (int)(f / k)))
+                                   ?? WorldQuestions.For(objsNow, WorldQuestions.QuestionSeed(seed, (int)(f / k)), "count")!;
                         loop.SetQuery(question.Text);
                     }
                     long t0 = Stopwatch.GetTimestamp();
-                    var frame = world.Render(f, size, clock.Elapsed);
                     var timings = new StageTimings();
                     var stats = new FrameStats();
                     var text = new System.Text.StringBuilder();
-                    await foreach (var token in loop.AnswerAsync(frame, config, timings, stats, cts.Token))
-                        text.Append(token.Text);
+                    try
+                    {
+                        await foreach (var token in loop.AnswerAsync(frame, config, timings, stats, cts.Token))
+                            text.Append(token.Text);
+                    }
+                    catch (InferenceException e) when (e.ExitCode == 1)
+                    {
+                        // A runtime failure on one frame: logged and skipped; the loop goes on.
+                        stderr.WriteLine($"frame {f} skipped: {e.Message}");
+                        recorder?.WriteLine(JsonSerializer.Serialize(new { frame = f, error = e.Message }));
+                        continue;
+                    }
                     frameMs.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
                     foreach (var s in Enum.GetValues<Stage>()) stageMs[s].Add(timings[s]);
                     var answer = text.ToString().Trim();
-                    string? truth = question is null ? null : world.Truth(question, f);
+                    string? truth = question is null || worldSource is null ? null : worldSource.World.Truth(question, worldSource.Current);
                     if (truth is not null)
                     {
                         scored++;
@@ -153,22 +188,27 @@ internal static class LiveCommand
             }
             var counters = loop.Counters;
             double seconds = clock.Elapsed.TotalSeconds;
-            stdout.WriteLine($"{done} frames in {seconds:F1} s ({done / Math.Max(seconds, 1e-9):F1} fps) with {lm.Spec.Name} + {comp.Spec.Kind} V={comp.Tokens} on {set.Provider.ToString().ToLowerInvariant()}");
+            stdout.WriteLine($"{done} frames from {frameSource.Name} in {seconds:F1} s ({done / Math.Max(seconds, 1e-9):F1} fps) with {lm.Spec.Name} + {comp.Spec.Kind} V={comp.Tokens} on {set.Provider.ToString().ToLowerInvariant()}");
             stdout.WriteLine($"  vision encoder ran on {counters.VisionRuns} frames, compressor on {counters.CompressorRuns}, query prefills {counters.QueryPrefills}");
             static string P(List<double> xs, double q) => xs.Count == 0 ? "-" : $"{xs.Order().ElementAt((int)Math.Min(xs.Count - 1, Math.Floor(q * xs.Count))):F2}";
             stdout.WriteLine("  ms p50/p95: frame " + $"{P(frameMs, 0.5)}/{P(frameMs, 0.95)}; " +
                              string.Join("; ", Enum.GetValues<Stage>().Select(s => $"{StageTimings.Name(s)} {P(stageMs[s], 0.5)}/{P(stageMs[s], 0.95)}")));
             if (scored > 0)
                 stdout.WriteLine($"  live accuracy {new Accuracy(correct, scored)} over frames with a known truth");
-            return done < n && !cancellation.IsCancellationRequested ? 130 : 0;
+            return interrupted ? 130 : sourceFailed ? 1 : 0;
         });
         return command;
     }
 
-    private static long ParseWorldSource(string text)
+    private static Capture.IFrameSource OpenSource(string text, bool loop, double speed, int size)
     {
-        if (text == "world") return WorldDefinition.Splits["test"].Lo;
-        if (text.StartsWith("world:", StringComparison.Ordinal) && long.TryParse(text[6..], out var seed) && seed >= 0) return seed;
-        throw new EngineException($"unknown source '{text}': this build's live loop runs on 'world' or 'world:SEED' (camera, screen and files come with the capture issue)");
+        if (text == "world") return new Capture.WorldFrameSource(new WorldSource(WorldDefinition.Splits["test"].Lo, speed), size);
+        if (text.StartsWith("world:", StringComparison.Ordinal))
+            return long.TryParse(text[6..], out var seed) && seed >= 0
+                ? new Capture.WorldFrameSource(new WorldSource(seed, speed), size)
+                : throw new EngineException($"unknown source '{text}': world:SEED needs a non-negative integer seed");
+        if (text.StartsWith("folder:", StringComparison.Ordinal)) return Capture.ImageFilesSource.Folder(text[7..], loop);
+        if (text.StartsWith("file:", StringComparison.Ordinal)) return Capture.ImageFilesSource.Still(text[5..]);
+        throw new EngineException($"unknown source '{text}': use world, world:SEED, folder:PATH or file:PATH (camera and screen come with the capture issue)");
     }
 }

@@ -53,6 +53,43 @@ public sealed class LiveCliTests
         Assert.Contains("'banana'", stderr);
     }
 
+    private static string ShotsFolder(bool breakTheSecond)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"assistant-shots-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        for (int i = 0; i < 3; i++)
+            Capture.World.PngFile.Write(Capture.World.WorldScene.RenderFrame(Capture.World.WorldScene.Generate(2_000_000 + i), 64), Path.Combine(dir, $"{i}.png"));
+        if (breakTheSecond) File.WriteAllBytes(Path.Combine(dir, "1.png"), [0, 1, 2]);
+        return dir;
+    }
+
+    [Fact]
+    public async Task Live_FolderThatEnds_EndsCleanly_WithTheRecordComplete()
+    {
+        var record = Path.Combine(Path.GetTempPath(), $"assistant-live-{Guid.NewGuid():N}.jsonl");
+        var (code, stdout, stderr) = await CliRun.Run("live", "--source", $"folder:{ShotsFolder(false)}", "--query", "how many circles are there?", "--frames", "10", "--record", record);
+        Assert.Equal(0, code);
+        Assert.Contains("ended after 3 frames", stderr);
+        Assert.Contains("3 frames from folder:", stdout);
+        Assert.Equal(3, File.ReadAllLines(record).Length);
+    }
+
+    [Theory]
+    [InlineData("stop", 1, 1)]
+    [InlineData("skip", 0, 2)]
+    public async Task Live_SourceFailingMidRun_StopsOrSkipsPerTheFlag(string policy, int exitCode, int answered)
+    {
+        var record = Path.Combine(Path.GetTempPath(), $"assistant-live-{Guid.NewGuid():N}.jsonl");
+        var (code, stdout, stderr) = await CliRun.Run("live", "--source", $"folder:{ShotsFolder(true)}", "--query", "is there a red circle?",
+            "--frames", "10", "--on-source-error", policy, "--record", record);
+        Assert.Equal(exitCode, code);
+        Assert.Contains("failed at frame 1", stderr);
+        Assert.Contains($"{answered} frames from folder:", stdout);  // the summary is printed either way
+        var lines = File.ReadAllLines(record);
+        Assert.Equal(answered + 1, lines.Length);  // answered frames plus the logged failure
+        Assert.Contains(lines, l => l.Contains("\"error\""));
+    }
+
     [Theory]
     [InlineData("camera:0")]
     [InlineData("world:abc")]

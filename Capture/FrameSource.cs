@@ -1,0 +1,90 @@
+using Assistant.Capture.World;
+
+namespace Assistant.Capture;
+
+/// <summary>
+/// A source of frames for the live loop. <see cref="TryRead"/> hands over the newest frame; it returns false
+/// when the source has ended (a file ran out, a folder was exhausted without looping). A source that fails
+/// throws <see cref="CaptureException"/>. Owned by one loop and disposed by it.
+/// </summary>
+public interface IFrameSource : IDisposable
+{
+    /// <summary>What the user asked for, e.g. "folder:shots/".</summary>
+    string Name { get; }
+
+    bool TryRead(out Frame frame);
+}
+
+/// <summary>The moving synthetic world: frame n is the world at step n (endless).</summary>
+public sealed class WorldFrameSource(WorldSource world, int size) : IFrameSource
+{
+    private long _next;
+
+    public string Name => $"world:{world.Seed}";
+    public WorldSource World => world;
+
+    /// <summary>The world step of the frame most recently handed over.</summary>
+    public long Current { get; private set; } = -1;
+
+    public bool TryRead(out Frame frame)
+    {
+        Current = _next++;
+        frame = world.Render(Current, size, TimeSpan.FromSeconds(Current / 30.0));
+        return true;
+    }
+
+    public void Dispose() { }
+}
+
+/// <summary>Still images from a folder in name order (PNG, JPEG, BMP, GIF, TGA), once or looping; or one image file repeated.</summary>
+public sealed class ImageFilesSource : IFrameSource
+{
+    private static readonly string[] Extensions = [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga"];
+    private readonly string[] _files;
+    private readonly bool _loop;
+    private int _index;
+    private long _count;
+
+    private ImageFilesSource(string name, string[] files, bool loop)
+    {
+        Name = name;
+        _files = files;
+        _loop = loop;
+    }
+
+    public string Name { get; }
+
+    /// <summary>A folder's images; a folder with none is an error, not an empty run.</summary>
+    public static ImageFilesSource Folder(string path, bool loop)
+    {
+        if (!Directory.Exists(path)) throw new CaptureException($"folder not found: {path}");
+        var files = Directory.GetFiles(path).Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal).ToArray();
+        if (files.Length == 0) throw new CaptureException($"no images (PNG, JPEG, BMP, GIF, TGA) in {path}");
+        return new ImageFilesSource($"folder:{path}", files, loop);
+    }
+
+    /// <summary>One image, handed over as every frame (a still camera).</summary>
+    public static ImageFilesSource Still(string path)
+    {
+        ImageFile.Load(path);  // fail now, with the one-line reason, rather than on the first frame
+        return new ImageFilesSource($"file:{path}", [path], loop: true);
+    }
+
+    public bool TryRead(out Frame frame)
+    {
+        if (_index >= _files.Length)
+        {
+            if (!_loop)
+            {
+                frame = null!;
+                return false;
+            }
+            _index = 0;
+        }
+        var loaded = ImageFile.Load(_files[_index++]);
+        frame = loaded with { Timestamp = TimeSpan.FromSeconds(_count++ / 30.0) };
+        return true;
+    }
+
+    public void Dispose() { }
+}

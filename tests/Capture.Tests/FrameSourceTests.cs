@@ -1,0 +1,76 @@
+using Assistant.Capture.World;
+
+namespace Assistant.Capture.Tests;
+
+public sealed class FrameSourceTests
+{
+    private static string FolderOf(int images)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"assistant-src-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        for (int i = 0; i < images; i++)
+            PngFile.Write(WorldScene.RenderFrame(WorldScene.Generate(i), 32), Path.Combine(dir, $"{i:D3}.png"));
+        File.WriteAllText(Path.Combine(dir, "notes.txt"), "not an image");
+        return dir;
+    }
+
+    [Fact]
+    public void Folder_HandsOverImagesInNameOrder_ThenEnds()
+    {
+        using var source = ImageFilesSource.Folder(FolderOf(3), loop: false);
+        var frames = new List<Frame>();
+        while (source.TryRead(out var f)) frames.Add(f);
+        Assert.Equal(3, frames.Count);
+        Assert.Equal(WorldScene.RenderFrame(WorldScene.Generate(1), 32).Rgb, frames[1].Rgb);
+        Assert.True(frames[2].Timestamp > frames[0].Timestamp);
+    }
+
+    [Fact]
+    public void Folder_Looping_StartsAgain()
+    {
+        using var source = ImageFilesSource.Folder(FolderOf(2), loop: true);
+        var frames = Enumerable.Range(0, 5).Select(_ => { Assert.True(source.TryRead(out var f)); return f; }).ToList();
+        Assert.Equal(frames[0].Rgb, frames[2].Rgb);
+        Assert.Equal(frames[1].Rgb, frames[3].Rgb);
+    }
+
+    [Fact]
+    public void Folder_WithoutImages_OrMissing_IsAnError()
+    {
+        var empty = Path.Combine(Path.GetTempPath(), $"assistant-empty-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(empty);
+        Assert.Contains("no images", Assert.Throws<CaptureException>(() => ImageFilesSource.Folder(empty, false)).Message);
+        Assert.Contains("not found", Assert.Throws<CaptureException>(() => ImageFilesSource.Folder(empty + "-gone", false)).Message);
+    }
+
+    [Fact]
+    public void Folder_AnImageBrokenMidRun_ThrowsOnThatFrameOnly()
+    {
+        var dir = FolderOf(3);
+        File.WriteAllBytes(Path.Combine(dir, "001.png"), [1, 2, 3]);
+        using var source = ImageFilesSource.Folder(dir, loop: false);
+        Assert.True(source.TryRead(out _));
+        Assert.Throws<CaptureException>(() => source.TryRead(out _));
+        Assert.True(source.TryRead(out _));
+        Assert.False(source.TryRead(out _));
+    }
+
+    [Fact]
+    public void Still_RepeatsOneImage_AndRejectsABadOneUpFront()
+    {
+        var dir = FolderOf(1);
+        using var source = ImageFilesSource.Still(Path.Combine(dir, "000.png"));
+        Assert.True(source.TryRead(out var a));
+        Assert.True(source.TryRead(out var b));
+        Assert.Equal(a.Rgb, b.Rgb);
+        Assert.Throws<CaptureException>(() => ImageFilesSource.Still(Path.Combine(dir, "notes.txt")));
+    }
+
+    [Fact]
+    public void World_IsEndless_AndTracksTheCurrentStep()
+    {
+        using var source = new WorldFrameSource(new WorldSource(5, 0.01), 32);
+        for (int i = 0; i < 3; i++) Assert.True(source.TryRead(out _));
+        Assert.Equal(2, source.Current);
+    }
+}
