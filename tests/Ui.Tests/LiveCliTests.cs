@@ -90,6 +90,34 @@ public sealed class LiveCliTests
         Assert.Contains(lines, l => l.Contains("\"error\""));
     }
 
+    [Fact]
+    public async Task CtrlC_EndsTheRunCleanly_WithTheRecordComplete()
+    {
+        Assert.True(OperatingSystem.IsLinux(), "the test sends SIGINT with /bin/kill");
+        var record = Path.Combine(Path.GetTempPath(), $"assistant-live-{Guid.NewGuid():N}.jsonl");
+        var exe = Path.Combine(AppContext.BaseDirectory, "assistant");
+        var psi = new System.Diagnostics.ProcessStartInfo(exe, ["live", "--frames", "1000000", "--record", record])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true,
+        };
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var stdoutTask = p.StandardOutput.ReadToEndAsync();
+        var stderrTask = p.StandardError.ReadToEndAsync();
+        // Wait until frames are being recorded, then interrupt as a terminal's Ctrl+C would.
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while ((!File.Exists(record) || new FileInfo(record).Length == 0) && DateTime.UtcNow < deadline) await Task.Delay(100);
+        await Task.Delay(300);
+        using (var kill = System.Diagnostics.Process.Start("/bin/kill", ["-INT", p.Id.ToString()])!) await kill.WaitForExitAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await p.WaitForExitAsync(timeout.Token);
+        Assert.Equal(130, p.ExitCode);
+        Assert.Contains("frames from world:", await stdoutTask);
+        Assert.DoesNotContain(" at ", await stderrTask);
+        var lines = File.ReadAllLines(record);
+        Assert.NotEmpty(lines);
+        Assert.All(lines, l => Assert.NotNull(JsonNode.Parse(l)));  // every line whole: nothing cut mid-write
+    }
+
     [Theory]
     [InlineData("camera:0")]
     [InlineData("world:abc")]
