@@ -19,6 +19,7 @@ internal static class LiveCommand
     {
         var source = new Option<string>("--source") { Description = "world, world:SEED, folder:PATH (images in name order) or file:PATH (one still image)", DefaultValueFactory = _ => "world" };
         var loopFolder = new Option<bool>("--loop") { Description = "folder source: start again at the first image instead of ending" };
+        var realtime = new Option<double?>("--realtime-fps") { Description = "capture on its own thread at this rate; the loop takes the newest frame and drops the rest" };
         var onSourceError = new Option<string>("--on-source-error") { Description = "stop (end the run cleanly) or skip (log and go on) when the source fails", DefaultValueFactory = _ => "stop" };
         var query = new Option<string?>("--query") { Description = "a fixed question (default: the world's own questions, scored per frame)" };
         var frames = new Option<int>("--frames") { Description = "frames to run", DefaultValueFactory = _ => 500 };
@@ -32,7 +33,7 @@ internal static class LiveCommand
         var ep = Cli.EpOption();
         var command = new Command("live", "Run the frame loop on a moving source and answer about every frame.")
         {
-            source, loopFolder, onSourceError, query, frames, every, speed, tokens, decoder, record, latency, models, ep,
+            source, loopFolder, realtime, onSourceError, query, frames, every, speed, tokens, decoder, record, latency, models, ep,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -47,6 +48,11 @@ internal static class LiveCommand
             int size = set.Manifest.World?.ImageSize ?? set.Manifest.Vision.ImageSize;
             using var frameSource = OpenSource(parse.GetValue(source)!, parse.GetValue(loopFolder), parse.GetValue(speed), size);
             var worldSource = frameSource as Capture.WorldFrameSource;
+            double? captureFps = parse.GetValue(realtime);
+            if (captureFps is { } fpsWanted && !(fpsWanted > 0 && fpsWanted <= 1000))
+                throw new EngineException($"--realtime-fps must be in (0, 1000], got {fpsWanted}");
+            // Frame index -> world step, for the truth: frames carry their capture time (step / 30 s).
+            static long StepOf(Capture.Frame frame) => (long)Math.Round(frame.Timestamp.TotalSeconds * 30);
             long seed = worldSource?.World.Seed ?? 0;
             if (worldSource is null && parse.GetValue(query) is null)
                 throw new EngineException($"{frameSource.Name} has no questions of its own: give --query (or type one while it runs)");
@@ -97,6 +103,33 @@ internal static class LiveCommand
             int scored = 0, correct = 0, done = 0;
             WorldQuestion? question = null;
             var clock = Stopwatch.StartNew();
+            // Real-time capture: a thread publishes into a one-slot buffer at the source's own rate.
+            var latest = new Capture.LatestFrame();
+            Task? capture = null;
+            bool sourceEnded = false;
+            string? sourceError = null;
+            if (captureFps is { } fps)
+                capture = Task.Run(async () =>
+                {
+                    var period = TimeSpan.FromSeconds(1 / fps);
+                    var next = Stopwatch.GetTimestamp();
+                    while (!cts.IsCancellationRequested)
+                    {
+                        try
+                        {
+                            if (!frameSource.TryRead(out var captured)) { sourceEnded = true; return; }
+                            latest.Publish(captured);
+                        }
+                        catch (Capture.CaptureException e)
+                        {
+                            sourceError = e.Message;
+                            if (errorPolicy == "stop") return;
+                        }
+                        next += (long)(period.TotalSeconds * Stopwatch.Frequency);
+                        var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), next);
+                        if (wait > TimeSpan.Zero) await Task.Delay(wait, cts.Token).ContinueWith(_ => { });
+                    }
+                });
             try
             {
                 for (long f = 0; f < n && !cts.IsCancellationRequested; f++)
@@ -118,7 +151,20 @@ internal static class LiveCommand
                     Capture.Frame frame;
                     try
                     {
-                        if (!frameSource.TryRead(out frame))
+                        if (capture is not null)
+                        {
+                            while (!latest.TryTake(TimeSpan.FromMilliseconds(200), out frame))
+                            {
+                                if (sourceEnded || (sourceError is not null && errorPolicy == "stop") || cts.IsCancellationRequested) break;
+                            }
+                            if (frame is null)
+                            {
+                                if (sourceError is not null) throw new Capture.CaptureException(sourceError);
+                                stderr.WriteLine($"source {frameSource.Name} ended after {done} frames");
+                                break;
+                            }
+                        }
+                        else if (!frameSource.TryRead(out frame))
                         {
                             stderr.WriteLine($"source {frameSource.Name} ended after {done} frames");
                             break;
@@ -135,7 +181,7 @@ internal static class LiveCommand
                     if (worldSource is not null && fixedQuery is null && !userAsked && f % k == 0)
                     {
                         // A question about the scene as it is now (objects have moved since frame 0).
-                        var objsNow = worldSource.World.ObjectsAt(worldSource.Current);
+                        var objsNow = worldSource.World.ObjectsAt(StepOf(frame));
                         question = WorldQuestions.For(objsNow, WorldQuestions.QuestionSeed(seed, (int)(f / k)))
                                    ?? WorldQuestions.For(objsNow, WorldQuestions.QuestionSeed(seed, (int)(f / k)), "count")!;
                         loop.SetQuery(question.Text);
@@ -159,7 +205,7 @@ internal static class LiveCommand
                     frameMs.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
                     foreach (var s in Enum.GetValues<Stage>()) stageMs[s].Add(timings[s]);
                     var answer = text.ToString().Trim();
-                    string? truth = question is null || worldSource is null ? null : worldSource.World.Truth(question, worldSource.Current);
+                    string? truth = question is null || worldSource is null ? null : worldSource.World.Truth(question, StepOf(frame));
                     if (truth is not null)
                     {
                         scored++;
@@ -168,7 +214,7 @@ internal static class LiveCommand
                     done++;
                     recorder?.WriteLine(JsonSerializer.Serialize(new
                     {
-                        frame = f, question = loop.Query, answer, truth, correct = truth is null ? (bool?)null : answer == truth,
+                        frame = f, captured_s = Math.Round(frame.Timestamp.TotalSeconds, 6), question = loop.Query, answer, truth, correct = truth is null ? (bool?)null : answer == truth,
                         vision_ran = stats.VisionRan, query_prefilled = stats.QueryPrefilled, compressor_ran = stats.CompressorRan,
                         scene_change = float.IsFinite(stats.SceneChange) ? stats.SceneChange : (float?)null,
                         timings_ms = timings.ToDictionary(), decoder = lm.Spec.Name, compressor = comp.Spec.Kind, tokens = comp.Tokens,
@@ -184,11 +230,17 @@ internal static class LiveCommand
             {
                 Console.CancelKeyPress -= onCancel;
                 recorder?.Flush();
-                cts.Cancel();  // stops the stdin reader
+                cts.Cancel();  // stops the stdin reader and the capture thread
+                if (capture is not null) await capture;
             }
             var counters = loop.Counters;
             double seconds = clock.Elapsed.TotalSeconds;
             stdout.WriteLine($"{done} frames from {frameSource.Name} in {seconds:F1} s ({done / Math.Max(seconds, 1e-9):F1} fps) with {lm.Spec.Name} + {comp.Spec.Kind} V={comp.Tokens} on {set.Provider.ToString().ToLowerInvariant()}");
+            if (capture is not null)
+            {
+                var (published, taken, dropped) = latest.Counts;
+                stdout.WriteLine($"  captured {published} frames at {captureFps:G4} fps, answered {taken}, dropped {dropped} (newest frame wins; never a queue)");
+            }
             stdout.WriteLine($"  vision encoder ran on {counters.VisionRuns} frames, compressor on {counters.CompressorRuns}, query prefills {counters.QueryPrefills}");
             static string P(List<double> xs, double q) => xs.Count == 0 ? "-" : $"{xs.Order().ElementAt((int)Math.Min(xs.Count - 1, Math.Floor(q * xs.Count))):F2}";
             stdout.WriteLine("  ms p50/p95: frame " + $"{P(frameMs, 0.5)}/{P(frameMs, 0.95)}; " +

@@ -22,6 +22,26 @@ public sealed class LiveCliTests
     }
 
     [Fact]
+    public async Task Live_RealtimeCapture_DropsFramesItHasNoTimeFor_InsteadOfQueueing()
+    {
+        var record = Path.Combine(Path.GetTempPath(), $"assistant-live-{Guid.NewGuid():N}.jsonl");
+        var (code, stdout, _) = await CliRun.Run("live", "--frames", "150", "--realtime-fps", "1000", "--record", record);
+        Assert.Equal(0, code);
+        var line = stdout.Split('\n').First(l => l.Contains("captured"));
+        long Number(string after) => long.Parse(line.Split(after)[1].Trim().Split(' ', ',')[0]);
+        long captured = Number("captured"), answered = Number("answered"), dropped = Number("dropped");
+        Assert.Equal(150, answered);
+        Assert.True(dropped > 0, line);
+        Assert.InRange(captured - answered - dropped, 0, 1);
+        // Answered frames are scored against the world step they were captured at, which skips ahead.
+        var captured_s = File.ReadAllLines(record).Select(l => (double)JsonNode.Parse(l)!["captured_s"]!).ToList();
+        Assert.Equal(150, captured_s.Count);
+        Assert.Equal(captured_s.Order(), captured_s);  // always newer
+        Assert.True(captured_s[^1] * 30 > 150, "capture ran ahead of the loop, so world steps were skipped");
+        Assert.Contains("live accuracy", stdout);
+    }
+
+    [Fact]
     public async Task Live_WithAFixedQuery_HasNoTruthToScore()
     {
         var (code, stdout, _) = await CliRun.Run("live", "--frames", "20", "--query", "how many circles are there?");
