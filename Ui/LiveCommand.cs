@@ -19,6 +19,7 @@ internal static class LiveCommand
     {
         var source = new Option<string>("--source") { Description = "world, world:SEED, folder:PATH (images in name order) or file:PATH (one still image)", DefaultValueFactory = _ => "world" };
         var loopFolder = new Option<bool>("--loop") { Description = "folder source: start again at the first image instead of ending" };
+        var hudOption = new Option<bool>("--hud") { Description = "a live console view (answer, stage timings, configuration, fps) instead of lines; needs a terminal" };
         var realtime = new Option<double?>("--realtime-fps") { Description = "capture on its own thread at this rate; the loop takes the newest frame and drops the rest" };
         var onSourceError = new Option<string>("--on-source-error") { Description = "stop (end the run cleanly) or skip (log and go on) when the source fails", DefaultValueFactory = _ => "stop" };
         var query = new Option<string?>("--query") { Description = "a fixed question (default: the world's own questions, scored per frame)" };
@@ -33,7 +34,7 @@ internal static class LiveCommand
         var ep = Cli.EpOption();
         var command = new Command("live", "Run the frame loop on a moving source and answer about every frame.")
         {
-            source, loopFolder, realtime, onSourceError, query, frames, every, speed, tokens, decoder, record, latency, models, ep,
+            source, loopFolder, realtime, hudOption, onSourceError, query, frames, every, speed, tokens, decoder, record, latency, models, ep,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -102,6 +103,12 @@ internal static class LiveCommand
             var frameMs = new List<double>();
             int scored = 0, correct = 0, done = 0;
             WorldQuestion? question = null;
+            bool useHud = parse.GetValue(hudOption);
+            if (useHud && (Console.IsOutputRedirected || !ReferenceEquals(stdout, Console.Out)))
+            {
+                stderr.WriteLine("note: --hud needs a terminal; printing lines instead");
+                useHud = false;
+            }
             var clock = Stopwatch.StartNew();
             // Real-time capture: a thread publishes into a one-slot buffer at the source's own rate.
             var latest = new Capture.LatestFrame();
@@ -130,7 +137,8 @@ internal static class LiveCommand
                         if (wait > TimeSpan.Zero) await Task.Delay(wait, cts.Token).ContinueWith(_ => { });
                     }
                 });
-            try
+            Action<HudState>? onFrame = null;
+            async Task RunFrames()
             {
                 for (long f = 0; f < n && !cts.IsCancellationRequested; f++)
                 {
@@ -219,8 +227,19 @@ internal static class LiveCommand
                         scene_change = float.IsFinite(stats.SceneChange) ? stats.SceneChange : (float?)null,
                         timings_ms = timings.ToDictionary(), decoder = lm.Spec.Name, compressor = comp.Spec.Kind, tokens = comp.Tokens,
                     }));
-                    if (f % k == 0 || stats.QueryPrefilled) stdout.WriteLine($"frame {f}: {loop.Query} -> {answer}{(truth is null ? "" : $" (truth {truth})")}");
+                    if (onFrame is not null)
+                        onFrame(new HudState(f, loop.Query ?? "", answer, truth, scored == 0 ? null : (double)correct / scored, timings,
+                            done / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), $"{lm.Spec.Name} + {comp.Spec.Kind} V={comp.Tokens}", loop.Counters, latest.Counts.Dropped));
+                    else if (f % k == 0 || stats.QueryPrefilled)
+                        stdout.WriteLine($"frame {f}: {loop.Query} -> {answer}{(truth is null ? "" : $" (truth {truth})")}");
                 }
+            }
+            try
+            {
+                if (useHud)
+                    await LiveHud.RunAsync(hud => onFrame = hud, RunFrames);
+                else
+                    await RunFrames();
             }
             catch (OperationCanceledException) when (cts.IsCancellationRequested)
             {

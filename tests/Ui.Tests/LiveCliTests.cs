@@ -42,6 +42,15 @@ public sealed class LiveCliTests
     }
 
     [Fact]
+    public async Task Live_Hud_WithoutATerminal_SaysSo_AndPrintsLines()
+    {
+        var (code, stdout, stderr) = await CliRun.Run("live", "--hud", "--frames", "5");
+        Assert.Equal(0, code);
+        Assert.Contains("--hud needs a terminal", stderr);
+        Assert.Contains("frame 0:", stdout);
+    }
+
+    [Fact]
     public async Task Live_WithAFixedQuery_HasNoTruthToScore()
     {
         var (code, stdout, _) = await CliRun.Run("live", "--frames", "20", "--query", "how many circles are there?");
