@@ -22,10 +22,7 @@ public sealed class KvCacheTests(DefaultSet set) : IClassFixture<DefaultSet>
         var lm = set.Decoder;
         int d = lm.Spec.Dim;
         var prompt = Prompt();
-        var embeds = new float[prompt.Length * d];
-        lm.Embed(prompt, embeds);
-        using var empty = lm.EmptyCache();
-        using var prefix = lm.Forward(empty, embeds, prompt.Length);
+        using var prefix = PrefillPrompt(lm);
 
         const int n = 12;
         int runsBefore = lm.Runs;
@@ -65,10 +62,7 @@ public sealed class KvCacheTests(DefaultSet set) : IClassFixture<DefaultSet>
         var lm = set.Decoder;
         int d = lm.Spec.Dim;
         var prompt = Prompt();
-        var embeds = new float[prompt.Length * d];
-        lm.Embed(prompt, embeds);
-        using var empty = lm.EmptyCache();
-        using var prefix = lm.Forward(empty, embeds, prompt.Length);
+        using var prefix = PrefillPrompt(lm);
         var one = new float[d];
         lm.Embed([prompt[1]], one);
         using var a = lm.Forward(prefix, one, 1);
