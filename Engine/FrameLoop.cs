@@ -15,6 +15,19 @@ public sealed class FrameStats
     public float SceneChange { get; internal set; }
 }
 
+/// <summary>What a changed picture does to an answer still being decoded.</summary>
+public enum AnswerMode
+{
+    /// <summary>A changed scene restarts the answer, so it always describes the newest picture.</summary>
+    Live,
+
+    /// <summary>The answer in flight finishes about the frame it started on; the next one starts after it.</summary>
+    Snapshot,
+}
+
+/// <summary>One frame of <see cref="FrameLoop.Step"/>: the tokens decoded on it and the answer so far.</summary>
+public sealed record FrameStep(IReadOnlyList<GeneratedToken> Tokens, string AnswerSoFar, bool AnswerDone, bool AnswerRestarted, long AnswerStartedAt);
+
 /// <summary>Counters over a loop's life: how often each stage ran against how many frames it served.</summary>
 public sealed record LoopCounters(long Frames, long VisionRuns, long QueryPrefills, long CompressorRuns);
 
@@ -40,6 +53,24 @@ public sealed class FrameLoop : IDisposable
     private bool _visualTokensValid;
     private float[] _embeds = [];
     private long _frames, _visionRuns, _queryPrefills, _compressorRuns;
+    private Answer? _answer;
+
+    /// <summary>An answer being decoded across frames: its cache (owned), the logits to sample next, its text.</summary>
+    private sealed class Answer(LanguageModel model, Compressor compressor, KvCache cache, float[] logits, Sampler sampler,
+        StreamingDetokenizer text, long startedAt) : IDisposable
+    {
+        public LanguageModel Model { get; } = model;
+        public Compressor Compressor { get; } = compressor;
+        public KvCache Cache { get; set; } = cache;
+        public float[] Logits { get; } = logits;
+        public Sampler Sampler { get; } = sampler;
+        public StreamingDetokenizer Text { get; } = text;
+        public System.Text.StringBuilder SoFar { get; } = new();
+        public int Generated { get; set; }
+        public bool Done { get; set; }
+        public long StartedAt { get; } = startedAt;
+        public void Dispose() => Cache.Dispose();
+    }
 
     /// <param name="sceneChangeThreshold">Mean absolute thumbnail difference (0..255) above which the vision encoder runs again.</param>
     public FrameLoop(ModelSet models, double sceneChangeThreshold = 1.0)
@@ -67,9 +98,8 @@ public sealed class FrameLoop : IDisposable
         _visualTokensValid = false;
     }
 
-    /// <summary>Streams the answer about <paramref name="frame"/> to the current query, reusing whatever is still valid.</summary>
-    public async IAsyncEnumerable<GeneratedToken> AnswerAsync(Frame frame, AskConfig config, StageTimings timings, FrameStats stats,
-        [EnumeratorCancellation] CancellationToken cancellation = default)
+    /// <summary>Stages 1-4 of a frame (scene gate, vision, query, compressor), each only when its inputs changed.</summary>
+    private (LanguageModel Model, Compressor Compressor) Prepare(Frame frame, AskConfig config, StageTimings timings, FrameStats stats)
     {
         if (_query is null) throw new EngineException("no query: ask a question first");
         var d = _models.Manifest.Default;
@@ -133,16 +163,20 @@ public sealed class FrameLoop : IDisposable
             _compressorRuns++;
             stats.CompressorRan = true;
         }
+        return (lm, compressor);
+    }
+
+    /// <summary>Streams the answer about <paramref name="frame"/> to the current query, reusing whatever is still valid.</summary>
+    public async IAsyncEnumerable<GeneratedToken> AnswerAsync(Frame frame, AskConfig config, StageTimings timings, FrameStats stats,
+        [EnumeratorCancellation] CancellationToken cancellation = default)
+    {
+        var (lm, compressor) = Prepare(frame, config, timings, stats);
+        var tok = _models.Tokenizer;
+        var prompt = _models.Manifest.Prompt;
 
         // 5. Visual prefill on top of the cached query, then decoding.
-        t = Stopwatch.GetTimestamp();
-        int dim = lm.Spec.Dim, v = compressor.Tokens;
-        Grow((v + 2) * dim);
-        lm.Embed([tok.SpecialId(prompt.VisionStart)], _embeds.AsSpan(0, dim));
-        compressor.VisualTokens.AsSpan(0, v * dim).CopyTo(_embeds.AsSpan(dim));
-        lm.Embed([tok.SpecialId(prompt.VisionEnd)], _embeds.AsSpan((v + 1) * dim, dim));
-        using var visualCache = lm.Forward(_queryCache!, _embeds, v + 2);
-        timings.VisualPositions = v + 2;
+        long t = Stopwatch.GetTimestamp();
+        using var visualCache = VisualPrefill(lm, compressor, timings);
         timings.Add(Stage.VisualPrefill, t);
 
         var generation = config.Generation ?? GenerationOptions.Default;
@@ -159,6 +193,67 @@ public sealed class FrameLoop : IDisposable
         timings.Add(Stage.Decode, t);
     }
 
+    /// <summary>[vision_start][V visual tokens][vision_end] on top of the cached query; the caller owns the result.</summary>
+    private KvCache VisualPrefill(LanguageModel lm, Compressor compressor, StageTimings timings)
+    {
+        var tok = _models.Tokenizer;
+        var prompt = _models.Manifest.Prompt;
+        int dim = lm.Spec.Dim, v = compressor.Tokens;
+        Grow((v + 2) * dim);
+        lm.Embed([tok.SpecialId(prompt.VisionStart)], _embeds.AsSpan(0, dim));
+        compressor.VisualTokens.AsSpan(0, v * dim).CopyTo(_embeds.AsSpan(dim));
+        lm.Embed([tok.SpecialId(prompt.VisionEnd)], _embeds.AsSpan((v + 1) * dim, dim));
+        timings.VisualPositions = v + 2;
+        return lm.Forward(_queryCache!, _embeds, v + 2);
+    }
+
+    /// <summary>
+    /// One frame of a live answer: stages 1-4 as needed, then at most <paramref name="maxTokens"/> answer tokens.
+    /// The answer is restarted on this frame when none is in flight, when the query or configuration changed, when
+    /// the last one finished, or (live mode) when the picture changed; otherwise decoding continues where it stopped.
+    /// </summary>
+    public FrameStep Step(Frame frame, AskConfig config, int maxTokens, AnswerMode mode, StageTimings timings, FrameStats stats,
+        CancellationToken cancellation = default)
+    {
+        if (maxTokens < 1) throw new EngineException($"tokens per frame must be at least 1, got {maxTokens}");
+        var (lm, compressor) = Prepare(frame, config, timings, stats);
+        var generation = config.Generation ?? GenerationOptions.Default;
+        var stop = generation.StopTokens ?? _models.Manifest.Prompt.Stop.Select(_models.Tokenizer.SpecialId).ToArray();
+        bool restart = _answer is null || _answer.Done || stats.QueryPrefilled || !ReferenceEquals(_answer.Model, lm)
+                       || !ReferenceEquals(_answer.Compressor, compressor) || (mode == AnswerMode.Live && stats.CompressorRan);
+        if (restart)
+        {
+            long tp = Stopwatch.GetTimestamp();
+            var cache = VisualPrefill(lm, compressor, timings);
+            timings.Add(Stage.VisualPrefill, tp);
+            _answer?.Dispose();
+            _answer = new Answer(lm, compressor, cache, lm.LastLogits.ToArray(), new Sampler(generation.Sampling ?? SamplingOptions.Greedy),
+                _models.Tokenizer.CreateStream(), _frames - 1);
+        }
+        var a = _answer!;
+        var tokens = new List<GeneratedToken>();
+        long t = Stopwatch.GetTimestamp();
+        var embedding = new float[lm.Spec.Dim];
+        while (!a.Done && tokens.Count < maxTokens)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            int id = a.Sampler.Next(a.Logits);
+            if (stop.Contains(id)) { a.Done = true; break; }
+            var token = new GeneratedToken(id, a.Text.Push(id));
+            tokens.Add(token);
+            a.SoFar.Append(token.Text);
+            if (++a.Generated >= generation.MaxNewTokens) { a.Done = true; break; }
+            lm.Embed([id], embedding);
+            var next = lm.Forward(a.Cache, embedding, 1);
+            a.Cache.Dispose();
+            a.Cache = next;
+            lm.LastLogits.CopyTo(a.Logits, 0);
+        }
+        timings.DecodedTokens += tokens.Count;
+        timings.Add(Stage.Decode, t);
+        return new FrameStep(tokens, a.SoFar.ToString(), a.Done, restart, a.StartedAt);
+    }
+
     private void Grow(int floats)
     {
         if (_embeds.Length < floats) _embeds = new float[Math.Max(floats, 2 * _embeds.Length)];
@@ -166,6 +261,8 @@ public sealed class FrameLoop : IDisposable
 
     public void Dispose()
     {
+        _answer?.Dispose();
+        _answer = null;
         _queryCache?.Dispose();
         _queryCache = null;
     }
