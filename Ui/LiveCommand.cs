@@ -19,6 +19,8 @@ internal static class LiveCommand
     {
         var source = new Option<string>("--source") { Description = "world, world:SEED, folder:PATH (images in name order) or file:PATH (one still image)", DefaultValueFactory = _ => "world" };
         var loopFolder = new Option<bool>("--loop") { Description = "folder source: start again at the first image instead of ending" };
+        var modeOption = new Option<string>("--mode") { Description = "live (a changed picture restarts the answer) or snapshot (the answer finishes)", DefaultValueFactory = _ => "live" };
+        var perFrame = new Option<int>("--tokens-per-frame") { Description = "answer tokens decoded per frame at most; a longer answer continues on the next frames", DefaultValueFactory = _ => 64 };
         var hudOption = new Option<bool>("--hud") { Description = "a live console view (answer, stage timings, configuration, fps) instead of lines; needs a terminal" };
         var realtime = new Option<double?>("--realtime-fps") { Description = "capture on its own thread at this rate; the loop takes the newest frame and drops the rest" };
         var onSourceError = new Option<string>("--on-source-error") { Description = "stop (end the run cleanly) or skip (log and go on) when the source fails", DefaultValueFactory = _ => "stop" };
@@ -34,7 +36,7 @@ internal static class LiveCommand
         var ep = Cli.EpOption();
         var command = new Command("live", "Run the frame loop on a moving source and answer about every frame.")
         {
-            source, loopFolder, realtime, hudOption, onSourceError, query, frames, every, speed, tokens, decoder, record, latency, models, ep,
+            source, loopFolder, realtime, modeOption, perFrame, hudOption, onSourceError, query, frames, every, speed, tokens, decoder, record, latency, models, ep,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -42,6 +44,15 @@ internal static class LiveCommand
             if (n < 1) throw new EngineException($"--frames must be at least 1, got {n}");
             if (k < 1) throw new EngineException($"--question-every must be at least 1, got {k}");
             var errorPolicy = parse.GetValue(onSourceError)!;
+            var mode = parse.GetValue(modeOption) switch
+            {
+                "live" => AnswerMode.Live,
+                "snapshot" => AnswerMode.Snapshot,
+                var other => throw new EngineException($"--mode must be live or snapshot, got '{other}'"),
+            };
+            int tokensPerFrame = parse.GetValue(perFrame);
+            if (tokensPerFrame < 1) throw new EngineException($"--tokens-per-frame must be at least 1, got {tokensPerFrame}");
+            var worldStepOfLoopFrame = new List<long>();  // for scoring an answer against the frame it describes
             if (errorPolicy is not ("stop" or "skip")) throw new EngineException($"--on-source-error must be stop or skip, got '{errorPolicy}'");
             var factory = new SessionFactory(new SessionConfig(ExecutionProviders.Parse(parse.GetValue(ep)!)));
             if (factory.FallbackReason is { } why) stderr.WriteLine($"note: {why}; running on the CPU");
@@ -197,11 +208,11 @@ internal static class LiveCommand
                     long t0 = Stopwatch.GetTimestamp();
                     var timings = new StageTimings();
                     var stats = new FrameStats();
-                    var text = new System.Text.StringBuilder();
+                    FrameStep step;
+                    worldStepOfLoopFrame.Add(StepOf(frame));
                     try
                     {
-                        await foreach (var token in loop.AnswerAsync(frame, config, timings, stats, cts.Token))
-                            text.Append(token.Text);
+                        step = loop.Step(frame, config, tokensPerFrame, mode, timings, stats, cts.Token);
                     }
                     catch (InferenceException e) when (e.ExitCode == 1)
                     {
@@ -212,8 +223,10 @@ internal static class LiveCommand
                     }
                     frameMs.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
                     foreach (var s in Enum.GetValues<Stage>()) stageMs[s].Add(timings[s]);
-                    var answer = text.ToString().Trim();
-                    string? truth = question is null || worldSource is null ? null : worldSource.World.Truth(question, StepOf(frame));
+                    var answer = step.AnswerSoFar.Trim();
+                    // Scored when an answer completes, against the picture it is about (snapshot: where it started).
+                    long describes = worldStepOfLoopFrame[(int)Math.Min(step.AnswerStartedAt, worldStepOfLoopFrame.Count - 1)];
+                    string? truth = question is null || worldSource is null || !step.AnswerDone ? null : worldSource.World.Truth(question, describes);
                     if (truth is not null)
                     {
                         scored++;
@@ -222,7 +235,8 @@ internal static class LiveCommand
                     done++;
                     recorder?.WriteLine(JsonSerializer.Serialize(new
                     {
-                        frame = f, captured_s = Math.Round(frame.Timestamp.TotalSeconds, 6), question = loop.Query, answer, truth, correct = truth is null ? (bool?)null : answer == truth,
+                        frame = f, captured_s = Math.Round(frame.Timestamp.TotalSeconds, 6), question = loop.Query, answer, answer_done = step.AnswerDone,
+                        answer_restarted = step.AnswerRestarted, new_tokens = step.Tokens.Count, truth, correct = truth is null ? (bool?)null : answer == truth,
                         vision_ran = stats.VisionRan, query_prefilled = stats.QueryPrefilled, compressor_ran = stats.CompressorRan,
                         scene_change = float.IsFinite(stats.SceneChange) ? stats.SceneChange : (float?)null,
                         timings_ms = timings.ToDictionary(), decoder = lm.Spec.Name, compressor = comp.Spec.Kind, tokens = comp.Tokens,

@@ -50,6 +50,23 @@ public sealed class LiveCliTests
         Assert.Contains("frame 0:", stdout);
     }
 
+    [Theory]
+    [InlineData("snapshot", 3)]
+    [InlineData("live", 0)]
+    public async Task Live_LongAnswers_SpreadOverFrames_PerTheMode(string mode, int completedAnswers)
+    {
+        // The random-weight set answers to the length limit (8 tokens): 3 tokens a frame finish one every 3 frames
+        // on a still picture; on the moving world, live mode restarts every changed frame and never finishes.
+        var record = Path.Combine(Path.GetTempPath(), $"assistant-live-{Guid.NewGuid():N}.jsonl");
+        var source = mode == "snapshot" ? $"file:{Assistant.Tests.Golden.Tiny.ImagePath}" : "world:5";
+        var (code, _, _) = await CliRun.Run("live", "--models", Assistant.Tests.Repo.TinyModels, "--source", source, "--query", "what color is the circle?",
+            "--frames", "9", "--tokens-per-frame", "3", "--mode", mode, "--speed", "0.02", "--record", record);
+        Assert.Equal(0, code);
+        var lines = File.ReadAllLines(record).Select(l => JsonNode.Parse(l)!).ToList();
+        Assert.Equal(completedAnswers, lines.Count(l => (bool)l["answer_done"]!));
+        Assert.All(lines, l => Assert.InRange((int)l["new_tokens"]!, 1, 3));
+    }
+
     [Fact]
     public async Task Live_WithAFixedQuery_HasNoTruthToScore()
     {
