@@ -119,14 +119,18 @@ public sealed class FrameLoop : IDisposable
         if (encode)
         {
             Preprocess.ResizeNormalize(frame.Rgb, frame.Width, frame.Height, vs.ImageSize, vs.Mean.ToArray(), vs.Std.ToArray(), vision.PixelBuffer);
-            _thumb.CopyTo(_lastThumb, 0);
         }
         timings.Add(Stage.Preprocess, t);
         if (encode)
         {
             t = Stopwatch.GetTimestamp();
+            // Until this encode succeeds the old features describe nothing current: a failure here makes the
+            // next frame encode again rather than reuse them.
+            _haveFeatures = false;
+            _visualTokensValid = false;
             vision.Encode();
             timings.Add(Stage.Vision, t);
+            _thumb.CopyTo(_lastThumb, 0);
             _haveFeatures = true;
             _visualTokensValid = false;
             _visionRuns++;

@@ -50,6 +50,31 @@ public sealed class LiveCliTests
         Assert.Contains("frame 0:", stdout);
     }
 
+    [Fact]
+    public async Task Live_AnOnnxRuntimeFailureOnOneFrame_IsLoggedAndSkipped_AndTheLoopGoesOn()
+    {
+        // A tiny set whose vision graph fails inside ONNX Runtime on bright frames (tools/make_faulty_vision.py).
+        var models = Assistant.Tests.Repo.CopyTinyModels();
+        File.Copy(Path.Combine(Assistant.Tests.Repo.Root, "tests", "data", "faulty_vision.onnx"), Path.Combine(models, "vision.onnx"), overwrite: true);
+        var shots = Path.Combine(Path.GetTempPath(), $"assistant-faulty-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(shots);
+        for (int i = 0; i < 4; i++)
+        {
+            byte value = i % 2 == 0 ? (byte)0 : (byte)255;  // dark, bright, dark, bright
+            Capture.World.PngFile.Write(new Capture.Frame(Enumerable.Repeat(value, 32 * 32 * 3).ToArray(), 32, 32, TimeSpan.Zero), Path.Combine(shots, $"{i}.png"));
+        }
+        var record = Path.Combine(Path.GetTempPath(), $"assistant-live-{Guid.NewGuid():N}.jsonl");
+        var (code, stdout, stderr) = await CliRun.Run("live", "--models", models, "--source", $"folder:{shots}", "--query", "what color?",
+            "--frames", "4", "--record", record);
+        Assert.Equal(0, code);
+        Assert.Contains("frame 1 skipped", stderr);
+        Assert.Contains("frame 3 skipped", stderr);
+        Assert.Contains("2 frames from folder:", stdout);
+        var lines = File.ReadAllLines(record).Select(l => JsonNode.Parse(l)!).ToList();
+        Assert.Equal([0, 1, 2, 3], lines.Select(l => (int)l["frame"]!));
+        Assert.Equal([false, true, false, true], lines.Select(l => l["error"] is not null));
+    }
+
     [Theory]
     [InlineData("snapshot", 3)]
     [InlineData("live", 0)]
