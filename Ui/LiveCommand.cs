@@ -20,7 +20,7 @@ internal static class LiveCommand
         var source = new Option<string>("--source") { Description = "world, world:SEED, folder:PATH (images in name order) or file:PATH (one still image)", DefaultValueFactory = _ => "world" };
         var loopFolder = new Option<bool>("--loop") { Description = "folder source: start again at the first image instead of ending" };
         var modeOption = new Option<string>("--mode") { Description = "live (a changed picture restarts the answer) or snapshot (the answer finishes)", DefaultValueFactory = _ => "live" };
-        var perFrame = new Option<int>("--tokens-per-frame") { Description = "answer tokens decoded per frame at most; a longer answer continues on the next frames", DefaultValueFactory = _ => 64 };
+        var perFrame = new Option<int?>("--tokens-per-frame") { Description = "answer tokens decoded per frame at most; a longer answer continues on the next frames (default: what --latency-ms leaves room for, else 64)" };
         var hudOption = new Option<bool>("--hud") { Description = "a live console view (answer, stage timings, configuration, fps) instead of lines; needs a terminal" };
         var realtime = new Option<double?>("--realtime-fps") { Description = "capture on its own thread at this rate; the loop takes the newest frame and drops the rest" };
         var onSourceError = new Option<string>("--on-source-error") { Description = "stop (end the run cleanly) or skip (log and go on) when the source fails", DefaultValueFactory = _ => "stop" };
@@ -50,7 +50,7 @@ internal static class LiveCommand
                 "snapshot" => AnswerMode.Snapshot,
                 var other => throw new EngineException($"--mode must be live or snapshot, got '{other}'"),
             };
-            int tokensPerFrame = parse.GetValue(perFrame);
+            int tokensPerFrame = parse.GetValue(perFrame) ?? 64;
             if (tokensPerFrame < 1) throw new EngineException($"--tokens-per-frame must be at least 1, got {tokensPerFrame}");
             var worldStepOfLoopFrame = new List<long>();  // for scoring an answer against the frame it describes
             if (errorPolicy is not ("stop" or "skip")) throw new EngineException($"--on-source-error must be stop or skip, got '{errorPolicy}'");
@@ -80,8 +80,16 @@ internal static class LiveCommand
                 if (!plan.Fits)
                     stderr.WriteLine($"note: nothing fits {budget:G4} ms here; running the cheapest ({plan.Choice.TotalMs:F2} ms predicted)");
                 config = config with { Decoder = plan.Choice.Decoder, Compressor = plan.Choice.Compressor, Tokens = plan.Choice.Tokens };
+                if (parse.GetValue(perFrame) is null)
+                {
+                    // What the budget leaves after the per-frame stages pays for decode steps (at least one).
+                    var chosen = set.Manifest.FindDecoder(plan.Choice.Decoder);
+                    double stepMs = calibration.Decoders[chosen.Name].Ms(FlopsModel.DecoderRun(chosen, 1, 12 + plan.Choice.Tokens + 2));
+                    double fixedMs = plan.Choice.StageMs["vision"] + plan.Choice.StageMs["quecc"] + plan.Choice.StageMs["visual_prefill"];
+                    tokensPerFrame = Math.Max(1, (int)Math.Floor((budget - fixedMs) / Math.Max(stepMs, 1e-6)));
+                }
                 stdout.WriteLine($"planned for {budget:G4} ms: {plan.Choice.Decoder} + {plan.Choice.Compressor} V={plan.Choice.Tokens} " +
-                                 $"(predicted {plan.Choice.TotalMs:F2} ms, accuracy {100 * plan.Choice.PredictedAccuracy:F1}%)");
+                                 $"(predicted {plan.Choice.TotalMs:F2} ms, accuracy {100 * plan.Choice.PredictedAccuracy:F1}%), up to {tokensPerFrame} answer tokens a frame");
             }
             var (lm, comp) = new AskPipeline(set).Resolve(config);
             using var loop = new FrameLoop(set);

@@ -109,6 +109,10 @@ public sealed class LiveCliTests
         var planned = stdout.Split('\n').First(l => l.StartsWith("planned for"));
         var chosen = planned.Split(": ")[1].Split(" (")[0];  // "DECODER + quecc V=N"
         Assert.Contains($"with {chosen} on", stdout);
+        int perFrame = int.Parse(planned.Split("up to ")[1].Split(' ')[0]);
+        Assert.True(perFrame >= 1);
+        var (_, tight, _) = await CliRun.Run("live", "--frames", "3", "--latency-ms", "0.001");
+        Assert.Contains("up to 1 answer tokens a frame", tight);  // nothing fits: still one token a frame
         var (bad, _, stderr) = await CliRun.Run("live", "--frames", "5", "--latency-ms", "10", "--tokens", "4");
         Assert.Equal(2, bad);
         Assert.Contains("--latency-ms chooses", stderr);
