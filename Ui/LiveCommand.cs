@@ -17,7 +17,7 @@ internal static class LiveCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr, TextReader? stdin)
     {
-        var source = new Option<string>("--source") { Description = "world, world:SEED, folder:PATH (images in name order) or file:PATH (one still image)", DefaultValueFactory = _ => "world" };
+        var source = new Option<string>("--source") { Description = "world, world:SEED, folder:PATH (images in name order), file:PATH (one still image), screen or screen:X,Y,W,H (X11)", DefaultValueFactory = _ => "world" };
         var loopFolder = new Option<bool>("--loop") { Description = "folder source: start again at the first image instead of ending" };
         var modeOption = new Option<string>("--mode") { Description = "live (a changed picture restarts the answer) or snapshot (the answer finishes)", DefaultValueFactory = _ => "live" };
         var perFrame = new Option<int?>("--tokens-per-frame") { Description = "answer tokens decoded per frame at most; a longer answer continues on the next frames (default: what --latency-ms leaves room for, else 64)" };
@@ -302,6 +302,17 @@ internal static class LiveCommand
                 : throw new EngineException($"unknown source '{text}': world:SEED needs a non-negative integer seed");
         if (text.StartsWith("folder:", StringComparison.Ordinal)) return Capture.ImageFilesSource.Folder(text[7..], loop);
         if (text.StartsWith("file:", StringComparison.Ordinal)) return Capture.ImageFilesSource.Still(text[5..]);
-        throw new EngineException($"unknown source '{text}': use world, world:SEED, folder:PATH or file:PATH (camera and screen come with the capture issue)");
+        if (text == "screen") return new Capture.Screen.X11ScreenSource();
+        if (text.StartsWith("screen:", StringComparison.Ordinal))
+        {
+            var parts = text[7..].Split(',');
+            if (parts.Length == 4 && parts.All(p => int.TryParse(p, out _)))
+            {
+                var v = parts.Select(int.Parse).ToArray();
+                return new Capture.Screen.X11ScreenSource(null, (v[0], v[1], v[2], v[3]));
+            }
+            throw new EngineException($"unknown source '{text}': screen:X,Y,W,H takes four integers");
+        }
+        throw new EngineException($"unknown source '{text}': use world, world:SEED, folder:PATH, file:PATH, screen or screen:X,Y,W,H (cameras come with the capture issue)");
     }
 }
