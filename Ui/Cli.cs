@@ -23,10 +23,11 @@ public static class Cli
         root.Subcommands.Add(PlanCommand.Create(stdout, stderr));
         root.Subcommands.Add(LiveCommand.Create(stdout, stderr, stdin));
 
-        var parse = root.Parse(args);
+        var parse = root.Parse(args.Length == 0 ? ["--help"] : args);  // no arguments: show what there is
         if (parse.Errors.Count > 0)
         {
-            stderr.WriteLine($"error: {parse.Errors[0].Message} (see assistant {string.Join(' ', CommandPath(parse))} --help)");
+            var path = string.Join(' ', CommandPath(parse).Prepend("assistant"));
+            stderr.WriteLine($"error: {parse.Errors[0].Message} (see {path} --help)");
             return 2;
         }
         try

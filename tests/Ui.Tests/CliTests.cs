@@ -170,6 +170,19 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task NoArguments_ShowsTheCommands()
+    {
+        var (code, stdout, _) = await CliRun.Run();
+        Assert.Equal(0, code);
+        foreach (var command in new[] { "ask", "models", "eval", "world", "law", "plan", "live" })
+            Assert.Contains($"  {command} ", stdout);
+    }
+
+    [Fact]
+    public async Task Bad_UnknownCommand_PointsToTheHelp() =>
+        Assert.Contains("(see assistant --help)", await FailsWithOneLine("teleport"));
+
+    [Fact]
     public async Task Bad_MaxTokensOutOfRange() =>
         Assert.Contains("--max-tokens", await FailsWithOneLine("ask", "--image", Image, "--query", "q?", "--models", Repo.TinyModels, "--max-tokens", "0"));
 
