@@ -17,8 +17,8 @@ internal static class LiveCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr, TextReader? stdin)
     {
-        var source = new Option<string>("--source") { Description = "world, world:SEED, folder:PATH (images in name order), file:PATH (one still image), screen or screen:X,Y,W,H (X11)", DefaultValueFactory = _ => "world" };
-        var loopFolder = new Option<bool>("--loop") { Description = "folder source: start again at the first image instead of ending" };
+        var source = new Option<string>("--source") { Description = "world, world:SEED, folder:PATH (images in name order), file:PATH (a still image or a video), camera:N, screen or screen:X,Y,W,H (X11)", DefaultValueFactory = _ => "world" };
+        var loopFolder = new Option<bool>("--loop") { Description = "folder or video: start again at the beginning instead of ending" };
         var modeOption = new Option<string>("--mode") { Description = "live (a changed picture restarts the answer) or snapshot (the answer finishes)", DefaultValueFactory = _ => "live" };
         var perFrame = new Option<int?>("--tokens-per-frame") { Description = "answer tokens decoded per frame at most; a longer answer continues on the next frames (default: what --latency-ms leaves room for, else 64)" };
         var hudOption = new Option<bool>("--hud") { Description = "a live console view (answer, stage timings, configuration, fps) instead of lines; needs a terminal" };
@@ -301,7 +301,18 @@ internal static class LiveCommand
                 ? new Capture.WorldFrameSource(new WorldSource(seed, speed), size)
                 : throw new EngineException($"unknown source '{text}': world:SEED needs a non-negative integer seed");
         if (text.StartsWith("folder:", StringComparison.Ordinal)) return Capture.ImageFilesSource.Folder(text[7..], loop);
-        if (text.StartsWith("file:", StringComparison.Ordinal)) return Capture.ImageFilesSource.Still(text[5..]);
+        if (text.StartsWith("file:", StringComparison.Ordinal))
+        {
+            var path = text[5..];
+            string[] stills = [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga"];
+            return stills.Contains(Path.GetExtension(path).ToLowerInvariant())
+                ? Capture.ImageFilesSource.Still(path)
+                : Capture.VideoSource.File(path, loop);
+        }
+        if (text.StartsWith("camera:", StringComparison.Ordinal))
+            return int.TryParse(text[7..], out var index) && index >= 0
+                ? Capture.VideoSource.Camera(index)
+                : throw new EngineException($"unknown source '{text}': camera:N takes a device index, e.g. camera:0");
         if (text == "screen") return new Capture.Screen.X11ScreenSource();
         if (text.StartsWith("screen:", StringComparison.Ordinal))
         {
@@ -313,6 +324,6 @@ internal static class LiveCommand
             }
             throw new EngineException($"unknown source '{text}': screen:X,Y,W,H takes four integers");
         }
-        throw new EngineException($"unknown source '{text}': use world, world:SEED, folder:PATH, file:PATH, screen or screen:X,Y,W,H (cameras come with the capture issue)");
+        throw new EngineException($"unknown source '{text}': use world, world:SEED, folder:PATH, file:PATH (image or video), camera:N, screen or screen:X,Y,W,H");
     }
 }

@@ -194,12 +194,34 @@ public sealed class LiveCliTests
     }
 
     [Theory]
-    [InlineData("camera:0")]
+    [InlineData("webcam")]
     [InlineData("world:abc")]
+    [InlineData("camera:x")]
     public async Task Live_UnknownSource_IsAClearError(string source)
     {
         var (code, _, stderr) = await CliRun.Run("live", "--source", source, "--frames", "5");
         Assert.Equal(2, code);
         Assert.Contains("unknown source", stderr);
+    }
+
+    [Fact]
+    public async Task Live_MissingCamera_InARealProcess_IsOneLineOnStderr_NoOpenCvLog()
+    {
+        // OpenCV's own warnings go straight to the process's stderr; only a real process shows whether they leak.
+        var psi = new System.Diagnostics.ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "assistant"),
+            ["live", "--source", "camera:0", "--query", "what color?", "--frames", "3"]) { RedirectStandardError = true, RedirectStandardOutput = true };
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var err = await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        Assert.Equal(2, p.ExitCode);
+        Assert.Equal("error: camera 0 is not available (no device, or it is in use)", err.Trim());
+    }
+
+    [Fact]
+    public async Task Live_MissingCamera_IsOneLine()
+    {
+        var (code, _, stderr) = await CliRun.Run("live", "--source", "camera:0", "--query", "what color?", "--frames", "5");
+        Assert.Equal(2, code);
+        Assert.Equal("error: camera 0 is not available (no device, or it is in use)", stderr.Trim());
     }
 }
