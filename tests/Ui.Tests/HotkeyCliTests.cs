@@ -1,0 +1,82 @@
+using System.Diagnostics;
+
+namespace Assistant.Ui.Tests;
+
+/// <summary>The global hotkey for real: Xvfb, the assistant as a process, key presses sent with xdotool.</summary>
+public sealed class HotkeyCliTests : IDisposable
+{
+    private readonly Process _xvfb;
+    private readonly string _display;
+
+    public HotkeyCliTests()
+    {
+        int number = Enumerable.Range(150, 60).First(n => !File.Exists($"/tmp/.X{n}-lock"));
+        _display = $":{number}";
+        _xvfb = Process.Start(new ProcessStartInfo("Xvfb", [_display, "-screen", "0", "320x240x24", "-nolisten", "tcp", "-noreset"])
+        {
+            RedirectStandardError = true, RedirectStandardOutput = true,
+        }) ?? throw new InvalidOperationException("Xvfb did not start (apt-get install xvfb)");
+        for (int i = 0; i < 100 && !File.Exists($"/tmp/.X11-unix/X{number}"); i++) Thread.Sleep(50);
+    }
+
+    private void Key(string key)
+    {
+        var psi = new ProcessStartInfo("xdotool", ["key", key]) { RedirectStandardError = true };
+        psi.Environment["DISPLAY"] = _display;
+        using var p = Process.Start(psi) ?? throw new InvalidOperationException("xdotool did not start (apt-get install xdotool)");
+        Assert.True(p.WaitForExit(10_000));
+    }
+
+    private static async Task WaitFor(Func<bool> condition, int seconds)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (!condition() && DateTime.UtcNow < deadline) await Task.Delay(50);
+    }
+
+    [Fact]
+    public async Task EachPress_CapturesAndAnswersExactlyOnce()
+    {
+        var psi = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "assistant"),
+            ["hotkey", "--display", _display, "--query", "how many circles are there?", "--presses", "2"])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true,
+        };
+        using var p = Process.Start(psi)!;
+        var output = new System.Text.StringBuilder();
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        p.BeginOutputReadLine();
+        string Out() { lock (output) return output.ToString(); }
+        int Presses() => Out().Split('\n').Count(l => l.StartsWith("press "));
+
+        await WaitFor(() => Out().Contains("waiting for F9"), 60);
+        Assert.Contains("waiting for F9", Out());
+        Key("F9");
+        await WaitFor(() => Presses() == 1, 30);
+        await Task.Delay(1000);  // nothing else may follow a single press
+        Assert.Equal(1, Presses());
+        Key("a");  // another key is not the hotkey
+        await Task.Delay(500);
+        Assert.Equal(1, Presses());
+        Key("F9");
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await p.WaitForExitAsync(timeout.Token);
+        Assert.Equal(0, p.ExitCode);
+        Assert.Equal(2, Presses());
+        Assert.Contains("query_prefill", Out());
+    }
+
+    [Fact]
+    public async Task AnUnknownKey_IsAClearError()
+    {
+        var (code, _, stderr) = await CliRun.Run("hotkey", "--display", _display, "--key", "NoSuchKey", "--query", "how many circles are there?");
+        Assert.Equal(2, code);
+        Assert.Contains("unknown key 'NoSuchKey'", stderr);
+    }
+
+    public void Dispose()
+    {
+        using (var term = Process.Start("/bin/kill", ["-TERM", _xvfb.Id.ToString()])) term?.WaitForExit(5000);
+        if (!_xvfb.WaitForExit(5000)) _xvfb.Kill();
+        _xvfb.Dispose();
+    }
+}
