@@ -58,7 +58,7 @@ internal static class LiveCommand
             if (factory.FallbackReason is { } why) stderr.WriteLine($"note: {why}; running on the CPU");
             using var set = ModelSet.Load(Cli.ResolveModels(parse.GetValue(models)), factory);
             int size = set.Manifest.World?.ImageSize ?? set.Manifest.Vision.ImageSize;
-            using var frameSource = OpenSource(parse.GetValue(source)!, parse.GetValue(loopFolder), parse.GetValue(speed), size);
+            using var frameSource = Sources.Open(parse.GetValue(source)!, parse.GetValue(loopFolder), parse.GetValue(speed), size);
             var worldSource = frameSource as Capture.WorldFrameSource;
             double? captureFps = parse.GetValue(realtime);
             if (captureFps is { } fpsWanted && !(fpsWanted > 0 && fpsWanted <= 1000))
@@ -291,39 +291,5 @@ internal static class LiveCommand
             return interrupted ? 130 : sourceFailed ? 1 : 0;
         });
         return command;
-    }
-
-    private static Capture.IFrameSource OpenSource(string text, bool loop, double speed, int size)
-    {
-        if (text == "world") return new Capture.WorldFrameSource(new WorldSource(WorldDefinition.Splits["test"].Lo, speed), size);
-        if (text.StartsWith("world:", StringComparison.Ordinal))
-            return long.TryParse(text[6..], out var seed) && seed >= 0
-                ? new Capture.WorldFrameSource(new WorldSource(seed, speed), size)
-                : throw new EngineException($"unknown source '{text}': world:SEED needs a non-negative integer seed");
-        if (text.StartsWith("folder:", StringComparison.Ordinal)) return Capture.ImageFilesSource.Folder(text[7..], loop);
-        if (text.StartsWith("file:", StringComparison.Ordinal))
-        {
-            var path = text[5..];
-            string[] stills = [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga"];
-            return stills.Contains(Path.GetExtension(path).ToLowerInvariant())
-                ? Capture.ImageFilesSource.Still(path)
-                : Capture.VideoSource.File(path, loop);
-        }
-        if (text.StartsWith("camera:", StringComparison.Ordinal))
-            return int.TryParse(text[7..], out var index) && index >= 0
-                ? Capture.VideoSource.Camera(index)
-                : throw new EngineException($"unknown source '{text}': camera:N takes a device index, e.g. camera:0");
-        if (text == "screen") return new Capture.Screen.X11ScreenSource();
-        if (text.StartsWith("screen:", StringComparison.Ordinal))
-        {
-            var parts = text[7..].Split(',');
-            if (parts.Length == 4 && parts.All(p => int.TryParse(p, out _)))
-            {
-                var v = parts.Select(int.Parse).ToArray();
-                return new Capture.Screen.X11ScreenSource(null, (v[0], v[1], v[2], v[3]));
-            }
-            throw new EngineException($"unknown source '{text}': screen:X,Y,W,H takes four integers");
-        }
-        throw new EngineException($"unknown source '{text}': use world, world:SEED, folder:PATH, file:PATH (image or video), camera:N, screen or screen:X,Y,W,H");
     }
 }
