@@ -1,27 +1,17 @@
 using System.Diagnostics;
 using Assistant.Capture.Screen;
 using Assistant.Capture.World;
+using Assistant.Tests;
 
 namespace Assistant.Capture.Tests;
 
 /// <summary>A real X server (Xvfb) showing a known picture on its root window (ImageMagick's display), captured back.</summary>
 public sealed class XvfbFixture : IDisposable
 {
-    private readonly Process _xvfb;
+    private readonly XvfbServer _xvfb = new(90);
 
     public XvfbFixture()
     {
-        // A free display number (no lock file), and -noreset: by default an X server resets, clearing the root
-        // window, when its last client disconnects, which would wipe the picture between two captures.
-        int number = Enumerable.Range(90, 60).First(n => !File.Exists($"/tmp/.X{n}-lock"));
-        Display = $":{number}";
-        _xvfb = Process.Start(new ProcessStartInfo("Xvfb", [Display, "-screen", "0", "320x240x24", "-nolisten", "tcp", "-noreset"])
-        {
-            RedirectStandardError = true, RedirectStandardOutput = true,
-        }) ?? throw new InvalidOperationException("Xvfb did not start (apt-get install xvfb)");
-        var socket = $"/tmp/.X11-unix/X{Display[1..]}";
-        for (int i = 0; i < 100 && !File.Exists(socket); i++) Thread.Sleep(50);
-        Assert.True(File.Exists(socket), "Xvfb did not come up");
         // The picture: two halves and a yellow bar, painted as the root window's background.
         Pattern = new byte[320 * 240 * 3];
         for (int y = 0; y < 240; y++)
@@ -49,16 +39,10 @@ public sealed class XvfbFixture : IDisposable
         throw new InvalidOperationException("the pattern never appeared on the Xvfb screen");
     }
 
-    public string Display { get; }
+    public string Display => _xvfb.Display;
     public byte[] Pattern { get; }
 
-    public void Dispose()
-    {
-        // SIGTERM, not Kill's SIGKILL, so the server removes its lock file and socket.
-        using (var term = Process.Start("/bin/kill", ["-TERM", _xvfb.Id.ToString()])) term?.WaitForExit(5000);
-        if (!_xvfb.WaitForExit(5000)) _xvfb.Kill();
-        _xvfb.Dispose();
-    }
+    public void Dispose() => _xvfb.Dispose();
 }
 
 public sealed class X11ScreenTests(XvfbFixture x) : IClassFixture<XvfbFixture>

@@ -1,28 +1,18 @@
 using System.Diagnostics;
+using Assistant.Tests;
 
 namespace Assistant.Ui.Tests;
 
 /// <summary>The global hotkey for real: Xvfb, the assistant as a process, key presses sent with xdotool.</summary>
 public sealed class HotkeyCliTests : IDisposable
 {
-    private readonly Process _xvfb;
-    private readonly string _display;
-
-    public HotkeyCliTests()
-    {
-        int number = Enumerable.Range(150, 60).First(n => !File.Exists($"/tmp/.X{n}-lock"));
-        _display = $":{number}";
-        _xvfb = Process.Start(new ProcessStartInfo("Xvfb", [_display, "-screen", "0", "320x240x24", "-nolisten", "tcp", "-noreset"])
-        {
-            RedirectStandardError = true, RedirectStandardOutput = true,
-        }) ?? throw new InvalidOperationException("Xvfb did not start (apt-get install xvfb)");
-        for (int i = 0; i < 100 && !File.Exists($"/tmp/.X11-unix/X{number}"); i++) Thread.Sleep(50);
-    }
+    private readonly XvfbServer _xvfb = new(150);
+    private string DisplayName => _xvfb.Display;
 
     private void Key(string key)
     {
         var psi = new ProcessStartInfo("xdotool", ["key", key]) { RedirectStandardError = true };
-        psi.Environment["DISPLAY"] = _display;
+        psi.Environment["DISPLAY"] = DisplayName;
         using var p = Process.Start(psi) ?? throw new InvalidOperationException("xdotool did not start (apt-get install xdotool)");
         Assert.True(p.WaitForExit(10_000));
     }
@@ -37,7 +27,7 @@ public sealed class HotkeyCliTests : IDisposable
     public async Task EachPress_CapturesAndAnswersExactlyOnce()
     {
         var psi = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "assistant"),
-            ["hotkey", "--display", _display, "--query", "how many circles are there?", "--presses", "2"])
+            ["hotkey", "--display", DisplayName, "--query", "how many circles are there?", "--presses", "2"])
         {
             RedirectStandardOutput = true, RedirectStandardError = true,
         };
@@ -68,15 +58,10 @@ public sealed class HotkeyCliTests : IDisposable
     [Fact]
     public async Task AnUnknownKey_IsAClearError()
     {
-        var (code, _, stderr) = await CliRun.Run("hotkey", "--display", _display, "--key", "NoSuchKey", "--query", "how many circles are there?");
+        var (code, _, stderr) = await CliRun.Run("hotkey", "--display", DisplayName, "--key", "NoSuchKey", "--query", "how many circles are there?");
         Assert.Equal(2, code);
         Assert.Contains("unknown key 'NoSuchKey'", stderr);
     }
 
-    public void Dispose()
-    {
-        using (var term = Process.Start("/bin/kill", ["-TERM", _xvfb.Id.ToString()])) term?.WaitForExit(5000);
-        if (!_xvfb.WaitForExit(5000)) _xvfb.Kill();
-        _xvfb.Dispose();
-    }
+    public void Dispose() => _xvfb.Dispose();
 }
