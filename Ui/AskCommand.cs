@@ -37,11 +37,7 @@ internal static class AskCommand
             sampling.Validate();
             int max = parse.GetValue(maxTokens);
             if (max is < 1 or > 4096) throw new EngineException($"--max-tokens must be in 1..4096, got {max}");
-            var provider = ExecutionProviders.Parse(parse.GetValue(ep)!);
-            var factory = new SessionFactory(new SessionConfig(provider));
-            if (factory.FallbackReason is { } why) stderr.WriteLine($"note: {why}; running on the CPU");
-            var dir = Cli.ResolveModels(parse.GetValue(models));
-            using var set = ModelSet.Load(dir, factory);
+            using var set = Cli.LoadModels(parse.GetValue(models), parse.GetValue(ep)!, stderr);
             var pipeline = new AskPipeline(set);
             var config = new AskConfig(parse.GetValue(decoder), parse.GetValue(compressor), parse.GetValue(tokens),
                 new GenerationOptions(max, sampling));

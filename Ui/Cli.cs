@@ -88,6 +88,14 @@ public static class Cli
         throw new InferenceException("no model set given and no models/default found: pass --models DIR or set ASSISTANT_MODELS");
     }
 
+    /// <summary>Resolves and loads the model set on the requested provider, noting on stderr when auto fell back to the CPU.</summary>
+    internal static ModelSet LoadModels(string? dir, string ep, TextWriter stderr)
+    {
+        var factory = new SessionFactory(new SessionConfig(ExecutionProviders.Parse(ep)));
+        if (factory.FallbackReason is { } why) stderr.WriteLine($"note: {why}; running on the CPU");
+        return ModelSet.Load(ResolveModels(dir), factory);
+    }
+
     internal static Option<string> EpOption() => new("--ep")
     {
         Description = "execution provider: cpu, cuda, dml (Windows) or auto",

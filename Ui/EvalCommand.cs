@@ -27,9 +27,7 @@ internal static class EvalCommand
         };
         command.SetAction(async (parse, cancellation) =>
         {
-            var factory = new SessionFactory(new SessionConfig(ExecutionProviders.Parse(parse.GetValue(ep)!)));
-            if (factory.FallbackReason is { } why) stderr.WriteLine($"note: {why}; running on the CPU");
-            using var set = ModelSet.Load(Cli.ResolveModels(parse.GetValue(models)), factory);
+            using var set = Cli.LoadModels(parse.GetValue(models), parse.GetValue(ep)!, stderr);
             var pipeline = new AskPipeline(set);
             var config = new AskConfig(parse.GetValue(decoder), parse.GetValue(compressor), parse.GetValue(tokens));
             var (lm, comp) = pipeline.Resolve(config);

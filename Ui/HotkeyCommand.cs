@@ -26,9 +26,7 @@ internal static class HotkeyCommand
             int? limit = parse.GetValue(presses);
             if (limit is < 1) throw new EngineException($"--presses must be at least 1, got {limit}");
             var q = AskPipeline.ValidateQuery(parse.GetValue(query));
-            var factory = new SessionFactory(new SessionConfig(ExecutionProviders.Parse(parse.GetValue(ep)!)));
-            if (factory.FallbackReason is { } why) stderr.WriteLine($"note: {why}; running on the CPU");
-            using var set = ModelSet.Load(Cli.ResolveModels(parse.GetValue(models)), factory);
+            using var set = Cli.LoadModels(parse.GetValue(models), parse.GetValue(ep)!, stderr);
             var pipeline = new AskPipeline(set);
             var config = new AskConfig(Tokens: parse.GetValue(tokens), Generation: new GenerationOptions(32));
             WorldQuery.Normalize(q, set.Manifest.World);  // an unknown word fails now, not at the first press

@@ -16,9 +16,7 @@ internal static class ModelsCommand
         var check = new Command("check", "Validate a model set against the contract and print its components.") { dirArg, ep, json };
         check.SetAction(parse =>
         {
-            var factory = new SessionFactory(new SessionConfig(ExecutionProviders.Parse(parse.GetValue(ep)!)));
-            if (factory.FallbackReason is { } why) stderr.WriteLine($"note: {why}; running on the CPU");
-            using var set = ModelSet.Load(Cli.ResolveModels(parse.GetValue(dirArg)), factory);
+            using var set = Cli.LoadModels(parse.GetValue(dirArg), parse.GetValue(ep)!, stderr);
             var m = set.Manifest;
             var v = m.Vision;
             if (parse.GetValue(json))

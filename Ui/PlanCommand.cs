@@ -27,9 +27,7 @@ internal static class PlanCommand
             int answers = parse.GetValue(answerTokens);
             if (answers is < 1 or > 4096) throw new EngineException($"--answer-tokens must be in 1..4096, got {answers}");
             var request = new PlanRequest(parse.GetValue(latency), parse.GetValue(queryTokens), parse.GetValue(cached), answers);
-            var factory = new SessionFactory(new SessionConfig(ExecutionProviders.Parse(parse.GetValue(ep)!)));
-            if (factory.FallbackReason is { } why) stderr.WriteLine($"note: {why}; running on the CPU");
-            using var set = ModelSet.Load(Cli.ResolveModels(parse.GetValue(models)), factory);
+            using var set = Cli.LoadModels(parse.GetValue(models), parse.GetValue(ep)!, stderr);
             var law = Planner.Law(set.Manifest);
             if (parse.GetValue(recalibrate) || !File.Exists(Calibrator.CachePath(set)))
                 stderr.WriteLine("calibrating this machine (a few seconds)...");
