@@ -11,6 +11,14 @@ public sealed record AskConfig(string? Decoder = null, string? Compressor = null
 
     /// <summary>Longest query accepted, in characters: longer text is almost surely not a question.</summary>
     public const int MaxQueryChars = 2000;
+
+    /// <summary>The (decoder, compressor, V) this configuration names on <paramref name="models"/>, the manifest's default filling the gaps.</summary>
+    public (LanguageModel Decoder, Compressor Compressor) Resolve(ModelSet models)
+    {
+        var d = models.Manifest.Default;
+        var decoder = models.Decoder(Decoder ?? d.Decoder);
+        return (decoder, decoder.Compressor(Compressor ?? d.Compressor, Tokens ?? d.Tokens));
+    }
 }
 
 /// <summary>
@@ -23,12 +31,7 @@ public sealed class AskPipeline(ModelSet models)
     public ModelSet Models { get; } = models;
 
     /// <summary>The (decoder, compressor, V) that <paramref name="config"/> resolves to on this set.</summary>
-    public (LanguageModel Decoder, Compressor Compressor) Resolve(AskConfig config)
-    {
-        var d = Models.Manifest.Default;
-        var decoder = Models.Decoder(config.Decoder ?? d.Decoder);
-        return (decoder, decoder.Compressor(config.Compressor ?? d.Compressor, config.Tokens ?? d.Tokens));
-    }
+    public (LanguageModel Decoder, Compressor Compressor) Resolve(AskConfig config) => config.Resolve(Models);
 
     /// <summary>Checks a query before any model runs: not empty, not absurdly long.</summary>
     public static string ValidateQuery(string? query)

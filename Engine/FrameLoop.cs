@@ -44,6 +44,7 @@ public sealed class FrameLoop : IDisposable
     private readonly ModelSet _models;
     private readonly float[] _thumb = new float[ThumbSide * ThumbSide * 3];
     private readonly float[] _lastThumb = new float[ThumbSide * ThumbSide * 3];
+    private readonly float[] _mean, _std;  // the manifest's normalisation, as the preprocessing kernel takes it
     private bool _haveFeatures;
     private string? _query;
     private LanguageModel? _queryModel;
@@ -78,6 +79,8 @@ public sealed class FrameLoop : IDisposable
         if (!(sceneChangeThreshold >= 0)) throw new EngineException($"scene-change threshold must be >= 0, got {sceneChangeThreshold}");
         _models = models;
         SceneChangeThreshold = sceneChangeThreshold;
+        _mean = [.. models.Vision.Spec.Mean];
+        _std = [.. models.Vision.Spec.Std];
     }
 
     public double SceneChangeThreshold { get; }
@@ -102,9 +105,7 @@ public sealed class FrameLoop : IDisposable
     private (LanguageModel Model, Compressor Compressor) Prepare(Frame frame, AskConfig config, StageTimings timings, FrameStats stats)
     {
         if (_query is null) throw new EngineException("no query: ask a question first");
-        var d = _models.Manifest.Default;
-        var lm = _models.Decoder(config.Decoder ?? d.Decoder);
-        var compressor = lm.Compressor(config.Compressor ?? d.Compressor, config.Tokens ?? d.Tokens);
+        var (lm, compressor) = config.Resolve(_models);
         var vision = _models.Vision;
         var vs = vision.Spec;
         var tok = _models.Tokenizer;
@@ -118,7 +119,7 @@ public sealed class FrameLoop : IDisposable
         bool encode = !_haveFeatures || stats.SceneChange > SceneChangeThreshold;
         if (encode)
         {
-            Preprocess.ResizeNormalize(frame.Rgb, frame.Width, frame.Height, vs.ImageSize, vs.Mean.ToArray(), vs.Std.ToArray(), vision.PixelBuffer);
+            Preprocess.ResizeNormalize(frame.Rgb, frame.Width, frame.Height, vs.ImageSize, _mean, _std, vision.PixelBuffer);
         }
         timings.Add(Stage.Preprocess, t);
         if (encode)
