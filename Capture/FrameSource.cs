@@ -23,13 +23,19 @@ public sealed class WorldFrameSource(WorldSource world, int size) : IFrameSource
     public string Name => $"world:{world.Seed}";
     public WorldSource World => world;
 
+    /// <summary>World steps per second of frame time: frame n is stamped n / 30 s.</summary>
+    public const double StepsPerSecond = 30;
+
     /// <summary>The world step of the frame most recently handed over.</summary>
     public long Current { get; private set; } = -1;
+
+    /// <summary>The world step a frame from this source shows (from its timestamp; valid on any thread).</summary>
+    public static long StepOf(Frame frame) => (long)Math.Round(frame.Timestamp.TotalSeconds * StepsPerSecond);
 
     public bool TryRead(out Frame frame)
     {
         Current = _next++;
-        frame = world.Render(Current, size, TimeSpan.FromSeconds(Current / 30.0));
+        frame = world.Render(Current, size, TimeSpan.FromSeconds(Current / StepsPerSecond));
         return true;
     }
 

@@ -54,17 +54,14 @@ internal static class LiveCommand
             if (tokensPerFrame < 1) throw new EngineException($"--tokens-per-frame must be at least 1, got {tokensPerFrame}");
             var worldStepOfLoopFrame = new List<long>();  // for scoring an answer against the frame it describes
             if (errorPolicy is not ("stop" or "skip")) throw new EngineException($"--on-source-error must be stop or skip, got '{errorPolicy}'");
-            var factory = new SessionFactory(new SessionConfig(ExecutionProviders.Parse(parse.GetValue(ep)!)));
-            if (factory.FallbackReason is { } why) stderr.WriteLine($"note: {why}; running on the CPU");
-            using var set = ModelSet.Load(Cli.ResolveModels(parse.GetValue(models)), factory);
+            using var set = Cli.LoadModels(parse.GetValue(models), parse.GetValue(ep)!, stderr);
             int size = set.Manifest.World?.ImageSize ?? set.Manifest.Vision.ImageSize;
             using var frameSource = Sources.Open(parse.GetValue(source)!, parse.GetValue(loopFolder), parse.GetValue(speed), size);
             var worldSource = frameSource as Capture.WorldFrameSource;
             double? captureFps = parse.GetValue(realtime);
             if (captureFps is { } fpsWanted && !(fpsWanted > 0 && fpsWanted <= 1000))
                 throw new EngineException($"--realtime-fps must be in (0, 1000], got {fpsWanted}");
-            // Frame index -> world step, for the truth: frames carry their capture time (step / 30 s).
-            static long StepOf(Capture.Frame frame) => (long)Math.Round(frame.Timestamp.TotalSeconds * 30);
+            static long StepOf(Capture.Frame frame) => Capture.WorldFrameSource.StepOf(frame);
             long seed = worldSource?.World.Seed ?? 0;
             if (worldSource is null && parse.GetValue(query) is null)
                 throw new EngineException($"{frameSource.Name} has no questions of its own: give --query (or type one while it runs)");
