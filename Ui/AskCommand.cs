@@ -21,12 +21,14 @@ internal static class AskCommand
         var temperature = new Option<float>("--temperature") { Description = "0 = greedy; > 0 samples", DefaultValueFactory = _ => 0f };
         var topP = new Option<float>("--top-p") { Description = "nucleus sampling mass (with --temperature > 0)", DefaultValueFactory = _ => 1f };
         var seed = new Option<int>("--seed") { Description = "sampling seed", DefaultValueFactory = _ => 0 };
+        var route = RouteOption();
+        var ocrModels = ReadCommand.OcrModelsOption();
         var ep = Cli.EpOption();
         var json = Cli.JsonOption();
 
-        var command = new Command("ask", "Answer a question about an image, streaming the answer, then print per-stage timings.")
+        var command = new Command("ask", "Answer a question about an image, streaming the answer, then print per-stage timings. Questions about text on it (read, says, error, ...) go to OCR.")
         {
-            image, query, models, tokens, decoder, compressor, maxTokens, temperature, topP, seed, ep, json,
+            image, query, models, tokens, decoder, compressor, maxTokens, temperature, topP, seed, route, ocrModels, ep, json,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -37,6 +39,12 @@ internal static class AskCommand
             sampling.Validate();
             int max = parse.GetValue(maxTokens);
             if (max is < 1 or > 4096) throw new EngineException($"--max-tokens must be in 1..4096, got {max}");
+            var decision = QueryRouter.Decide(q, parse.GetValue(route)!);
+            if (decision.Route == QueryRoute.Ocr)
+            {
+                using var reader = ReadCommand.LoadReader(parse.GetValue(ocrModels), parse.GetValue(ep)!, stderr);
+                return AnswerByReading(reader, frame, decision, parse.GetValue(json), stdout);
+            }
             using var set = Cli.LoadModels(parse.GetValue(models), parse.GetValue(ep)!, stderr);
             var pipeline = new AskPipeline(set);
             var config = new AskConfig(parse.GetValue(decoder), parse.GetValue(compressor), parse.GetValue(tokens),
@@ -87,6 +95,8 @@ internal static class AskCommand
                     compressor = comp.Spec.Kind,
                     tokens = comp.Tokens,
                     query_tokens = timings.QueryTokens,
+                    route = "visual",
+                    route_rule = decision.Rule,
                     timings_ms = timings.ToDictionary(),
                     decode_tokens_per_s = Math.Round(timings.DecodeTokensPerSecond, 2),
                 };
@@ -95,10 +105,43 @@ internal static class AskCommand
             else
             {
                 stdout.WriteLine(cancelled ? " [cancelled]" : "");
-                stdout.WriteLine($"[{lm.Spec.Name} + {comp.Spec.Kind} V={comp.Tokens} on {set.Provider.ToString().ToLowerInvariant()}] {timings}");
+                stdout.WriteLine($"[{lm.Spec.Name} + {comp.Spec.Kind} V={comp.Tokens} on {set.Provider.ToString().ToLowerInvariant()}, {decision}] {timings}");
             }
             return cancelled ? 130 : 0;
         });
         return command;
+    }
+
+    internal static Option<string> RouteOption() => new("--route")
+    {
+        Description = "auto (text questions to OCR, the rest to the visual path), visual or ocr",
+        DefaultValueFactory = _ => "auto",
+    };
+
+    /// <summary>
+    /// A text question is answered with the text read. The shipped decoders were trained on world questions
+    /// only, so OCR text is given straight to the user (read mode) rather than put in their prompt.
+    /// </summary>
+    private static int AnswerByReading(Inference.Ocr.OcrReader reader, Frame frame, RouteDecision decision, bool asJson, TextWriter stdout)
+    {
+        var result = reader.Read(frame.Rgb, frame.Width, frame.Height);
+        var text = result.Lines.Count == 0 ? "(no text found)" : result.Text;
+        if (asJson)
+        {
+            stdout.WriteLine(JsonSerializer.Serialize(new
+            {
+                answer = text,
+                route = "ocr",
+                route_rule = decision.Rule,
+                lines = result.Lines.Select(l => new { text = l.Text, confidence = Math.Round(l.Confidence, 4), box = new[] { l.Box.X, l.Box.Y, l.Box.Width, l.Box.Height } }),
+                timings_ms = new { detect = Math.Round(result.Detect.TotalMilliseconds, 3), recognize = Math.Round(result.Recognize.TotalMilliseconds, 3) },
+            }));
+        }
+        else
+        {
+            stdout.WriteLine(text);
+            stdout.WriteLine($"[ocr, {decision}] detect {result.Detect.TotalMilliseconds:F1} ms  recognize {result.Recognize.TotalMilliseconds:F1} ms  | {result.Lines.Count} lines");
+        }
+        return 0;
     }
 }

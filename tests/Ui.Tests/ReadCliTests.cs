@@ -1,0 +1,86 @@
+using System.Text.Json;
+using Assistant.Tests;
+
+namespace Assistant.Ui.Tests;
+
+public sealed class ReadCliTests
+{
+    private static string Rendered(string text, int px = 20, string fg = "black", string bg = "white")
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"assistant-read-{Guid.NewGuid():N}.png");
+        TextLines.RenderText(text, path, "DejaVu Sans", px, fg, bg);
+        return path;
+    }
+
+    [Fact]
+    public async Task Read_PrintsEachLineWithItsConfidence_AndJsonHasBoxes()
+    {
+        var png = Rendered("Disk quota exceeded (98%)");
+        var (code, stdout, _) = await CliRun.Run("read", "--image", png);
+        Assert.Equal(0, code);
+        Assert.Matches(@"^Disk quota exceeded \(98%\)\t\(confidence (0\.[5-9]\d|1\.00), box \d+,\d+,\d+,\d+\)\n", stdout.Replace("\r", ""));
+        Assert.Contains("1 lines  | detect", stdout);
+
+        (code, stdout, _) = await CliRun.Run("read", "--image", png, "--json");
+        Assert.Equal(0, code);
+        using var doc = JsonDocument.Parse(stdout);
+        var line = doc.RootElement.GetProperty("lines")[0];
+        Assert.Equal("Disk quota exceeded (98%)", line.GetProperty("text").GetString());
+        Assert.Equal(4, line.GetProperty("box").GetArrayLength());
+        Assert.InRange(line.GetProperty("confidence").GetDouble(), 0.5, 1.0);
+    }
+
+    [Fact]
+    public async Task Read_OnAnImageWithoutText_PrintsNoLines_AndSucceeds()
+    {
+        var (code, stdout, _) = await CliRun.Run("read", "--image", Path.Combine(Repo.TrainedModels, "golden", "image.png"));
+        Assert.Equal(0, code);
+        Assert.StartsWith("0 lines", stdout);
+    }
+
+    [Theory]
+    [InlineData(new[] { "read" }, "give exactly one of --image PATH or --screen")]
+    [InlineData(new[] { "read", "--image", "a.png", "--screen" }, "give exactly one of --image PATH or --screen")]
+    [InlineData(new[] { "read", "--image", "a.png", "--region", "0,0,10,10" }, "--region needs --screen")]
+    [InlineData(new[] { "read", "--image", "/no/such/image.png" }, "image not found")]
+    public async Task Read_BadArguments_AreOneLineErrors(string[] args, string message)
+    {
+        var (code, stdout, stderr) = await CliRun.Run(args);
+        Assert.Equal(2, code);
+        Assert.Contains(message, stderr);
+        Assert.Single(stderr.Trim().Split('\n'));
+        Assert.Equal("", stdout);
+    }
+
+    [Fact]
+    public async Task Read_WithMissingModels_SaysHowToFetchThem()
+    {
+        var empty = Directory.CreateTempSubdirectory("assistant-no-ocr").FullName;
+        var (code, _, stderr) = await CliRun.Run("read", "--image", Rendered("hello"), "--ocr-models", empty);
+        Assert.Equal(2, code);
+        Assert.Contains("fetch_ocr_models.sh", stderr);
+        Assert.Single(stderr.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public async Task Ask_SendsATextQuestionToOcr_AndAVisualOneToTheDecoder()
+    {
+        var png = Rendered("Build 4127 succeeded", 24, "#e8e8e8", "#1e1e1e");
+        var (code, stdout, _) = await CliRun.Run("ask", "--image", png, "--query", "what does the message say?");
+        Assert.Equal(0, code);
+        Assert.StartsWith("Build 4127 succeeded\n", stdout.Replace("\r", ""));
+        Assert.Contains("[ocr, route ocr (reading verb 'say')]", stdout);
+
+        var scene = Path.Combine(Repo.TrainedModels, "golden", "image.png");
+        (code, stdout, _) = await CliRun.Run("ask", "--image", scene, "--query", "what shape is the purple object?");
+        Assert.Equal(0, code);
+        Assert.Contains("route visual (no text cue)", stdout);
+
+        (code, stdout, _) = await CliRun.Run("ask", "--image", png, "--query", "what does the message say?", "--route", "ocr", "--json");
+        Assert.Equal(0, code);
+        using var doc = JsonDocument.Parse(stdout);
+        Assert.Equal("ocr", doc.RootElement.GetProperty("route").GetString());
+        Assert.Equal("forced", doc.RootElement.GetProperty("route_rule").GetString());
+        Assert.Equal("Build 4127 succeeded", doc.RootElement.GetProperty("answer").GetString());
+    }
+}
