@@ -31,6 +31,29 @@ public sealed class ReadCliTests
     }
 
     [Fact]
+    public async Task Read_TheScreen_AndARegionOfIt()
+    {
+        using var xvfb = new XvfbServer(170, 480, 120);
+        var png = Rendered("Update available: v2.13.1", 24);
+        var show = new System.Diagnostics.ProcessStartInfo("display", ["-window", "root", png]) { RedirectStandardError = true };
+        show.Environment["DISPLAY"] = xvfb.Display;
+        using (var d = System.Diagnostics.Process.Start(show)!) Assert.True(d.WaitForExit(20_000));
+        var (code, stdout, stderr) = await CliRun.Run("read", "--screen", "--display", xvfb.Display, "--json");
+        Assert.True(code == 0, stderr);
+        using (var doc = JsonDocument.Parse(stdout))
+        {
+            Assert.Equal(480, doc.RootElement.GetProperty("width").GetInt32());
+            Assert.Contains(doc.RootElement.GetProperty("lines").EnumerateArray(), l => l.GetProperty("text").GetString()!.StartsWith("Update available: v2.13.1"));
+        }
+        // A region holding the picture's first copy only (display tiles it over the root window).
+        var frame = Capture.ImageFile.Load(png);
+        (code, stdout, stderr) = await CliRun.Run("read", "--screen", "--display", xvfb.Display, "--region", $"0,0,{frame.Width},{frame.Height}");
+        Assert.True(code == 0, stderr);
+        Assert.StartsWith("Update available: v2.13.1\t", stdout);
+        Assert.Contains("\n1 lines", stdout.Replace("\r", ""));
+    }
+
+    [Fact]
     public async Task Read_OnAnImageWithoutText_PrintsNoLines_AndSucceeds()
     {
         var (code, stdout, _) = await CliRun.Run("read", "--image", Path.Combine(Repo.TrainedModels, "golden", "image.png"));
