@@ -33,14 +33,23 @@ internal static class LiveCommand
         var record = new Option<string?>("--record") { Description = "write one JSON line per frame to this file" };
         var latency = new Option<double?>("--latency-ms") { Description = "per-answer budget: the planner picks the decoder and V (calibrating this machine once)" };
         var models = new Option<string?>("--models") { Description = "model set folder (default: models/default)" };
+        var overlay = new Option<bool>("--overlay") { Description = "serve the tuning overlay (live preview, HUD, streamed answer, controls) on a local web page; runs until Ctrl+C unless --frames is given" };
+        var port = new Option<int>("--port") { Description = "overlay port (0: any free one)", DefaultValueFactory = _ => 8770 };
+        var bind = new Option<string>("--bind") { Description = "overlay address; anything but loopback needs --allow-remote", DefaultValueFactory = _ => "127.0.0.1" };
+        var allowRemote = new Option<bool>("--allow-remote") { Description = "let the overlay bind beyond loopback; prints an access token every request must carry" };
         var ep = Cli.EpOption();
         var command = new Command("live", "Run the frame loop on a moving source and answer about every frame.")
         {
-            source, loopFolder, realtime, modeOption, perFrame, hudOption, onSourceError, query, frames, every, speed, tokens, decoder, record, latency, models, ep,
+            source, loopFolder, realtime, modeOption, perFrame, hudOption, onSourceError, query, frames, every, speed, tokens, decoder, record, latency, models,
+            overlay, port, bind, allowRemote, ep,
         };
         command.SetAction(async (parse, cancellation) =>
         {
             int n = parse.GetValue(frames), k = parse.GetValue(every);
+            bool withOverlay = parse.GetValue(overlay);
+            if (withOverlay && parse.GetResult(frames) is null or { Implicit: true }) n = int.MaxValue;  // until Ctrl+C
+            if (!withOverlay && (parse.GetValue(allowRemote) || parse.GetResult(port) is { Implicit: false } || parse.GetResult(bind) is { Implicit: false }))
+                throw new EngineException("--port, --bind and --allow-remote go with --overlay");
             if (n < 1) throw new EngineException($"--frames must be at least 1, got {n}");
             if (k < 1) throw new EngineException($"--question-every must be at least 1, got {k}");
             var errorPolicy = parse.GetValue(onSourceError)!;
@@ -50,8 +59,8 @@ internal static class LiveCommand
                 "snapshot" => AnswerMode.Snapshot,
                 var other => throw new EngineException($"--mode must be live or snapshot, got '{other}'"),
             };
-            int tokensPerFrame = parse.GetValue(perFrame) ?? 64;
-            if (tokensPerFrame < 1) throw new EngineException($"--tokens-per-frame must be at least 1, got {tokensPerFrame}");
+            int? tokensPerFrameOption = parse.GetValue(perFrame);
+            if (tokensPerFrameOption is < 1) throw new EngineException($"--tokens-per-frame must be at least 1, got {tokensPerFrameOption}");
             var worldStepOfLoopFrame = new List<long>();  // for scoring an answer against the frame it describes
             if (errorPolicy is not ("stop" or "skip")) throw new EngineException($"--on-source-error must be stop or skip, got '{errorPolicy}'");
             using var set = Cli.LoadModels(parse.GetValue(models), parse.GetValue(ep)!, stderr);
@@ -65,33 +74,71 @@ internal static class LiveCommand
             long seed = worldSource?.World.Seed ?? 0;
             if (worldSource is null && parse.GetValue(query) is null)
                 throw new EngineException($"{frameSource.Name} has no questions of its own: give --query (or type one while it runs)");
-            var config = new AskConfig(parse.GetValue(decoder), null, parse.GetValue(tokens), new GenerationOptions(8));
-            if (parse.GetValue(latency) is { } budget)
+            // The configuration can change while the loop runs (the overlay's controls): Configure makes it
+            // from the budget (through the planner) and any forced decoder or V, and is re-run on a change.
+            double? budgetMs = parse.GetValue(latency);
+            string? forcedDecoder = parse.GetValue(decoder);
+            int? forcedTokens = parse.GetValue(tokens);
+            if (budgetMs is not null && (forcedDecoder is not null || forcedTokens is not null))
+                throw new EngineException("--latency-ms chooses the decoder and V itself: drop --decoder/--tokens, or the budget");
+            var pipeline = new AskPipeline(set);
+            Calibration? calibration = null;
+            AskConfig config = null!;
+            LanguageModel lm = null!;
+            Compressor comp = null!;
+            int tokensPerFrame = 64;
+            double? budgetFlops = null;
+            void Configure(bool announce)
             {
-                if (parse.GetValue(decoder) is not null || parse.GetValue(tokens) is not null)
-                    throw new EngineException("--latency-ms chooses the decoder and V itself: drop --decoder/--tokens, or the budget");
-                // The same planner as `assistant plan`; the loop reuses the query's cache, so plan for a cached query.
-                var (calibration, measured) = Calibrator.Load(set, refresh: false);
-                if (measured) stderr.WriteLine("calibrated this machine (cached for next time)");
-                var plan = Planner.Choose(set.Manifest, Planner.Law(set.Manifest), calibration, new PlanRequest(budget, CachedQuery: true));
-                if (!plan.Fits)
-                    stderr.WriteLine($"note: nothing fits {budget:G4} ms here; running the cheapest ({plan.Choice.TotalMs:F2} ms predicted)");
-                config = config with { Decoder = plan.Choice.Decoder, Compressor = plan.Choice.Compressor, Tokens = plan.Choice.Tokens };
-                if (parse.GetValue(perFrame) is null)
+                var c = new AskConfig(null, null, null, new GenerationOptions(8));
+                int perFrameTokens = tokensPerFrameOption ?? 64;
+                double? fitFlops = null;
+                if (budgetMs is { } budget)
                 {
-                    // What the budget leaves after the per-frame stages pays for decode steps (at least one).
-                    var chosen = set.Manifest.FindDecoder(plan.Choice.Decoder);
-                    double stepMs = calibration.Decoders[chosen.Name].Ms(FlopsModel.DecoderRun(chosen, 1, 12 + plan.Choice.Tokens + 2));
-                    double fixedMs = plan.Choice.StageMs["vision"] + plan.Choice.StageMs["quecc"] + plan.Choice.StageMs["visual_prefill"];
-                    tokensPerFrame = Math.Max(1, (int)Math.Floor((budget - fixedMs) / Math.Max(stepMs, 1e-6)));
+                    if (calibration is null)
+                    {
+                        // The same planner as `assistant plan`; the loop reuses the query's cache, so plan for a cached query.
+                        var (measuredCalibration, measured) = Calibrator.Load(set, refresh: false);
+                        if (measured) stderr.WriteLine("calibrated this machine (cached for next time)");
+                        calibration = measuredCalibration;
+                    }
+                    var plan = Planner.Choose(set.Manifest, Planner.Law(set.Manifest), calibration, new PlanRequest(budget, CachedQuery: true));
+                    if (!plan.Fits)
+                        stderr.WriteLine($"note: nothing fits {budget:G4} ms here; running the cheapest ({plan.Choice.TotalMs:F2} ms predicted)");
+                    c = c with { Decoder = plan.Choice.Decoder, Compressor = plan.Choice.Compressor, Tokens = plan.Choice.Tokens };
+                    var fitting = plan.All.Where(x => x.TotalMs <= budget).ToList();
+                    fitFlops = fitting.Count == 0 ? null : fitting.Max(x => x.Flops.PerFrameCachedQuery);
+                    if (tokensPerFrameOption is null)
+                    {
+                        // What the budget leaves after the per-frame stages pays for decode steps (at least one).
+                        var chosen = set.Manifest.FindDecoder(plan.Choice.Decoder);
+                        double stepMs = calibration.Decoders[chosen.Name].Ms(FlopsModel.DecoderRun(chosen, 1, 12 + plan.Choice.Tokens + 2));
+                        double fixedMs = plan.Choice.StageMs["vision"] + plan.Choice.StageMs["quecc"] + plan.Choice.StageMs["visual_prefill"];
+                        perFrameTokens = Math.Max(1, (int)Math.Floor((budget - fixedMs) / Math.Max(stepMs, 1e-6)));
+                    }
+                    if (announce)
+                        stdout.WriteLine($"planned for {budget:G4} ms: {plan.Choice.Decoder} + {plan.Choice.Compressor} V={plan.Choice.Tokens} " +
+                                         $"(predicted {plan.Choice.TotalMs:F2} ms, accuracy {100 * plan.Choice.PredictedAccuracy:F1}%), up to {perFrameTokens} answer tokens a frame");
                 }
-                stdout.WriteLine($"planned for {budget:G4} ms: {plan.Choice.Decoder} + {plan.Choice.Compressor} V={plan.Choice.Tokens} " +
-                                 $"(predicted {plan.Choice.TotalMs:F2} ms, accuracy {100 * plan.Choice.PredictedAccuracy:F1}%), up to {tokensPerFrame} answer tokens a frame");
+                if (forcedDecoder is not null) c = c with { Decoder = forcedDecoder };
+                if (forcedTokens is not null) c = c with { Tokens = forcedTokens };
+                var (newLm, newComp) = pipeline.Resolve(c);  // an unknown decoder or V fails here, before anything changes
+                (config, lm, comp, tokensPerFrame, budgetFlops) = (c, newLm, newComp, perFrameTokens, fitFlops);
             }
-            var (lm, comp) = new AskPipeline(set).Resolve(config);
+            Configure(announce: true);
             using var loop = new FrameLoop(set);
             var fixedQuery = parse.GetValue(query);
             if (fixedQuery is not null) loop.SetQuery(fixedQuery);
+            var hub = withOverlay ? new Overlay.OverlayHub() : null;
+            await using var overlayServer = hub is null ? null
+                : await Overlay.OverlayServer.StartAsync(new Overlay.OverlayOptions(parse.GetValue(bind)!, parse.GetValue(port), parse.GetValue(allowRemote)), hub, LawPoints(set));
+            if (overlayServer is not null)
+            {
+                stdout.WriteLine($"overlay: {overlayServer.Url}{(parse.GetValue(allowRemote) ? "  (the token is shown only now; every request needs it)" : "")}");
+                stdout.Flush();
+            }
+            bool paused = false;
+            (Capture.Frame Frame, Overlay.OverlayFrame Telemetry)? lastPublished = null;
 
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
             // Typed lines become new questions; the reader runs beside the loop and the newest line wins.
@@ -154,10 +201,57 @@ internal static class LiveCommand
                     }
                 });
             Action<HudState>? onFrame = null;
+            // The overlay's requests, applied in order at the start of a frame; a bad one is logged and dropped.
+            void ApplyRequests(List<Overlay.ControlRequest> requests, long f)
+            {
+                foreach (var r in requests)
+                {
+                    if (r.Query is { } q) typed.Enqueue(q);
+                    if (r.Mode is { } m) mode = m == "snapshot" ? AnswerMode.Snapshot : AnswerMode.Live;
+                    if (r.Paused is { } p) paused = p;
+                    if (r.LatencyMs is null && r.Decoder is null && r.Tokens is null) continue;
+                    var before = (budgetMs, forcedDecoder, forcedTokens);
+                    if (r.LatencyMs is { } l) budgetMs = l > 0 ? l : null;
+                    if (r.Decoder is { } d) forcedDecoder = d == "auto" ? null : d;
+                    if (r.Tokens is { } t) forcedTokens = t == "auto" ? null : int.Parse(t, System.Globalization.CultureInfo.InvariantCulture);
+                    try
+                    {
+                        Configure(announce: false);
+                        stdout.WriteLine($"frame {f}: overlay set {(budgetMs is { } b ? $"budget {b:G4} ms" : "no budget")} -> {lm.Spec.Name} + {comp.Spec.Kind} V={comp.Tokens}");
+                    }
+                    catch (Exception e) when (e is EngineException or InferenceException)
+                    {
+                        (budgetMs, forcedDecoder, forcedTokens) = before;
+                        stderr.WriteLine($"ignored overlay control: {e.Message}");
+                    }
+                }
+            }
+            Overlay.OverlayFrame Telemetry(long f, Capture.Frame frame, string answer, bool answerDone, string? truth, double? accuracy, StageTimings timings, double ms) => new(
+                f, loop.Query ?? "", answer, answerDone, truth, accuracy, timings.ToDictionary(), Math.Round(ms, 3),
+                Math.Round(done / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), 2), lm.Spec.Name, comp.Spec.Kind, comp.Tokens,
+                FlopsModel.Ask(set.Manifest.Vision, lm.Spec, comp.Spec.QueryAware, comp.Tokens, Math.Max(1, timings.QueryTokens), 2).PerFrameCachedQuery,
+                budgetFlops, new Overlay.OverlayControls(budgetMs, forcedDecoder, forcedTokens, mode == AnswerMode.Snapshot ? "snapshot" : "live", paused),
+                frame.Width, frame.Height);
             async Task RunFrames()
             {
                 for (long f = 0; f < n && !cts.IsCancellationRequested; f++)
                 {
+                    if (hub is not null)
+                    {
+                        ApplyRequests(hub.TakeRequests(), f);
+                        if (paused && lastPublished is { } shown && !shown.Telemetry.Controls.Paused)
+                        {
+                            // Show the pause: the last picture again, with the controls as they are now.
+                            lastPublished = (shown.Frame, shown.Telemetry with { Controls = shown.Telemetry.Controls with { Paused = true } });
+                            hub.Publish(lastPublished.Value.Frame, lastPublished.Value.Telemetry);
+                        }
+                        if (paused)
+                        {
+                            await Task.Delay(50, cts.Token).ContinueWith(_ => { });
+                            f--;  // a paused frame is not a frame
+                            continue;
+                        }
+                    }
                     while (typed.TryDequeue(out var line))
                     {
                         try
@@ -246,6 +340,11 @@ internal static class LiveCommand
                         scene_change = float.IsFinite(stats.SceneChange) ? stats.SceneChange : (float?)null,
                         timings_ms = timings.ToDictionary(), decoder = lm.Spec.Name, compressor = comp.Spec.Kind, tokens = comp.Tokens,
                     }));
+                    if (hub is not null)
+                    {
+                        lastPublished = (frame, Telemetry(f, frame, answer, step.AnswerDone, truth, scored == 0 ? null : (double)correct / scored, timings, frameMs[^1]));
+                        hub.Publish(lastPublished.Value.Frame, lastPublished.Value.Telemetry);
+                    }
                     if (onFrame is not null)
                         onFrame(new HudState(f, loop.Query ?? "", answer, truth, scored == 0 ? null : (double)correct / scored, timings,
                             done / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), $"{lm.Spec.Name} + {comp.Spec.Kind} V={comp.Tokens}", loop.Counters, latest.Counts.Dropped));
@@ -288,5 +387,17 @@ internal static class LiveCommand
             return interrupted ? 130 : sourceFailed ? 1 : 0;
         });
         return command;
+    }
+
+    /// <summary>Every configuration the planner could pick, with its FLOPs per frame and the law's accuracy (empty without a law).</summary>
+    private static IReadOnlyList<Overlay.LawPoint> LawPoints(ModelSet set)
+    {
+        if (set.Manifest.ScalingLaw is not { ValueKind: JsonValueKind.Object }) return [];
+        var law = Planner.Law(set.Manifest);
+        return set.Manifest.Decoders
+            .SelectMany(d => d.Compressors.Where(c => c.Kind == "quecc").SelectMany(c => c.Tokens.Select(v =>
+                new Overlay.LawPoint(d.Name, v, FlopsModel.Ask(set.Manifest.Vision, d, c.QueryAware, v, 12, 2).PerFrameCachedQuery,
+                    law.Accuracy(d.Params / 1e9, v)))))
+            .ToList();
     }
 }

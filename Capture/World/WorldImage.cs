@@ -19,4 +19,20 @@ public static class PngFile
             throw new CaptureException($"cannot write {path}: {e.Message}", inner: e);
         }
     }
+
+    /// <summary>A frame as PNG bytes.</summary>
+    public static byte[] Encode(Frame frame)
+    {
+        using var stream = new MemoryStream();
+        new ImageWriter().WritePng(frame.Rgb, frame.Width, frame.Height, ColorComponents.RedGreenBlue, stream);
+        return stream.ToArray();
+    }
+
+    /// <summary>A frame as JPEG bytes (the overlay's live preview: small and quick to encode).</summary>
+    public static byte[] EncodeJpeg(Frame frame, int quality = 80)
+    {
+        using var stream = new MemoryStream();
+        new ImageWriter().WriteJpg(frame.Rgb, frame.Width, frame.Height, ColorComponents.RedGreenBlue, stream, quality);
+        return stream.ToArray();
+    }
 }

@@ -1,0 +1,238 @@
+using System.Net;
+using System.Net.WebSockets;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Assistant.Engine;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Assistant.Ui.Overlay;
+
+/// <summary>Where the overlay listens: loopback unless <see cref="AllowRemote"/>, which also turns on the access token.</summary>
+public sealed record OverlayOptions(string Bind = "127.0.0.1", int Port = 8770, bool AllowRemote = false);
+
+/// <summary>One point of the scaling-law chart: a configuration the planner could pick.</summary>
+public sealed record LawPoint(string Decoder, int Tokens, double Flops, double Accuracy);
+
+/// <summary>
+/// The overlay's web server (ASP.NET Core, Kestrel): the page and its assets from the assembly, the newest
+/// preview image, telemetry over a WebSocket, and control requests by POST. Security: it binds loopback
+/// only unless --allow-remote, which requires an access token on every request; a POST or WebSocket whose
+/// Origin is not this server is refused; on loopback, a Host header other than a loopback name is refused
+/// (DNS rebinding). Owns the web host; <see cref="DisposeAsync"/> stops it.
+/// </summary>
+public sealed class OverlayServer : IAsyncDisposable
+{
+    public const string TokenCookie = "assistant_token";
+    private const int MaxMessagesPerSecond = 30;
+    private readonly WebApplication _app;
+    private readonly OverlayHub _hub;
+    private readonly string? _token;
+    private readonly IReadOnlyList<LawPoint> _law;
+    private readonly bool _loopbackOnly;
+
+    private OverlayServer(WebApplication app, OverlayHub hub, string? token, IReadOnlyList<LawPoint> law, bool loopbackOnly)
+    {
+        _app = app;
+        _hub = hub;
+        _token = token;
+        _law = law;
+        _loopbackOnly = loopbackOnly;
+    }
+
+    /// <summary>The address to open (with the token when one is required).</summary>
+    public string Url { get; private set; } = "";
+
+    public int Port { get; private set; }
+
+    public static async Task<OverlayServer> StartAsync(OverlayOptions options, OverlayHub hub, IReadOnlyList<LawPoint> law)
+    {
+        if (options.Port is < 0 or > 65535) throw new EngineException($"--port must be in 0..65535, got {options.Port}");
+        if (!IPAddress.TryParse(options.Bind, out var address) && options.Bind != "localhost")
+            throw new EngineException($"--bind takes an IP address, got '{options.Bind}'");
+        bool loopback = options.Bind == "localhost" || IPAddress.IsLoopback(address!);
+        if (!loopback && !options.AllowRemote)
+            throw new EngineException($"binding {options.Bind} exposes the overlay beyond this machine: add --allow-remote (which also requires an access token)");
+        string? token = options.AllowRemote ? Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)) : null;
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            if (options.Bind == "localhost") k.ListenLocalhost(options.Port);
+            else k.Listen(address!, options.Port);
+        });
+        var app = builder.Build();
+        var server = new OverlayServer(app, hub, token, law, loopback && !options.AllowRemote);
+        app.UseWebSockets();
+        app.Use(server.GuardAsync);
+        app.MapGet("/", () => Asset("index.html", "text/html; charset=utf-8"));
+        app.MapGet("/overlay.js", () => Asset("overlay.js", "text/javascript; charset=utf-8"));
+        app.MapGet("/overlay.css", () => Asset("overlay.css", "text/css; charset=utf-8"));
+        app.MapGet("/preview", (HttpContext http) =>
+        {
+            http.Response.Headers.CacheControl = "no-store";
+            return hub.Preview() is { } image ? Results.Bytes(image.Bytes, image.ContentType) : Results.NoContent();
+        });
+        app.MapGet("/api/state", () => hub.Latest.Telemetry is { } t ? Results.Json(t) : Results.NoContent());
+        app.MapGet("/api/law", () => Results.Json(server._law));
+        app.MapPost("/api/control", (Delegate)server.ControlAsync);
+        app.Map("/ws", server.StreamAsync);
+        try
+        {
+            await app.StartAsync();
+        }
+        catch (IOException e)
+        {
+            await app.DisposeAsync();
+            throw new EngineException($"cannot listen on {options.Bind}:{options.Port}: {e.Message}");
+        }
+        var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        server.Port = new Uri(bound).Port;
+        var host = options.Bind.Contains(':') ? $"[{options.Bind}]" : options.Bind;
+        server.Url = $"http://{host}:{server.Port}/" + (token is null ? "" : $"?token={token}");
+        return server;
+    }
+
+    private static IResult Asset(string name, string contentType)
+    {
+        var stream = typeof(OverlayServer).Assembly.GetManifestResourceStream($"overlay/{name}")
+            ?? throw new InvalidOperationException($"overlay asset {name} is not embedded");
+        return Results.Stream(stream, contentType);
+    }
+
+    /// <summary>Every request: the Host check (loopback), the token (remote), the Origin check (state-changing requests).</summary>
+    private async Task GuardAsync(HttpContext http, RequestDelegate next)
+    {
+        var request = http.Request;
+        if (_loopbackOnly && request.Host.Host is not ("127.0.0.1" or "localhost" or "[::1]" or "::1"))
+        {
+            await Refuse(http, StatusCodes.Status403Forbidden, "host not allowed");
+            return;
+        }
+        if (_token is not null)
+        {
+            string? given = request.Query["token"].FirstOrDefault() ?? request.Headers["X-Assistant-Token"].FirstOrDefault()
+                ?? request.Cookies[TokenCookie];
+            if (given is null || !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), Encoding.UTF8.GetBytes(_token)))
+            {
+                await Refuse(http, StatusCodes.Status401Unauthorized, "access token required");
+                return;
+            }
+            if (request.Query.ContainsKey("token"))  // the page keeps it in a cookie for its own requests
+                http.Response.Cookies.Append(TokenCookie, _token, new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Strict });
+        }
+        bool changesState = HttpMethods.IsPost(request.Method) || http.WebSockets.IsWebSocketRequest;
+        if (changesState && request.Headers.Origin.FirstOrDefault() is { } origin && !SameOrigin(origin, request))
+        {
+            await Refuse(http, StatusCodes.Status403Forbidden, "foreign origin");
+            return;
+        }
+        await next(http);
+    }
+
+    private static bool SameOrigin(string origin, HttpRequest request) =>
+        Uri.TryCreate(origin, UriKind.Absolute, out var o) && o.Scheme == "http"
+        && string.Equals(o.Authority, request.Host.Value, StringComparison.OrdinalIgnoreCase);
+
+    private static Task Refuse(HttpContext http, int status, string why)
+    {
+        http.Response.StatusCode = status;
+        return http.Response.WriteAsync(why);
+    }
+
+    private async Task<IResult> ControlAsync(HttpContext http)
+    {
+        ControlRequest? request;
+        try
+        {
+            request = await http.Request.ReadFromJsonAsync<ControlRequest>();
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or BadHttpRequestException)
+        {
+            return Results.BadRequest($"not a control request: {e.Message.Split('\n')[0]}");
+        }
+        if (request is null) return Results.BadRequest("empty control request");
+        if (request.Mode is not (null or "live" or "snapshot")) return Results.BadRequest("mode must be live or snapshot");
+        if (request.LatencyMs is { } l && !(l >= 0 && l <= 60_000)) return Results.BadRequest("latency_ms must be in 0..60000 (0: no budget)");
+        if (request.Tokens is { } t && t != "auto" && !int.TryParse(t, out _)) return Results.BadRequest("tokens must be auto or a number");
+        if (request.Query is { Length: > AskConfig.MaxQueryChars }) return Results.BadRequest("query too long");
+        _hub.Request(request);
+        return Results.Accepted();
+    }
+
+    /// <summary>Pushes the newest telemetry to one page: after each publish, at most 30 messages a second.</summary>
+    private async Task StreamAsync(HttpContext http)
+    {
+        if (!http.WebSockets.IsWebSocketRequest)
+        {
+            http.Response.StatusCode = StatusCodes.Status400BadRequest;
+            return;
+        }
+        using var socket = await http.WebSockets.AcceptWebSocketAsync();
+        using var signal = new SemaphoreSlim(0, 1);
+        void OnPublished()
+        {
+            if (signal.CurrentCount == 0) try { signal.Release(); } catch (SemaphoreFullException) { }
+        }
+        _hub.Published += OnPublished;
+        var stopping = http.RequestAborted;
+        var reader = DrainAsync(socket, stopping);  // answers close frames
+        try
+        {
+            long sent = -1;
+            var period = TimeSpan.FromSeconds(1.0 / MaxMessagesPerSecond);
+            while (socket.State == WebSocketState.Open && !stopping.IsCancellationRequested && !reader.IsCompleted)
+            {
+                await signal.WaitAsync(TimeSpan.FromSeconds(1), stopping);
+                var (version, telemetry) = _hub.Latest;
+                if (telemetry is null || version == sent) continue;
+                sent = version;
+                var bytes = JsonSerializer.SerializeToUtf8Bytes(telemetry);
+                await socket.SendAsync(bytes, WebSocketMessageType.Text, true, stopping);
+                await Task.Delay(period, stopping);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException)
+        {
+            // the page went away
+        }
+        finally
+        {
+            _hub.Published -= OnPublished;
+        }
+    }
+
+    private static async Task DrainAsync(WebSocket socket, CancellationToken stopping)
+    {
+        var buffer = new byte[1024];
+        try
+        {
+            while (socket.State == WebSocketState.Open)
+            {
+                var r = await socket.ReceiveAsync(buffer, stopping);
+                if (r.MessageType == WebSocketMessageType.Close)
+                {
+                    await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None);
+                    return;
+                }
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException)
+        {
+            // closed
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        using (var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2))) await _app.StopAsync(stop.Token);
+        await _app.DisposeAsync();
+    }
+}
