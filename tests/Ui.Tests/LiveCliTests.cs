@@ -171,7 +171,9 @@ public sealed class LiveCliTests
         Assert.True(OperatingSystem.IsLinux(), "the test sends SIGINT with /bin/kill");
         var record = Path.Combine(Path.GetTempPath(), $"assistant-live-{Guid.NewGuid():N}.jsonl");
         var exe = Path.Combine(AppContext.BaseDirectory, "assistant");
-        var psi = new System.Diagnostics.ProcessStartInfo(exe, ["live", "--frames", "1000000", "--record", record])
+        // Through env --default-signal: a test run started in the background of a non-interactive shell has
+        // SIGINT ignored, and a child inherits that (it would then rightly ignore the test's Ctrl+C).
+        var psi = new System.Diagnostics.ProcessStartInfo("/usr/bin/env", ["--default-signal=INT", exe, "live", "--frames", "1000000", "--record", record])
         {
             RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true,
         };
@@ -183,8 +185,16 @@ public sealed class LiveCliTests
         while ((!File.Exists(record) || new FileInfo(record).Length == 0) && DateTime.UtcNow < deadline) await Task.Delay(100);
         await Task.Delay(300);
         using (var kill = System.Diagnostics.Process.Start("/bin/kill", ["-INT", p.Id.ToString()])!) await kill.WaitForExitAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await p.WaitForExitAsync(timeout.Token);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            await p.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            p.Kill(entireProcessTree: true);
+            Assert.Fail($"no exit 60 s after SIGINT; stderr: {await stderrTask}; stdout ends: {string.Concat((await stdoutTask).TakeLast(400))}");
+        }
         Assert.Equal(130, p.ExitCode);
         Assert.Contains("frames from world:", await stdoutTask);
         Assert.DoesNotContain(" at ", await stderrTask);

@@ -22,8 +22,9 @@ public sealed class OverlayProcess : IAsyncDisposable
 
     public static async Task<OverlayProcess> StartAsync(params string[] extra)
     {
-        var psi = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "assistant"),
-            ["live", "--overlay", "--port", "0", "--realtime-fps", "20", .. extra])
+        // env --default-signal: SIGINT must stop it even when this test run inherited SIGINT ignored.
+        var psi = new ProcessStartInfo("/usr/bin/env",
+            ["--default-signal=INT", Path.Combine(AppContext.BaseDirectory, "assistant"), "live", "--overlay", "--port", "0", "--realtime-fps", "20", .. extra])
         {
             RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true,
         };
