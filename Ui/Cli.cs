@@ -25,6 +25,7 @@ public static class Cli
         root.Subcommands.Add(HotkeyCommand.Create(stdout, stderr));
         root.Subcommands.Add(CaptureCommand.Create(stdout, stderr));
         root.Subcommands.Add(ReadCommand.Create(stdout, stderr));
+        root.Subcommands.Add(ListenCommand.Create(stdout, stderr));
 
         var parse = root.Parse(args.Length == 0 ? ["--help"] : args);  // no arguments: show what there is
         if (parse.Errors.Count > 0)

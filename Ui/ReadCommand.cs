@@ -50,7 +50,7 @@ internal static class ReadCommand
 
     internal static Option<string?> OcrModelsOption() => new("--ocr-models")
     {
-        Description = "folder with the PaddleOCR files (default: $ASSISTANT_OCR_MODELS, else the cache tools/fetch_ocr_models.sh fills)",
+        Description = "folder with the PaddleOCR files (default: $ASSISTANT_OCR_MODELS, else the cache tools/fetch_models.sh fills)",
     };
 
     /// <summary>The OCR models, hash-checked, on the requested provider.</summary>

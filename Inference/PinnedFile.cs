@@ -1,0 +1,30 @@
+using System.Security.Cryptography;
+
+namespace Assistant.Inference;
+
+/// <summary>Third-party model files fetched outside git are checked against a pinned SHA-256 before use.</summary>
+public static class PinnedFile
+{
+    /// <summary>Returns <paramref name="path"/> if it exists and has the pinned hash; else a one-line error naming how to fetch it.</summary>
+    public static string Verify(string path, string sha256, string fetchHint)
+    {
+        if (!File.Exists(path))
+            throw new InferenceException($"model file not found: {path} ({fetchHint})");
+        string actual;
+        using (var stream = File.OpenRead(path)) actual = Convert.ToHexStringLower(SHA256.HashData(stream));
+        if (actual != sha256)
+            throw new InferenceException($"model file {path} has SHA-256 {actual[..12]}..., not the pinned {sha256[..12]}...: delete it ({fetchHint})");
+        return path;
+    }
+
+    /// <summary>$<paramref name="variable"/>, else $ASSISTANT_CACHE/<paramref name="relative"/>, else the user's local data folder.</summary>
+    public static string CacheDirectory(string variable, string relative)
+    {
+        var explicitDir = Environment.GetEnvironmentVariable(variable);
+        if (!string.IsNullOrEmpty(explicitDir)) return explicitDir;
+        var root = Environment.GetEnvironmentVariable("ASSISTANT_CACHE");
+        if (string.IsNullOrEmpty(root))
+            root = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "assistant");
+        return Path.Combine(root, relative);
+    }
+}

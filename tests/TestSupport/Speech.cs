@@ -1,0 +1,63 @@
+using System.Diagnostics;
+
+namespace Assistant.Tests;
+
+/// <summary>Test audio made by real tools: speech from espeak-ng, silence, noise and layout by sox.</summary>
+public static class Speech
+{
+    public static string TempDir()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "assistant-tests", "audio-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    /// <summary>espeak-ng saying <paramref name="text"/>, as 16 kHz mono WAV.</summary>
+    public static string Say(string dir, string text, string name)
+    {
+        var raw = Path.Combine(dir, name + "-raw.wav");
+        Run("espeak-ng", ["-w", raw, text]);
+        var wav = Path.Combine(dir, name + ".wav");
+        Run("sox", [raw, "-r", "16000", "-c", "1", wav]);
+        return wav;
+    }
+
+    /// <summary>Runs sox with these arguments (the last one is the output file).</summary>
+    public static void Sox(params string[] args) => Run("sox", args);
+
+    /// <summary>16-bit PCM samples of a mono WAV as floats (a plain reader, independent of the code under test).</summary>
+    public static float[] ReadMono16(string wav)
+    {
+        var bytes = File.ReadAllBytes(wav);
+        int at = 12;
+        while (at + 8 <= bytes.Length)
+        {
+            var id = System.Text.Encoding.ASCII.GetString(bytes, at, 4);
+            int size = BitConverter.ToInt32(bytes, at + 4);
+            if (id == "data")
+                return Enumerable.Range(0, size / 2).Select(i => BitConverter.ToInt16(bytes, at + 8 + 2 * i) / 32768f).ToArray();
+            at += 8 + size + (size & 1);
+        }
+        throw new InvalidOperationException($"no data chunk in {wav}");
+    }
+
+    /// <summary>Where sound is: the first and last 10 ms window whose RMS exceeds <paramref name="rms"/>, in seconds.</summary>
+    public static (double Start, double End) SoundExtent(float[] samples, int rate = 16_000, float rms = 0.01f)
+    {
+        int w = rate / 100;
+        var loud = Enumerable.Range(0, samples.Length / w)
+            .Where(k => Math.Sqrt(samples.AsSpan(k * w, w).ToArray().Select(x => (double)x * x).Average()) > rms).ToList();
+        return ((double)loud[0] * w / rate, (double)(loud[^1] + 1) * w / rate);
+    }
+
+    private static void Run(string exe, IEnumerable<string> args)
+    {
+        var psi = new ProcessStartInfo(exe) { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi) ?? throw new InvalidOperationException($"{exe} did not start (apt-get install espeak-ng sox)");
+        var err = p.StandardError.ReadToEnd();
+        p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"{exe} failed: {err.Trim()}");
+    }
+}
