@@ -8,7 +8,10 @@ using Assistant.Inference.Audio;
 
 namespace Assistant.Ui;
 
-/// <summary><c>assistant listen --file PATH</c>: where the speech is: each utterance's start and end (Silero VAD).</summary>
+/// <summary>
+/// <c>assistant listen --file PATH [--asr-model M]</c>: where the speech is (each utterance's start and end,
+/// Silero VAD) and, with a Whisper model, what each utterance asks.
+/// </summary>
 internal static class ListenCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
@@ -18,13 +21,14 @@ internal static class ListenCommand
         var vadModels = new Option<string?>("--vad-models") { Description = "folder with silero_vad_v5.onnx (default: $ASSISTANT_VAD_MODELS, else the cache tools/fetch_models.sh fills)" };
         var threshold = new Option<float>("--threshold") { Description = "speech probability that starts an utterance", DefaultValueFactory = _ => 0.5f };
         var minSilence = new Option<int>("--min-silence-ms") { Description = "silence that ends an utterance", DefaultValueFactory = _ => 300 };
+        var asrModel = new Option<string?>("--asr-model") { Description = $"transcribe each utterance with Whisper: {WhisperRecognizer.WhereToGetOne}" };
         var ep = Cli.EpOption();
         var json = Cli.JsonOption();
         var command = new Command("listen", "Find the utterances in audio with voice-activity detection (Silero VAD): start and end of each.")
         {
-            file, mic, vadModels, threshold, minSilence, ep, json,
+            file, mic, vadModels, threshold, minSilence, asrModel, ep, json,
         };
-        command.SetAction(parse =>
+        command.SetAction(async (parse, cancellation) =>
         {
             var path = parse.GetValue(file);
             if (parse.GetValue(mic))
@@ -38,8 +42,10 @@ internal static class ListenCommand
             var factory = new SessionFactory(new SessionConfig(ExecutionProviders.Parse(parse.GetValue(ep)!)));
             if (factory.FallbackReason is { } why) stderr.WriteLine($"note: {why}; running on the CPU");
             using var vad = SileroVad.Load(factory, parse.GetValue(vadModels));
+            using var recognizer = parse.GetValue(asrModel) is { } model ? WhisperRecognizer.Load(model) : null;
             var clock = Stopwatch.StartNew();
-            var utterances = UtteranceCutter.Cut(vad, samples, new VadOptions(t, MinSilenceMs: silence));
+            var heard = await SpeechQueries.HearAsync(vad, samples, new VadOptions(t, MinSilenceMs: silence), recognizer, cancellation);
+            var utterances = heard.Select(h => h.Span).ToList();
             double ms = clock.Elapsed.TotalMilliseconds, seconds = (double)samples.Length / AudioFile.SampleRate;
             if (parse.GetValue(json))
             {
@@ -47,14 +53,15 @@ internal static class ListenCommand
                 {
                     file = path,
                     audio_seconds = Math.Round(seconds, 3),
-                    utterances = utterances.Select(u => new { start = Math.Round(u.Start, 3), end = Math.Round(u.End, 3) }),
-                    vad_ms = Math.Round(ms, 1),
+                    utterances = heard.Select(h => new { start = Math.Round(h.Span.Start, 3), end = Math.Round(h.Span.End, 3), text = h.Query }),
+                    vad_asr_ms = Math.Round(ms, 1),
                 }));
                 return 0;
             }
             for (int i = 0; i < utterances.Count; i++)
-                stdout.WriteLine($"utterance {i + 1}: {utterances[i].Start:F2} s - {utterances[i].End:F2} s ({utterances[i].Duration:F2} s)");
-            stdout.WriteLine($"{utterances.Count} utterances in {seconds:F2} s of audio  | vad {ms:F0} ms ({seconds * 1000 / Math.Max(ms, 1e-9):F0}x real time)");
+                stdout.WriteLine($"utterance {i + 1}: {utterances[i].Start:F2} s - {utterances[i].End:F2} s ({utterances[i].Duration:F2} s)" +
+                                 (heard[i].Query is { } q ? $": {q}" : ""));
+            stdout.WriteLine($"{utterances.Count} utterances in {seconds:F2} s of audio  | {(recognizer is null ? "vad" : "vad + asr")} {ms:F0} ms ({seconds * 1000 / Math.Max(ms, 1e-9):F0}x real time)");
             return 0;
         });
         return command;

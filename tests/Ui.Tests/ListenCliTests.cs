@@ -48,3 +48,22 @@ public sealed class ListenCliTests
         Assert.Contains("ffmpeg -i IN -ar 16000 -ac 1 OUT.wav", stderr);
     }
 }
+
+public sealed class ListenAsrCliTests
+{
+    [Fact]
+    public async Task Listen_WithAnAsrModelThatIsMissingOrJunk_IsAClearError()
+    {
+        var dir = Speech.TempDir();
+        var wav = Speech.Say(dir, "Hello there.", "h");
+        var (code, _, stderr) = await CliRun.Run("listen", "--file", wav, "--asr-model", Path.Combine(dir, "none.bin"));
+        Assert.Equal(2, code);
+        Assert.Contains("ASR model not found", stderr);
+        var junk = Path.Combine(dir, "junk.bin");
+        await File.WriteAllBytesAsync(junk, new byte[2048]);
+        (code, _, stderr) = await CliRun.Run("listen", "--file", wav, "--asr-model", junk);
+        Assert.Equal(2, code);
+        Assert.Contains("as a Whisper model", stderr);
+        Assert.Single(stderr.Trim().Split('\n'));
+    }
+}

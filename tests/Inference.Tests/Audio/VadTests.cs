@@ -142,3 +142,26 @@ public sealed class UtteranceCutterTests
         Assert.Equal(23 * Frame, us[1].End, 6);  // speech to the last frame: open at the end, closed by Finish
     }
 }
+
+/// <summary>The Whisper.net adapter's errors (no ggml model can be had on these machines).</summary>
+public sealed class WhisperRecognizerTests
+{
+    [Fact]
+    public void Without_a_model_it_says_what_is_needed_and_where_to_get_one()
+    {
+        var e = Assert.Throws<InferenceException>(() => WhisperRecognizer.Load(null));
+        Assert.Contains("--asr-model", e.Message);
+        Assert.Contains("huggingface.co/ggerganov/whisper.cpp", e.Message);
+        Assert.Contains("not found", Assert.Throws<InferenceException>(() => WhisperRecognizer.Load("/no/such/ggml.bin")).Message);
+    }
+
+    [Fact]
+    public void A_file_that_is_not_a_ggml_model_is_refused_by_the_real_runtime()
+    {
+        var junk = Path.Combine(Speech.TempDir(), "ggml-junk.bin");
+        File.WriteAllBytes(junk, new byte[4096]);
+        var e = Assert.Throws<InferenceException>(() => WhisperRecognizer.Load(junk));
+        Assert.Contains("cannot load", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+}
