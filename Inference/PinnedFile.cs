@@ -24,7 +24,7 @@ public static class PinnedFile
         if (!string.IsNullOrEmpty(explicitDir)) return explicitDir;
         var root = Environment.GetEnvironmentVariable("ASSISTANT_CACHE");
         if (string.IsNullOrEmpty(root))
-            root = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "assistant");
+            root = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify), "assistant");
         return Path.Combine(root, relative);
     }
 }

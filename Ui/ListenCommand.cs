@@ -17,7 +17,9 @@ internal static class ListenCommand
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var file = new Option<string?>("--file") { Description = "audio file (WAV or AIFF, any rate and channel count; resampled to 16 kHz mono)" };
-        var mic = new Option<bool>("--mic") { Description = "the microphone (not built yet)" };
+        var mic = new Option<bool>("--mic") { Description = "the microphone (Linux: ALSA), printing utterances as they end; Ctrl+C stops" };
+        var device = new Option<string>("--device") { Description = "with --mic: ALSA capture device", DefaultValueFactory = _ => "default" };
+        var seconds = new Option<double?>("--seconds") { Description = "with --mic: stop after this much audio" };
         var vadModels = new Option<string?>("--vad-models") { Description = "folder with silero_vad_v5.onnx (default: $ASSISTANT_VAD_MODELS, else the cache tools/fetch_models.sh fills)" };
         var threshold = new Option<float>("--threshold") { Description = "speech probability that starts an utterance", DefaultValueFactory = _ => 0.5f };
         var minSilence = new Option<int>("--min-silence-ms") { Description = "silence that ends an utterance", DefaultValueFactory = _ => 300 };
@@ -26,19 +28,22 @@ internal static class ListenCommand
         var json = Cli.JsonOption();
         var command = new Command("listen", "Find the utterances in audio with voice-activity detection (Silero VAD): start and end of each.")
         {
-            file, mic, vadModels, threshold, minSilence, asrModel, ep, json,
+            file, mic, device, seconds, vadModels, threshold, minSilence, asrModel, ep, json,
         };
         command.SetAction(async (parse, cancellation) =>
         {
             var path = parse.GetValue(file);
-            if (parse.GetValue(mic))
-                throw new EngineException("--mic is not built yet (ALSA/WASAPI capture is planned); record to a WAV file and use --file");
-            if (path is null) throw new EngineException("give --file PATH (a WAV or AIFF file)");
+            bool fromMic = parse.GetValue(mic);
+            if ((path is null) == !fromMic) throw new EngineException("give exactly one of --file PATH (a WAV or AIFF file) or --mic");
+            if (parse.GetValue(seconds) is { } limit && !(limit > 0)) throw new EngineException($"--seconds must be positive, got {limit}");
             float t = parse.GetValue(threshold);
             if (!(t > 0.15f && t < 1f)) throw new EngineException($"--threshold must be in (0.15, 1), got {t}");
             int silence = parse.GetValue(minSilence);
             if (silence is < 32 or > 10_000) throw new EngineException($"--min-silence-ms must be in 32..10000, got {silence}");
-            var samples = AudioFile.Load16kMono(path);
+            if (fromMic)
+                return await ListenToMicrophone(parse.GetValue(device)!, parse.GetValue(seconds), parse.GetValue(vadModels), parse.GetValue(asrModel),
+                    new VadOptions(t, MinSilenceMs: silence), parse.GetValue(ep)!, parse.GetValue(json), stdout, stderr, cancellation);
+            var samples = AudioFile.Load16kMono(path!);
             var factory = new SessionFactory(new SessionConfig(ExecutionProviders.Parse(parse.GetValue(ep)!)));
             if (factory.FallbackReason is { } why) stderr.WriteLine($"note: {why}; running on the CPU");
             using var vad = SileroVad.Load(factory, parse.GetValue(vadModels));
@@ -46,13 +51,13 @@ internal static class ListenCommand
             var clock = Stopwatch.StartNew();
             var heard = await SpeechQueries.HearAsync(vad, samples, new VadOptions(t, MinSilenceMs: silence), recognizer, cancellation);
             var utterances = heard.Select(h => h.Span).ToList();
-            double ms = clock.Elapsed.TotalMilliseconds, seconds = (double)samples.Length / AudioFile.SampleRate;
+            double ms = clock.Elapsed.TotalMilliseconds, audioSeconds = (double)samples.Length / AudioFile.SampleRate;
             if (parse.GetValue(json))
             {
                 stdout.WriteLine(JsonSerializer.Serialize(new
                 {
                     file = path,
-                    audio_seconds = Math.Round(seconds, 3),
+                    audio_seconds = Math.Round(audioSeconds, 3),
                     utterances = heard.Select(h => new { start = Math.Round(h.Span.Start, 3), end = Math.Round(h.Span.End, 3), text = h.Query }),
                     vad_asr_ms = Math.Round(ms, 1),
                 }));
@@ -61,9 +66,53 @@ internal static class ListenCommand
             for (int i = 0; i < utterances.Count; i++)
                 stdout.WriteLine($"utterance {i + 1}: {utterances[i].Start:F2} s - {utterances[i].End:F2} s ({utterances[i].Duration:F2} s)" +
                                  (heard[i].Query is { } q ? $": {q}" : ""));
-            stdout.WriteLine($"{utterances.Count} utterances in {seconds:F2} s of audio  | {(recognizer is null ? "vad" : "vad + asr")} {ms:F0} ms ({seconds * 1000 / Math.Max(ms, 1e-9):F0}x real time)");
+            stdout.WriteLine($"{utterances.Count} utterances in {audioSeconds:F2} s of audio  | {(recognizer is null ? "vad" : "vad + asr")} {ms:F0} ms ({audioSeconds * 1000 / Math.Max(ms, 1e-9):F0}x real time)");
             return 0;
         });
         return command;
+    }
+
+    /// <summary>Streams the microphone through the VAD (and recogniser), printing each utterance when it ends.</summary>
+    private static async Task<int> ListenToMicrophone(string device, double? limit, string? vadDir, string? asrModel, VadOptions options,
+        string ep, bool asJson, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
+    {
+        var factory = new SessionFactory(new SessionConfig(ExecutionProviders.Parse(ep)));
+        using var vad = SileroVad.Load(factory, vadDir);
+        using var recognizer = asrModel is null ? null : WhisperRecognizer.Load(asrModel);
+        using var microphone = new AlsaMicrophone(device);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        var listener = new SpeechListener(vad, options, recognizer);
+        var frame = new float[SileroVad.FrameSamples];
+        int count = 0;
+        void Print(HeardUtterance h)
+        {
+            count++;
+            stdout.WriteLine(asJson
+                ? JsonSerializer.Serialize(new { start = Math.Round(h.Span.Start, 3), end = Math.Round(h.Span.End, 3), text = h.Query })
+                : $"utterance {count}: {h.Span.Start:F2} s - {h.Span.End:F2} s ({h.Span.Duration:F2} s)" + (h.Query is { } q ? $": {q}" : ""));
+            stdout.Flush();
+        }
+        try
+        {
+            if (!asJson) stdout.WriteLine($"listening on '{microphone.Device}'{(limit is { } l ? $" for {l:G4} s" : "; Ctrl+C stops")}");
+            while (!cts.IsCancellationRequested && (limit is null || listener.Seconds < limit))
+            {
+                microphone.Read(frame);
+                if (await listener.PushAsync(frame, cts.Token) is { } heard) Print(heard);
+            }
+            if (await listener.FinishAsync(CancellationToken.None) is { } last) Print(last);
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            // Ctrl+C while transcribing
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+        if (!asJson) stdout.WriteLine($"{count} utterances in {listener.Seconds:F2} s of audio{(microphone.Overruns > 0 ? $", {microphone.Overruns} overruns (samples lost)" : "")}");
+        return 0;
     }
 }

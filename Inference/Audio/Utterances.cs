@@ -22,6 +22,9 @@ public sealed class UtteranceCutter(VadOptions options, double frameSeconds)
     private long _frame;
     private long? _start, _silenceFrom;
 
+    /// <summary>An utterance has started and not yet ended.</summary>
+    public bool InSpeech => _start is not null;
+
     /// <summary>Feeds the next frame's probability; returns an utterance when this frame ended one (before padding).</summary>
     public Utterance? Push(float probability)
     {
