@@ -37,11 +37,14 @@ internal static class LiveCommand
         var port = new Option<int>("--port") { Description = "overlay port (0: any free one)", DefaultValueFactory = _ => 8770 };
         var bind = new Option<string>("--bind") { Description = "overlay address; anything but loopback needs --allow-remote", DefaultValueFactory = _ => "127.0.0.1" };
         var allowRemote = new Option<bool>("--allow-remote") { Description = "let the overlay bind beyond loopback; prints an access token every request must carry" };
+        var listen = new Option<bool>("--listen") { Description = "ask by voice: the microphone (ALSA) through voice activity and, with --asr-model, speech recognition; a heard question replaces the current one as a typed line does" };
+        var micDevice = new Option<string>("--mic-device") { Description = "with --listen: ALSA capture device", DefaultValueFactory = _ => "default" };
+        var asrModel = new Option<string?>("--asr-model") { Description = "with --listen: a Whisper ggml model to turn utterances into questions" };
         var ep = Cli.EpOption();
         var command = new Command("live", "Run the frame loop on a moving source and answer about every frame.")
         {
             source, loopFolder, realtime, modeOption, perFrame, hudOption, onSourceError, query, frames, every, speed, tokens, decoder, record, latency, models,
-            overlay, port, bind, allowRemote, ep,
+            overlay, port, bind, allowRemote, listen, micDevice, asrModel, ep,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -144,6 +147,29 @@ internal static class LiveCommand
             // Typed lines become new questions; the reader runs beside the loop and the newest line wins.
             var typed = new System.Collections.Concurrent.ConcurrentQueue<string>();
             bool userAsked = false;
+            // Voice: the microphone, VAD and recogniser open now (a bad device or model fails before the loop),
+            // then a task beside the loop turns each heard question into a line of the typed queue.
+            Task? listening = null;
+            if (parse.GetValue(listen))
+            {
+                var factory = new SessionFactory(new SessionConfig(ExecutionProviders.Parse(parse.GetValue(ep)!)));
+                var vad = Inference.Audio.SileroVad.Load(factory);
+                Inference.Audio.WhisperRecognizer? recognizer = null;
+                Capture.Audio.AlsaMicrophone? microphone = null;
+                try
+                {
+                    recognizer = parse.GetValue(asrModel) is { } model ? Inference.Audio.WhisperRecognizer.Load(model) : null;
+                    microphone = new Capture.Audio.AlsaMicrophone(parse.GetValue(micDevice)!);
+                }
+                catch
+                {
+                    vad.Dispose();
+                    recognizer?.Dispose();
+                    throw;
+                }
+                if (recognizer is null) stderr.WriteLine("note: --listen without --asr-model hears utterances but cannot turn them into questions");
+                listening = Task.Run(() => ListenAsync(vad, recognizer, microphone, typed, stdout, stderr, cts.Token));
+            }
             if (stdin is not null)
                 _ = Task.Run(async () =>
                 {
@@ -367,8 +393,9 @@ internal static class LiveCommand
             {
                 Console.CancelKeyPress -= onCancel;
                 recorder?.Flush();
-                cts.Cancel();  // stops the stdin reader and the capture thread
+                cts.Cancel();  // stops the stdin reader, the capture thread and the listener
                 if (capture is not null) await capture;
+                if (listening is not null) await listening;
             }
             var counters = loop.Counters;
             double seconds = clock.Elapsed.TotalSeconds;
@@ -387,6 +414,41 @@ internal static class LiveCommand
             return interrupted ? 130 : sourceFailed ? 1 : 0;
         });
         return command;
+    }
+
+    /// <summary>The microphone through the VAD (and recogniser) until cancelled; owns and disposes all three.</summary>
+    private static async Task ListenAsync(Inference.Audio.SileroVad vad, Inference.Audio.WhisperRecognizer? recognizer, Capture.Audio.AlsaMicrophone microphone,
+        System.Collections.Concurrent.ConcurrentQueue<string> questions, TextWriter stdout, TextWriter stderr, CancellationToken stop)
+    {
+        using (vad)
+        using (recognizer)
+        using (microphone)
+        {
+            var listener = new SpeechListener(vad, new Inference.Audio.VadOptions(), recognizer);
+            var frame = new float[Inference.Audio.SileroVad.FrameSamples];
+            try
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    microphone.Read(frame);
+                    if (await listener.PushAsync(frame, stop) is not { } heard) continue;
+                    if (heard.Query is { } q)
+                    {
+                        stdout.WriteLine($"heard ({heard.Span.Start:F2}-{heard.Span.End:F2} s): {q}");
+                        questions.Enqueue(q);
+                    }
+                    else stdout.WriteLine($"heard an utterance ({heard.Span.Start:F2}-{heard.Span.End:F2} s){(recognizer is null ? "; no --asr-model to transcribe it" : " with no words")}");
+                }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                // the loop ended
+            }
+            catch (Capture.CaptureException e)
+            {
+                stderr.WriteLine($"listening stopped: {e.Message}");  // the loop goes on without the microphone
+            }
+        }
     }
 
     /// <summary>Every configuration the planner could pick, with its FLOPs per frame and the law's accuracy (empty without a law).</summary>

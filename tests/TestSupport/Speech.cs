@@ -25,6 +25,24 @@ public static class Speech
     /// <summary>Runs sox with these arguments (the last one is the output file).</summary>
     public static void Sox(params string[] args) => Run("sox", args);
 
+    /// <summary>
+    /// A private HOME whose .asoundrc defines the ALSA capture device "speech": ALSA's file plugin playing
+    /// <paramref name="text"/> (spoken, with 1.0 s of silence before and 1.5 s after) as if from a microphone.
+    /// Returns the HOME and the WAV of what the device plays.
+    /// </summary>
+    public static (string Home, string Wav) AlsaSpeechDevice(string text)
+    {
+        var home = TempDir();
+        var said = Say(home, text, "said");
+        var wav = Path.Combine(home, "padded.wav");
+        Sox(said, wav, "pad", "1.0", "1.5");
+        var raw = Path.Combine(home, "speech.raw");
+        Sox(wav, "-t", "raw", "-e", "signed-integer", "-b", "16", raw);
+        File.WriteAllText(Path.Combine(home, ".asoundrc"),
+            $"pcm.speech {{\n type file\n slave.pcm null\n file \"/dev/null\"\n infile \"{raw}\"\n format \"raw\"\n}}\n");
+        return (home, wav);
+    }
+
     /// <summary>16-bit PCM samples of a mono WAV as floats (a plain reader, independent of the code under test).</summary>
     public static float[] ReadMono16(string wav)
     {

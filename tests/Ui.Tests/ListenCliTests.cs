@@ -76,18 +76,19 @@ public sealed class ListenAsrCliTests
 /// </summary>
 public sealed class ListenMicTests
 {
-    private static async Task<(int Code, string Out, string Err)> RunAssistant(string home, params string[] args)
+    /// <summary>The assistant as a process with HOME set (alsa-lib reads $HOME/.asoundrc) and the VAD model found.</summary>
+    internal static async Task<(int Code, string Out, string Err)> RunAssistant(string home, params string[] args)
     {
         var psi = new System.Diagnostics.ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "assistant"), args)
         {
             RedirectStandardOutput = true, RedirectStandardError = true,
         };
-        psi.Environment["HOME"] = home;  // alsa-lib reads $HOME/.asoundrc
+        psi.Environment["HOME"] = home;
         psi.Environment["ASSISTANT_VAD_MODELS"] = Inference.Audio.SileroVad.DefaultDirectory();
         using var p = System.Diagnostics.Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
         await p.WaitForExitAsync(timeout.Token);
         return (p.ExitCode, await stdout, await stderr);
     }
@@ -95,14 +96,7 @@ public sealed class ListenMicTests
     [Fact]
     public async Task Mic_HearsSpeechFromACaptureDevice_WithinA100MsOfTheTruth_AndSilenceFromNull()
     {
-        var home = Speech.TempDir();
-        var said = Speech.Say(home, "What color is the square?", "s");
-        var wav = Path.Combine(home, "padded.wav");
-        Speech.Sox(said, wav, "pad", "1.0", "1.5");
-        var raw = Path.Combine(home, "speech.raw");
-        Speech.Sox(wav, "-t", "raw", "-e", "signed-integer", "-b", "16", raw);
-        await File.WriteAllTextAsync(Path.Combine(home, ".asoundrc"),
-            $"pcm.speech {{\n type file\n slave.pcm null\n file \"/dev/null\"\n infile \"{raw}\"\n format \"raw\"\n}}\n");
+        var (home, wav) = Speech.AlsaSpeechDevice("What color is the square?");
         var (start, end) = Speech.SoundExtent(Speech.ReadMono16(wav));
 
         var (code, stdout, stderr) = await RunAssistant(home, "listen", "--mic", "--device", "speech", "--seconds", "3.5", "--json");
@@ -115,5 +109,29 @@ public sealed class ListenMicTests
         Assert.True(code == 0, stderr);
         Assert.Contains("0 utterances in 2.02 s of audio", stdout);
         Assert.Equal("", stderr);  // alsa-lib's own messages are kept off stderr
+    }
+
+    [Fact]
+    public async Task LiveListen_HearsTheMicrophoneWhileTheLoopRuns_AndABadDeviceOrModelFailsFirst()
+    {
+        var (home, wav) = Speech.AlsaSpeechDevice("How many circles are there?");
+        var (start, end) = Speech.SoundExtent(Speech.ReadMono16(wav));
+        var (code, stdout, stderr) = await RunAssistant(home, "live", "--listen", "--mic-device", "speech", "--realtime-fps", "10", "--frames", "40");
+        Assert.True(code == 0, stderr);
+        var heard = System.Text.RegularExpressions.Regex.Match(stdout, @"heard an utterance \(([\d.]+)-([\d.]+) s\); no --asr-model to transcribe it");
+        Assert.True(heard.Success, stdout);
+        Assert.InRange(double.Parse(heard.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), start - 0.1, start + 0.1);
+        Assert.InRange(double.Parse(heard.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture), end - 0.1, end + 0.1);
+        Assert.Contains("40 frames from world", stdout);
+        Assert.Contains("cannot turn them into questions", stderr);
+
+        (code, _, stderr) = await RunAssistant(home, "live", "--listen", "--mic-device", "hw:9,0", "--frames", "5");
+        Assert.Equal(2, code);
+        Assert.Equal("error: cannot open microphone 'hw:9,0': No such file or directory", stderr.Trim());
+        var junk = Path.Combine(home, "junk.bin");
+        await File.WriteAllBytesAsync(junk, new byte[1024]);
+        (code, _, stderr) = await RunAssistant(home, "live", "--listen", "--mic-device", "speech", "--asr-model", junk, "--frames", "5");
+        Assert.Equal(2, code);
+        Assert.Contains("as a Whisper model", stderr);
     }
 }
