@@ -51,8 +51,8 @@ internal static class HotkeyCommand
             var config = new AskConfig(Tokens: parse.GetValue(tokens), Generation: new GenerationOptions(32));
             if (set is not null) WorldQuery.Normalize(q!, set.Manifest.World);  // an unknown word fails now, not at the first press
             var displayName = parse.GetValue(display);
-            using var screen = new X11ScreenSource(displayName, area);
-            using var hotkey = new X11Hotkey(parse.GetValue(key)!, displayName);
+            using var screen = ScreenSources.Open(displayName, area);
+            using var hotkey = ScreenSources.Hotkey(parse.GetValue(key)!, displayName);
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
             Console.CancelKeyPress += onCancel;

@@ -36,7 +36,7 @@ internal static class ReadCommand
             if (path is not null) frame = ImageFile.Load(path);
             else
             {
-                using var source = new X11ScreenSource(parse.GetValue(display), regionText is null ? null : ParseRegion(regionText));
+                using var source = ScreenSources.Open(parse.GetValue(display), regionText is null ? null : ParseRegion(regionText));
                 if (!source.TryRead(out frame)) throw new CaptureException("the screen gave no frame");
             }
             using var reader = LoadReader(parse.GetValue(ocrModels), parse.GetValue(ep)!, stderr);

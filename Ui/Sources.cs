@@ -27,14 +27,14 @@ internal static class Sources
             return int.TryParse(text[7..], out var index) && index >= 0
                 ? Capture.VideoSource.Camera(index)
                 : throw new EngineException($"unknown source '{text}': camera:N takes a device index, e.g. camera:0");
-        if (text == "screen") return new Capture.Screen.X11ScreenSource();
+        if (text == "screen") return Capture.Screen.ScreenSources.Open();
         if (text.StartsWith("screen:", StringComparison.Ordinal))
         {
             var parts = text[7..].Split(',');
             if (parts.Length == 4 && parts.All(p => int.TryParse(p, out _)))
             {
                 var v = parts.Select(int.Parse).ToArray();
-                return new Capture.Screen.X11ScreenSource(null, (v[0], v[1], v[2], v[3]));
+                return Capture.Screen.ScreenSources.Open(null, (v[0], v[1], v[2], v[3]));
             }
             throw new EngineException($"unknown source '{text}': screen:X,Y,W,H takes four integers");
         }

@@ -7,7 +7,7 @@ namespace Assistant.Capture.Screen;
 /// errors (another client already grabbed the key) are caught by an error handler and reported as a
 /// <see cref="CaptureException"/>, because Xlib's default handler would end the process. Owns its connection.
 /// </summary>
-public sealed partial class X11Hotkey : IDisposable
+public sealed partial class X11Hotkey : IGlobalHotkey
 {
     private const int KeyPress = 2, GrabModeAsync = 1;
     private const uint AnyModifier = 1 << 15;
@@ -25,7 +25,7 @@ public sealed partial class X11Hotkey : IDisposable
 
     public X11Hotkey(string key, string? displayName = null)
     {
-        if (!OperatingSystem.IsLinux()) throw new CaptureException("the X11 hotkey needs Linux (the Windows hotkey comes with the capture issue)");
+        if (!OperatingSystem.IsLinux()) throw new CaptureException("the X11 hotkey needs Linux (on Windows the RegisterHotKey one is used)");
         _display = X11.XOpenDisplay(displayName);
         var shown = displayName ?? Environment.GetEnvironmentVariable("DISPLAY") ?? "(DISPLAY unset)";
         if (_display.IsInvalid) throw new CaptureException($"cannot open X display {shown}: is an X server running there?");

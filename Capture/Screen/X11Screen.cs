@@ -59,7 +59,7 @@ internal static partial class X11
 /// connection. Regions are checked against the screen first, because an out-of-range request is an X protocol
 /// error that Xlib's default handler answers by ending the process.
 /// </summary>
-public sealed class X11ScreenSource : IFrameSource
+public sealed class X11ScreenSource : IScreenSource
 {
     private readonly X11DisplayHandle _display;
     private readonly IntPtr _root;
@@ -70,7 +70,7 @@ public sealed class X11ScreenSource : IFrameSource
     /// <param name="region">x, y, width, height; null captures the whole screen.</param>
     public X11ScreenSource(string? displayName = null, (int X, int Y, int Width, int Height)? region = null)
     {
-        if (!OperatingSystem.IsLinux()) throw new CaptureException("screen capture through X11 needs Linux (the Windows capture comes with the capture issue)");
+        if (!OperatingSystem.IsLinux()) throw new CaptureException("screen capture through X11 needs Linux (on Windows the GDI source is used)");
         try
         {
             _display = X11.XOpenDisplay(displayName);

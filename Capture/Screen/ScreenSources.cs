@@ -1,0 +1,28 @@
+namespace Assistant.Capture.Screen;
+
+/// <summary>A whole screen (or a region of it) as a frame source.</summary>
+public interface IScreenSource : IFrameSource
+{
+    int ScreenWidth { get; }
+    int ScreenHeight { get; }
+}
+
+/// <summary>A global hotkey: each press wakes one <see cref="WaitAsync"/>.</summary>
+public interface IGlobalHotkey : IDisposable
+{
+    string Key { get; }
+
+    /// <summary>Waits for the next press; false when cancelled first.</summary>
+    Task<bool> WaitAsync(CancellationToken cancellation);
+}
+
+/// <summary>The platform's screen source and hotkey: GDI and RegisterHotKey on Windows (untested), X11 elsewhere.</summary>
+public static class ScreenSources
+{
+    /// <param name="display">X display (ignored on Windows); null: $DISPLAY.</param>
+    public static IScreenSource Open(string? display = null, (int X, int Y, int Width, int Height)? region = null) =>
+        OperatingSystem.IsWindows() ? new WindowsScreenSource(region) : new X11ScreenSource(display, region);
+
+    public static IGlobalHotkey Hotkey(string key, string? display = null) =>
+        OperatingSystem.IsWindows() ? new WindowsHotkey(key) : new X11Hotkey(key, display);
+}

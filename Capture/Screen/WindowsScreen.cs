@@ -1,0 +1,108 @@
+using System.Runtime.InteropServices;
+
+namespace Assistant.Capture.Screen;
+
+/// <summary>
+/// Screen capture on Windows with GDI: BitBlt of the virtual screen (all monitors) or a region of it into a
+/// 32-bit top-down DIB, read back with GetDIBits. UNTESTED: compiled on Linux, never run (no Windows machine
+/// here); the X11 source is the tested one. Owns its device contexts and bitmap.
+/// </summary>
+public sealed partial class WindowsScreenSource : IScreenSource
+{
+    private const int SmXVirtual = 76, SmYVirtual = 77, SmCxVirtual = 78, SmCyVirtual = 79;
+    private const uint SrcCopy = 0x00CC0020, CaptureBlt = 0x40000000;
+    private readonly IntPtr _screenDc, _memoryDc, _bitmap, _previous;
+    private readonly int _x, _y, _width, _height;
+    private readonly byte[] _bgra;
+    private readonly DateTime _start = DateTime.UtcNow;
+
+    public WindowsScreenSource((int X, int Y, int Width, int Height)? region = null)
+    {
+        if (!OperatingSystem.IsWindows()) throw new CaptureException("GDI screen capture needs Windows");
+        int left = GetSystemMetrics(SmXVirtual), top = GetSystemMetrics(SmYVirtual);
+        ScreenWidth = GetSystemMetrics(SmCxVirtual);
+        ScreenHeight = GetSystemMetrics(SmCyVirtual);
+        var (x, y, w, h) = region ?? (0, 0, ScreenWidth, ScreenHeight);
+        if (w <= 0 || h <= 0 || x < 0 || y < 0 || x + w > ScreenWidth || y + h > ScreenHeight)
+            throw new CaptureException($"region {x},{y},{w},{h} is not inside the {ScreenWidth}x{ScreenHeight} screen");
+        (_x, _y, _width, _height) = (left + x, top + y, w, h);
+        _screenDc = GetDC(IntPtr.Zero);
+        if (_screenDc == IntPtr.Zero) throw new CaptureException("cannot get the screen's device context (is this a desktop session?)");
+        _memoryDc = CreateCompatibleDC(_screenDc);
+        _bitmap = CreateCompatibleBitmap(_screenDc, w, h);
+        if (_memoryDc == IntPtr.Zero || _bitmap == IntPtr.Zero)
+        {
+            Dispose();
+            throw new CaptureException($"cannot create a {w}x{h} capture bitmap");
+        }
+        _previous = SelectObject(_memoryDc, _bitmap);
+        _bgra = new byte[w * h * 4];
+        Name = region is null ? "screen" : $"screen:{x},{y},{w},{h}";
+    }
+
+    public string Name { get; }
+    public int ScreenWidth { get; }
+    public int ScreenHeight { get; }
+
+    public bool TryRead(out Frame frame)
+    {
+        if (!BitBlt(_memoryDc, 0, 0, _width, _height, _screenDc, _x, _y, SrcCopy | CaptureBlt))
+            throw new CaptureException($"BitBlt failed for {Name} (error {Marshal.GetLastPInvokeError()}): the desktop may be locked");
+        var header = new BitmapInfoHeader
+        {
+            Size = (uint)Marshal.SizeOf<BitmapInfoHeader>(), Width = _width, Height = -_height,  // negative: top-down rows
+            Planes = 1, BitCount = 32, Compression = 0,
+        };
+        int lines;
+        unsafe
+        {
+            fixed (byte* p = _bgra) lines = GetDIBits(_memoryDc, _bitmap, 0, (uint)_height, p, ref header, 0);
+        }
+        if (lines != _height) throw new CaptureException($"GetDIBits read {lines} of {_height} rows for {Name}");
+        var rgb = new byte[_width * _height * 3];
+        for (int i = 0, o = 0; i < _bgra.Length; i += 4, o += 3)
+        {
+            rgb[o] = _bgra[i + 2];
+            rgb[o + 1] = _bgra[i + 1];
+            rgb[o + 2] = _bgra[i];
+        }
+        frame = new Frame(rgb, _width, _height, DateTime.UtcNow - _start);
+        return true;
+    }
+
+    public void Dispose()
+    {
+        if (_memoryDc != IntPtr.Zero)
+        {
+            if (_previous != IntPtr.Zero) SelectObject(_memoryDc, _previous);
+            DeleteDC(_memoryDc);
+        }
+        if (_bitmap != IntPtr.Zero) DeleteObject(_bitmap);
+        if (_screenDc != IntPtr.Zero) ReleaseDC(IntPtr.Zero, _screenDc);
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct BitmapInfoHeader
+    {
+        public uint Size;
+        public int Width, Height;
+        public ushort Planes, BitCount;
+        public uint Compression, SizeImage;
+        public int XPelsPerMeter, YPelsPerMeter;
+        public uint ClrUsed, ClrImportant;
+        // GetDIBits writes no colour table for 32-bit BI_RGB, so the header alone is the BITMAPINFO.
+    }
+
+    [LibraryImport("user32.dll")] private static partial int GetSystemMetrics(int index);
+    [LibraryImport("user32.dll")] private static partial IntPtr GetDC(IntPtr window);
+    [LibraryImport("user32.dll")] private static partial int ReleaseDC(IntPtr window, IntPtr dc);
+    [LibraryImport("gdi32.dll")] private static partial IntPtr CreateCompatibleDC(IntPtr dc);
+    [LibraryImport("gdi32.dll")] private static partial IntPtr CreateCompatibleBitmap(IntPtr dc, int width, int height);
+    [LibraryImport("gdi32.dll")] private static partial IntPtr SelectObject(IntPtr dc, IntPtr obj);
+    [LibraryImport("gdi32.dll", SetLastError = true)]
+    [return: MarshalAs(UnmanagedType.Bool)]
+    private static partial bool BitBlt(IntPtr dest, int x, int y, int width, int height, IntPtr source, int sx, int sy, uint rop);
+    [LibraryImport("gdi32.dll")] private static unsafe partial int GetDIBits(IntPtr dc, IntPtr bitmap, uint start, uint lines, byte* bits, ref BitmapInfoHeader info, uint usage);
+    [LibraryImport("gdi32.dll")] [return: MarshalAs(UnmanagedType.Bool)] private static partial bool DeleteObject(IntPtr obj);
+    [LibraryImport("gdi32.dll")] [return: MarshalAs(UnmanagedType.Bool)] private static partial bool DeleteDC(IntPtr dc);
+}
