@@ -4,23 +4,37 @@ namespace Assistant.Capture;
 
 /// <summary>
 /// Frames from a video file or a camera through OpenCV's VideoCapture, converted from BGR to RGB. A file
-/// ends (or loops); a camera that stops delivering is reported as a <see cref="CaptureException"/>, which the
-/// live loop logs and either stops on or skips, per its flag. Owns the capture and its frame buffer.
+/// ends (or loops). A camera that stops delivering (unplugged, taken by another program) is closed and
+/// reopened every 250 ms until it comes back (<see cref="Recovered"/> says so) or <see cref="ReopenWithin"/>
+/// passes, which is a <see cref="CaptureException"/> the live loop logs and stops or skips on, per its flag.
+/// Owns the capture and its frame buffer.
 /// </summary>
 public sealed class VideoSource : IFrameSource
 {
-    private readonly VideoCapture _capture;
+    private static readonly TimeSpan RetryEvery = TimeSpan.FromMilliseconds(250);
+    private VideoCapture _capture;
+    private readonly Func<VideoCapture>? _reopen;
     private readonly Mat _bgr = new();
-    private readonly bool _loop, _isCamera;
+    private readonly bool _loop;
     private long _count;
 
-    private VideoSource(VideoCapture capture, string name, bool loop, bool isCamera)
+    private VideoSource(VideoCapture capture, string name, bool loop, Func<VideoCapture>? reopen, TimeSpan reopenWithin)
     {
         _capture = capture;
         Name = name;
         _loop = loop;
-        _isCamera = isCamera;
+        _reopen = reopen;
+        ReopenWithin = reopenWithin;
     }
+
+    /// <summary>How long a lost device is retried before it counts as gone (devices only).</summary>
+    public TimeSpan ReopenWithin { get; }
+
+    /// <summary>Times a lost device came back.</summary>
+    public int Reopens { get; private set; }
+
+    /// <summary>Raised on the reading thread when a lost device comes back, with a one-line message.</summary>
+    public event Action<string>? Recovered;
 
     public string Name { get; }
 
@@ -36,22 +50,34 @@ public sealed class VideoSource : IFrameSource
             capture.Dispose();
             throw new CaptureException($"cannot open video {path}: not a format this OpenCV build reads");
         }
-        return new VideoSource(capture, $"video:{path}", loop, isCamera: false);
+        return new VideoSource(capture, $"video:{path}", loop, reopen: null, TimeSpan.Zero);
     }
 
     /// <param name="width">Requested frame width (0 keeps the camera's default); likewise height and fps.</param>
-    public static VideoSource Camera(int index, int width = 0, int height = 0, double fps = 0)
+    /// <param name="reopenWithin">How long a camera that stops delivering is retried (default 10 s).</param>
+    public static VideoSource Camera(int index, int width = 0, int height = 0, double fps = 0, TimeSpan? reopenWithin = null) =>
+        Device(() =>
+        {
+            var capture = new VideoCapture(index);
+            if (width > 0) capture.Set(VideoCaptureProperties.FrameWidth, width);
+            if (height > 0) capture.Set(VideoCaptureProperties.FrameHeight, height);
+            if (fps > 0) capture.Set(VideoCaptureProperties.Fps, fps);
+            return capture;
+        }, $"camera:{index}", reopenWithin ?? TimeSpan.FromSeconds(10), $"camera {index} is not available (no device, or it is in use)");
+
+    /// <summary>
+    /// A live device opened by <paramref name="open"/> (and reopened by it after a loss): a camera, or in tests
+    /// a video file standing in for one.
+    /// </summary>
+    public static VideoSource Device(Func<VideoCapture> open, string name, TimeSpan reopenWithin, string? unavailable = null)
     {
-        var capture = Open(() => new VideoCapture(index));
+        var capture = Open(open);
         if (!capture.IsOpened())
         {
             capture.Dispose();
-            throw new CaptureException($"camera {index} is not available (no device, or it is in use)");
+            throw new CaptureException(unavailable ?? $"{name} is not available");
         }
-        if (width > 0) capture.Set(VideoCaptureProperties.FrameWidth, width);
-        if (height > 0) capture.Set(VideoCaptureProperties.FrameHeight, height);
-        if (fps > 0) capture.Set(VideoCaptureProperties.Fps, fps);
-        return new VideoSource(capture, $"camera:{index}", loop: false, isCamera: true);
+        return new VideoSource(capture, name, loop: false, open, reopenWithin);
     }
 
     private static VideoCapture Open(Func<VideoCapture> open)
@@ -74,7 +100,7 @@ public sealed class VideoSource : IFrameSource
     {
         if (!_capture.Read(_bgr) || _bgr.Empty())
         {
-            if (_isCamera) throw new CaptureException($"{Name} stopped delivering frames");
+            if (_reopen is not null) return Reopen(out frame);
             if (_loop && _count > 0)
             {
                 _capture.Set(VideoCaptureProperties.PosFrames, 0);
@@ -84,6 +110,30 @@ public sealed class VideoSource : IFrameSource
             return false;
         }
         return Convert(out frame);
+    }
+
+    /// <summary>The device stopped: close it and open it again until it delivers a frame or the time is up.</summary>
+    private bool Reopen(out Frame frame)
+    {
+        var lost = System.Diagnostics.Stopwatch.StartNew();
+        _capture.Dispose();
+        while (true)
+        {
+            _capture = Open(_reopen!);
+            if (_capture.IsOpened() && _capture.Read(_bgr) && !_bgr.Empty())
+            {
+                Reopens++;
+                Recovered?.Invoke($"{Name} came back after {lost.Elapsed.TotalSeconds:F1} s");
+                return Convert(out frame);
+            }
+            _capture.Dispose();
+            if (lost.Elapsed >= ReopenWithin)
+            {
+                _capture = new VideoCapture();  // an unopened one, so Dispose stays simple
+                throw new CaptureException($"{Name} stopped delivering frames and did not come back within {ReopenWithin.TotalSeconds:G3} s");
+            }
+            Thread.Sleep(RetryEvery);
+        }
     }
 
     private bool Convert(out Frame frame)

@@ -70,6 +70,7 @@ internal static class LiveCommand
             int size = set.Manifest.World?.ImageSize ?? set.Manifest.Vision.ImageSize;
             using var frameSource = Sources.Open(parse.GetValue(source)!, parse.GetValue(loopFolder), parse.GetValue(speed), size);
             var worldSource = frameSource as Capture.WorldFrameSource;
+            if (frameSource is Capture.VideoSource device) device.Recovered += message => stderr.WriteLine($"source recovered: {message}");
             double? captureFps = parse.GetValue(realtime);
             if (captureFps is { } fpsWanted && !(fpsWanted > 0 && fpsWanted <= 1000))
                 throw new EngineException($"--realtime-fps must be in (0, 1000], got {fpsWanted}");

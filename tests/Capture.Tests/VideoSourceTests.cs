@@ -83,4 +83,51 @@ public sealed class VideoSourceTests
         var e = Assert.Throws<CaptureException>(() => VideoSource.Camera(0));
         Assert.Contains("camera 0 is not available", e.Message);
     }
+
+    // A device that vanishes and comes back, without a camera: a video file opened through the device path
+    // stands in for one. Its end is a "lost device"; the file being there or not decides whether it comes back.
+
+    [Fact]
+    public void ALostDevice_IsReopened_AndSaysItCameBack()
+    {
+        var video = MakeVideo();
+        using var source = VideoSource.Device(() => new OpenCvSharp.VideoCapture(video), "camera:test", TimeSpan.FromSeconds(2));
+        var messages = new List<string>();
+        source.Recovered += messages.Add;
+        for (int i = 0; i < 30; i++)
+        {
+            Assert.True(source.TryRead(out var f));
+            var (r, g, b) = Mean(f);
+            var c = Colours[i % 12 % 3];  // after each loss the device starts again from its first frame
+            Assert.InRange(r, c.R - 30, c.R + 30);
+            Assert.InRange(b, c.B - 30, c.B + 30);
+        }
+        Assert.Equal(2, source.Reopens);
+        Assert.Equal(2, messages.Count);
+        Assert.Matches(@"^camera:test came back after \d+\.\d s$", messages[0]);
+    }
+
+    [Fact]
+    public async Task ADeviceThatComesBackLate_IsWaitedFor_AndOneThatStaysGone_IsAClearError()
+    {
+        var video = MakeVideo();
+        var hidden = video + ".away";
+        using var source = VideoSource.Device(() => new OpenCvSharp.VideoCapture(video), "camera:test", TimeSpan.FromSeconds(3));
+        for (int i = 0; i < 12; i++) Assert.True(source.TryRead(out _));
+        // Unplugged now, plugged back in 0.6 s later: the next read waits for it.
+        File.Move(video, hidden);
+        var back = Task.Run(async () => { await Task.Delay(600); File.Move(hidden, video); });
+        var clock = Stopwatch.StartNew();
+        Assert.True(source.TryRead(out _));
+        Assert.InRange(clock.Elapsed.TotalSeconds, 0.5, 3.0);
+        await back;
+        Assert.Equal(1, source.Reopens);
+
+        for (int i = 1; i < 12; i++) Assert.True(source.TryRead(out _));
+        File.Delete(video);
+        clock.Restart();
+        var e = Assert.Throws<CaptureException>(() => source.TryRead(out _));
+        Assert.Equal("camera:test stopped delivering frames and did not come back within 3 s", e.Message);
+        Assert.InRange(clock.Elapsed.TotalSeconds, 2.9, 6.0);
+    }
 }
