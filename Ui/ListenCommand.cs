@@ -17,8 +17,8 @@ internal static class ListenCommand
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var file = new Option<string?>("--file") { Description = "audio file (WAV or AIFF, any rate and channel count; resampled to 16 kHz mono)" };
-        var mic = new Option<bool>("--mic") { Description = "the microphone (Linux: ALSA), printing utterances as they end; Ctrl+C stops" };
-        var device = new Option<string>("--device") { Description = "with --mic: ALSA capture device", DefaultValueFactory = _ => "default" };
+        var mic = new Option<bool>("--mic") { Description = "the microphone (ALSA on Linux, WASAPI on Windows), printing utterances as they end; Ctrl+C stops" };
+        var device = new Option<string>("--device") { Description = "with --mic: ALSA capture device (Windows: part of the device name)", DefaultValueFactory = _ => "default" };
         var seconds = new Option<double?>("--seconds") { Description = "with --mic: stop after this much audio" };
         var vadModels = new Option<string?>("--vad-models") { Description = "folder with silero_vad_v5.onnx (default: $ASSISTANT_VAD_MODELS, else the cache tools/fetch_models.sh fills)" };
         var threshold = new Option<float>("--threshold") { Description = "speech probability that starts an utterance", DefaultValueFactory = _ => 0.5f };
@@ -79,7 +79,7 @@ internal static class ListenCommand
         var factory = new SessionFactory(new SessionConfig(ExecutionProviders.Parse(ep)));
         using var vad = SileroVad.Load(factory, vadDir);
         using var recognizer = asrModel is null ? null : WhisperRecognizer.Load(asrModel);
-        using var microphone = new AlsaMicrophone(device);
+        using var microphone = Microphones.Open(device);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
         Console.CancelKeyPress += onCancel;

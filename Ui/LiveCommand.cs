@@ -156,11 +156,11 @@ internal static class LiveCommand
                 var factory = new SessionFactory(new SessionConfig(ExecutionProviders.Parse(parse.GetValue(ep)!)));
                 var vad = Inference.Audio.SileroVad.Load(factory);
                 Inference.Audio.WhisperRecognizer? recognizer = null;
-                Capture.Audio.AlsaMicrophone? microphone = null;
+                Capture.Audio.IMicrophone? microphone = null;
                 try
                 {
                     recognizer = parse.GetValue(asrModel) is { } model ? Inference.Audio.WhisperRecognizer.Load(model) : null;
-                    microphone = new Capture.Audio.AlsaMicrophone(parse.GetValue(micDevice)!);
+                    microphone = Capture.Audio.Microphones.Open(parse.GetValue(micDevice)!);
                 }
                 catch
                 {
@@ -418,7 +418,7 @@ internal static class LiveCommand
     }
 
     /// <summary>The microphone through the VAD (and recogniser) until cancelled; owns and disposes all three.</summary>
-    private static async Task ListenAsync(Inference.Audio.SileroVad vad, Inference.Audio.WhisperRecognizer? recognizer, Capture.Audio.AlsaMicrophone microphone,
+    private static async Task ListenAsync(Inference.Audio.SileroVad vad, Inference.Audio.WhisperRecognizer? recognizer, Capture.Audio.IMicrophone microphone,
         System.Collections.Concurrent.ConcurrentQueue<string> questions, TextWriter stdout, TextWriter stderr, CancellationToken stop)
     {
         using (vad)

@@ -8,7 +8,7 @@ namespace Assistant.Capture.Audio;
 /// handed over as floats in [-1, 1]. An overrun is recovered (and counted); a device that cannot be opened
 /// or vanishes is a one-line <see cref="CaptureException"/>. Owns the PCM handle.
 /// </summary>
-public sealed class AlsaMicrophone : IDisposable
+public sealed class AlsaMicrophone : IMicrophone
 {
     private const int StreamCapture = 1, FormatS16Le = 2, AccessRwInterleaved = 3;
     private IntPtr _pcm;

@@ -52,7 +52,7 @@ public static class AudioFile
     }
 
     /// <summary>Averages interleaved channels into one.</summary>
-    private sealed class Downmix(ISampleProvider source) : ISampleProvider
+    internal sealed class Downmix(ISampleProvider source) : ISampleProvider
     {
         private readonly int _channels = source.WaveFormat.Channels;
         private float[] _buffer = [];

@@ -33,3 +33,20 @@ public sealed class WindowsScreenTests
     [InlineData("")]
     public void UnknownHotkeyNames_HaveNoVirtualKey(string name) => Assert.Null(WindowsHotkey.VirtualKey(name));
 }
+
+public sealed class WasapiMicrophoneTests
+{
+    [Fact]
+    public void OffWindows_WasapiRefusesClearly_AndThePlatformMicrophoneIsAlsa()
+    {
+        Assert.False(OperatingSystem.IsWindows(), "this checks the refusal off Windows");
+#pragma warning disable CA1416  // the point: what happens when it is called off Windows
+        Assert.Contains("needs Windows", Assert.Throws<CaptureException>(() => new Audio.WasapiMicrophone()).Message);
+#pragma warning restore CA1416
+        using var mic = Audio.Microphones.Open("null");  // ALSA's null device: real alsa-lib, silence
+        Assert.IsType<Audio.AlsaMicrophone>(mic);
+        var samples = new float[512];
+        mic.Read(samples);
+        Assert.All(samples, s => Assert.Equal(0f, s));
+    }
+}
