@@ -6,8 +6,9 @@ namespace Assistant.Capture.Audio;
 /// <summary>
 /// Reads an audio file through NAudio and hands it over as 16 kHz mono float samples in [-1, 1] (what the
 /// voice-activity model and speech recognisers take): channels averaged, then resampled (WDL resampler).
-/// On Linux NAudio reads WAV (PCM 8/16/24/32-bit, IEEE float) and AIFF; other formats are a one-line
-/// error suggesting a conversion.
+/// NAudio reads WAV (PCM 8/16/24/32-bit, IEEE float) and AIFF on every platform; its MP3/AAC readers need
+/// Windows codecs, so other formats (MP3, FLAC, Ogg, M4A, ...) are decoded by ffmpeg when it is installed
+/// (to 16 kHz mono WAV on a pipe, read by NAudio), and are otherwise a one-line error saying so.
 /// </summary>
 public static class AudioFile
 {
@@ -23,7 +24,7 @@ public static class AudioFile
             {
                 ".wav" or ".wave" => new WaveFileReader(path),
                 ".aif" or ".aiff" => new AiffFileReader(path),
-                var ext => throw new CaptureException($"cannot read {path}: {(ext.Length == 0 ? "no extension" : ext)} is not a supported audio format here (WAV or AIFF; convert with: ffmpeg -i IN -ar 16000 -ac 1 OUT.wav)"),
+                _ => new WaveFileReader(new MemoryStream(DecodeWithFfmpeg(path))),
             };
         }
         catch (Exception e) when (e is FormatException or InvalidDataException or EndOfStreamException or ArgumentException)
@@ -48,6 +49,35 @@ public static class AudioFile
             int n;
             while ((n = samples.Read(buffer.AsSpan())) > 0) all.AddRange(buffer.AsSpan(0, n));
             return [.. all];
+        }
+    }
+
+    /// <summary>Any format ffmpeg knows, as 16 kHz mono 16-bit WAV bytes.</summary>
+    private static byte[] DecodeWithFfmpeg(string path)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("ffmpeg") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "-v", "error", "-nostdin", "-i", path, "-f", "wav", "-acodec", "pcm_s16le", "-ac", "1", "-ar", SampleRate.ToString(System.Globalization.CultureInfo.InvariantCulture), "-" })
+            psi.ArgumentList.Add(a);
+        System.Diagnostics.Process? ffmpeg;
+        try
+        {
+            ffmpeg = System.Diagnostics.Process.Start(psi);
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            ffmpeg = null;
+        }
+        if (ffmpeg is null)
+            throw new CaptureException($"cannot read {path}: {Path.GetExtension(path)} needs ffmpeg, which is not installed (WAV and AIFF are read without it)");
+        using (ffmpeg)
+        {
+            using var wav = new MemoryStream();
+            var err = ffmpeg.StandardError.ReadToEndAsync();
+            ffmpeg.StandardOutput.BaseStream.CopyTo(wav);
+            ffmpeg.WaitForExit();
+            if (ffmpeg.ExitCode != 0 || wav.Length <= 44)
+                throw new CaptureException($"cannot read {path}: not an audio file ffmpeg can decode ({err.Result.Trim().Split('\n')[^1]})");
+            return wav.ToArray();
         }
     }
 

@@ -22,6 +22,9 @@ public static class Speech
         return wav;
     }
 
+    /// <summary>Re-encodes an audio file with ffmpeg (the format from the output's extension: mp3, flac, ogg, ...).</summary>
+    public static void Encode(string input, string output) => Run("ffmpeg", ["-v", "error", "-nostdin", "-y", "-i", input, output]);
+
     /// <summary>Runs sox with these arguments (the last one is the output file).</summary>
     public static void Sox(params string[] args) => Run("sox", args);
 
