@@ -26,6 +26,7 @@ internal static class LiveCommand
         var onSourceError = new Option<string>("--on-source-error") { Description = "stop (end the run cleanly) or skip (log and go on) when the source fails", DefaultValueFactory = _ => "stop" };
         var query = new Option<string?>("--query") { Description = "a fixed question (default: the world's own questions, scored per frame)" };
         var frames = new Option<int>("--frames") { Description = "frames to run", DefaultValueFactory = _ => 500 };
+        var duration = new Option<double?>("--duration") { Description = "seconds to run (instead of a frame count)" };
         var every = new Option<int>("--question-every") { Description = "frames per world question", DefaultValueFactory = _ => 50 };
         var speed = new Option<double>("--speed") { Description = "object speed in canvas units per frame", DefaultValueFactory = _ => 0.004 };
         var tokens = new Option<int?>("--tokens") { Description = "visual tokens V (default from the manifest)" };
@@ -43,13 +44,17 @@ internal static class LiveCommand
         var ep = Cli.EpOption();
         var command = new Command("live", "Run the frame loop on a moving source and answer about every frame.")
         {
-            source, loopFolder, realtime, modeOption, perFrame, hudOption, onSourceError, query, frames, every, speed, tokens, decoder, record, latency, models,
+            source, loopFolder, realtime, modeOption, perFrame, hudOption, onSourceError, query, frames, duration, every, speed, tokens, decoder, record, latency, models,
             overlay, port, bind, allowRemote, listen, micDevice, asrModel, ep,
         };
         command.SetAction(async (parse, cancellation) =>
         {
             int n = parse.GetValue(frames), k = parse.GetValue(every);
             bool withOverlay = parse.GetValue(overlay);
+            double? runSeconds = parse.GetValue(duration);
+            if (runSeconds is { } d && !(d > 0 && d <= 7 * 24 * 3600)) throw new EngineException($"--duration must be in (0, 604800] seconds, got {d}");
+            if (runSeconds is not null && parse.GetResult(frames) is { Implicit: false }) throw new EngineException("give --frames or --duration, not both");
+            if (runSeconds is not null) n = int.MaxValue;
             if (withOverlay && parse.GetResult(frames) is null or { Implicit: true }) n = int.MaxValue;  // until Ctrl+C
             if (!withOverlay && (parse.GetValue(allowRemote) || parse.GetResult(port) is { Implicit: false } || parse.GetResult(bind) is { Implicit: false }))
                 throw new EngineException("--port, --bind and --allow-remote go with --overlay");
@@ -261,7 +266,7 @@ internal static class LiveCommand
                 frame.Width, frame.Height);
             async Task RunFrames()
             {
-                for (long f = 0; f < n && !cts.IsCancellationRequested; f++)
+                for (long f = 0; f < n && !cts.IsCancellationRequested && !(runSeconds is { } limit && clock.Elapsed.TotalSeconds >= limit); f++)
                 {
                     if (hub is not null)
                     {
@@ -366,6 +371,8 @@ internal static class LiveCommand
                         vision_ran = stats.VisionRan, query_prefilled = stats.QueryPrefilled, compressor_ran = stats.CompressorRan,
                         scene_change = float.IsFinite(stats.SceneChange) ? stats.SceneChange : (float?)null,
                         timings_ms = timings.ToDictionary(), decoder = lm.Spec.Name, compressor = comp.Spec.Kind, tokens = comp.Tokens,
+                        flops = FlopsModel.Ask(set.Manifest.Vision, lm.Spec, comp.Spec.QueryAware, comp.Tokens, Math.Max(1, timings.QueryTokens), 2).PerFrameCachedQuery,
+                        budget_flops = budgetFlops,
                     }));
                     if (hub is not null)
                     {

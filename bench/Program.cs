@@ -1,6 +1,7 @@
 // Decoder benchmarks, printed as ratios measured in one run (this machine is shared and noisy; absolute
 // milliseconds are reported for context only). Usage:
 //   dotnet run -c Release --project bench -- [--models DIR] [--ep cpu] [--reps N] [--json]
+//   dotnet run -c Release --project bench -- --soak-minutes 10     (memory and handles over a long run)
 using System.Diagnostics;
 using System.Text.Json;
 using Assistant.Engine;
@@ -27,6 +28,48 @@ float[] RandomEmbeds(int n) => Enumerable.Range(0, n * d).Select(_ => (float)(rn
 double Median(Action body) => Calibrator.MedianMs(body, 3, reps);
 
 var results = new List<Dictionary<string, object>>();
+
+// Soak (--soak-minutes M, world-trained sets): the frame loop on the moving world with a new question every
+// 50 frames for M minutes; after one minute of warm-up, managed heap (after a full GC), resident memory and
+// open file descriptors are sampled each minute. Prints the samples and the growth from first to last.
+if (argsList.Contains("--soak-minutes"))
+{
+    double minutes = double.Parse(Arg("--soak-minutes", "10"), System.Globalization.CultureInfo.InvariantCulture);
+    if (set.Manifest.World is not { } soakWorld) throw new InvalidOperationException("the soak needs a world-trained set");
+    var world = new Assistant.Capture.World.WorldSource(2_000_700, 0.004);
+    using var loop = new Assistant.Engine.FrameLoop(set);
+    var soakConfig = new AskConfig(Generation: new GenerationOptions(8));
+    var samples = new List<(double Minute, long Frames, long Managed, long Resident, int Fds)>();
+    var clock = Stopwatch.StartNew();
+    long frames = 0;
+    double nextSample = Math.Min(1.0, minutes);
+    while (clock.Elapsed.TotalMinutes < minutes)
+    {
+        if (frames % 50 == 0)
+        {
+            var objs = world.ObjectsAt(frames);
+            var q = Assistant.Capture.World.WorldQuestions.For(objs, Assistant.Capture.World.WorldQuestions.QuestionSeed(2_000_700, (int)(frames / 50)))
+                    ?? Assistant.Capture.World.WorldQuestions.For(objs, Assistant.Capture.World.WorldQuestions.QuestionSeed(2_000_700, (int)(frames / 50)), "count")!;
+            loop.SetQuery(q.Text);
+        }
+        loop.Step(world.Render(frames, soakWorld.ImageSize), soakConfig, 8, AnswerMode.Live, new StageTimings(), new FrameStats(), CancellationToken.None);
+        frames++;
+        if (clock.Elapsed.TotalMinutes >= nextSample)
+        {
+            long managed = GC.GetTotalMemory(forceFullCollection: true);
+            using var self = Process.GetCurrentProcess();
+            int fds = OperatingSystem.IsLinux() ? Directory.GetFiles("/proc/self/fd").Length : self.HandleCount;
+            samples.Add((Math.Round(clock.Elapsed.TotalMinutes, 2), frames, managed, self.WorkingSet64, fds));
+            Console.WriteLine($"minute {samples[^1].Minute:F2}: {frames} frames, managed {managed / 1024} KiB, resident {self.WorkingSet64 / (1024 * 1024)} MiB, fds {fds}");
+            nextSample += 1.0;
+        }
+    }
+    var first = samples[0];
+    var last = samples[^1];
+    Console.WriteLine($"soak: {frames} frames in {minutes:G} min ({frames / clock.Elapsed.TotalSeconds:F1} fps); from minute {first.Minute:F0} to {last.Minute:F0}: " +
+                      $"managed {(last.Managed - first.Managed) / 1024:+#;-#;0} KiB, resident {(last.Resident - first.Resident) / (1024 * 1024):+#;-#;0} MiB, fds {last.Fds - first.Fds:+#;-#;0}");
+    return 0;
+}
 
 // (1) One decode step with the KV cache against recomputing the whole sequence, at several context lengths.
 foreach (int context in new[] { 16, 64, 256 })
