@@ -235,3 +235,35 @@ public sealed class LiveCliTests
         Assert.Equal("error: camera 0 is not available (no device, or it is in use)", stderr.Trim());
     }
 }
+
+public sealed class LiveDurationTests
+{
+    [Fact]
+    public async Task Duration_EndsTheRunByTime_AndTheRecordCarriesFlopsPerFrame()
+    {
+        var record = Path.Combine(Path.GetTempPath(), $"assistant-duration-{Guid.NewGuid():N}.jsonl");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var (code, stdout, stderr) = await CliRun.Run("live", "--duration", "1.5", "--record", record);
+        Assert.True(code == 0, stderr);
+        Assert.InRange(clock.Elapsed.TotalSeconds, 1.4, 30);
+        Assert.Matches(@"\d+ frames from world:2000000 in 1\.\d s", stdout);
+        var lines = File.ReadAllLines(record);
+        Assert.True(lines.Length > 10);
+        foreach (var line in lines)
+        {
+            var json = System.Text.Json.Nodes.JsonNode.Parse(line)!;
+            Assert.True(json["flops"]!.GetValue<double>() > 1e6);
+            Assert.Null(json["budget_flops"]);  // no --latency-ms: no budget
+        }
+    }
+
+    [Theory]
+    [InlineData(new[] { "live", "--duration", "0" }, "--duration must be in")]
+    [InlineData(new[] { "live", "--duration", "2", "--frames", "10" }, "give --frames or --duration, not both")]
+    public async Task Duration_BadValues_AreOneLine(string[] args, string message)
+    {
+        var (code, _, stderr) = await CliRun.Run(args);
+        Assert.Equal(2, code);
+        Assert.Contains(message, stderr);
+    }
+}
