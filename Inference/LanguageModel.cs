@@ -49,6 +49,10 @@ public sealed class LanguageModel : IDisposable
         Dictionary<(string, int), Compressor> compressors)
     {
         Spec = spec;
+        _oneEmbed = new float[spec.Dim];
+        _oneIdValue = OrtValue.CreateTensorValueFromMemory(_oneId, [1, 1]);
+        _oneEmbedValue = OrtValue.CreateTensorValueFromMemory(_oneEmbed, [1, 1, spec.Dim]);
+        _onePositionValue = OrtValue.CreateTensorValueFromMemory(_onePosition, [1, 1]);
         _decoder = decoder;
         _embed = embed;
         _kvMemory = kvMemory;
@@ -90,6 +94,19 @@ public sealed class LanguageModel : IDisposable
         throw new InferenceException($"--tokens {tokens} is not offered by {kind} for {Spec.Name}: choose one of {string.Join(", ", offered)}");
     }
 
+    private long _runTicks;
+    private static readonly string[] EmbedInputNames = ["input_ids"], EmbedOutputNames = ["inputs_embeds"];
+    private readonly long[] _oneId = new long[1];
+    private readonly float[] _oneEmbed;
+    private readonly OrtValue _oneIdValue, _oneEmbedValue;
+    private readonly long[] _onePosition = new long[1];
+    private readonly OrtValue _onePositionValue;
+    private float[]? _stepEmbeddings;
+    private OrtValue? _stepEmbedsValue;
+
+    /// <summary>Stopwatch ticks spent inside ONNX Runtime's Run for the decoder, embedding and compressor graphs, over their life.</summary>
+    public long RunTicks => _runTicks + _compressors.Values.Sum(c => c.RunTicks);
+
     /// <summary>An empty cache (length 0) to start a sequence from.</summary>
     public KvCache EmptyCache()
     {
@@ -105,11 +122,19 @@ public sealed class LanguageModel : IDisposable
         int t = ids.Length, d = Spec.Dim;
         if (destination.Length < t * d)
             throw new ArgumentException($"destination holds {destination.Length} floats, {t * d} needed", nameof(destination));
+        if (t == 1)
+        {
+            // The decode step's case, every token: tensors over reused buffers, made once.
+            _oneId[0] = ids[0];
+            _runTicks += OrtCall.Run(_embed, _run, EmbedInputNames, [_oneIdValue], EmbedOutputNames, [_oneEmbedValue], Spec.Embed.File);
+            _oneEmbed.CopyTo(destination);
+            return;
+        }
         if (_ids.Length < t) _ids = new long[Math.Max(t, 2 * _ids.Length)];
         for (int i = 0; i < t; i++) _ids[i] = ids[i];
         using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _ids.AsMemory(0, t), [1, t]);
         using var output = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, [1, t, d]);
-        OrtCall.Run(_embed, _run, ["input_ids"], [input], ["inputs_embeds"], [output], Spec.Embed.File);
+        _runTicks += OrtCall.Run(_embed, _run, EmbedInputNames, [input], EmbedOutputNames, [output], Spec.Embed.File);
         output.GetTensorDataAsSpan<float>().CopyTo(destination);
     }
 
@@ -128,9 +153,21 @@ public sealed class LanguageModel : IDisposable
         _mask.AsSpan(0, total).Fill(1);
         for (int i = 0; i < length; i++) _positions[i] = past.Length + i;
 
-        using var embeds = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, embeddings.AsMemory(0, length * d), [1, length, d]);
+        // A decode step (one position, the caller's reused embedding buffer) binds tensors made once; other
+        // calls make theirs. The mask's length grows every step, so it is always made.
+        bool step = length == 1;
+        if (step && !ReferenceEquals(embeddings, _stepEmbeddings))
+        {
+            _stepEmbedsValue?.Dispose();
+            _stepEmbedsValue = OrtValue.CreateTensorValueFromMemory(embeddings, [1, 1, d]);
+            _stepEmbeddings = embeddings;
+        }
+        _onePosition[0] = past.Length;
+        using var madeEmbeds = step ? null : OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, embeddings.AsMemory(0, length * d), [1, length, d]);
+        using var madePositions = step ? null : OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _positions.AsMemory(0, length), [1, length]);
+        var embeds = madeEmbeds ?? _stepEmbedsValue!;
+        var positions = madePositions ?? _onePositionValue;
         using var mask = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _mask.AsMemory(0, total), [1, total]);
-        using var positions = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _positions.AsMemory(0, length), [1, length]);
 
         _binding.ClearBoundInputs();
         _binding.ClearBoundOutputs();
@@ -145,7 +182,9 @@ public sealed class LanguageModel : IDisposable
 
         try
         {
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
             _decoder.RunWithBinding(_run, _binding);
+            _runTicks += System.Diagnostics.Stopwatch.GetTimestamp() - start;
         }
         catch (OnnxRuntimeException e)
         {
@@ -166,6 +205,10 @@ public sealed class LanguageModel : IDisposable
 
     public void Dispose()
     {
+        _oneIdValue.Dispose();
+        _oneEmbedValue.Dispose();
+        _onePositionValue.Dispose();
+        _stepEmbedsValue?.Dispose();
         foreach (var c in _compressors.Values) c.Dispose();
         _binding.Dispose();
         _run.Dispose();

@@ -26,6 +26,9 @@ public sealed class ModelSet : IDisposable
     public TextTokenizer Tokenizer { get; }
     public IReadOnlyList<LanguageModel> Decoders { get; }
 
+    /// <summary>Time spent inside ONNX Runtime's Run across every graph of the set, over its life.</summary>
+    public TimeSpan RunTime => System.Diagnostics.Stopwatch.GetElapsedTime(0, Vision.RunTicks + Decoders.Sum(d => d.RunTicks));
+
     public LanguageModel Decoder(string name) =>
         Decoders.FirstOrDefault(d => d.Spec.Name == name)
         ?? throw new InferenceException($"model set '{Manifest.Name}' has no decoder '{name}' (it has: {string.Join(", ", Decoders.Select(d => d.Spec.Name))})");
