@@ -78,4 +78,18 @@ internal static class OrtCall
             throw new InferenceException($"{file} failed: {SessionFactory.FirstLine(e.Message)}", exitCode: 1, inner: e);
         }
     }
+
+    /// <summary>The same, for graphs whose output shapes vary per call: ONNX Runtime allocates the outputs, the caller disposes them.</summary>
+    public static IDisposableReadOnlyCollection<OrtValue> Run(InferenceSession session, RunOptions run, string[] inputNames, OrtValue[] inputs,
+        string[] outputNames, string file)
+    {
+        try
+        {
+            return session.Run(run, inputNames, inputs, outputNames);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new InferenceException($"{file} failed: {SessionFactory.FirstLine(e.Message)}", exitCode: 1, inner: e);
+        }
+    }
 }

@@ -258,11 +258,10 @@ internal static class LiveCommand
                     }
                 }
             }
-            Overlay.OverlayFrame Telemetry(long f, Capture.Frame frame, string answer, bool answerDone, string? truth, double? accuracy, StageTimings timings, double ms) => new(
+            Overlay.OverlayFrame Telemetry(long f, Capture.Frame frame, string answer, bool answerDone, string? truth, double? accuracy, StageTimings timings, double ms, double flops) => new(
                 f, loop.Query ?? "", answer, answerDone, truth, accuracy, timings.ToDictionary(), Math.Round(ms, 3),
                 Math.Round(done / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), 2), lm.Spec.Name, comp.Spec.Kind, comp.Tokens,
-                FlopsModel.Ask(set.Manifest.Vision, lm.Spec, comp.Spec.QueryAware, comp.Tokens, Math.Max(1, timings.QueryTokens), 2).PerFrameCachedQuery,
-                budgetFlops, new Overlay.OverlayControls(budgetMs, forcedDecoder, forcedTokens, mode == AnswerMode.Snapshot ? "snapshot" : "live", paused),
+                flops, budgetFlops, new Overlay.OverlayControls(budgetMs, forcedDecoder, forcedTokens, mode == AnswerMode.Snapshot ? "snapshot" : "live", paused),
                 frame.Width, frame.Height);
             async Task RunFrames()
             {
@@ -355,6 +354,7 @@ internal static class LiveCommand
                     frameMs.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
                     foreach (var s in Enum.GetValues<Stage>()) stageMs[s].Add(timings[s]);
                     var answer = step.AnswerSoFar.Trim();
+                    double frameFlops = FlopsModel.Ask(set.Manifest.Vision, lm.Spec, comp.Spec.QueryAware, comp.Tokens, Math.Max(1, timings.QueryTokens), 2).PerFrameCachedQuery;
                     // Scored when an answer completes, against the picture it is about (snapshot: where it started).
                     long describes = worldStepOfLoopFrame[(int)Math.Min(step.AnswerStartedAt, worldStepOfLoopFrame.Count - 1)];
                     string? truth = question is null || worldSource is null || !step.AnswerDone ? null : worldSource.World.Truth(question, describes);
@@ -371,12 +371,12 @@ internal static class LiveCommand
                         vision_ran = stats.VisionRan, query_prefilled = stats.QueryPrefilled, compressor_ran = stats.CompressorRan,
                         scene_change = float.IsFinite(stats.SceneChange) ? stats.SceneChange : (float?)null,
                         timings_ms = timings.ToDictionary(), decoder = lm.Spec.Name, compressor = comp.Spec.Kind, tokens = comp.Tokens,
-                        flops = FlopsModel.Ask(set.Manifest.Vision, lm.Spec, comp.Spec.QueryAware, comp.Tokens, Math.Max(1, timings.QueryTokens), 2).PerFrameCachedQuery,
+                        flops = frameFlops,
                         budget_flops = budgetFlops,
                     }));
                     if (hub is not null)
                     {
-                        lastPublished = (frame, Telemetry(f, frame, answer, step.AnswerDone, truth, scored == 0 ? null : (double)correct / scored, timings, frameMs[^1]));
+                        lastPublished = (frame, Telemetry(f, frame, answer, step.AnswerDone, truth, scored == 0 ? null : (double)correct / scored, timings, frameMs[^1], frameFlops));
                         hub.Publish(lastPublished.Value.Frame, lastPublished.Value.Telemetry);
                     }
                     if (onFrame is not null)

@@ -62,16 +62,8 @@ internal static class ReadCommand
         return OcrReader.Load(factory, models);
     }
 
-    internal static (int X, int Y, int Width, int Height) ParseRegion(string text)
-    {
-        var parts = text.Split(',');
-        if (parts.Length == 4 && parts.All(p => int.TryParse(p, out _)))
-        {
-            var v = parts.Select(int.Parse).ToArray();
-            return (v[0], v[1], v[2], v[3]);
-        }
-        throw new EngineException($"--region takes X,Y,W,H as four integers, got '{text}'");
-    }
+    internal static (int X, int Y, int Width, int Height) ParseRegion(string text) =>
+        Sources.TryParseRegion(text, out var region) ? region : throw new EngineException($"--region takes X,Y,W,H as four integers, got '{text}'");
 
     internal static void Print(OcrResult result, TextWriter stdout)
     {

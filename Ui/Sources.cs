@@ -29,15 +29,22 @@ internal static class Sources
                 : throw new EngineException($"unknown source '{text}': camera:N takes a device index, e.g. camera:0");
         if (text == "screen") return Capture.Screen.ScreenSources.Open();
         if (text.StartsWith("screen:", StringComparison.Ordinal))
-        {
-            var parts = text[7..].Split(',');
-            if (parts.Length == 4 && parts.All(p => int.TryParse(p, out _)))
-            {
-                var v = parts.Select(int.Parse).ToArray();
-                return Capture.Screen.ScreenSources.Open(null, (v[0], v[1], v[2], v[3]));
-            }
-            throw new EngineException($"unknown source '{text}': screen:X,Y,W,H takes four integers");
-        }
+            return TryParseRegion(text[7..], out var region)
+                ? Capture.Screen.ScreenSources.Open(null, region)
+                : throw new EngineException($"unknown source '{text}': screen:X,Y,W,H takes four integers");
         throw new EngineException($"unknown source '{text}': use world, world:SEED, folder:PATH, file:PATH (image or video), camera:N, screen or screen:X,Y,W,H");
+    }
+
+    /// <summary>X,Y,W,H as four integers (a screen region, as screen:... and --region write it).</summary>
+    public static bool TryParseRegion(string text, out (int X, int Y, int Width, int Height) region)
+    {
+        var parts = text.Split(',');
+        var v = new int[4];
+        region = default;
+        if (parts.Length != 4) return false;
+        for (int i = 0; i < 4; i++)
+            if (!int.TryParse(parts[i], out v[i])) return false;
+        region = (v[0], v[1], v[2], v[3]);
+        return true;
     }
 }

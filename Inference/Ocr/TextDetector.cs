@@ -62,16 +62,7 @@ public sealed class TextDetector : IDisposable
         if (_input.Length < 3 * w * h) _input = new float[3 * w * h];
         OcrImage.ResizeNormalize(rgb, width, new PixelRect(0, 0, width, height), _input, w, h, w, h, MeanBgr, StdBgr);
         using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _input.AsMemory(0, 3 * w * h), [1, 3, h, w]);
-        IDisposableReadOnlyCollection<OrtValue> outputs;
-        try
-        {
-            outputs = _session.Run(_run, [_inputName], [input], [_outputName]);
-        }
-        catch (OnnxRuntimeException e)
-        {
-            throw new InferenceException($"{_file} failed: {SessionFactory.FirstLine(e.Message)}", exitCode: 1, inner: e);
-        }
-        using (outputs)
+        using (var outputs = OrtCall.Run(_session, _run, [_inputName], [input], [_outputName], _file))
         {
             var shape = outputs[0].GetTensorTypeAndShape().Shape;
             if (shape.Length != 4 || shape[2] != h || shape[3] != w)

@@ -89,16 +89,7 @@ public sealed class TextRecognizer : IDisposable
     {
         using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
             _input.AsMemory(0, count * 3 * InputHeight * batchWidth), [count, 3, InputHeight, batchWidth]);
-        IDisposableReadOnlyCollection<OrtValue> outputs;
-        try
-        {
-            outputs = _session.Run(_run, [_inputName], [input], [_outputName]);
-        }
-        catch (OnnxRuntimeException e)
-        {
-            throw new InferenceException($"{_file} failed: {SessionFactory.FirstLine(e.Message)}", exitCode: 1, inner: e);
-        }
-        using (outputs)
+        using (var outputs = OrtCall.Run(_session, _run, [_inputName], [input], [_outputName], _file))
         {
             var shape = outputs[0].GetTensorTypeAndShape().Shape;
             if (shape.Length != 3 || shape[0] != count || shape[2] != _ctc.Classes.Count)

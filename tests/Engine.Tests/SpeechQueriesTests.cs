@@ -26,12 +26,7 @@ public sealed class SpeechQueriesTests
     public async Task TheRecogniser_IsCalledOncePerUtterance_OnItsSamples_AndItsTextBecomesTheQuery()
     {
         var dir = Speech.TempDir();
-        var a = Speech.Say(dir, "What color is the square?", "a");
-        var b = Speech.Say(dir, "How many circles are there?", "b");
-        var gap = Path.Combine(dir, "gap.wav");
-        Speech.Sox("-n", "-r", "16000", "-c", "1", "-b", "16", gap, "trim", "0", "1.0");
-        var both = Path.Combine(dir, "both.wav");
-        Speech.Sox(gap, a, gap, b, gap, both);
+        var both = Speech.SayApart(dir, "What color is the square?", "How many circles are there?");
         var samples = AudioFile.Load16kMono(both);
         using var vad = SileroVad.Load(new SessionFactory(new SessionConfig(ExecutionProvider.Cpu)));
         using var recognizer = new ScriptedRecognizer("  what color is the square?  ", "how many circles are there?");

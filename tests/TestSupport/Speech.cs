@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Assistant.Tests;
 
 /// <summary>Test audio made by real tools: speech from espeak-ng, silence, noise and layout by sox.</summary>
@@ -16,17 +14,33 @@ public static class Speech
     public static string Say(string dir, string text, string name)
     {
         var raw = Path.Combine(dir, name + "-raw.wav");
-        Run("espeak-ng", ["-w", raw, text]);
+        Tool.Run("espeak-ng", ["-w", raw, text]);
         var wav = Path.Combine(dir, name + ".wav");
-        Run("sox", [raw, "-r", "16000", "-c", "1", wav]);
+        Tool.Run("sox", [raw, "-r", "16000", "-c", "1", wav]);
         return wav;
     }
 
+    /// <summary>Each of <paramref name="texts"/> spoken, with 1.0 s of silence before, between and after them, as one 16 kHz mono WAV.</summary>
+    public static string SayApart(string dir, params string[] texts)
+    {
+        var gap = Path.Combine(dir, "gap.wav");
+        Sox("-n", "-r", "16000", "-c", "1", "-b", "16", gap, "trim", "0", "1.0");
+        var parts = new List<string> { gap };
+        for (int i = 0; i < texts.Length; i++)
+        {
+            parts.Add(Say(dir, texts[i], $"part{i}"));
+            parts.Add(gap);
+        }
+        var all = Path.Combine(dir, "apart.wav");
+        Sox([.. parts, all]);
+        return all;
+    }
+
     /// <summary>Re-encodes an audio file with ffmpeg (the format from the output's extension: mp3, flac, ogg, ...).</summary>
-    public static void Encode(string input, string output) => Run("ffmpeg", ["-v", "error", "-nostdin", "-y", "-i", input, output]);
+    public static void Encode(string input, string output) => Tool.Run("ffmpeg", ["-v", "error", "-nostdin", "-y", "-i", input, output]);
 
     /// <summary>Runs sox with these arguments (the last one is the output file).</summary>
-    public static void Sox(params string[] args) => Run("sox", args);
+    public static void Sox(params string[] args) => Tool.Run("sox", args);
 
     /// <summary>
     /// A private HOME whose .asoundrc defines the ALSA capture device "speech": ALSA's file plugin playing
@@ -69,16 +83,5 @@ public static class Speech
         var loud = Enumerable.Range(0, samples.Length / w)
             .Where(k => Math.Sqrt(samples.AsSpan(k * w, w).ToArray().Select(x => (double)x * x).Average()) > rms).ToList();
         return ((double)loud[0] * w / rate, (double)(loud[^1] + 1) * w / rate);
-    }
-
-    private static void Run(string exe, IEnumerable<string> args)
-    {
-        var psi = new ProcessStartInfo(exe) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi) ?? throw new InvalidOperationException($"{exe} did not start (apt-get install espeak-ng sox)");
-        var err = p.StandardError.ReadToEnd();
-        p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0) throw new InvalidOperationException($"{exe} failed: {err.Trim()}");
     }
 }

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Assistant.Tests;
 
 /// <summary>One rendered text line: the image file and the text drawn in it.</summary>
@@ -71,7 +69,7 @@ public static class TextLines
     /// <summary>Draws <paramref name="text"/> (newlines make several lines) with a 10 px border of the background.</summary>
     public static void RenderText(string text, string path, string font, int pixelSize, string fg, string bg)
     {
-        Run("convert",
+        Tool.Run("convert",
         [
             "-background", bg, "-fill", fg, "-font", FontFile(font), "-pointsize", pixelSize.ToString(),
             "label:" + text.Replace("%", "%%"),  // ImageMagick expands %-escapes in labels
@@ -83,28 +81,16 @@ public static class TextLines
     /// <summary>Stacks images top to bottom, left-aligned, into one (a page of lines).</summary>
     public static void Stack(IEnumerable<string> images, string path, string bg)
     {
-        Run("convert", [.. images, "-background", bg, "-gravity", "West", "-append", path]);
+        Tool.Run("convert", [.. images, "-background", bg, "-gravity", "West", "-append", path]);
         if (!File.Exists(path)) throw new InvalidOperationException($"convert wrote no {path}");
     }
 
     /// <summary>The installed file of a font family (fc-match), so ImageMagick needs no font configuration of its own.</summary>
     public static string FontFile(string family)
     {
-        var file = Run("fc-match", ["-f", "%{file}", family]).Trim();
+        var file = Tool.Run("fc-match", ["-f", "%{file}", family]).Trim();
         if (!File.Exists(file)) throw new InvalidOperationException($"font {family} is not installed (fc-match said '{file}')");
         return file;
-    }
-
-    private static string Run(string exe, IEnumerable<string> args)
-    {
-        var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi) ?? throw new InvalidOperationException($"{exe} did not start");
-        var output = p.StandardOutput.ReadToEnd();
-        var err = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0) throw new InvalidOperationException($"{exe} failed ({p.ExitCode}): {err.Trim()}");
-        return output;
     }
 
     /// <summary>Levenshtein distance between two strings.</summary>

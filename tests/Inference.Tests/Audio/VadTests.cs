@@ -29,12 +29,7 @@ public sealed class VadTests : IDisposable
     [Fact]
     public void Two_sentences_apart_are_two_utterances_each_within_100_ms()
     {
-        var a = Speech.Say(_dir, "What color is the square?", "a");
-        var b = Speech.Say(_dir, "How many circles are there?", "b");
-        var gap = Path.Combine(_dir, "gap.wav");
-        Speech.Sox("-n", "-r", "16000", "-c", "1", "-b", "16", gap, "trim", "0", "1.0");
-        var both = Path.Combine(_dir, "both.wav");
-        Speech.Sox(gap, a, gap, b, gap, both);
+        var both = Speech.SayApart(_dir, "What color is the square?", "How many circles are there?");
         var samples = Speech.ReadMono16(both);
         var found = UtteranceCutter.Cut(_vad, AudioFile.Load16kMono(both));
         Assert.Equal(2, found.Count);
