@@ -56,21 +56,15 @@ public sealed class FrameLoop : IDisposable
     private long _frames, _visionRuns, _queryPrefills, _compressorRuns;
     private Answer? _answer;
 
-    /// <summary>An answer being decoded across frames: its cache (owned), the logits to sample next, its text.</summary>
-    private sealed class Answer(LanguageModel model, Compressor compressor, KvCache cache, float[] logits, Sampler sampler,
-        StreamingDetokenizer text, long startedAt) : IDisposable
+    /// <summary>An answer being decoded across frames: the decoder continuing it, and what it was started with.</summary>
+    private sealed class Answer(LanguageModel model, Compressor compressor, AnswerDecoder decoder, long startedAt) : IDisposable
     {
         public LanguageModel Model { get; } = model;
         public Compressor Compressor { get; } = compressor;
-        public KvCache Cache { get; set; } = cache;
-        public float[] Logits { get; } = logits;
-        public Sampler Sampler { get; } = sampler;
-        public StreamingDetokenizer Text { get; } = text;
+        public AnswerDecoder Decoder { get; } = decoder;
         public System.Text.StringBuilder SoFar { get; } = new();
-        public int Generated { get; set; }
-        public bool Done { get; set; }
         public long StartedAt { get; } = startedAt;
-        public void Dispose() => Cache.Dispose();
+        public void Dispose() => Decoder.Dispose();
     }
 
     /// <param name="sceneChangeThreshold">Mean absolute thumbnail difference (0..255) above which the vision encoder runs again.</param>
@@ -178,17 +172,19 @@ public sealed class FrameLoop : IDisposable
         var (lm, compressor) = Prepare(frame, config, timings, stats);
         var tok = _models.Tokenizer;
         var prompt = _models.Manifest.Prompt;
+        // A model decodes one sequence at a time, so an answer in flight from Step ends here.
+        _answer?.Dispose();
+        _answer = null;
 
         // 5. Visual prefill on top of the cached query, then decoding.
-        long t = Stopwatch.GetTimestamp();
-        using var visualCache = VisualPrefill(lm, compressor, timings);
-        timings.Add(Stage.VisualPrefill, t);
-
         var generation = config.Generation ?? GenerationOptions.Default;
         if (generation.StopTokens is null)
             generation = generation with { StopTokens = prompt.Stop.Select(tok.SpecialId).ToArray() };
+        long t = Stopwatch.GetTimestamp();
+        var answer = new AnswerDecoder(lm, tok, VisualPrefill(lm, compressor, generation.MaxNewTokens, timings), generation);
+        timings.Add(Stage.VisualPrefill, t);
         t = Stopwatch.GetTimestamp();
-        await foreach (var token in Generator.GenerateAsync(lm, tok, visualCache, generation, cancellation))
+        await foreach (var token in Generator.StreamAsync(() => answer, cancellation))
         {
             timings.DecodedTokens++;
             timings.Add(Stage.Decode, t);
@@ -198,8 +194,11 @@ public sealed class FrameLoop : IDisposable
         timings.Add(Stage.Decode, t);
     }
 
-    /// <summary>[vision_start][V visual tokens][vision_end] on top of the cached query; the caller owns the result.</summary>
-    private KvCache VisualPrefill(LanguageModel lm, Compressor compressor, StageTimings timings)
+    /// <summary>
+    /// [vision_start][V visual tokens][vision_end] on top of the cached query, then decoding of up to
+    /// <paramref name="maxNewTokens"/> after it; the caller owns the sequence.
+    /// </summary>
+    private DecodeSequence VisualPrefill(LanguageModel lm, Compressor compressor, int maxNewTokens, StageTimings timings)
     {
         var tok = _models.Tokenizer;
         var prompt = _models.Manifest.Prompt;
@@ -209,7 +208,7 @@ public sealed class FrameLoop : IDisposable
         compressor.VisualTokens.AsSpan(0, v * dim).CopyTo(_embeds.AsSpan(dim));
         lm.Embed([tok.SpecialId(prompt.VisionEnd)], _embeds.AsSpan((v + 1) * dim, dim));
         timings.VisualPositions = v + 2;
-        return lm.Forward(_queryCache!, _embeds, v + 2);
+        return lm.BeginDecode(_queryCache!, _embeds, v + 2, maxNewTokens);
     }
 
     /// <summary>
@@ -224,39 +223,30 @@ public sealed class FrameLoop : IDisposable
         var (lm, compressor) = Prepare(frame, config, timings, stats);
         var generation = config.Generation ?? GenerationOptions.Default;
         var stop = generation.StopTokens ?? _models.Manifest.Prompt.Stop.Select(_models.Tokenizer.SpecialId).ToArray();
-        bool restart = _answer is null || _answer.Done || stats.QueryPrefilled || !ReferenceEquals(_answer.Model, lm)
+        bool restart = _answer is null || _answer.Decoder.Done || stats.QueryPrefilled || !ReferenceEquals(_answer.Model, lm)
                        || !ReferenceEquals(_answer.Compressor, compressor) || (mode == AnswerMode.Live && stats.CompressorRan);
         if (restart)
         {
             long tp = Stopwatch.GetTimestamp();
-            var cache = VisualPrefill(lm, compressor, timings);
-            timings.Add(Stage.VisualPrefill, tp);
             _answer?.Dispose();
-            _answer = new Answer(lm, compressor, cache, lm.LastLogits.ToArray(), new Sampler(generation.Sampling ?? SamplingOptions.Greedy),
-                _models.Tokenizer.CreateStream(), _frames - 1);
+            _answer = null;
+            var sequence = VisualPrefill(lm, compressor, generation.MaxNewTokens, timings);
+            _answer = new Answer(lm, compressor, new AnswerDecoder(lm, _models.Tokenizer, sequence, generation with { StopTokens = stop }), _frames - 1);
+            timings.Add(Stage.VisualPrefill, tp);
         }
         var a = _answer!;
         var tokens = new List<GeneratedToken>();
         long t = Stopwatch.GetTimestamp();
-        var embedding = new float[lm.Spec.Dim];
-        while (!a.Done && tokens.Count < maxTokens)
+        while (tokens.Count < maxTokens)
         {
             cancellation.ThrowIfCancellationRequested();
-            int id = a.Sampler.Next(a.Logits);
-            if (stop.Contains(id)) { a.Done = true; break; }
-            var token = new GeneratedToken(id, a.Text.Push(id));
+            if (!a.Decoder.TryNext(out var token)) break;
             tokens.Add(token);
             a.SoFar.Append(token.Text);
-            if (++a.Generated >= generation.MaxNewTokens) { a.Done = true; break; }
-            lm.Embed([id], embedding);
-            var next = lm.Forward(a.Cache, embedding, 1);
-            a.Cache.Dispose();
-            a.Cache = next;
-            lm.LastLogits.CopyTo(a.Logits, 0);
         }
         timings.DecodedTokens += tokens.Count;
         timings.Add(Stage.Decode, t);
-        return new FrameStep(tokens, a.SoFar.ToString(), a.Done, restart, a.StartedAt);
+        return new FrameStep(tokens, a.SoFar.ToString(), a.Decoder.Done, restart, a.StartedAt);
     }
 
     private void Grow(int floats)

@@ -9,9 +9,11 @@ namespace Assistant.Inference;
 public sealed class Compressor : IDisposable
 {
     private readonly InferenceSession _session;
-    private readonly string[] _inputNames;
-    private static readonly string[] OutputNames = ["visual_tokens"];
     private readonly OrtValue _outValue;
+    private readonly OrtIoBinding _binding;
+    // The arrays the binding's inputs are made over; a call with other arrays binds again (a new query's embedding).
+    private float[]? _boundFeatures, _boundMulti, _boundQuery;
+    private readonly List<OrtValue> _inputs = [];
     private readonly RunOptions _run = new();
 
     internal Compressor(InferenceSession session, CompressorSpec spec, GraphSpec graph, int tokens, int dim)
@@ -21,9 +23,10 @@ public sealed class Compressor : IDisposable
         Graph = graph;
         Tokens = tokens;
         Dim = dim;
-        _inputNames = spec.QueryAware ? ["features", "features_multi", "query_embedding"] : ["features", "features_multi"];
         VisualTokens = new float[tokens * dim];
         _outValue = OrtValue.CreateTensorValueFromMemory(VisualTokens, [1, tokens, dim]);
+        _binding = session.CreateIoBinding();
+        _binding.BindOutput("visual_tokens", _outValue);
     }
 
     public CompressorSpec Spec { get; }
@@ -38,22 +41,36 @@ public sealed class Compressor : IDisposable
     /// <summary>(V, D) row-major, valid until the next <see cref="Compress"/>.</summary>
     public float[] VisualTokens { get; }
 
-    /// <summary>Runs the graph. The arrays are pinned for the call only.</summary>
+    /// <summary>
+    /// Runs the graph. Inputs are bound over the arrays themselves, kept pinned until arrays other than the
+    /// last call's arrive (the vision encoder's buffers are the same every frame; a query brings a new embedding).
+    /// </summary>
     public void Compress(float[] features, float[] featuresMulti, int patches, float[] queryEmbedding)
     {
-        using var f = OrtValue.CreateTensorValueFromMemory(features, [1, patches, features.Length / patches]);
-        using var fm = OrtValue.CreateTensorValueFromMemory(featuresMulti, [1, patches, featuresMulti.Length / patches]);
+        if (Spec.QueryAware && queryEmbedding.Length != Dim)
+            throw new InferenceException($"query embedding has {queryEmbedding.Length} values, {Graph.File} expects {Dim}");
+        if (!ReferenceEquals(features, _boundFeatures) || !ReferenceEquals(featuresMulti, _boundMulti)
+            || (Spec.QueryAware && !ReferenceEquals(queryEmbedding, _boundQuery)))
+            Bind(features, featuresMulti, patches, queryEmbedding);
+        RunTicks += OrtCall.Run(_session, _run, _binding, Graph.File);
+    }
+
+    private void Bind(float[] features, float[] featuresMulti, int patches, float[] queryEmbedding)
+    {
+        _binding.ClearBoundInputs();
+        foreach (var v in _inputs) v.Dispose();
+        _inputs.Clear();
+        _boundFeatures = _boundMulti = _boundQuery = null;
+        _inputs.Add(OrtValue.CreateTensorValueFromMemory(features, [1, patches, features.Length / patches]));
+        _inputs.Add(OrtValue.CreateTensorValueFromMemory(featuresMulti, [1, patches, featuresMulti.Length / patches]));
+        _binding.BindInput("features", _inputs[0]);
+        _binding.BindInput("features_multi", _inputs[1]);
         if (Spec.QueryAware)
         {
-            if (queryEmbedding.Length != Dim)
-                throw new InferenceException($"query embedding has {queryEmbedding.Length} values, {Graph.File} expects {Dim}");
-            using var q = OrtValue.CreateTensorValueFromMemory(queryEmbedding, [1, Dim]);
-            RunTicks += OrtCall.Run(_session, _run, _inputNames, [f, fm, q], OutputNames, [_outValue], Graph.File);
+            _inputs.Add(OrtValue.CreateTensorValueFromMemory(queryEmbedding, [1, Dim]));
+            _binding.BindInput("query_embedding", _inputs[2]);
         }
-        else
-        {
-            RunTicks += OrtCall.Run(_session, _run, _inputNames, [f, fm], OutputNames, [_outValue], Graph.File);
-        }
+        (_boundFeatures, _boundMulti, _boundQuery) = (features, featuresMulti, queryEmbedding);
     }
 
     /// <summary>Stopwatch ticks spent inside ONNX Runtime's Run for this graph, over its life.</summary>
@@ -61,6 +78,8 @@ public sealed class Compressor : IDisposable
 
     public void Dispose()
     {
+        _binding.Dispose();
+        foreach (var v in _inputs) v.Dispose();
         _outValue.Dispose();
         _run.Dispose();
         _session.Dispose();

@@ -49,10 +49,6 @@ public sealed class LanguageModel : IDisposable
         Dictionary<(string, int), Compressor> compressors)
     {
         Spec = spec;
-        _oneEmbed = new float[spec.Dim];
-        _oneIdValue = OrtValue.CreateTensorValueFromMemory(_oneId, [1, 1]);
-        _oneEmbedValue = OrtValue.CreateTensorValueFromMemory(_oneEmbed, [1, 1, spec.Dim]);
-        _onePositionValue = OrtValue.CreateTensorValueFromMemory(_onePosition, [1, 1]);
         _decoder = decoder;
         _embed = embed;
         _kvMemory = kvMemory;
@@ -60,8 +56,20 @@ public sealed class LanguageModel : IDisposable
         _binding = decoder.CreateIoBinding();
         _pastNames = Enumerable.Range(0, spec.Layers).SelectMany(i => new[] { $"past_key_values.{i}.key", $"past_key_values.{i}.value" }).ToArray();
         _presentNames = Enumerable.Range(0, spec.Layers).SelectMany(i => new[] { $"present.{i}.key", $"present.{i}.value" }).ToArray();
-        LastLogits = new float[spec.VocabSize];
-        LastHidden = new float[spec.Dim];
+        // Pinned for the model's life: decode steps bind them as the graph's outputs, so ONNX Runtime writes
+        // the logits and hidden state straight into them.
+        LastLogits = GC.AllocateArray<float>(spec.VocabSize, pinned: true);
+        LastHidden = GC.AllocateArray<float>(spec.Dim, pinned: true);
+        _oneEmbed = GC.AllocateArray<float>(spec.Dim, pinned: true);
+        _oneIdValue = OrtValue.CreateTensorValueFromMemory(_oneId, [1, 1]);
+        _oneEmbedValue = OrtValue.CreateTensorValueFromMemory(_oneEmbed, [1, 1, spec.Dim]);
+        _onePositionValue = OrtValue.CreateTensorValueFromMemory(_onePosition, [1, 1]);
+        _stepLogitsValue = OrtValue.CreateTensorValueFromMemory(LastLogits, [1, 1, spec.VocabSize]);
+        _stepHiddenValue = OrtValue.CreateTensorValueFromMemory(LastHidden, [1, 1, spec.Dim]);
+        _embedBinding = embed.CreateIoBinding();
+        _embedBinding.BindInput(EmbedInputNames[0], _oneIdValue);
+        _embedBinding.BindOutput(EmbedOutputNames[0], _oneEmbedValue);
+        _kvAllocator = kvMemory.Equals(OrtMemoryInfo.DefaultInstance) ? null : new OrtAllocator(decoder, kvMemory);
     }
 
     public DecoderSpec Spec { get; }
@@ -101,8 +109,8 @@ public sealed class LanguageModel : IDisposable
     private readonly OrtValue _oneIdValue, _oneEmbedValue;
     private readonly long[] _onePosition = new long[1];
     private readonly OrtValue _onePositionValue;
-    private float[]? _stepEmbeddings;
-    private OrtValue? _stepEmbedsValue;
+    private readonly OrtValue _stepLogitsValue, _stepHiddenValue;
+    private readonly OrtIoBinding _embedBinding;
 
     /// <summary>Stopwatch ticks spent inside ONNX Runtime's Run for the decoder, embedding and compressor graphs, over their life.</summary>
     public long RunTicks => _runTicks + _compressors.Values.Sum(c => c.RunTicks);
@@ -125,8 +133,7 @@ public sealed class LanguageModel : IDisposable
         if (t == 1)
         {
             // The decode step's case, every token: tensors over reused buffers, made once.
-            _oneId[0] = ids[0];
-            _runTicks += OrtCall.Run(_embed, _run, EmbedInputNames, [_oneIdValue], EmbedOutputNames, [_oneEmbedValue], Spec.Embed.File);
+            EmbedOne(ids[0]);
             _oneEmbed.CopyTo(destination);
             return;
         }
@@ -153,20 +160,9 @@ public sealed class LanguageModel : IDisposable
         _mask.AsSpan(0, total).Fill(1);
         for (int i = 0; i < length; i++) _positions[i] = past.Length + i;
 
-        // A decode step (one position, the caller's reused embedding buffer) binds tensors made once; other
-        // calls make theirs. The mask's length grows every step, so it is always made.
-        bool step = length == 1;
-        if (step && !ReferenceEquals(embeddings, _stepEmbeddings))
-        {
-            _stepEmbedsValue?.Dispose();
-            _stepEmbedsValue = OrtValue.CreateTensorValueFromMemory(embeddings, [1, 1, d]);
-            _stepEmbeddings = embeddings;
-        }
-        _onePosition[0] = past.Length;
-        using var madeEmbeds = step ? null : OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, embeddings.AsMemory(0, length * d), [1, length, d]);
-        using var madePositions = step ? null : OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _positions.AsMemory(0, length), [1, length]);
-        var embeds = madeEmbeds ?? _stepEmbedsValue!;
-        var positions = madePositions ?? _onePositionValue;
+        // Prefills make their tensors per call; decode steps go through a DecodeSequence, which makes none.
+        using var embeds = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, embeddings.AsMemory(0, length * d), [1, length, d]);
+        using var positions = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _positions.AsMemory(0, length), [1, length]);
         using var mask = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _mask.AsMemory(0, total), [1, total]);
 
         _binding.ClearBoundInputs();
@@ -180,16 +176,7 @@ public sealed class LanguageModel : IDisposable
         _binding.BindOutputToDevice("last_hidden_state", OrtMemoryInfo.DefaultInstance);
         foreach (var name in _presentNames) _binding.BindOutputToDevice(name, _kvMemory);
 
-        try
-        {
-            long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            _decoder.RunWithBinding(_run, _binding);
-            _runTicks += System.Diagnostics.Stopwatch.GetTimestamp() - start;
-        }
-        catch (OnnxRuntimeException e)
-        {
-            throw new InferenceException($"{Spec.Decoder.File} failed: {SessionFactory.FirstLine(e.Message)}", exitCode: 1, inner: e);
-        }
+        RunDecoder(_binding);
         var outputs = _binding.GetOutputValues();
         using (var logits = outputs[0])
             logits.GetTensorDataAsSpan<float>().Slice((length - 1) * Spec.VocabSize, Spec.VocabSize).CopyTo(LastLogits);
@@ -203,16 +190,249 @@ public sealed class LanguageModel : IDisposable
         return new KvCache(present, total);
     }
 
+    private void EmbedOne(int id)
+    {
+        _oneId[0] = id;
+        _runTicks += OrtCall.Run(_embed, _run, _embedBinding, Spec.Embed.File);
+    }
+
+    private void RunDecoder(OrtIoBinding binding) => _runTicks += OrtCall.Run(_decoder, _run, binding, Spec.Decoder.File);
+
+    // Decode steps write their keys/values into fixed buffers instead of tensors ONNX Runtime allocates per
+    // step. Each present tensor name has two buffers of Capacity positions; a cache of length L always lives
+    // in buffer L % 2, so a step from L reads buffer L % 2 and writes buffer (L + 1) % 2, and the tensors and
+    // binding for each L are made once (on first use) and reused by every later sequence. Grown, never shrunk.
+    private readonly OrtAllocator? _kvAllocator;  // null: host memory (OrtAllocator.DefaultInstance)
+    private OrtMemoryAllocation[] _stepBuffers = [];  // [name * 2 + parity]; DangerousGetHandle is the address (Pointer is internal)
+    private OrtValue?[][] _stepViews = [];            // [name][L]: buffer L % 2 seen as [1, kv_heads, L, head_dim]
+    private OrtValue?[] _stepMasks = [];              // [L]: [1, L] of ones over _stepOnes
+    private OrtIoBinding?[] _stepBindings = [];       // [L]: the step from a cache of length L
+    private OrtMemoryAllocation? _stepOnes;
+    private int _stepCapacity, _sequenceTicket;
+
+    /// <summary>
+    /// Starts decoding one token at a time after <paramref name="prefix"/> (whose last run left its logits in
+    /// <see cref="LastLogits"/>). Steps make no managed allocations once every length has been seen. A model
+    /// decodes one sequence at a time: beginning another ends this one (its next step throws). The prefix is
+    /// read by the first step only and stays the caller's.
+    /// </summary>
+    public DecodeSequence BeginDecode(KvCache prefix, int maxNewTokens)
+    {
+        if (maxNewTokens < 0) throw new InferenceException($"max tokens must be >= 0, got {maxNewTokens}");
+        EnsureStepCapacity(prefix.Length + maxNewTokens + 1);
+        var first = _decoder.CreateIoBinding();
+        BindStep(first, prefix.Length, past: i => prefix.Values[i]);
+        return new DecodeSequence(this, first, prefix.Length, prefix.Length + maxNewTokens, ++_sequenceTicket);
+    }
+
+    /// <summary>
+    /// Prefills <paramref name="length"/> positions (their embeddings, length x D floats) on top of
+    /// <paramref name="past"/> straight into the step buffers, fills <see cref="LastLogits"/> and
+    /// <see cref="LastHidden"/>, and starts decoding after them. This is the frame loop's visual prefill: the
+    /// binding is kept for the next call with the same past and length (the next frame, on the same cached
+    /// query), so a frame binds nothing. <paramref name="past"/> is left as it was and must outlive the call.
+    /// </summary>
+    public DecodeSequence BeginDecode(KvCache past, ReadOnlySpan<float> embeddings, int length, int maxNewTokens)
+    {
+        int d = Spec.Dim;
+        if (length <= 0 || embeddings.Length < length * d)
+            throw new ArgumentException($"need {length} x {d} embedding values, got {embeddings.Length}", nameof(embeddings));
+        if (maxNewTokens < 0) throw new InferenceException($"max tokens must be >= 0, got {maxNewTokens}");
+        int total = past.Length + length;
+        EnsureStepCapacity(total + maxNewTokens + 1);
+        if (_prefillBinding is null || !ReferenceEquals(past, _prefillPast) || length != _prefillLength) MakePrefillBinding(past, length);
+        embeddings[..(length * d)].CopyTo(_prefillEmbeds);
+        RunDecoder(_prefillBinding!);
+        _prefillLogits.AsSpan((length - 1) * Spec.VocabSize, Spec.VocabSize).CopyTo(LastLogits);
+        _prefillHidden.AsSpan((length - 1) * d, d).CopyTo(LastHidden);
+        Runs++;
+        PositionsProcessed += length;
+        LastRunLength = length;
+        return new DecodeSequence(this, null, total, total + maxNewTokens, ++_sequenceTicket);
+    }
+
+    // The prefill's binding and tensors, for one (past, length) at a time; made again when either changes.
+    private OrtIoBinding? _prefillBinding;
+    private KvCache? _prefillPast;
+    private int _prefillLength;
+    private float[] _prefillEmbeds = [], _prefillLogits = [], _prefillHidden = [];
+    private long[] _prefillPositions = [];
+    private readonly List<OrtValue> _prefillValues = [];
+
+    private void MakePrefillBinding(KvCache past, int length)
+    {
+        ReleasePrefill();
+        int d = Spec.Dim;
+        if (_prefillEmbeds.Length < length * d)
+        {
+            _prefillEmbeds = GC.AllocateArray<float>(length * d, pinned: true);
+            _prefillLogits = GC.AllocateArray<float>(length * Spec.VocabSize, pinned: true);
+            _prefillHidden = GC.AllocateArray<float>(length * d, pinned: true);
+            _prefillPositions = GC.AllocateArray<long>(length, pinned: true);
+        }
+        for (int i = 0; i < length; i++) _prefillPositions[i] = past.Length + i;
+        OrtValue Over<T>(T[] array, long[] shape) where T : unmanaged
+        {
+            var v = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, array.AsMemory(0, (int)shape.Aggregate(1L, (a, b) => a * b)), shape);
+            _prefillValues.Add(v);
+            return v;
+        }
+        var binding = _decoder.CreateIoBinding();
+        binding.BindInput("inputs_embeds", Over(_prefillEmbeds, [1, length, d]));
+        binding.BindInput("attention_mask", StepMask(past.Length + length));
+        binding.BindInput("position_ids", Over(_prefillPositions, [1, length]));
+        for (int i = 0; i < _pastNames.Length; i++) binding.BindInput(_pastNames[i], past.Values[i]);
+        binding.BindOutput("logits", Over(_prefillLogits, [1, length, Spec.VocabSize]));
+        binding.BindOutput("last_hidden_state", Over(_prefillHidden, [1, length, d]));
+        for (int i = 0; i < _presentNames.Length; i++) binding.BindOutput(_presentNames[i], StepView(i, past.Length + length));
+        _prefillBinding = binding;
+        _prefillPast = past;
+        _prefillLength = length;
+    }
+
+    private void ReleasePrefill()
+    {
+        _prefillBinding?.Dispose();
+        _prefillBinding = null;
+        _prefillPast = null;
+        foreach (var v in _prefillValues) v.Dispose();
+        _prefillValues.Clear();
+    }
+
+    internal void Step(DecodeSequence sequence, int token)
+    {
+        if (sequence.Ticket != _sequenceTicket) throw new InvalidOperationException("this decode sequence was ended by a newer one on the same model");
+        int length = sequence.Length;
+        if (length >= sequence.Limit) throw new InvalidOperationException($"the decode sequence is full ({sequence.Limit} positions)");
+        EmbedOne(token);
+        _onePosition[0] = length;
+        RunDecoder(length == sequence.Start && sequence.First is { } first ? first : StepBinding(length));
+        Runs++;
+        PositionsProcessed++;
+        LastRunLength = 1;
+    }
+
+    // The lambda lives in its own method: a captured parameter makes C# allocate the closure on entry to the
+    // method that declares it, which would cost every step 32 bytes.
+    private OrtIoBinding StepBinding(int length) => _stepBindings[length] ?? MakeStepBinding(length);
+
+    private OrtIoBinding MakeStepBinding(int length)
+    {
+        var binding = _decoder.CreateIoBinding();
+        BindStep(binding, length, past: i => StepView(i, length));
+        return _stepBindings[length] = binding;
+    }
+
+    private void BindStep(OrtIoBinding binding, int length, Func<int, OrtValue> past)
+    {
+        binding.BindInput("inputs_embeds", _oneEmbedValue);
+        binding.BindInput("attention_mask", StepMask(length + 1));
+        binding.BindInput("position_ids", _onePositionValue);
+        for (int i = 0; i < _pastNames.Length; i++) binding.BindInput(_pastNames[i], past(i));
+        binding.BindOutput("logits", _stepLogitsValue);
+        binding.BindOutput("last_hidden_state", _stepHiddenValue);
+        for (int i = 0; i < _presentNames.Length; i++) binding.BindOutput(_presentNames[i], StepView(i, length + 1));
+    }
+
+    private OrtValue StepView(int name, int length)
+    {
+        if (_stepViews[name][length] is { } made) return made;
+        var buffer = _stepBuffers[name * 2 + length % 2];
+        long floats = (long)Spec.KvHeads * length * Spec.HeadDim;
+        return _stepViews[name][length] = OrtValue.CreateTensorValueWithData(_kvMemory, Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float,
+            [1, Spec.KvHeads, length, Spec.HeadDim], buffer.DangerousGetHandle(), floats * sizeof(float));
+    }
+
+    private OrtValue StepMask(int length) =>
+        _stepMasks[length] ??= OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64,
+            [1, length], _stepOnes!.DangerousGetHandle(), (long)length * sizeof(long));
+
+    private void EnsureStepCapacity(int positions)
+    {
+        if (positions <= _stepCapacity) return;
+        ReleaseStepBuffers();
+        int capacity = Math.Max(positions, Math.Max(128, 2 * _stepCapacity));
+        uint bytes = checked((uint)((long)Spec.KvHeads * capacity * Spec.HeadDim * sizeof(float)));
+        var allocator = _kvAllocator ?? OrtAllocator.DefaultInstance;
+        _stepBuffers = new OrtMemoryAllocation[_presentNames.Length * 2];
+        for (int i = 0; i < _stepBuffers.Length; i++) _stepBuffers[i] = allocator.Allocate(bytes);
+        _stepOnes = OrtAllocator.DefaultInstance.Allocate(checked((uint)(capacity + 1) * sizeof(long)));
+        unsafe { new Span<long>((void*)_stepOnes.DangerousGetHandle(), capacity + 1).Fill(1); }
+        _stepViews = new OrtValue?[_presentNames.Length][];
+        for (int i = 0; i < _stepViews.Length; i++) _stepViews[i] = new OrtValue?[capacity + 1];
+        _stepMasks = new OrtValue?[capacity + 2];
+        _stepBindings = new OrtIoBinding?[capacity + 1];
+        _stepCapacity = capacity;
+        _sequenceTicket++;  // sequences bound to the old buffers are over
+    }
+
+    private void ReleaseStepBuffers()
+    {
+        ReleasePrefill();  // bound to the step buffers' tensors
+        foreach (var b in _stepBindings) b?.Dispose();
+        foreach (var views in _stepViews) foreach (var v in views) v?.Dispose();
+        foreach (var m in _stepMasks) m?.Dispose();
+        foreach (var b in _stepBuffers) b.Dispose();
+        _stepOnes?.Dispose();
+        _stepBindings = [];
+        _stepViews = [];
+        _stepMasks = [];
+        _stepBuffers = [];
+        _stepOnes = null;
+        _stepCapacity = 0;
+    }
+
     public void Dispose()
     {
         _oneIdValue.Dispose();
         _oneEmbedValue.Dispose();
         _onePositionValue.Dispose();
-        _stepEmbedsValue?.Dispose();
+        ReleaseStepBuffers();
+        _stepLogitsValue.Dispose();
+        _stepHiddenValue.Dispose();
+        _embedBinding.Dispose();
+        _kvAllocator?.Dispose();
         foreach (var c in _compressors.Values) c.Dispose();
         _binding.Dispose();
         _run.Dispose();
         _decoder.Dispose();
         _embed.Dispose();
     }
+}
+
+/// <summary>
+/// One sequence being decoded a token at a time on a <see cref="LanguageModel"/> (from
+/// <see cref="LanguageModel.BeginDecode"/>). Its keys/values live in the model's step buffers, so it is
+/// valid until the model begins another sequence or is disposed. Disposing it frees the first step's binding, if it has one.
+/// </summary>
+public sealed class DecodeSequence : IDisposable
+{
+    private readonly LanguageModel _model;
+
+    internal DecodeSequence(LanguageModel model, OrtIoBinding? first, int start, int limit, int ticket)
+    {
+        _model = model;
+        First = first;
+        Start = Length = start;
+        Limit = limit;
+        Ticket = ticket;
+    }
+
+    /// <summary>The first step's binding when the sequence starts from a caller's cache; null when it starts in the step buffers.</summary>
+    internal OrtIoBinding? First { get; }
+    internal int Start { get; }
+    internal int Limit { get; }
+    internal int Ticket { get; }
+
+    /// <summary>Positions held: the prefix's plus one per step.</summary>
+    public int Length { get; private set; }
+
+    /// <summary>Feeds <paramref name="token"/> at the next position; its logits land in <see cref="LanguageModel.LastLogits"/>.</summary>
+    public void Append(int token)
+    {
+        _model.Step(this, token);
+        Length++;
+    }
+
+    public void Dispose() => First?.Dispose();
 }

@@ -23,6 +23,8 @@ public sealed class TextTokenizer
     {
         _bpe = bpe;
         _tokenBytes = tokenBytes;
+        _wholeText = new string?[tokenBytes.Length];
+        _wholeTextKnown = new bool[tokenBytes.Length];
         Special = special;
     }
 
@@ -109,6 +111,27 @@ public sealed class TextTokenizer
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
 
+    private readonly string?[] _wholeText;
+    private readonly bool[] _wholeTextKnown;
+
+    /// <summary>
+    /// The token's text when its bytes are whole UTF-8 characters by themselves, else null; worked out on
+    /// first use and kept, so streaming an answer makes no string per token. A benign race: two threads
+    /// may both work out the same string.
+    /// </summary>
+    internal string? WholeText(int id)
+    {
+        if (!_wholeTextKnown[id])
+        {
+            try { _wholeText[id] = Strict.GetString(TokenBytes(id)); }
+            catch (DecoderFallbackException) { _wholeText[id] = null; }
+            _wholeTextKnown[id] = true;
+        }
+        return _wholeText[id];
+    }
+
+    private static readonly UTF8Encoding Strict = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     /// <summary>A decoder for a token stream: text comes out as soon as its UTF-8 bytes are complete.</summary>
     public StreamingDetokenizer CreateStream() => new(this);
 
@@ -137,18 +160,22 @@ public sealed class StreamingDetokenizer(TextTokenizer tokenizer)
 {
     private readonly Decoder _utf8 = new UTF8Encoding(false, false).GetDecoder();
     private readonly char[] _chars = new char[64];
+    private bool _clean = true;  // the UTF-8 decoder holds no bytes of an unfinished character
 
     /// <summary>The text that token <paramref name="id"/> completes (possibly empty). Special tokens give no text.</summary>
     public string Push(int id)
     {
         if (tokenizer.IsSpecial(id)) return "";
+        // The common case: whole characters in, whole characters out; the token's own text, made once per id.
+        if (_clean && tokenizer.WholeText(id) is { } whole) return whole;
         var bytes = tokenizer.TokenBytes(id);
         var sb = new StringBuilder();
         while (!bytes.IsEmpty)
         {
-            _utf8.Convert(bytes, _chars, false, out int used, out int produced, out _);
+            _utf8.Convert(bytes, _chars, false, out int used, out int produced, out bool completed);
             sb.Append(_chars, 0, produced);
             bytes = bytes[used..];
+            _clean = completed;
         }
         return sb.ToString();
     }

@@ -19,17 +19,28 @@ public static class Preprocess
         int plane = size * size;
         Span<float> scale = [1f / (255f * std[0]), 1f / (255f * std[1]), 1f / (255f * std[2])];
         Span<float> shift = [-mean[0] / std[0], -mean[1] / std[1], -mean[2] / std[2]];
+        // Column taps are the same on every row: worked out once (the loop runs on every encoded frame).
+        Span<int> x0s = size <= 1024 ? stackalloc int[size] : new int[size];
+        Span<int> x1s = size <= 1024 ? stackalloc int[size] : new int[size];
+        Span<float> fxs = size <= 1024 ? stackalloc float[size] : new float[size];
+        for (int x = 0; x < size; x++)
+        {
+            Source(x, sx, width, out int x0, out int x1, out float fx);
+            (x0s[x], x1s[x], fxs[x]) = (x0 * 3, x1 * 3, fx);
+        }
         for (int y = 0; y < size; y++)
         {
             Source(y, sy, height, out int y0, out int y1, out float fy);
+            var row0 = rgb.Slice(y0 * width * 3, width * 3);
+            var row1 = rgb.Slice(y1 * width * 3, width * 3);
             for (int x = 0; x < size; x++)
             {
-                Source(x, sx, width, out int x0, out int x1, out float fx);
-                int p00 = (y0 * width + x0) * 3, p01 = (y0 * width + x1) * 3, p10 = (y1 * width + x0) * 3, p11 = (y1 * width + x1) * 3;
+                int p0 = x0s[x], p1 = x1s[x];
+                float fx = fxs[x];
                 for (int c = 0; c < 3; c++)
                 {
-                    float top = rgb[p00 + c] + (rgb[p01 + c] - rgb[p00 + c]) * fx;
-                    float bottom = rgb[p10 + c] + (rgb[p11 + c] - rgb[p10 + c]) * fx;
+                    float top = row0[p0 + c] + (row0[p1 + c] - row0[p0 + c]) * fx;
+                    float bottom = row1[p0 + c] + (row1[p1 + c] - row1[p0 + c]) * fx;
                     float v = top + (bottom - top) * fy;
                     destination[c * plane + y * size + x] = v * scale[c] + shift[c];
                 }

@@ -16,16 +16,20 @@ public static class SceneChange
         destination[..(side * side * 3)].Clear();
         Span<int> counts = side * side <= 1024 ? stackalloc int[side * side] : new int[side * side];
         counts.Clear();
+        // The thumbnail column of each source column, worked out once rather than per pixel (this runs every frame).
+        Span<int> columns = width <= 4096 ? stackalloc int[width] : new int[width];
+        for (int x = 0; x < width; x++) columns[x] = (int)((long)x * side / width);
         for (int y = 0; y < height; y++)
         {
-            int ty = (int)((long)y * side / height);
+            int rowCell = (int)((long)y * side / height) * side;
+            var row = rgb.Slice(y * width * 3, width * 3);
             for (int x = 0; x < width; x++)
             {
-                int cell = ty * side + (int)((long)x * side / width);
-                int p = 3 * (y * width + x);
-                destination[3 * cell] += rgb[p];
-                destination[3 * cell + 1] += rgb[p + 1];
-                destination[3 * cell + 2] += rgb[p + 2];
+                int cell = rowCell + columns[x];
+                int p = 3 * x;
+                destination[3 * cell] += row[p];
+                destination[3 * cell + 1] += row[p + 1];
+                destination[3 * cell + 2] += row[p + 2];
                 counts[cell]++;
             }
         }

@@ -97,17 +97,28 @@ foreach (int context in new[] { 16, 64, 256 })
     results.Add(new() { ["bench"] = "visual_prefill", ["v_small"] = vmin, ["v_large"] = vmax, ["small_ms"] = tSmall, ["large_ms"] = tLarge, ["large_over_small"] = tLarge / tSmall });
 }
 
-// (3) Managed bytes allocated per decode step (embed + forward), steady state.
+// (3) Managed bytes allocated per decode step (embed + forward into the model's step buffers), steady state;
+// and per answer token (the step, greedy sampling, the stop check and the token's text) through AnswerDecoder.
 {
     using var empty = lm.EmptyCache();
     using var prefix = lm.Forward(empty, RandomEmbeds(16), 16);
-    var one = new float[d];
-    for (int i = 0; i < 5; i++) { lm.Embed([7], one); using var c = lm.Forward(prefix, one, 1); }
-    long before = GC.GetAllocatedBytesForCurrentThread();
     const int steps = 100;
-    for (int i = 0; i < steps; i++) { lm.Embed([7], one); using var c = lm.Forward(prefix, one, 1); }
-    long perStep = (GC.GetAllocatedBytesForCurrentThread() - before) / steps;
-    results.Add(new() { ["bench"] = "managed_bytes_per_decode_step", ["bytes"] = perStep });
+    using (var warm = lm.BeginDecode(prefix, steps))  // makes the tensors and bindings for these lengths
+        for (int i = 0; i < steps; i++) warm.Append(7);
+    using var sequence = lm.BeginDecode(prefix, steps);
+    sequence.Append(7);  // the first step binds the caller's prefix, once per answer
+    long before = GC.GetAllocatedBytesForCurrentThread();
+    for (int i = 1; i < steps; i++) sequence.Append(7);
+    long perStep = (GC.GetAllocatedBytesForCurrentThread() - before) / (steps - 1);
+
+    var options = new GenerationOptions(steps, StopTokens: []);
+    using var answer = new AnswerDecoder(lm, set.Tokenizer, prefix, options);
+    answer.TryNext(out _);  // its step binds the prefix
+    long beforeTokens = GC.GetAllocatedBytesForCurrentThread();
+    int tokens = 0;
+    while (answer.TryNext(out _)) tokens++;
+    long perToken = tokens > 0 ? (GC.GetAllocatedBytesForCurrentThread() - beforeTokens) / tokens : 0;
+    results.Add(new() { ["bench"] = "managed_bytes_per_decode_step", ["bytes"] = perStep, ["bytes_per_answer_token"] = perToken, ["tokens"] = tokens });
 }
 
 // (4) The frame loop on the moving world (world-trained sets only): query-KV reuse, and the scene-change gate.
@@ -139,30 +150,35 @@ if (set.Manifest.World is not null)
     double reuse = await PerFrameMs(0.02, true, reps * 4);
     double fresh = await PerFrameMs(0.02, false, reps * 4);
     results.Add(new() { ["bench"] = "frame_with_query_kv_reuse", ["reuse_ms"] = reuse, ["no_reuse_ms"] = fresh, ["no_reuse_over_reuse"] = fresh / reuse });
+    // Engine overhead: wall time per frame against (1) the summed stage times of the same frames (a stage is
+    // the component call: the ONNX Runtime run plus binding its inputs and outputs) and (2) the time spent
+    // inside ONNX Runtime's Run alone, as the components count it. Moving scene, query cached. Measured on the
+    // live loop's path (FrameLoop.Step, what `assistant live` runs: 2 tokens per frame, live mode) and on the
+    // one-shot streaming path (AnswerAsync, what `assistant ask` runs, which yields to the scheduler per token).
+    foreach (var path in new[] { "live_step", "ask_stream" })
     {
-        // Engine overhead: wall time per frame against (1) the summed stage times of the same frames (a stage is
-        // the component call: the ONNX Runtime run plus binding its inputs and outputs) and (2) the time spent
-        // inside ONNX Runtime's Run alone, as the components count it. Moving scene, query cached.
         var world = new Assistant.Capture.World.WorldSource(2_000_501, 0.004);
         using var loop = new Assistant.Engine.FrameLoop(set);
         loop.SetQuery(worldQuestion);
-        double wall = 0, stages = 0, bare = 0;
+        double wall = 0, stages = 0, bare = 0, preprocess = 0;
         for (int f = 0; f < reps * 8 + 3; f++)
         {
             var frame = world.Render(f, set.Manifest.World.ImageSize);
             var timings = new StageTimings();
             var runBefore = set.RunTime;
             long t = Stopwatch.GetTimestamp();
-            await foreach (var _ in loop.AnswerAsync(frame, answer, timings, new FrameStats())) { }
+            if (path == "live_step") loop.Step(frame, answer, 2, AnswerMode.Live, timings, new FrameStats());
+            else await foreach (var _ in loop.AnswerAsync(frame, answer, timings, new FrameStats())) { }
             double frameMs = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
             if (f < 3) continue;  // warm-up
             wall += frameMs;
             stages += timings.TotalMs;
+            preprocess += timings[Stage.Preprocess];
             bare += (set.RunTime - runBefore).TotalMilliseconds;
         }
         int n = reps * 8;
-        results.Add(new() { ["bench"] = "engine_overhead", ["frames"] = n, ["loop_ms_per_frame"] = wall / n, ["stages_ms_per_frame"] = stages / n,
-            ["bare_run_ms_per_frame"] = bare / n, ["loop_over_stages"] = wall / stages, ["loop_over_bare_runs"] = wall / bare });
+        results.Add(new() { ["bench"] = "engine_overhead", ["path"] = path, ["frames"] = n, ["loop_ms_per_frame"] = wall / n, ["stages_ms_per_frame"] = stages / n,
+            ["bare_run_ms_per_frame"] = bare / n, ["preprocess_ms_per_frame"] = preprocess / n, ["loop_over_stages"] = wall / stages, ["loop_over_bare_runs"] = wall / bare });
     }
     foreach (var speed in new[] { 0.0, 0.004 })
     {

@@ -34,4 +34,21 @@ public sealed class TokenizerTests(DefaultSet set) : IClassFixture<DefaultSet>
         Assert.Equal("é🙂x", string.Concat(pieces));
         Assert.DoesNotContain(pieces, p => p.Contains('\uFFFD'));
     }
+
+    [Fact]
+    public void StreamingDetokenizer_ReusesWholeTokenText_AndStaysRightAroundSplitCharacters()
+    {
+        var ids = Tok.Encode("red 🙂 blue é green 🙂🙂 red");
+        var first = Tok.CreateStream();
+        Assert.Equal("red 🙂 blue é green 🙂🙂 red", string.Concat(ids.Select(first.Push)));
+
+        // A second pass makes no strings for tokens that are whole characters (their text is kept per id).
+        var second = Tok.CreateStream();
+        var red = Tok.Encode("red")[0];
+        second.Push(red);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10; i++) second.Push(red);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Same(second.Push(red), second.Push(red));
+    }
 }
