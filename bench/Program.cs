@@ -7,16 +7,11 @@ using System.Text.Json;
 using Assistant.Engine;
 using Assistant.Inference;
 
-var argsList = args.ToList();
-string Arg(string name, string fallback)
-{
-    int i = argsList.IndexOf(name);
-    return i >= 0 && i + 1 < argsList.Count ? argsList[i + 1] : fallback;
-}
-var modelsDir = Arg("--models", Path.Combine(FindRoot(), "models", "default"));
-var ep = ExecutionProviders.Parse(Arg("--ep", "cpu"));
-int reps = int.Parse(Arg("--reps", "30"));
-bool json = argsList.Contains("--json");
+var cli = new Assistant.Bench.BenchArgs(args);
+var modelsDir = cli.Get("--models", Path.Combine(Assistant.Bench.BenchArgs.RepoRoot(), "models", "default"));
+var ep = ExecutionProviders.Parse(cli.Get("--ep", "cpu"));
+int reps = cli.Int("--reps", 30);
+bool json = cli.Has("--json");
 
 using var set = ModelSet.Load(modelsDir, new SessionFactory(new SessionConfig(ep)));
 var lm = set.Decoder(set.Manifest.Default.Decoder);
@@ -31,10 +26,10 @@ var results = new List<Dictionary<string, object>>();
 
 // Soak (--soak-minutes M, world-trained sets): the frame loop on the moving world with a new question every
 // 50 frames for M minutes; after one minute of warm-up, managed heap (after a full GC), resident memory and
-// open file descriptors are sampled each minute. Prints the samples and the growth from first to last.
-if (argsList.Contains("--soak-minutes"))
+// open file descriptors are sampled each minute (the managed figure: GC heap size after a full compacting collection). Prints the samples and the growth from first to last.
+if (cli.Has("--soak-minutes"))
 {
-    double minutes = double.Parse(Arg("--soak-minutes", "10"), System.Globalization.CultureInfo.InvariantCulture);
+    double minutes = cli.Double("--soak-minutes", 10);
     if (set.Manifest.World is not { } soakWorld) throw new InvalidOperationException("the soak needs a world-trained set");
     var world = new Assistant.Capture.World.WorldSource(2_000_700, 0.004);
     using var loop = new Assistant.Engine.FrameLoop(set);
@@ -56,7 +51,13 @@ if (argsList.Contains("--soak-minutes"))
         frames++;
         if (clock.Elapsed.TotalMinutes >= nextSample)
         {
-            long managed = GC.GetTotalMemory(forceFullCollection: true);
+            // The GC heap's size right after a full blocking collection. Not GC.GetTotalMemory: under the regions GC
+            // it can under-report, even go negative, when gen0 keeps a region with pinned objects (dotnet/runtime
+            // #106712), and the loop pins its tensors' arrays: an earlier 5-minute soak read -1,943 KiB at minute 4.
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+            GC.WaitForPendingFinalizers();
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+            long managed = GC.GetGCMemoryInfo(GCKind.FullBlocking).HeapSizeBytes;
             using var self = Process.GetCurrentProcess();
             int fds = OperatingSystem.IsLinux() ? Directory.GetFiles("/proc/self/fd").Length : self.HandleCount;
             samples.Add((Math.Round(clock.Elapsed.TotalMinutes, 2), frames, managed, self.WorkingSet64, fds));
@@ -202,10 +203,3 @@ Console.WriteLine($"config: {string.Join(", ", config.Select(kv => $"{kv.Key}={k
 foreach (var r in results)
     Console.WriteLine(string.Join("  ", r.Select(kv => kv.Value is double x ? $"{kv.Key}={x:F3}" : $"{kv.Key}={kv.Value}")));
 return 0;
-
-static string FindRoot()
-{
-    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        if (File.Exists(Path.Combine(dir.FullName, "Assistant.sln"))) return dir.FullName;
-    return Directory.GetCurrentDirectory();
-}

@@ -9,14 +9,9 @@ using Assistant.Inference;
 using Assistant.Inference.Ocr;
 using Assistant.Tests;
 
-var argsList = args.ToList();
-string Arg(string name, string fallback)
-{
-    int i = argsList.IndexOf(name);
-    return i >= 0 && i + 1 < argsList.Count ? argsList[i + 1] : fallback;
-}
-int lineCount = int.Parse(Arg("--lines", "200"));
-var models = OcrModels.Locate(argsList.Contains("--ocr-models") ? Arg("--ocr-models", "") : null);
+var cli = new Assistant.Bench.BenchArgs(args);
+int lineCount = cli.Int("--lines", 200);
+var models = OcrModels.Locate(cli.Has("--ocr-models") ? cli.Get("--ocr-models", "") : null);
 var factory = new SessionFactory(new SessionConfig(ExecutionProvider.Cpu));
 var work = Path.Combine(Path.GetTempPath(), "assistant-bench-ocr");
 var results = new List<Dictionary<string, object>>();
@@ -36,7 +31,7 @@ var results = new List<Dictionary<string, object>>();
     return ((double)errors / chars, lines.Count / clock.Elapsed.TotalSeconds);
 }
 
-bool measureLines = !argsList.Contains("--batching-only");
+bool measureLines = !cli.Has("--batching-only");
 // (1) The test set: seed 7, as in OcrAccuracyTests.
 if (measureLines)
 {
@@ -94,7 +89,7 @@ for (int i = 0; i < readers.Count; i++)
 }
 results.Add(new() { ["bench"] = "ocr_batching", ["batch8_over_batch1"] = recognizeMs[8] / recognizeMs[1], ["batch2_over_batch1"] = recognizeMs[2] / recognizeMs[1], ["batch4_over_batch1"] = recognizeMs[4] / recognizeMs[1] });
 
-if (argsList.Contains("--json")) Console.WriteLine(JsonSerializer.Serialize(results));
+if (cli.Has("--json")) Console.WriteLine(JsonSerializer.Serialize(results));
 else
     foreach (var r in results)
         Console.WriteLine(string.Join("  ", r.Select(kv => kv.Value is double x ? $"{kv.Key}={x:F4}" : $"{kv.Key}={kv.Value}")));

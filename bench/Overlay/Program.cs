@@ -11,15 +11,10 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Assistant.Ui;
 
-var argsList = args.ToList();
-string Arg(string name, string fallback)
-{
-    int i = argsList.IndexOf(name);
-    return i >= 0 && i + 1 < argsList.Count ? argsList[i + 1] : fallback;
-}
-int frames = int.Parse(Arg("--frames", "300"), CultureInfo.InvariantCulture);
-int rounds = int.Parse(Arg("--rounds", "3"), CultureInfo.InvariantCulture);
-double fps = double.Parse(Arg("--fps", "15"), CultureInfo.InvariantCulture);
+var cli = new Assistant.Bench.BenchArgs(args);
+int frames = cli.Int("--frames", 300);
+int rounds = cli.Int("--rounds", 3);
+double fps = cli.Double("--fps", 15);
 string[] common = ["live", "--source", "world:2000000", "--query", "how many circles are there?", "--frames", frames.ToString(CultureInfo.InvariantCulture),
     .. fps > 0 ? new[] { "--realtime-fps", fps.ToString(CultureInfo.InvariantCulture) } : []];
 
@@ -126,7 +121,7 @@ var result = new Dictionary<string, object>
     ["publish_share_of_off_p50"] = publishUs / 1000 / Median(off.Select(x => x.P50Ms)),
     ["machine"] = $"{Environment.ProcessorCount} cores", ["date"] = DateTime.UtcNow.ToString("u", CultureInfo.InvariantCulture),
 };
-Console.WriteLine(argsList.Contains("--json") ? JsonSerializer.Serialize(result)
+Console.WriteLine(cli.Has("--json") ? JsonSerializer.Serialize(result)
     : string.Join("  ", result.Select(kv => kv.Value is double x ? $"{kv.Key}={x:F3}" : $"{kv.Key}={kv.Value}")));
 return 0;
 

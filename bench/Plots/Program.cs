@@ -5,15 +5,11 @@ using System.Text.Json;
 using Assistant.Engine;
 using Assistant.Inference;
 
-string Arg(string name, string fallback)
-{
-    int i = Array.IndexOf(args, name);
-    return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
-}
-var root = FindRoot();
-var evalPath = Arg("--eval", Path.Combine(root, "docs", "data", "world_eval.jsonl"));
-var manifest = Manifest.Read(Arg("--models", Path.Combine(root, "models", "default")));
-var output = Arg("--out", Path.Combine(root, "docs", "scaling_accuracy_flops.png"));
+var cli = new Assistant.Bench.BenchArgs(args);
+var root = Assistant.Bench.BenchArgs.RepoRoot();
+var evalPath = cli.Get("--eval", Path.Combine(root, "docs", "data", "world_eval.jsonl"));
+var manifest = Manifest.Read(cli.Get("--models", Path.Combine(root, "models", "default")));
+var output = cli.Get("--out", Path.Combine(root, "docs", "scaling_accuracy_flops.png"));
 
 var points = File.ReadAllLines(evalPath).Where(l => l.Trim().Length > 0).Select(l =>
 {
@@ -71,10 +67,3 @@ plot.ShowLegend(ScottPlot.Alignment.LowerRight);
 plot.SavePng(output, 900, 560);
 Console.WriteLine($"wrote {output} ({points.Count} points)");
 return 0;
-
-static string FindRoot()
-{
-    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        if (File.Exists(Path.Combine(dir.FullName, "Assistant.sln"))) return dir.FullName;
-    return Directory.GetCurrentDirectory();
-}

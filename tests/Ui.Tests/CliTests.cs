@@ -187,19 +187,11 @@ public sealed class CliTests
         Assert.Contains("--max-tokens", await FailsWithOneLine("ask", "--image", Image, "--query", "q?", "--models", Repo.TinyModels, "--max-tokens", "0"));
 
     [Fact]
-    public void RealProcess_ExitsTwoWithOneLine_NoStackTrace()
+    public async Task RealProcess_ExitsTwoWithOneLine_NoStackTrace()
     {
         // The built executable, not the in-process entry point: what a user's shell sees.
-        var exe = Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "assistant.exe" : "assistant");
-        var psi = new ProcessStartInfo(exe, ["ask", "--image", "/nonexistent.png", "--query", "q?"])
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-        };
-        using var p = Process.Start(psi)!;
-        string err = p.StandardError.ReadToEnd();
-        Assert.True(p.WaitForExit(60_000));
-        Assert.Equal(2, p.ExitCode);
+        var (code, _, err) = await AssistantProcess.RunAsync(["ask", "--image", "/nonexistent.png", "--query", "q?"]);
+        Assert.Equal(2, code);
         Assert.Equal("error: image not found: /nonexistent.png", err.Trim());
     }
 }

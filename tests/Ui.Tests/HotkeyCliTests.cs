@@ -17,49 +17,27 @@ public sealed class HotkeyCliTests : IDisposable
         Assert.True(p.WaitForExit(10_000));
     }
 
-    private static async Task WaitFor(Func<bool> condition, int seconds)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (!condition() && DateTime.UtcNow < deadline) await Task.Delay(50);
-    }
-
-    /// <summary>The assistant as a process, its stdout collected as it comes.</summary>
-    private static (Process Process, Func<string> Out) Start(params string[] args)
-    {
-        var psi = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "assistant"), args)
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true,
-        };
-        var p = Process.Start(psi)!;
-        var output = new System.Text.StringBuilder();
-        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
-        p.BeginOutputReadLine();
-        return (p, () => { lock (output) return output.ToString(); });
-    }
+    private AssistantProcess Start(params string[] args) => AssistantProcess.Start(["hotkey", "--display", DisplayName, .. args]);
 
     [Fact]
     public async Task EachPress_CapturesAndAnswersExactlyOnce()
     {
-        var (process, Out) = Start("hotkey", "--display", DisplayName, "--query", "how many circles are there?", "--presses", "2");
-        using var p = process;
-        int Presses() => Out().Split('\n').Count(l => l.StartsWith("press "));
+        await using var p = Start("--query", "how many circles are there?", "--presses", "2");
+        int Presses() => p.Out.Split('\n').Count(l => l.StartsWith("press "));
 
-        await WaitFor(() => Out().Contains("waiting for F9"), 60);
-        Assert.Contains("waiting for F9", Out());
+        Assert.True(await p.WaitForOutputAsync(o => o.Contains("waiting for F9")), p.Err);
         Key("F9");
-        await WaitFor(() => Presses() == 1, 30);
+        await p.WaitForOutputAsync(_ => Presses() == 1, 30);
         await Task.Delay(1000);  // nothing else may follow a single press
         Assert.Equal(1, Presses());
         Key("a");  // another key is not the hotkey
         await Task.Delay(500);
         Assert.Equal(1, Presses());
         Key("F9");
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await p.WaitForExitAsync(timeout.Token);
-        Assert.Equal(0, p.ExitCode);
+        Assert.Equal(0, await p.WaitForExitAsync(30));
         Assert.Equal(2, Presses());
-        Assert.Contains("query_prefill", Out());
-        Assert.Contains("route visual (no text cue)", Out());
+        Assert.Contains("query_prefill", p.Out);
+        Assert.Contains("route visual (no text cue)", p.Out);
     }
 
     [Fact]
@@ -72,16 +50,13 @@ public sealed class HotkeyCliTests : IDisposable
         show.Environment["DISPLAY"] = DisplayName;
         using (var d = Process.Start(show)!) Assert.True(d.WaitForExit(20_000));
 
-        var (process, Out) = Start("hotkey", "--display", DisplayName, "--mode", "read", "--presses", "1");
-        using var p = process;
-        await WaitFor(() => Out().Contains("waiting for F9"), 60);
-        Assert.Contains("reading its text", Out());
+        await using var p = Start("--mode", "read", "--presses", "1");
+        Assert.True(await p.WaitForOutputAsync(o => o.Contains("waiting for F9")), p.Err);
+        Assert.Contains("reading its text", p.Out);
         Key("F9");
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await p.WaitForExitAsync(timeout.Token);
-        Assert.Equal(0, p.ExitCode);
+        Assert.Equal(0, await p.WaitForExitAsync(60));
         // display tiles the picture over the root window, so the line shows several times.
-        Assert.True(Out().Contains("press 1: ") && Out().Contains("  Backup failed: disk full"), Out());
+        Assert.True(p.Out.Contains("press 1: ") && p.Out.Contains("  Backup failed: disk full"), p.Out);
     }
 
     [Fact]

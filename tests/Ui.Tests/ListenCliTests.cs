@@ -78,21 +78,11 @@ public sealed class ListenAsrCliTests
 public sealed class ListenMicTests
 {
     /// <summary>The assistant as a process with HOME set (alsa-lib reads $HOME/.asoundrc) and the VAD model found.</summary>
-    internal static async Task<(int Code, string Out, string Err)> RunAssistant(string home, params string[] args)
-    {
-        var psi = new System.Diagnostics.ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "assistant"), args)
+    internal static Task<(int Code, string Out, string Err)> RunAssistant(string home, params string[] args) =>
+        AssistantProcess.RunAsync(args, new Dictionary<string, string>
         {
-            RedirectStandardOutput = true, RedirectStandardError = true,
-        };
-        psi.Environment["HOME"] = home;
-        psi.Environment["ASSISTANT_VAD_MODELS"] = Inference.Audio.SileroVad.DefaultDirectory();
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        await p.WaitForExitAsync(timeout.Token);
-        return (p.ExitCode, await stdout, await stderr);
-    }
+            ["HOME"] = home, ["ASSISTANT_VAD_MODELS"] = Inference.Audio.SileroVad.DefaultDirectory(),
+        });
 
     [Fact]
     public async Task Mic_HearsSpeechFromACaptureDevice_WithinA100MsOfTheTruth_AndSilenceFromNull()
