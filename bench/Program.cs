@@ -26,7 +26,7 @@ var results = new List<Dictionary<string, object>>();
 
 // Soak (--soak-minutes M, world-trained sets): the frame loop on the moving world with a new question every
 // 50 frames for M minutes; after one minute of warm-up, managed heap (after a full GC), resident memory and
-// open file descriptors are sampled each minute (the managed figure: GC heap size after a full compacting collection). Prints the samples and the growth from first to last.
+// open file descriptors are sampled each minute (managed: live bytes after a full compacting collection). Prints the samples and the growth from first to last.
 if (cli.Has("--soak-minutes"))
 {
     double minutes = cli.Double("--soak-minutes", 10);
@@ -51,13 +51,16 @@ if (cli.Has("--soak-minutes"))
         frames++;
         if (clock.Elapsed.TotalMinutes >= nextSample)
         {
-            // The GC heap's size right after a full blocking collection. Not GC.GetTotalMemory: under the regions GC
-            // it can under-report, even go negative, when gen0 keeps a region with pinned objects (dotnet/runtime
-            // #106712), and the loop pins its tensors' arrays: an earlier 5-minute soak read -1,943 KiB at minute 4.
+            // Live managed bytes right after a full compacting collection: each generation's size after it, less its
+            // free space. Not GC.GetTotalMemory: under the regions GC it can under-report, even go negative, when gen0
+            // keeps a region with pinned objects (dotnet/runtime#106712), and the loop pins its tensors' arrays (an
+            // earlier 5-minute soak read -1,943 KiB at minute 4).
             GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
             GC.WaitForPendingFinalizers();
             GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
-            long managed = GC.GetGCMemoryInfo(GCKind.FullBlocking).HeapSizeBytes;
+            var info = GC.GetGCMemoryInfo(GCKind.FullBlocking);
+            long managed = 0;
+            foreach (var g in info.GenerationInfo) managed += g.SizeAfterBytes - g.FragmentationAfterBytes;
             using var self = Process.GetCurrentProcess();
             int fds = OperatingSystem.IsLinux() ? Directory.GetFiles("/proc/self/fd").Length : self.HandleCount;
             samples.Add((Math.Round(clock.Elapsed.TotalMinutes, 2), frames, managed, self.WorkingSet64, fds));

@@ -13,8 +13,8 @@ py=${PYTHON:-/usr/bin/python3}
 dev=${DEVICE:-cpu}
 grid=${GRID:-.cache/grid}
 vision=${VISION:-.cache/ckpt/vision.pt}
-steps=${STEPS:-2500}
-batch=${BATCH:-64}
+steps=${STEPS:-8000}
+batch=${BATCH:-128}
 workers=${WORKERS:-2}
 export PYTHONUNBUFFERED=1
 mkdir -p "$grid/sets"
@@ -29,7 +29,7 @@ for d in ${DECODERS:-small medium large}; do
         2>&1 | tee "$point.log"
     fi
     if [ ! -f "$grid/sets/$d-$c/manifest.json" ]; then
-      "$py" tools/export.py --checkpoints "$point.weights.pt" --default-tokens 4 --out "$grid/sets/$d-$c"
+      "$py" tools/export.py --checkpoints "$point.weights.pt" --default-tokens 4 --name "grid-$d-$c" --out "$grid/sets/$d-$c"
     fi
   done
 done
