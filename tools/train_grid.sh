@@ -1,36 +1,40 @@
 #!/usr/bin/env bash
 # Trains the scaling-law grid on the world (issue 4's miniature reproduction) and exports one model set
-# per (decoder, compressor) point, for `assistant eval` to score on the same held-out scenes.
-#   tools/train_grid.sh                         CPU: 3 decoders x {quecc, tokenpacker}, every V in one run
-#   DEVICE=cuda WORKERS=14 STEPS=12000 BATCH=512 tools/train_grid.sh
+# per (decoder, compressor) point, for tools/eval_grid.sh to score with `assistant eval` on the same scenes.
+#   tools/train_grid.sh                       CPU: 3 decoders x {quecc, tokenpacker}, every V in one run
+#   tools/train_grid.sh medium tokenpacker    one point
+#   tools/device_grid.sh                      all six at once on a GPU machine (the device tool's $OUT)
 # Every point trains the same number of steps on the same pre-generated scenes from the same frozen vision
 # encoder (stage 1 of the default set), so the points differ only in decoder size and compressor. Each run
-# samples V from {1, 4, 16, 64} per batch, so one run serves every V of its (decoder, compressor).
-# Checkpoints resume; a finished point is skipped.
+# cycles V through {1, 4, 16, 64} step by step, so one run serves every V of its (decoder, compressor).
+# Checkpoints resume (every 500 steps); a finished point is skipped. EXPORT=0 skips the export.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 py=${PYTHON:-/usr/bin/python3}
 dev=${DEVICE:-cpu}
 grid=${GRID:-.cache/grid}
-vision=${VISION:-.cache/ckpt/vision.pt}
+vision=${VISION:-.cache/run1/vision.pt}
 steps=${STEPS:-8000}
 batch=${BATCH:-128}
 workers=${WORKERS:-2}
 export PYTHONUNBUFFERED=1
 mkdir -p "$grid/sets"
 [ -f "$vision" ] || { echo "train_grid: no stage-1 checkpoint at $vision (VISION=... or run tools/train_default.sh)" >&2; exit 2; }
-for d in ${DECODERS:-small medium large}; do
-  for c in ${COMPRESSORS:-quecc tokenpacker}; do
-    point="$grid/$d-$c"
-    if [ ! -f "$point.weights.pt" ]; then
-      "$py" tools/train.py vlm --vision "$vision" --decoder "$d" --compressor "$c" --out "$point.pt" --device "$dev" \
-        --workers "$workers" --batch "$batch" --questions 2 --pregen "${PREGEN:-30000}" --steps "$steps" \
-        --lr "${LR:-2e-3}" --seed 0 --log-every 250 --val-every "$steps" --val-scenes 500 --save-every 500 \
-        2>&1 | tee "$point.log"
-    fi
-    if [ ! -f "$grid/sets/$d-$c/manifest.json" ]; then
-      "$py" tools/export.py --checkpoints "$point.weights.pt" --default-tokens 4 --name "grid-$d-$c" --out "$grid/sets/$d-$c"
-    fi
-  done
+if [ $# -eq 2 ]; then points="$1-$2"
+elif [ $# -eq 0 ]; then points=$(for d in ${DECODERS:-small medium large}; do for c in quecc tokenpacker; do echo "$d-$c"; done; done)
+else echo "usage: tools/train_grid.sh [DECODER COMPRESSOR]" >&2; exit 2
+fi
+for p in $points; do
+  d=${p%-*}; c=${p#*-}
+  point="$grid/$p"
+  if [ ! -f "$point.weights.pt" ]; then
+    "$py" tools/train.py vlm --vision "$vision" --decoder "$d" --compressor "$c" --out "$point.pt" --device "$dev" \
+      --workers "$workers" --batch "$batch" --questions 2 --pregen "${PREGEN:-30000}" --steps "$steps" \
+      --lr "${LR:-2e-3}" --max-minutes "${MAX_MINUTES:-1e9}" --seed 0 --log-every 250 --val-every "$steps" --val-scenes 500 --save-every 500 \
+      2>&1 | tee -a "$point.log"
+  fi
+  if [ "${EXPORT:-1}" = 1 ] && [ ! -f "$grid/sets/$p/manifest.json" ]; then
+    "$py" tools/export.py --checkpoints "$point.weights.pt" --default-tokens 4 --name "grid-$p" --out "$grid/sets/$p"
+  fi
 done
-echo "train_grid: every point trained and exported under $grid/sets"
+echo "train_grid: done ($points)"

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# One prepared call for a GPU machine (the device tool), ~9 minutes: the scaling grid's six points (issue 4)
+# and the default set's large decoder retrained with the position loss from the start of stage 2 (issue 3),
+# all seven at once on the one GPU. What comes back through $OUT (8 files at most): six grid weights, the new
+# large decoder's weights, one log. Needs .cache/run1/vision.pt carried (the default set's stage 1).
+#   device run (carry .cache/run1): tools/device_session.sh
+# Here, afterwards (files under the device tool's files_at):
+#   cp FILES/*-quecc.weights.pt FILES/*-tokenpacker.weights.pt .cache/grid/ && tools/train_grid.sh && tools/eval_grid.sh
+#   /usr/bin/python3 tools/export.py --checkpoints .cache/run2/small.weights.pt FILES/large.weights.pt \
+#       --default-decoder large --default-tokens 4 --out models/default     (then assistant eval, docs/WORLD.md)
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+out=${OUT:-/tmp/session-out}
+work=/tmp/session
+mkdir -p "$out" "$work/grid"
+export PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+for d in small medium large; do
+  for c in quecc tokenpacker; do
+    DEVICE=cuda BATCH=512 STEPS=${GRID_STEPS:-2500} MAX_MINUTES=7.5 WORKERS=2 GRID=$work/grid EXPORT=0 \
+      tools/train_grid.sh "$d" "$c" > "$work/grid/$d-$c.stdout" 2>&1 &
+  done
+done
+/usr/bin/python3 tools/train.py vlm --vision .cache/run1/vision.pt --decoder large --out "$work/large.pt" --device cuda \
+  --workers 2 --batch 512 --questions 4 --pregen 150000 --hard-weight 3 --position-loss 5 --lr 1e-3 \
+  --steps 100000 --max-minutes "${DEFAULT_MINUTES:-7.5}" --log-every 500 --val-every 2000 --save-every 2000 \
+  > "$work/large.stdout" 2>&1 &
+wait
+cp "$work"/grid/*.weights.pt "$work/large.weights.pt" "$out/" 2>/dev/null
+for f in "$work"/grid/*.stdout "$work/large.stdout"; do echo "== $f"; tr '\r' '\n' < "$f" | grep -v '^\[' ; done > "$out/session.log"
+ls -la "$out"
