@@ -69,7 +69,8 @@ public sealed class LanguageModel : IDisposable
         _embedBinding = embed.CreateIoBinding();
         _embedBinding.BindInput(EmbedInputNames[0], _oneIdValue);
         _embedBinding.BindOutput(EmbedOutputNames[0], _oneEmbedValue);
-        _kvAllocator = kvMemory.Equals(OrtMemoryInfo.DefaultInstance) ? null : new OrtAllocator(decoder, kvMemory);
+        _stepBuffers = new StepBuffers(kvMemory, kvMemory.Equals(OrtMemoryInfo.DefaultInstance) ? null : new OrtAllocator(decoder, kvMemory),
+            _presentNames.Length, spec.KvHeads, spec.HeadDim);
     }
 
     public DecoderSpec Spec { get; }
@@ -198,17 +199,11 @@ public sealed class LanguageModel : IDisposable
 
     private void RunDecoder(OrtIoBinding binding) => _runTicks += OrtCall.Run(_decoder, _run, binding, Spec.Decoder.File);
 
-    // Decode steps write their keys/values into fixed buffers instead of tensors ONNX Runtime allocates per
-    // step. Each present tensor name has two buffers of Capacity positions; a cache of length L always lives
-    // in buffer L % 2, so a step from L reads buffer L % 2 and writes buffer (L + 1) % 2, and the tensors and
-    // binding for each L are made once (on first use) and reused by every later sequence. Grown, never shrunk.
-    private readonly OrtAllocator? _kvAllocator;  // null: host memory (OrtAllocator.DefaultInstance)
-    private OrtMemoryAllocation[] _stepBuffers = [];  // [name * 2 + parity]; DangerousGetHandle is the address (Pointer is internal)
-    private OrtValue?[][] _stepViews = [];            // [name][L]: buffer L % 2 seen as [1, kv_heads, L, head_dim]
-    private OrtValue?[] _stepMasks = [];              // [L]: [1, L] of ones over _stepOnes
-    private OrtIoBinding?[] _stepBindings = [];       // [L]: the step from a cache of length L
-    private OrtMemoryAllocation? _stepOnes;
-    private int _stepCapacity, _sequenceTicket;
+    // Decode steps run on bindings made once per cache length L over the step buffers (see StepBuffers), kept
+    // for every later sequence; they are dropped when the buffers grow.
+    private readonly StepBuffers _stepBuffers;
+    private OrtIoBinding?[] _stepBindings = [];  // [L]: the step from a cache of length L
+    private int _sequenceTicket;
 
     /// <summary>
     /// Starts decoding one token at a time after <paramref name="prefix"/> (whose last run left its logits in
@@ -279,12 +274,12 @@ public sealed class LanguageModel : IDisposable
         }
         var binding = _decoder.CreateIoBinding();
         binding.BindInput("inputs_embeds", Over(_prefillEmbeds, [1, length, d]));
-        binding.BindInput("attention_mask", StepMask(past.Length + length));
+        binding.BindInput("attention_mask", _stepBuffers.Mask(past.Length + length));
         binding.BindInput("position_ids", Over(_prefillPositions, [1, length]));
         for (int i = 0; i < _pastNames.Length; i++) binding.BindInput(_pastNames[i], past.Values[i]);
         binding.BindOutput("logits", Over(_prefillLogits, [1, length, Spec.VocabSize]));
         binding.BindOutput("last_hidden_state", Over(_prefillHidden, [1, length, d]));
-        for (int i = 0; i < _presentNames.Length; i++) binding.BindOutput(_presentNames[i], StepView(i, past.Length + length));
+        for (int i = 0; i < _presentNames.Length; i++) binding.BindOutput(_presentNames[i], _stepBuffers.View(i, past.Length + length));
         _prefillBinding = binding;
         _prefillPast = past;
         _prefillLength = length;
@@ -319,67 +314,34 @@ public sealed class LanguageModel : IDisposable
     private OrtIoBinding MakeStepBinding(int length)
     {
         var binding = _decoder.CreateIoBinding();
-        BindStep(binding, length, past: i => StepView(i, length));
+        BindStep(binding, length, past: i => _stepBuffers.View(i, length));
         return _stepBindings[length] = binding;
     }
 
     private void BindStep(OrtIoBinding binding, int length, Func<int, OrtValue> past)
     {
         binding.BindInput("inputs_embeds", _oneEmbedValue);
-        binding.BindInput("attention_mask", StepMask(length + 1));
+        binding.BindInput("attention_mask", _stepBuffers.Mask(length + 1));
         binding.BindInput("position_ids", _onePositionValue);
         for (int i = 0; i < _pastNames.Length; i++) binding.BindInput(_pastNames[i], past(i));
         binding.BindOutput("logits", _stepLogitsValue);
         binding.BindOutput("last_hidden_state", _stepHiddenValue);
-        for (int i = 0; i < _presentNames.Length; i++) binding.BindOutput(_presentNames[i], StepView(i, length + 1));
+        for (int i = 0; i < _presentNames.Length; i++) binding.BindOutput(_presentNames[i], _stepBuffers.View(i, length + 1));
     }
-
-    private OrtValue StepView(int name, int length)
-    {
-        if (_stepViews[name][length] is { } made) return made;
-        var buffer = _stepBuffers[name * 2 + length % 2];
-        long floats = (long)Spec.KvHeads * length * Spec.HeadDim;
-        return _stepViews[name][length] = OrtValue.CreateTensorValueWithData(_kvMemory, Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float,
-            [1, Spec.KvHeads, length, Spec.HeadDim], buffer.DangerousGetHandle(), floats * sizeof(float));
-    }
-
-    private OrtValue StepMask(int length) =>
-        _stepMasks[length] ??= OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64,
-            [1, length], _stepOnes!.DangerousGetHandle(), (long)length * sizeof(long));
 
     private void EnsureStepCapacity(int positions)
     {
-        if (positions <= _stepCapacity) return;
-        ReleaseStepBuffers();
-        int capacity = Math.Max(positions, Math.Max(128, 2 * _stepCapacity));
-        uint bytes = checked((uint)((long)Spec.KvHeads * capacity * Spec.HeadDim * sizeof(float)));
-        var allocator = _kvAllocator ?? OrtAllocator.DefaultInstance;
-        _stepBuffers = new OrtMemoryAllocation[_presentNames.Length * 2];
-        for (int i = 0; i < _stepBuffers.Length; i++) _stepBuffers[i] = allocator.Allocate(bytes);
-        _stepOnes = OrtAllocator.DefaultInstance.Allocate(checked((uint)(capacity + 1) * sizeof(long)));
-        unsafe { new Span<long>((void*)_stepOnes.DangerousGetHandle(), capacity + 1).Fill(1); }
-        _stepViews = new OrtValue?[_presentNames.Length][];
-        for (int i = 0; i < _stepViews.Length; i++) _stepViews[i] = new OrtValue?[capacity + 1];
-        _stepMasks = new OrtValue?[capacity + 2];
-        _stepBindings = new OrtIoBinding?[capacity + 1];
-        _stepCapacity = capacity;
+        if (!_stepBuffers.Ensure(positions)) return;
+        ReleaseStepBindings();
+        _stepBindings = new OrtIoBinding?[_stepBuffers.Capacity + 1];
         _sequenceTicket++;  // sequences bound to the old buffers are over
     }
 
-    private void ReleaseStepBuffers()
+    private void ReleaseStepBindings()
     {
         ReleasePrefill();  // bound to the step buffers' tensors
         foreach (var b in _stepBindings) b?.Dispose();
-        foreach (var views in _stepViews) foreach (var v in views) v?.Dispose();
-        foreach (var m in _stepMasks) m?.Dispose();
-        foreach (var b in _stepBuffers) b.Dispose();
-        _stepOnes?.Dispose();
         _stepBindings = [];
-        _stepViews = [];
-        _stepMasks = [];
-        _stepBuffers = [];
-        _stepOnes = null;
-        _stepCapacity = 0;
     }
 
     public void Dispose()
@@ -387,11 +349,11 @@ public sealed class LanguageModel : IDisposable
         _oneIdValue.Dispose();
         _oneEmbedValue.Dispose();
         _onePositionValue.Dispose();
-        ReleaseStepBuffers();
+        ReleaseStepBindings();
+        _stepBuffers.Dispose();
         _stepLogitsValue.Dispose();
         _stepHiddenValue.Dispose();
         _embedBinding.Dispose();
-        _kvAllocator?.Dispose();
         foreach (var c in _compressors.Values) c.Dispose();
         _binding.Dispose();
         _run.Dispose();
