@@ -37,6 +37,9 @@ public sealed class ModelSet : IDisposable
     public static ModelSet Load(string directory, SessionFactory factory)
     {
         var manifest = Manifest.Read(directory);
+        // Everything opened so far and not yet handed to a wrapper: disposed if loading fails. A wrapper is made
+        // first and only then takes its parts over (Adopt), so a wrapper that fails to construct leaves its
+        // parts here to be disposed.
         var owned = new List<IDisposable>();
         try
         {
@@ -46,10 +49,17 @@ public sealed class ModelSet : IDisposable
                 owned.Add(s);
                 return s;
             }
+            T Adopt<T>(T wrapper, params IEnumerable<IDisposable> parts) where T : IDisposable
+            {
+                foreach (var part in parts) owned.Remove(part);
+                owned.Add(wrapper);
+                return wrapper;
+            }
 
             var vs = manifest.Vision;
             var visionGraph = vs.Graph;
-            GraphContract.Check(Open(visionGraph), visionGraph, ["pixel_values"], ["features", "features_multi"]);
+            var visionSession = Open(visionGraph);
+            GraphContract.Check(visionSession, visionGraph, ["pixel_values"], ["features", "features_multi"]);
             GraphContract.Dim(visionGraph, "pixel_values", 1, 3, "RGB channels");
             GraphContract.Dim(visionGraph, "pixel_values", 2, vs.ImageSize, "vision image_size");
             GraphContract.Dim(visionGraph, "pixel_values", 3, vs.ImageSize, "vision image_size");
@@ -59,7 +69,6 @@ public sealed class ModelSet : IDisposable
             GraphContract.Dim(visionGraph, "features_multi", 2, vs.MultiDim, "vision multi_dim");
             if (vs.Mean.Count != 3 || vs.Std.Count != 3 || vs.Std.Any(s => s <= 0))
                 throw new InferenceException("manifest.json vision mean/std must be three values each, std positive");
-            var visionSession = (InferenceSession)owned[^1];
 
             var tokenizer = TextTokenizer.Load(directory, manifest.Tokenizer);
             foreach (var t in new[] { manifest.Prompt.QueryStart, manifest.Prompt.VisionStart, manifest.Prompt.VisionEnd }.Concat(manifest.Prompt.Stop))
@@ -108,18 +117,10 @@ public sealed class ModelSet : IDisposable
                         if (cs.QueryAware) GraphContract.Dim(g, "query_embedding", 1, ds.Dim, $"decoder {ds.Name} dim");
                         GraphContract.Dim(g, "visual_tokens", 1, v, "the V it is listed under");
                         GraphContract.Dim(g, "visual_tokens", 2, ds.Dim, $"decoder {ds.Name} dim");
-                        var compressor = new Compressor(session, cs, g, v, ds.Dim);
-                        owned.Remove(session);
-                        owned.Add(compressor);
-                        compressors[(cs.Kind, v)] = compressor;
+                        compressors[(cs.Kind, v)] = Adopt(new Compressor(session, cs, g, v, ds.Dim), session);
                     }
                 }
-                foreach (var c in compressors.Values) owned.Remove(c);
-                owned.Remove(decoder);
-                owned.Remove(embed);
-                var lm = new LanguageModel(ds, decoder, embed, kvMemory, compressors);
-                owned.Add(lm);
-                decoders.Add(lm);
+                decoders.Add(Adopt(new LanguageModel(ds, decoder, embed, kvMemory, compressors), [decoder, embed, .. compressors.Values]));
             }
 
             var d = manifest.Default;
@@ -127,8 +128,7 @@ public sealed class ModelSet : IDisposable
                 ?? throw new InferenceException($"manifest.json default decoder '{d.Decoder}' is not listed");
             defaultDecoder.Compressor(d.Compressor, d.Tokens);
 
-            owned.Remove(visionSession);
-            var vision = new VisionEncoder(visionSession, vs);
+            var vision = Adopt(new VisionEncoder(visionSession, vs), visionSession);
             return new ModelSet(Path.GetFullPath(directory), manifest, factory.Provider, vision, tokenizer, decoders);
         }
         catch
