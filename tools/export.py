@@ -20,6 +20,7 @@ import torch
 from PIL import Image, ImageDraw
 
 import bpe_tokenizer
+import checkpoints
 import pipeline
 from decoder import Decoder, DecoderConfig, Embed
 from quecc import QueCC, QueCCAtK, QueCCConfig
@@ -148,23 +149,12 @@ def checkpoint_set(args) -> dict:
     import world
     decoders, vision, vcfg, vocab, merges = [], None, None, None, None
     for path in args.checkpoints:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
-        assert ck["stage"] == "vlm", f"{path} is not a stage-2 checkpoint"
+        m = checkpoints.load_vlm(path)
         if vision is None:
-            vcfg = VisionConfig(**ck["vision_config"])
-            vision = VisionEncoder(vcfg).eval()
-            vision.load_state_dict(ck["vision"])
-            vocab, merges = ck["vocab"], ck["merges"]
-        assert ck["vocab"] == vocab and ck["merges"] == merges, f"{path}: a different tokenizer"
-        assert all(torch.equal(v, ck["vision"][k]) for k, v in vision.state_dict().items()), f"{path}: another vision encoder"
-        dcfg = DecoderConfig(**ck["decoder_config"])
-        dec = Decoder(dcfg).eval()
-        dec.load_state_dict(ck["decoder"])
-        qcfg = QueCCConfig(**ck["quecc_config"])
-        comp = QueCC(qcfg, query_aware=ck["compressor"] == "quecc").eval()
-        comp.load_state_dict(ck["quecc"])
-        name = f"{ck['decoder_name']}-d{dcfg.dim}-l{dcfg.layers}"
-        decoders.append((name, dec, qcfg, [(ck["compressor"], comp)]))
+            vision, vcfg, vocab, merges = m.vision, m.vision_config, m.checkpoint["vocab"], m.checkpoint["merges"]
+        assert m.checkpoint["vocab"] == vocab and m.checkpoint["merges"] == merges, f"{path}: a different tokenizer"
+        assert all(torch.equal(v, m.checkpoint["vision"][k]) for k, v in vision.state_dict().items()), f"{path}: another vision encoder"
+        decoders.append((m.name, m.decoder, m.quecc_config, [(m.kind, m.compressor)]))
     seed = world.SPLITS["test"][0]
     _, query, _ = world.questions(seed, 1, family="nearest")[0]
     default_decoder = next(d[0] for d in decoders if d[0].startswith(args.default_decoder)) if args.default_decoder else decoders[-1][0]

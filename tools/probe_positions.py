@@ -10,10 +10,9 @@ import sys
 import numpy as np
 import torch
 
+import checkpoints
 import world
 import world_data
-from quecc import QueCC, QueCCConfig
-from vision_encoder import VisionConfig, VisionEncoder
 
 
 def r2(x: list, y: list) -> np.ndarray:
@@ -27,13 +26,8 @@ def r2(x: list, y: list) -> np.ndarray:
 
 @torch.no_grad()
 def main() -> int:
-    ck = torch.load(sys.argv[1], map_location="cpu", weights_only=False)
-    vcfg = VisionConfig(**ck["vision_config"])
-    enc = VisionEncoder(vcfg).eval()
-    enc.load_state_dict(ck["vision"])
-    qcfg = QueCCConfig(**ck["quecc_config"])
-    comp = QueCC(qcfg, query_aware=ck["compressor"] == "quecc").eval()
-    comp.load_state_dict(ck["quecc"])
+    m = checkpoints.load_vlm(sys.argv[1])
+    vcfg, enc, qcfg, comp = m.vision_config, m.vision, m.quecc_config, m.compressor
     feats, toks, pos = [], [], []
     for seed in range(1500):
         objs = world.scene(seed)

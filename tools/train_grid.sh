@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Trains the scaling-law grid on the world (issue 4's miniature reproduction) and exports one model set
 # per (decoder, compressor) point, for tools/eval_grid.sh to score with `assistant eval` on the same scenes.
-#   tools/train_grid.sh                       CPU: 3 decoders x {quecc, tokenpacker}, every V in one run
+#   tools/train_grid.sh                       CPU: 3 decoders x {quecc, tokenpacker} (QueCC's three first), every V in one run
 #   tools/train_grid.sh medium tokenpacker    one point
 #   tools/device_grid.sh                      all six at once on a GPU machine (the device tool's $OUT)
 # Every point trains the same number of steps on the same pre-generated scenes from the same frozen vision
@@ -21,7 +21,7 @@ export PYTHONUNBUFFERED=1
 mkdir -p "$grid/sets"
 [ -f "$vision" ] || { echo "train_grid: no stage-1 checkpoint at $vision (VISION=... or run tools/train_default.sh)" >&2; exit 2; }
 if [ $# -eq 2 ]; then points="$1-$2"
-elif [ $# -eq 0 ]; then points=$(for d in ${DECODERS:-small medium large}; do for c in quecc tokenpacker; do echo "$d-$c"; done; done)
+elif [ $# -eq 0 ]; then points=$(for c in quecc tokenpacker; do for d in ${DECODERS:-small medium large}; do echo "$d-$c"; done; done)
 else echo "usage: tools/train_grid.sh [DECODER COMPRESSOR]" >&2; exit 2
 fi
 for p in $points; do
