@@ -15,8 +15,10 @@ public readonly record struct GeneratedToken(int Id, string Text);
 /// One answer being decoded, resumable a token at a time (the frame loop spreads it over frames; the
 /// generator streams it): sampling, stop tokens, the length limit and the text, on a
 /// <see cref="DecodeSequence"/>. A token's forward pass runs when the next token is asked for, so the
-/// last token of an answer, and a token after which the caller stops, cost none. Owns its sequence;
-/// the prefix stays the caller's and must outlive the first <see cref="TryNext"/>.
+/// last token of an answer, and a token after which the caller stops, cost none. Owns its sequence.
+/// Made from a caller's cache, that cache stays the caller's and must outlive the second
+/// <see cref="TryNext"/> (the first step reads it); made from a prefill into the step buffers, nothing
+/// outside is read again.
 /// </summary>
 public sealed class AnswerDecoder : IDisposable
 {
