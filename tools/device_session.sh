@@ -22,7 +22,7 @@ for d in small medium large; do
   done
 done
 /usr/bin/python3 tools/train.py vlm --vision .cache/run1/vision.pt --decoder large --out "$work/large.pt" --device cuda \
-  --workers 2 --batch 512 --questions 4 --pregen 150000 --hard-weight 3 --position-loss 5 --lr 1e-3 \
+  --workers 2 --batch 512 --questions 4 --pregen 150000 --cache-features --hard-weight 3 --position-loss 5 --lr 1e-3 \
   --steps 100000 --max-minutes "${DEFAULT_MINUTES:-7.5}" --log-every 500 --val-every 2000 --save-every 2000 \
   > "$work/large.stdout" 2>&1 &
 wait

@@ -128,6 +128,11 @@ def train_vision(a) -> None:
         step, elapsed = ck["step"], ck["elapsed"]
         print(f"resuming {a.out} at step {step}")
     data_source = world_data.Batches("train", a.batch, cfg.image_size, cfg.grid, seed=a.seed + step, workers=a.workers)
+    if a.pregen and a.cache_features:
+        t_cache = time.time()
+        with torch.no_grad():
+            data_source.cache_features(lambda images: model.vision(world_data.to_pixels(images, vcfg.mean, vcfg.std, dev)))
+        print(f"cached the frozen encoder's features of {a.pregen} scenes in {time.time() - t_cache:.1f}s", flush=True)
     data = iter(data_source)
     prog, t0 = Progress(a.steps, step, a.log_every), time.time()
 
@@ -185,18 +190,22 @@ class VLM(nn.Module):
         return F.mse_loss(self.position_head(vis)[sel], target[sel])
 
     def forward(self, pixels, q_ids, q_mask, ans_ids, k: int, positions=None, position_weight: float = 0.0):
-        # pixels (B, 3, S, S); q_ids/q_mask (B, Tq) left-padded; ans_ids (B,)
+        # pixels (B, 3, S, S), or the frozen encoder's (features, features_multi) for them (--cache-features);
+        # q_ids/q_mask (B, Tq) left-padded; ans_ids (B,)
         dec, B, Tq = self.decoder, q_ids.shape[0], q_ids.shape[1]
-        with torch.no_grad():
-            f, fm = self.vision(pixels)  # (B, P, Dv), (B, P, Dm)
+        if isinstance(pixels, tuple):
+            f, fm = pixels
+        else:
+            with torch.no_grad():
+                f, fm = self.vision(pixels)  # (B, P, Dv), (B, P, Dm)
         emb_q = dec.embed_tokens(q_ids)  # (B, Tq, D)
-        past = [p.to(pixels.device) for p in dec.empty_past(B)]
+        past = [p.to(q_ids.device) for p in dec.empty_past(B)]
         pos_q = (q_mask.cumsum(1) - 1).clamp(min=0)
         with torch.no_grad():  # QUECC.md: no gradient flows into the language model through the query embedding
             query_embedding = dec(emb_q, q_mask, pos_q, *past)[1][:, -1]  # (B, D): last query token
         vis = self.quecc(f, fm, query_embedding, k)  # (B, V, D)
         V = vis.shape[1]
-        sp = lambda name: dec.embed_tokens(torch.full((B, 1), self.special[name], device=pixels.device))
+        sp = lambda name: dec.embed_tokens(torch.full((B, 1), self.special[name], device=q_ids.device))
         x = torch.cat([emb_q, sp("<|vision_start|>"), vis, sp("<|vision_end|>"), dec.embed_tokens(ans_ids)[:, None]], 1)
         mask = torch.cat([q_mask, torch.ones(B, V + 3, dtype=q_mask.dtype, device=q_mask.device)], 1)
         logits = dec(x, mask, (mask.cumsum(1) - 1).clamp(min=0), *past)[0]  # (B, Tq+V+3, vocab)
@@ -268,6 +277,11 @@ def train_vlm(a) -> None:
     else:
         data_source = world_data.Batches("train", scenes, vcfg.image_size, vcfg.grid, questions=a.questions,
                                          seed=a.seed + step, workers=a.workers)
+    if a.pregen and a.cache_features:
+        t_cache = time.time()
+        with torch.no_grad():
+            data_source.cache_features(lambda images: model.vision(world_data.to_pixels(images, vcfg.mean, vcfg.std, dev)))
+        print(f"cached the frozen encoder's features of {a.pregen} scenes in {time.time() - t_cache:.1f}s", flush=True)
     data = iter(data_source)
     val = world_data.Batches("val", 1, vcfg.image_size, vcfg.grid, questions=1, workers=1)
     val_images, _, val_qs = val.fixed(range(world.SPLITS["val"][0], world.SPLITS["val"][0] + a.val_scenes))
@@ -306,7 +320,7 @@ def train_vlm(a) -> None:
         positions = None
         if a.pregen:
             images, ids, mask, ans, positions = next(data)
-            x = world_data.to_pixels(images, vcfg.mean, vcfg.std, dev)
+            x = images if isinstance(images, tuple) else world_data.to_pixels(images, vcfg.mean, vcfg.std, dev)
         else:
             images, _, qs = next(data)
             x = world_data.to_pixels(images, vcfg.mean, vcfg.std, dev).repeat_interleave(a.questions, 0)
@@ -346,6 +360,9 @@ def main() -> int:
     ap.add_argument("--tokens", type=int, nargs="*", default=None, help="train only these V (default: every V)")
     ap.add_argument("--init", type=Path, help="vlm stage: start from these weights (a fresh optimiser)")
     ap.add_argument("--pregen", type=int, default=0, help="vlm stage: generate this many scenes up front and sample from them")
+    ap.add_argument("--cache-features", action="store_true",
+                    help="vlm stage with --pregen: run the frozen encoder once per scene up front and train on its features "
+                         "(the same numbers, much less work per step; memory: scenes x patches x (dim + multi_dim) floats)")
     ap.add_argument("--hard-weight", type=float, default=1.0, help="sampling weight of spatial and nearest questions (with --pregen)")
     ap.add_argument("--position-loss", type=float, default=0.0,
                     help="weight of an auxiliary loss asking visual tokens to keep object positions (with --pregen)")

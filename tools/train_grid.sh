@@ -10,7 +10,8 @@
 # Every point trains the same number of steps on the same pre-generated scenes from the same frozen vision
 # encoder (stage 1 of the default set), so the points differ only in decoder size and compressor. Each run
 # cycles V through {1, 4, 16, 64} step by step, so one run serves every V of its (decoder, compressor).
-# Checkpoints resume (every 500 steps); a finished point is skipped. EXPORT=0 skips the export.
+# Checkpoints resume (every 500 steps); a finished point is skipped. EXPORT=0 skips the export. The frozen
+# encoder runs once per pre-generated scene (--cache-features: the same losses, small 1.6x faster here).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 py=${PYTHON:-/usr/bin/python3}
@@ -43,7 +44,7 @@ for p in $points; do
   point="$grid/$p"
   if [ ! -f "$point.weights.pt" ]; then
     "$py" tools/train.py vlm --vision "$vision" --decoder "$d" --compressor "$c" --out "$point.pt" --device "$dev" \
-      --workers "$workers" --batch "$batch" --questions 2 --pregen "${PREGEN:-30000}" --steps "$steps" \
+      --workers "$workers" --batch "$batch" --questions 2 --pregen "${PREGEN:-30000}" --cache-features --steps "$steps" \
       --lr "${LR:-2e-3}" --max-minutes "${MAX_MINUTES:-1e9}" --seed 0 --log-every 250 --val-every "$steps" --val-scenes 500 --save-every 500 \
       2>&1 | tee -a "$point.log"
   fi

@@ -143,11 +143,20 @@ class Pregenerated:
         self.gen = torch.Generator(device=device).manual_seed(seed)
         print(f"pre-generated {scenes} scenes, {len(fams)} questions in {time.time() - t0:.1f}s", flush=True)
 
+        self.features = None
+
+    def cache_features(self, encode, chunk: int = 256) -> None:
+        """Runs `encode` (uint8 images -> (features, features_multi)) over every scene once; batches then carry
+        the features in place of the images."""
+        parts = [encode(self.images[i:i + chunk]) for i in range(0, len(self.images), chunk)]
+        self.features = (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
+
     def __iter__(self):
         while True:
             idx = torch.multinomial(self.weights, self.batch, replacement=True, generator=self.gen)
             scene = self.scene_of[idx]
-            yield self.images[scene], self.ids[idx], self.mask[idx], self.ans[idx], (self.centres[scene], self.has[scene])
+            pictures = self.images[scene] if self.features is None else (self.features[0][scene], self.features[1][scene])
+            yield pictures, self.ids[idx], self.mask[idx], self.ans[idx], (self.centres[scene], self.has[scene])
 
     def close(self) -> None:
         pass
