@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Trains the scaling-law grid on the world (issue 4's miniature reproduction) and exports one model set
 # per (decoder, compressor) point, for tools/eval_grid.sh to score with `assistant eval` on the same scenes.
-#   tools/train_grid.sh                       CPU: 3 decoders x {quecc, tokenpacker} (QueCC's three first), every V in one run
+#   tools/train_grid.sh                       CPU: 3 decoders x {quecc, tokenpacker}, every V in one run
 #   tools/train_grid.sh medium tokenpacker    one point
 #   LANES=2 tools/train_grid.sh               the points in 2 lanes at once, one thread each (on 2 CPU cores this
 #                                             nearly doubles throughput: small ran 3.2 steps/s alone on 2 threads and
@@ -25,7 +25,9 @@ export PYTHONUNBUFFERED=1
 mkdir -p "$grid/sets"
 [ -f "$vision" ] || { echo "train_grid: no stage-1 checkpoint at $vision (VISION=... or run tools/train_default.sh)" >&2; exit 2; }
 if [ $# -eq 2 ]; then points="$1-$2"
-elif [ $# -eq 0 ]; then points=$(for c in quecc tokenpacker; do for d in ${DECODERS:-small medium large}; do echo "$d-$c"; done; done)
+# Cheapest first, each QueCC point before its baseline; with LANES=2 one lane takes small-quecc, small-tokenpacker,
+# medium-tokenpacker and the other medium-quecc, large-quecc, large-tokenpacker (about equal work).
+elif [ $# -eq 0 ]; then points=${POINTS:-small-quecc medium-quecc small-tokenpacker large-quecc medium-tokenpacker large-tokenpacker}
 else echo "usage: tools/train_grid.sh [DECODER COMPRESSOR]" >&2; exit 2
 fi
 lanes=${LANES:-1}
