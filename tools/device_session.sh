@@ -11,18 +11,19 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=${OUT:-/tmp/session-out}
-work=/tmp/session
+work=${WORK:-/tmp/session}
 mkdir -p "$out" "$work/grid"
 export PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+dev=${DEVICE:-cuda}  # DEVICE=cpu with tiny PREGEN/GRID_STEPS/DEFAULT_MINUTES: a dry run (seven processes: mind the memory)
+[ "$dev" = cuda ] && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 for d in small medium large; do
   for c in quecc tokenpacker; do
-    DEVICE=cuda BATCH=512 STEPS=${GRID_STEPS:-2500} MAX_MINUTES=7.5 WORKERS=2 GRID=$work/grid EXPORT=0 \
+    DEVICE=$dev BATCH=512 STEPS=${GRID_STEPS:-2500} MAX_MINUTES=7.5 WORKERS=2 GRID=$work/grid EXPORT=0 \
       tools/train_grid.sh "$d" "$c" > "$work/grid/$d-$c.stdout" 2>&1 &
   done
 done
-/usr/bin/python3 tools/train.py vlm --vision .cache/run1/vision.pt --decoder large --out "$work/large.pt" --device cuda \
-  --workers 2 --batch 512 --questions 4 --pregen 150000 --cache-features --hard-weight 3 --position-loss 5 --lr 1e-3 \
+/usr/bin/python3 tools/train.py vlm --vision .cache/run1/vision.pt --decoder large --out "$work/large.pt" --device "$dev" \
+  --workers 2 --batch 512 --questions 4 --pregen "${DEFAULT_PREGEN:-150000}" --cache-features --hard-weight 3 --position-loss 5 --lr 1e-3 \
   --steps 100000 --max-minutes "${DEFAULT_MINUTES:-7.5}" --log-every 500 --val-every 2000 --save-every 2000 \
   > "$work/large.stdout" 2>&1 &
 wait
