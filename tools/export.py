@@ -157,11 +157,12 @@ def checkpoint_set(args) -> dict:
         decoders.append((m.name, m.decoder, m.quecc_config, [(m.kind, m.compressor)]))
     seed = world.SPLITS["test"][0]
     _, query, _ = world.questions(seed, 1, family="nearest")[0]
-    default_decoder = next(d[0] for d in decoders if d[0].startswith(args.default_decoder)) if args.default_decoder else decoders[-1][0]
+    chosen = next(d for d in decoders if d[0].startswith(args.default_decoder)) if args.default_decoder else decoders[-1]
+    default_decoder, default_kind = chosen[0], chosen[3][0][0]  # a baseline-only set defaults to its baseline
     return {"name": args.name or "world-default", "description": "Trained on the synthetic shapes world (tools/world.py); docs/WORLD.md.",
             "vision": vision, "vcfg": vcfg, "vocab": vocab, "merges": merges, "decoders": decoders,
             "golden_image": world.render(world.scene(seed), 128), "golden_query": query,
-            "default": (default_decoder, "quecc", args.default_tokens),
+            "default": (default_decoder, default_kind, args.default_tokens),
             "world": {"definition": "tools/world.py", "image_size": vcfg.image_size, "vocabulary": world.vocabulary(),
                       "answers": world.ANSWERS, "families": world.FAMILIES, "splits": world.SPLITS}}
 
