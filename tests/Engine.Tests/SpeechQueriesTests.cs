@@ -46,9 +46,7 @@ public sealed class SpeechQueriesTests
     public async Task WithoutARecogniser_ThereAreUtterancesButNoQueries_AndSilenceGivesNothing()
     {
         var dir = Speech.TempDir();
-        var said = Speech.Say(dir, "Is there a red triangle?", "q");
-        var padded = Path.Combine(dir, "q-padded.wav");
-        Speech.Sox(said, padded, "pad", "0.5", "0.5");
+        var padded = Speech.SayPadded(dir, "Is there a red triangle?", "q", 0.5, 0.5);
         using var vad = SileroVad.Load(new SessionFactory(new SessionConfig(ExecutionProvider.Cpu)));
         var heard = await SpeechQueries.HearAsync(vad, AudioFile.Load16kMono(padded), new VadOptions(), null);
         Assert.Null(Assert.Single(heard).Query);

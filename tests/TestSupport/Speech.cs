@@ -20,6 +20,16 @@ public static class Speech
         return wav;
     }
 
+    /// <summary>Speaks <paramref name="text"/> with the given seconds of silence before and after: dir/name-padded.wav.</summary>
+    public static string SayPadded(string dir, string text, string name, double before, double after)
+    {
+        var padded = Path.Combine(dir, name + "-padded.wav");
+        Tool.Run("sox", [Say(dir, text, name), padded, "pad", Seconds(before), Seconds(after)]);
+        return padded;
+    }
+
+    private static string Seconds(double s) => s.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>Each of <paramref name="texts"/> spoken, with 1.0 s of silence before, between and after them, as one 16 kHz mono WAV.</summary>
     public static string SayApart(string dir, params string[] texts)
     {

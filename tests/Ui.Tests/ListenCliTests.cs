@@ -9,9 +9,7 @@ public sealed class ListenCliTests
     public async Task Listen_PrintsEachUtterance_AndJsonHasTheirTimes()
     {
         var dir = Speech.TempDir();
-        var said = Speech.Say(dir, "Read the screen please.", "s");
-        var wav = Path.Combine(dir, "padded.wav");
-        Speech.Sox(said, wav, "pad", "1.0", "1.0");
+        var wav = Speech.SayPadded(dir, "Read the screen please.", "s", 1.0, 1.0);
         var (code, stdout, stderr) = await CliRun.Run("listen", "--file", wav);
         Assert.True(code == 0, stderr);
         Assert.Matches(@"^utterance 1: 0\.9\d s - \d\.\d\d s \(\d\.\d\d s\)\n1 utterances in \d\.\d\d s of audio", stdout.Replace("\r", ""));

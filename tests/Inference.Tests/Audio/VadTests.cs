@@ -16,9 +16,7 @@ public sealed class VadTests : IDisposable
     [Fact]
     public void One_sentence_between_silences_is_one_utterance_within_100_ms_of_the_truth()
     {
-        var said = Speech.Say(_dir, "Please read the error message on the screen.", "one");
-        var padded = Path.Combine(_dir, "one-padded.wav");
-        Speech.Sox(said, padded, "pad", "1.2", "1.5");
+        var padded = Speech.SayPadded(_dir, "Please read the error message on the screen.", "one", 1.2, 1.5);
         var (start, end) = Speech.SoundExtent(Speech.ReadMono16(padded));
         var found = UtteranceCutter.Cut(_vad, AudioFile.Load16kMono(padded));
         var u = Assert.Single(found);
@@ -60,9 +58,7 @@ public sealed class VadTests : IDisposable
     [Fact]
     public void Stereo_44k_speech_is_resampled_and_found_at_the_same_place()
     {
-        var said = Speech.Say(_dir, "Is there a red triangle?", "q");
-        var mono = Path.Combine(_dir, "q-padded.wav");
-        Speech.Sox(said, mono, "pad", "0.8", "0.8");
+        var mono = Speech.SayPadded(_dir, "Is there a red triangle?", "q", 0.8, 0.8);
         var stereo = Path.Combine(_dir, "q-stereo.wav");
         Speech.Sox(mono, "-r", "44100", "-c", "2", stereo);
         var a = Assert.Single(UtteranceCutter.Cut(_vad, AudioFile.Load16kMono(mono)));
@@ -78,9 +74,7 @@ public sealed class VadTests : IDisposable
     [InlineData("ogg")]
     public void Compressed_formats_are_decoded_and_heard_like_the_wav(string format)
     {
-        var said = Speech.Say(_dir, "Is the blue square above the circle?", "c");
-        var wav = Path.Combine(_dir, "c-padded.wav");
-        Speech.Sox(said, wav, "pad", "0.8", "0.8");
+        var wav = Speech.SayPadded(_dir, "Is the blue square above the circle?", "c", 0.8, 0.8);
         var other = Path.Combine(_dir, "c-padded." + format);
         Speech.Encode(wav, other);
         var a = Assert.Single(UtteranceCutter.Cut(_vad, AudioFile.Load16kMono(wav)));
