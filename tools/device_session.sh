@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# One prepared call for a GPU machine (the device tool), ~9 minutes: the scaling grid's six points (issue 4)
+# One prepared call for a GPU machine (the device tool), ~9 minutes: the scaling grid's eight points (issue 4)
 # and the default set's large decoder retrained with the position loss from the start of stage 2 (issue 3),
-# all seven at once on the one GPU. What comes back through $OUT (8 files at most): six grid weights, the new
-# large decoder's weights, one log. Needs .cache/run1/vision.pt carried (the default set's stage 1).
+# all nine at once on the one GPU. What comes back through $OUT (8 files at most): the grid's weights in one
+# tar, the new large decoder's weights, one log. Needs .cache/run1/vision.pt carried (the default set's stage 1).
 #   device run (carry .cache/run1): tools/device_session.sh
 # Here, afterwards (files under the device tool's files_at):
-#   cp FILES/*-quecc.weights.pt FILES/*-tokenpacker.weights.pt .cache/grid/ && tools/train_grid.sh && tools/eval_grid.sh
+#   tar -xf FILES/grid-weights.tar -C .cache/grid && POINTS="tiny-quecc ... large-tokenpacker" tools/train_grid.sh && tools/eval_grid.sh
 #   /usr/bin/python3 tools/export.py --checkpoints .cache/run2/small.weights.pt FILES/large.weights.pt \
 #       --default-decoder large --default-tokens 4 --out models/default     (then assistant eval, docs/WORLD.md)
 set -uo pipefail
@@ -14,11 +14,12 @@ out=${OUT:-/tmp/session-out}
 work=${WORK:-/tmp/session}
 mkdir -p "$out" "$work/grid"
 export PYTHONUNBUFFERED=1
-dev=${DEVICE:-cuda}  # DEVICE=cpu with tiny PREGEN/GRID_STEPS/DEFAULT_MINUTES: a dry run (seven processes: mind the memory)
+dev=${DEVICE:-cuda}  # DEVICE=cpu with tiny PREGEN/GRID_STEPS/DEFAULT_MINUTES: a dry run (nine processes: mind the memory)
 [ "$dev" = cuda ] && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-for d in small medium large; do
+for d in tiny small medium large; do
   for c in quecc tokenpacker; do
-    DEVICE=$dev BATCH=512 STEPS=${GRID_STEPS:-2500} MAX_MINUTES=7.5 WORKERS=2 GRID=$work/grid EXPORT=0 \
+    g=${GRID_STEPS:-2500}
+    DEVICE=$dev BATCH=512 STEPS=$g STEPS_MEDIUM=$g STEPS_LARGE=$g MAX_MINUTES=7.5 WORKERS=2 GRID=$work/grid EXPORT=0 \
       tools/train_grid.sh "$d" "$c" > "$work/grid/$d-$c.stdout" 2>&1 &
   done
 done
@@ -27,6 +28,7 @@ done
   --steps 100000 --max-minutes "${DEFAULT_MINUTES:-7.5}" --log-every 500 --val-every 2000 --save-every 2000 \
   > "$work/large.stdout" 2>&1 &
 wait
-cp "$work"/grid/*.weights.pt "$work/large.weights.pt" "$out/" 2>/dev/null
+(cd "$work/grid" && tar -cf "$out/grid-weights.tar" ./*.weights.pt) 2>/dev/null
+cp "$work/large.weights.pt" "$out/" 2>/dev/null
 for f in "$work"/grid/*.stdout "$work/large.stdout"; do echo "== $f"; tr '\r' '\n' < "$f" | grep -v '^\[' ; done > "$out/session.log"
 ls -la "$out"

@@ -33,6 +33,7 @@ from vision_encoder import VisionConfig, VisionEncoder
 
 VISION = VisionConfig(image_size=64, patch_size=8, dim=64, layers=4, heads=4, multi_layers=[2, 3, 4])
 DECODERS = {
+    "tiny": DecoderConfig(dim=32, layers=2, heads=2, kv_heads=1, intermediate=64),  # the scaling grid's smallest
     "small": DecoderConfig(dim=64, layers=2, heads=4, kv_heads=2, intermediate=176),
     "medium": DecoderConfig(dim=128, layers=3, heads=4, kv_heads=2, intermediate=344),
     "large": DecoderConfig(dim=192, layers=5, heads=6, kv_heads=2, intermediate=512),
