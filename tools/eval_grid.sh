@@ -3,7 +3,8 @@
 # held-out test scenes, then fits the law to each compressor's points and draws the two plots.
 #   tools/eval_grid.sh                 sets under .cache/grid/sets; results in docs/data and docs/
 # Writes: docs/data/grid_eval.jsonl (one `assistant eval --json` line per set x V), docs/data/grid_points_<kind>.csv
-# (the law's input), docs/data/grid_law_<kind>.json (`assistant law fit --json`), docs/scaling_grid_flops.png and
+# (the law's input), docs/data/grid_law_<kind>.json (`assistant law fit --json`), docs/data/grid_table.md (the table
+# with intervals), docs/scaling_grid_flops.png and
 # docs/scaling_grid_quecc_vs_baseline.png.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -42,6 +43,21 @@ for kind, pts in rows.items():
              "llm_params_b,visual_tokens,accuracy"] + [f"{N:.9g},{v},{a}" for N, v, a in sorted(pts)]
     (out / f"grid_points_{kind}.csv").write_text("\n".join(lines) + "\n")
     print(f"eval_grid: {len(pts)} points for {kind}", file=sys.stderr)
+# The table for docs/SCALING.md: accuracy with its 95% Wilson interval per (decoder, compressor) and V.
+cells, sizes = {}, {}
+for line in (out / "grid_eval.jsonl").read_text().splitlines():
+    e = json.loads(line)
+    o = e["overall"]
+    cells[(e["decoder"], e["compressor"], e["tokens"])] = f"{100 * o['accuracy']:.1f}% [{100 * o['lo95']:.1f}, {100 * o['hi95']:.1f}]"
+    sizes[e["decoder"]] = params[(e["models"], e["decoder"])]
+vs = sorted({v for _, _, v in cells})
+table = ["| decoder | compressor | " + " | ".join(f"V = {v}" for v in vs) + " |", "| --- | --- |" + " --- |" * len(vs)]
+for dec in sorted(sizes, key=sizes.get):
+    for kind in ("quecc", "tokenpacker"):
+        if any((dec, kind, v) in cells for v in vs):
+            name = "QueCC" if kind == "quecc" else "baseline (no query)"
+            table.append(f"| {dec.split('-')[0]} ({sizes[dec] / 1e6:.3g}M) | {name} | " + " | ".join(cells.get((dec, kind, v), "-") for v in vs) + " |")
+(out / "grid_table.md").write_text("\n".join(table) + "\n")
 PY
 for f in "$out"/grid_points_*.csv; do
   kind=$(basename "$f" .csv | sed 's/grid_points_//')
