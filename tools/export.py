@@ -241,6 +241,12 @@ def write_set(out: Path, s: dict) -> None:
     (out / "golden" / "golden.json").write_text(json.dumps(golden))
 
 
+def law_entry(fit: dict, source: str) -> dict:
+    """The manifest's record of a law: `assistant law fit --json` output less the bootstrap details, plus its unit and source."""
+    return {**{k: fit[k] for k in ("a", "alpha", "beta", "d", "sse", "points", "bounds", "interval95")},
+            "n_unit": "billions of decoder parameters", "source": source}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", choices=sorted(PRESETS), default="tiny", help="random-weight set to write")
@@ -256,9 +262,7 @@ def main() -> int:
     t0 = time.time()
     s = checkpoint_set(args) if args.checkpoints else random_set(args)
     if args.law:
-        fit = json.loads(args.law.read_text())
-        s["law"] = {k: fit[k] for k in ("a", "alpha", "beta", "d", "sse", "points", "bounds", "interval95")}
-        s["law"].update({"n_unit": "billions of decoder parameters", "source": args.law_source})
+        s["law"] = law_entry(json.loads(args.law.read_text()), args.law_source)
     write_set(args.out, s)
     sums = {p.relative_to(args.out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()[:16]
             for p in sorted(args.out.rglob("*.onnx"))}
