@@ -9,7 +9,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DEVICE=cuda BATCH=${BATCH:-512} STEPS=${STEPS:-3000} WORKERS=${WORKERS:-2} GRID=${GRID:-/tmp/grid} EXPORT=0
 out=${OUT:-/tmp/grid-out}
 mkdir -p "$out" "$GRID"
-export STEPS_MEDIUM=${STEPS_MEDIUM:-$STEPS} STEPS_LARGE=${STEPS_LARGE:-$STEPS}
 for d in tiny small medium large; do
   for c in quecc tokenpacker; do
     tools/train_grid.sh "$d" "$c" > "$GRID/$d-$c.stdout" 2>&1 &

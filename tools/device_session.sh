@@ -18,8 +18,7 @@ dev=${DEVICE:-cuda}  # DEVICE=cpu with tiny PREGEN/GRID_STEPS/DEFAULT_MINUTES: a
 [ "$dev" = cuda ] && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 for d in tiny small medium large; do
   for c in quecc tokenpacker; do
-    g=${GRID_STEPS:-2500}
-    DEVICE=$dev BATCH=512 STEPS=$g STEPS_MEDIUM=$g STEPS_LARGE=$g MAX_MINUTES=7.5 WORKERS=2 GRID=$work/grid EXPORT=0 \
+    DEVICE=$dev BATCH=512 STEPS=${GRID_STEPS:-2500} MAX_MINUTES=7.5 WORKERS=2 GRID=$work/grid EXPORT=0 \
       tools/train_grid.sh "$d" "$c" > "$work/grid/$d-$c.stdout" 2>&1 &
   done
 done

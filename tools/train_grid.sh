@@ -6,8 +6,8 @@
 #   LANES=2 tools/train_grid.sh               the points in 2 lanes at once, one thread each (on 2 CPU cores this
 #                                             nearly doubles throughput: small ran 3.2 steps/s alone on 2 threads and
 #                                             3.2 steps/s on 1 thread beside medium's lane at 1.7)
-#   tools/device_grid.sh                      all six at once on a GPU machine (the device tool's $OUT)
-# Every point of a decoder size trains the same number of steps (steps_for), on the same pre-generated scenes from the same frozen vision
+#   tools/device_grid.sh                      all eight at once on a GPU machine (the device tool's $OUT)
+# Every point trains the same number of steps on the same pre-generated scenes from the same frozen vision
 # encoder (stage 1 of the default set), so the points differ only in decoder size and compressor. Each run
 # cycles V through {1, 4, 16, 64} step by step, so one run serves every V of its (decoder, compressor).
 # Checkpoints resume (every 500 steps); a finished point is skipped. EXPORT=0 skips the export. The frozen
@@ -20,10 +20,9 @@ py=${PYTHON:-/usr/bin/python3}
 dev=${DEVICE:-cpu}
 grid=${GRID:-.cache/grid}
 vision=${VISION:-.cache/run1/vision.pt}
-# Steps per decoder size: the medium decoder leaves the answer-prior plateau later than small (step ~4,500 against
-# ~3,000) and at 8,000 steps was still improving (train loss 0.81 -> 0.62 over its last 4,000 steps, validation
-# 61-70% against small's 74-83%), so it gets 14,000; the 8,000-step medium figures stay in docs/SCALING.md.
-steps_for() { case $1 in medium) echo "${STEPS_MEDIUM:-14000}" ;; large) echo "${STEPS_LARGE:-20000}" ;; *) echo "${STEPS:-8000}" ;; esac; }
+# 14,000 steps for every point: at 8,000 the medium decoder was still climbing out of the answer-prior plateau,
+# which it leaves later than small (step ~4,500 against ~3,000; validation 61-70% against small's 74-83%).
+steps=${STEPS:-14000}
 batch=${BATCH:-128}
 workers=${WORKERS:-2}
 export PYTHONUNBUFFERED=1
@@ -49,7 +48,6 @@ fi
 for p in $points; do
   d=${p%-*}; c=${p#*-}
   point="$grid/$p"
-  steps=$(steps_for "$d")
   if [ ! -f "$point.weights.pt" ]; then
     "$py" tools/train.py vlm --vision "$vision" --decoder "$d" --compressor "$c" --out "$point.pt" --device "$dev" \
       --workers "$workers" --batch "$batch" --questions 2 --pregen "${PREGEN:-30000}" --cache-features --steps "$steps" \
