@@ -25,10 +25,10 @@ def default_copy(tmp_path: Path) -> dict:
 
 def test_a_named_law_sits_beside_the_planners_and_nothing_else_changes(tmp_path):
     before = default_copy(tmp_path)
-    r = ship(tmp_path, FIT, "--as", "reproduction", "--source", "grid")
+    r = ship(tmp_path, FIT, "--as", "grid_check", "--source", "grid")
     assert r.returncode == 0, r.stderr
     after = json.loads((tmp_path / "set" / "manifest.json").read_text())
-    rep = after["scaling_law"].pop("reproduction")
+    rep = after["scaling_law"].pop("grid_check")
     assert after == before
     assert (rep["alpha"], rep["beta"], rep["points"], rep["source"]) == (0.08, 0.02, 24, "grid")
     assert "bootstrap" not in rep and rep["n_unit"] == "billions of decoder parameters"
@@ -36,16 +36,17 @@ def test_a_named_law_sits_beside_the_planners_and_nothing_else_changes(tmp_path)
 
 def test_the_planner_law_is_replaced_and_named_laws_are_kept(tmp_path):
     default_copy(tmp_path)
-    assert ship(tmp_path, FIT, "--as", "reproduction").returncode == 0
+    assert ship(tmp_path, FIT, "--as", "grid_check").returncode == 0
     r = ship(tmp_path, {**FIT, "alpha": 0.3}, "--as", "planner", "--source", "refit")
     assert r.returncode == 0, r.stderr
     law = json.loads((tmp_path / "set" / "manifest.json").read_text())["scaling_law"]
-    assert (law["alpha"], law["source"], law["reproduction"]["alpha"]) == (0.3, "refit", 0.08)
+    assert (law["alpha"], law["source"], law["grid_check"]["alpha"]) == (0.3, "refit", 0.08)
+    assert "reproduction" in law  # the shipped one, kept too
 
 
 def test_output_that_is_not_a_fit_is_refused_in_one_line(tmp_path):
     before = default_copy(tmp_path)
-    r = ship(tmp_path, {"a": 1.0}, "--as", "reproduction")
+    r = ship(tmp_path, {"a": 1.0}, "--as", "grid_check")
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "no alpha, beta, d" in r.stderr
     assert json.loads((tmp_path / "set" / "manifest.json").read_text()) == before
