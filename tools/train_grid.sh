@@ -14,6 +14,8 @@
 # encoder runs once per pre-generated scene (--cache-features: the same losses, small 1.6x faster here).
 # lr 1e-3: at 2e-3 (batch 128) the small decoder was still at the answer-prior plateau after 7,000 steps (train
 # loss 0.94, accuracy ~0.5); at 1e-3 it left it by step 3,000 (validation 64-70%, loss 0.63).
+# For wider decoders 1e-3 is too high: medium at 5e-4 matched its 14,000-step 1e-3 accuracy after 3,000 steps
+# (docs/SCALING.md). The committed grid used 1e-3 throughout; LR=5e-4 GRID=... reruns a size at another rate.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 py=${PYTHON:-/usr/bin/python3}
