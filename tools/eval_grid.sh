@@ -34,22 +34,19 @@ for m in grid.glob("sets/*/manifest.json"):
     man = json.loads(m.read_text())
     for d in man["decoders"]:
         params[(man["name"], d["name"])] = d["params"]
-rows = {}
+rows, cells, sizes = {}, {}, {}
 for line in (out / "grid_eval.jsonl").read_text().splitlines():
     e = json.loads(line)
-    rows.setdefault(e["compressor"], []).append((params[(e["models"], e["decoder"])] / 1e9, e["tokens"], e["overall"]["accuracy"]))
+    o = e["overall"]
+    sizes[e["decoder"]] = params[(e["models"], e["decoder"])]
+    rows.setdefault(e["compressor"], []).append((sizes[e["decoder"]] / 1e9, e["tokens"], o["accuracy"]))
+    cells[(e["decoder"], e["compressor"], e["tokens"])] = f"{100 * o['accuracy']:.1f}% [{100 * o['lo95']:.1f}, {100 * o['hi95']:.1f}]"
 for kind, pts in rows.items():
     lines = [f"# scaling grid ({kind}), tools/eval_grid.sh: assistant eval --n {n} on the test split, same scenes for every point",
              "llm_params_b,visual_tokens,accuracy"] + [f"{N:.9g},{v},{a}" for N, v, a in sorted(pts)]
     (out / f"grid_points_{kind}.csv").write_text("\n".join(lines) + "\n")
     print(f"eval_grid: {len(pts)} points for {kind}", file=sys.stderr)
 # The table for docs/SCALING.md: accuracy with its 95% Wilson interval per (decoder, compressor) and V.
-cells, sizes = {}, {}
-for line in (out / "grid_eval.jsonl").read_text().splitlines():
-    e = json.loads(line)
-    o = e["overall"]
-    cells[(e["decoder"], e["compressor"], e["tokens"])] = f"{100 * o['accuracy']:.1f}% [{100 * o['lo95']:.1f}, {100 * o['hi95']:.1f}]"
-    sizes[e["decoder"]] = params[(e["models"], e["decoder"])]
 vs = sorted({v for _, _, v in cells})
 table = ["| decoder | compressor | " + " | ".join(f"V = {v}" for v in vs) + " |", "| --- | --- |" + " --- |" * len(vs)]
 for dec in sorted(sizes, key=sizes.get):

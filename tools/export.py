@@ -243,8 +243,11 @@ def write_set(out: Path, s: dict) -> None:
 
 def law_entry(fit: dict, source: str) -> dict:
     """The manifest's record of a law: `assistant law fit --json` output less the bootstrap details, plus its unit and source."""
-    return {**{k: fit[k] for k in ("a", "alpha", "beta", "d", "sse", "points", "bounds", "interval95")},
-            "n_unit": "billions of decoder parameters", "source": source}
+    keys = ("a", "alpha", "beta", "d", "sse", "points", "bounds", "interval95")
+    missing = [k for k in keys if k not in fit]
+    if missing:
+        raise ValueError(f"not `assistant law fit --json` output: no {', '.join(missing)}")
+    return {**{k: fit[k] for k in keys}, "n_unit": "billions of decoder parameters", "source": source}
 
 
 def main() -> int:

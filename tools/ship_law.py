@@ -13,10 +13,9 @@ from pathlib import Path
 from export import law_entry
 
 
-def ship(set_dir: Path, fit: dict, name: str, source: str) -> dict:
+def ship(set_dir: Path, entry: dict, name: str) -> dict:
     path = set_dir / "manifest.json"
     manifest = json.loads(path.read_text())
-    entry = law_entry(fit, source)
     law = manifest.get("scaling_law") or {}
     if name == "planner":
         law = {**entry, **{k: v for k, v in law.items() if isinstance(v, dict) and k != "interval95"}}
@@ -38,10 +37,11 @@ def main() -> int:
     a = ap.parse_args()
     try:
         fit = json.loads(a.law.read_text())
-        missing = [k for k in ("a", "alpha", "beta", "d", "sse", "points", "bounds", "interval95") if k not in fit]
-        if missing:
-            raise ValueError(f"{a.law} is not `assistant law fit --json` output: no {', '.join(missing)}")
-        law = ship(a.set, fit, a.name, a.source)
+        try:
+            entry = law_entry(fit, a.source)
+        except ValueError as e:
+            raise ValueError(f"{a.law} is {e}") from None
+        law = ship(a.set, entry, a.name)
     except (OSError, ValueError) as e:
         print(f"ship_law: {e}", file=sys.stderr)
         return 2
