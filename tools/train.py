@@ -12,6 +12,7 @@ Fixed seeds; a checkpoint is written every --save-every steps and at the end, an
 --out when it exists. --max-minutes stops a stage early (checkpointed) so a run fits a time budget.
 """
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -168,13 +169,19 @@ def train_vision(a) -> None:
 class VLM(nn.Module):
     """Frozen vision encoder + QueCC (all V) + decoder, trained on [query][visual][answer]."""
 
-    def __init__(self, vision: VisionEncoder, qcfg: QueCCConfig, dcfg: DecoderConfig, special: dict, query_aware=True):
+    def __init__(self, vision: VisionEncoder, qcfg: QueCCConfig, dcfg: DecoderConfig, special: dict, query_aware=True,
+                 query_grad=False):
         super().__init__()
+        # query_grad: let the compressor's loss reach the decoder through the query embedding (--query-grad),
+        # a departure from the paper, which stops that gradient. Inference is the same graph either way.
+        self.query_grad = query_grad
         self.vision = vision.eval().requires_grad_(False)
         self.quecc = QueCC(qcfg, query_aware=query_aware)
         self.decoder = Decoder(dcfg)
         self.special = special
+        self.aux = {}
         self.position_head = nn.Linear(dcfg.dim, 2)  # training only (--position-loss); never exported
+        self.name_head = nn.Linear(dcfg.dim, 4)  # training only (--name-loss); never exported
 
     def position_loss(self, vis, centres, has, k: int):
         """Asks each visual token to keep where the objects of its k x k region are: the mean centre of the
@@ -190,7 +197,16 @@ class VLM(nn.Module):
             return vis.sum() * 0
         return F.mse_loss(self.position_head(vis)[sel], target[sel])
 
-    def forward(self, pixels, q_ids, q_mask, ans_ids, k: int, positions=None, position_weight: float = 0.0):
+    def name_loss(self, hidden, named):
+        """Asks the answer position to say where the objects the question names are (x, y of up to two):
+        a stepping stone to relational answers, which without it stayed at chance (docs/WORLD.md).
+        hidden (B, D); named (B, 6) = x1, y1, x2, y2, given1, given2."""
+        given = named[:, 4:].repeat_interleave(2, 1)  # (B, 4)
+        err = (self.name_head(hidden) - named[:, :4]) ** 2 * given
+        return err.sum() / given.sum().clamp(min=1)
+
+    def forward(self, pixels, q_ids, q_mask, ans_ids, k: int, positions=None, position_weight: float = 0.0,
+                named=None, name_weight: float = 0.0):
         # pixels (B, 3, S, S), or the frozen encoder's (features, features_multi) for them (--cache-features);
         # q_ids/q_mask (B, Tq) left-padded; ans_ids (B,)
         dec, B, Tq = self.decoder, q_ids.shape[0], q_ids.shape[1]
@@ -202,19 +218,26 @@ class VLM(nn.Module):
         emb_q = dec.embed_tokens(q_ids)  # (B, Tq, D)
         past = [p.to(q_ids.device) for p in dec.empty_past(B)]
         pos_q = (q_mask.cumsum(1) - 1).clamp(min=0)
-        with torch.no_grad():  # QUECC.md: no gradient flows into the language model through the query embedding
+        # QUECC.md: no gradient flows into the language model through the query embedding (unless --query-grad)
+        with contextlib.nullcontext() if self.query_grad else torch.no_grad():
             query_embedding = dec(emb_q, q_mask, pos_q, *past)[1][:, -1]  # (B, D): last query token
         vis = self.quecc(f, fm, query_embedding, k)  # (B, V, D)
         V = vis.shape[1]
         sp = lambda name: dec.embed_tokens(torch.full((B, 1), self.special[name], device=q_ids.device))
         x = torch.cat([emb_q, sp("<|vision_start|>"), vis, sp("<|vision_end|>"), dec.embed_tokens(ans_ids)[:, None]], 1)
         mask = torch.cat([q_mask, torch.ones(B, V + 3, dtype=q_mask.dtype, device=q_mask.device)], 1)
-        logits = dec(x, mask, (mask.cumsum(1) - 1).clamp(min=0), *past)[0]  # (B, Tq+V+3, vocab)
+        out = dec(x, mask, (mask.cumsum(1) - 1).clamp(min=0), *past)
+        logits = out[0]  # (B, Tq+V+3, vocab)
         at_answer, at_end = logits[:, Tq + V + 1], logits[:, Tq + V + 2]
         end = torch.full_like(ans_ids, self.special["<|im_end|>"])
         loss = F.cross_entropy(at_answer, ans_ids) + F.cross_entropy(at_end, end)
+        self.aux = {}  # the auxiliary losses of this call, unweighted, for the log
         if position_weight > 0 and positions is not None:
-            loss = loss + position_weight * self.position_loss(vis, positions[0], positions[1], k)
+            aux = self.position_loss(vis, positions[0], positions[1], k)
+            loss, self.aux["pos_loss"] = loss + position_weight * aux, aux.detach()
+        if name_weight > 0 and named is not None:
+            aux = self.name_loss(out[1][:, Tq + V + 1], named)
+            loss, self.aux["name_loss"] = loss + name_weight * aux, aux.detach()
         return loss, at_answer.argmax(-1) == ans_ids
 
 
@@ -252,23 +275,25 @@ def train_vlm(a) -> None:
     tok = bpe_tokenizer.BpeTokenizer(vocab, merges)
     dcfg = DecoderConfig(**{**asdict(DECODERS[a.decoder]), "vocab_size": len(vocab) + len(bpe_tokenizer.SPECIAL_TOKENS)})
     qcfg = QueCCConfig(vision_dim=vcfg.dim, multi_dim=vcfg.multi_dim, llm_dim=dcfg.dim, grid=vcfg.grid)
-    model = VLM(vision, qcfg, dcfg, tok.special, query_aware=a.compressor == "quecc").to(dev)
+    model = VLM(vision, qcfg, dcfg, tok.special, query_aware=a.compressor == "quecc", query_grad=a.query_grad).to(dev)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.01)
     step, elapsed = 0, 0.0
     if a.out.exists():
         ck = torch.load(a.out, map_location=dev, weights_only=False)
         model.quecc.load_state_dict(ck["quecc"]), model.decoder.load_state_dict(ck["decoder"]), opt.load_state_dict(ck["opt"])
-        if "position_head" in ck:
-            model.position_head.load_state_dict(ck["position_head"])
+        for head in ("position_head", "name_head"):
+            if head in ck:
+                getattr(model, head).load_state_dict(ck[head])
         step, elapsed = ck["step"], ck["elapsed"]
         print(f"resuming {a.out} at step {step}")
     elif a.init:
         ck = torch.load(a.init, map_location=dev, weights_only=False)
         assert all(torch.equal(v.cpu(), ck["vision"][k].cpu()) for k, v in vck["model"].items()), "--init was trained on another vision encoder"
         model.quecc.load_state_dict(ck["quecc"]), model.decoder.load_state_dict(ck["decoder"])
-        if "position_head" in ck:
-            model.position_head.load_state_dict(ck["position_head"])
+        for head in ("position_head", "name_head"):
+            if head in ck:
+                getattr(model, head).load_state_dict(ck[head])
         print(f"starting from the weights of {a.init} (step {ck['step']}, {ck['elapsed'] / 60:.1f} min)")
     kernels = [k for k in qcfg.kernels() if a.tokens is None or qcfg.tokens_for(k) in a.tokens]
     scenes = max(a.batch // a.questions, 1)
@@ -294,22 +319,28 @@ def train_vlm(a) -> None:
         return {"stage": "vlm", "vision_config": asdict(vcfg), "vision": vck["model"], "decoder_name": a.decoder,
                 "decoder_config": asdict(dcfg), "quecc_config": asdict(qcfg), "compressor": a.compressor,
                 "quecc": model.quecc.state_dict(), "decoder": model.decoder.state_dict(), "opt": opt.state_dict(),
-                "position_head": model.position_head.state_dict(),
+                "position_head": model.position_head.state_dict(), "name_head": model.name_head.state_dict(),
                 "vocab": vocab, "merges": merges, "step": step, "elapsed": elapsed + time.time() - t0,
                 "tokens": [qcfg.tokens_for(k) for k in kernels], "args": {k: str(v) for k, v in vars(a).items()}}
 
     def validate(per_family: bool = False) -> dict:
         model.eval()
-        accs = {}
+        accs, oks = {}, []
         with torch.no_grad():
             for k in kernels:
                 ok = torch.cat([model(val_x[i:i + 256], val_ids[i:i + 256], val_mask[i:i + 256], val_ans[i:i + 256], k)[1]
                                 for i in range(0, len(val_ans), 256)])
+                oks.append(ok)
                 accs[f"val_V{qcfg.tokens_for(k)}"] = ok.float().mean().item()
                 if per_family:
                     for fam in world.FAMILIES:
                         sel = torch.tensor([f == fam for f in val_fams], device=ok.device)
                         accs[f"val_V{qcfg.tokens_for(k)}_{fam}"] = round(ok[sel].float().mean().item(), 4)
+        if not per_family:  # mid-run: each family over every V, to watch the hard ones move
+            ok = torch.stack(oks)  # (kernels, questions)
+            for fam in world.FAMILIES:
+                sel = torch.tensor([f == fam for f in val_fams], device=ok.device)
+                accs[f"val_{fam[:4]}"] = ok[:, sel].float().mean().item()
         model.train()
         model.vision.eval()
         return accs
@@ -318,9 +349,9 @@ def train_vlm(a) -> None:
     model.vision.eval()
     minutes = lambda: (elapsed + time.time() - t0) / 60
     while progress(step, a.steps, minutes(), a.max_minutes) < 1:
-        positions = None
+        positions = named = None
         if a.pregen:
-            images, ids, mask, ans, positions = next(data)
+            images, ids, mask, ans, positions, named = next(data)
             x = images if isinstance(images, tuple) else world_data.to_pixels(images, vcfg.mean, vcfg.std, dev)
         else:
             images, _, qs = next(data)
@@ -329,13 +360,13 @@ def train_vlm(a) -> None:
         k = kernels[step % len(kernels)]
         for g in opt.param_groups:
             g["lr"] = lr_at(step, progress(step, a.steps, minutes(), a.max_minutes), a.lr)
-        loss, ok = model(x, ids, mask, ans, k, positions, a.position_loss)
+        loss, ok = model(x, ids, mask, ans, k, positions, a.position_loss, named, a.name_loss)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         step += 1
-        metrics = {"loss": loss.item(), "acc": ok.float().mean().item()}
+        metrics = {"loss": loss.item(), "acc": ok.float().mean().item(), **{k: v.item() for k, v in model.aux.items()}}
         validating = step % a.val_every == 0
         if validating:
             metrics.update(validate())
@@ -367,6 +398,11 @@ def main() -> int:
     ap.add_argument("--hard-weight", type=float, default=1.0, help="sampling weight of spatial and nearest questions (with --pregen)")
     ap.add_argument("--position-loss", type=float, default=0.0,
                     help="weight of an auxiliary loss asking visual tokens to keep object positions (with --pregen)")
+    ap.add_argument("--query-grad", action="store_true",
+                    help="let gradient reach the decoder through QueCC's query embedding (the paper stops it; same exported graphs)")
+    ap.add_argument("--name-loss", type=float, default=0.0,
+                    help="weight of an auxiliary loss asking the answer position where the question's named objects are "
+                         "(with --pregen; what makes spatial questions learnable, docs/WORLD.md)")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--questions", type=int, default=2, help="questions per scene in a batch")

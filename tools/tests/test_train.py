@@ -49,3 +49,57 @@ def test_pregenerated_batches_carry_the_cached_features_of_their_scenes():
         direct = model.vision(world_data.to_pixels(data.images[scene], vcfg.mean, vcfg.std, "cpu"))
     assert f.shape == (8, vcfg.patches, vcfg.dim) and fm.shape == (8, vcfg.patches, vcfg.multi_dim)
     assert np.allclose(f.numpy(), direct[0].numpy(), atol=1e-5) and np.allclose(fm.numpy(), direct[1].numpy(), atol=1e-5)
+
+
+def test_named_positions_are_where_the_question_points():
+    """The --name-loss targets: spatial answers follow from the two named positions, the nearest family's second
+    position is the object the answer describes, and families that name no object give no target."""
+    import world
+    seen = set()
+    for seed in range(300):
+        objs = world.scene(seed)
+        for q, _, answer in world.questions(seed, 6):
+            x1, y1, x2, y2, g1, g2 = world_data.named_positions(objs, q)
+            f = q["family"]
+            seen.add(f)
+            if f == "spatial":
+                rel = q["relation"]
+                holds = x1 < x2 if rel == "left of" else x1 > x2 if rel == "right of" else y1 < y2 if rel == "above" else y1 > y2
+                assert (g1, g2) == (1, 1) and ("yes" if holds else "no") == answer
+            elif f == "nearest":
+                target = [o for o in objs if (o.x, o.y) == (x2, y2)]
+                ref = world.resolve(objs, q["ref"])
+                assert (g1, g2) == (1, 1) and (ref.x, ref.y) == (x1, y1) and target[0].attr(q["ask"]) == answer
+            elif f == "attribute":
+                ref = world.resolve(objs, q["ref"])
+                assert (g1, g2) == (1, 0) and (ref.x, ref.y) == (x1, y1) and ref.attr(q["ask"]) == answer
+            else:
+                assert (g1, g2) == (0, 0)
+    assert seen == set(world.FAMILIES)
+
+
+def test_pregenerated_named_targets_follow_their_questions():
+    import world
+    vcfg = VisionConfig()
+    encode = lambda qs: (torch.zeros(sum(len(q) for q in qs), 5, dtype=torch.long),) * 2 + (
+        torch.zeros(sum(len(q) for q in qs), dtype=torch.long), [f for q in qs for _, _, f in q])
+    data = world_data.Pregenerated(16, 3, vcfg.image_size, vcfg.grid, 1, 0, encode, "cpu", 8, 1.0)
+    seeds = np.random.default_rng(0).choice(np.arange(*world.SPLITS["train"]), size=16, replace=False)
+    expected = [world_data.named_positions(world.scene(int(s)), q) for s in seeds for q, _, _ in world.questions(int(s), 3)]
+    assert data.named.shape == (len(expected), 6)
+    assert np.allclose(data.named.numpy(), np.asarray(expected, dtype=np.float32))
+    *_, named = next(iter(data))
+    assert named.shape == (8, 6)
+
+
+def test_name_loss_counts_only_the_given_positions():
+    model = small_vlm()
+    hidden = torch.randn(3, model.decoder.cfg.dim)
+    guess = model.name_head(hidden).detach()
+    named = torch.cat([guess, torch.zeros(3, 2)], 1)
+    named[0, :2] += 1.0  # wrong, but not given: ignored
+    assert model.name_loss(hidden, named).item() == 0.0
+    named[1, 4] = 1.0  # given, and right: still zero
+    assert model.name_loss(hidden, named).item() < 1e-10
+    named[0, 4] = 1.0  # given and off by 1 in x and y: mean squared error over the 4 given coordinates
+    assert abs(model.name_loss(hidden, named).item() - 0.5) < 1e-5
