@@ -31,6 +31,25 @@ public sealed class OverlayBrowserTests : IAsyncLifetime
 
     private static Task<string> Text(IPage page, string id) => page.Locator("#" + id).InnerTextAsync();
 
+    /// <summary>What the engine said it runs once the overlay set this budget ("small-d64-l2 + quecc V=4").</summary>
+    private async Task<string> EngineConfigFor(string budgetMs)
+    {
+        var marker = $"overlay set budget {budgetMs} ms -> ";
+        for (var waited = TimeSpan.Zero; waited < TimeSpan.FromSeconds(60); waited += TimeSpan.FromMilliseconds(100))
+        {
+            var output = _assistant.Output;
+            int at = output.LastIndexOf(marker, StringComparison.Ordinal);
+            if (at >= 0 && output.IndexOf('\n', at) is var end and > 0)
+                return output[(at + marker.Length)..end].Trim();
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"the engine never reported '{marker}'");
+    }
+
+    /// <summary>Orders configurations by what they cost: the large decoder above the small, then more tokens.</summary>
+    private static (int Decoder, int Tokens) Cost(string config) =>
+        (config.StartsWith("large", StringComparison.Ordinal) ? 1 : 0, int.Parse(config[(config.LastIndexOf("V=", StringComparison.Ordinal) + 2)..]));
+
     private static Task Until(IPage page, string condition) =>
         page.WaitForFunctionAsync(condition, null, new PageWaitForFunctionOptions { Timeout = 60_000 });
 
@@ -51,16 +70,20 @@ public sealed class OverlayBrowserTests : IAsyncLifetime
         // The scaling-law chart got its points (one option per decoder and V from them).
         Assert.True(await page.Locator("#decoder option").CountAsync() >= 3);
 
-        // The latency control: a 1 ms budget fits nothing, so the planner runs the cheapest (small) decoder;
-        // 500 ms fits everything, so the large one. The page shows what the engine reports.
+        // The latency control: each budget goes to the planner, the engine says what it now runs, and the page
+        // shows that. At 1 ms (the cheapest, or about) it runs the small decoder; at 500 ms (everything fits)
+        // the configuration the set's law predicts most accurate, which is never cheaper.
         await page.Locator("#latency").FillAsync("1");
         await page.Locator("#latency").DispatchEventAsync("change");
-        await Until(page, "() => document.getElementById('config').textContent.startsWith('small')");
+        var cheap = await EngineConfigFor("1");
+        Assert.StartsWith("small", cheap);
+        await Until(page, $"() => document.getElementById('config').textContent === '{cheap}'");
         await Until(page, "() => document.getElementById('budget-flops').textContent !== ''");
         await page.Locator("#latency").FillAsync("500");
         await page.Locator("#latency").DispatchEventAsync("change");
-        await Until(page, "() => document.getElementById('config').textContent.startsWith('large')");
-        Assert.Contains("budget 500 ms -> large", _assistant.Output);
+        var best = await EngineConfigFor("500");
+        await Until(page, $"() => document.getElementById('config').textContent === '{best}'");
+        Assert.True(Cost(best).CompareTo(Cost(cheap)) >= 0, $"{cheap} at 1 ms, {best} at 500 ms");
         await page.Locator("body").ClickAsync(new LocatorClickOptions { Position = new Position { X = 5, Y = 5 } });  // focus off the slider
         await Until(page, "() => document.getElementById('latency-value').textContent === '500 ms'");
 
