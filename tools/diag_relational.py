@@ -22,7 +22,7 @@ import bpe_tokenizer
 import world
 import world_data
 from decoder import Decoder, DecoderConfig
-from train import DECODERS, encode_questions, lr_at, world_tokenizer
+from train import DECODERS, encode_questions, lr_at, named_mse, world_tokenizer
 
 FEATURES = len(world.COLORS) + len(world.SHAPES) + len(world.SIZES) + 2
 
@@ -93,9 +93,7 @@ class ObjectVLM(nn.Module):
         logits, hidden = out[0][:, Tq + O + 1], out[1][:, Tq + O + 1]  # (B, vocab), (B, D)
         loss = F.cross_entropy(logits, ans)
         if name_weight > 0:  # the answer position must also say where the named objects are
-            given = named[:, 4:].repeat_interleave(2, 1)  # (B, 4)
-            err = (self.name_head(hidden) - named[:, :4]) ** 2 * given
-            loss = loss + name_weight * err.sum() / given.sum().clamp(min=1)
+            loss = loss + name_weight * named_mse(self.name_head(hidden), named)
         return loss, logits.argmax(-1) == ans
 
 

@@ -124,6 +124,12 @@ def train_vision(a) -> None:
     params = list(enc.parameters()) + list(heads.parameters())
     opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.01)
     step, elapsed = 0, 0.0
+
+    def load_heads(ck: dict) -> None:  # the training-only heads, where the checkpoint has them
+        for head in ("position_head", "name_head"):
+            if head in ck:
+                getattr(model, head).load_state_dict(ck[head])
+
     if a.out.exists():
         ck = torch.load(a.out, map_location=dev, weights_only=False)
         enc.load_state_dict(ck["model"]), heads.load_state_dict(ck["heads"]), opt.load_state_dict(ck["opt"])
@@ -166,6 +172,14 @@ def train_vision(a) -> None:
 
 # ---------------- stage 2 ----------------
 
+def named_mse(pred, named):
+    """Mean squared error of predicted (x1, y1, x2, y2) over the positions a question names.
+    pred (B, 4); named (B, 6) = x1, y1, x2, y2, given1, given2 (world_data.named_positions)."""
+    given = named[:, 4:].repeat_interleave(2, 1)  # (B, 4)
+    err = (pred - named[:, :4]) ** 2 * given
+    return err.sum() / given.sum().clamp(min=1)
+
+
 class VLM(nn.Module):
     """Frozen vision encoder + QueCC (all V) + decoder, trained on [query][visual][answer]."""
 
@@ -198,12 +212,9 @@ class VLM(nn.Module):
         return F.mse_loss(self.position_head(vis)[sel], target[sel])
 
     def name_loss(self, hidden, named):
-        """Asks the answer position to say where the objects the question names are (x, y of up to two):
-        a stepping stone to relational answers, which without it stayed at chance (docs/WORLD.md).
-        hidden (B, D); named (B, 6) = x1, y1, x2, y2, given1, given2."""
-        given = named[:, 4:].repeat_interleave(2, 1)  # (B, 4)
-        err = (self.name_head(hidden) - named[:, :4]) ** 2 * given
-        return err.sum() / given.sum().clamp(min=1)
+        """Asks the answer position to say where the objects the question names are: a stepping stone to
+        relational answers, which without it stayed at chance (docs/WORLD.md). hidden (B, D)."""
+        return named_mse(self.name_head(hidden), named)
 
     def forward(self, pixels, q_ids, q_mask, ans_ids, k: int, positions=None, position_weight: float = 0.0,
                 named=None, name_weight: float = 0.0):
@@ -279,21 +290,23 @@ def train_vlm(a) -> None:
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.01)
     step, elapsed = 0, 0.0
-    if a.out.exists():
-        ck = torch.load(a.out, map_location=dev, weights_only=False)
-        model.quecc.load_state_dict(ck["quecc"]), model.decoder.load_state_dict(ck["decoder"]), opt.load_state_dict(ck["opt"])
+
+    def load_heads(ck: dict) -> None:  # the training-only heads, where the checkpoint has them
         for head in ("position_head", "name_head"):
             if head in ck:
                 getattr(model, head).load_state_dict(ck[head])
+
+    if a.out.exists():
+        ck = torch.load(a.out, map_location=dev, weights_only=False)
+        model.quecc.load_state_dict(ck["quecc"]), model.decoder.load_state_dict(ck["decoder"]), opt.load_state_dict(ck["opt"])
+        load_heads(ck)
         step, elapsed = ck["step"], ck["elapsed"]
         print(f"resuming {a.out} at step {step}")
     elif a.init:
         ck = torch.load(a.init, map_location=dev, weights_only=False)
         assert all(torch.equal(v.cpu(), ck["vision"][k].cpu()) for k, v in vck["model"].items()), "--init was trained on another vision encoder"
         model.quecc.load_state_dict(ck["quecc"]), model.decoder.load_state_dict(ck["decoder"])
-        for head in ("position_head", "name_head"):
-            if head in ck:
-                getattr(model, head).load_state_dict(ck[head])
+        load_heads(ck)
         print(f"starting from the weights of {a.init} (step {ck['step']}, {ck['elapsed'] / 60:.1f} min)")
     kernels = [k for k in qcfg.kernels() if a.tokens is None or qcfg.tokens_for(k) in a.tokens]
     scenes = max(a.batch // a.questions, 1)
@@ -323,6 +336,8 @@ def train_vlm(a) -> None:
                 "vocab": vocab, "merges": merges, "step": step, "elapsed": elapsed + time.time() - t0,
                 "tokens": [qcfg.tokens_for(k) for k in kernels], "args": {k: str(v) for k, v in vars(a).items()}}
 
+    family_sel = {fam: torch.tensor([f == fam for f in val_fams], device=dev) for fam in world.FAMILIES}
+
     def validate(per_family: bool = False) -> dict:
         model.eval()
         accs, oks = {}, []
@@ -333,13 +348,11 @@ def train_vlm(a) -> None:
                 oks.append(ok)
                 accs[f"val_V{qcfg.tokens_for(k)}"] = ok.float().mean().item()
                 if per_family:
-                    for fam in world.FAMILIES:
-                        sel = torch.tensor([f == fam for f in val_fams], device=ok.device)
+                    for fam, sel in family_sel.items():
                         accs[f"val_V{qcfg.tokens_for(k)}_{fam}"] = round(ok[sel].float().mean().item(), 4)
         if not per_family:  # mid-run: each family over every V, to watch the hard ones move
             ok = torch.stack(oks)  # (kernels, questions)
-            for fam in world.FAMILIES:
-                sel = torch.tensor([f == fam for f in val_fams], device=ok.device)
+            for fam, sel in family_sel.items():
                 accs[f"val_{fam[:4]}"] = ok[:, sel].float().mean().item()
         model.train()
         model.vision.eval()

@@ -177,14 +177,19 @@ def answer(objs: list, q: dict) -> str:
         return yes(a.x < b.x if rel == "left of" else a.x > b.x if rel == "right of" else a.y < b.y if rel == "above" else a.y > b.y)
     if f == "nearest":
         o = resolve(objs, q["ref"])
-        others = sorted((p for p in objs if p is not o), key=lambda p: sq(p.x - o.x) + sq(p.y - o.y))
-        return (others[-1] if q["far"] else others[0]).attr(q["ask"])
+        return neighbour(objs, o, q["far"]).attr(q["ask"])
     if f == "exists":
         return yes(any(o.color == q["color"] and o.shape == q["shape"] for o in objs))
     if f == "compare":
         count = lambda v: sum(1 for o in objs if o.attr(q["kind"]) == v)
         return yes(count(q["a"]) > count(q["b"]))
     raise ValueError(f)
+
+
+def neighbour(objs: list, o: Obj, far: bool) -> Obj:
+    """The object nearest to `o` (farthest with `far`): what a nearest/farthest question asks about."""
+    others = sorted((p for p in objs if p is not o), key=lambda p: sq(p.x - o.x) + sq(p.y - o.y))
+    return others[-1] if far else others[0]
 
 
 def _rotated(items, start):

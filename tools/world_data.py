@@ -124,8 +124,7 @@ def named_positions(objs, q: dict) -> list:
         return [o.x, o.y, 0.0, 0.0, 1.0, 0.0]
     if f == "nearest":
         o = world.resolve(objs, q["ref"])
-        others = sorted((p for p in objs if p is not o), key=lambda p: world.sq(p.x - o.x) + world.sq(p.y - o.y))
-        t = others[-1] if q["far"] else others[0]
+        t = world.neighbour(objs, o, q["far"])
         return [o.x, o.y, t.x, t.y, 1.0, 1.0]
     return [0.0] * 6
 
