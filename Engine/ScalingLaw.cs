@@ -74,9 +74,13 @@ public sealed record LawBounds(Range A, Range Alpha, Range Beta, Range D)
 /// <summary>One measured configuration: decoder parameters N, visual tokens V, accuracy.</summary>
 public readonly record struct ScalingPoint(double N, double V, double Accuracy);
 
-/// <summary>A fit: the best parameters, their residual, and 95% bootstrap intervals.</summary>
+/// <summary>
+/// A fit: the best parameters, their residual, and 95% bootstrap intervals. AlphaAboveBeta is the share of
+/// bootstrap refits with alpha > beta (NaN without resamples): the paper's claim tested on the paired
+/// resamples, which overlapping marginal intervals cannot settle either way.
+/// </summary>
 public sealed record LawFit(LawParameters Best, double Sse, int Points, LawBounds Bounds, IReadOnlyDictionary<string, Range> Interval95,
-    IReadOnlyList<string> AtBound, int Bootstrap)
+    IReadOnlyList<string> AtBound, int Bootstrap, double AlphaAboveBeta)
 {
     /// <summary>d below zero: an error floor under zero, the law's degenerate direction (bounds that allow it were given).</summary>
     public bool Degenerate => Best.D < 0;
@@ -124,7 +128,8 @@ public static class ScalingLawFitter
         Check("alpha", best.Alpha, bounds.Alpha);
         Check("beta", best.Beta, bounds.Beta);
         Check("d", best.D, bounds.D);
-        return new LawFit(best, sse, points.Count, bounds, intervals, atBound, bootstrap);
+        double alphaAboveBeta = samples.Count == 0 ? double.NaN : samples.Count(p => p.Alpha > p.Beta) / (double)samples.Count;
+        return new LawFit(best, sse, points.Count, bounds, intervals, atBound, bootstrap, alphaAboveBeta);
     }
 
     private static LawParameters FitOnce(IReadOnlyList<ScalingPoint> points, LawBounds bounds, out double sse)

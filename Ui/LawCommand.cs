@@ -37,6 +37,7 @@ internal static class LawCommand
                     at_bound = result.AtBound,
                     degenerate = result.Degenerate,
                     alpha_over_beta = p.Alpha / p.Beta,
+                    alpha_above_beta_share = Finite(result.AlphaAboveBeta),
                     // null where beta >= alpha: more visual tokens always pay, no finite optimum
                     optimal_tokens = new Dictionary<string, double?> { ["q0"] = Finite(p.OptimalTokens(0)), ["q50"] = Finite(p.OptimalTokens(50)) },
                 }));
@@ -48,7 +49,8 @@ internal static class LawCommand
             stdout.WriteLine(Row("alpha", p.Alpha));
             stdout.WriteLine(Row("beta", p.Beta));
             stdout.WriteLine(Row("d", p.D));
-            stdout.WriteLine($"  SSE {result.Sse:G3}; alpha / beta = {p.Alpha / p.Beta:F2}");
+            stdout.WriteLine($"  SSE {result.Sse:G3}; alpha / beta = {p.Alpha / p.Beta:F2}" +
+                (double.IsNaN(result.AlphaAboveBeta) ? "" : $"; alpha > beta in {100 * result.AlphaAboveBeta:F0}% of the bootstrap refits"));
             stdout.WriteLine(p.Alpha > p.Beta
                 ? $"  compute-optimal V at fixed N*(Q+V): Q=50 -> {p.OptimalTokens(50):F1}; Q=0 (cached query) -> the smallest V"
                 : "  beta >= alpha: at fixed N*(Q+V) more visual tokens always pay (no finite compute-optimal V)");

@@ -56,8 +56,9 @@ for dec in sorted(sizes, key=sizes.get):
             table.append(f"| {dec.split('-')[0]} ({sizes[dec] / 1e6:.3g}M) | {name} | " + " | ".join(cells.get((dec, kind, v), "-") for v in vs) + " |")
 (out / "grid_table.md").write_text("\n".join(table) + "\n")
 PY
-for f in "$out"/grid_points_*.csv; do
-  kind=$(basename "$f" .csv | sed 's/grid_points_//')
+for kind in quecc tokenpacker; do
+  f="$out/grid_points_$kind.csv"
+  [ -f "$f" ] || continue
   if ./assistant law fit --points "$f" --bounds "$bounds" --json > "$out/grid_law_$kind.json"; then
     echo "eval_grid: law for $kind in $out/grid_law_$kind.json" >&2
   else

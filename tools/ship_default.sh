@@ -14,7 +14,7 @@ small=$1 large=$2 default_decoder=$3 default_v=$4
 py=${PYTHON:-/usr/bin/python3}
 n=${N:-1200}
 bounds=${BOUNDS:-a=0:10,alpha=0:0.5,beta=0:0.5,d=0:0.3}
-grid_law=${GRID_LAW:-docs/data/grid_law_quecc_lr_per_size.json}
+grid_law=${GRID_LAW:-docs/data/grid-stage2/grid_law_quecc_lr_per_size.json}
 grid_source=${GRID_SOURCE:-"the CPU scaling grid (docs/SCALING.md): tiny/small/medium decoders x QueCC x V in {1,4,16,64}, 14,000 steps x 128 questions each, tiny and small at lr 1e-3 and medium at 5e-4, assistant eval --n 1200 on test seeds 2000000..2001199, then assistant law fit --bounds a=0:10,alpha=0:0.5,beta=0:0.5,d=0:0.5; alpha at its bound; the planner uses the top-level law"}
 new=models/default.new
 tmp=$(mktemp -d)

@@ -16,6 +16,9 @@
 # loss 0.94, accuracy ~0.5); at 1e-3 it left it by step 3,000 (validation 64-70%, loss 0.63).
 # For wider decoders 1e-3 is too high: medium at 5e-4 matched its 14,000-step 1e-3 accuracy after 3,000 steps
 # (docs/SCALING.md). The committed grid used 1e-3 throughout; LR=5e-4 GRID=... reruns a size at another rate.
+# The relational stage (issue 3's recipe for the spatial and nearest families) on top of a finished grid:
+#   INIT=.cache/grid-base RELATIONAL=1 STEPS=5000 LR=5e-4 GRID=.cache/grid-rel LANES=2 tools/train_grid.sh
+# starts each point from INIT/<point>.weights.pt with a fresh optimiser and adds the name and position losses.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 py=${PYTHON:-/usr/bin/python3}
@@ -50,10 +53,16 @@ fi
 for p in $points; do
   d=${p%-*}; c=${p#*-}
   point="$grid/$p"
+  extra=()
+  if [ -n "${INIT:-}" ]; then
+    [ -f "$INIT/$p.weights.pt" ] || { echo "train_grid: no $INIT/$p.weights.pt to start $p from" >&2; exit 2; }
+    extra+=(--init "$INIT/$p.weights.pt")
+  fi
+  [ "${RELATIONAL:-0}" = 1 ] && extra+=(--name-loss 30 --position-loss 5 --hard-weight 3)
   if [ ! -f "$point.weights.pt" ]; then
-    "$py" tools/train.py vlm --vision "$vision" --decoder "$d" --compressor "$c" --out "$point.pt" --device "$dev" \
+    "$py" tools/train.py vlm "${extra[@]}" --vision "$vision" --decoder "$d" --compressor "$c" --out "$point.pt" --device "$dev" \
       --workers "$workers" --batch "$batch" --questions 2 --pregen "${PREGEN:-30000}" --cache-features --steps "$steps" \
-      --lr "${LR:-1e-3}" --max-minutes "${MAX_MINUTES:-1e9}" --seed 0 --log-every 250 --val-every "$steps" --val-scenes 500 --save-every 500 \
+      --lr "${LR:-1e-3}" --max-minutes "${MAX_MINUTES:-1e9}" --seed 0 --log-every 250 --val-every "${VAL_EVERY:-$steps}" --val-scenes 500 --save-every 500 \
       2>&1 | tee -a "$point.log"
   fi
   if [ "${EXPORT:-1}" = 1 ] && [ ! -f "$grid/sets/$p/manifest.json" ]; then

@@ -29,6 +29,7 @@ public sealed class ScalingLawTests
         Assert.InRange(fit.Sse, 3.5e-4, 4.1e-4);
         Assert.True(fit.Interval95["alpha"].Contains(p.Alpha));
         Assert.True(fit.Interval95["beta"].Lo < fit.Interval95["beta"].Hi);
+        Assert.True(fit.AlphaAboveBeta >= 0.95, $"alpha > beta in {fit.AlphaAboveBeta:P0} of the paper's bootstrap refits");
     }
 
     [Fact]
@@ -62,6 +63,24 @@ public sealed class ScalingLawTests
         Assert.InRange(fit.Best.A, 0.45, 0.55);
         Assert.InRange(fit.Best.D, 0.04, 0.06);
         Assert.True(fit.Interval95["alpha"].Contains(0.1));
+    }
+
+    [Fact]
+    public void AlphaAboveBetaShare_FollowsWhichExponentIsLarger()
+    {
+        static List<ScalingPoint> Points(LawParameters truth, int seed)
+        {
+            var rng = new Random(seed);
+            return (from n in new[] { 0.05, 0.15, 0.5, 1.5 }
+                    from v in new[] { 1.0, 4, 16, 64 }
+                    select new ScalingPoint(n, v, truth.Accuracy(n, v) + 0.01 * (rng.NextDouble() * 2 - 1))).ToList();
+        }
+        var bounds = LawBounds.Parse("a=0:10,alpha=0:0.5,beta=0:0.5,d=0:0.5");
+        var sizePays = ScalingLawFitter.Fit(Points(new LawParameters(0.1, 0.3, 0.05, 0.05), 3), bounds, bootstrap: 60, seed: 2);
+        var tokensPay = ScalingLawFitter.Fit(Points(new LawParameters(0.1, 0.05, 0.3, 0.05), 3), bounds, bootstrap: 60, seed: 2);
+        Assert.True(sizePays.AlphaAboveBeta >= 0.9, $"alpha > beta in {sizePays.AlphaAboveBeta:P0} of refits where it holds");
+        Assert.True(tokensPay.AlphaAboveBeta <= 0.1, $"alpha > beta in {tokensPay.AlphaAboveBeta:P0} of refits where beta is larger");
+        Assert.True(double.IsNaN(ScalingLawFitter.Fit(Points(new LawParameters(0.1, 0.3, 0.05, 0.05), 3), bounds, bootstrap: 0).AlphaAboveBeta));
     }
 
     [Fact]
