@@ -242,12 +242,14 @@ def write_set(out: Path, s: dict) -> None:
 
 
 def law_entry(fit: dict, source: str) -> dict:
-    """The manifest's record of a law: `assistant law fit --json` output less the bootstrap details, plus its unit and source."""
+    """The manifest's record of a law: `assistant law fit --json` output less the bootstrap details (but with the
+    share of refits where alpha > beta, when the fit gives it), plus its unit and source."""
     keys = ("a", "alpha", "beta", "d", "sse", "points", "bounds", "interval95")
     missing = [k for k in keys if k not in fit]
     if missing:
         raise ValueError(f"not `assistant law fit --json` output: no {', '.join(missing)}")
-    return {**{k: fit[k] for k in keys}, "n_unit": "billions of decoder parameters", "source": source}
+    optional = {k: fit[k] for k in ("alpha_above_beta_share",) if fit.get(k) is not None}
+    return {**{k: fit[k] for k in keys}, **optional, "n_unit": "billions of decoder parameters", "source": source}
 
 
 def main() -> int:

@@ -50,3 +50,12 @@ def test_output_that_is_not_a_fit_is_refused_in_one_line(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "no alpha, beta, d" in r.stderr
     assert json.loads((tmp_path / "set" / "manifest.json").read_text()) == before
+
+
+def test_the_share_of_refits_with_alpha_above_beta_is_kept_when_the_fit_gives_one(tmp_path):
+    default_copy(tmp_path)
+    assert ship(tmp_path, {**FIT, "alpha_above_beta_share": 0.97}, "--as", "with_share").returncode == 0
+    assert ship(tmp_path, {**FIT, "alpha_above_beta_share": None}, "--as", "without_share").returncode == 0
+    law = json.loads((tmp_path / "set" / "manifest.json").read_text())["scaling_law"]
+    assert law["with_share"]["alpha_above_beta_share"] == 0.97
+    assert "alpha_above_beta_share" not in law["without_share"]
