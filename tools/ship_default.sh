@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Ships trained stage-2 checkpoints as the embedded default set (models/default), measured and with its law:
-#   tools/ship_default.sh SMALL.weights.pt LARGE.weights.pt DEFAULT_DECODER DEFAULT_V
+#   tools/ship_default.sh SMALL.weights.pt BIG.weights.pt DEFAULT_DECODER DEFAULT_V
 # 1. exports the set to models/default.new (tools/export.py);
 # 2. scores every decoder x V in {1, 4, 16, 64} with the C# engine on the same 1,200 test scenes
 #    (docs/data/world_eval.jsonl) and writes the law's points (tests/data/world_scaling_points.csv);
@@ -9,8 +9,8 @@
 # 4. replaces models/default. Nothing is replaced if any step fails.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-[ $# -eq 4 ] || { echo "usage: tools/ship_default.sh SMALL.weights.pt LARGE.weights.pt DEFAULT_DECODER DEFAULT_V" >&2; exit 2; }
-small=$1 large=$2 default_decoder=$3 default_v=$4
+[ $# -eq 4 ] || { echo "usage: tools/ship_default.sh SMALL.weights.pt BIG.weights.pt DEFAULT_DECODER DEFAULT_V" >&2; exit 2; }
+small=$1 big=$2 default_decoder=$3 default_v=$4
 py=${PYTHON:-/usr/bin/python3}
 n=${N:-1200}
 bounds=${BOUNDS:-a=0:10,alpha=0:0.5,beta=0:0.5,d=0:0.3}
@@ -19,7 +19,7 @@ grid_source=${GRID_SOURCE:-"the CPU scaling grid (docs/SCALING.md): tiny/small/m
 new=models/default.new
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp" "$new"' EXIT
-"$py" tools/export.py --checkpoints "$small" "$large" --default-decoder "$default_decoder" --default-tokens "$default_v" \
+"$py" tools/export.py --checkpoints "$small" "$big" --default-decoder "$default_decoder" --default-tokens "$default_v" \
   --name world-default --out "$new"
 decoders=$("$py" -c "import json,sys; print(' '.join(d['name'] for d in json.load(open(sys.argv[1]))['decoders']))" "$new/manifest.json")
 : > "$tmp/eval.jsonl"

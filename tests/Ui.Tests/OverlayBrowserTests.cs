@@ -46,9 +46,9 @@ public sealed class OverlayBrowserTests : IAsyncLifetime
         throw new TimeoutException($"the engine never reported '{marker}'");
     }
 
-    /// <summary>Orders configurations by what they cost: the large decoder above the small, then more tokens.</summary>
+    /// <summary>Orders configurations by what they cost: the set's other decoder above the small one, then more tokens.</summary>
     private static (int Decoder, int Tokens) Cost(string config) =>
-        (config.StartsWith("large", StringComparison.Ordinal) ? 1 : 0, int.Parse(config[(config.LastIndexOf("V=", StringComparison.Ordinal) + 2)..]));
+        (config.StartsWith("small", StringComparison.Ordinal) ? 0 : 1, int.Parse(config[(config.LastIndexOf("V=", StringComparison.Ordinal) + 2)..]));
 
     private static Task Until(IPage page, string condition) =>
         page.WaitForFunctionAsync(condition, null, new PageWaitForFunctionOptions { Timeout = 60_000 });
