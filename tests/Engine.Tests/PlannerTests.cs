@@ -30,10 +30,13 @@ public sealed class PlannerTests
     [Fact]
     public void LargerBudget_PicksALargerDecoder_WhenTheLawSaysSizePays()
     {
-        var small = Planner.Choose(Trained, SizePays, Synthetic(), new PlanRequest(2.5));
-        var large = Planner.Choose(Trained, SizePays, Synthetic(), new PlanRequest(100));
-        Assert.True(small.Fits && large.Fits);
         long Params(PlanCandidate c) => Trained.Decoders.First(d => d.Name == c.Decoder).Params;
+        var large = Planner.Choose(Trained, SizePays, Synthetic(), new PlanRequest(100));
+        // Just under the cheapest configuration of the larger decoder: only the smaller one fits.
+        long largest = Trained.Decoders.Max(d => d.Params);
+        double tight = 0.99 * large.All.Where(c => Params(c) == largest).Min(c => c.TotalMs);
+        var small = Planner.Choose(Trained, SizePays, Synthetic(), new PlanRequest(tight));
+        Assert.True(small.Fits && large.Fits);
         Assert.True(Params(large.Choice) > Params(small.Choice), $"{small.Choice.Decoder} then {large.Choice.Decoder}");
         Assert.True(large.Choice.PredictedAccuracy >= small.Choice.PredictedAccuracy);
     }

@@ -52,8 +52,9 @@ public sealed class WorldCliTests
         Assert.Contains("outside the val split", stderr);
     }
 
-    // Every family, at the shipped default (docs/WORLD.md, test split: attribute, count, exists and compare
-    // 97-100%, nearest 87%, spatial 77%): at least 4 of 5 scenes right.
+    // Every family, at the shipped default (docs/WORLD.md, test split: attribute, count, spatial, exists and
+    // compare 98-100%, nearest 90%): at least 8 of 10 scenes right. (Ten, not five: among these seeds are
+    // spatial questions with a 0.05 margin and one that only the object's size tells from a look-alike.)
     [Theory]
     [InlineData("attribute")]
     [InlineData("count")]
@@ -65,7 +66,7 @@ public sealed class WorldCliTests
     {
         int correct = 0;
         var wrong = new List<string>();
-        for (long seed = 2_000_200; seed < 2_000_205; seed++)
+        for (long seed = 2_000_200; seed < 2_000_210; seed++)
         {
             var objs = WorldScene.Generate(seed);
             var q = WorldQuestions.Generate(seed, 1, family)[0];
@@ -77,7 +78,7 @@ public sealed class WorldCliTests
             if (answer.Trim() == q.Answer(objs)) correct++;
             else wrong.Add($"{seed}: {q.Text} -> {answer} (truth {q.Answer(objs)})");
         }
-        Assert.True(correct >= 4, string.Join("; ", wrong));
+        Assert.True(correct >= 8, string.Join("; ", wrong));
     }
 
     [Fact]
