@@ -14,8 +14,8 @@ small=$1 big=$2 default_decoder=$3 default_v=$4
 py=${PYTHON:-/usr/bin/python3}
 n=${N:-1200}
 bounds=${BOUNDS:-a=0:10,alpha=0:0.5,beta=0:0.5,d=0:0.3}
-grid_law=${GRID_LAW:-docs/data/grid-stage2/grid_law_quecc_lr_per_size.json}
-grid_source=${GRID_SOURCE:-"the CPU scaling grid (docs/SCALING.md): tiny/small/medium decoders x QueCC x V in {1,4,16,64}, 14,000 steps x 128 questions each, tiny and small at lr 1e-3 and medium at 5e-4, assistant eval --n 1200 on test seeds 2000000..2001199, then assistant law fit --bounds a=0:10,alpha=0:0.5,beta=0:0.5,d=0:0.5; alpha at its bound; the planner uses the top-level law"}
+grid_law=${GRID_LAW:-docs/data/grid_law_quecc.json}
+grid_source=${GRID_SOURCE:-"the CPU scaling grid (docs/SCALING.md): tiny/small/medium decoders x QueCC x V in {1,4,16,64}; stage 2 14,000 steps x 128 questions (tiny and small at lr 1e-3, medium at 5e-4), then a 7,000-step relational stage at 5e-4 (name loss 30, position loss 5); assistant eval --n 1200 on test seeds 2000000..2001199, then assistant law fit --bounds a=0:10,alpha=0:0.5,beta=0:0.5,d=0:0.5; alpha at its bound; the planner uses the top-level law"}
 new=models/default.new
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp" "$new"' EXIT
