@@ -124,12 +124,6 @@ def train_vision(a) -> None:
     params = list(enc.parameters()) + list(heads.parameters())
     opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.01)
     step, elapsed = 0, 0.0
-
-    def load_heads(ck: dict) -> None:  # the training-only heads, where the checkpoint has them
-        for head in ("position_head", "name_head"):
-            if head in ck:
-                getattr(model, head).load_state_dict(ck[head])
-
     if a.out.exists():
         ck = torch.load(a.out, map_location=dev, weights_only=False)
         enc.load_state_dict(ck["model"]), heads.load_state_dict(ck["heads"]), opt.load_state_dict(ck["opt"])

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Trains the embedded default set from scratch and exports it to models/default (tools/ship_default.sh then
-# scores it, fits its law and replaces models/default; this script's EXPORT=1 writes the set unscored).
+# scores it, fits its law and replaces models/default; this script's own export, EXPORT_SET=1 by default,
+# writes the set unscored). EXPORT is taken by train_grid.sh (set to 0 here: no per-point sets).
 #   tools/train_default.sh                          CPU, full length (docs/WORLD.md gives the times)
 #   DEVICE=cuda WORKERS=14 tools/train_default.sh   the same on an NVIDIA GPU
 # The default set is two points of the scaling grid (docs/SCALING.md), trained the grid's way:

@@ -17,7 +17,7 @@
 # For wider decoders 1e-3 is too high: medium at 5e-4 matched its 14,000-step 1e-3 accuracy after 3,000 steps
 # (docs/SCALING.md). The committed grid used 1e-3 throughout; LR=5e-4 GRID=... reruns a size at another rate.
 # The relational stage (issue 3's recipe for the spatial and nearest families) on top of a finished grid:
-#   INIT=.cache/grid-base RELATIONAL=1 STEPS=5000 LR=5e-4 GRID=.cache/grid-rel LANES=2 tools/train_grid.sh
+#   INIT=.cache/grid-base RELATIONAL=1 STEPS=7000 LR=5e-4 GRID=.cache/grid-rel LANES=2 tools/train_grid.sh
 # starts each point from INIT/<point>.weights.pt with a fresh optimiser and adds the name and position losses.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

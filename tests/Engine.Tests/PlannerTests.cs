@@ -7,6 +7,7 @@ namespace Assistant.Engine.Tests;
 public sealed class PlannerTests
 {
     private static readonly Manifest Trained = Manifest.Read(Repo.TrainedModels);
+    private static readonly long LargestParams = Trained.Decoders.Max(d => d.Params);
 
     /// <summary>A fixed, made-up machine: the set's larger decoder costs more per run than its smaller one.</summary>
     private static Calibration Synthetic()
@@ -16,7 +17,7 @@ public sealed class PlannerTests
             foreach (var c in d.Compressors)
                 foreach (var v in c.Tokens)
                     compressors[Calibration.CompressorKey(d.Name, c.Kind, v)] = 0.1 + 0.01 * v;
-        var speeds = Trained.Decoders.ToDictionary(d => d.Name, d => d.Params == Trained.Decoders.Max(x => x.Params) ? new DecoderSpeed(0.5, 0.02) : new DecoderSpeed(0.1, 0.02));
+        var speeds = Trained.Decoders.ToDictionary(d => d.Name, d => d.Params == LargestParams ? new DecoderSpeed(0.5, 0.02) : new DecoderSpeed(0.1, 0.02));
         return new Calibration(Trained.Name, "cpu", "test", DateTime.UnixEpoch, 0.5, compressors, speeds);
     }
 
@@ -32,8 +33,7 @@ public sealed class PlannerTests
         long Params(PlanCandidate c) => Trained.Decoders.First(d => d.Name == c.Decoder).Params;
         var large = Planner.Choose(Trained, SizePays, Synthetic(), new PlanRequest(100));
         // Just under the cheapest configuration of the larger decoder: only the smaller one fits.
-        long largest = Trained.Decoders.Max(d => d.Params);
-        double tight = 0.99 * large.All.Where(c => Params(c) == largest).Min(c => c.TotalMs);
+        double tight = 0.99 * large.All.Where(c => Params(c) == LargestParams).Min(c => c.TotalMs);
         var small = Planner.Choose(Trained, SizePays, Synthetic(), new PlanRequest(tight));
         Assert.True(small.Fits && large.Fits);
         Assert.True(Params(large.Choice) > Params(small.Choice), $"{small.Choice.Decoder} then {large.Choice.Decoder}");
