@@ -44,10 +44,13 @@ public static class FlopsModel
         return s.Layers * (projections + attention + mlp) + 2 * t * d * s.VocabSize;
     }
 
+    /// <summary>Positions of the visual prefill: the V visual tokens between the vision_start and vision_end markers.</summary>
+    public static int VisualPositions(int tokens) => tokens + 2;
+
     /// <summary>The per-stage FLOPs of one ask: query prefill of Q tokens, compressor, visual prefill (V + 2 markers), and decoding.</summary>
     public static AskFlops Ask(VisionSpec vision, DecoderSpec decoder, bool queryAware, int tokens, int queryTokens, int answerTokens)
     {
-        int visual = tokens + 2;
+        int visual = VisualPositions(tokens);
         double decode = 0;
         for (int i = 1; i < answerTokens; i++) decode += DecoderRun(decoder, 1, queryTokens + visual + i - 1);
         return new AskFlops(Vision(vision), DecoderRun(decoder, queryTokens, 0), Compressor(vision, queryAware, tokens, decoder.Dim),

@@ -34,6 +34,9 @@ public sealed record Plan(double BudgetMs, bool Fits, PlanCandidate Choice, Plan
 /// <summary>What one plan is for: the latency budget per answer, the query's length, whether its KV cache is reused.</summary>
 public sealed record PlanRequest(double LatencyMs, int QueryTokens = 12, bool CachedQuery = false, int AnswerTokens = 2, string Compressor = "quecc");
 
+/// <summary>One point of the scaling-law chart: a configuration the planner could pick, its FLOPs per frame and predicted accuracy.</summary>
+public sealed record LawPoint(string Decoder, int Tokens, double Flops, double Accuracy);
+
 /// <summary>
 /// Picks the (decoder, V) with the best accuracy predicted by the set's scaling law whose latency, predicted
 /// from the FLOPs model and the machine's calibration, fits the budget. The live engine calls the same code.
@@ -68,7 +71,7 @@ public static class Planner
                         throw new EngineException($"calibration has no figure for {key}: recalibrate (--recalibrate)");
                     double decodeMs = 0;
                     for (int i = 1; i < request.AnswerTokens; i++)
-                        decodeMs += speed.Ms(FlopsModel.DecoderRun(d, 1, request.QueryTokens + v + 2 + i - 1));
+                        decodeMs += speed.Ms(FlopsModel.DecoderRun(d, 1, request.QueryTokens + FlopsModel.VisualPositions(v) + i - 1));
                     var stages = new Dictionary<string, double>
                     {
                         ["vision"] = calibration.VisionMs,
@@ -88,119 +91,17 @@ public static class Planner
         var cheapest = all.OrderBy(c => c.TotalMs).ToList();
         return new Plan(request.LatencyMs, false, cheapest[0], cheapest.Count > 1 ? cheapest[1] : null, all);
     }
-}
 
-/// <summary>
-/// Measures a set on this machine (a few seconds) and caches the result per set, execution provider and
-/// machine under the user's cache folder; <c>--recalibrate</c> measures again.
-/// </summary>
-public static class Calibrator
-{
-    private const int Warmup = 3, Reps = 15;
-
-    /// <param name="cacheRoot">Where calibrations live; default $ASSISTANT_CACHE, else the user's local application data.</param>
-    public static string CachePath(ModelSet set, string? cacheRoot = null)
+    /// <summary>Every QueCC configuration the planner could pick, with its FLOPs per frame (cached query) and the law's accuracy; empty without a law.</summary>
+    public static IReadOnlyList<LawPoint> LawPoints(ModelSet set)
     {
-        var root = cacheRoot ?? Environment.GetEnvironmentVariable("ASSISTANT_CACHE")
-            ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "assistant");
-        var stamp = File.GetLastWriteTimeUtc(Path.Combine(set.Directory, "manifest.json")).Ticks;
-        var name = $"{Sanitize(set.Manifest.Name)}-{set.Provider.ToString().ToLowerInvariant()}-{Sanitize(Environment.MachineName)}-{stamp}.json";
-        return Path.Combine(root, "calibration", name);
-    }
-
-    private static string Sanitize(string s) => string.Concat(s.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' ? c : '_'));
-
-    /// <summary>The cached calibration, or a fresh measurement (written to the cache) when absent or asked for.</summary>
-    public static (Calibration Calibration, bool Measured) Load(ModelSet set, bool refresh, string? cacheRoot = null)
-    {
-        var path = CachePath(set, cacheRoot);
-        if (!refresh && File.Exists(path))
-        {
-            try
-            {
-                var cached = JsonSerializer.Deserialize<Calibration>(File.ReadAllText(path));
-                if (cached is not null) return (cached, false);
-            }
-            catch (JsonException)
-            {
-                // A damaged cache file is measured again and overwritten below.
-            }
-        }
-        var fresh = Measure(set);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        File.WriteAllText(path, JsonSerializer.Serialize(fresh));
-        return (fresh, true);
-    }
-
-    /// <summary>Median of <paramref name="reps"/> timed runs after <paramref name="warmup"/> untimed ones (first runs pay lazy initialisation).</summary>
-    public static double MedianMs(Action body, int warmup = Warmup, int reps = Reps)
-    {
-        for (int i = 0; i < warmup; i++) body();
-        var ms = new double[reps];
-        for (int i = 0; i < reps; i++)
-        {
-            long t = Stopwatch.GetTimestamp();
-            body();
-            ms[i] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
-        }
-        Array.Sort(ms);
-        return ms[reps / 2];
-    }
-
-    public static Calibration Measure(ModelSet set)
-    {
-        var rng = new Random(7);
-        var vision = set.Vision;
-        for (int i = 0; i < vision.PixelBuffer.Length; i++) vision.PixelBuffer[i] = (float)rng.NextDouble();
-        double visionMs = MedianMs(vision.Encode);
-
-        var compressorMs = new Dictionary<string, double>();
-        var decoders = new Dictionary<string, DecoderSpeed>();
-        foreach (var lm in set.Decoders)
-        {
-            var query = Enumerable.Range(0, lm.Spec.Dim).Select(_ => (float)rng.NextDouble()).ToArray();
-            foreach (var c in lm.Compressors)
-                compressorMs[Calibration.CompressorKey(lm.Spec.Name, c.Spec.Kind, c.Tokens)] =
-                    MedianMs(() => c.Compress(vision.Features, vision.FeaturesMulti, vision.Spec.Patches, query));
-
-            // Decoder: runs of 1..66 new positions on a 16-position past, the way the engine makes them (prefills
-            // into the step buffers, a decode step on its binding made once); least-squares line in MFLOP.
-            int maxLen = 66;
-            var embeds = Enumerable.Range(0, maxLen * lm.Spec.Dim).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
-            using var empty = lm.EmptyCache();
-            using var past = lm.Forward(empty, embeds, 16);
-            var xs = new List<double> { FlopsModel.DecoderRun(lm.Spec, 1, 16) / 1e6 };
-            var ys = new List<double> { DecodeStepMs(lm, past, embeds) };
-            foreach (int t in new[] { 6, 18, 66 })
-            {
-                xs.Add(FlopsModel.DecoderRun(lm.Spec, t, 16) / 1e6);
-                ys.Add(MedianMs(() => { using var s = lm.BeginDecode(past, embeds, t, 0); }));
-            }
-            double mx = xs.Average(), my = ys.Average();
-            double slope = xs.Zip(ys).Sum(p => (p.First - mx) * (p.Second - my)) / xs.Sum(x => (x - mx) * (x - mx));
-            slope = Math.Max(slope, 0);
-            decoders[lm.Spec.Name] = new DecoderSpeed(Math.Max(my - slope * mx, 0), slope);
-        }
-        return new Calibration(set.Manifest.Name, set.Provider.ToString().ToLowerInvariant(), Environment.MachineName, DateTime.UtcNow,
-            visionMs, compressorMs, decoders);
-    }
-
-    /// <summary>Median decode step after one position on <paramref name="past"/>, on bindings a first pass made (the steady state).</summary>
-    private static double DecodeStepMs(LanguageModel lm, KvCache past, float[] embeds)
-    {
-        const int steps = 40;
-        using (var warm = lm.BeginDecode(past, embeds, 1, steps))
-            for (int i = 0; i < steps; i++) warm.Append(7);
-        using var sequence = lm.BeginDecode(past, embeds, 1, Warmup + Reps);
-        for (int i = 0; i < Warmup; i++) sequence.Append(7);
-        var ms = new double[Reps];
-        for (int i = 0; i < Reps; i++)
-        {
-            long t = Stopwatch.GetTimestamp();
-            sequence.Append(7);
-            ms[i] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
-        }
-        Array.Sort(ms);
-        return ms[Reps / 2];
+        var manifest = set.Manifest;
+        if (manifest.ScalingLaw is not { ValueKind: JsonValueKind.Object }) return [];
+        var law = Law(manifest);
+        return manifest.Decoders
+            .SelectMany(d => d.Compressors.Where(c => c.Kind == "quecc").SelectMany(c => c.Tokens.Select(v =>
+                new LawPoint(d.Name, v, FlopsModel.Ask(manifest.Vision, d, c.QueryAware, v, new PlanRequest(1).QueryTokens, 2).PerFrameCachedQuery,
+                    law.Accuracy(d.Params / 1e9, v)))))
+            .ToList();
     }
 }

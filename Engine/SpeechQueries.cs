@@ -2,8 +2,16 @@ using Assistant.Inference.Audio;
 
 namespace Assistant.Engine;
 
-/// <summary>An utterance and, when a recogniser heard words in it, the question they make.</summary>
-public sealed record HeardUtterance(Utterance Span, string? Query);
+/// <summary>An utterance (seconds from the start of the audio) and, when a recogniser heard words in it, the question they make.</summary>
+public sealed record HeardUtterance(double Start, double End, string? Query)
+{
+    internal HeardUtterance(Utterance span, string? query) : this(span.Start, span.End, query)
+    {
+    }
+
+    /// <summary>Length in seconds.</summary>
+    public double Duration => End - Start;
+}
 
 /// <summary>
 /// Speech to questions: voice activity cuts the audio into utterances, the recogniser (if any) is called

@@ -29,6 +29,10 @@ public sealed class StageTimings
     /// <summary>Positions in the visual prefill: V visual tokens plus the two vision markers.</summary>
     public int VisualPositions { get; internal set; }
 
+    /// <summary>The answer ended because it repeated itself (the guard cut it); the engine logs a note.</summary>
+    public bool Repetitive { get; internal set; }
+
+    /// <summary>Answer tokens per second of decode time.</summary>
     public double DecodeTokensPerSecond => this[Stage.Decode] > 0 ? DecodedTokens / (this[Stage.Decode] / 1000.0) : 0;
 
     public double TotalMs => _ms.Sum();

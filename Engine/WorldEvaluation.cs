@@ -54,8 +54,7 @@ public sealed class WorldEvaluation(AskPipeline pipeline)
             throw new EngineException($"seeds {start}..{start + count - 1} are outside the {split} split [{range.Lo}, {range.Hi})");
 
         var items = new List<EvalItem>(count);
-        var generation = (config.Generation ?? GenerationOptions.Default) with { MaxNewTokens = 4, Sampling = SamplingOptions.Greedy };
-        config = config with { Generation = generation };
+        config = config with { Answer = (config.Answer ?? AnswerOptions.Default) with { MaxTokens = 4, Temperature = 0 } };
         for (int i = 0; i < count; i++)
         {
             cancellation.ThrowIfCancellationRequested();

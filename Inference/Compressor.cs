@@ -4,17 +4,13 @@ namespace Assistant.Inference;
 
 /// <summary>
 /// One compressor graph at one V: features (1, P, Dv), features_multi (1, P, Dm) and, when query-aware,
-/// query_embedding (1, D) -> visual_tokens (1, V, D). <see cref="VisualTokens"/> is overwritten by the next run.
+/// query_embedding (1, D) -> visual_tokens (1, V, D). Shared by every user of the set; the output buffer and
+/// bindings of a run belong to a <see cref="CompressorState"/> from <see cref="Lease"/>.
 /// </summary>
 public sealed class Compressor : IDisposable
 {
     private readonly InferenceSession _session;
-    private readonly OrtValue _outValue;
-    private readonly OrtIoBinding _binding;
-    // The arrays the binding's inputs are made over; a call with other arrays binds again (a new query's embedding).
-    private float[]? _boundFeatures, _boundMulti, _boundQuery;
-    private readonly List<OrtValue> _inputs = [];
-    private readonly RunOptions _run = new();
+    private long _runTicks;
 
     internal Compressor(InferenceSession session, CompressorSpec spec, GraphSpec graph, int tokens, int dim)
     {
@@ -23,13 +19,12 @@ public sealed class Compressor : IDisposable
         Graph = graph;
         Tokens = tokens;
         Dim = dim;
-        VisualTokens = new float[tokens * dim];
-        _outValue = OrtValue.CreateTensorValueFromMemory(VisualTokens, [1, tokens, dim]);
-        _binding = session.CreateIoBinding();
-        _binding.BindOutput("visual_tokens", _outValue);
     }
 
+    /// <summary>The manifest's entry for this compressor kind.</summary>
     public CompressorSpec Spec { get; }
+
+    /// <summary>The graph of this V.</summary>
     public GraphSpec Graph { get; }
 
     /// <summary>V: visual tokens produced.</summary>
@@ -38,21 +33,68 @@ public sealed class Compressor : IDisposable
     /// <summary>D: the decoder width the tokens are projected into.</summary>
     public int Dim { get; }
 
-    /// <summary>(V, D) row-major, valid until the next <see cref="Compress"/>.</summary>
+    /// <summary>Stopwatch ticks spent inside ONNX Runtime's Run for this graph, over its life, summed over every lease.</summary>
+    public long RunTicks => Interlocked.Read(ref _runTicks);
+
+    /// <summary>An output buffer and binding of this caller's own; valid until disposed (before this compressor is).</summary>
+    public CompressorState Lease() => new(this, _session);
+
+    internal void AddRunTicks(long ticks) => Interlocked.Add(ref _runTicks, ticks);
+
+    /// <summary>Frees the session; leases must be disposed first.</summary>
+    public void Dispose() => _session.Dispose();
+}
+
+/// <summary>
+/// One caller's run state of a <see cref="Compressor"/>: <see cref="VisualTokens"/> is overwritten by this state's
+/// next <see cref="Compress"/> only. One thread at a time.
+/// </summary>
+public sealed class CompressorState : IDisposable
+{
+    private readonly Compressor _compressor;
+    private readonly InferenceSession _session;
+    private readonly OrtValue _outValue;
+    private readonly OrtIoBinding _binding;
+    // The arrays the binding's inputs are made over; a call with other arrays binds again (a new query's embedding).
+    private float[]? _boundFeatures, _boundMulti, _boundQuery;
+    private readonly List<OrtValue> _inputs = [];
+    private readonly RunOptions _run = new();
+
+    internal CompressorState(Compressor compressor, InferenceSession session)
+    {
+        _compressor = compressor;
+        _session = session;
+        VisualTokens = new float[compressor.Tokens * compressor.Dim];
+        _outValue = OrtValue.CreateTensorValueFromMemory(VisualTokens, [1, compressor.Tokens, compressor.Dim]);
+        _binding = session.CreateIoBinding();
+        _binding.BindOutput("visual_tokens", _outValue);
+    }
+
+    /// <summary>The compressor this state runs.</summary>
+    public Compressor Compressor => _compressor;
+
+    /// <summary>(V, D) row-major, valid until this state's next <see cref="Compress"/>.</summary>
     public float[] VisualTokens { get; }
+
+    /// <summary>Stopwatch ticks this state spent inside ONNX Runtime's Run.</summary>
+    public long RunTicks { get; private set; }
 
     /// <summary>
     /// Runs the graph. Inputs are bound over the arrays themselves, kept pinned until arrays other than the
-    /// last call's arrive (the vision encoder's buffers are the same every frame; a query brings a new embedding).
+    /// last call's arrive (a vision state's buffers are the same every frame; a query brings a new embedding),
+    /// so the arrays must stay unchanged in size while this state may still run on them.
     /// </summary>
     public void Compress(float[] features, float[] featuresMulti, int patches, float[] queryEmbedding)
     {
-        if (Spec.QueryAware && queryEmbedding.Length != Dim)
-            throw new InferenceException($"query embedding has {queryEmbedding.Length} values, {Graph.File} expects {Dim}");
+        var c = _compressor;
+        if (c.Spec.QueryAware && queryEmbedding.Length != c.Dim)
+            throw new InferenceException($"query embedding has {queryEmbedding.Length} values, {c.Graph.File} expects {c.Dim}");
         if (!ReferenceEquals(features, _boundFeatures) || !ReferenceEquals(featuresMulti, _boundMulti)
-            || (Spec.QueryAware && !ReferenceEquals(queryEmbedding, _boundQuery)))
+            || (c.Spec.QueryAware && !ReferenceEquals(queryEmbedding, _boundQuery)))
             Bind(features, featuresMulti, patches, queryEmbedding);
-        RunTicks += OrtCall.Run(_session, _run, _binding, Graph.File);
+        long ticks = OrtCall.Run(_session, _run, _binding, c.Graph.File);
+        RunTicks += ticks;
+        c.AddRunTicks(ticks);
     }
 
     private void Bind(float[] features, float[] featuresMulti, int patches, float[] queryEmbedding)
@@ -65,23 +107,20 @@ public sealed class Compressor : IDisposable
         _inputs.Add(OrtValue.CreateTensorValueFromMemory(featuresMulti, [1, patches, featuresMulti.Length / patches]));
         _binding.BindInput("features", _inputs[0]);
         _binding.BindInput("features_multi", _inputs[1]);
-        if (Spec.QueryAware)
+        if (_compressor.Spec.QueryAware)
         {
-            _inputs.Add(OrtValue.CreateTensorValueFromMemory(queryEmbedding, [1, Dim]));
+            _inputs.Add(OrtValue.CreateTensorValueFromMemory(queryEmbedding, [1, _compressor.Dim]));
             _binding.BindInput("query_embedding", _inputs[2]);
         }
         (_boundFeatures, _boundMulti, _boundQuery) = (features, featuresMulti, queryEmbedding);
     }
 
-    /// <summary>Stopwatch ticks spent inside ONNX Runtime's Run for this graph, over its life.</summary>
-    public long RunTicks { get; private set; }
-
+    /// <summary>Frees the binding and the tensors over the caller's arrays.</summary>
     public void Dispose()
     {
         _binding.Dispose();
         foreach (var v in _inputs) v.Dispose();
         _outValue.Dispose();
         _run.Dispose();
-        _session.Dispose();
     }
 }

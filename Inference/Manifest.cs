@@ -77,8 +77,12 @@ public sealed record TokenizerSpec(
     string PreTokenizer,
     IReadOnlyDictionary<string, int> SpecialTokens);
 
-/// <summary>Special tokens of the prompt <c>[query_start query][vision_start visual vision_end][answer stop]</c>.</summary>
-public sealed record PromptSpec(string QueryStart, string VisionStart, string VisionEnd, IReadOnlyList<string> Stop);
+/// <summary>
+/// Special tokens of the prompt <c>[query_start query][vision_start visual vision_end][answer stop]</c>, and
+/// <paramref name="AnswerWords"/>: the most words an answer of this set has (the world sets: 1), after which
+/// decoding stops; absent: no word limit.
+/// </summary>
+public sealed record PromptSpec(string QueryStart, string VisionStart, string VisionEnd, IReadOnlyList<string> Stop, int? AnswerWords = null);
 
 public sealed record DefaultSpec(string Decoder, string Compressor, int Tokens);
 

@@ -29,6 +29,13 @@ public sealed class ModelSet : IDisposable
     /// <summary>Time spent inside ONNX Runtime's Run across every graph of the set, over its life.</summary>
     public TimeSpan RunTime => System.Diagnostics.Stopwatch.GetElapsedTime(0, Vision.RunTicks + Decoders.Sum(d => d.RunTicks));
 
+    /// <summary>
+    /// A new lease of the set's mutable state (buffers, bindings) for one user: valid until disposed, which
+    /// must happen before the set is. Each pipeline, calibration or evaluation takes its own.
+    /// </summary>
+    public InferenceLease Lease() => new(this);
+
+    /// <summary>The decoder named <paramref name="name"/>; a clear error naming the set's decoders otherwise.</summary>
     public LanguageModel Decoder(string name) =>
         Decoders.FirstOrDefault(d => d.Spec.Name == name)
         ?? throw new InferenceException($"model set '{Manifest.Name}' has no decoder '{name}' (it has: {string.Join(", ", Decoders.Select(d => d.Spec.Name))})");
@@ -73,6 +80,8 @@ public sealed class ModelSet : IDisposable
             var tokenizer = TextTokenizer.Load(directory, manifest.Tokenizer);
             foreach (var t in new[] { manifest.Prompt.QueryStart, manifest.Prompt.VisionStart, manifest.Prompt.VisionEnd }.Concat(manifest.Prompt.Stop))
                 tokenizer.SpecialId(t);
+            if (manifest.Prompt.AnswerWords is < 1)
+                throw new InferenceException($"manifest.json prompt answer_words must be at least 1, got {manifest.Prompt.AnswerWords}");
 
             var kvMemory = factory.Provider == ExecutionProvider.Cuda
                 ? new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA, OrtAllocatorType.DeviceAllocator, factory.Config.DeviceId, OrtMemType.Default)
@@ -84,16 +93,14 @@ public sealed class ModelSet : IDisposable
                 if (tokenizer.Count > ds.VocabSize)
                     throw new InferenceException($"dimension mismatch: tokenizer has {tokenizer.Count} ids but decoder {ds.Name} vocab_size is {ds.VocabSize}");
                 var embed = Open(ds.Embed);
-                GraphContract.Check(embed, ds.Embed, ["input_ids"], ["inputs_embeds"]);
-                GraphContract.Dim(ds.Embed, "inputs_embeds", 2, ds.Dim, $"decoder {ds.Name} dim");
+                GraphContract.Check(embed, ds.Embed, [DecoderContract.InputIds], [DecoderContract.InputsEmbeds]);
+                GraphContract.Dim(ds.Embed, DecoderContract.InputsEmbeds, 2, ds.Dim, $"decoder {ds.Name} dim");
                 var decoder = Open(ds.Decoder);
-                var past = Enumerable.Range(0, ds.Layers).SelectMany(i => new[] { $"past_key_values.{i}.key", $"past_key_values.{i}.value" }).ToArray();
-                var present = Enumerable.Range(0, ds.Layers).SelectMany(i => new[] { $"present.{i}.key", $"present.{i}.value" }).ToArray();
-                GraphContract.Check(decoder, ds.Decoder, ["inputs_embeds", "attention_mask", "position_ids", .. past], ["logits", "last_hidden_state", .. present]);
-                GraphContract.Dim(ds.Decoder, "inputs_embeds", 2, ds.Dim, $"decoder {ds.Name} dim");
-                GraphContract.Dim(ds.Decoder, "last_hidden_state", 2, ds.Dim, $"decoder {ds.Name} dim");
-                GraphContract.Dim(ds.Decoder, "logits", 2, ds.VocabSize, $"decoder {ds.Name} vocab_size");
-                foreach (var name in past.Concat(present))
+                GraphContract.Check(decoder, ds.Decoder, DecoderContract.DecoderInputs(ds.Layers), DecoderContract.DecoderOutputs(ds.Layers));
+                GraphContract.Dim(ds.Decoder, DecoderContract.InputsEmbeds, 2, ds.Dim, $"decoder {ds.Name} dim");
+                GraphContract.Dim(ds.Decoder, DecoderContract.LastHiddenState, 2, ds.Dim, $"decoder {ds.Name} dim");
+                GraphContract.Dim(ds.Decoder, DecoderContract.Logits, 2, ds.VocabSize, $"decoder {ds.Name} vocab_size");
+                foreach (var name in DecoderContract.PastNames(ds.Layers).Concat(DecoderContract.PresentNames(ds.Layers)))
                 {
                     GraphContract.Dim(ds.Decoder, name, 1, ds.KvHeads, $"decoder {ds.Name} kv_heads");
                     GraphContract.Dim(ds.Decoder, name, 3, ds.HeadDim, $"decoder {ds.Name} head_dim");

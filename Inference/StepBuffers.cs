@@ -9,7 +9,7 @@ namespace Assistant.Inference;
 /// <see cref="Capacity"/> positions; a cache of length L always lives in buffer L % 2, so the step from L
 /// reads one buffer and writes the other. The tensor over each (name, L) and the attention mask of each
 /// length are made on first use and kept. Grows by doubling (everything made before is then freed, so the
-/// owner must drop what it bound to them); never shrinks. Owned by one <see cref="LanguageModel"/>.
+/// owner must drop what it bound to them); never shrinks. Owned by one <see cref="DecoderState"/>.
 /// </summary>
 internal sealed class StepBuffers(OrtMemoryInfo memory, OrtAllocator? deviceAllocator, int names, int kvHeads, int headDim) : IDisposable
 {

@@ -4,21 +4,57 @@ namespace Assistant.Inference;
 
 /// <summary>
 /// The vision graph: normalised pixels (1, 3, S, S) -> features (1, P, Dv) and features_multi (1, P, Dm).
-/// Owns its session and output buffers; <see cref="Features"/> and <see cref="FeaturesMulti"/> are
-/// overwritten by the next <see cref="Encode"/>.
+/// Holds only what every user shares (the session, which ONNX Runtime lets several threads run at once, and
+/// the spec); the buffers a run reads and writes belong to a <see cref="VisionState"/> from <see cref="Lease"/>.
 /// </summary>
 public sealed class VisionEncoder : IDisposable
 {
+    private readonly InferenceSession _session;
+    private long _runTicks;
+
+    internal VisionEncoder(InferenceSession session, VisionSpec spec)
+    {
+        _session = session;
+        Spec = spec;
+    }
+
+    /// <summary>What the manifest says of this graph.</summary>
+    public VisionSpec Spec { get; }
+
+    /// <summary>Stopwatch ticks spent inside ONNX Runtime's Run for this graph, over its life, summed over every lease.</summary>
+    public long RunTicks => Interlocked.Read(ref _runTicks);
+
+    /// <summary>
+    /// New pixel and feature buffers of this caller's own, bound to the graph once. The state is valid until it
+    /// is disposed or this encoder is; nothing another lease does touches it.
+    /// </summary>
+    public VisionState Lease() => new(this, _session);
+
+    internal void AddRunTicks(long ticks) => Interlocked.Add(ref _runTicks, ticks);
+
+    /// <summary>Frees the session; leases must be disposed first.</summary>
+    public void Dispose() => _session.Dispose();
+}
+
+/// <summary>
+/// One caller's buffers for the vision graph, bound once: the caller writes <see cref="PixelBuffer"/>, calls
+/// <see cref="Encode"/>, and reads <see cref="Features"/> and <see cref="FeaturesMulti"/>, which the next Encode
+/// of this state overwrites. One thread at a time.
+/// </summary>
+public sealed class VisionState : IDisposable
+{
+    private readonly VisionEncoder _encoder;
     private readonly InferenceSession _session;
     private readonly OrtIoBinding _binding;
     private readonly float[] _pixels;
     private readonly OrtValue _pixelsValue, _featuresValue, _multiValue;
     private readonly RunOptions _run = new();
 
-    internal VisionEncoder(InferenceSession session, VisionSpec spec)
+    internal VisionState(VisionEncoder encoder, InferenceSession session)
     {
+        _encoder = encoder;
         _session = session;
-        Spec = spec;
+        var spec = encoder.Spec;
         int s = spec.ImageSize, p = spec.Patches;
         _pixels = new float[3 * s * s];
         Features = new float[p * spec.Dim];
@@ -32,23 +68,30 @@ public sealed class VisionEncoder : IDisposable
         _binding.BindOutput("features_multi", _multiValue);
     }
 
-    public VisionSpec Spec { get; }
+    /// <summary>The encoder's spec.</summary>
+    public VisionSpec Spec => _encoder.Spec;
 
-    /// <summary>Where the caller writes normalised CHW pixels before <see cref="Encode"/>.</summary>
+    /// <summary>Where the caller writes normalised CHW pixels before <see cref="Encode"/>; valid for the state's life.</summary>
     public Span<float> PixelBuffer => _pixels;
 
-    /// <summary>(P, Dv) row-major, valid until the next Encode.</summary>
+    /// <summary>(P, Dv) row-major, valid until this state's next Encode.</summary>
     public float[] Features { get; }
 
-    /// <summary>(P, Dm) row-major, valid until the next Encode.</summary>
+    /// <summary>(P, Dm) row-major, valid until this state's next Encode.</summary>
     public float[] FeaturesMulti { get; }
 
-    /// <summary>Runs the graph on <see cref="PixelBuffer"/>, writing into the feature buffers (no allocation of tensors).</summary>
-    public void Encode() => RunTicks += OrtCall.Run(_session, _run, _binding, Spec.File);
-
-    /// <summary>Stopwatch ticks spent inside ONNX Runtime's Run for this graph, over its life.</summary>
+    /// <summary>Stopwatch ticks this state spent inside ONNX Runtime's Run.</summary>
     public long RunTicks { get; private set; }
 
+    /// <summary>Runs the graph on <see cref="PixelBuffer"/>, writing into the feature buffers (no allocation of tensors).</summary>
+    public void Encode()
+    {
+        long ticks = OrtCall.Run(_session, _run, _binding, _encoder.Spec.File);
+        RunTicks += ticks;
+        _encoder.AddRunTicks(ticks);
+    }
+
+    /// <summary>Frees the binding and the tensors over the buffers.</summary>
     public void Dispose()
     {
         _binding.Dispose();
@@ -56,58 +99,5 @@ public sealed class VisionEncoder : IDisposable
         _featuresValue.Dispose();
         _multiValue.Dispose();
         _run.Dispose();
-        _session.Dispose();
-    }
-}
-
-/// <summary>
-/// The one place a Run's native failure becomes an <see cref="InferenceException"/>; returns the Stopwatch
-/// ticks the bare <c>Run</c> took, so components can report their pure ONNX Runtime time (the engine
-/// overhead benchmark divides the loop's time by it).
-/// </summary>
-internal static class OrtCall
-{
-    /// <summary>Runs a graph whose inputs and outputs are bound already: nothing is looked up or allocated per call.</summary>
-    public static long Run(InferenceSession session, RunOptions run, OrtIoBinding binding, string file)
-    {
-        try
-        {
-            long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            session.RunWithBinding(run, binding);
-            return System.Diagnostics.Stopwatch.GetTimestamp() - start;
-        }
-        catch (OnnxRuntimeException e)
-        {
-            throw new InferenceException($"{file} failed: {SessionFactory.FirstLine(e.Message)}", exitCode: 1, inner: e);
-        }
-    }
-
-    public static long Run(InferenceSession session, RunOptions run, string[] inputNames, OrtValue[] inputs,
-        string[] outputNames, OrtValue[] outputs, string file)
-    {
-        try
-        {
-            long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            session.Run(run, inputNames, inputs, outputNames, outputs);
-            return System.Diagnostics.Stopwatch.GetTimestamp() - start;
-        }
-        catch (OnnxRuntimeException e)
-        {
-            throw new InferenceException($"{file} failed: {SessionFactory.FirstLine(e.Message)}", exitCode: 1, inner: e);
-        }
-    }
-
-    /// <summary>The same, for graphs whose output shapes vary per call: ONNX Runtime allocates the outputs, the caller disposes them.</summary>
-    public static IDisposableReadOnlyCollection<OrtValue> Run(InferenceSession session, RunOptions run, string[] inputNames, OrtValue[] inputs,
-        string[] outputNames, string file)
-    {
-        try
-        {
-            return session.Run(run, inputNames, inputs, outputNames);
-        }
-        catch (OnnxRuntimeException e)
-        {
-            throw new InferenceException($"{file} failed: {SessionFactory.FirstLine(e.Message)}", exitCode: 1, inner: e);
-        }
     }
 }

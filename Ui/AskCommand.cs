@@ -35,10 +35,8 @@ internal static class AskCommand
             // Cheap checks first, so bad input fails before any model loads.
             var q = AskPipeline.ValidateQuery(parse.GetValue(query));
             var frame = ImageFile.Load(parse.GetValue(image)!);
-            var sampling = new SamplingOptions(parse.GetValue(temperature), parse.GetValue(topP), parse.GetValue(seed));
-            sampling.Validate();
             int max = parse.GetValue(maxTokens);
-            if (max is < 1 or > 4096) throw new EngineException($"--max-tokens must be in 1..4096, got {max}");
+            var answerOptions = new AnswerOptions(max, parse.GetValue(temperature), parse.GetValue(topP), parse.GetValue(seed)).Validate();
             var decision = QueryRouter.Decide(q, parse.GetValue(route)!);
             if (decision.Route == QueryRoute.Ocr)
             {
@@ -47,9 +45,8 @@ internal static class AskCommand
             }
             using var set = Cli.LoadModels(parse.GetValue(models), parse.GetValue(ep)!, stderr);
             var pipeline = new AskPipeline(set);
-            var config = new AskConfig(parse.GetValue(decoder), parse.GetValue(compressor), parse.GetValue(tokens),
-                new GenerationOptions(max, sampling));
-            var (lm, comp) = pipeline.Resolve(config);
+            var config = new AskConfig(parse.GetValue(decoder), parse.GetValue(compressor), parse.GetValue(tokens), answerOptions);
+            var resolved = pipeline.Resolve(config);
 
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
@@ -91,9 +88,9 @@ internal static class AskCommand
                     models = set.Directory,
                     set_name = set.Manifest.Name,
                     ep = set.Provider.ToString().ToLowerInvariant(),
-                    decoder = lm.Spec.Name,
-                    compressor = comp.Spec.Kind,
-                    tokens = comp.Tokens,
+                    decoder = resolved.Decoder,
+                    compressor = resolved.Compressor,
+                    tokens = resolved.Tokens,
                     query_tokens = timings.QueryTokens,
                     route = "visual",
                     route_rule = decision.Rule,
@@ -105,7 +102,7 @@ internal static class AskCommand
             else
             {
                 stdout.WriteLine(cancelled ? " [cancelled]" : "");
-                stdout.WriteLine($"[{lm.Spec.Name} + {comp.Spec.Kind} V={comp.Tokens} on {set.Provider.ToString().ToLowerInvariant()}, {decision}] {timings}");
+                stdout.WriteLine($"[{resolved.Decoder} + {resolved.Compressor} V={resolved.Tokens} on {set.Provider.ToString().ToLowerInvariant()}, {decision}] {timings}");
             }
             return cancelled ? 130 : 0;
         });

@@ -19,7 +19,7 @@ internal static class CaptureCommand
             int n = parse.GetValue(frames);
             if (n is < 1 or > 10000) throw new EngineException($"--frames must be in 1..10000, got {n}");
             var path = parse.GetValue(output)!;
-            using var src = Sources.Open(parse.GetValue(source)!, loop: false, speed: 0.004, size: 256);
+            using var src = FrameSources.OpenReader(parse.GetValue(source)!, loop: false, speed: 0.004, size: 256);
             var clock = Stopwatch.StartNew();
             int read = 0;
             for (; read < n; read++)
@@ -31,7 +31,7 @@ internal static class CaptureCommand
                 }
                 var file = n == 1 ? path : Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!,
                     $"{Path.GetFileNameWithoutExtension(path)}-{read + 1:D4}{Path.GetExtension(path)}");
-                PngFile.Write(frame, file);
+                frame.SavePng(file);
                 if (read == 0) stdout.WriteLine($"{src.Name}: {frame.Width}x{frame.Height}, first frame in {file}");
             }
             double seconds = clock.Elapsed.TotalSeconds;

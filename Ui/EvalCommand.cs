@@ -30,7 +30,7 @@ internal static class EvalCommand
             using var set = Cli.LoadModels(parse.GetValue(models), parse.GetValue(ep)!, stderr);
             var pipeline = new AskPipeline(set);
             var config = new AskConfig(parse.GetValue(decoder), parse.GetValue(compressor), parse.GetValue(tokens));
-            var (lm, comp) = pipeline.Resolve(config);
+            var resolved = pipeline.Resolve(config);
             int count = parse.GetValue(n);
             bool showProgress = !Console.IsErrorRedirected && ReferenceEquals(stderr, Console.Error);
             var progress = new Progress<int>(done =>
@@ -48,9 +48,9 @@ internal static class EvalCommand
                 stdout.WriteLine(JsonSerializer.Serialize(new
                 {
                     models = set.Manifest.Name,
-                    decoder = lm.Spec.Name,
-                    compressor = comp.Spec.Kind,
-                    tokens = comp.Tokens,
+                    decoder = resolved.Decoder,
+                    compressor = resolved.Compressor,
+                    tokens = resolved.Tokens,
                     ep = set.Provider.ToString().ToLowerInvariant(),
                     split = report.Split,
                     seed_start = report.SeedStart,
@@ -62,7 +62,7 @@ internal static class EvalCommand
                 }));
                 return 0;
             }
-            stdout.WriteLine($"model set '{set.Manifest.Name}': {lm.Spec.Name} + {comp.Spec.Kind} V={comp.Tokens} on {set.Provider.ToString().ToLowerInvariant()}; " +
+            stdout.WriteLine($"model set '{set.Manifest.Name}': {resolved.Decoder} + {resolved.Compressor} V={resolved.Tokens} on {set.Provider.ToString().ToLowerInvariant()}; " +
                              $"split {report.Split}, seeds {report.SeedStart}..{report.SeedStart + report.Count - 1}, {seconds:F1} s");
             stdout.WriteLine($"  {"overall",-10} {report.Overall}");
             foreach (var (family, acc) in report.ByFamily)

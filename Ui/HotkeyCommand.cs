@@ -48,7 +48,7 @@ internal static class HotkeyCommand
             using var reader = decision.Route == QueryRoute.Ocr ? ReadCommand.LoadReader(parse.GetValue(ocrModels), parse.GetValue(ep)!, stderr) : null;
             using var set = decision.Route == QueryRoute.Visual ? Cli.LoadModels(parse.GetValue(models), parse.GetValue(ep)!, stderr) : null;
             var pipeline = set is null ? null : new AskPipeline(set);
-            var config = new AskConfig(Tokens: parse.GetValue(tokens), Generation: new GenerationOptions(32));
+            var config = new AskConfig(Tokens: parse.GetValue(tokens), Answer: new AnswerOptions(32));
             if (set is not null) WorldQuery.Normalize(q!, set.Manifest.World);  // an unknown word fails now, not at the first press
             var displayName = parse.GetValue(display);
             using var screen = ScreenSources.Open(displayName, area);

@@ -42,7 +42,7 @@ internal static class ListenCommand
             if (silence is < 32 or > 10_000) throw new EngineException($"--min-silence-ms must be in 32..10000, got {silence}");
             if (fromMic)
                 return await ListenToMicrophone(parse.GetValue(device)!, parse.GetValue(seconds), parse.GetValue(vadModels), parse.GetValue(asrModel),
-                    new VadOptions(t, MinSilenceMs: silence), parse.GetValue(ep)!, parse.GetValue(json), stdout, stderr, cancellation);
+                    t, silence, parse.GetValue(ep)!, parse.GetValue(json), stdout, stderr, cancellation);
             var samples = AudioFile.Load16kMono(path!);
             var factory = new SessionFactory(new SessionConfig(ExecutionProviders.Parse(parse.GetValue(ep)!)));
             if (factory.FallbackReason is { } why) stderr.WriteLine($"note: {why}; running on the CPU");
@@ -50,7 +50,7 @@ internal static class ListenCommand
             using var recognizer = parse.GetValue(asrModel) is { } model ? WhisperRecognizer.Load(model) : null;
             var clock = Stopwatch.StartNew();
             var heard = await SpeechQueries.HearAsync(vad, samples, new VadOptions(t, MinSilenceMs: silence), recognizer, cancellation);
-            var utterances = heard.Select(h => h.Span).ToList();
+            var utterances = heard;
             double ms = clock.Elapsed.TotalMilliseconds, audioSeconds = (double)samples.Length / AudioFile.SampleRate;
             if (parse.GetValue(json))
             {
@@ -58,7 +58,7 @@ internal static class ListenCommand
                 {
                     file = path,
                     audio_seconds = Math.Round(audioSeconds, 3),
-                    utterances = heard.Select(h => new { start = Math.Round(h.Span.Start, 3), end = Math.Round(h.Span.End, 3), text = h.Query }),
+                    utterances = heard.Select(h => new { start = Math.Round(h.Start, 3), end = Math.Round(h.End, 3), text = h.Query }),
                     vad_asr_ms = Math.Round(ms, 1),
                 }));
                 return 0;
@@ -73,46 +73,34 @@ internal static class ListenCommand
     }
 
     /// <summary>Streams the microphone through the VAD (and recogniser), printing each utterance when it ends.</summary>
-    private static async Task<int> ListenToMicrophone(string device, double? limit, string? vadDir, string? asrModel, VadOptions options,
+    private static async Task<int> ListenToMicrophone(string device, double? limit, string? vadDir, string? asrModel, float threshold, int minSilenceMs,
         string ep, bool asJson, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
     {
-        var factory = new SessionFactory(new SessionConfig(ExecutionProviders.Parse(ep)));
-        using var vad = SileroVad.Load(factory, vadDir);
-        using var recognizer = asrModel is null ? null : WhisperRecognizer.Load(asrModel);
-        using var microphone = Microphones.Open(device);
+        using var microphone = MicrophoneListener.Open(device, asrModel, ep, vadDir, threshold, minSilenceMs);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
         Console.CancelKeyPress += onCancel;
-        var listener = new SpeechListener(vad, options, recognizer);
-        var frame = new float[SileroVad.FrameSamples];
         int count = 0;
         void Print(HeardUtterance h)
         {
             count++;
             stdout.WriteLine(asJson
-                ? JsonSerializer.Serialize(new { start = Math.Round(h.Span.Start, 3), end = Math.Round(h.Span.End, 3), text = h.Query })
-                : $"utterance {count}: {h.Span.Start:F2} s - {h.Span.End:F2} s ({h.Span.Duration:F2} s)" + (h.Query is { } q ? $": {q}" : ""));
+                ? JsonSerializer.Serialize(new { start = Math.Round(h.Start, 3), end = Math.Round(h.End, 3), text = h.Query })
+                : $"utterance {count}: {h.Start:F2} s - {h.End:F2} s ({h.Duration:F2} s)" + (h.Query is { } q ? $": {q}" : ""));
             stdout.Flush();
         }
         try
         {
             if (!asJson) stdout.WriteLine($"listening on '{microphone.Device}'{(limit is { } l ? $" for {l:G4} s" : "; Ctrl+C stops")}");
-            while (!cts.IsCancellationRequested && (limit is null || listener.Seconds < limit))
-            {
-                microphone.Read(frame);
-                if (await listener.PushAsync(frame, cts.Token) is { } heard) Print(heard);
-            }
-            if (await listener.FinishAsync(CancellationToken.None) is { } last) Print(last);
-        }
-        catch (OperationCanceledException) when (cts.IsCancellationRequested)
-        {
-            // Ctrl+C while transcribing
+            string? failure = null;
+            await microphone.RunAsync(Print, error => failure = error, limit, cts.Token);
+            if (failure is not null) throw new EngineException($"the microphone failed: {failure}");
         }
         finally
         {
             Console.CancelKeyPress -= onCancel;
         }
-        if (!asJson) stdout.WriteLine($"{count} utterances in {listener.Seconds:F2} s of audio{(microphone.Overruns > 0 ? $", {microphone.Overruns} overruns (samples lost)" : "")}");
+        if (!asJson) stdout.WriteLine($"{count} utterances in {microphone.Seconds:F2} s of audio{(microphone.Overruns > 0 ? $", {microphone.Overruns} overruns (samples lost)" : "")}");
         return 0;
     }
 }

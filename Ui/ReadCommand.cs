@@ -63,7 +63,7 @@ internal static class ReadCommand
     }
 
     internal static (int X, int Y, int Width, int Height) ParseRegion(string text) =>
-        Sources.TryParseRegion(text, out var region) ? region : throw new EngineException($"--region takes X,Y,W,H as four integers, got '{text}'");
+        FrameSources.TryParseRegion(text, out var region) ? region : throw new EngineException($"--region takes X,Y,W,H as four integers, got '{text}'");
 
     internal static void Print(OcrResult result, TextWriter stdout)
     {

@@ -14,7 +14,8 @@ int reps = cli.Int("--reps", 30);
 bool json = cli.Has("--json");
 
 using var set = ModelSet.Load(modelsDir, new SessionFactory(new SessionConfig(ep)));
-var lm = set.Decoder(set.Manifest.Default.Decoder);
+var model = set.Decoder(set.Manifest.Default.Decoder);
+using var lm = model.Lease();  // the decoder benchmarks' own state; lifetime: the run
 int d = lm.Spec.Dim;
 var rng = new Random(1);
 float[] RandomEmbeds(int n) => Enumerable.Range(0, n * d).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
@@ -32,8 +33,8 @@ if (cli.Has("--soak-minutes"))
     double minutes = cli.Double("--soak-minutes", 10);
     if (set.Manifest.World is not { } soakWorld) throw new InvalidOperationException("the soak needs a world-trained set");
     var world = new Assistant.Capture.World.WorldSource(2_000_700, 0.004);
-    using var loop = new Assistant.Engine.FrameLoop(set);
-    var soakConfig = new AskConfig(Generation: new GenerationOptions(8));
+    using var loop = new Assistant.Engine.FramePipeline(set);
+    var soakConfig = new AskConfig(Answer: new AnswerOptions(8));
     var samples = new List<(double Minute, long Frames, long Managed, long Resident, int Fds)>();
     var clock = Stopwatch.StartNew();
     long frames = 0;
@@ -47,7 +48,7 @@ if (cli.Has("--soak-minutes"))
                     ?? Assistant.Capture.World.WorldQuestions.For(objs, Assistant.Capture.World.WorldQuestions.QuestionSeed(2_000_700, (int)(frames / 50)), "count")!;
             loop.SetQuery(q.Text);
         }
-        loop.Step(world.Render(frames, soakWorld.ImageSize), soakConfig, 8, AnswerMode.Live, new StageTimings(), new FrameStats(), CancellationToken.None);
+        loop.RunFrame(world.Render(frames, soakWorld.ImageSize), soakConfig, 8, AnswerMode.Live, new StageTimings(), new FrameStats(), CancellationToken.None);
         frames++;
         if (clock.Elapsed.TotalMinutes >= nextSample)
         {
@@ -90,7 +91,7 @@ foreach (int context in new[] { 16, 64, 256 })
 
 // (2) Visual prefill on a cached query: the full token count against V = 1 (the paper's Q = 0 case).
 {
-    var tokens = lm.Compressors.Where(c => c.Spec.Kind == set.Manifest.Default.Compressor).Select(c => c.Tokens).ToArray();
+    var tokens = model.Compressors.Where(c => c.Spec.Kind == set.Manifest.Default.Compressor).Select(c => c.Tokens).ToArray();
     int vmin = tokens.Min(), vmax = tokens.Max();
     using var empty = lm.EmptyCache();
     using var query = lm.Forward(empty, RandomEmbeds(12), 12);
@@ -115,7 +116,7 @@ foreach (int context in new[] { 16, 64, 256 })
     for (int i = 1; i < steps; i++) sequence.Append(7);
     long perStep = (GC.GetAllocatedBytesForCurrentThread() - before) / (steps - 1);
 
-    var options = new GenerationOptions(steps, StopTokens: []);
+    var options = new GenerationOptions(steps, StopTokens: [], RepeatLimit: 0);
     using var answer = new AnswerDecoder(lm, set.Tokenizer, prefix, options);
     answer.TryNext(out _);  // its step binds the prefix
     long beforeTokens = GC.GetAllocatedBytesForCurrentThread();
@@ -129,18 +130,18 @@ foreach (int context in new[] { 16, 64, 256 })
 if (set.Manifest.World is not null)
 {
     var worldQuestion = Assistant.Capture.World.WorldQuestions.Generate(2_000_500, 1, "count")[0].Text;
-    var answer = new AskConfig(Generation: new GenerationOptions(2));
-    async Task<double> PerFrameMs(double speed, bool reuseQuery, int frames, Assistant.Engine.FrameLoop? shared = null)
+    var answer = new AskConfig(Answer: new AnswerOptions(2));
+    async Task<double> PerFrameMs(double speed, bool reuseQuery, int frames, Assistant.Engine.FramePipeline? shared = null)
     {
         var world = new Assistant.Capture.World.WorldSource(2_000_500, speed);
-        var loop = shared ?? new Assistant.Engine.FrameLoop(set);
+        var loop = shared ?? new Assistant.Engine.FramePipeline(set);
         loop.SetQuery(worldQuestion);
         var ms = new List<double>();
         for (int f = 0; f < frames + 3; f++)
         {
             var frame = world.Render(f, set.Manifest.World.ImageSize);
             long t = Stopwatch.GetTimestamp();
-            var l = reuseQuery ? loop : new Assistant.Engine.FrameLoop(set);
+            var l = reuseQuery ? loop : new Assistant.Engine.FramePipeline(set);
             l.SetQuery(worldQuestion);
             await foreach (var _ in l.AnswerAsync(frame, answer, new StageTimings(), new FrameStats())) { }
             if (!reuseQuery) l.Dispose();
@@ -162,23 +163,23 @@ if (set.Manifest.World is not null)
     foreach (var path in new[] { "live_step", "ask_stream" })
     {
         var world = new Assistant.Capture.World.WorldSource(2_000_501, 0.004);
-        using var loop = new Assistant.Engine.FrameLoop(set);
+        using var loop = new Assistant.Engine.FramePipeline(set);
         loop.SetQuery(worldQuestion);
         double wall = 0, stages = 0, bare = 0, preprocess = 0;
         for (int f = 0; f < reps * 8 + 3; f++)
         {
             var frame = world.Render(f, set.Manifest.World.ImageSize);
             var timings = new StageTimings();
-            var runBefore = set.RunTime;
+            var runBefore = loop.RunTime;
             long t = Stopwatch.GetTimestamp();
-            if (path == "live_step") loop.Step(frame, answer, 2, AnswerMode.Live, timings, new FrameStats());
+            if (path == "live_step") loop.RunFrame(frame, answer, 2, AnswerMode.Live, timings, new FrameStats());
             else await foreach (var _ in loop.AnswerAsync(frame, answer, timings, new FrameStats())) { }
             double frameMs = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
             if (f < 3) continue;  // warm-up
             wall += frameMs;
             stages += timings.TotalMs;
             preprocess += timings[Stage.Preprocess];
-            bare += (set.RunTime - runBefore).TotalMilliseconds;
+            bare += (loop.RunTime - runBefore).TotalMilliseconds;
         }
         int n = reps * 8;
         results.Add(new() { ["bench"] = "engine_overhead", ["path"] = path, ["frames"] = n, ["loop_ms_per_frame"] = wall / n, ["stages_ms_per_frame"] = stages / n,
@@ -186,7 +187,7 @@ if (set.Manifest.World is not null)
     }
     foreach (var speed in new[] { 0.0, 0.004 })
     {
-        using var loop = new Assistant.Engine.FrameLoop(set);
+        using var loop = new Assistant.Engine.FramePipeline(set);
         await PerFrameMs(speed, true, 97, loop);  // 100 frames in all
         results.Add(new() { ["bench"] = "vision_runs_per_100_frames", ["speed"] = speed, ["runs"] = loop.Counters.VisionRuns });
     }

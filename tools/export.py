@@ -172,6 +172,10 @@ def write_set(out: Path, s: dict) -> None:
         shutil.rmtree(out)
     (out / "golden").mkdir(parents=True)
     tok = bpe_tokenizer.BpeTokenizer(s["vocab"], s["merges"])
+    if s["world"]:
+        # answer_words = 1 relies on every answer being one whole token (the engine counts it as a word).
+        long = [a for a in s["world"]["answers"] if len(tok.encode(a)) != 1]
+        assert not long, f"world answers that are not one token: {long}"
     tok.save(out, s["merges"])
     vocab_size = len(s["vocab"]) + len(bpe_tokenizer.SPECIAL_TOKENS)
     vision, vcfg = s["vision"], s["vcfg"]
@@ -231,7 +235,9 @@ def write_set(out: Path, s: dict) -> None:
         "tokenizer": {"vocab": "vocab.json", "merges": "merges.txt", "pre_tokenizer": "qwen2",
                       "special_tokens": dict(tok.special)},
         "prompt": {"query_start": "<|im_start|>", "vision_start": "<|vision_start|>", "vision_end": "<|vision_end|>",
-                   "stop": ["<|im_end|>", "<|endoftext|>"]},
+                   "stop": ["<|im_end|>", "<|endoftext|>"],
+                   # World answers are one word each (and one token: checked below); the engine stops after it.
+                   **({"answer_words": 1} if s["world"] else {})},
         "default": {"decoder": d_name, "compressor": d_comp, "tokens": d_tokens},
         "scaling_law": s.get("law"),
         "world": s["world"],

@@ -7,15 +7,6 @@ public interface IScreenSource : IFrameSource
     int ScreenHeight { get; }
 }
 
-/// <summary>A global hotkey: each press wakes one <see cref="WaitAsync"/>.</summary>
-public interface IGlobalHotkey : IDisposable
-{
-    string Key { get; }
-
-    /// <summary>Waits for the next press; false when cancelled first.</summary>
-    Task<bool> WaitAsync(CancellationToken cancellation);
-}
-
 /// <summary>The platform's screen source and hotkey: GDI and RegisterHotKey on Windows (untested), X11 elsewhere.</summary>
 public static class ScreenSources
 {

@@ -1,5 +1,5 @@
 using System.Text.Json.Serialization;
-using Assistant.Capture;
+using Assistant.Engine;
 
 namespace Assistant.Ui.Overlay;
 
@@ -19,20 +19,9 @@ public sealed record OverlayFrame(
     [property: JsonPropertyName("tokens")] int Tokens,
     [property: JsonPropertyName("flops")] double Flops,
     [property: JsonPropertyName("budget_flops")] double? BudgetFlops,
-    [property: JsonPropertyName("controls")] OverlayControls Controls,
+    [property: JsonPropertyName("controls")] SessionControls Controls,
     [property: JsonPropertyName("width")] int Width,
     [property: JsonPropertyName("height")] int Height);
-
-/// <summary>
-/// The engine settings the page can change. Null means "auto": the latency budget picks decoder and V
-/// through the planner; no budget leaves the manifest's defaults.
-/// </summary>
-public sealed record OverlayControls(
-    [property: JsonPropertyName("latency_ms")] double? LatencyMs,
-    [property: JsonPropertyName("decoder")] string? Decoder,
-    [property: JsonPropertyName("tokens")] int? Tokens,
-    [property: JsonPropertyName("mode")] string Mode,
-    [property: JsonPropertyName("paused")] bool Paused);
 
 /// <summary>A change asked for by the page: only the fields present change (query: a new question).</summary>
 public sealed record ControlRequest(
@@ -44,24 +33,24 @@ public sealed record ControlRequest(
     [property: JsonPropertyName("query")] string? Query = null);
 
 /// <summary>
-/// The one hand-over between the frame loop and the overlay server. The loop publishes the newest frame
-/// and its telemetry (a reference swap, no encoding on the loop's thread) and takes pending control
-/// requests at the start of its next frame; the server's threads read the newest state and queue requests.
-/// Newest wins on both sides: nothing queues up behind a slow page.
+/// The one hand-over between the live session and the overlay server. The session's observer publishes the
+/// newest frame and its telemetry (a reference swap, no encoding on the session's thread); the server's
+/// threads read the newest state, and hand control requests to <paramref name="requests"/> (the session's
+/// inbox, which applies them at the start of its next frame). Newest wins: nothing queues up behind a slow page.
 /// </summary>
-public sealed class OverlayHub
+public sealed class OverlayHub(Action<ControlRequest>? requests = null)
 {
     private readonly object _gate = new();
-    private readonly Queue<ControlRequest> _requests = new();
     private OverlayFrame? _telemetry;
-    private Frame? _picture;
+    private FramePicture? _picture;
     private long _version;
     private (long Version, byte[] Bytes, string ContentType)? _preview;
 
     /// <summary>Raised (on the loop's thread) after each publish; subscribers must only signal, not work.</summary>
     public event Action? Published;
 
-    public void Publish(Frame picture, OverlayFrame telemetry)
+    /// <summary>Makes <paramref name="picture"/> and <paramref name="telemetry"/> the newest; raises <see cref="Published"/>.</summary>
+    public void Publish(FramePicture picture, OverlayFrame telemetry)
     {
         lock (_gate)
         {
@@ -72,6 +61,7 @@ public sealed class OverlayHub
         Published?.Invoke();
     }
 
+    /// <summary>The newest telemetry and its version (one per publish).</summary>
     public (long Version, OverlayFrame? Telemetry) Latest
     {
         get { lock (_gate) return (_version, _telemetry); }
@@ -83,7 +73,7 @@ public sealed class OverlayHub
     /// </summary>
     public (byte[] Bytes, string ContentType)? Preview()
     {
-        Frame? picture;
+        FramePicture? picture;
         long version;
         lock (_gate)
         {
@@ -92,29 +82,12 @@ public sealed class OverlayHub
         }
         if (picture is null) return null;
         bool small = picture.Width * picture.Height <= 256 * 256;
-        var bytes = small ? Capture.World.PngFile.Encode(picture) : Capture.World.PngFile.EncodeJpeg(picture);
+        var bytes = small ? picture.EncodePng() : picture.EncodeJpeg();
         var type = small ? "image/png" : "image/jpeg";
         lock (_gate) _preview = (version, bytes, type);
         return (bytes, type);
     }
 
-    public void Request(ControlRequest request)
-    {
-        lock (_gate)
-        {
-            _requests.Enqueue(request);
-            while (_requests.Count > 64) _requests.Dequeue();  // a runaway client cannot grow it
-        }
-    }
-
-    /// <summary>The requests since the last call, oldest first (the loop applies them in order).</summary>
-    public List<ControlRequest> TakeRequests()
-    {
-        lock (_gate)
-        {
-            var list = _requests.ToList();
-            _requests.Clear();
-            return list;
-        }
-    }
+    /// <summary>Hands a validated request to the session (from a server thread).</summary>
+    public void Request(ControlRequest request) => requests?.Invoke(request);
 }

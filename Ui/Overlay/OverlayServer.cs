@@ -17,9 +17,6 @@ namespace Assistant.Ui.Overlay;
 /// <summary>Where the overlay listens: loopback unless <see cref="AllowRemote"/>, which also turns on the access token.</summary>
 public sealed record OverlayOptions(string Bind = "127.0.0.1", int Port = 8770, bool AllowRemote = false);
 
-/// <summary>One point of the scaling-law chart: a configuration the planner could pick.</summary>
-public sealed record LawPoint(string Decoder, int Tokens, double Flops, double Accuracy);
-
 /// <summary>
 /// The overlay's web server (ASP.NET Core, Kestrel): the page and its assets from the assembly, the newest
 /// preview image, telemetry over a WebSocket, and control requests by POST. Security: it binds loopback

@@ -91,7 +91,7 @@ double publishUs;
         try { while (true) await ws.ReceiveAsync(buffer, stopReading.Token); }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException) { }
     });
-    var picture = new Assistant.Capture.Frame(new byte[64 * 64 * 3], 64, 64, TimeSpan.Zero);
+    var picture = Assistant.Engine.FramePicture.FromRgb(new byte[64 * 64 * 3], 64, 64);
     var stages = new[] { "preprocess", "vision", "query_prefill", "quecc", "visual_prefill", "decode" };
     const int publishes = 20000;
     var clock = Stopwatch.StartNew();
@@ -99,7 +99,7 @@ double publishUs;
     {
         var telemetry = new Assistant.Ui.Overlay.OverlayFrame(i, "how many circles are there?", "two", true, "two", 0.9,
             stages.ToDictionary(s => s, s => 1.0 + i), 7.0, 140, "large-d192-l5", "quecc", 4, 6.5e7, null,
-            new Assistant.Ui.Overlay.OverlayControls(null, null, null, "live", false), 64, 64);
+            new Assistant.Engine.SessionControls(null, null, null, "live", false), 64, 64);
         hub.Publish(picture, telemetry);
     }
     publishUs = clock.Elapsed.TotalMilliseconds * 1000 / publishes;

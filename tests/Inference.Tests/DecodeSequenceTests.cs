@@ -5,7 +5,7 @@ namespace Assistant.Inference.Tests;
 /// <summary>Decoding into the model's fixed step buffers (LanguageModel.BeginDecode) against the allocate-per-step Forward.</summary>
 public sealed class DecodeSequenceTests(DefaultSet set) : IClassFixture<DefaultSet>
 {
-    private KvCache Prefill(LanguageModel lm, string text)
+    private KvCache Prefill(DecoderState lm, string text)
     {
         int[] ids = [set.Models.Tokenizer.SpecialId("<|im_start|>"), .. set.Models.Tokenizer.Encode(text)];
         var embeds = new float[ids.Length * lm.Spec.Dim];
@@ -17,7 +17,7 @@ public sealed class DecodeSequenceTests(DefaultSet set) : IClassFixture<DefaultS
     [Fact]
     public void Steps_GiveTheSameLogitsAsForwardingACacheAStepAtATime()
     {
-        var lm = set.Decoder;
+        using var lm = set.Decoder.Lease();
         int[] tokens = [.. set.Models.Tokenizer.Encode("red blue green circle square left right two three")];
         using var prefix = Prefill(lm, "How many red stars are there?");
 
@@ -46,7 +46,7 @@ public sealed class DecodeSequenceTests(DefaultSet set) : IClassFixture<DefaultS
     [Fact]
     public void SteadyStateSteps_AllocateNoManagedMemory()
     {
-        var lm = set.Decoder;
+        using var lm = set.Decoder.Lease();
         using var prefix = Prefill(lm, "Is there a blue circle?");
         const int steps = 40;
         // The first sequence makes the tensors and bindings for these lengths; the second reuses them.
@@ -62,7 +62,7 @@ public sealed class DecodeSequenceTests(DefaultSet set) : IClassFixture<DefaultS
     [Fact]
     public void BeginningAnotherSequence_EndsThePreviousOne()
     {
-        var lm = set.Decoder;
+        using var lm = set.Decoder.Lease();
         using var prefix = Prefill(lm, "Is there a blue circle?");
         using var first = lm.BeginDecode(prefix, 4);
         first.Append(7);
@@ -75,7 +75,7 @@ public sealed class DecodeSequenceTests(DefaultSet set) : IClassFixture<DefaultS
     [Fact]
     public void ASequence_RefusesStepsPastItsLimit()
     {
-        var lm = set.Decoder;
+        using var lm = set.Decoder.Lease();
         using var prefix = Prefill(lm, "Is there a blue circle?");
         using var sequence = lm.BeginDecode(prefix, 2);
         sequence.Append(7);
@@ -86,7 +86,7 @@ public sealed class DecodeSequenceTests(DefaultSet set) : IClassFixture<DefaultS
     [Fact]
     public void ALongerSequence_GrowsTheBuffers_AndStillMatchesForward()
     {
-        var lm = set.Decoder;
+        using var lm = set.Decoder.Lease();
         using var prefix = Prefill(lm, "Is there a blue circle?");
         using (var shortOne = lm.BeginDecode(prefix, 3)) shortOne.Append(7);
         const int n = 300;  // past the first capacity (128 positions)
@@ -110,7 +110,7 @@ public sealed class DecodeSequenceTests(DefaultSet set) : IClassFixture<DefaultS
     [Fact]
     public void NegativeLength_IsAClearError()
     {
-        var lm = set.Decoder;
+        using var lm = set.Decoder.Lease();
         using var prefix = Prefill(lm, "Is there a blue circle?");
         var e = Assert.Throws<InferenceException>(() => lm.BeginDecode(prefix, -1));
         Assert.Contains(">= 0", e.Message);
@@ -119,7 +119,7 @@ public sealed class DecodeSequenceTests(DefaultSet set) : IClassFixture<DefaultS
     [Fact]
     public void PrefillIntoTheStepBuffers_MatchesForward_AndIsReusedOnlyForTheSamePast()
     {
-        var lm = set.Decoder;
+        using var lm = set.Decoder.Lease();
         int d = lm.Spec.Dim;
         using var queryA = Prefill(lm, "How many red stars are there?");
         using var queryB = Prefill(lm, "Is there a blue circle?");

@@ -6,8 +6,8 @@ public sealed class KvCacheTests(DefaultSet set) : IClassFixture<DefaultSet>
 {
     private int[] Prompt() => [set.Models.Tokenizer.SpecialId("<|im_start|>"), .. set.Models.Tokenizer.Encode("How many red stars are there?")];
 
-    /// <summary>The prompt prefilled from an empty cache; its logits are left in <see cref="LanguageModel.LastLogits"/>.</summary>
-    private KvCache PrefillPrompt(LanguageModel lm)
+    /// <summary>The prompt prefilled from an empty cache; its logits are left in <see cref="DecoderState.LastLogits"/>.</summary>
+    private KvCache PrefillPrompt(DecoderState lm)
     {
         var prompt = Prompt();
         var embeds = new float[prompt.Length * lm.Spec.Dim];
@@ -19,7 +19,7 @@ public sealed class KvCacheTests(DefaultSet set) : IClassFixture<DefaultSet>
     [Fact]
     public async Task Decoding_FeedsOneNewTokenPerStep_AndMatchesRecomputingFromScratch()
     {
-        var lm = set.Decoder;
+        using var lm = set.Decoder.Lease();
         int d = lm.Spec.Dim;
         var prompt = Prompt();
         using var prefix = PrefillPrompt(lm);
@@ -59,7 +59,7 @@ public sealed class KvCacheTests(DefaultSet set) : IClassFixture<DefaultSet>
     [Fact]
     public void Forward_LeavesThePastCacheUsable_SoAPrefixCanBeExtendedTwice()
     {
-        var lm = set.Decoder;
+        using var lm = set.Decoder.Lease();
         int d = lm.Spec.Dim;
         var prompt = Prompt();
         using var prefix = PrefillPrompt(lm);
@@ -75,7 +75,7 @@ public sealed class KvCacheTests(DefaultSet set) : IClassFixture<DefaultSet>
     [Fact]
     public async Task Generation_StopsAtAStopToken_AndAtTheLengthLimit()
     {
-        var lm = set.Decoder;
+        using var lm = set.Decoder.Lease();
         using var prefix = PrefillPrompt(lm);
         var logits = lm.LastLogits.ToArray();
         int first = Sampler.ArgMax(logits);
@@ -96,7 +96,7 @@ public sealed class KvCacheTests(DefaultSet set) : IClassFixture<DefaultSet>
     [Fact]
     public async Task Generation_CancelledMidStream_StopsWithoutFurtherDecoderRuns()
     {
-        var lm = set.Decoder;
+        using var lm = set.Decoder.Lease();
         using var prefix = PrefillPrompt(lm);
         using var cts = new CancellationTokenSource();
         int seen = 0, runsAtCancel = 0;

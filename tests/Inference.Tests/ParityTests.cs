@@ -17,7 +17,7 @@ public abstract class ParityTests(LoadedSet set)
     [Fact]
     public void VisionEncoder_MatchesPyTorch()
     {
-        var vision = set.Models.Vision;
+        using var vision = set.Models.Vision.Lease();
         _golden.PixelValues.CopyTo(vision.PixelBuffer);
         vision.Encode();
         Assert.True(Golden.MaxAbsDiff(vision.Features, _golden.Features) < Tolerance);
@@ -36,7 +36,7 @@ public abstract class ParityTests(LoadedSet set)
     [Fact]
     public void QueryPrefill_LastHiddenStateMatchesPyTorch()
     {
-        var lm = set.Decoder;
+        using var lm = set.Decoder.Lease();
         var g = _golden.Decoder(lm.Spec.Name);
         var ids = Golden.Ints(g.GetProperty("query_ids"));
         var embeds = new float[ids.Length * lm.Spec.Dim];
@@ -56,7 +56,7 @@ public abstract class ParityTests(LoadedSet set)
     {
         var lm = set.Decoder;
         var g = _golden.Decoder(lm.Spec.Name);
-        var compressor = lm.Compressor("quecc", tokens);
+        using var compressor = lm.Compressor("quecc", tokens).Lease();
         compressor.Compress(_golden.Features, _golden.FeaturesMulti, set.Models.Vision.Spec.Patches, Golden.Floats(g.GetProperty("query_embedding")));
         var expected = Golden.Floats(g.GetProperty("visual_tokens").GetProperty(tokens.ToString()));
         Assert.Equal(tokens * lm.Spec.Dim, expected.Length);
@@ -78,7 +78,7 @@ public sealed class CompressorQueryTests(DefaultSet set) : IClassFixture<Default
         var q2 = Enumerable.Range(0, lm.Spec.Dim).Select(i => MathF.Cos(i)).ToArray();
         float[] Run(string kind, float[] q)
         {
-            var c = lm.Compressor(kind, 4);
+            using var c = lm.Compressor(kind, 4).Lease();
             c.Compress(_golden.Features, _golden.FeaturesMulti, patches, q);
             return c.VisualTokens.ToArray();
         }

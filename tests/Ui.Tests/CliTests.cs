@@ -42,6 +42,20 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task Ask_OnAPictureOutsideTheWorld_AnswersOneWord_NotARunawayRepetition()
+    {
+        // ffmpeg's 640x480 test card is no world scene: before the word limit the default set printed
+        // "fivesixsixsix..." to the token limit. Its manifest says answers are one word, so it stops after one.
+        var card = Path.Combine(Path.GetTempPath(), $"assistant-testsrc-{Guid.NewGuid():N}.png");
+        Tool.Run("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "testsrc=size=640x480:rate=1", "-frames:v", "1", "-y", card]);
+        var (code, stdout, _) = await CliRun.Run("ask", "--image", card, "--query", "how many objects are there?", "--json");
+        Assert.Equal(0, code);
+        var j = JsonNode.Parse(stdout)!;
+        Assert.Single(j["token_ids"]!.AsArray());
+        Assert.Matches("^[a-z]+$", ((string)j["answer"]!).Trim());
+    }
+
+    [Fact]
     public async Task Ask_Json_ReportsConfigurationAndTimings()
     {
         var (code, stdout, _) = await CliRun.Run("ask", "--image", Image, "--query", "is there a star?", "--models", Repo.TinyModels, "--tokens", "16", "--compressor", "tokenpacker", "--json", "--max-tokens", "4");

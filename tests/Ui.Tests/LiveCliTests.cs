@@ -13,12 +13,14 @@ public sealed class LiveCliTests
         Assert.Contains("120 frames", stdout);
         Assert.Contains("live accuracy", stdout);
         Assert.Contains("query prefills 3", stdout);
-        var lines = File.ReadAllLines(record).Select(l => JsonNode.Parse(l)!).ToList();
+        var lines = Record.FrameLines(record).Select(l => JsonNode.Parse(l)!).ToList();
         Assert.Equal(120, lines.Count);
         Assert.Equal(Enumerable.Range(0, 120), lines.Select(l => (int)l["frame"]!));
         Assert.All(lines, l => Assert.NotNull(l["truth"]));
         Assert.Equal(3, lines.Count(l => (bool)l["query_prefilled"]!));
         Assert.True(lines.Count(l => (bool)l["vision_ran"]!) < 120);  // the scene-change gate skipped some frames
+        var session = JsonNode.Parse(File.ReadLines(record).First())!["session"]!;  // the effective options, flags applied
+        Assert.Equal((40, 120, "world:2000400", "live"), ((int)session["question_every"]!, (int)session["frames"]!, (string)session["source"]!, (string)session["mode"]!));
     }
 
     [Fact]
@@ -34,7 +36,7 @@ public sealed class LiveCliTests
         Assert.True(dropped > 0, line);
         Assert.InRange(captured - answered - dropped, 0, 1);
         // Answered frames are scored against the world step they were captured at, which skips ahead.
-        var captured_s = File.ReadAllLines(record).Select(l => (double)JsonNode.Parse(l)!["captured_s"]!).ToList();
+        var captured_s = Record.FrameLines(record).Select(l => (double)JsonNode.Parse(l)!["captured_s"]!).ToList();
         Assert.Equal(150, captured_s.Count);
         Assert.Equal(captured_s.Order(), captured_s);  // always newer
         Assert.True(captured_s[^1] * 30 > 150, "capture ran ahead of the loop, so world steps were skipped");
@@ -70,7 +72,7 @@ public sealed class LiveCliTests
         Assert.Contains("frame 1 skipped", stderr);
         Assert.Contains("frame 3 skipped", stderr);
         Assert.Contains("2 frames from folder:", stdout);
-        var lines = File.ReadAllLines(record).Select(l => JsonNode.Parse(l)!).ToList();
+        var lines = Record.FrameLines(record).Select(l => JsonNode.Parse(l)!).ToList();
         Assert.Equal([0, 1, 2, 3], lines.Select(l => (int)l["frame"]!));
         Assert.Equal([false, true, false, true], lines.Select(l => l["error"] is not null));
     }
@@ -87,7 +89,7 @@ public sealed class LiveCliTests
         var (code, _, _) = await CliRun.Run("live", "--models", Assistant.Tests.Repo.TinyModels, "--source", source, "--query", "what color is the circle?",
             "--frames", "9", "--tokens-per-frame", "3", "--mode", mode, "--speed", "0.02", "--record", record);
         Assert.Equal(0, code);
-        var lines = File.ReadAllLines(record).Select(l => JsonNode.Parse(l)!).ToList();
+        var lines = Record.FrameLines(record).Select(l => JsonNode.Parse(l)!).ToList();
         Assert.Equal(completedAnswers, lines.Count(l => (bool)l["answer_done"]!));
         Assert.All(lines, l => Assert.InRange((int)l["new_tokens"]!, 1, 3));
     }
@@ -146,7 +148,7 @@ public sealed class LiveCliTests
         Assert.Equal(0, code);
         Assert.Contains("ended after 3 frames", stderr);
         Assert.Contains("3 frames from folder:", stdout);
-        Assert.Equal(3, File.ReadAllLines(record).Length);
+        Assert.Equal(3, Record.FrameLines(record).Length);
     }
 
     [Theory]
@@ -160,7 +162,7 @@ public sealed class LiveCliTests
         Assert.Equal(exitCode, code);
         Assert.Contains("failed at frame 1", stderr);
         Assert.Contains($"{answered} frames from folder:", stdout);  // the summary is printed either way
-        var lines = File.ReadAllLines(record);
+        var lines = Record.FrameLines(record);
         Assert.Equal(answered + 1, lines.Length);  // answered frames plus the logged failure
         Assert.Contains(lines, l => l.Contains("\"error\""));
     }
@@ -179,7 +181,7 @@ public sealed class LiveCliTests
         Assert.Equal(130, code);
         Assert.Contains("frames from world:", p.Out);
         Assert.DoesNotContain(" at ", p.Err);
-        var lines = File.ReadAllLines(record);
+        var lines = Record.FrameLines(record);
         Assert.NotEmpty(lines);
         Assert.All(lines, l => Assert.NotNull(JsonNode.Parse(l)));  // every line whole: nothing cut mid-write
     }
@@ -224,7 +226,7 @@ public sealed class LiveDurationTests
         Assert.True(code == 0, stderr);
         Assert.InRange(clock.Elapsed.TotalSeconds, 1.4, 30);
         Assert.Matches(@"\d+ frames from world:2000000 in 1\.\d s", stdout);
-        var lines = File.ReadAllLines(record);
+        var lines = Record.FrameLines(record);
         Assert.True(lines.Length > 10);
         foreach (var line in lines)
         {
@@ -242,5 +244,19 @@ public sealed class LiveDurationTests
         var (code, _, stderr) = await CliRun.Run(args);
         Assert.Equal(2, code);
         Assert.Contains(message, stderr);
+    }
+}
+
+/// <summary>A live record file: its first line is the session's effective options (STYLE.md habit 7), then one line per frame.</summary>
+internal static class Record
+{
+    public static string[] FrameLines(string path)
+    {
+        var lines = File.ReadAllLines(path);
+        Assert.NotEmpty(lines);
+        var header = JsonNode.Parse(lines[0])!;
+        Assert.NotNull(header["session"]?["source"]);
+        Assert.NotNull(header["configuration"]);
+        return lines[1..];
     }
 }

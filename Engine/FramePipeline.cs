@@ -9,9 +9,16 @@ namespace Assistant.Engine;
 /// <summary>What happened on one frame: which stages ran and which were served from a cache.</summary>
 public sealed class FrameStats
 {
+    /// <summary>The vision encoder ran (the scene changed, or nothing was encoded yet).</summary>
     public bool VisionRan { get; internal set; }
+
+    /// <summary>The query was prefilled (a new question, or another decoder).</summary>
     public bool QueryPrefilled { get; internal set; }
+
+    /// <summary>The compressor ran (new features, query or configuration).</summary>
     public bool CompressorRan { get; internal set; }
+
+    /// <summary>The thumbnail metric against the last encoded frame (0..255); infinite on the first frame.</summary>
     public float SceneChange { get; internal set; }
 }
 
@@ -25,65 +32,88 @@ public enum AnswerMode
     Snapshot,
 }
 
-/// <summary>One frame of <see cref="FrameLoop.Step"/>: the tokens decoded on it and the answer so far.</summary>
-public sealed record FrameStep(IReadOnlyList<GeneratedToken> Tokens, string AnswerSoFar, bool AnswerDone, bool AnswerRestarted, long AnswerStartedAt);
+/// <summary>One token of an answer and the text it completes (empty mid-character or for a special token).</summary>
+public readonly record struct AnswerToken(int Id, string Text);
 
-/// <summary>Counters over a loop's life: how often each stage ran against how many frames it served.</summary>
+/// <summary>
+/// One frame of <see cref="FramePipeline.RunFrame"/>: the tokens decoded on it and the answer so far.
+/// <paramref name="Repetitive"/>: the answer ended because it repeated itself (the guard cut it).
+/// </summary>
+public sealed record FrameOutcome(IReadOnlyList<int> NewTokenIds, string NewText, string AnswerSoFar, bool AnswerDone, bool AnswerRestarted,
+    long AnswerStartedAt, bool Repetitive);
+
+/// <summary>Counters over a pipeline's life: how often each stage ran against how many frames it served.</summary>
 public sealed record LoopCounters(long Frames, long VisionRuns, long QueryPrefills, long CompressorRuns);
 
 /// <summary>
-/// The per-frame core of the engine (ARCHITECTURE.md, "One frame"). Keeps, between frames: the last encoded
-/// frame's features (reused while a thumbnail metric says the scene is unchanged), the query's KV cache and
-/// QueCC query embedding (computed once per query), and the compressed visual tokens (recomputed only when
-/// the frame or the query changed). Each frame then prefills only the V + 2 visual positions on top of the
-/// cached query and decodes the answer. Not thread-safe; one loop per model set at a time.
+/// What runs one frame (ARCHITECTURE.md, "One frame"); the live session's game loop calls it once a frame.
+/// Keeps, between frames: the last encoded frame's features (reused while a thumbnail metric says the scene
+/// is unchanged), the query's KV cache and QueCC query embedding (computed once per query), and the
+/// compressed visual tokens (recomputed only when the frame or the query changed). Each frame then prefills
+/// only the V + 2 visual positions on top of the cached query and decodes the answer.
+/// Every buffer those caches describe is this pipeline's own: it takes an <see cref="InferenceLease"/> of the
+/// set when made and frees it on Dispose, so another pipeline, a calibration or an evaluation on the same set
+/// cannot change them. Not thread-safe: one caller at a time; the set must outlive the pipeline.
 /// </summary>
-public sealed class FrameLoop : IDisposable
+public sealed class FramePipeline : IDisposable
 {
     private const int ThumbSide = 16;
     private readonly ModelSet _models;
+    private readonly InferenceLease _lease;  // lifetime: this pipeline's; disposed with it
     private readonly float[] _thumb = new float[ThumbSide * ThumbSide * 3];
     private readonly float[] _lastThumb = new float[ThumbSide * ThumbSide * 3];
     private readonly float[] _mean, _std;  // the manifest's normalisation, as the preprocessing kernel takes it
     private bool _haveFeatures;
     private string? _query;
-    private LanguageModel? _queryModel;
-    private KvCache? _queryCache;
+    private DecoderState? _queryModel;
+    private KvCache? _queryCache;  // lifetime: until the query or the decoder changes; the answer's prefill reads it
     private float[] _queryEmbedding = [];
-    private Compressor? _compressedBy;
+    private CompressorState? _compressedBy;
     private bool _visualTokensValid;
     private float[] _embeds = [];
     private long _frames, _visionRuns, _queryPrefills, _compressorRuns;
     private Answer? _answer;
+    private (AnswerOptions Options, GenerationOptions Generation)? _generation;
 
-    /// <summary>An answer being decoded across frames: the decoder continuing it, and what it was started with.</summary>
-    private sealed class Answer(LanguageModel model, Compressor compressor, AnswerDecoder decoder, long startedAt) : IDisposable
+    /// <summary>An answer being decoded across frames: the state continuing it, and what it was started with.</summary>
+    private sealed class Answer(DecoderState model, CompressorState compressor, AnswerDecoder decoder, long startedAt) : IDisposable
     {
-        public LanguageModel Model { get; } = model;
-        public Compressor Compressor { get; } = compressor;
+        public DecoderState Model { get; } = model;
+        public CompressorState Compressor { get; } = compressor;
         public AnswerDecoder Decoder { get; } = decoder;
         public System.Text.StringBuilder SoFar { get; } = new();
         public long StartedAt { get; } = startedAt;
         public void Dispose() => Decoder.Dispose();
     }
 
+    /// <param name="models">The set; its sessions are shared, its mutable state is leased for this pipeline alone.</param>
     /// <param name="sceneChangeThreshold">Mean absolute thumbnail difference (0..255) above which the vision encoder runs again.</param>
-    public FrameLoop(ModelSet models, double sceneChangeThreshold = 1.0)
+    public FramePipeline(ModelSet models, double sceneChangeThreshold = 1.0)
     {
         if (!(sceneChangeThreshold >= 0)) throw new EngineException($"scene-change threshold must be >= 0, got {sceneChangeThreshold}");
         _models = models;
         SceneChangeThreshold = sceneChangeThreshold;
         _mean = [.. models.Vision.Spec.Mean];
         _std = [.. models.Vision.Spec.Std];
+        _lease = models.Lease();
     }
 
+    /// <summary>The scene-change threshold this pipeline was made with.</summary>
     public double SceneChangeThreshold { get; }
 
+    /// <summary>How often each stage ran so far.</summary>
     public LoopCounters Counters => new(_frames, _visionRuns, _queryPrefills, _compressorRuns);
 
-    /// <summary>The current query; setting a different one drops the query cache and the visual tokens.</summary>
+    /// <summary>Time this pipeline spent inside ONNX Runtime's Run (the overhead benchmark divides by it).</summary>
+    public TimeSpan RunTime => _lease.RunTime;
+
+    /// <summary>The current query, normalised; null until <see cref="SetQuery"/>.</summary>
     public string? Query => _query;
 
+    /// <summary>The logits of this pipeline's latest decoder run under <paramref name="config"/> (tests compare cached and fresh frames).</summary>
+    internal float[] LastLogits(AskConfig config) => _lease.Decoder(config.Resolve(_models).Decoder).LastLogits;
+
+    /// <summary>Sets the question; a different one drops the query cache and the visual tokens. Bad text is an <see cref="EngineException"/>.</summary>
     public void SetQuery(string query)
     {
         var q = WorldQuery.Normalize(AskPipeline.ValidateQuery(query), _models.Manifest.World);
@@ -95,12 +125,22 @@ public sealed class FrameLoop : IDisposable
         _visualTokensValid = false;
     }
 
+    private GenerationOptions Generation(AskConfig config)
+    {
+        var options = config.Answer ?? AnswerOptions.Default;
+        if (_generation is not { } g || g.Options != options)
+            _generation = g = (options, options.ToGeneration(_models));
+        return g.Generation;
+    }
+
     /// <summary>Stages 1-4 of a frame (scene gate, vision, query, compressor), each only when its inputs changed.</summary>
-    private (LanguageModel Model, Compressor Compressor) Prepare(Frame frame, AskConfig config, StageTimings timings, FrameStats stats)
+    private (DecoderState Model, CompressorState Compressor) Prepare(Frame frame, AskConfig config, StageTimings timings, FrameStats stats)
     {
         if (_query is null) throw new EngineException("no query: ask a question first");
-        var (lm, compressor) = config.Resolve(_models);
-        var vision = _models.Vision;
+        var (model, comp) = config.Resolve(_models);
+        var lm = _lease.Decoder(model);
+        var compressor = _lease.Compressor(comp);
+        var vision = _lease.Vision;
         var vs = vision.Spec;
         var tok = _models.Tokenizer;
         var prompt = _models.Manifest.Prompt;
@@ -140,6 +180,7 @@ public sealed class FrameLoop : IDisposable
             Grow(ids.Length * lm.Spec.Dim);
             lm.Embed(ids, _embeds);
             _queryCache?.Dispose();
+            _queryCache = null;
             using (var empty = lm.EmptyCache())
                 _queryCache = lm.Forward(empty, _embeds, ids.Length);
             _queryEmbedding = lm.LastHidden.ToArray();
@@ -166,43 +207,40 @@ public sealed class FrameLoop : IDisposable
     }
 
     /// <summary>Streams the answer about <paramref name="frame"/> to the current query, reusing whatever is still valid.</summary>
-    public async IAsyncEnumerable<GeneratedToken> AnswerAsync(Frame frame, AskConfig config, StageTimings timings, FrameStats stats,
+    public async IAsyncEnumerable<AnswerToken> AnswerAsync(Frame frame, AskConfig config, StageTimings timings, FrameStats stats,
         [EnumeratorCancellation] CancellationToken cancellation = default)
     {
         var (lm, compressor) = Prepare(frame, config, timings, stats);
-        var tok = _models.Tokenizer;
-        var prompt = _models.Manifest.Prompt;
-        // A model decodes one sequence at a time, so an answer in flight from Step ends here.
+        // A state decodes one sequence at a time, so an answer in flight from RunFrame ends here.
         _answer?.Dispose();
         _answer = null;
 
         // 5. Visual prefill on top of the cached query, then decoding.
-        var generation = config.Generation ?? GenerationOptions.Default;
-        if (generation.StopTokens is null)
-            generation = generation with { StopTokens = prompt.Stop.Select(tok.SpecialId).ToArray() };
+        var generation = Generation(config);
         long t = Stopwatch.GetTimestamp();
-        var answer = new AnswerDecoder(lm, tok, VisualPrefill(lm, compressor, generation.MaxNewTokens, timings), generation);
+        var answer = new AnswerDecoder(lm, _models.Tokenizer, VisualPrefill(lm, compressor, generation.MaxNewTokens, timings), generation);
         timings.Add(Stage.VisualPrefill, t);
         t = Stopwatch.GetTimestamp();
         await foreach (var token in Generator.StreamAsync(() => answer, cancellation))
         {
             timings.DecodedTokens++;
             timings.Add(Stage.Decode, t);
-            yield return token;
+            yield return new AnswerToken(token.Id, token.Text);
             t = Stopwatch.GetTimestamp();  // time spent by the consumer is not decode time
         }
         timings.Add(Stage.Decode, t);
+        timings.Repetitive = answer.Ending == AnswerEnd.Repetition;
     }
 
     /// <summary>
     /// [vision_start][V visual tokens][vision_end] on top of the cached query, then decoding of up to
     /// <paramref name="maxNewTokens"/> after it; the caller owns the sequence.
     /// </summary>
-    private DecodeSequence VisualPrefill(LanguageModel lm, Compressor compressor, int maxNewTokens, StageTimings timings)
+    private DecodeSequence VisualPrefill(DecoderState lm, CompressorState compressor, int maxNewTokens, StageTimings timings)
     {
         var tok = _models.Tokenizer;
         var prompt = _models.Manifest.Prompt;
-        int dim = lm.Spec.Dim, v = compressor.Tokens;
+        int dim = lm.Spec.Dim, v = compressor.Compressor.Tokens;
         Grow((v + 2) * dim);
         lm.Embed([tok.SpecialId(prompt.VisionStart)], _embeds.AsSpan(0, dim));
         compressor.VisualTokens.AsSpan(0, v * dim).CopyTo(_embeds.AsSpan(dim));
@@ -216,37 +254,40 @@ public sealed class FrameLoop : IDisposable
     /// The answer is restarted on this frame when none is in flight, when the query or configuration changed, when
     /// the last one finished, or (live mode) when the picture changed; otherwise decoding continues where it stopped.
     /// </summary>
-    public FrameStep Step(Frame frame, AskConfig config, int maxTokens, AnswerMode mode, StageTimings timings, FrameStats stats,
+    public FrameOutcome RunFrame(Frame frame, AskConfig config, int maxTokens, AnswerMode mode, StageTimings timings, FrameStats stats,
         CancellationToken cancellation = default)
     {
         if (maxTokens < 1) throw new EngineException($"tokens per frame must be at least 1, got {maxTokens}");
         var (lm, compressor) = Prepare(frame, config, timings, stats);
-        var generation = config.Generation ?? GenerationOptions.Default;
-        var stop = generation.StopTokens ?? _models.Manifest.Prompt.Stop.Select(_models.Tokenizer.SpecialId).ToArray();
         bool restart = _answer is null || _answer.Decoder.Done || stats.QueryPrefilled || !ReferenceEquals(_answer.Model, lm)
                        || !ReferenceEquals(_answer.Compressor, compressor) || (mode == AnswerMode.Live && stats.CompressorRan);
         if (restart)
         {
+            var generation = Generation(config);
             long tp = Stopwatch.GetTimestamp();
             _answer?.Dispose();
             _answer = null;
             var sequence = VisualPrefill(lm, compressor, generation.MaxNewTokens, timings);
-            _answer = new Answer(lm, compressor, new AnswerDecoder(lm, _models.Tokenizer, sequence, generation with { StopTokens = stop }), _frames - 1);
+            _answer = new Answer(lm, compressor, new AnswerDecoder(lm, _models.Tokenizer, sequence, generation), _frames - 1);
             timings.Add(Stage.VisualPrefill, tp);
         }
         var a = _answer!;
-        var tokens = new List<GeneratedToken>();
+        var ids = new List<int>();
+        var text = new System.Text.StringBuilder();
         long t = Stopwatch.GetTimestamp();
-        while (tokens.Count < maxTokens)
+        while (ids.Count < maxTokens)
         {
             cancellation.ThrowIfCancellationRequested();
             if (!a.Decoder.TryNext(out var token)) break;
-            tokens.Add(token);
-            a.SoFar.Append(token.Text);
+            ids.Add(token.Id);
+            text.Append(token.Text);
         }
-        timings.DecodedTokens += tokens.Count;
+        a.SoFar.Append(text);
+        timings.DecodedTokens += ids.Count;
         timings.Add(Stage.Decode, t);
-        return new FrameStep(tokens, a.SoFar.ToString(), a.Decoder.Done, restart, a.StartedAt);
+        bool repetitive = a.Decoder.Ending == AnswerEnd.Repetition;
+        timings.Repetitive = repetitive;
+        return new FrameOutcome(ids, text.ToString(), a.SoFar.ToString(), a.Decoder.Done, restart, a.StartedAt, repetitive);
     }
 
     private void Grow(int floats)
@@ -254,11 +295,13 @@ public sealed class FrameLoop : IDisposable
         if (_embeds.Length < floats) _embeds = new float[Math.Max(floats, 2 * _embeds.Length)];
     }
 
+    /// <summary>Ends the answer in flight, frees the query cache and the lease.</summary>
     public void Dispose()
     {
         _answer?.Dispose();
         _answer = null;
         _queryCache?.Dispose();
         _queryCache = null;
+        _lease.Dispose();
     }
 }

@@ -9,9 +9,9 @@ namespace Assistant.Engine.Tests;
 /// Answers decoded across frames within a per-frame token budget, on the random-weight set (its answers run
 /// to the length limit, which makes multi-frame answers easy to see).
 /// </summary>
-public sealed class FrameLoopStepTests(PipelineFixture fixture) : IClassFixture<PipelineFixture>
+public sealed class FramePipelineRunFrameTests(PipelineFixture fixture) : IClassFixture<PipelineFixture>
 {
-    private static readonly AskConfig TenTokens = new(Tokens: 4, Generation: new GenerationOptions(10, StopTokens: []));
+    private static readonly AskConfig TenTokens = new(Tokens: 4, Answer: new AnswerOptions(10, IgnoreStop: true, RepeatLimit: 0));
     private static Frame Still() => ImageFile.Load(Golden.Tiny.ImagePath);
     private static Frame Moving(long f) => new WorldSource(7, 0.02).Render(f, 64);
 
@@ -26,29 +26,29 @@ public sealed class FrameLoopStepTests(PipelineFixture fixture) : IClassFixture<
     [Fact]
     public async Task Snapshot_SpreadsAnAnswerOverFrames_AndEqualsTheOneShotAnswer()
     {
-        using var loop = new FrameLoop(fixture.Models);
+        using var loop = new FramePipeline(fixture.Models);
         loop.SetQuery("what color is the circle?");
-        var steps = Enumerable.Range(0, 4).Select(_ => loop.Step(Still(), TenTokens, 3, AnswerMode.Snapshot, new StageTimings(), new FrameStats())).ToList();
-        Assert.Equal([3, 3, 3, 1], steps.Select(s => s.Tokens.Count));
+        var steps = Enumerable.Range(0, 4).Select(_ => loop.RunFrame(Still(), TenTokens, 3, AnswerMode.Snapshot, new StageTimings(), new FrameStats())).ToList();
+        Assert.Equal([3, 3, 3, 1], steps.Select(s => s.NewTokenIds.Count));
         Assert.Equal([false, false, false, true], steps.Select(s => s.AnswerDone));
         Assert.Equal([true, false, false, false], steps.Select(s => s.AnswerRestarted));
-        Assert.Equal(await OneShot(Still(), "what color is the circle?"), steps.SelectMany(s => s.Tokens).Select(t => t.Id));
+        Assert.Equal(await OneShot(Still(), "what color is the circle?"), steps.SelectMany(s => s.NewTokenIds));
         // The next frame starts a new answer.
-        Assert.True(loop.Step(Still(), TenTokens, 3, AnswerMode.Snapshot, new StageTimings(), new FrameStats()).AnswerRestarted);
+        Assert.True(loop.RunFrame(Still(), TenTokens, 3, AnswerMode.Snapshot, new StageTimings(), new FrameStats()).AnswerRestarted);
     }
 
     [Fact]
     public void Snapshot_FinishesDespiteAChangingScene_LiveRestartsOnEveryChange()
     {
-        using var snapshot = new FrameLoop(fixture.Models);
+        using var snapshot = new FramePipeline(fixture.Models);
         snapshot.SetQuery("how many squares?");
-        var s = Enumerable.Range(0, 4).Select(f => snapshot.Step(Moving(f), TenTokens, 3, AnswerMode.Snapshot, new StageTimings(), new FrameStats())).ToList();
+        var s = Enumerable.Range(0, 4).Select(f => snapshot.RunFrame(Moving(f), TenTokens, 3, AnswerMode.Snapshot, new StageTimings(), new FrameStats())).ToList();
         Assert.True(s[^1].AnswerDone);
         Assert.Equal(0, s[^1].AnswerStartedAt);
 
-        using var live = new FrameLoop(fixture.Models);
+        using var live = new FramePipeline(fixture.Models);
         live.SetQuery("how many squares?");
-        var l = Enumerable.Range(0, 4).Select(f => live.Step(Moving(f), TenTokens, 3, AnswerMode.Live, new StageTimings(), new FrameStats())).ToList();
+        var l = Enumerable.Range(0, 4).Select(f => live.RunFrame(Moving(f), TenTokens, 3, AnswerMode.Live, new StageTimings(), new FrameStats())).ToList();
         Assert.All(l, step => Assert.True(step.AnswerRestarted));  // every frame is a new picture
         Assert.All(l, step => Assert.False(step.AnswerDone));
         Assert.Equal(3, l[^1].AnswerStartedAt);
@@ -57,11 +57,11 @@ public sealed class FrameLoopStepTests(PipelineFixture fixture) : IClassFixture<
     [Fact]
     public void ANewQuery_CancelsTheAnswerInFlight()
     {
-        using var loop = new FrameLoop(fixture.Models);
+        using var loop = new FramePipeline(fixture.Models);
         loop.SetQuery("what color is the circle?");
-        var first = loop.Step(Still(), TenTokens, 3, AnswerMode.Snapshot, new StageTimings(), new FrameStats());
+        var first = loop.RunFrame(Still(), TenTokens, 3, AnswerMode.Snapshot, new StageTimings(), new FrameStats());
         loop.SetQuery("is there a star?");
-        var second = loop.Step(Still(), TenTokens, 3, AnswerMode.Snapshot, new StageTimings(), new FrameStats());
+        var second = loop.RunFrame(Still(), TenTokens, 3, AnswerMode.Snapshot, new StageTimings(), new FrameStats());
         Assert.False(first.AnswerDone);
         Assert.True(second.AnswerRestarted);
         Assert.Equal(1, second.AnswerStartedAt);
@@ -71,8 +71,8 @@ public sealed class FrameLoopStepTests(PipelineFixture fixture) : IClassFixture<
     [Fact]
     public void ABudgetBelowOneToken_IsAnError()
     {
-        using var loop = new FrameLoop(fixture.Models);
+        using var loop = new FramePipeline(fixture.Models);
         loop.SetQuery("what color is the circle?");
-        Assert.Throws<EngineException>(() => loop.Step(Still(), TenTokens, 0, AnswerMode.Live, new StageTimings(), new FrameStats()));
+        Assert.Throws<EngineException>(() => loop.RunFrame(Still(), TenTokens, 0, AnswerMode.Live, new StageTimings(), new FrameStats()));
     }
 }

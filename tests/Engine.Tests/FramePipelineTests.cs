@@ -12,11 +12,11 @@ public sealed class TrainedFixture : IDisposable
 }
 
 /// <summary>The frame loop on the live world source, where the truth of every frame is known.</summary>
-public sealed class FrameLoopTests(TrainedFixture fixture) : IClassFixture<TrainedFixture>
+public sealed class FramePipelineTests(TrainedFixture fixture) : IClassFixture<TrainedFixture>
 {
-    private static readonly AskConfig Config = new(Generation: new GenerationOptions(4));
+    private static readonly AskConfig Config = new(Answer: new AnswerOptions(4));
 
-    private static async Task<(string Answer, FrameStats Stats)> Step(FrameLoop loop, Capture.Frame frame)
+    private static async Task<(string Answer, FrameStats Stats)> Step(FramePipeline loop, Capture.Frame frame)
     {
         var stats = new FrameStats();
         var text = new System.Text.StringBuilder();
@@ -30,7 +30,7 @@ public sealed class FrameLoopTests(TrainedFixture fixture) : IClassFixture<Train
     {
         var world = new WorldSource(2_000_300, speed: 0);
         var question = WorldQuestions.Generate(2_000_300, 1, "count")[0];
-        using var loop = new FrameLoop(fixture.Models);
+        using var loop = new FramePipeline(fixture.Models);
         loop.SetQuery(question.Text);
         var answers = new List<string>();
         for (int f = 0; f < 120; f++)
@@ -46,17 +46,18 @@ public sealed class FrameLoopTests(TrainedFixture fixture) : IClassFixture<Train
         // Frame 2 of a static scene is served entirely from caches; its logits must equal a fresh one-shot ask.
         var world = new WorldSource(2_000_301, speed: 0);
         var question = WorldQuestions.Generate(2_000_301, 1, "attribute")[0];
-        var lm = fixture.Models.Decoder(fixture.Models.Manifest.Default.Decoder);
-        using var loop = new FrameLoop(fixture.Models);
+        using var loop = new FramePipeline(fixture.Models);
         loop.SetQuery(question.Text);
-        var single = Config with { Generation = new GenerationOptions(1) };
+        var single = Config with { Answer = new AnswerOptions(1) };
         await foreach (var _ in loop.AnswerAsync(world.Render(0, 64), single, new StageTimings(), new FrameStats())) { }
         var stats = new FrameStats();
         await foreach (var _ in loop.AnswerAsync(world.Render(1, 64), single, new StageTimings(), stats)) { }
-        var cached = lm.LastLogits.ToArray();
+        var cached = loop.LastLogits(single).ToArray();
         Assert.False(stats.VisionRan || stats.QueryPrefilled || stats.CompressorRan);
-        await foreach (var _ in new AskPipeline(fixture.Models).AskAsync(world.Render(1, 64), question.Text, single, new StageTimings())) { }
-        Assert.Equal(lm.LastLogits, cached);
+        using var fresh = new FramePipeline(fixture.Models);
+        fresh.SetQuery(question.Text);
+        await foreach (var _ in fresh.AnswerAsync(world.Render(1, 64), single, new StageTimings(), new FrameStats())) { }
+        Assert.Equal(fresh.LastLogits(single), cached);
     }
 
     [Fact]
@@ -64,7 +65,7 @@ public sealed class FrameLoopTests(TrainedFixture fixture) : IClassFixture<Train
     {
         var world = new WorldSource(2_000_302, speed: 0.01);
         var questions = Enumerable.Range(0, 4).Select(i => WorldQuestions.For(world.ObjectsAt(50 * i), WorldQuestions.QuestionSeed(2_000_302, i), "count")!).ToList();
-        using var loop = new FrameLoop(fixture.Models);
+        using var loop = new FramePipeline(fixture.Models);
         for (int f = 0; f < 200; f++)
         {
             if (f % 50 == 0) loop.SetQuery(questions[f / 50].Text);
@@ -85,7 +86,7 @@ public sealed class FrameLoopTests(TrainedFixture fixture) : IClassFixture<Train
         // each on still test scenes).
         string[] families = ["attribute", "count", "spatial", "nearest", "exists", "compare"];
         var world = new WorldSource(2_000_303, speed: 0.004);
-        using var loop = new FrameLoop(fixture.Models);
+        using var loop = new FramePipeline(fixture.Models);
         int correct = 0, frames = 0;
         WorldQuestion? q = null;
         for (int f = 0; f < 300; f++)
@@ -105,7 +106,7 @@ public sealed class FrameLoopTests(TrainedFixture fixture) : IClassFixture<Train
     [Fact]
     public async Task NoQuery_IsAnError()
     {
-        using var loop = new FrameLoop(fixture.Models);
+        using var loop = new FramePipeline(fixture.Models);
         await Assert.ThrowsAsync<EngineException>(async () =>
         {
             await foreach (var _ in loop.AnswerAsync(new WorldSource(1).Render(0, 64), Config, new StageTimings(), new FrameStats())) { }

@@ -1,13 +1,22 @@
 using Assistant.Capture.World;
-using Assistant.Engine;
 
-namespace Assistant.Ui;
+namespace Assistant.Engine;
 
-/// <summary>The one --source syntax shared by <c>live</c> and <c>capture</c>.</summary>
-internal static class Sources
+/// <summary>The one --source syntax shared by <c>live</c> and <c>capture</c>: a spec string to an open source.</summary>
+public static class FrameSources
 {
+    /// <summary>What the syntax is, for help text and errors.</summary>
+    public const string Syntax = "world, world:SEED, folder:PATH (images in name order), file:PATH (a still image or a video), camera:N, screen or screen:X,Y,W,H (X11)";
+
+    /// <summary>Opens a source for reading frames one by one (<c>assistant capture</c>); the caller disposes it.</summary>
+    /// <param name="text">The spec (<see cref="Syntax"/>).</param>
+    /// <param name="loop">Folder or video: start again at the end.</param>
+    /// <param name="speed">World object speed.</param>
+    /// <param name="size">World frame side in pixels.</param>
+    public static SourceReader OpenReader(string text, bool loop, double speed, int size) => new(Open(text, loop, speed, size));
+
     /// <summary>Opens a source from its --source text: world[:SEED], folder:PATH, file:PATH (still or video), camera:N, screen[:X,Y,W,H].</summary>
-    public static Capture.IFrameSource Open(string text, bool loop, double speed, int size)
+    internal static Capture.IFrameSource Open(string text, bool loop, double speed, int size)
     {
         if (text == "world") return new Capture.WorldFrameSource(new WorldSource(WorldDefinition.Splits["test"].Lo, speed), size);
         if (text.StartsWith("world:", StringComparison.Ordinal))
@@ -47,4 +56,30 @@ internal static class Sources
         region = (v[0], v[1], v[2], v[3]);
         return true;
     }
+}
+
+/// <summary>An open frame source read one frame at a time, outside a live session. Owns the source.</summary>
+public sealed class SourceReader : IDisposable
+{
+    private readonly Capture.IFrameSource _source;
+
+    internal SourceReader(Capture.IFrameSource source) => _source = source;
+
+    /// <summary>The source as the user named it.</summary>
+    public string Name => _source.Name;
+
+    /// <summary>The next frame; false when the source has ended. A failing source throws its one-line error.</summary>
+    public bool TryRead([System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out FramePicture picture)
+    {
+        if (_source.TryRead(out var frame))
+        {
+            picture = new FramePicture(frame);
+            return true;
+        }
+        picture = null;
+        return false;
+    }
+
+    /// <summary>Closes the source.</summary>
+    public void Dispose() => _source.Dispose();
 }

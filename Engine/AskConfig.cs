@@ -1,0 +1,63 @@
+using Assistant.Inference;
+
+namespace Assistant.Engine;
+
+/// <summary>
+/// How an answer is decoded: at most <paramref name="MaxTokens"/> tokens, greedy at temperature 0 or sampled
+/// (top-p, seeded). <paramref name="IgnoreStop"/> decodes past the set's stop tokens and word limit (for
+/// tests and benchmarks that need answers of a known length); <paramref name="RepeatLimit"/> ends an answer
+/// that repeats one n-gram that many times in a row (0: never).
+/// </summary>
+public sealed record AnswerOptions(int MaxTokens = 32, double Temperature = 0, double TopP = 1, int Seed = 0, bool IgnoreStop = false, int RepeatLimit = 4)
+{
+    /// <summary>32 tokens, greedy, stopping where the set says.</summary>
+    public static AnswerOptions Default { get; } = new();
+
+    /// <summary>Checks the limits and the sampling; the first bad one is an <see cref="EngineException"/> naming its option.</summary>
+    public AnswerOptions Validate()
+    {
+        if (MaxTokens is < 1 or > 4096) throw new EngineException($"--max-tokens must be in 1..4096, got {MaxTokens}");
+        if (!(Temperature >= 0) || double.IsInfinity(Temperature)) throw new EngineException($"temperature must be >= 0, got {Temperature}");
+        if (!(TopP > 0 && TopP <= 1)) throw new EngineException($"top-p must be in (0, 1], got {TopP}");
+        if (RepeatLimit is < 0 or 1) throw new EngineException($"the repetition limit must be 0 (off) or at least 2, got {RepeatLimit}");
+        return this;
+    }
+
+    /// <summary>The inference layer's options for <paramref name="models"/>: its stop tokens, its word limit and the tokens that are whole words.</summary>
+    internal GenerationOptions ToGeneration(ModelSet models)
+    {
+        var prompt = models.Manifest.Prompt;
+        var tok = models.Tokenizer;
+        return new GenerationOptions(MaxTokens, new SamplingOptions((float)Temperature, (float)TopP, Seed),
+            IgnoreStop ? [] : prompt.Stop.Select(tok.SpecialId).ToArray(),
+            IgnoreStop ? null : prompt.AnswerWords, IgnoreStop ? null : WholeWords(models), RepeatLimit);
+    }
+
+    /// <summary>The world's answers that are one token each: a word by themselves when the set counts answer words.</summary>
+    private static HashSet<int>? WholeWords(ModelSet models)
+    {
+        if (models.Manifest.World is not { } world) return null;
+        var ids = new HashSet<int>();
+        foreach (var answer in world.Answers)
+            if (models.Tokenizer.Encode(answer) is [var id]) ids.Add(id);
+        return ids;
+    }
+}
+
+/// <summary>What to run for one ask: which decoder, which compressor and how many visual tokens, and how to decode.</summary>
+public sealed record AskConfig(string? Decoder = null, string? Compressor = null, int? Tokens = null, AnswerOptions? Answer = null)
+{
+    /// <summary>The manifest's default configuration, 32 answer tokens at most.</summary>
+    public static AskConfig Default { get; } = new();
+
+    /// <summary>Longest query accepted, in characters: longer text is almost surely not a question.</summary>
+    public const int MaxQueryChars = 2000;
+
+    /// <summary>The (decoder, compressor, V) this configuration names on <paramref name="models"/>, the manifest's default filling the gaps.</summary>
+    internal (LanguageModel Decoder, Compressor Compressor) Resolve(ModelSet models)
+    {
+        var d = models.Manifest.Default;
+        var decoder = models.Decoder(Decoder ?? d.Decoder);
+        return (decoder, decoder.Compressor(Compressor ?? d.Compressor, Tokens ?? d.Tokens));
+    }
+}

@@ -1,0 +1,195 @@
+using System.Text.Json.Serialization;
+using Assistant.Capture;
+
+namespace Assistant.Engine;
+
+/// <summary>
+/// A frame's picture as the session saw it, for observers that show it (the overlay's preview). Immutable:
+/// the session never writes into a picture it has handed over. Encoding runs on the caller's thread.
+/// </summary>
+public sealed class FramePicture
+{
+    private readonly Frame _frame;
+
+    internal FramePicture(Frame frame) => _frame = frame;
+
+    /// <summary>A picture from packed RGB bytes (row-major, width x height x 3), e.g. for a benchmark of an observer.</summary>
+    public static FramePicture FromRgb(byte[] rgb, int width, int height, TimeSpan timestamp = default)
+    {
+        if (width < 1 || height < 1 || rgb.Length != width * height * 3)
+            throw new EngineException($"a {width} x {height} picture needs {width * height * 3} RGB bytes, got {rgb.Length}");
+        return new FramePicture(new Frame(rgb, width, height, timestamp));
+    }
+
+    /// <summary>Width in pixels.</summary>
+    public int Width => _frame.Width;
+
+    /// <summary>Height in pixels.</summary>
+    public int Height => _frame.Height;
+
+    /// <summary>When the source captured it.</summary>
+    public TimeSpan Timestamp => _frame.Timestamp;
+
+    /// <summary>The picture as PNG bytes (exact).</summary>
+    public byte[] EncodePng() => Capture.World.PngFile.Encode(_frame);
+
+    /// <summary>The picture as JPEG bytes (small, for large frames).</summary>
+    public byte[] EncodeJpeg() => Capture.World.PngFile.EncodeJpeg(_frame);
+
+    /// <summary>Writes it as a PNG file.</summary>
+    public void SavePng(string path) => Capture.World.PngFile.Write(_frame, path);
+}
+
+/// <summary>
+/// Everything one frame of a live session did, made once at the end of the frame and never changed: the
+/// question and answer, the stages and caches, the configuration and the loop's timing. Observers (the
+/// record file, the HUD, the overlay) read it; none can change what the next frame does.
+/// </summary>
+public sealed record FrameReport
+{
+    /// <summary>Frame index in the run, from 0 (a lost frame keeps its index).</summary>
+    [JsonPropertyName("frame")] public required long Index { get; init; }
+
+    /// <summary>The source's timestamp of the picture, seconds.</summary>
+    [JsonPropertyName("captured_s")] public required double CapturedSeconds { get; init; }
+
+    /// <summary>The question being answered.</summary>
+    [JsonPropertyName("question")] public required string Question { get; init; }
+
+    /// <summary>The answer so far, trimmed.</summary>
+    [JsonPropertyName("answer")] public required string Answer { get; init; }
+
+    /// <summary>The answer is complete.</summary>
+    [JsonPropertyName("answer_done")] public required bool AnswerDone { get; init; }
+
+    /// <summary>The answer started again on this frame.</summary>
+    [JsonPropertyName("answer_restarted")] public required bool AnswerRestarted { get; init; }
+
+    /// <summary>Answer tokens decoded on this frame.</summary>
+    [JsonPropertyName("new_tokens")] public required int NewTokens { get; init; }
+
+    /// <summary>The true answer (world questions, on the frame the answer describes, once it is complete); null otherwise.</summary>
+    [JsonPropertyName("truth")] public string? Truth { get; init; }
+
+    /// <summary>Whether the answer equals <see cref="Truth"/>; null without a truth.</summary>
+    [JsonPropertyName("correct")] public bool? Correct { get; init; }
+
+    /// <summary>Correct answers over scored ones so far; null before the first.</summary>
+    [JsonIgnore] public double? LiveAccuracy { get; init; }
+
+    /// <summary>The vision encoder ran.</summary>
+    [JsonPropertyName("vision_ran")] public required bool VisionRan { get; init; }
+
+    /// <summary>The query was prefilled.</summary>
+    [JsonPropertyName("query_prefilled")] public required bool QueryPrefilled { get; init; }
+
+    /// <summary>The compressor ran.</summary>
+    [JsonPropertyName("compressor_ran")] public required bool CompressorRan { get; init; }
+
+    /// <summary>The scene-change metric; null on the first frame.</summary>
+    [JsonPropertyName("scene_change")] public float? SceneChange { get; init; }
+
+    /// <summary>Per-stage wall time, ms (<see cref="StageTimings.Name"/> keys).</summary>
+    [JsonPropertyName("timings_ms")] public required IReadOnlyDictionary<string, double> StageMs { get; init; }
+
+    /// <summary>The frame's own work, ms: stages, bookkeeping and observers (not waiting for the source or the pace).</summary>
+    [JsonPropertyName("frame_ms")] public required double FrameMs { get; init; }
+
+    /// <summary>Time since the previous frame began, clamped to the session's maximum, ms.</summary>
+    [JsonPropertyName("elapsed_ms")] public required double ElapsedMs { get; init; }
+
+    /// <summary>Frames a second over the run so far.</summary>
+    [JsonPropertyName("fps")] public required double Fps { get; init; }
+
+    /// <summary>Frames take longer than the target frame time (set and cleared with hysteresis).</summary>
+    [JsonPropertyName("running_slowly")] public required bool IsRunningSlowly { get; init; }
+
+    /// <summary>Captured frames dropped so far because a newer one arrived first.</summary>
+    [JsonPropertyName("dropped")] public required long Dropped { get; init; }
+
+    /// <summary>The decoder.</summary>
+    [JsonPropertyName("decoder")] public required string Decoder { get; init; }
+
+    /// <summary>The compressor kind.</summary>
+    [JsonPropertyName("compressor")] public required string Compressor { get; init; }
+
+    /// <summary>V.</summary>
+    [JsonPropertyName("tokens")] public required int Tokens { get; init; }
+
+    /// <summary>FLOPs of this configuration's frame with the query cached.</summary>
+    [JsonPropertyName("flops")] public required double Flops { get; init; }
+
+    /// <summary>The budget's FLOPs; null without a budget.</summary>
+    [JsonPropertyName("budget_flops")] public double? BudgetFlops { get; init; }
+
+    /// <summary>The controls in force.</summary>
+    [JsonIgnore] public required SessionControls Controls { get; init; }
+
+    /// <summary>Stage counters over the run so far.</summary>
+    [JsonIgnore] public required LoopCounters Counters { get; init; }
+
+    /// <summary>The picture.</summary>
+    [JsonIgnore] public required FramePicture Picture { get; init; }
+}
+
+/// <summary>How a note is meant: information (stdout) or a warning or failure (stderr).</summary>
+public enum NoteLevel
+{
+    /// <summary>What happened, as expected (a new question, a plan).</summary>
+    Info,
+
+    /// <summary>Something went wrong and was handled (a lost frame, an ignored control).</summary>
+    Warning,
+}
+
+/// <summary>
+/// A line the session has for its user, outside any frame report. <paramref name="Frame"/> and
+/// <paramref name="Error"/> are set when a frame was lost (the record file writes them).
+/// </summary>
+public sealed record SessionNote(NoteLevel Level, string Message, long? Frame = null, string? Error = null);
+
+/// <summary>
+/// Watches a live session. Called on the session's thread, in order, inside the frame (a slow observer makes
+/// slow frames, which the session reports as running slowly): an observer that does real work hands it to a
+/// thread of its own. Must not throw.
+/// </summary>
+public interface ISessionObserver
+{
+    /// <summary>One call per frame that ran.</summary>
+    void OnFrame(FrameReport report);
+
+    /// <summary>A note for the user.</summary>
+    void OnNote(SessionNote note);
+
+    /// <summary>The controls changed (also while paused, when no frame runs).</summary>
+    void OnControls(SessionControls controls) { }
+}
+
+/// <summary>How a run ended.</summary>
+public enum SessionEnd
+{
+    /// <summary>The frame count or duration was reached, or the source ended.</summary>
+    Completed,
+
+    /// <summary>Cancelled (Ctrl+C).</summary>
+    Interrupted,
+
+    /// <summary>The source failed under <see cref="SourceErrorPolicy.Stop"/>.</summary>
+    SourceFailed,
+}
+
+/// <summary>Per-stage p50 and p95 over a run, ms.</summary>
+public sealed record StagePercentiles(string Stage, double? P50, double? P95);
+
+/// <summary>What a whole run did, returned when it ends.</summary>
+public sealed record SessionSummary(
+    SessionEnd End, long Frames, double Seconds, string Source, string Configuration, string Provider,
+    (long Published, long Taken, long Dropped)? Capture, LoopCounters Counters,
+    StagePercentiles FrameMs, IReadOnlyList<StagePercentiles> Stages, Accuracy? LiveAccuracy, int SlowFrames)
+{
+    /// <summary>Frames a second over the run.</summary>
+    public double Fps => Frames / Math.Max(Seconds, 1e-9);
+
+    /// <summary>The exit code: 0 completed, 130 interrupted, 1 a failed source.</summary>
+    public int ExitCode => End switch { SessionEnd.Interrupted => 130, SessionEnd.SourceFailed => 1, _ => 0 };
+}

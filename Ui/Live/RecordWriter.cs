@@ -1,0 +1,77 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Assistant.Engine;
+
+namespace Assistant.Ui.Live;
+
+/// <summary>
+/// <c>live --record FILE</c>: the effective session options as the first line (<c>{"session": ...}</c>), then
+/// one JSON line per frame report and one per lost frame (<c>{"frame", "error"}</c>). Owns the file.
+/// </summary>
+internal sealed class RecordWriter : ISessionObserver, IDisposable
+{
+    // Required members matter to readers, not to this writer; the report's in-memory-only members are [JsonIgnore].
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+        TypeInfoResolver = new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver
+        {
+            Modifiers = { info => { foreach (var p in info.Properties) p.IsRequired = false; } },
+        },
+    };
+    private readonly StreamWriter _file;
+
+    public RecordWriter(string path, LiveSessionOptions options, LiveConfiguration configuration, string provider)
+    {
+        _file = new StreamWriter(path);
+        _file.WriteLine(JsonSerializer.Serialize(new { session = options, configuration = configuration.Label, provider }, Json));
+    }
+
+    public void OnFrame(FrameReport report) => _file.WriteLine(JsonSerializer.Serialize(report, Json));
+
+    public void OnNote(SessionNote note)
+    {
+        if (note.Frame is { } f && note.Error is { } error) _file.WriteLine(JsonSerializer.Serialize(new { frame = f, error }, Json));
+    }
+
+    public void Dispose() => _file.Dispose();
+}
+
+/// <summary>
+/// The plain console view: notes on stdout (information) or stderr (warnings), and a line per frame that asks
+/// a new world question or prefills a new one (<c>frame N: question -> answer (truth T)</c>).
+/// </summary>
+internal sealed class ConsoleLines(TextWriter stdout, TextWriter stderr, int questionEvery, bool frameLines) : ISessionObserver
+{
+    public void OnFrame(FrameReport r)
+    {
+        if (frameLines && (r.Index % questionEvery == 0 || r.QueryPrefilled))
+            stdout.WriteLine($"frame {r.Index}: {r.Question} -> {r.Answer}{(r.Truth is null ? "" : $" (truth {r.Truth})")}");
+    }
+
+    public void OnNote(SessionNote note) => (note.Level == NoteLevel.Info ? stdout : stderr).WriteLine(note.Message);
+}
+
+/// <summary>Publishes each frame, and the controls while paused, to the overlay's hub.</summary>
+internal sealed class OverlayPublisher(Overlay.OverlayHub hub) : ISessionObserver
+{
+    private (FramePicture Picture, Overlay.OverlayFrame Telemetry)? _last;
+
+    public void OnFrame(FrameReport r)
+    {
+        var telemetry = new Overlay.OverlayFrame(r.Index, r.Question, r.Answer, r.AnswerDone, r.Truth, r.LiveAccuracy, r.StageMs, r.FrameMs, r.Fps,
+            r.Decoder, r.Compressor, r.Tokens, r.Flops, r.BudgetFlops, r.Controls, r.Picture.Width, r.Picture.Height);
+        _last = (r.Picture, telemetry);
+        hub.Publish(r.Picture, telemetry);
+    }
+
+    public void OnNote(SessionNote note) { }
+
+    /// <summary>Shows a change at once, also when paused: the last picture again, with the controls as they are now.</summary>
+    public void OnControls(SessionControls controls)
+    {
+        if (_last is not { } shown) return;
+        _last = (shown.Picture, shown.Telemetry with { Controls = controls });
+        hub.Publish(_last.Value.Picture, _last.Value.Telemetry);
+    }
+}
