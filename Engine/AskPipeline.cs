@@ -16,10 +16,20 @@ public sealed record ResolvedConfig(string Decoder, string Compressor, int Token
 /// (preprocess, vision encoder, query prefill yielding the query's KV cache and QueCC's query embedding,
 /// compressor, visual prefill on top of the query cache, decoding). Prompt order is [query][visual][answer].
 /// </summary>
-public sealed class AskPipeline(ModelSet models)
+public sealed class AskPipeline
 {
+    /// <summary>A pipeline over a set loaded for the command line.</summary>
+    public AskPipeline(LoadedModels models) : this(models.Set)
+    {
+    }
+
+    internal AskPipeline(ModelSet models) => Models = models;
+
     /// <summary>The set it answers with.</summary>
-    public ModelSet Models { get; } = models;
+    internal ModelSet Models { get; }
+
+    /// <summary>Checks a question as <see cref="FramePipeline.SetQuery"/> will (not empty, not too long, every word known to a world-trained set), before any frame.</summary>
+    public string CheckQuery(string? query) => WorldQuery.Normalize(ValidateQuery(query), Models.Manifest.World);
 
     /// <summary>What <paramref name="config"/> names on this set, the manifest's default filling the gaps; an <see cref="InferenceException"/> for a decoder, compressor or V it lacks.</summary>
     public ResolvedConfig Resolve(AskConfig config)
@@ -42,7 +52,11 @@ public sealed class AskPipeline(ModelSet models)
     /// Streams the answer's tokens. <paramref name="timings"/> is filled as stages finish and is complete
     /// when the enumeration ends. Cancellation stops between decoder steps.
     /// </summary>
-    public async IAsyncEnumerable<AnswerToken> AskAsync(Frame image, string query, AskConfig config, StageTimings timings,
+    public IAsyncEnumerable<AnswerToken> AskAsync(FramePicture image, string query, AskConfig config, StageTimings timings,
+        CancellationToken cancellation = default) => AskAsync(image.Frame, query, config, timings, cancellation);
+
+    /// <summary>The same, on a captured frame.</summary>
+    internal async IAsyncEnumerable<AnswerToken> AskAsync(Frame image, string query, AskConfig config, StageTimings timings,
         [EnumeratorCancellation] CancellationToken cancellation = default)
     {
         using var loop = new FramePipeline(Models);

@@ -13,6 +13,12 @@ public sealed class FramePicture
 
     internal FramePicture(Frame frame) => _frame = frame;
 
+    /// <summary>The capture layer's frame (for the engine's own stages).</summary>
+    internal Frame Frame => _frame;
+
+    /// <summary>Decodes an image file (PNG, JPEG, BMP, GIF, TGA); a missing or broken one is a one-line error.</summary>
+    public static FramePicture Load(string path) => new(ImageFile.Load(path));
+
     /// <summary>A picture from packed RGB bytes (row-major, width x height x 3), e.g. for a benchmark of an observer.</summary>
     public static FramePicture FromRgb(byte[] rgb, int width, int height, TimeSpan timestamp = default)
     {

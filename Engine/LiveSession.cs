@@ -51,7 +51,9 @@ public sealed class LiveSession : IDisposable
     /// <param name="set">The model set; a pipeline of the session's own leases its state.</param>
     /// <param name="options">The session's configuration, validated here.</param>
     /// <param name="calibrate">This machine's speed for the planner, asked for only with a budget (default: the cached calibration, measured once).</param>
-    public static LiveSession Open(ModelSet set, LiveSessionOptions options, Func<ModelSet, (Calibration Calibration, bool Measured)>? calibrate = null)
+    public static LiveSession Open(LoadedModels set, LiveSessionOptions options) => Open(set.Set, options);
+
+    internal static LiveSession Open(ModelSet set, LiveSessionOptions options, Func<ModelSet, (Calibration Calibration, bool Measured)>? calibrate = null)
     {
         options.Validate();
         int size = set.Manifest.World?.ImageSize ?? set.Manifest.Vision.ImageSize;

@@ -51,6 +51,9 @@ public sealed class MicrophoneListener : IDisposable
         }
     }
 
+    /// <summary>Where a speech-recognition model comes from, for help text.</summary>
+    public const string WhereToGetAModel = WhisperRecognizer.WhereToGetOne;
+
     /// <summary>The device's name.</summary>
     public string Device => _microphone.Device;
 

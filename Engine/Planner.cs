@@ -34,6 +34,9 @@ public sealed record Plan(double BudgetMs, bool Fits, PlanCandidate Choice, Plan
 /// <summary>What one plan is for: the latency budget per answer, the query's length, whether its KV cache is reused.</summary>
 public sealed record PlanRequest(double LatencyMs, int QueryTokens = 12, bool CachedQuery = false, int AnswerTokens = 2, string Compressor = "quecc");
 
+/// <summary>A plan for a loaded set, with where the machine's calibration came from.</summary>
+public sealed record PlanResult(Plan Plan, bool Measured, DateTime MeasuredUtc, string CalibrationPath);
+
 /// <summary>One point of the scaling-law chart: a configuration the planner could pick, its FLOPs per frame and predicted accuracy.</summary>
 public sealed record LawPoint(string Decoder, int Tokens, double Flops, double Accuracy);
 
@@ -93,7 +96,9 @@ public static class Planner
     }
 
     /// <summary>Every QueCC configuration the planner could pick, with its FLOPs per frame (cached query) and the law's accuracy; empty without a law.</summary>
-    public static IReadOnlyList<LawPoint> LawPoints(ModelSet set)
+    public static IReadOnlyList<LawPoint> LawPoints(LoadedModels set) => LawPoints(set.Set);
+
+    internal static IReadOnlyList<LawPoint> LawPoints(ModelSet set)
     {
         var manifest = set.Manifest;
         if (manifest.ScalingLaw is not { ValueKind: JsonValueKind.Object }) return [];
@@ -103,5 +108,18 @@ public static class Planner
                 new LawPoint(d.Name, v, FlopsModel.Ask(manifest.Vision, d, c.QueryAware, v, new PlanRequest(1).QueryTokens, 2).PerFrameCachedQuery,
                     law.Accuracy(d.Params / 1e9, v)))))
             .ToList();
+    }
+
+    /// <summary>
+    /// <c>assistant plan</c>: this machine's calibration for <paramref name="set"/> (cached; measured when absent or
+    /// <paramref name="recalibrate"/>, saying so through <paramref name="note"/> first), then the plan for <paramref name="request"/>.
+    /// </summary>
+    public static PlanResult PlanFor(LoadedModels set, PlanRequest request, bool recalibrate, Action<string>? note = null)
+    {
+        var law = Law(set.Set.Manifest);
+        var path = Calibrator.CachePath(set.Set);
+        if (recalibrate || !File.Exists(path)) note?.Invoke("calibrating this machine (a few seconds)...");
+        var (calibration, measured) = Calibrator.Load(set.Set, recalibrate);
+        return new PlanResult(Choose(set.Set.Manifest, law, calibration, request), measured, calibration.MeasuredUtc, path);
     }
 }

@@ -20,6 +20,22 @@ public sealed record HeardUtterance(double Start, double End, string? Query)
 /// </summary>
 public static class SpeechQueries
 {
+    /// <summary>
+    /// An audio file (any format NAudio or ffmpeg reads, resampled to 16 kHz mono) through the VAD and, with
+    /// <paramref name="asrModel"/>, the recogniser: its utterances, the audio's length in seconds, and the
+    /// time the VAD and recogniser took (loading excluded).
+    /// </summary>
+    public static async Task<(IReadOnlyList<HeardUtterance> Heard, double AudioSeconds, TimeSpan Hearing)> HearFileAsync(string path, string? asrModel, string ep,
+        string? vadModels, float threshold, int minSilenceMs, Action<string>? note = null, CancellationToken cancellation = default)
+    {
+        var samples = Capture.Audio.AudioFile.Load16kMono(path);
+        using var vad = SileroVad.Load(Providers.Factory(ep, note), vadModels);
+        using var recognizer = asrModel is null ? null : WhisperRecognizer.Load(asrModel);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var heard = await HearAsync(vad, samples, new VadOptions(threshold, MinSilenceMs: minSilenceMs), recognizer, cancellation);
+        return (heard, (double)samples.Length / Capture.Audio.AudioFile.SampleRate, clock.Elapsed);
+    }
+
     public static async Task<IReadOnlyList<HeardUtterance>> HearAsync(SileroVad vad, float[] samples, VadOptions options,
         ISpeechRecognizer? recognizer, CancellationToken cancellation = default)
     {

@@ -1,8 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
-using Assistant.Capture;
 using Assistant.Engine;
-using Assistant.Inference;
 
 namespace Assistant.Ui;
 
@@ -34,7 +32,7 @@ internal static class AskCommand
         {
             // Cheap checks first, so bad input fails before any model loads.
             var q = AskPipeline.ValidateQuery(parse.GetValue(query));
-            var frame = ImageFile.Load(parse.GetValue(image)!);
+            var frame = FramePicture.Load(parse.GetValue(image)!);
             int max = parse.GetValue(maxTokens);
             var answerOptions = new AnswerOptions(max, parse.GetValue(temperature), parse.GetValue(topP), parse.GetValue(seed)).Validate();
             var decision = QueryRouter.Decide(q, parse.GetValue(route)!);
@@ -86,8 +84,8 @@ internal static class AskCommand
                     token_ids = ids,
                     cancelled,
                     models = set.Directory,
-                    set_name = set.Manifest.Name,
-                    ep = set.Provider.ToString().ToLowerInvariant(),
+                    set_name = set.Name,
+                    ep = set.Provider,
                     decoder = resolved.Decoder,
                     compressor = resolved.Compressor,
                     tokens = resolved.Tokens,
@@ -102,7 +100,7 @@ internal static class AskCommand
             else
             {
                 stdout.WriteLine(cancelled ? " [cancelled]" : "");
-                stdout.WriteLine($"[{resolved.Decoder} + {resolved.Compressor} V={resolved.Tokens} on {set.Provider.ToString().ToLowerInvariant()}, {decision}] {timings}");
+                stdout.WriteLine($"[{resolved.Decoder} + {resolved.Compressor} V={resolved.Tokens} on {set.Provider}, {decision}] {timings}");
             }
             return cancelled ? 130 : 0;
         });
@@ -119,9 +117,9 @@ internal static class AskCommand
     /// A text question is answered with the text read. The shipped decoders were trained on world questions
     /// only, so OCR text is given straight to the user (read mode) rather than put in their prompt.
     /// </summary>
-    private static int AnswerByReading(Inference.Ocr.OcrReader reader, Frame frame, RouteDecision decision, bool asJson, TextWriter stdout)
+    private static int AnswerByReading(TextReading reader, FramePicture frame, RouteDecision decision, bool asJson, TextWriter stdout)
     {
-        var result = reader.Read(frame.Rgb, frame.Width, frame.Height);
+        var result = reader.Read(frame);
         var text = result.Lines.Count == 0 ? "(no text found)" : result.Text;
         if (asJson)
         {
@@ -130,7 +128,7 @@ internal static class AskCommand
                 answer = text,
                 route = "ocr",
                 route_rule = decision.Rule,
-                lines = result.Lines.Select(l => new { text = l.Text, confidence = Math.Round(l.Confidence, 4), box = new[] { l.Box.X, l.Box.Y, l.Box.Width, l.Box.Height } }),
+                lines = result.Lines.Select(l => new { text = l.Text, confidence = Math.Round(l.Confidence, 4), box = new[] { l.X, l.Y, l.Width, l.Height } }),
                 timings_ms = new { detect = Math.Round(result.Detect.TotalMilliseconds, 3), recognize = Math.Round(result.Recognize.TotalMilliseconds, 3) },
             }));
         }

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Diagnostics;
-using Assistant.Capture.World;
 using Assistant.Engine;
 
 namespace Assistant.Ui;

@@ -1,7 +1,5 @@
 using System.CommandLine;
-using Assistant.Capture;
 using Assistant.Engine;
-using Assistant.Inference;
 
 namespace Assistant.Ui;
 
@@ -56,13 +54,7 @@ public static class Cli
         }
     }
 
-    private static int? UserFacing(Exception e) => e switch
-    {
-        InferenceException x => x.ExitCode,
-        CaptureException x => x.ExitCode,
-        EngineException x => x.ExitCode,
-        _ => null,
-    };
+    private static int? UserFacing(Exception e) => UserErrors.ExitCode(e);
 
     private static IEnumerable<string> CommandPath(ParseResult parse)
     {
@@ -72,31 +64,8 @@ public static class Cli
         return names;
     }
 
-    /// <summary>
-    /// The model set to use: an explicit folder, else $ASSISTANT_MODELS, else the first models/default
-    /// found from the working directory or the executable's folder upwards.
-    /// </summary>
-    public static string ResolveModels(string? explicitDir)
-    {
-        if (!string.IsNullOrEmpty(explicitDir)) return explicitDir;
-        var env = Environment.GetEnvironmentVariable("ASSISTANT_MODELS");
-        if (!string.IsNullOrEmpty(env)) return env;
-        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-            {
-                var candidate = Path.Combine(dir.FullName, "models", "default");
-                if (File.Exists(Path.Combine(candidate, "manifest.json"))) return candidate;
-            }
-        throw new InferenceException("no model set given and no models/default found: pass --models DIR or set ASSISTANT_MODELS");
-    }
-
     /// <summary>Resolves and loads the model set on the requested provider, noting on stderr when auto fell back to the CPU.</summary>
-    internal static ModelSet LoadModels(string? dir, string ep, TextWriter stderr)
-    {
-        var factory = new SessionFactory(new SessionConfig(ExecutionProviders.Parse(ep)));
-        if (factory.FallbackReason is { } why) stderr.WriteLine($"note: {why}; running on the CPU");
-        return ModelSet.Load(ResolveModels(dir), factory);
-    }
+    internal static LoadedModels LoadModels(string? dir, string ep, TextWriter stderr) => LoadedModels.Load(dir, ep, stderr.WriteLine);
 
     internal static Option<string> EpOption() => new("--ep")
     {

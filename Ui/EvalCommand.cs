@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using Assistant.Engine;
-using Assistant.Inference;
 
 namespace Assistant.Ui;
 
@@ -47,22 +46,22 @@ internal static class EvalCommand
             {
                 stdout.WriteLine(JsonSerializer.Serialize(new
                 {
-                    models = set.Manifest.Name,
+                    models = set.Name,
                     decoder = resolved.Decoder,
                     compressor = resolved.Compressor,
                     tokens = resolved.Tokens,
-                    ep = set.Provider.ToString().ToLowerInvariant(),
+                    ep = set.Provider,
                     split = report.Split,
                     seed_start = report.SeedStart,
                     n = report.Count,
-                    render_size = parse.GetValue(renderSize) ?? set.Manifest.World?.ImageSize,
+                    render_size = parse.GetValue(renderSize) ?? set.WorldImageSize,
                     overall = Acc(report.Overall),
                     families = report.ByFamily.ToDictionary(kv => kv.Key, kv => Acc(kv.Value)),
                     seconds = Math.Round(seconds, 2),
                 }));
                 return 0;
             }
-            stdout.WriteLine($"model set '{set.Manifest.Name}': {resolved.Decoder} + {resolved.Compressor} V={resolved.Tokens} on {set.Provider.ToString().ToLowerInvariant()}; " +
+            stdout.WriteLine($"model set '{set.Name}': {resolved.Decoder} + {resolved.Compressor} V={resolved.Tokens} on {set.Provider}; " +
                              $"split {report.Split}, seeds {report.SeedStart}..{report.SeedStart + report.Count - 1}, {seconds:F1} s");
             stdout.WriteLine($"  {"overall",-10} {report.Overall}");
             foreach (var (family, acc) in report.ByFamily)

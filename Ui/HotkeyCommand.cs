@@ -1,7 +1,5 @@
 using System.CommandLine;
-using Assistant.Capture.Screen;
 using Assistant.Engine;
-using Assistant.Inference;
 
 namespace Assistant.Ui;
 
@@ -49,10 +47,10 @@ internal static class HotkeyCommand
             using var set = decision.Route == QueryRoute.Visual ? Cli.LoadModels(parse.GetValue(models), parse.GetValue(ep)!, stderr) : null;
             var pipeline = set is null ? null : new AskPipeline(set);
             var config = new AskConfig(Tokens: parse.GetValue(tokens), Answer: new AnswerOptions(32));
-            if (set is not null) WorldQuery.Normalize(q!, set.Manifest.World);  // an unknown word fails now, not at the first press
+            pipeline?.CheckQuery(q);  // an unknown word fails now, not at the first press
             var displayName = parse.GetValue(display);
-            using var screen = ScreenSources.Open(displayName, area);
-            using var hotkey = ScreenSources.Hotkey(parse.GetValue(key)!, displayName);
+            using var screen = ScreenCapture.Open(displayName, area);
+            using var hotkey = GlobalHotkey.Open(parse.GetValue(key)!, displayName);
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
             Console.CancelKeyPress += onCancel;
@@ -64,10 +62,10 @@ internal static class HotkeyCommand
                 while ((limit is null || count < limit) && await hotkey.WaitAsync(cts.Token))
                 {
                     count++;
-                    screen.TryRead(out var frame);
+                    var frame = screen.Grab();
                     if (reader is not null)
                     {
-                        var read = reader.Read(frame.Rgb, frame.Width, frame.Height);
+                        var read = reader.Read(frame);
                         stdout.WriteLine($"press {count}: {read.Lines.Count} lines");
                         foreach (var line in read.Text.Split('\n', StringSplitOptions.RemoveEmptyEntries)) stdout.WriteLine($"  {line}");
                         stdout.WriteLine($"  ocr: detect {read.Detect.TotalMilliseconds:F1} ms  recognize {read.Recognize.TotalMilliseconds:F1} ms");

@@ -1,10 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
-using Assistant.Capture.Audio;
 using Assistant.Engine;
-using Assistant.Inference;
-using Assistant.Inference.Audio;
 
 namespace Assistant.Ui;
 
@@ -23,7 +20,7 @@ internal static class ListenCommand
         var vadModels = new Option<string?>("--vad-models") { Description = "folder with silero_vad_v5.onnx (default: $ASSISTANT_VAD_MODELS, else the cache tools/fetch_models.sh fills)" };
         var threshold = new Option<float>("--threshold") { Description = "speech probability that starts an utterance", DefaultValueFactory = _ => 0.5f };
         var minSilence = new Option<int>("--min-silence-ms") { Description = "silence that ends an utterance", DefaultValueFactory = _ => 300 };
-        var asrModel = new Option<string?>("--asr-model") { Description = $"transcribe each utterance with Whisper: {WhisperRecognizer.WhereToGetOne}" };
+        var asrModel = new Option<string?>("--asr-model") { Description = $"transcribe each utterance with Whisper: {MicrophoneListener.WhereToGetAModel}" };
         var ep = Cli.EpOption();
         var json = Cli.JsonOption();
         var command = new Command("listen", "Find the utterances in audio with voice-activity detection (Silero VAD): start and end of each.")
@@ -43,15 +40,10 @@ internal static class ListenCommand
             if (fromMic)
                 return await ListenToMicrophone(parse.GetValue(device)!, parse.GetValue(seconds), parse.GetValue(vadModels), parse.GetValue(asrModel),
                     t, silence, parse.GetValue(ep)!, parse.GetValue(json), stdout, stderr, cancellation);
-            var samples = AudioFile.Load16kMono(path!);
-            var factory = new SessionFactory(new SessionConfig(ExecutionProviders.Parse(parse.GetValue(ep)!)));
-            if (factory.FallbackReason is { } why) stderr.WriteLine($"note: {why}; running on the CPU");
-            using var vad = SileroVad.Load(factory, parse.GetValue(vadModels));
-            using var recognizer = parse.GetValue(asrModel) is { } model ? WhisperRecognizer.Load(model) : null;
-            var clock = Stopwatch.StartNew();
-            var heard = await SpeechQueries.HearAsync(vad, samples, new VadOptions(t, MinSilenceMs: silence), recognizer, cancellation);
+            var asr = parse.GetValue(asrModel);
+            var (heard, audioSeconds, hearing) = await SpeechQueries.HearFileAsync(path!, asr, parse.GetValue(ep)!, parse.GetValue(vadModels), t, silence, stderr.WriteLine, cancellation);
             var utterances = heard;
-            double ms = clock.Elapsed.TotalMilliseconds, audioSeconds = (double)samples.Length / AudioFile.SampleRate;
+            double ms = hearing.TotalMilliseconds;
             if (parse.GetValue(json))
             {
                 stdout.WriteLine(JsonSerializer.Serialize(new
@@ -66,7 +58,7 @@ internal static class ListenCommand
             for (int i = 0; i < utterances.Count; i++)
                 stdout.WriteLine($"utterance {i + 1}: {utterances[i].Start:F2} s - {utterances[i].End:F2} s ({utterances[i].Duration:F2} s)" +
                                  (heard[i].Query is { } q ? $": {q}" : ""));
-            stdout.WriteLine($"{utterances.Count} utterances in {audioSeconds:F2} s of audio  | {(recognizer is null ? "vad" : "vad + asr")} {ms:F0} ms ({audioSeconds * 1000 / Math.Max(ms, 1e-9):F0}x real time)");
+            stdout.WriteLine($"{utterances.Count} utterances in {audioSeconds:F2} s of audio  | {(asr is null ? "vad" : "vad + asr")} {ms:F0} ms ({audioSeconds * 1000 / Math.Max(ms, 1e-9):F0}x real time)");
             return 0;
         });
         return command;

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
 using Assistant.Engine;
-using Assistant.Inference;
 
 namespace Assistant.Ui;
 
@@ -28,11 +27,7 @@ internal static class PlanCommand
             if (answers is < 1 or > 4096) throw new EngineException($"--answer-tokens must be in 1..4096, got {answers}");
             var request = new PlanRequest(parse.GetValue(latency), parse.GetValue(queryTokens), parse.GetValue(cached), answers);
             using var set = Cli.LoadModels(parse.GetValue(models), parse.GetValue(ep)!, stderr);
-            var law = Planner.Law(set.Manifest);
-            if (parse.GetValue(recalibrate) || !File.Exists(Calibrator.CachePath(set)))
-                stderr.WriteLine("calibrating this machine (a few seconds)...");
-            var (calibration, measured) = Calibrator.Load(set, parse.GetValue(recalibrate));
-            var plan = Planner.Choose(set.Manifest, law, calibration, request);
+            var (plan, measured, measuredUtc, calibrationPath) = Planner.PlanFor(set, request, parse.GetValue(recalibrate), stderr.WriteLine);
 
             static object Describe(PlanCandidate c) => new
             {
@@ -51,8 +46,8 @@ internal static class PlanCommand
                 stdout.WriteLine(JsonSerializer.Serialize(new
                 {
                     budget_ms = plan.BudgetMs, fits = plan.Fits, query_tokens = request.QueryTokens, cached_query = request.CachedQuery,
-                    answer_tokens = request.AnswerTokens, ep = set.Provider.ToString().ToLowerInvariant(),
-                    calibration = new { path = Calibrator.CachePath(set), measured, measured_utc = calibration.MeasuredUtc },
+                    answer_tokens = request.AnswerTokens, ep = set.Provider,
+                    calibration = new { path = calibrationPath, measured, measured_utc = measuredUtc },
                     choice = Describe(plan.Choice), runner_up = plan.RunnerUp is { } r ? Describe(r) : null,
                     candidates = plan.All.Select(Describe),
                 }));
@@ -63,7 +58,7 @@ internal static class PlanCommand
                 $"({string.Join(", ", c.StageMs.Select(kv => $"{kv.Key} {kv.Value:F2}"))}), {c.Flops.Total / 1e6:F1} MFLOP" +
                 (request.CachedQuery ? $" ({c.Flops.PerFrameCachedQuery / 1e6:F1} per frame with the query cached)" : "");
             stdout.WriteLine($"budget {plan.BudgetMs:G4} ms per answer; query {request.QueryTokens} tokens{(request.CachedQuery ? " (cached)" : "")}, " +
-                             $"answer {request.AnswerTokens} tokens; {set.Provider.ToString().ToLowerInvariant()}, calibration {(measured ? "measured now" : $"from {calibration.MeasuredUtc:u}")}");
+                             $"answer {request.AnswerTokens} tokens; {set.Provider}, calibration {(measured ? "measured now" : $"from {measuredUtc:u}")}");
             if (plan.Fits)
             {
                 stdout.WriteLine($"  choice     {Line(plan.Choice)}");

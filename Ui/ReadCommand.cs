@@ -1,10 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
-using Assistant.Capture;
-using Assistant.Capture.Screen;
 using Assistant.Engine;
-using Assistant.Inference;
-using Assistant.Inference.Ocr;
 
 namespace Assistant.Ui;
 
@@ -32,15 +28,15 @@ internal static class ReadCommand
             if ((path is null) == !fromScreen)
                 throw new EngineException("give exactly one of --image PATH or --screen");
             if (regionText is not null && !fromScreen) throw new EngineException("--region needs --screen");
-            Frame frame;
-            if (path is not null) frame = ImageFile.Load(path);
+            FramePicture frame;
+            if (path is not null) frame = FramePicture.Load(path);
             else
             {
-                using var source = ScreenSources.Open(parse.GetValue(display), regionText is null ? null : ParseRegion(regionText));
-                if (!source.TryRead(out frame)) throw new CaptureException("the screen gave no frame");
+                using var source = ScreenCapture.Open(parse.GetValue(display), regionText is null ? null : ParseRegion(regionText));
+                frame = source.Grab();
             }
             using var reader = LoadReader(parse.GetValue(ocrModels), parse.GetValue(ep)!, stderr);
-            var result = reader.Read(frame.Rgb, frame.Width, frame.Height);
+            var result = reader.Read(frame);
             if (parse.GetValue(json)) stdout.WriteLine(Json(result, frame));
             else Print(result, stdout);
             return 0;
@@ -54,29 +50,23 @@ internal static class ReadCommand
     };
 
     /// <summary>The OCR models, hash-checked, on the requested provider.</summary>
-    internal static OcrReader LoadReader(string? dir, string ep, TextWriter stderr)
-    {
-        var models = OcrModels.Locate(dir);
-        var factory = new SessionFactory(new SessionConfig(ExecutionProviders.Parse(ep)));
-        if (factory.FallbackReason is { } why) stderr.WriteLine($"note: {why}; running on the CPU");
-        return OcrReader.Load(factory, models);
-    }
+    internal static TextReading LoadReader(string? dir, string ep, TextWriter stderr) => TextReading.Load(dir, ep, stderr.WriteLine);
 
     internal static (int X, int Y, int Width, int Height) ParseRegion(string text) =>
         FrameSources.TryParseRegion(text, out var region) ? region : throw new EngineException($"--region takes X,Y,W,H as four integers, got '{text}'");
 
-    internal static void Print(OcrResult result, TextWriter stdout)
+    internal static void Print(ReadResult result, TextWriter stdout)
     {
         foreach (var line in result.Lines)
-            stdout.WriteLine($"{line.Text}\t(confidence {line.Confidence:F2}, box {line.Box.X},{line.Box.Y},{line.Box.Width},{line.Box.Height})");
+            stdout.WriteLine($"{line.Text}\t(confidence {line.Confidence:F2}, box {line.X},{line.Y},{line.Width},{line.Height})");
         stdout.WriteLine($"{result.Lines.Count} lines  | detect {result.Detect.TotalMilliseconds:F1} ms  recognize {result.Recognize.TotalMilliseconds:F1} ms");
     }
 
-    private static string Json(OcrResult result, Frame frame) => JsonSerializer.Serialize(new
+    private static string Json(ReadResult result, FramePicture frame) => JsonSerializer.Serialize(new
     {
         width = frame.Width,
         height = frame.Height,
-        lines = result.Lines.Select(l => new { text = l.Text, confidence = Math.Round(l.Confidence, 4), box = new[] { l.Box.X, l.Box.Y, l.Box.Width, l.Box.Height } }),
+        lines = result.Lines.Select(l => new { text = l.Text, confidence = Math.Round(l.Confidence, 4), box = new[] { l.X, l.Y, l.Width, l.Height } }),
         detect_ms = Math.Round(result.Detect.TotalMilliseconds, 2),
         recognize_ms = Math.Round(result.Recognize.TotalMilliseconds, 2),
     });
