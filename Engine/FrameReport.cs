@@ -101,6 +101,12 @@ public sealed record FrameReport
     /// <summary>The frame's own work, ms: stages, bookkeeping and observers (not waiting for the source or the pace).</summary>
     [JsonPropertyName("frame_ms")] public required double FrameMs { get; init; }
 
+    /// <summary>Time inside ONNX Runtime's Run on this frame, ms (the rest of <see cref="FrameMs"/> is the engine's own).</summary>
+    [JsonPropertyName("run_ms")] public required double RunMs { get; init; }
+
+    /// <summary>Time spent getting the frame from the source (reading it, or waiting for the capture thread), ms; not part of <see cref="FrameMs"/>.</summary>
+    [JsonPropertyName("acquire_ms")] public required double AcquireMs { get; init; }
+
     /// <summary>Time since the previous frame began, clamped to the session's maximum, ms.</summary>
     [JsonPropertyName("elapsed_ms")] public required double ElapsedMs { get; init; }
 

@@ -45,7 +45,7 @@ public sealed record LiveConfiguration(AskConfig Config, string Decoder, string 
                 var chosen = set.Manifest.FindDecoder(plan.Choice.Decoder);
                 int past = request.QueryTokens + FlopsModel.VisualPositions(plan.Choice.Tokens);
                 double stepMs = cal.Decoders[chosen.Name].Ms(FlopsModel.DecoderRun(chosen, 1, past));
-                double fixedMs = plan.Choice.StageMs["vision"] + plan.Choice.StageMs["quecc"] + plan.Choice.StageMs["visual_prefill"];
+                double fixedMs = new[] { Stage.Vision, Stage.Compress, Stage.VisualPrefill }.Sum(s => plan.Choice.StageMs[StageTimings.Name(s)]);
                 perFrame = Math.Max(1, (int)Math.Floor((budget - fixedMs) / Math.Max(stepMs, 1e-6)));
             }
         }

@@ -170,13 +170,14 @@ public sealed class LiveSession : IDisposable
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         var clock = Stopwatch.StartNew();
         Task? capture = _options.RealtimeFps is { } fps ? Task.Run(() => CaptureAsync(fps, stop.Token)) : null;
-        var stageMs = Enum.GetValues<Stage>().ToDictionary(s => s, _ => new List<double>());
+        var stageMs = StageTimings.All.ToDictionary(s => s, _ => new List<double>());
         var frameMs = new List<double>();
         var worldStepOfPipelineFrame = new List<long>();  // the picture each pipeline frame saw, for scoring what an answer describes
         WorldQuestion? question = null;
         bool userAsked = false;
         int scored = 0, correct = 0, slowFrames = 0, queryTokens = 1;
         long done = 0, f = 0;
+        (LiveConfiguration Config, int QueryTokens, double Flops)? flops = null;
         var end = SessionEnd.Completed;
         long frames = _options.Frames ?? long.MaxValue;
         var target = _options.TargetFrameTime;
@@ -213,6 +214,7 @@ public sealed class LiveSession : IDisposable
 
                 // Acquire: the newest frame from the capture thread, or one read here.
                 Frame? frame;
+                long acquireStart = Stopwatch.GetTimestamp();
                 try
                 {
                     frame = capture is null ? (_source.TryRead(out var read) ? read : null) : Take(stop.Token);
@@ -244,6 +246,7 @@ public sealed class LiveSession : IDisposable
 
                 // Update: one frame of the pipeline.
                 long start = Stopwatch.GetTimestamp();
+                double acquireMs = Stopwatch.GetElapsedTime(acquireStart, start).TotalMilliseconds;
                 var elapsed = Stopwatch.GetElapsedTime(previousStart, start);
                 if (elapsed > maxElapsed) elapsed = maxElapsed;  // a stall or a pause is not caught up
                 previousStart = start;
@@ -252,6 +255,7 @@ public sealed class LiveSession : IDisposable
                 var config = _configuration;
                 worldStepOfPipelineFrame.Add(_world is null ? 0 : WorldFrameSource.StepOf(frame));
                 FrameOutcome outcome;
+                var runBefore = _pipeline.RunTime;
                 try
                 {
                     outcome = _pipeline.RunFrame(frame, config.Config, config.TokensPerFrame, _mode, timings, stats, stop.Token);
@@ -262,6 +266,7 @@ public sealed class LiveSession : IDisposable
                     Note(NoteLevel.Warning, $"frame {f} skipped: {e.Message}", f, e.Message);
                     continue;
                 }
+                double runMs = (_pipeline.RunTime - runBefore).TotalMilliseconds;
                 if (timings.QueryTokens > 0) queryTokens = timings.QueryTokens;
                 if (outcome.Repetitive && outcome.AnswerDone)
                     Note(NoteLevel.Warning, $"note: frame {f}: the answer repeated itself; stopped it after {outcome.AnswerSoFar.Length} characters");
@@ -276,8 +281,13 @@ public sealed class LiveSession : IDisposable
                     if (answer == truth) correct++;
                 }
                 done++;
-                var decoderSpec = _set.Manifest.FindDecoder(config.Decoder);
-                bool queryAware = decoderSpec.Compressors.First(c => c.Kind == config.Compressor).QueryAware;
+                if (flops is not { } known || !ReferenceEquals(known.Config, config) || known.QueryTokens != queryTokens)
+                {
+                    // Made again only when the configuration or the query's length changes, not every frame.
+                    var decoderSpec = _set.Manifest.FindDecoder(config.Decoder);
+                    bool queryAware = decoderSpec.Compressors.First(c => c.Kind == config.Compressor).QueryAware;
+                    flops = known = (config, queryTokens, FlopsModel.Ask(_set.Manifest.Vision, decoderSpec, queryAware, config.Tokens, queryTokens, 2).PerFrameCachedQuery);
+                }
                 var report = new FrameReport
                 {
                     Index = f, CapturedSeconds = Math.Round(frame.Timestamp.TotalSeconds, 6), Question = _pipeline.Query ?? "", Answer = answer,
@@ -285,10 +295,10 @@ public sealed class LiveSession : IDisposable
                     Truth = truth, Correct = truth is null ? null : answer == truth, LiveAccuracy = scored == 0 ? null : (double)correct / scored,
                     VisionRan = stats.VisionRan, QueryPrefilled = stats.QueryPrefilled, CompressorRan = stats.CompressorRan,
                     SceneChange = float.IsFinite(stats.SceneChange) ? stats.SceneChange : null, StageMs = timings.ToDictionary(),
-                    FrameMs = Math.Round(Stopwatch.GetElapsedTime(start).TotalMilliseconds, 3), ElapsedMs = Math.Round(elapsed.TotalMilliseconds, 3),
+                    FrameMs = Math.Round(Stopwatch.GetElapsedTime(start).TotalMilliseconds, 3), ElapsedMs = Math.Round(elapsed.TotalMilliseconds, 3), RunMs = runMs, AcquireMs = acquireMs,
                     Fps = Math.Round(done / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), 2), IsRunningSlowly = IsRunningSlowly,
                     Dropped = _latest.Counts.Dropped, Decoder = config.Decoder, Compressor = config.Compressor, Tokens = config.Tokens,
-                    Flops = FlopsModel.Ask(_set.Manifest.Vision, decoderSpec, queryAware, config.Tokens, queryTokens, 2).PerFrameCachedQuery,
+                    Flops = known.Flops,
                     BudgetFlops = config.BudgetFlops, Controls = Controls, Counters = _pipeline.Counters, Picture = new FramePicture(frame),
                 };
                 foreach (var o in _observers) o.OnFrame(report);
@@ -296,7 +306,7 @@ public sealed class LiveSession : IDisposable
                 // The frame's own time (observers included: a slow one makes slow frames) against the target.
                 double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
                 frameMs.Add(ms);
-                foreach (var s in Enum.GetValues<Stage>()) stageMs[s].Add(timings[s]);
+                foreach (var s in StageTimings.All) stageMs[s].Add(timings[s]);
                 if (target is { } t)
                 {
                     bool slow = ms > t.TotalMilliseconds;
@@ -328,7 +338,7 @@ public sealed class LiveSession : IDisposable
         if (cancellation.IsCancellationRequested) end = SessionEnd.Interrupted;
         return new SessionSummary(end, done, clock.Elapsed.TotalSeconds, _source.Name, _configuration.Label, Provider,
             capture is null ? null : _latest.Counts, _pipeline.Counters, Percentiles("frame", frameMs),
-            Enum.GetValues<Stage>().Select(s => Percentiles(StageTimings.Name(s), stageMs[s])).ToList(),
+            StageTimings.All.Select(s => Percentiles(StageTimings.Name(s), stageMs[s])).ToList(),
             scored == 0 ? null : new Accuracy(correct, scored), slowFrames);
     }
 

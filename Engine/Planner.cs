@@ -77,11 +77,11 @@ public static class Planner
                         decodeMs += speed.Ms(FlopsModel.DecoderRun(d, 1, request.QueryTokens + FlopsModel.VisualPositions(v) + i - 1));
                     var stages = new Dictionary<string, double>
                     {
-                        ["vision"] = calibration.VisionMs,
-                        ["query_prefill"] = request.CachedQuery ? 0 : speed.Ms(flops.QueryPrefill),
-                        ["quecc"] = compressorMs,
-                        ["visual_prefill"] = speed.Ms(flops.VisualPrefill),
-                        ["decode"] = decodeMs,
+                        [StageTimings.Name(Stage.Vision)] = calibration.VisionMs,
+                        [StageTimings.Name(Stage.QueryPrefill)] = request.CachedQuery ? 0 : speed.Ms(flops.QueryPrefill),
+                        [StageTimings.Name(Stage.Compress)] = compressorMs,
+                        [StageTimings.Name(Stage.VisualPrefill)] = speed.Ms(flops.VisualPrefill),
+                        [StageTimings.Name(Stage.Decode)] = decodeMs,
                     };
                     all.Add(new PlanCandidate(d.Name, c.Kind, v, law.Accuracy(d.Params / 1e9, v), flops, stages));
                 }

@@ -16,7 +16,11 @@ public enum Stage
 /// <summary>Wall time per stage of one ask, and decode throughput. Filled by <see cref="AskPipeline"/>.</summary>
 public sealed class StageTimings
 {
-    private readonly double[] _ms = new double[Enum.GetValues<Stage>().Length];
+    /// <summary>Every stage, in pipeline order (made once: Enum.GetValues allocates a new array per call).</summary>
+    public static IReadOnlyList<Stage> All { get; } = Enum.GetValues<Stage>();
+
+    private static readonly string[] Names = All.Select(Name).ToArray();
+    private readonly double[] _ms = new double[All.Count];
 
     public double this[Stage stage] => _ms[(int)stage];
 
@@ -35,12 +39,18 @@ public sealed class StageTimings
     /// <summary>Answer tokens per second of decode time.</summary>
     public double DecodeTokensPerSecond => this[Stage.Decode] > 0 ? DecodedTokens / (this[Stage.Decode] / 1000.0) : 0;
 
+    /// <summary>All stages together, ms.</summary>
     public double TotalMs => _ms.Sum();
 
     internal void Add(Stage stage, long startTimestamp) => _ms[(int)stage] += Stopwatch.GetElapsedTime(startTimestamp).TotalMilliseconds;
 
-    public IReadOnlyDictionary<string, double> ToDictionary() =>
-        Enum.GetValues<Stage>().ToDictionary(s => Name(s), s => Math.Round(this[s], 3));
+    /// <summary>Stage name to ms (rounded to the microsecond), in pipeline order.</summary>
+    public IReadOnlyDictionary<string, double> ToDictionary()
+    {
+        var d = new Dictionary<string, double>(Names.Length);
+        for (int i = 0; i < Names.Length; i++) d[Names[i]] = Math.Round(_ms[i], 3);
+        return d;
+    }
 
     public static string Name(Stage s) => s switch
     {
@@ -55,6 +65,6 @@ public sealed class StageTimings
 
     /// <summary>One line: every stage in ms, then decode tokens/s.</summary>
     public override string ToString() =>
-        string.Join("  ", Enum.GetValues<Stage>().Select(s => $"{Name(s)} {this[s]:F1} ms")) +
+        string.Join("  ", All.Select(s => $"{Name(s)} {this[s]:F1} ms")) +
         $"  | decode {DecodedTokens} tok, {DecodeTokensPerSecond:F1} tok/s  | total {TotalMs:F1} ms";
 }

@@ -43,8 +43,16 @@ public sealed class InferenceLease : IDisposable
     }
 
     /// <summary>Time this lease spent inside ONNX Runtime's Run, over every graph it ran.</summary>
-    public TimeSpan RunTime => System.Diagnostics.Stopwatch.GetElapsedTime(0,
-        Vision.RunTicks + _decoders.Values.Sum(d => d.RunTicks) + _compressors.Values.Sum(c => c.RunTicks));
+    public TimeSpan RunTime
+    {
+        get
+        {
+            long ticks = Vision.RunTicks;  // loops, not LINQ: the live session reads this every frame
+            foreach (var d in _decoders.Values) ticks += d.RunTicks;
+            foreach (var c in _compressors.Values) ticks += c.RunTicks;
+            return System.Diagnostics.Stopwatch.GetElapsedTime(0, ticks);
+        }
+    }
 
     /// <summary>Frees every state this lease made.</summary>
     public void Dispose()

@@ -130,7 +130,8 @@ foreach (int context in new[] { 16, 64, 256 })
 if (set.Manifest.World is not null)
 {
     var worldQuestion = Assistant.Capture.World.WorldQuestions.Generate(2_000_500, 1, "count")[0].Text;
-    var answer = new AskConfig(Answer: new AnswerOptions(2));
+    // Two tokens every frame whatever the answer (one decode step): the same ONNX Runtime work as before the word limit.
+    var answer = new AskConfig(Answer: new AnswerOptions(2, IgnoreStop: true, RepeatLimit: 0));
     async Task<double> PerFrameMs(double speed, bool reuseQuery, int frames, Assistant.Engine.FramePipeline? shared = null)
     {
         var world = new Assistant.Capture.World.WorldSource(2_000_500, speed);
@@ -184,6 +185,24 @@ if (set.Manifest.World is not null)
         int n = reps * 8;
         results.Add(new() { ["bench"] = "engine_overhead", ["path"] = path, ["frames"] = n, ["loop_ms_per_frame"] = wall / n, ["stages_ms_per_frame"] = stages / n,
             ["bare_run_ms_per_frame"] = bare / n, ["preprocess_ms_per_frame"] = preprocess / n, ["loop_over_stages"] = wall / stages, ["loop_over_bare_runs"] = wall / bare });
+    }
+    // The real session loop (LiveSession, what `assistant live` runs) on the same moving world, 2 tokens per
+    // frame: wall time from the end of the 3rd frame (warm-up) to the end of the last, over the time inside
+    // ONNX Runtime's Run on those frames, as each frame report gives it; and the same less the source's time
+    // (rendering the world frame), which the live_step path above does outside its timing. No observer but this one.
+    {
+        using var loaded = LoadedModels.Load(modelsDir, cli.Get("--ep", "cpu"));
+        var options = LiveSessionOptions.Default with
+        {
+            Source = "world:2000501", Query = worldQuestion, Frames = reps * 8 + 3, AnswerTokens = 2, TokensPerFrame = 2,
+        };
+        using var session = LiveSession.Open(loaded, options);
+        var timer = new Assistant.Bench.SessionTimer(warmup: 3);
+        session.Observe(timer);
+        await session.RunAsync();
+        results.Add(new() { ["bench"] = "engine_overhead", ["path"] = "live_session", ["frames"] = timer.Frames, ["loop_ms_per_frame"] = timer.WallMs / timer.Frames,
+            ["bare_run_ms_per_frame"] = timer.RunMs / timer.Frames, ["source_ms_per_frame"] = timer.AcquireMs / timer.Frames,
+            ["loop_over_bare_runs"] = timer.WallMs / timer.RunMs, ["loop_less_source_over_bare_runs"] = (timer.WallMs - timer.AcquireMs) / timer.RunMs });
     }
     foreach (var speed in new[] { 0.0, 0.004 })
     {
