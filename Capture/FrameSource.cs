@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Assistant.Capture.World;
 
 namespace Assistant.Capture;
@@ -12,7 +13,7 @@ public interface IFrameSource : IDisposable
     /// <summary>What the user asked for, e.g. "folder:shots/".</summary>
     string Name { get; }
 
-    bool TryRead(out Frame frame);
+    bool TryRead([MaybeNullWhen(false)] out Frame frame);
 }
 
 /// <summary>The moving synthetic world: frame n is the world at step n (endless).</summary>
@@ -32,7 +33,7 @@ public sealed class WorldFrameSource(WorldSource world, int size) : IFrameSource
     /// <summary>The world step a frame from this source shows (from its timestamp; valid on any thread).</summary>
     public static long StepOf(Frame frame) => (long)Math.Round(frame.Timestamp.TotalSeconds * StepsPerSecond);
 
-    public bool TryRead(out Frame frame)
+    public bool TryRead([MaybeNullWhen(false)] out Frame frame)
     {
         Current = _next++;
         frame = world.Render(Current, size, TimeSpan.FromSeconds(Current / StepsPerSecond));
@@ -76,13 +77,13 @@ public sealed class ImageFilesSource : IFrameSource
         return new ImageFilesSource($"file:{path}", [path], loop: true);
     }
 
-    public bool TryRead(out Frame frame)
+    public bool TryRead([MaybeNullWhen(false)] out Frame frame)
     {
         if (_index >= _files.Length)
         {
             if (!_loop)
             {
-                frame = null!;
+                frame = null;
                 return false;
             }
             _index = 0;

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 namespace Assistant.Capture;
 
 /// <summary>
@@ -24,7 +25,7 @@ public sealed class LatestFrame
     }
 
     /// <summary>Takes the newest frame, waiting up to <paramref name="timeout"/>; false if none arrived.</summary>
-    public bool TryTake(TimeSpan timeout, out Frame frame)
+    public bool TryTake(TimeSpan timeout, [MaybeNullWhen(false)] out Frame frame)
     {
         lock (_gate)
         {
@@ -34,7 +35,7 @@ public sealed class LatestFrame
                 var left = deadline - DateTime.UtcNow;
                 if (left <= TimeSpan.Zero || !Monitor.Wait(_gate, left))
                 {
-                    frame = null!;
+                    frame = null;
                     return false;
                 }
             }

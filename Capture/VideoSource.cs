@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using OpenCvSharp;
 
 namespace Assistant.Capture;
@@ -96,7 +97,7 @@ public sealed class VideoSource : IFrameSource
         }
     }
 
-    public bool TryRead(out Frame frame)
+    public bool TryRead([MaybeNullWhen(false)] out Frame frame)
     {
         if (!_capture.Read(_bgr) || _bgr.Empty())
         {
@@ -106,7 +107,7 @@ public sealed class VideoSource : IFrameSource
                 _capture.Set(VideoCaptureProperties.PosFrames, 0);
                 if (_capture.Read(_bgr) && !_bgr.Empty()) return Convert(out frame);
             }
-            frame = null!;
+            frame = null;
             return false;
         }
         return Convert(out frame);

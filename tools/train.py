@@ -129,13 +129,7 @@ def train_vision(a) -> None:
         enc.load_state_dict(ck["model"]), heads.load_state_dict(ck["heads"]), opt.load_state_dict(ck["opt"])
         step, elapsed = ck["step"], ck["elapsed"]
         print(f"resuming {a.out} at step {step}")
-    data_source = world_data.Batches("train", a.batch, cfg.image_size, cfg.grid, seed=a.seed + step, workers=a.workers)
-    if a.pregen and a.cache_features:
-        t_cache = time.time()
-        with torch.no_grad():
-            data_source.cache_features(lambda images: model.vision(world_data.to_pixels(images, vcfg.mean, vcfg.std, dev)))
-        print(f"cached the frozen encoder's features of {a.pregen} scenes in {time.time() - t_cache:.1f}s", flush=True)
-    data = iter(data_source)
+    data = iter(world_data.Batches("train", a.batch, cfg.image_size, cfg.grid, seed=a.seed + step, workers=a.workers))
     prog, t0 = Progress(a.steps, step, a.log_every), time.time()
 
     def state():
@@ -389,42 +383,70 @@ def train_vlm(a) -> None:
           + json.dumps(final))
 
 
-def main() -> int:
+def parser() -> argparse.ArgumentParser:
+    """One subcommand per stage, each with only the flags that stage reads."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("stage", choices=["vision", "vlm"])
-    ap.add_argument("--out", type=Path, required=True, help="checkpoint to write (resumed if it exists)")
-    ap.add_argument("--vision", type=Path, help="stage-1 checkpoint (vlm stage)")
-    ap.add_argument("--decoder", choices=sorted(DECODERS), default="small")
-    ap.add_argument("--compressor", choices=["quecc", "tokenpacker"], default="quecc")
-    ap.add_argument("--tokens", type=int, nargs="*", default=None, help="train only these V (default: every V)")
-    ap.add_argument("--init", type=Path, help="vlm stage: start from these weights (a fresh optimiser)")
-    ap.add_argument("--pregen", type=int, default=0, help="vlm stage: generate this many scenes up front and sample from them")
-    ap.add_argument("--cache-features", action="store_true",
-                    help="vlm stage with --pregen: run the frozen encoder once per scene up front and train on its features "
-                         "(the same numbers, much less work per step; memory: scenes x patches x (dim + multi_dim) floats)")
-    ap.add_argument("--hard-weight", type=float, default=1.0, help="sampling weight of spatial and nearest questions (with --pregen)")
-    ap.add_argument("--position-loss", type=float, default=0.0,
-                    help="weight of an auxiliary loss asking visual tokens to keep object positions (with --pregen)")
-    ap.add_argument("--query-grad", action="store_true",
-                    help="let gradient reach the decoder through QueCC's query embedding (the paper stops it; same exported graphs)")
-    ap.add_argument("--name-loss", type=float, default=0.0,
-                    help="weight of an auxiliary loss asking the answer position where the question's named objects are "
-                         "(with --pregen; what makes spatial questions learnable, docs/WORLD.md)")
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--questions", type=int, default=2, help="questions per scene in a batch")
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--max-minutes", type=float, default=1e9, help="time budget: the run ends (decayed) within it")
-    ap.add_argument("--save-every", type=int, default=500)
-    ap.add_argument("--log-every", type=int, default=50)
-    ap.add_argument("--val-every", type=int, default=500)
-    ap.add_argument("--val-scenes", type=int, default=1000)
-    a = ap.parse_args()
-    if a.stage == "vlm" and not a.vision:
-        ap.error("the vlm stage needs --vision CKPT")
+    stages = ap.add_subparsers(dest="stage", required=True, metavar="{vision,vlm}")
+
+    def common(p: argparse.ArgumentParser, steps: int, lr: float) -> None:
+        p.add_argument("--out", type=Path, required=True, help="checkpoint to write (resumed if it exists)")
+        p.add_argument("--steps", type=int, default=steps)
+        p.add_argument("--batch", type=int, default=128)
+        p.add_argument("--lr", type=float, default=lr)
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--device", default="cpu")
+        p.add_argument("--workers", type=int, default=2)
+        p.add_argument("--max-minutes", type=float, default=1e9, help="time budget: the run ends (decayed) within it")
+        p.add_argument("--save-every", type=int, default=500)
+        p.add_argument("--log-every", type=int, default=50)
+        p.add_argument("--val-every", type=int, default=500)
+        p.add_argument("--val-scenes", type=int, default=1000)
+
+    vision = stages.add_parser("vision", help="stage 1: the vision encoder on patch targets")
+    common(vision, 3000, 2e-3)
+
+    vlm = stages.add_parser("vlm", help="stage 2 and after: compressor and decoder on a frozen encoder")
+    common(vlm, 3000, 2e-3)
+    vlm.add_argument("--vision", type=Path, required=True, help="stage-1 checkpoint")
+    vlm.add_argument("--decoder", choices=sorted(DECODERS), default="small")
+    vlm.add_argument("--compressor", choices=["quecc", "tokenpacker"], default="quecc")
+    vlm.add_argument("--tokens", type=int, nargs="*", default=None, help="train only these V (default: every V)")
+    vlm.add_argument("--init", type=Path, help="start from these weights (a fresh optimiser)")
+    vlm.add_argument("--questions", type=int, default=2, help="questions per scene in a batch")
+    vlm.add_argument("--pregen", type=int, default=0, help="generate this many scenes up front and sample from them")
+    vlm.add_argument("--cache-features", action="store_true",
+                     help="with --pregen: run the frozen encoder once per scene up front and train on its features "
+                          "(the same numbers, much less work per step; memory: scenes x patches x (dim + multi_dim) floats)")
+    vlm.add_argument("--hard-weight", type=float, default=1.0, help="with --pregen: sampling weight of spatial and nearest questions")
+    vlm.add_argument("--position-loss", type=float, default=0.0,
+                     help="with --pregen: weight of an auxiliary loss asking visual tokens to keep object positions")
+    vlm.add_argument("--query-grad", action="store_true",
+                     help="let gradient reach the decoder through QueCC's query embedding (the paper stops it; same exported graphs)")
+    vlm.add_argument("--name-loss", type=float, default=0.0,
+                     help="with --pregen: weight of an auxiliary loss asking the answer position where the question's named objects are "
+                          "(what makes spatial questions learnable, docs/WORLD.md)")
+    return ap
+
+
+# Flags that only act on pregenerated scenes, with the value that means "not asked for".
+NEEDS_PREGEN = {"cache_features": False, "hard_weight": 1.0, "position_loss": 0.0, "name_loss": 0.0}
+
+
+def parse(argv=None) -> argparse.Namespace:
+    """The stage's flags; a flag that would do nothing in this combination is refused, not ignored."""
+    ap = parser()
+    a = ap.parse_args(argv)
+    if a.stage == "vlm" and not a.pregen:
+        idle = [f"--{k.replace('_', '-')}" for k, off in NEEDS_PREGEN.items() if getattr(a, k) != off]
+        if idle:
+            ap.error(f"{', '.join(idle)} {'acts' if len(idle) == 1 else 'act'} only on pregenerated scenes: add --pregen N")
+    if a.stage == "vlm" and a.pregen < 0:
+        ap.error(f"--pregen must be >= 0, got {a.pregen}")
+    return a
+
+
+def main(argv=None) -> int:
+    a = parse(argv)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     (train_vision if a.stage == "vision" else train_vlm)(a)
     return 0

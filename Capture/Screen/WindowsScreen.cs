@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
 
 namespace Assistant.Capture.Screen;
@@ -44,7 +45,7 @@ public sealed partial class WindowsScreenSource : IScreenSource
     public int ScreenWidth { get; }
     public int ScreenHeight { get; }
 
-    public bool TryRead(out Frame frame)
+    public bool TryRead([MaybeNullWhen(false)] out Frame frame)
     {
         if (!BitBlt(_memoryDc, 0, 0, _width, _height, _screenDc, _x, _y, SrcCopy | CaptureBlt))
             throw new CaptureException($"BitBlt failed for {Name} (error {Marshal.GetLastPInvokeError()}): the desktop may be locked");

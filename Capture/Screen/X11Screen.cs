@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
 
 namespace Assistant.Capture.Screen;
@@ -98,7 +99,7 @@ public sealed class X11ScreenSource : IScreenSource
     public int ScreenWidth { get; }
     public int ScreenHeight { get; }
 
-    public bool TryRead(out Frame frame)
+    public bool TryRead([MaybeNullWhen(false)] out Frame frame)
     {
         var ptr = X11.XGetImage(_display, _root, _x, _y, (uint)_width, (uint)_height, nuint.MaxValue, X11.ZPixmap);
         if (ptr == IntPtr.Zero) throw new CaptureException($"XGetImage failed for {Name}");

@@ -103,3 +103,33 @@ def test_name_loss_counts_only_the_given_positions():
     assert model.name_loss(hidden, named).item() < 1e-10
     named[0, 4] = 1.0  # given and off by 1 in x and y: mean squared error over the 4 given coordinates
     assert abs(model.name_loss(hidden, named).item() - 0.5) < 1e-5
+
+
+def test_each_stage_takes_only_its_own_flags():
+    vision = train.parse(["vision", "--out", "v.pt", "--steps", "10"])
+    assert vision.stage == "vision" and vision.steps == 10 and not hasattr(vision, "pregen")
+    vlm = train.parse(["vlm", "--out", "m.pt", "--vision", "v.pt", "--pregen", "100", "--cache-features", "--name-loss", "0.5"])
+    assert vlm.pregen == 100 and vlm.cache_features and vlm.name_loss == 0.5
+    for argv in (["vision", "--out", "v.pt", "--pregen", "5"],             # a stage-2 flag on stage 1
+                 ["vision", "--out", "v.pt", "--cache-features"],
+                 ["vlm", "--out", "m.pt"]):                               # stage 2 without its encoder
+        try:
+            train.parse(argv)
+        except SystemExit as e:
+            assert e.code == 2
+        else:
+            raise AssertionError(f"accepted {argv}")
+
+
+def test_flags_that_need_pregenerated_scenes_are_refused_without_them(capsys):
+    for flag in (["--cache-features"], ["--hard-weight", "2"], ["--position-loss", "0.1"], ["--name-loss", "0.5"]):
+        try:
+            train.parse(["vlm", "--out", "m.pt", "--vision", "v.pt", *flag])
+        except SystemExit as e:
+            assert e.code == 2
+        else:
+            raise AssertionError(f"accepted {flag} without --pregen")
+        err = capsys.readouterr().err
+        assert flag[0] in err and "add --pregen N" in err
+    # The defaults are not "asked for": a plain stage-2 run is fine.
+    assert train.parse(["vlm", "--out", "m.pt", "--vision", "v.pt"]).pregen == 0
