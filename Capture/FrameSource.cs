@@ -13,6 +13,7 @@ public interface IFrameSource : IDisposable
     /// <summary>What the user asked for, e.g. "folder:shots/".</summary>
     string Name { get; }
 
+    /// <summary>The next frame; false when the source has ended. A failure is a <see cref="CaptureException"/>.</summary>
     bool TryRead([MaybeNullWhen(false)] out Frame frame);
 }
 
@@ -21,7 +22,9 @@ public sealed class WorldFrameSource(WorldSource world, int size) : IFrameSource
 {
     private long _next;
 
+    /// <summary>"world:SEED".</summary>
     public string Name => $"world:{world.Seed}";
+    /// <summary>The moving world this source renders.</summary>
     public WorldSource World => world;
 
     /// <summary>World steps per second of frame time: frame n is stamped n / 30 s.</summary>
@@ -33,6 +36,7 @@ public sealed class WorldFrameSource(WorldSource world, int size) : IFrameSource
     /// <summary>The world step a frame from this source shows (from its timestamp; valid on any thread).</summary>
     public static long StepOf(Frame frame) => (long)Math.Round(frame.Timestamp.TotalSeconds * StepsPerSecond);
 
+    /// <summary>Renders the next world step; never ends.</summary>
     public bool TryRead([MaybeNullWhen(false)] out Frame frame)
     {
         Current = _next++;
@@ -40,6 +44,7 @@ public sealed class WorldFrameSource(WorldSource world, int size) : IFrameSource
         return true;
     }
 
+    /// <summary>Nothing to free.</summary>
     public void Dispose() { }
 }
 
@@ -59,6 +64,7 @@ public sealed class ImageFilesSource : IFrameSource
         _loop = loop;
     }
 
+    /// <summary>What the user asked for, e.g. "folder:shots/".</summary>
     public string Name { get; }
 
     /// <summary>A folder's images; a folder with none is an error, not an empty run.</summary>
@@ -77,6 +83,7 @@ public sealed class ImageFilesSource : IFrameSource
         return new ImageFilesSource($"file:{path}", [path], loop: true);
     }
 
+    /// <summary>The next image in name order; false after the last (unless looping). A broken file is a <see cref="CaptureException"/>.</summary>
     public bool TryRead([MaybeNullWhen(false)] out Frame frame)
     {
         if (_index >= _files.Length)
@@ -93,5 +100,6 @@ public sealed class ImageFilesSource : IFrameSource
         return true;
     }
 
+    /// <summary>Nothing to free: files are read whole, one at a time.</summary>
     public void Dispose() { }
 }

@@ -8,6 +8,7 @@ public static class ImageFile
     /// <summary>Largest accepted side, so a crafted header cannot ask for gigabytes.</summary>
     public const int MaxSide = 16384;
 
+    /// <summary>Decodes an image file; a missing or broken one is a one-line <see cref="CaptureException"/>.</summary>
     public static Frame Load(string path)
     {
         if (!File.Exists(path)) throw new CaptureException($"image not found: {path}");
@@ -24,6 +25,7 @@ public static class ImageFile
         return Decode(bytes, path);
     }
 
+    /// <summary>Decodes image bytes; <paramref name="name"/> names them in errors.</summary>
     public static Frame Decode(byte[] bytes, string name)
     {
         ImageInfo? info;

@@ -49,5 +49,6 @@ public sealed class LatestFrame
     /// <summary>Frames waiting: 0 or 1, never more.</summary>
     public int Pending { get { lock (_gate) return _slot is null ? 0 : 1; } }
 
+    /// <summary>Frames offered, taken, and dropped because a newer one arrived first.</summary>
     public (long Published, long Taken, long Dropped) Counts { get { lock (_gate) return (_published, _taken, _dropped); } }
 }

@@ -37,11 +37,13 @@ public sealed class VideoSource : IFrameSource
     /// <summary>Raised on the reading thread when a lost device comes back, with a one-line message.</summary>
     public event Action<string>? Recovered;
 
+    /// <summary>"video:PATH" or "camera:N".</summary>
     public string Name { get; }
 
     /// <summary>Frames per second the file or camera reports (0 when unknown).</summary>
     public double Fps => _capture.Fps;
 
+    /// <summary>A video file through OpenCV; <paramref name="loop"/> starts it again at its end. An unreadable file is a <see cref="CaptureException"/>.</summary>
     public static VideoSource File(string path, bool loop)
     {
         if (!System.IO.File.Exists(path)) throw new CaptureException($"video not found: {path}");
@@ -56,6 +58,9 @@ public sealed class VideoSource : IFrameSource
 
     /// <param name="width">Requested frame width (0 keeps the camera's default); likewise height and fps.</param>
     /// <param name="reopenWithin">How long a camera that stops delivering is retried (default 10 s).</param>
+    /// <param name="index">The camera's device index.</param>
+    /// <param name="height">Requested frame height (0: the camera's default).</param>
+    /// <param name="fps">Requested frame rate (0: the camera's default).</param>
     public static VideoSource Camera(int index, int width = 0, int height = 0, double fps = 0, TimeSpan? reopenWithin = null) =>
         Device(() =>
         {
@@ -97,6 +102,7 @@ public sealed class VideoSource : IFrameSource
         }
     }
 
+    /// <summary>The next frame; false at the end of a file. A camera that stops is reopened until <c>reopenWithin</c>, then fails.</summary>
     public bool TryRead([MaybeNullWhen(false)] out Frame frame)
     {
         if (!_capture.Read(_bgr) || _bgr.Empty())
@@ -152,6 +158,7 @@ public sealed class VideoSource : IFrameSource
         return true;
     }
 
+    /// <summary>Releases the capture.</summary>
     public void Dispose()
     {
         _bgr.Dispose();

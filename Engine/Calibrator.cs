@@ -13,6 +13,7 @@ public static class Calibrator
     private const int Warmup = 3, Reps = 15;
 
     /// <param name="cacheRoot">Where calibrations live; default $ASSISTANT_CACHE, else the user's local application data.</param>
+    /// <param name="set">The set the calibration is for (its name, provider and manifest's time stamp key the file).</param>
     public static string CachePath(ModelSet set, string? cacheRoot = null)
     {
         var root = cacheRoot ?? Environment.GetEnvironmentVariable("ASSISTANT_CACHE")

@@ -61,6 +61,7 @@ public static class FlopsModel
 /// <summary>FLOPs of each stage of one ask.</summary>
 public sealed record AskFlops(double Vision, double QueryPrefill, double Compressor, double VisualPrefill, double Decode)
 {
+    /// <summary>Every stage together.</summary>
     public double Total => Vision + QueryPrefill + Compressor + VisualPrefill + Decode;
 
     /// <summary>Per frame once the query is cached: the query prefill is paid once per question, not per frame.</summary>

@@ -50,7 +50,7 @@ public sealed class LiveSession : IDisposable
     /// </summary>
     /// <param name="set">The model set; a pipeline of the session's own leases its state.</param>
     /// <param name="options">The session's configuration, validated here.</param>
-    /// <param name="calibrate">This machine's speed for the planner, asked for only with a budget (default: the cached calibration, measured once).</param>
+    /// <remarks>With a budget, the planner uses this machine's cached calibration, measured once when there is none.</remarks>
     public static LiveSession Open(LoadedModels set, LiveSessionOptions options) => Open(set.Set, options);
 
     internal static LiveSession Open(ModelSet set, LiveSessionOptions options, Func<ModelSet, (Calibration Calibration, bool Measured)>? calibrate = null)
@@ -369,7 +369,7 @@ public sealed class LiveSession : IDisposable
     /// <summary>The newest captured frame; null when the source ended or failed under the stop policy (a failure is thrown).</summary>
     private Frame? Take(CancellationToken stop)
     {
-        Frame frame;
+        Frame? frame;
         while (!_latest.TryTake(TimeSpan.FromMilliseconds(200), out frame))
         {
             stop.ThrowIfCancellationRequested();

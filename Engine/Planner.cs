@@ -12,12 +12,14 @@ namespace Assistant.Engine;
 public sealed record Calibration(string Set, string Provider, string Machine, DateTime MeasuredUtc, double VisionMs,
     IReadOnlyDictionary<string, double> CompressorMs, IReadOnlyDictionary<string, DecoderSpeed> Decoders)
 {
+    /// <summary>The calibration's key of one compressor graph.</summary>
     public static string CompressorKey(string decoder, string kind, int tokens) => $"{decoder}|{kind}|{tokens}";
 }
 
 /// <summary>Decoder latency model: overhead per run plus time per MFLOP of the run.</summary>
 public sealed record DecoderSpeed(double OverheadMs, double MsPerMflop)
 {
+    /// <summary>Predicted ms of a decoder run of <paramref name="flops"/>.</summary>
     public double Ms(double flops) => OverheadMs + MsPerMflop * flops / 1e6;
 }
 
@@ -25,6 +27,7 @@ public sealed record DecoderSpeed(double OverheadMs, double MsPerMflop)
 public sealed record PlanCandidate(string Decoder, string Compressor, int Tokens, double PredictedAccuracy, AskFlops Flops,
     IReadOnlyDictionary<string, double> StageMs)
 {
+    /// <summary>Every stage's predicted ms together.</summary>
     public double TotalMs => StageMs.Values.Sum();
 }
 
@@ -56,6 +59,7 @@ public static class Planner
         return new LawParameters(Get("a"), Get("alpha"), Get("beta"), Get("d"));
     }
 
+    /// <summary>The configuration with the best predicted accuracy that fits <paramref name="request"/>'s budget (ties to the cheaper), else the cheapest; every candidate with its cost.</summary>
     public static Plan Choose(Manifest manifest, LawParameters law, Calibration calibration, PlanRequest request)
     {
         if (!(request.LatencyMs > 0)) throw new EngineException($"--latency-ms must be positive, got {request.LatencyMs}");

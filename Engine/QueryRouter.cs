@@ -3,13 +3,16 @@ namespace Assistant.Engine;
 /// <summary>Where a query goes: the visual path (vision encoder, QueCC, decoder) or OCR.</summary>
 public enum QueryRoute
 {
+    /// <summary>The vision encoder, QueCC and the decoder.</summary>
     Visual,
+    /// <summary>Text recognition: the answer is the text read.</summary>
     Ocr,
 }
 
 /// <summary>A routing decision and the rule that made it (shown on the timing line).</summary>
 public sealed record RouteDecision(QueryRoute Route, string Rule)
 {
+    /// <summary>"route ocr (rule)".</summary>
     public override string ToString() => $"route {(Route == QueryRoute.Ocr ? "ocr" : "visual")} ({Rule})";
 }
 
@@ -36,6 +39,7 @@ public static class QueryRouter
         "sentence", "quote", "notification", "dialog", "dialogue", "password", "username", "phone",
     ];
 
+    /// <summary>The automatic route of <paramref name="query"/>: OCR for a question about written things, else visual; with the rule that decided.</summary>
     public static RouteDecision Route(string query)
     {
         if (HasQuotedText(query)) return new RouteDecision(QueryRoute.Ocr, "quoted text");

@@ -8,8 +8,10 @@ namespace Assistant.Engine;
 /// </summary>
 public sealed record LawParameters(double A, double Alpha, double Beta, double D)
 {
+    /// <summary>Predicted error at <paramref name="n"/> billion decoder parameters and <paramref name="v"/> visual tokens.</summary>
     public double Error(double n, double v) => A * Math.Pow(n, -Alpha) * Math.Pow(v, -Beta) + D;
 
+    /// <summary>1 - <see cref="Error"/>.</summary>
     public double Accuracy(double n, double v) => 1 - Error(n, v);
 
     /// <summary>
@@ -23,8 +25,11 @@ public sealed record LawParameters(double A, double Alpha, double Beta, double D
 /// <summary>A closed interval for one parameter.</summary>
 public readonly record struct Range(double Lo, double Hi)
 {
+    /// <summary>Whether <paramref name="x"/> lies in [Lo, Hi].</summary>
     public bool Contains(double x) => x >= Lo && x <= Hi;
+    /// <summary><paramref name="x"/> moved into [Lo, Hi].</summary>
     public double Clamp(double x) => Math.Clamp(x, Lo, Hi);
+    /// <summary>"lo:hi", as --bounds takes it.</summary>
     public override string ToString() => $"{Lo.ToString(CultureInfo.InvariantCulture)}:{Hi.ToString(CultureInfo.InvariantCulture)}";
 }
 
@@ -38,6 +43,7 @@ public sealed record LawBounds(Range A, Range Alpha, Range Beta, Range D)
     public static LawBounds None { get; } = new(new(double.NegativeInfinity, double.PositiveInfinity), new(0, 1), new(0, 1),
         new(double.NegativeInfinity, double.PositiveInfinity));
 
+    /// <summary>Whether these are the unbounded bounds (<see cref="None"/>).</summary>
     public bool IsUnbounded => double.IsInfinity(D.Lo);
 
     /// <summary>"paper", "none", or "a=LO:HI,alpha=LO:HI,beta=LO:HI,d=LO:HI" (unnamed parameters keep the paper's bounds).</summary>
@@ -68,6 +74,7 @@ public sealed record LawBounds(Range A, Range Alpha, Range Beta, Range D)
         return b;
     }
 
+    /// <summary>"a=..,alpha=..,beta=..,d=..", as --bounds takes it.</summary>
     public override string ToString() => $"a={A},alpha={Alpha},beta={Beta},d={D}";
 }
 
@@ -95,6 +102,7 @@ public static class ScalingLawFitter
 {
     private const int Grid = 41, Fine = 9, Zooms = 14, Starts = 4;
 
+    /// <summary>Least-squares fit of the law to <paramref name="points"/> within <paramref name="bounds"/>, with <paramref name="bootstrap"/> resampled refits (seeded by <paramref name="seed"/>) for 95% intervals.</summary>
     public static LawFit Fit(IReadOnlyList<ScalingPoint> points, LawBounds bounds, int bootstrap = 200, int seed = 0)
     {
         if (points.Count < 5)

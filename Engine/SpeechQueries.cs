@@ -36,6 +36,7 @@ public static class SpeechQueries
         return (heard, (double)samples.Length / Capture.Audio.AudioFile.SampleRate, clock.Elapsed);
     }
 
+    /// <summary>The utterances of <paramref name="samples"/> (16 kHz mono) and, with <paramref name="recognizer"/>, their questions.</summary>
     public static async Task<IReadOnlyList<HeardUtterance>> HearAsync(SileroVad vad, float[] samples, VadOptions options,
         ISpeechRecognizer? recognizer, CancellationToken cancellation = default)
     {
@@ -76,8 +77,10 @@ public sealed class SpeechListener(SileroVad vad, VadOptions options, ISpeechRec
     private readonly List<float> _recent = [];
     private long _recentStart, _samples;  // stream index of _recent[0]; samples heard in all
 
+    /// <summary>Seconds of audio heard so far.</summary>
     public double Seconds => (double)_samples / SileroVad.SampleRate;
 
+    /// <summary>Feeds one 512-sample frame; the utterance that ended with it, if one did.</summary>
     public async Task<HeardUtterance?> PushAsync(float[] frame, CancellationToken cancellation = default)
     {
         _recent.AddRange(frame);

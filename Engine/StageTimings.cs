@@ -5,11 +5,17 @@ namespace Assistant.Engine;
 /// <summary>The stages of answering about one frame, in pipeline order.</summary>
 public enum Stage
 {
+    /// <summary>Resize and normalise (only when the vision encoder runs).</summary>
     Preprocess,
+    /// <summary>The vision encoder.</summary>
     Vision,
+    /// <summary>The query's prefill (once per question).</summary>
     QueryPrefill,
+    /// <summary>QueCC or the baseline compressor.</summary>
     Compress,
+    /// <summary>The V + 2 visual positions on the cached query.</summary>
     VisualPrefill,
+    /// <summary>Answer tokens.</summary>
     Decode,
 }
 
@@ -22,6 +28,7 @@ public sealed class StageTimings
     private static readonly string[] Names = All.Select(Name).ToArray();
     private readonly double[] _ms = new double[All.Count];
 
+    /// <summary>Ms spent in <paramref name="stage"/>.</summary>
     public double this[Stage stage] => _ms[(int)stage];
 
     /// <summary>Answer tokens produced (stop token excluded).</summary>
@@ -52,6 +59,7 @@ public sealed class StageTimings
         return d;
     }
 
+    /// <summary>The one name of each stage, as every report, record and plan writes it.</summary>
     public static string Name(Stage s) => s switch
     {
         Stage.Preprocess => "preprocess",

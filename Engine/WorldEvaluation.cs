@@ -6,8 +6,10 @@ namespace Assistant.Engine;
 /// <summary>Correct out of total, with a 95% Wilson score interval (sound at small n and near 0 or 1).</summary>
 public sealed record Accuracy(int Correct, int Total)
 {
+    /// <summary>Correct over total (0 when empty).</summary>
     public double Value => Total == 0 ? 0 : (double)Correct / Total;
 
+    /// <summary>The Wilson score 95% interval.</summary>
     public (double Lo, double Hi) Interval95
     {
         get
@@ -21,15 +23,24 @@ public sealed record Accuracy(int Correct, int Total)
         }
     }
 
+    /// <summary>"97.6% [96.5, 98.3] (1171/1200)".</summary>
     public override string ToString() => $"{100 * Value:F1}% [{100 * Interval95.Lo:F1}, {100 * Interval95.Hi:F1}] ({Correct}/{Total})";
 }
 
 /// <summary>One evaluated question.</summary>
 public sealed record EvalItem(long Seed, string Family, string Question, string Truth, string Answer)
 {
+    /// <summary>The answer equals the truth.</summary>
     public bool Correct => Answer == Truth;
 }
 
+/// <summary>What an evaluation run scored.</summary>
+/// <param name="Split">The split the seeds came from.</param>
+/// <param name="SeedStart">The first scene seed.</param>
+/// <param name="Count">Scenes asked about.</param>
+/// <param name="Overall">Accuracy over every question.</param>
+/// <param name="ByFamily">Accuracy per question family.</param>
+/// <param name="Items">Every question with its answer.</param>
 public sealed record EvalReport(string Split, long SeedStart, int Count, Accuracy Overall, IReadOnlyDictionary<string, Accuracy> ByFamily, IReadOnlyList<EvalItem> Items);
 
 /// <summary>
@@ -40,6 +51,12 @@ public sealed class WorldEvaluation(AskPipeline pipeline)
 {
     /// <param name="renderSize">Side of the rendered scene; the preprocessor resizes it to the model's input
     /// (default: the model's own size, as in training).</param>
+    /// <param name="config">The configuration (at most 4 greedy tokens an answer).</param>
+    /// <param name="split">train, val or test.</param>
+    /// <param name="count">Scenes, one question each.</param>
+    /// <param name="seedStart">The first seed (default: the split's first).</param>
+    /// <param name="progress">Told the scenes done.</param>
+    /// <param name="cancellation">Stops between scenes.</param>
     public async Task<EvalReport> RunAsync(AskConfig config, string split, int count, long? seedStart, IProgress<int>? progress = null,
         CancellationToken cancellation = default, int? renderSize = null)
     {

@@ -8,8 +8,11 @@ public enum ExecutionProvider
 {
     /// <summary>The best the build and machine offer: DirectML, then CUDA, then CPU.</summary>
     Auto,
+    /// <summary>ONNX Runtime's CPU provider (every platform).</summary>
     Cpu,
+    /// <summary>NVIDIA GPUs on Linux (the cuda build flavor).</summary>
     Cuda,
+    /// <summary>DirectML on Windows GPUs (the Windows build flavor).</summary>
     Dml,
 }
 
@@ -24,6 +27,7 @@ public static class ExecutionProviders
     /// <summary>What ONNX Runtime 1.31's CUDA provider loads at run time (it fails without them).</summary>
     public const string CudaNeeds = "the CUDA 13 runtime, cuBLAS and cuDNN 9 on the library path";
 
+    /// <summary>cpu, cuda, dml or auto; anything else is a one-line <see cref="InferenceException"/>.</summary>
     public static ExecutionProvider Parse(string text) => text.Trim().ToLowerInvariant() switch
     {
         "auto" => ExecutionProvider.Auto,

@@ -8,7 +8,7 @@ internal static class GraphContract
 {
     /// <summary>
     /// Every tensor the manifest names must exist in the graph with the same element type, rank and fixed
-    /// sizes; every tensor in <paramref name="required"/> must be named by the manifest.
+    /// sizes; every tensor in <paramref name="requiredInputs"/> and <paramref name="requiredOutputs"/> must be named by the manifest.
     /// </summary>
     public static void Check(InferenceSession session, GraphSpec spec, IEnumerable<string> requiredInputs, IEnumerable<string> requiredOutputs)
     {

@@ -8,5 +8,6 @@ namespace Assistant.Inference;
 public sealed class InferenceException(string message, int exitCode = 2, Exception? inner = null)
     : Exception(message, inner)
 {
+    /// <summary>What the command line exits with (2: bad input or configuration; 1: a runtime failure).</summary>
     public int ExitCode { get; } = exitCode;
 }

@@ -9,6 +9,7 @@ public sealed record TensorSpec(string Dtype, IReadOnlyList<JsonElement> Shape)
     /// <summary>The fixed size of axis <paramref name="axis"/>, or null when the axis is dynamic.</summary>
     public long? Fixed(int axis) => Shape[axis].ValueKind == JsonValueKind.Number ? Shape[axis].GetInt64() : null;
 
+    /// <summary>"float32[1, T, 64]": dtype and shape.</summary>
     public override string ToString() =>
         $"{Dtype}[{string.Join(", ", Shape.Select(d => d.ValueKind == JsonValueKind.Number ? d.GetInt64().ToString() : d.GetString()))}]";
 }
@@ -19,6 +20,22 @@ public sealed record GraphSpec(
     IReadOnlyDictionary<string, TensorSpec> Inputs,
     IReadOnlyDictionary<string, TensorSpec> Outputs);
 
+/// <summary>The vision encoder of a set (manifest.json <c>vision</c>).</summary>
+/// <param name="File">Its ONNX file.</param>
+/// <param name="Inputs">Declared inputs.</param>
+/// <param name="Outputs">Declared outputs.</param>
+/// <param name="ImageSize">Input side in pixels.</param>
+/// <param name="PatchSize">Patch side in pixels.</param>
+/// <param name="Grid">Patches per side.</param>
+/// <param name="Dim">Feature width.</param>
+/// <param name="MultiDim">Width of the multi-layer features QueCC reads.</param>
+/// <param name="Layers">Transformer layers.</param>
+/// <param name="Heads">Attention heads.</param>
+/// <param name="MultiLayers">The layers whose outputs make the multi-layer features.</param>
+/// <param name="Mean">Per-channel normalisation mean (RGB).</param>
+/// <param name="Std">Per-channel normalisation deviation (RGB).</param>
+/// <param name="Params">Parameter count.</param>
+/// <param name="MlpDim">The MLP's hidden width (0: 4 x dim).</param>
 public sealed record VisionSpec(
     string File,
     IReadOnlyDictionary<string, TensorSpec> Inputs,
@@ -39,7 +56,9 @@ public sealed record VisionSpec(
     /// <summary>The MLP's hidden width (a manifest without mlp_dim means CLIP's 4 x dim).</summary>
     public int MlpDim { get; init; } = MlpDim > 0 ? MlpDim : 4 * Dim;
 
+    /// <summary>The graph as a <see cref="GraphSpec"/>.</summary>
     public GraphSpec Graph => new(File, Inputs, Outputs);
+    /// <summary>P: grid squared.</summary>
     public int Patches => Grid * Grid;
 }
 
@@ -55,6 +74,21 @@ public sealed record CompressorSpec(
     public IReadOnlyList<int> Tokens => Graphs.Keys.Select(int.Parse).Order().ToArray();
 }
 
+/// <summary>One decoder of a set with its embedding graph and compressors (manifest.json <c>decoders[]</c>).</summary>
+/// <param name="Name">Its name, as --decoder takes it.</param>
+/// <param name="Decoder">The decoder graph.</param>
+/// <param name="Embed">The embedding graph.</param>
+/// <param name="Dim">Hidden width.</param>
+/// <param name="Layers">Transformer layers.</param>
+/// <param name="Heads">Query heads.</param>
+/// <param name="KvHeads">Key/value heads (grouped-query attention).</param>
+/// <param name="HeadDim">Width per head.</param>
+/// <param name="Intermediate">The MLP's hidden width.</param>
+/// <param name="VocabSize">Logit rows (at least the tokenizer's ids).</param>
+/// <param name="RopeTheta">Rotary position base.</param>
+/// <param name="RmsEps">RMSNorm epsilon.</param>
+/// <param name="Params">Parameter count.</param>
+/// <param name="Compressors">The compressors trained for it.</param>
 public sealed record DecoderSpec(
     string Name,
     GraphSpec Decoder,
@@ -71,6 +105,11 @@ public sealed record DecoderSpec(
     long Params,
     IReadOnlyList<CompressorSpec> Compressors);
 
+/// <summary>The byte-level BPE tokenizer's files and special tokens.</summary>
+/// <param name="Vocab">vocab.json, relative to the set.</param>
+/// <param name="Merges">merges.txt, relative to the set.</param>
+/// <param name="PreTokenizer">The pre-tokenizer's name (qwen2).</param>
+/// <param name="SpecialTokens">Special token text to id.</param>
 public sealed record TokenizerSpec(
     string Vocab,
     string Merges,
@@ -84,6 +123,10 @@ public sealed record TokenizerSpec(
 /// </summary>
 public sealed record PromptSpec(string QueryStart, string VisionStart, string VisionEnd, IReadOnlyList<string> Stop, int? AnswerWords = null);
 
+/// <summary>The configuration used when none is asked for.</summary>
+/// <param name="Decoder">Decoder name.</param>
+/// <param name="Compressor">Compressor kind.</param>
+/// <param name="Tokens">V.</param>
 public sealed record DefaultSpec(string Decoder, string Compressor, int Tokens);
 
 /// <summary>The synthetic world a set was trained on (absent for sets that are not world-trained).</summary>
@@ -109,6 +152,7 @@ public sealed record Manifest(
     string? Golden = null,
     WorldSpec? World = null)
 {
+    /// <summary>The manifest format this build reads.</summary>
     public const string FormatName = "quecc-assistant-models/1";
 
     internal static readonly JsonSerializerOptions Json = new()
@@ -147,6 +191,7 @@ public sealed record Manifest(
         return manifest;
     }
 
+    /// <summary>The decoder named <paramref name="name"/>; a clear error naming the set's decoders otherwise.</summary>
     public DecoderSpec FindDecoder(string name) =>
         Decoders.FirstOrDefault(d => d.Name == name)
         ?? throw new InferenceException($"model set '{Name}' has no decoder '{name}' (it has: {string.Join(", ", Decoders.Select(d => d.Name))})");

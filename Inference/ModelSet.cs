@@ -19,11 +19,17 @@ public sealed class ModelSet : IDisposable
         Decoders = decoders;
     }
 
+    /// <summary>The set's folder (absolute).</summary>
     public string Directory { get; }
+    /// <summary>The validated manifest.</summary>
     public Manifest Manifest { get; }
+    /// <summary>The provider every session runs on.</summary>
     public ExecutionProvider Provider { get; }
+    /// <summary>The vision encoder (sessions shared; states leased).</summary>
     public VisionEncoder Vision { get; }
+    /// <summary>The tokenizer.</summary>
     public TextTokenizer Tokenizer { get; }
+    /// <summary>Every decoder with its compressors.</summary>
     public IReadOnlyList<LanguageModel> Decoders { get; }
 
     /// <summary>Time spent inside ONNX Runtime's Run across every graph of the set, over its life.</summary>
@@ -153,6 +159,7 @@ public sealed class ModelSet : IDisposable
         return Path.Combine(directory, relative);
     }
 
+    /// <summary>Frees every session; leases must be disposed first.</summary>
     public void Dispose()
     {
         Vision.Dispose();

@@ -4,8 +4,10 @@ namespace Assistant.Inference;
 /// temperature restricted to the smallest set of tokens whose probability reaches <see cref="TopP"/>.</summary>
 public sealed record SamplingOptions(float Temperature = 0f, float TopP = 1f, int Seed = 0)
 {
+    /// <summary>Temperature 0: argmax.</summary>
     public static SamplingOptions Greedy { get; } = new();
 
+    /// <summary>Refuses a negative or infinite temperature and a top-p outside (0, 1].</summary>
     public void Validate()
     {
         if (!(Temperature >= 0f) || float.IsInfinity(Temperature))
@@ -23,6 +25,7 @@ public sealed class Sampler
     private float[] _probs = [];
     private int[] _order = [];
 
+    /// <summary>A sampler seeded by <paramref name="options"/>.</summary>
     public Sampler(SamplingOptions options)
     {
         options.Validate();
@@ -30,6 +33,7 @@ public sealed class Sampler
         _random = new Random(options.Seed);
     }
 
+    /// <summary>The next token id from <paramref name="logits"/>.</summary>
     public int Next(ReadOnlySpan<float> logits)
     {
         if (_options.Temperature == 0f) return ArgMax(logits);

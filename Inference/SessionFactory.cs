@@ -5,6 +5,7 @@ namespace Assistant.Inference;
 /// <summary>Options every session of a model set shares.</summary>
 public sealed record SessionConfig(ExecutionProvider Provider = ExecutionProvider.Auto, int IntraOpThreads = 0, int DeviceId = 0)
 {
+    /// <summary>Auto provider, ONNX Runtime's thread count, device 0.</summary>
     public static SessionConfig Default { get; } = new();
 }
 
@@ -14,6 +15,7 @@ public sealed record SessionConfig(ExecutionProvider Provider = ExecutionProvide
 /// </summary>
 public sealed class SessionFactory
 {
+    /// <summary>Resolves the provider once (auto probes a GPU provider and falls back to the CPU, saying why).</summary>
     public SessionFactory(SessionConfig config)
     {
         Config = config;
@@ -37,6 +39,7 @@ public sealed class SessionFactory
     /// <summary>Why <see cref="ExecutionProvider.Auto"/> ended on the CPU although a GPU provider was built in; null otherwise.</summary>
     public string? FallbackReason { get; }
 
+    /// <summary>The configuration it was made with.</summary>
     public SessionConfig Config { get; }
 
     /// <summary>The provider actually used (never Auto).</summary>

@@ -28,11 +28,13 @@ public sealed class TextTokenizer
         Special = special;
     }
 
+    /// <summary>Special token text to id.</summary>
     public IReadOnlyDictionary<string, int> Special { get; }
 
     /// <summary>Number of ids, special tokens included.</summary>
     public int Count => _tokenBytes.Length;
 
+    /// <summary>The tokenizer of <paramref name="spec"/> from <paramref name="directory"/>; a missing or malformed file is one <see cref="InferenceException"/>.</summary>
     public static TextTokenizer Load(string directory, TokenizerSpec spec)
     {
         if (spec.PreTokenizer != "qwen2")
@@ -96,6 +98,7 @@ public sealed class TextTokenizer
     public int SpecialId(string token) =>
         Special.TryGetValue(token, out var id) ? id : throw new InferenceException($"tokenizer has no special token {token}");
 
+    /// <summary>Whether <paramref name="id"/> is a special token.</summary>
     public bool IsSpecial(int id) => Special.Values.Contains(id);
 
     /// <summary>The raw bytes of one token. Valid as long as this tokenizer lives.</summary>

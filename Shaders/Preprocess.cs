@@ -9,6 +9,11 @@ public static class Preprocess
 {
     /// <param name="rgb">Source pixels, row-major, 3 bytes per pixel (R, G, B).</param>
     /// <param name="destination">3 x size x size floats, channel planes in R, G, B order.</param>
+    /// <param name="width">Source width in pixels.</param>
+    /// <param name="height">Source height in pixels.</param>
+    /// <param name="size">Destination side in pixels.</param>
+    /// <param name="mean">Per-channel mean (R, G, B).</param>
+    /// <param name="std">Per-channel deviation (R, G, B).</param>
     public static void ResizeNormalize(ReadOnlySpan<byte> rgb, int width, int height, int size,
         ReadOnlySpan<float> mean, ReadOnlySpan<float> std, Span<float> destination)
     {

@@ -10,6 +10,9 @@ namespace Assistant.Ui;
 public static class Cli
 {
     /// <param name="stdin">Lines typed while a live loop runs (new questions); null: none.</param>
+    /// <param name="args">The command line, without the program name.</param>
+    /// <param name="stdout">Where answers and reports go.</param>
+    /// <param name="stderr">Where the one-line errors and notes go.</param>
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, TextReader? stdin = null)
     {
         var root = new RootCommand("assistant: a real-time visual assistant (QueCC + an inference-optimal decoder on ONNX Runtime)");

@@ -14,6 +14,9 @@ public sealed class AlsaMicrophone : IMicrophone
     private IntPtr _pcm;
     private short[] _buffer = [];
 
+    /// <summary>Opens an ALSA capture device; a missing or busy one is a <see cref="CaptureException"/>.</summary>
+    /// <param name="device">ALSA device name ("default", "hw:1", a plugin).</param>
+    /// <param name="sampleRate">Samples per second delivered (mono floats).</param>
     public AlsaMicrophone(string device = "default", int sampleRate = AudioFile.SampleRate)
     {
         if (!OperatingSystem.IsLinux()) throw new CaptureException("the ALSA microphone is Linux only");
@@ -40,6 +43,7 @@ public sealed class AlsaMicrophone : IMicrophone
         }
     }
 
+    /// <summary>The device name as opened.</summary>
     public string Device { get; }
 
     /// <summary>Overruns recovered so far (the reader fell behind and samples were lost).</summary>
@@ -67,6 +71,7 @@ public sealed class AlsaMicrophone : IMicrophone
         for (int i = 0; i < destination.Length; i++) destination[i] = _buffer[i] / 32768f;
     }
 
+    /// <summary>Closes the device.</summary>
     public void Dispose()
     {
         if (_pcm == IntPtr.Zero) return;

@@ -12,8 +12,10 @@ namespace Assistant.Capture.Audio;
 /// </summary>
 public static class AudioFile
 {
+    /// <summary>The rate every loaded file is resampled to (16 kHz, what the VAD and Whisper take).</summary>
     public const int SampleRate = 16_000;
 
+    /// <summary>Decodes an audio file to 16 kHz mono floats in [-1, 1]; an unreadable one is a one-line <see cref="CaptureException"/>.</summary>
     public static float[] Load16kMono(string path)
     {
         if (!File.Exists(path)) throw new CaptureException($"audio file not found: {path}");

@@ -23,6 +23,8 @@ public sealed class WasapiMicrophone : IMicrophone
     private readonly AutoResetEvent _arrived = new(false);
     private Exception? _stopped;
 
+    /// <summary>Opens the default (or named) WASAPI capture endpoint (Windows; untested on hardware).</summary>
+    /// <param name="device">"default", or part of an endpoint's friendly name.</param>
     public WasapiMicrophone(string device = "default")
     {
         if (!OperatingSystem.IsWindows()) throw new CaptureException("WASAPI capture needs Windows");
@@ -45,10 +47,13 @@ public sealed class WasapiMicrophone : IMicrophone
         _capture.StartRecording();
     }
 
+    /// <summary>The endpoint as opened.</summary>
     public string Device { get; }
 
+    /// <summary>Always 0: WASAPI's buffered provider discards overflow without saying so.</summary>
     public int Overruns => 0;  // BufferedWaveProvider discards silently
 
+    /// <summary>Fills <paramref name="destination"/> with the next 16 kHz mono samples, blocking until they are there.</summary>
     public void Read(Span<float> destination)
     {
         int done = 0;
@@ -70,6 +75,7 @@ public sealed class WasapiMicrophone : IMicrophone
             ?? throw new CaptureException($"no microphone named like '{name}'; there are: {string.Join(", ", active.Select(d => d.FriendlyName))}");
     }
 
+    /// <summary>Stops capture and frees the endpoint.</summary>
     public void Dispose()
     {
         _capture.StopRecording();

@@ -16,6 +16,7 @@ public sealed partial class WindowsHotkey : IGlobalHotkey
     private readonly TaskCompletionSource<string?> _registered = new();
     private uint _threadId;
 
+    /// <summary>Registers <paramref name="key"/> with RegisterHotKey on a thread of its own (Windows).</summary>
     public WindowsHotkey(string key)
     {
         if (!OperatingSystem.IsWindows()) throw new CaptureException("RegisterHotKey needs Windows");
@@ -26,8 +27,10 @@ public sealed partial class WindowsHotkey : IGlobalHotkey
         if (_registered.Task.Result is { } error) throw new CaptureException(error);
     }
 
+    /// <summary>The key as registered.</summary>
     public string Key { get; }
 
+    /// <summary>Waits for the next press; false when cancelled first.</summary>
     public async Task<bool> WaitAsync(CancellationToken cancellation)
     {
         try
@@ -72,6 +75,7 @@ public sealed partial class WindowsHotkey : IGlobalHotkey
         _ => null,
     };
 
+    /// <summary>Unregisters the key and ends its thread.</summary>
     public void Dispose()
     {
         if (_threadId != 0) PostThreadMessage(_threadId, WmQuit, IntPtr.Zero, IntPtr.Zero);

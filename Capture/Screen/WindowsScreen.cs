@@ -17,6 +17,7 @@ public sealed partial class WindowsScreenSource : IScreenSource
     private readonly byte[] _bgra;
     private readonly DateTime _start = DateTime.UtcNow;
 
+    /// <summary>The screen through GDI (BitBlt of the desktop); <paramref name="region"/> limits it to X, Y, width, height.</summary>
     public WindowsScreenSource((int X, int Y, int Width, int Height)? region = null)
     {
         if (!OperatingSystem.IsWindows()) throw new CaptureException("GDI screen capture needs Windows");
@@ -41,10 +42,14 @@ public sealed partial class WindowsScreenSource : IScreenSource
         Name = region is null ? "screen" : $"screen:{x},{y},{w},{h}";
     }
 
+    /// <summary>"screen" or "screen:X,Y,W,H".</summary>
     public string Name { get; }
+    /// <summary>The whole screen's width in pixels.</summary>
     public int ScreenWidth { get; }
+    /// <summary>The whole screen's height in pixels.</summary>
     public int ScreenHeight { get; }
 
+    /// <summary>Grabs the screen (or region) now; never ends.</summary>
     public bool TryRead([MaybeNullWhen(false)] out Frame frame)
     {
         if (!BitBlt(_memoryDc, 0, 0, _width, _height, _screenDc, _x, _y, SrcCopy | CaptureBlt))
@@ -71,6 +76,7 @@ public sealed partial class WindowsScreenSource : IScreenSource
         return true;
     }
 
+    /// <summary>Frees the GDI handles.</summary>
     public void Dispose()
     {
         if (_memoryDc != IntPtr.Zero)

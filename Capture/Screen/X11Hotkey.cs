@@ -23,6 +23,7 @@ public sealed partial class X11Hotkey : IGlobalHotkey
     private static readonly ErrorHandler Handler = (_, e) => { Interlocked.Exchange(ref _lastError, Marshal.ReadByte(e, 24 + 8)); return 0; };
     private static int _lastError;
 
+    /// <summary>Grabs <paramref name="key"/> on the root window of <paramref name="displayName"/> (null: $DISPLAY); a display that cannot be opened or a key that is taken is a <see cref="CaptureException"/>.</summary>
     public X11Hotkey(string key, string? displayName = null)
     {
         if (!OperatingSystem.IsLinux()) throw new CaptureException("the X11 hotkey needs Linux (on Windows the RegisterHotKey one is used)");
@@ -49,6 +50,7 @@ public sealed partial class X11Hotkey : IGlobalHotkey
         Key = key;
     }
 
+    /// <summary>The key as grabbed.</summary>
     public string Key { get; }
 
     /// <summary>Waits for the next press of the key; false when cancelled first. Polls every 10 ms.</summary>
@@ -74,6 +76,7 @@ public sealed partial class X11Hotkey : IGlobalHotkey
         return false;
     }
 
+    /// <summary>Releases the grab and closes the display.</summary>
     public void Dispose()
     {
         if (!_display.IsInvalid && !_display.IsClosed)

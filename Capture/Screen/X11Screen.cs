@@ -95,10 +95,14 @@ public sealed class X11ScreenSource : IScreenSource
         Name = region is null ? "screen" : $"screen:{_x},{_y},{_width},{_height}";
     }
 
+    /// <summary>"screen" or "screen:X,Y,W,H".</summary>
     public string Name { get; }
+    /// <summary>The whole screen's width in pixels.</summary>
     public int ScreenWidth { get; }
+    /// <summary>The whole screen's height in pixels.</summary>
     public int ScreenHeight { get; }
 
+    /// <summary>Grabs the screen (or region) now with XGetImage; never ends.</summary>
     public bool TryRead([MaybeNullWhen(false)] out Frame frame)
     {
         var ptr = X11.XGetImage(_display, _root, _x, _y, (uint)_width, (uint)_height, nuint.MaxValue, X11.ZPixmap);
@@ -142,5 +146,6 @@ public sealed class X11ScreenSource : IScreenSource
 
     private static int Shift(nuint mask) => mask == 0 ? 0 : System.Numerics.BitOperations.TrailingZeroCount((ulong)mask);
 
+    /// <summary>Closes the display.</summary>
     public void Dispose() => _display.Dispose();
 }

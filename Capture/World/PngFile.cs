@@ -5,6 +5,7 @@ namespace Assistant.Capture.World;
 /// <summary>Writes frames to PNG (for <c>assistant world render</c> and captures).</summary>
 public static class PngFile
 {
+    /// <summary>Writes <paramref name="frame"/> as a PNG file.</summary>
     public static void Write(Frame frame, string path)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));

@@ -8,6 +8,7 @@ public sealed class SplitMix64(ulong seed)
 {
     private ulong _state = seed;
 
+    /// <summary>The next 64 random bits.</summary>
     public ulong NextU64()
     {
         _state += 0x9E3779B97F4A7C15UL;
@@ -23,5 +24,6 @@ public sealed class SplitMix64(ulong seed)
     /// <summary>An integer in [0, n) (modulo draw, as the Python side does).</summary>
     public int Below(int n) => (int)(NextU64() % (ulong)n);
 
+    /// <summary>A uniformly chosen item.</summary>
     public T Choice<T>(IReadOnlyList<T> items) => items[Below(items.Count)];
 }

@@ -5,11 +5,14 @@ namespace Assistant.Capture.World;
 /// <summary>A referring expression: the attributes that pick out one object (unset ones are not used).</summary>
 public sealed record ObjectRef(string? Size, string? Color, string? Shape)
 {
+    /// <summary>Whether <paramref name="o"/> has every attribute this reference names.</summary>
     public bool Matches(WorldObject o) =>
         (Size is null || o.Size == Size) && (Color is null || o.Color == Color) && (Shape is null || o.Shape == Shape);
 
+    /// <summary>The reference in words, e.g. "small red circle" or "object".</summary>
     public string Describe() => string.Join(' ', new[] { Size, Color }.Where(w => w is not null).Append(Shape ?? "object"));
 
+    /// <summary>The reference as JSON, as tools/world.py writes it.</summary>
     public JsonObject ToJson()
     {
         var j = new JsonObject();
@@ -19,6 +22,7 @@ public sealed record ObjectRef(string? Size, string? Color, string? Shape)
         return j;
     }
 
+    /// <summary>A reference to <paramref name="o"/> by the attributes named in <paramref name="attrs"/>.</summary>
     public static ObjectRef Of(WorldObject o, IEnumerable<string> attrs)
     {
         var set = attrs.ToHashSet();
@@ -34,6 +38,7 @@ public sealed record WorldQuestion(string Family, string? Ask = null, ObjectRef?
     string? Kind = null, string? Value = null, string? Relation = null, bool Far = false, string? Color = null,
     string? Shape = null, string? A = null, string? B = null)
 {
+    /// <summary>The question in words.</summary>
     public string Text => Family switch
     {
         "attribute" => $"what {Ask} is the {Ref!.Describe()}?",
@@ -106,6 +111,7 @@ public static class WorldQuestions
 {
     private static readonly string[][] GeneralForms = [["shape"], ["color", "shape"], ["size", "color", "shape"]];
 
+    /// <summary>The one object of <paramref name="objs"/> that <paramref name="r"/> names; null when none or several do.</summary>
     public static WorldObject? Resolve(IReadOnlyList<WorldObject> objs, ObjectRef r)
     {
         WorldObject? found = null;
@@ -214,6 +220,7 @@ public static class WorldQuestions
         }
     }
 
+    /// <summary>The seed of question <paramref name="index"/> about scene <paramref name="sceneSeed"/> (the same in tools/world.py).</summary>
     public static ulong QuestionSeed(long sceneSeed, int index) => unchecked((ulong)sceneSeed * 64UL + (ulong)index + (1UL << 40));
 
     /// <summary><paramref name="count"/> questions for the scene: the family cycles from a random start unless given.</summary>

@@ -3,8 +3,10 @@ namespace Assistant.Capture.World;
 /// <summary>One shape in a scene. Position is its centre in canvas units (the canvas is the unit square).</summary>
 public sealed record WorldObject(string Shape, string Color, string Size, double X, double Y)
 {
+    /// <summary>Radius in canvas units.</summary>
     public double R => WorldDefinition.Radius(Size);
 
+    /// <summary>The attribute "shape", "color" or "size".</summary>
     public string Attr(string name) => name switch
     {
         "shape" => Shape,
@@ -17,17 +19,27 @@ public sealed record WorldObject(string Shape, string Color, string Size, double
 /// <summary>The world's fixed vocabulary and geometry; tools/world.py holds the same numbers.</summary>
 public static class WorldDefinition
 {
+    /// <summary>Object colours.</summary>
     public static readonly string[] Colors = ["red", "green", "blue", "yellow", "purple", "orange"];
+    /// <summary>Object shapes.</summary>
     public static readonly string[] Shapes = ["circle", "square", "triangle"];
+    /// <summary>Object sizes.</summary>
     public static readonly string[] Sizes = ["small", "large"];
+    /// <summary>Count answers.</summary>
     public static readonly string[] Numbers = ["zero", "one", "two", "three", "four", "five", "six"];
+    /// <summary>Question families.</summary>
     public static readonly string[] Families = ["attribute", "count", "spatial", "nearest", "exists", "compare"];
+    /// <summary>Spatial relations.</summary>
     public static readonly string[] Relations = ["left of", "right of", "above", "below"];
+    /// <summary>Every answer the world can have.</summary>
     public static readonly string[] Answers = [.. Colors, .. Shapes, .. Numbers, "yes", "no"];
 
+    /// <summary>The canvas colour.</summary>
     public static readonly (byte R, byte G, byte B) Background = (236, 236, 230);
 
+    /// <summary>Objects per scene: at least <see cref="MinObjects"/>, at most <see cref="MaxObjects"/>.</summary>
     public const int MinObjects = 3, MaxObjects = 6;
+    /// <summary>Layout margins in canvas units: <see cref="Gap"/> between objects, <see cref="Margin"/> to the edge, and the least separation that makes a spatial (<see cref="SpatialMargin"/>) or nearest (<see cref="NearestMargin"/>) question unambiguous.</summary>
     public const double Gap = 0.04, Margin = 0.02, SpatialMargin = 0.05, NearestMargin = 0.005;
 
     /// <summary>Seed ranges of the splits: train [0, 1e6), val [1e6, 1.01e6), test [2e6, 2.01e6).</summary>
@@ -38,8 +50,10 @@ public static class WorldDefinition
         ["test"] = (2_000_000, 2_010_000),
     };
 
+    /// <summary>The radius of a size in canvas units.</summary>
     public static double Radius(string size) => size == "small" ? 0.07 : 0.115;
 
+    /// <summary>The RGB value of a colour name.</summary>
     public static (byte R, byte G, byte B) Rgb(string color) => color switch
     {
         "red" => (220, 40, 40),
@@ -122,6 +136,7 @@ public static class WorldScene
         }
     }
 
+    /// <summary><paramref name="objs"/> drawn on a <paramref name="size"/>-pixel square canvas, stamped <paramref name="timestamp"/>.</summary>
     public static Frame RenderFrame(IReadOnlyList<WorldObject> objs, int size, TimeSpan timestamp = default)
     {
         var rgb = new byte[size * size * 3];

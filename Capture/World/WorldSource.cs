@@ -34,6 +34,7 @@ public sealed class WorldSource
         }).ToArray();
     }
 
+    /// <summary>The scene seed the world starts from.</summary>
     public long Seed { get; }
 
     /// <summary>Where every object is at frame <paramref name="frame"/>: straight motion, reflected at the edges.</summary>

@@ -10,10 +10,14 @@ namespace Assistant.Inference.Audio;
 /// </summary>
 public sealed class SileroVad : IDisposable
 {
+    /// <summary>The rate the model takes.</summary>
     public const int SampleRate = 16_000;
+    /// <summary>Samples per frame the model takes at 16 kHz (32 ms).</summary>
     public const int FrameSamples = 512;
     private const int ContextSamples = 64;
+    /// <summary>The model's file name.</summary>
     public const string File = "silero_vad_v5.onnx";
+    /// <summary>The SHA-256 the fetched file must have.</summary>
     public const string PinnedSha256 = "2623a2953f6ff3d2c1e61740c6cdb7168133479b267dfef114a4a3cc5bdd788f";
     private static readonly string[] InputNames = ["input", "state", "sr"];
     private static readonly string[] OutputNames = ["output", "stateN"];
@@ -37,6 +41,7 @@ public sealed class SileroVad : IDisposable
         _stateOutValue = OrtValue.CreateTensorValueFromMemory(_stateOut, [2, 1, 128]);
     }
 
+    /// <summary>Where the model is cached ($ASSISTANT_VAD_MODELS, else the user's cache).</summary>
     public static string DefaultDirectory() => PinnedFile.CacheDirectory("ASSISTANT_VAD_MODELS", Path.Combine("vad", "silero-v5"));
 
     /// <summary>Loads the hash-checked model from <paramref name="directory"/> (default <see cref="DefaultDirectory"/>).</summary>
@@ -66,6 +71,7 @@ public sealed class SileroVad : IDisposable
         return _probability[0];
     }
 
+    /// <summary>Frees the session and its state tensors.</summary>
     public void Dispose()
     {
         _inputValue.Dispose();

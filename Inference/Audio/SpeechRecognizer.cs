@@ -5,6 +5,7 @@ namespace Assistant.Inference.Audio;
 /// <summary>Turns one utterance (16 kHz mono samples) into text.</summary>
 public interface ISpeechRecognizer : IDisposable
 {
+    /// <summary>The words in <paramref name="samples"/> (16 kHz mono); empty when there are none.</summary>
     Task<string> TranscribeAsync(float[] samples, CancellationToken cancellation = default);
 }
 
@@ -14,6 +15,7 @@ public interface ISpeechRecognizer : IDisposable
 /// </summary>
 public sealed class WhisperRecognizer : ISpeechRecognizer
 {
+    /// <summary>Where a model comes from, for help text.</summary>
     public const string WhereToGetOne = "a ggml Whisper model, e.g. ggml-base.en.bin from https://huggingface.co/ggerganov/whisper.cpp";
     private readonly WhisperFactory _factory;
     private readonly WhisperProcessor _processor;
@@ -43,6 +45,7 @@ public sealed class WhisperRecognizer : ISpeechRecognizer
         }
     }
 
+    /// <summary>The words in <paramref name="samples"/> (16 kHz mono), the segments joined; empty when there are none.</summary>
     public async Task<string> TranscribeAsync(float[] samples, CancellationToken cancellation = default)
     {
         var text = new System.Text.StringBuilder();
@@ -51,6 +54,7 @@ public sealed class WhisperRecognizer : ISpeechRecognizer
         return text.ToString().Trim();
     }
 
+    /// <summary>Frees the model.</summary>
     public void Dispose()
     {
         _processor.Dispose();

@@ -3,6 +3,7 @@ namespace Assistant.Inference.Audio;
 /// <summary>One stretch of speech, in seconds from the start of the stream.</summary>
 public readonly record struct Utterance(double Start, double End)
 {
+    /// <summary>Length in seconds.</summary>
     public double Duration => End - Start;
 }
 

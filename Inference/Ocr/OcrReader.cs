@@ -30,11 +30,14 @@ public sealed record OcrResult(IReadOnlyList<OcrLine> Lines, TimeSpan Detect, Ti
 /// <param name="CropPadding">margin added on every side of a detected box before recognition, as a fraction of its height.</param>
 /// <param name="BatchSize">recognition crops per run; null: 1 on the CPU (measured faster there, see
 /// docs/PERFORMANCE.md), 8 on a GPU provider.</param>
+/// <param name="Detector">Detection settings (null: the defaults).</param>
 public sealed record OcrOptions(DetectorOptions? Detector = null, float SpaceProbability = 0.1f, float MinConfidence = 0.5f,
     float CropPadding = 0.1f, int? BatchSize = null)
 {
+    /// <summary>The detection settings in force.</summary>
     public DetectorOptions DetectorOrDefault => Detector ?? new DetectorOptions();
 
+    /// <summary>Recognition crops per run on <paramref name="provider"/>.</summary>
     public int BatchSizeFor(ExecutionProvider provider) => BatchSize ?? (provider == ExecutionProvider.Cpu ? 1 : 8);
 }
 
@@ -53,9 +56,13 @@ public sealed class OcrReader : IDisposable
         Models = models;
     }
 
+    /// <summary>The detection model.</summary>
     public TextDetector Detector { get; }
+    /// <summary>The recognition model.</summary>
     public TextRecognizer Recognizer { get; }
+    /// <summary>The files it was loaded from.</summary>
     public OcrModels Models { get; }
+    /// <summary>The settings fixed at load.</summary>
     public OcrOptions Options { get; }
 
     /// <summary>Loads both models through <paramref name="factory"/> (so on its execution provider).</summary>
@@ -88,6 +95,7 @@ public sealed class OcrReader : IDisposable
         }
     }
 
+    /// <summary>The text lines of an RGB image in reading order, with boxes and confidences.</summary>
     public OcrResult Read(ReadOnlySpan<byte> rgb, int width, int height)
     {
         var clock = Stopwatch.StartNew();
@@ -135,6 +143,7 @@ public sealed class OcrReader : IDisposable
         return rows.SelectMany(r => r.OrderBy(b => b.X)).ToList();
     }
 
+    /// <summary>Frees both models.</summary>
     public void Dispose()
     {
         Detector.Dispose();

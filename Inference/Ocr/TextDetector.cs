@@ -41,6 +41,7 @@ public sealed class TextDetector : IDisposable
         _outputName = session.OutputMetadata.Keys.Single();
     }
 
+    /// <summary>The settings fixed at load.</summary>
     public DetectorOptions Options { get; }
 
     /// <summary>The network's input size for a width x height image: scaled to fit the side limits, multiples of 32.</summary>
@@ -124,6 +125,7 @@ public sealed class TextDetector : IDisposable
         _stack[top++] = q;
     }
 
+    /// <summary>Frees the session.</summary>
     public void Dispose()
     {
         _run.Dispose();

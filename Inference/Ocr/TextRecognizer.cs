@@ -13,6 +13,7 @@ public readonly record struct RecognizedText(string Text, float Confidence);
 /// </summary>
 public sealed class TextRecognizer : IDisposable
 {
+    /// <summary>The height every crop is resized to.</summary>
     public const int InputHeight = 48;
     /// <summary>PaddleOCR's training width: narrower batches are padded up to it.</summary>
     public const int MinBatchWidth = 320;
@@ -103,6 +104,7 @@ public sealed class TextRecognizer : IDisposable
         }
     }
 
+    /// <summary>Frees the session.</summary>
     public void Dispose()
     {
         _run.Dispose();

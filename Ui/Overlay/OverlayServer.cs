@@ -26,6 +26,7 @@ public sealed record OverlayOptions(string Bind = "127.0.0.1", int Port = 8770, 
 /// </summary>
 public sealed class OverlayServer : IAsyncDisposable
 {
+    /// <summary>The cookie the page keeps the access token in (with --allow-remote).</summary>
     public const string TokenCookie = "assistant_token";
     private const int MaxMessagesPerSecond = 30;
     private readonly WebApplication _app;
@@ -46,8 +47,10 @@ public sealed class OverlayServer : IAsyncDisposable
     /// <summary>The address to open (with the token when one is required).</summary>
     public string Url { get; private set; } = "";
 
+    /// <summary>The port it listens on (the one asked for, or the free one chosen for 0).</summary>
     public int Port { get; private set; }
 
+    /// <summary>Starts the web host on <paramref name="options"/>' address, serving <paramref name="hub"/>'s frames and the law chart's <paramref name="law"/>; a bad address or a port in use is a one-line error.</summary>
     public static async Task<OverlayServer> StartAsync(OverlayOptions options, OverlayHub hub, IReadOnlyList<LawPoint> law)
     {
         if (options.Port is < 0 or > 65535) throw new EngineException($"--port must be in 0..65535, got {options.Port}");
@@ -227,6 +230,7 @@ public sealed class OverlayServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Stops the web host and closes its connections.</summary>
     public async ValueTask DisposeAsync()
     {
         using (var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2))) await _app.StopAsync(stop.Token);

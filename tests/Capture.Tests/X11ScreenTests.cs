@@ -32,7 +32,7 @@ public sealed class XvfbFixture : IDisposable
         using var probe = new X11ScreenSource(Display);
         for (int i = 0; i < 100; i++)
         {
-            probe.TryRead(out var f);
+            Assert.True(probe.TryRead(out var f));  // a screen never ends
             if (f.Rgb[3 * (10 * 320 + 10)] == 200 && f.Rgb[3 * (120 * 320 + 160)] == 250 && f.Rgb[3 * (10 * 320 + 300) + 1] == 180) return;
             Thread.Sleep(50);
         }

@@ -177,7 +177,7 @@ public sealed class LiveSessionTests(TrainedFixture fixture) : IClassFixture<Tra
         private int _reads;
         public string Name => name;
 
-        public bool TryRead(out Frame frame)
+        public bool TryRead([System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out Frame frame)
         {
             if (_reads++ == failAt) throw new CaptureException("the device went away");
             return world.TryRead(out frame);

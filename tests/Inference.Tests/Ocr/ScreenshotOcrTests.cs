@@ -89,7 +89,7 @@ public sealed class ScreenshotOcrTests(OcrFixture ocr, ITestOutputHelper output)
         byte[]? previous = null;
         for (int i = 0; i < 100; i++)
         {
-            screen.TryRead(out var frame);
+            Assert.True(screen.TryRead(out var frame));  // a screen never ends
             bool drawn = frame.Rgb.AsSpan().IndexOfAnyExcept(frame.Rgb[0]) >= 0;
             if (drawn && previous is not null && frame.Rgb.AsSpan().SequenceEqual(previous)) return frame;
             previous = drawn ? (byte[])frame.Rgb.Clone() : null;
