@@ -8,7 +8,9 @@ namespace Assistant.Engine.Tests;
 /// A calibration between two frames of a running pipeline (what the overlay's first budget does when no
 /// calibration is cached). Before leases both failed: the next frame threw InvalidOperationException
 /// mid-answer ("this decode sequence was ended by a newer one"), and with answers finished 24 of 40 answers
-/// on an unchanged frame changed, because the calibration overwrote the shared visual tokens.
+/// on an unchanged frame changed, because the calibration overwrote the shared visual tokens. Both tests
+/// below that calibrate were run against the previous commit's API (FrameLoop.Step) and failed there: the
+/// InvalidOperationException, and logits that moved.
 /// </summary>
 public sealed class CalibrationIsolationTests(TrainedFixture trained, PipelineFixture tiny) : IClassFixture<TrainedFixture>, IClassFixture<PipelineFixture>
 {
@@ -49,6 +51,25 @@ public sealed class CalibrationIsolationTests(TrainedFixture trained, PipelineFi
         var after = Enumerable.Range(1, 40).Select(f => Answer(f)).ToList();
         Assert.All(after, a => Assert.Equal(first, a));
         Assert.Equal(1, pipeline.Counters.CompressorRuns);  // served from the pipeline's own cached tokens throughout
+    }
+
+    [Fact]
+    public void CalibratingBetweenFrames_LeavesTheNextFramesLogitsExactlyAsTheyWere()
+    {
+        // On the previous commit this failed: the next frame's logits moved by about 0.8 (garbage visual tokens).
+        var world = new WorldSource(2_000_300, speed: 0);
+        var question = WorldQuestions.Generate(2_000_300, 1, "attribute")[0];
+        using var pipeline = new FramePipeline(trained.Models);
+        pipeline.SetQuery(question.Text);
+        var config = new AskConfig(Answer: new AnswerOptions(1));
+        float[] Logits(long f)
+        {
+            pipeline.RunFrame(world.Render(f, 64), config, 1, AnswerMode.Live, new StageTimings(), new FrameStats());
+            return pipeline.LastLogits(config).ToArray();
+        }
+        var before = Logits(0);
+        Calibrator.Measure(trained.Models);
+        Assert.Equal(before, Logits(1));
     }
 
     [Fact]
