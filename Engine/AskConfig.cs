@@ -8,7 +8,13 @@ namespace Assistant.Engine;
 /// tests and benchmarks that need answers of a known length); <paramref name="RepeatLimit"/> ends an answer
 /// that repeats one n-gram that many times in a row (0: never).
 /// </summary>
-public sealed record AnswerOptions(int MaxTokens = 32, double Temperature = 0, double TopP = 1, int Seed = 0, bool IgnoreStop = false, int RepeatLimit = 4)
+public sealed record AnswerOptions(
+    [property: System.Text.Json.Serialization.JsonPropertyName("max_tokens")] int MaxTokens = 32,
+    [property: System.Text.Json.Serialization.JsonPropertyName("temperature")] double Temperature = 0,
+    [property: System.Text.Json.Serialization.JsonPropertyName("top_p")] double TopP = 1,
+    [property: System.Text.Json.Serialization.JsonPropertyName("seed")] int Seed = 0,
+    [property: System.Text.Json.Serialization.JsonPropertyName("ignore_stop")] bool IgnoreStop = false,
+    [property: System.Text.Json.Serialization.JsonPropertyName("repeat_limit")] int RepeatLimit = 4)
 {
     /// <summary>32 tokens, greedy, stopping where the set says.</summary>
     public static AnswerOptions Default { get; } = new();

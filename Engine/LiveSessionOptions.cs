@@ -55,8 +55,8 @@ public sealed record LiveSessionOptions
     /// <summary>Answer tokens decoded per frame at most (null: what the budget leaves room for, else 64).</summary>
     [JsonPropertyName("tokens_per_frame")] public int? TokensPerFrame { get; init; }
 
-    /// <summary>Most tokens of one answer.</summary>
-    [JsonPropertyName("answer_tokens")] public int AnswerTokens { get; init; } = 8;
+    /// <summary>How answers are decoded: at most 8 tokens, greedy, stopping where the set says.</summary>
+    [JsonPropertyName("answer")] public AnswerOptions Answer { get; init; } = new(8);
 
     /// <summary>What a changed picture does to the answer in flight.</summary>
     [JsonPropertyName("mode")] public AnswerMode Mode { get; init; } = AnswerMode.Live;
@@ -88,7 +88,7 @@ public sealed record LiveSessionOptions
         if (DurationSeconds is { } d && !(d > 0 && d <= 7 * 24 * 3600)) throw new EngineException($"--duration must be in (0, 604800] seconds, got {d}");
         if (QuestionEvery < 1) throw new EngineException($"--question-every must be at least 1, got {QuestionEvery}");
         if (TokensPerFrame is < 1) throw new EngineException($"--tokens-per-frame must be at least 1, got {TokensPerFrame}");
-        if (AnswerTokens is < 1 or > 4096) throw new EngineException($"answer tokens must be in 1..4096, got {AnswerTokens}");
+        Answer.Validate();
         if (RealtimeFps is { } r && !(r > 0 && r <= 1000)) throw new EngineException($"--realtime-fps must be in (0, 1000], got {r}");
         if (TargetFps is { } t && !(t > 0 && t <= 1000)) throw new EngineException($"--target-fps must be in (0, 1000], got {t}");
         if (!(MaxElapsedMs > 0)) throw new EngineException($"the elapsed-time clamp must be positive, got {MaxElapsedMs}");
