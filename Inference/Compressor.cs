@@ -7,14 +7,10 @@ namespace Assistant.Inference;
 /// query_embedding (1, D) -> visual_tokens (1, V, D). Shared by every user of the set; the output buffer and
 /// bindings of a run belong to a <see cref="CompressorState"/> from <see cref="Lease"/>.
 /// </summary>
-public sealed class Compressor : IDisposable
+public sealed class Compressor : SharedGraph
 {
-    private readonly InferenceSession _session;
-    private long _runTicks;
-
-    internal Compressor(InferenceSession session, CompressorSpec spec, GraphSpec graph, int tokens, int dim)
+    internal Compressor(InferenceSession session, CompressorSpec spec, GraphSpec graph, int tokens, int dim) : base(session)
     {
-        _session = session;
         Spec = spec;
         Graph = graph;
         Tokens = tokens;
@@ -33,16 +29,8 @@ public sealed class Compressor : IDisposable
     /// <summary>D: the decoder width the tokens are projected into.</summary>
     public int Dim { get; }
 
-    /// <summary>Stopwatch ticks spent inside ONNX Runtime's Run for this graph, over its life, summed over every lease.</summary>
-    public long RunTicks => Interlocked.Read(ref _runTicks);
-
     /// <summary>An output buffer and binding of this caller's own; valid until disposed (before this compressor is).</summary>
-    public CompressorState Lease() => new(this, _session);
-
-    internal void AddRunTicks(long ticks) => Interlocked.Add(ref _runTicks, ticks);
-
-    /// <summary>Frees the session; leases must be disposed first.</summary>
-    public void Dispose() => _session.Dispose();
+    public CompressorState Lease() => new(this, Session);
 }
 
 /// <summary>

@@ -7,33 +7,18 @@ namespace Assistant.Inference;
 /// Holds only what every user shares (the session, which ONNX Runtime lets several threads run at once, and
 /// the spec); the buffers a run reads and writes belong to a <see cref="VisionState"/> from <see cref="Lease"/>.
 /// </summary>
-public sealed class VisionEncoder : IDisposable
+public sealed class VisionEncoder : SharedGraph
 {
-    private readonly InferenceSession _session;
-    private long _runTicks;
-
-    internal VisionEncoder(InferenceSession session, VisionSpec spec)
-    {
-        _session = session;
-        Spec = spec;
-    }
+    internal VisionEncoder(InferenceSession session, VisionSpec spec) : base(session) => Spec = spec;
 
     /// <summary>What the manifest says of this graph.</summary>
     public VisionSpec Spec { get; }
-
-    /// <summary>Stopwatch ticks spent inside ONNX Runtime's Run for this graph, over its life, summed over every lease.</summary>
-    public long RunTicks => Interlocked.Read(ref _runTicks);
 
     /// <summary>
     /// New pixel and feature buffers of this caller's own, bound to the graph once. The state is valid until it
     /// is disposed or this encoder is; nothing another lease does touches it.
     /// </summary>
-    public VisionState Lease() => new(this, _session);
-
-    internal void AddRunTicks(long ticks) => Interlocked.Add(ref _runTicks, ticks);
-
-    /// <summary>Frees the session; leases must be disposed first.</summary>
-    public void Dispose() => _session.Dispose();
+    public VisionState Lease() => new(this, Session);
 }
 
 /// <summary>
