@@ -28,11 +28,13 @@ public static class Cli
         root.Subcommands.Add(ReadCommand.Create(stdout, stderr));
         root.Subcommands.Add(ListenCommand.Create(stdout, stderr));
 
-        var parse = root.Parse(args.Length == 0 ? ["--help"] : args);  // no arguments: show what there is
+        // Response files (@file) are off: nothing here needs them, and they let an argument name any file to read
+        // (a FIFO blocks, /dev/zero grows without bound, a line of /etc/passwd came back in the error).
+        var parse = root.Parse(args.Length == 0 ? ["--help"] : args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parse.Errors.Count > 0)
         {
             var path = string.Join(' ', CommandPath(parse).Prepend("assistant"));
-            stderr.WriteLine($"error: {parse.Errors[0].Message} (see {path} --help)");
+            stderr.WriteLine($"error: {UserErrors.OneLine(parse.Errors[0].Message)} (see {path} --help)");
             return 2;
         }
         try
@@ -41,7 +43,7 @@ public static class Cli
         }
         catch (Exception e) when (UserFacing(e) is { } exit)
         {
-            stderr.WriteLine($"error: {e.Message}");
+            stderr.WriteLine($"error: {UserErrors.OneLine(e.Message)}");
             return exit;
         }
         catch (OperationCanceledException)
@@ -51,7 +53,7 @@ public static class Cli
         }
         catch (Exception e)
         {
-            stderr.WriteLine($"internal error: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+            stderr.WriteLine($"internal error: {e.GetType().Name}: {UserErrors.OneLine(e.Message)}");
             if (Environment.GetEnvironmentVariable("ASSISTANT_DEBUG") == "1") stderr.WriteLine(e);
             return 1;
         }

@@ -111,6 +111,9 @@ public sealed class OverlayServer : IAsyncDisposable
     private async Task GuardAsync(HttpContext http, RequestDelegate next)
     {
         var request = http.Request;
+        // No other origin may frame the page (clickjacking its controls): the old header and CSP's, on every response.
+        http.Response.Headers.XFrameOptions = "DENY";
+        http.Response.Headers.ContentSecurityPolicy = "frame-ancestors 'none'";
         if (_loopbackOnly && request.Host.Host is not ("127.0.0.1" or "localhost" or "[::1]" or "::1"))
         {
             await Refuse(http, StatusCodes.Status403Forbidden, "host not allowed");

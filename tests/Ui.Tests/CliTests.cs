@@ -56,6 +56,37 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task ResponseFiles_AreOff_SoAnArgumentCannotMakeItReadAFile()
+    {
+        var err = await FailsWithOneLine("ask", "@/etc/passwd");
+        Assert.DoesNotContain("root:", err);  // the file's first line used to come back in the error
+        var fifo = Path.Combine(Path.GetTempPath(), $"assistant-fifo-{Guid.NewGuid():N}");
+        Tool.Run("mkfifo", [fifo]);
+        var clock = Stopwatch.StartNew();
+        await FailsWithOneLine("ask", $"@{fifo}");  // used to block forever
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30));
+        File.Delete(fifo);
+    }
+
+    [Theory]
+    [InlineData("--decoder", "x\nsecond line")]
+    [InlineData("--decoder", "\u001b]0;pwned\u0007\u001b[31mred")]
+    [InlineData("--image", "/tmp/\u001b[2Jcleared.png")]
+    [InlineData("--compressor", "a\rb\u2028c")]
+    public async Task EchoedValues_StayOneLine_AndCannotDriveTheTerminal(string option, string escaped)
+    {
+        var value = System.Text.RegularExpressions.Regex.Unescape(escaped);
+        var args = new List<string> { "ask", "--image", Image, "--query", "what shape is it?", "--models", Repo.TinyModels };
+        int at = args.IndexOf(option);
+        if (at >= 0) args[at + 1] = value;
+        else args.AddRange([option, value]);
+        var err = await FailsWithOneLine([.. args]);
+        Assert.DoesNotContain(err, c => char.IsControl(c) || c == '\u2028');  // no raw line break, escape or separator
+        if (value.Contains('\u001b')) Assert.Contains("\\x1b", err);  // shown, escaped
+        if (value.Contains('\n')) Assert.Contains("x\\nsecond line", err);
+    }
+
+    [Fact]
     public async Task Ask_Json_ReportsConfigurationAndTimings()
     {
         var (code, stdout, _) = await CliRun.Run("ask", "--image", Image, "--query", "is there a star?", "--models", Repo.TinyModels, "--tokens", "16", "--compressor", "tokenpacker", "--json", "--max-tokens", "4");

@@ -26,6 +26,22 @@ public sealed class OverlaySecurityTests
     }
 
     [Fact]
+    public async Task EveryResponse_RefusesToBeFramedByAnotherOrigin()
+    {
+        await using var overlay = await OverlayProcess.StartAsync("--frames", "100000");
+        using var http = new HttpClient();
+        foreach (var path in new[] { "", "overlay.js", "api/law", "no-such-page" })
+        {
+            using var response = await http.GetAsync(new Uri(overlay.BaseUri, path));
+            Assert.Equal("DENY", string.Join(",", response.Headers.GetValues("X-Frame-Options")));
+            Assert.Equal("frame-ancestors 'none'", string.Join(",", response.Headers.GetValues("Content-Security-Policy")));
+        }
+        using var refused = await http.SendAsync(Post(overlay.BaseUri, "http://evil.example"));  // refusals carry them too
+        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        Assert.Contains("DENY", refused.Headers.GetValues("X-Frame-Options"));
+    }
+
+    [Fact]
     public async Task AForeignOrigin_IsRefused_ForPostAndWebSocket_ButThePagesOwnIsServed()
     {
         await using var overlay = await OverlayProcess.StartAsync("--frames", "100000");
