@@ -2,38 +2,87 @@ using StbImageSharp;
 
 namespace Assistant.Capture;
 
-/// <summary>Still images from disk (PNG, JPEG, BMP, GIF, TGA, PSD, HDR) decoded to RGB.</summary>
+/// <summary>
+/// Still images from disk (PNG, JPEG, BMP, GIF, TGA, PSD, HDR) decoded to RGB, defensively: only regular files
+/// of at most <see cref="MaxFileBytes"/> are read; the declared size is checked against <see cref="MaxSide"/> and
+/// <see cref="MaxPixels"/> before any pixel is allocated; JPEG, GIF and BMP data shorter than its structure
+/// says is refused (PNG's decoder refuses it itself); and decoding is bounded in time, so a decoder that loops
+/// on a crafted file becomes an error instead of a frozen command or live loop.
+/// </summary>
 public static class ImageFile
 {
     /// <summary>Largest accepted side, so a crafted header cannot ask for gigabytes.</summary>
     public const int MaxSide = 16384;
 
-    /// <summary>Decodes an image file; a missing or broken one is a one-line <see cref="CaptureException"/>.</summary>
+    /// <summary>Most pixels accepted (40 MP: about 120 MB decoded); a camera or screen frame is far below it.</summary>
+    public const long MaxPixels = 40_000_000;
+
+    /// <summary>Largest image file read by default (256 MB); $ASSISTANT_MAX_IMAGE_MB changes it.</summary>
+    public const long DefaultMaxFileBytes = 256L << 20;
+
+    /// <summary>How long one decode may take before it is abandoned as a decoder fault.</summary>
+    public static readonly TimeSpan DecodeTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>The file-size cap in force: $ASSISTANT_MAX_IMAGE_MB (a positive number of MB) or <see cref="DefaultMaxFileBytes"/>.</summary>
+    public static long MaxFileBytes =>
+        Environment.GetEnvironmentVariable("ASSISTANT_MAX_IMAGE_MB") is { } mb && double.TryParse(mb, System.Globalization.CultureInfo.InvariantCulture, out var m) && m > 0
+            ? (long)(m * (1 << 20)) : DefaultMaxFileBytes;
+
+    /// <summary>Decodes an image file; a missing, special, oversized or broken one is a one-line <see cref="CaptureException"/>.</summary>
     public static Frame Load(string path)
     {
-        if (!File.Exists(path)) throw new CaptureException($"image not found: {path}");
+        var info = new FileInfo(path);
+        if (Directory.Exists(path)) throw new CaptureException($"not an image file but a folder: {path}");
+        if (!info.Exists) throw new CaptureException($"image not found: {path}");
+        // A FIFO, a device (/dev/zero) or a /proc file reports length 0: refused before it is opened, so it can
+        // neither block (a FIFO waits for a writer) nor stream without end.
+        if (info.Length == 0) throw new CaptureException($"image is empty (0 bytes) or not a regular file: {path}");
+        long cap = MaxFileBytes;
+        if (info.Length > cap) throw new CaptureException($"image {path} is {Size(info.Length)}; the limit is {Size(cap)} (ASSISTANT_MAX_IMAGE_MB)");
         byte[] bytes;
         try
         {
-            bytes = File.ReadAllBytes(path);
+            bytes = ReadAtMost(path, cap);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new CaptureException($"cannot read image {path}: {e.Message}", inner: e);
         }
-        if (bytes.Length == 0) throw new CaptureException($"image is empty (0 bytes): {path}");
         return Decode(bytes, path);
     }
+
+    /// <summary>The file's bytes, refusing one that grows past <paramref name="cap"/> while it is read.</summary>
+    private static byte[] ReadAtMost(string path, long cap)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int n;
+        while ((n = stream.Read(chunk, 0, chunk.Length)) > 0)
+        {
+            if (buffer.Length + n > cap) throw new IOException($"it is larger than the {Size(cap)} limit");
+            buffer.Write(chunk, 0, n);
+        }
+        if (buffer.Length == 0) throw new IOException("it is empty");
+        return buffer.ToArray();
+    }
+
+    private static string Size(long bytes) =>
+        bytes >= 1 << 20 ? $"{bytes / (double)(1 << 20):0.#} MB" : bytes >= 1 << 10 ? $"{bytes / 1024.0:0.#} KB" : $"{bytes} B";
 
     /// <summary>Decodes image bytes; <paramref name="name"/> names them in errors.</summary>
     public static Frame Decode(byte[] bytes, string name)
     {
+        if (bytes.Length == 0) throw new CaptureException($"image is empty (0 bytes): {name}");
+        // Structure first: the header parser itself spins forever on some cut JPEG headers.
+        if (ImageStructure.Problem(bytes) is { } problem)
+            throw new CaptureException($"corrupt image {name}: {problem}");
         ImageInfo? info;
         try
         {
-            info = ImageInfo.FromStream(new MemoryStream(bytes));
+            info = Bounded(() => ImageInfo.FromStream(new MemoryStream(bytes)), name);
         }
-        catch (Exception e) when (e is InvalidOperationException or ArgumentException or IOException)
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or IOException or IndexOutOfRangeException)
         {
             info = null;
         }
@@ -41,14 +90,97 @@ public static class ImageFile
             throw new CaptureException($"not a readable image (PNG, JPEG, BMP, GIF, TGA): {name}");
         if (i.Width > MaxSide || i.Height > MaxSide)
             throw new CaptureException($"image {name} is {i.Width}x{i.Height}; the largest accepted side is {MaxSide}");
+        if ((long)i.Width * i.Height > MaxPixels)
+            throw new CaptureException($"image {name} is {i.Width}x{i.Height} ({(long)i.Width * i.Height / 1e6:F0} MP); the limit is {MaxPixels / 1e6:F0} MP");
         try
         {
-            var img = ImageResult.FromMemory(bytes, ColorComponents.RedGreenBlue);
+            var img = Bounded(() => ImageResult.FromMemory(bytes, ColorComponents.RedGreenBlue), name);
             return new Frame(img.Data, img.Width, img.Height, TimeSpan.Zero);
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException or IOException or IndexOutOfRangeException)
         {
             throw new CaptureException($"corrupt image {name}: {e.Message}", inner: e);
         }
+    }
+
+    /// <summary>
+    /// Runs a decoder step on a worker with a deadline, so a loop inside it becomes a <see cref="CaptureException"/>.
+    /// The abandoned worker cannot be stopped from managed code; the process ends it on exit. The step's own
+    /// exception is rethrown as it was.
+    /// </summary>
+    private static T Bounded<T>(Func<T> step, string name)
+    {
+        var work = Task.Run(step);
+        try
+        {
+            if (!work.Wait(DecodeTimeout))
+                throw new CaptureException($"corrupt image {name}: decoding took longer than {DecodeTimeout.TotalSeconds:F0} s and was abandoned");
+            return work.Result;
+        }
+        catch (AggregateException e) when (e.InnerException is { } inner)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(inner).Throw();
+            throw;  // not reached
+        }
+    }
+}
+
+/// <summary>
+/// Structural checks of the formats whose decoder returns partial pixels for truncated data: JPEG (its
+/// segments up to the first scan, and an end-of-image marker after it), GIF (the trailer), BMP (the declared
+/// pixel data within the file).
+/// </summary>
+internal static class ImageStructure
+{
+    /// <summary>What is wrong with <paramref name="bytes"/>, or null when nothing checkable is.</summary>
+    public static string? Problem(byte[] bytes)
+    {
+        if (bytes is [0xFF, 0xD8, ..]) return Jpeg(bytes);
+        if (bytes is [(byte)'G', (byte)'I', (byte)'F', ..]) return Gif(bytes);
+        if (bytes is [(byte)'B', (byte)'M', ..]) return Bmp(bytes);
+        return null;
+    }
+
+    private static string? Jpeg(byte[] b)
+    {
+        // Walk the segments after SOI: each is FF xx with a big-endian length, until the first scan (SOS, FF DA).
+        int p = 2;
+        while (true)
+        {
+            if (p + 4 > b.Length) return "the file ends inside its header segments (truncated)";
+            if (b[p] != 0xFF) return $"byte {p} should start a JPEG segment";
+            byte marker = b[p + 1];
+            if (marker == 0xFF) { p++; continue; }  // fill byte
+            if (marker == 0x01) { p += 2; continue; }  // TEM: a marker without a length
+            if (marker is 0xD8 or 0xD9 || marker is >= 0xD0 and <= 0xD7) return $"marker FF {marker:X2} where a header segment belongs";
+            int length = (b[p + 2] << 8) | b[p + 3];
+            if (length < 2) return $"a JPEG segment of length {length}";
+            if (p + 2 + length > b.Length) return "the file ends inside a header segment (truncated)";
+            p += 2 + length;
+            if (marker == 0xDA) break;
+        }
+        // After the first scan, an end-of-image marker must follow (entropy-coded data stuffs every FF as FF 00).
+        for (int q = p; q + 1 < b.Length; q++)
+            if (b[q] == 0xFF && b[q + 1] == 0xD9) return null;
+        return "no end-of-image marker after the image data (truncated)";
+    }
+
+    private static string? Gif(byte[] b)
+    {
+        int end = b.Length - 1;
+        while (end > 0 && b[end] == 0) end--;  // zero padding after the trailer is harmless
+        return b[end] == 0x3B ? null : "no GIF trailer (truncated)";
+    }
+
+    private static string? Bmp(byte[] b)
+    {
+        if (b.Length < 34) return "the header is cut short";
+        int offset = BitConverter.ToInt32(b, 10), width = BitConverter.ToInt32(b, 18), height = Math.Abs(BitConverter.ToInt32(b, 22));
+        int bits = BitConverter.ToUInt16(b, 28), compression = BitConverter.ToInt32(b, 30);
+        if (width <= 0 || width > ImageFile.MaxSide || height == 0 || height > ImageFile.MaxSide) return $"a {width}x{height} bitmap";
+        if (offset < 14 || offset > b.Length) return $"pixel data at {offset} lies outside the {b.Length}-byte file";
+        if (compression is not (0 or 3)) return null;  // run-length data has no fixed size to check
+        long stride = ((long)width * bits + 31) / 32 * 4;
+        return offset + stride * height > b.Length ? $"{width}x{height} at {bits} bits needs {offset + stride * height} bytes, the file has {b.Length} (truncated)" : null;
     }
 }

@@ -87,6 +87,15 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task AnImageOverTheFileSizeCap_IsOneLine_AndTheCapIsSettable()
+    {
+        var env = new Dictionary<string, string> { ["ASSISTANT_MAX_IMAGE_MB"] = "0.0005" };  // 524 B: the golden PNG is 782
+        var (code, _, err) = await AssistantProcess.RunAsync(["ask", "--image", Image, "--query", "what shape is it?", "--models", Repo.TinyModels], env);
+        Assert.Equal(2, code);
+        Assert.Matches(@"^error: image .* is \d+ B; the limit is 524 B \(ASSISTANT_MAX_IMAGE_MB\)\s*$", err);
+    }
+
+    [Fact]
     public async Task Ask_Json_ReportsConfigurationAndTimings()
     {
         var (code, stdout, _) = await CliRun.Run("ask", "--image", Image, "--query", "is there a star?", "--models", Repo.TinyModels, "--tokens", "16", "--compressor", "tokenpacker", "--json", "--max-tokens", "4");
