@@ -156,9 +156,10 @@ public enum NoteLevel
 
 /// <summary>
 /// A line the session has for its user, outside any frame report. <paramref name="Frame"/> and
-/// <paramref name="Error"/> are set when a frame was lost (the record file writes them).
+/// <paramref name="Error"/> are set when a frame was lost (the record file writes them). <paramref name="Repeat"/>:
+/// the same failure as the note before; a console shows only the first, and the count when the run moves on.
 /// </summary>
-public sealed record SessionNote(NoteLevel Level, string Message, long? Frame = null, string? Error = null);
+public sealed record SessionNote(NoteLevel Level, string Message, long? Frame = null, string? Error = null, bool Repeat = false);
 
 /// <summary>
 /// Watches a live session. Called on the session's thread, in order, inside the frame (a slow observer makes

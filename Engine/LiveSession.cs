@@ -149,9 +149,9 @@ public sealed class LiveSession : IDisposable
     private LiveConfiguration Configure() =>
         LiveConfiguration.Make(_set, _budgetMs, _forcedDecoder, _forcedTokens, _options.TokensPerFrame, _options.Answer, _calibrate);
 
-    private void Note(NoteLevel level, string message, long? frame = null, string? error = null)
+    private void Note(NoteLevel level, string message, long? frame = null, string? error = null, bool repeat = false)
     {
-        var note = new SessionNote(level, message, frame, error);
+        var note = new SessionNote(level, message, frame, error, repeat);
         if (!_ran) _pendingNotes.Add(note);  // before the run: kept until observers are attached
         else foreach (var o in _observers) o.OnNote(note);
     }
@@ -178,6 +178,14 @@ public sealed class LiveSession : IDisposable
         int scored = 0, correct = 0, slowFrames = 0, queryTokens = 1;
         long done = 0, f = 0;
         (LiveConfiguration Config, int QueryTokens, double Flops)? flops = null;
+        string? lastFault = null;
+        int faultRepeats = 0;
+        void FlushRepeats()
+        {
+            if (faultRepeats > 0)
+                Note(NoteLevel.Warning, $"source {_source.Name}: the failure above repeated {faultRepeats} more time{(faultRepeats == 1 ? "" : "s")}");
+            (lastFault, faultRepeats) = (null, 0);
+        }
         var end = SessionEnd.Completed;
         long frames = _options.Frames ?? long.MaxValue;
         var target = _options.TargetFrameTime;
@@ -227,11 +235,21 @@ public sealed class LiveSession : IDisposable
                 catch (CaptureException e)
                 {
                     bool skip = _options.OnSourceError == SourceErrorPolicy.Skip;
-                    Note(NoteLevel.Warning, $"source {_source.Name} failed at frame {f}: {e.Message}{(skip ? "; skipping the frame" : "; stopping")}", f, e.Message);
-                    if (skip) continue;
-                    end = SessionEnd.SourceFailed;
-                    break;
+                    // The same failure again (a folder emptied under a looping source) is one line with a count,
+                    // not one a frame; the record still gets every lost frame. Repeats back off, up to 0.5 s.
+                    bool repeat = skip && e.Message == lastFault;
+                    if (!repeat) FlushRepeats();
+                    Note(NoteLevel.Warning, $"source {_source.Name} failed at frame {f}: {e.Message}{(skip ? "; skipping the frame" : "; stopping")}", f, e.Message, repeat);
+                    if (!skip)
+                    {
+                        end = SessionEnd.SourceFailed;
+                        break;
+                    }
+                    lastFault = e.Message;
+                    if (repeat) await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(500, 10 * ++faultRepeats)), stop.Token);
+                    continue;
                 }
+                FlushRepeats();
 
                 if (_world is not null && _options.Query is null && !userAsked && f % _options.QuestionEvery == 0)
                 {
@@ -331,6 +349,7 @@ public sealed class LiveSession : IDisposable
         }
         finally
         {
+            FlushRepeats();
             stop.Cancel();  // ends the capture thread
             if (capture is not null) await capture;
             FlushCaptureNotes();

@@ -53,6 +53,6 @@ internal sealed class LiveHud(TextWriter stderr) : ISessionObserver
 
     public void OnNote(SessionNote note)
     {
-        if (note.Level == NoteLevel.Warning) stderr.WriteLine(note.Message);
+        if (note.Level == NoteLevel.Warning && !note.Repeat) stderr.WriteLine(note.Message);
     }
 }

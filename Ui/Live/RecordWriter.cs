@@ -49,7 +49,10 @@ internal sealed class ConsoleLines(TextWriter stdout, TextWriter stderr, int que
             stdout.WriteLine($"frame {r.Index}: {r.Question} -> {r.Answer}{(r.Truth is null ? "" : $" (truth {r.Truth})")}");
     }
 
-    public void OnNote(SessionNote note) => (note.Level == NoteLevel.Info ? stdout : stderr).WriteLine(note.Message);
+    public void OnNote(SessionNote note)
+    {
+        if (!note.Repeat) (note.Level == NoteLevel.Info ? stdout : stderr).WriteLine(note.Message);
+    }
 }
 
 /// <summary>Publishes each frame, and the controls while paused, to the overlay's hub.</summary>

@@ -65,21 +65,21 @@ public sealed class LiveSessionTests(TrainedFixture fixture) : IClassFixture<Tra
     [Fact]
     public async Task RunningSlowly_IsSetUnderSlowFrames_AndClearedWithHysteresis()
     {
-        // A 20 fps target (50 ms); frames 10-19 are made 90 ms long by the observer.
-        var options = LiveSessionOptions.Default with { Frames = 45, TargetFps = 20 };
+        // A 10 fps target (100 ms; a frame here takes 2-10 ms); frames 10-19 are made 180 ms long by the observer.
+        var options = LiveSessionOptions.Default with { Frames = 45, TargetFps = 10 };
         using var session = new LiveSession(fixture.Models, options, World());
-        var recorder = new Recorder(f => f is >= 10 and < 20 ? TimeSpan.FromMilliseconds(90) : TimeSpan.Zero);
+        var recorder = new Recorder(f => f is >= 10 and < 20 ? TimeSpan.FromMilliseconds(180) : TimeSpan.Zero);
         session.Observe(recorder);
         var summary = await session.RunAsync();
         var slow = recorder.Reports.Select(r => r.IsRunningSlowly).ToList();  // the flag as each frame began
-        Assert.All(slow.Take(10), Assert.False);
-        Assert.False(slow[12]);  // two slow frames are not enough
-        Assert.True(slow[13]);   // three are
-        Assert.All(slow.Skip(13).Take(7), Assert.True);
-        Assert.True(slow[21]);   // hysteresis: still set just after the slow frames end
-        Assert.All(slow.Skip(26), Assert.False);  // cleared once on time again
+        Assert.All(slow.Take(11), Assert.False);
+        int set = slow.IndexOf(true);
+        Assert.InRange(set, 12, 14);  // after three slow frames (13), give or take one a loaded host made slow
+        Assert.All(slow.Skip(set).Take(20 - set), Assert.True);
+        Assert.True(slow[21]);  // hysteresis: still set after the slow frames end
+        Assert.False(slow[^1]);  // cleared once on time again
         Assert.False(session.IsRunningSlowly);
-        Assert.InRange(summary.SlowFrames, 10, 12);
+        Assert.InRange(summary.SlowFrames, 10, 15);
         Assert.Contains(recorder.Notes, n => n.Message.StartsWith("running slowly", StringComparison.Ordinal));
         Assert.Contains(recorder.Notes, n => n.Message == "back on time");
     }
@@ -164,6 +164,21 @@ public sealed class LiveSessionTests(TrainedFixture fixture) : IClassFixture<Tra
     }
 
     [Fact]
+    public async Task ARepeatingSourceFailure_IsOneLineWithACount_WhileTheRecordKeepsEveryLostFrame()
+    {
+        var options = LiveSessionOptions.Default with { Frames = 10, OnSourceError = SourceErrorPolicy.Skip, Query = "how many circles are there?" };
+        using var session = new LiveSession(fixture.Models, options, new FailingSource(World(), failAt: 2, failAfter: true));
+        var recorder = new Recorder();
+        session.Observe(recorder);
+        var summary = await session.RunAsync();
+        var lost = recorder.Notes.Where(n => n.Error is not null).ToList();
+        Assert.Equal(Enumerable.Range(2, 8).Select(i => (long?)i), lost.Select(n => n.Frame));  // every lost frame, for the record
+        Assert.Single(lost, n => !n.Repeat);                                                    // one line on the console
+        Assert.Contains(recorder.Notes, n => n.Message.EndsWith("the failure above repeated 7 more times", StringComparison.Ordinal));
+        Assert.Equal(2, summary.Frames);
+    }
+
+    [Fact]
     public void ASourceWithoutQuestions_NeedsAQuery_BeforeAnyFrame()
     {
         var still = new FailingSource(World(), failAt: -1, name: "folder:x");
@@ -171,15 +186,16 @@ public sealed class LiveSessionTests(TrainedFixture fixture) : IClassFixture<Tra
         Assert.Contains("give --query", e.Message);
     }
 
-    /// <summary>The world, but reading frame <paramref name="failAt"/> fails; and not a world source, so it has no questions.</summary>
-    private sealed class FailingSource(WorldFrameSource world, int failAt, string name = "failing") : IFrameSource
+    /// <summary>The world, but reading frame <paramref name="failAt"/> (and, with <paramref name="failAfter"/>, every later one) fails; and not a world source, so it has no questions.</summary>
+    private sealed class FailingSource(WorldFrameSource world, int failAt, string name = "failing", bool failAfter = false) : IFrameSource
     {
         private int _reads;
         public string Name => name;
 
         public bool TryRead([System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out Frame frame)
         {
-            if (_reads++ == failAt) throw new CaptureException("the device went away");
+            int read = _reads++;
+            if (read == failAt || (failAfter && read > failAt)) throw new CaptureException("the device went away");
             return world.TryRead(out frame);
         }
 
