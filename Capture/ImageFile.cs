@@ -74,9 +74,10 @@ public static class ImageFile
     public static Frame Decode(byte[] bytes, string name)
     {
         if (bytes.Length == 0) throw new CaptureException($"image is empty (0 bytes): {name}");
-        // Structure first: the header parser itself spins forever on some cut JPEG headers.
-        if (ImageStructure.Problem(bytes) is { } problem)
-            throw new CaptureException($"corrupt image {name}: {problem}");
+        // A JPEG's structure first: the header parser itself spins forever on some cut JPEG headers.
+        bool jpeg = bytes is [0xFF, 0xD8, ..];
+        if (jpeg && ImageStructure.Problem(bytes) is { } cut)
+            throw new CaptureException($"corrupt image {name}: {cut}");
         ImageInfo? info;
         try
         {
@@ -92,6 +93,8 @@ public static class ImageFile
             throw new CaptureException($"image {name} is {i.Width}x{i.Height}; the largest accepted side is {MaxSide}");
         if ((long)i.Width * i.Height > MaxPixels)
             throw new CaptureException($"image {name} is {i.Width}x{i.Height} ({(long)i.Width * i.Height / 1e6:F0} MP); the limit is {MaxPixels / 1e6:F0} MP");
+        if (!jpeg && ImageStructure.Problem(bytes) is { } problem)
+            throw new CaptureException($"corrupt image {name}: {problem}");
         try
         {
             var img = Bounded(() => ImageResult.FromMemory(bytes, ColorComponents.RedGreenBlue), name);
