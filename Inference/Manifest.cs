@@ -175,8 +175,9 @@ public sealed record Manifest(
         Manifest? manifest;
         try
         {
-            using var stream = System.IO.File.OpenRead(path);
-            manifest = JsonSerializer.Deserialize<Manifest>(stream, Json);
+            // A FIFO or a device as manifest.json is refused unopened; a huge one is refused by size.
+            var text = SetFile.ReadText(SetFile.Regular(path, "manifest"), SetFile.MaxManifestBytes, "manifest");
+            manifest = JsonSerializer.Deserialize<Manifest>(text, Json);
         }
         catch (JsonException e)
         {

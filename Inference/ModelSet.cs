@@ -58,7 +58,7 @@ public sealed class ModelSet : IDisposable
         {
             InferenceSession Open(GraphSpec g)
             {
-                var s = factory.Create(Resolve(directory, g.File));
+                var s = factory.Create(SetFile.Resolve(directory, g.File, "model file"));
                 owned.Add(s);
                 return s;
             }
@@ -149,14 +149,6 @@ public sealed class ModelSet : IDisposable
             foreach (var o in owned) o.Dispose();
             throw;
         }
-    }
-
-    /// <summary>A manifest path must stay inside the set's folder.</summary>
-    private static string Resolve(string directory, string relative)
-    {
-        if (Path.IsPathRooted(relative) || relative.Split('/', '\\').Contains(".."))
-            throw new InferenceException($"manifest.json file '{relative}' must be a relative path inside the model folder");
-        return Path.Combine(directory, relative);
     }
 
     /// <summary>Frees every session; leases must be disposed first.</summary>

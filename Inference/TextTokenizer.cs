@@ -39,15 +39,17 @@ public sealed class TextTokenizer
     {
         if (spec.PreTokenizer != "qwen2")
             throw new InferenceException($"tokenizer pre_tokenizer '{spec.PreTokenizer}' is not supported (this build knows 'qwen2')");
-        var vocabPath = Path.Combine(directory, spec.Vocab);
-        var mergesPath = Path.Combine(directory, spec.Merges);
-        foreach (var p in new[] { vocabPath, mergesPath })
-            if (!File.Exists(p)) throw new InferenceException($"tokenizer file not found: {p}");
+        // Confined to the set's folder, regular files, under a size cap: a manifest cannot make the loader read
+        // /etc/passwd, /dev/zero or a FIFO.
+        var vocabPath = SetFile.Resolve(directory, spec.Vocab, "tokenizer file");
+        var mergesPath = SetFile.Resolve(directory, spec.Merges, "tokenizer file");
+        if (new FileInfo(mergesPath).Length > SetFile.MaxTokenizerBytes)
+            throw new InferenceException($"tokenizer file {mergesPath} is larger than the {SetFile.MaxTokenizerBytes >> 20} MB limit");
 
         Dictionary<string, int> vocab;
         try
         {
-            vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(vocabPath))
+            vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(SetFile.ReadText(vocabPath, SetFile.MaxTokenizerBytes, "tokenizer file"))
                     ?? throw new InferenceException($"{vocabPath} is empty");
         }
         catch (JsonException e)
@@ -55,6 +57,12 @@ public sealed class TextTokenizer
             throw new InferenceException($"{vocabPath} is not a JSON token -> id map: {SessionFactory.FirstLine(e.Message)}", inner: e);
         }
 
+        // Ids are checked before the id table is allocated from them: a negative one, or one far beyond the tokens
+        // there are (1,000,000,000 once grew the table past 3 GB), is refused.
+        int limit = 4 * (vocab.Count + spec.SpecialTokens.Count) + 1024;
+        foreach (var (token, id) in vocab.Concat(spec.SpecialTokens))
+            if (id < 0 || id >= limit)
+                throw new InferenceException($"token id {id} of '{SessionFactory.FirstLine(token)}' is out of range: ids run from 0 and must stay near the {vocab.Count + spec.SpecialTokens.Count} tokens there are");
         BpeTokenizer bpe;
         try
         {

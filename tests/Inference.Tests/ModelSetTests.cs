@@ -129,4 +129,55 @@ public sealed class ModelSetTests
         var e = Assert.Throws<InferenceException>(() => set.Decoder(set.Manifest.Default.Decoder).Compressor("quecc", 5));
         Assert.Contains("choose one of 1, 4, 16, 64", e.Message);
     }
+
+    [Theory]
+    [InlineData("/etc/passwd", "must be a relative path")]
+    [InlineData("../../../../etc/passwd", "must be a relative path")]
+    [InlineData("", "must be a relative path")]
+    public void TokenizerPaths_StayInsideTheSet(string vocab, string why)
+    {
+        var dir = Broken(d => EditManifest(d, m => m["tokenizer"]!["vocab"] = vocab));
+        var e = LoadFails(dir);
+        Assert.Contains(why, e.Message);
+        Assert.DoesNotContain("root", e.Message);  // nothing of the file is read, so nothing of it is echoed
+    }
+
+    [Fact]
+    public void SpecialFilesAndLinksOut_AreRefusedBeforeTheyAreRead()
+    {
+        // A symlinked vocab.json to /dev/zero used to grow past 3 GB; a FIFO as vocab.json or manifest.json blocked.
+        var zero = Broken(d => { File.Delete(Path.Combine(d, "vocab.json")); File.CreateSymbolicLink(Path.Combine(d, "vocab.json"), "/dev/zero"); });
+        Assert.Contains("links outside the model folder", LoadFails(zero).Message);
+        var passwd = Broken(d => { File.Delete(Path.Combine(d, "merges.txt")); File.CreateSymbolicLink(Path.Combine(d, "merges.txt"), "/etc/passwd"); });
+        Assert.Contains("links outside the model folder", LoadFails(passwd).Message);
+        foreach (var name in new[] { "vocab.json", "manifest.json" })
+        {
+            var fifo = Broken(d => { File.Delete(Path.Combine(d, name)); Tool.Run("mkfifo", [Path.Combine(d, name)]); });
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            Assert.Contains("not a regular file", LoadFails(fifo).Message);
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5));
+        }
+    }
+
+    [Theory]
+    [InlineData(1_000_000_000)]
+    [InlineData(-5)]
+    public void SpecialTokenIdsOutOfRange_AreRefusedBeforeAnythingIsAllocated(int id)
+    {
+        var dir = Broken(d => EditManifest(d, m => m["tokenizer"]!["special_tokens"]!["<|im_end|>"] = id));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Assert.Contains("out of range", LoadFails(dir).Message);
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 512L << 20);
+    }
+
+    [Fact]
+    public void NegativeIdsInTheVocabulary_AreOneLineNotAnIndexError()
+    {
+        var dir = Broken(d =>
+        {
+            var path = Path.Combine(d, "vocab.json");
+            File.WriteAllText(path, File.ReadAllText(path).Replace("\"!\": 33", "\"!\": -33"));
+        });
+        Assert.Contains("out of range", LoadFails(dir).Message);
+    }
 }

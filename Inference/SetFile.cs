@@ -1,0 +1,67 @@
+namespace Assistant.Inference;
+
+/// <summary>
+/// The one way a model set's files are found and opened: a path the manifest names must be relative, stay
+/// inside the set's folder (after following symlinks), and be a regular file (a FIFO or a device reports
+/// length 0 and is refused before it is opened); text files are read under a size cap.
+/// </summary>
+internal static class SetFile
+{
+    /// <summary>Largest manifest read (16 MB; the shipped ones are a few KB).</summary>
+    public const long MaxManifestBytes = 16L << 20;
+
+    /// <summary>Largest tokenizer file read (64 MB; a 150k-token vocabulary is a few MB).</summary>
+    public const long MaxTokenizerBytes = 64L << 20;
+
+    /// <summary>The full path of <paramref name="relative"/> in <paramref name="directory"/>, checked; <paramref name="what"/> names it in errors.</summary>
+    public static string Resolve(string directory, string relative, string what)
+    {
+        if (string.IsNullOrWhiteSpace(relative) || Path.IsPathRooted(relative) || relative.Split('/', '\\').Contains(".."))
+            throw new InferenceException($"manifest.json {what} '{relative}' must be a relative path inside the model folder");
+        var root = Path.GetFullPath(directory);
+        var path = Path.GetFullPath(Path.Combine(root, relative));
+        return Regular(path, what, root);
+    }
+
+    /// <summary><paramref name="path"/> if it is a regular, non-empty file (inside <paramref name="root"/> once symlinks are followed, when given).</summary>
+    public static string Regular(string path, string what, string? root = null)
+    {
+        var info = new FileInfo(path);
+        if (System.IO.Directory.Exists(path)) throw new InferenceException($"{what} {path} is a folder, not a file");
+        if (!info.Exists) throw new InferenceException($"{what} not found: {path}");
+        if (root is not null && info.LinkTarget is not null)
+        {
+            var target = info.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? path;
+            if (!target.StartsWith(root.TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+                throw new InferenceException($"{what} {path} links outside the model folder");
+            info = new FileInfo(target);
+        }
+        if (info.Length == 0) throw new InferenceException($"{what} {path} is empty or not a regular file");
+        return path;
+    }
+
+    /// <summary>The text of a checked file, refused when it is larger than <paramref name="cap"/> bytes (also if it grows while read).</summary>
+    public static string ReadText(string path, long cap, string what)
+    {
+        var info = new FileInfo(path);
+        if (info.Length > cap) throw new InferenceException($"{what} {path} is {info.Length >> 20} MB; the limit is {cap >> 20} MB");
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            using var reader = new StreamReader(stream);
+            var buffer = new char[81920];
+            var text = new System.Text.StringBuilder();
+            int n;
+            while ((n = reader.Read(buffer, 0, buffer.Length)) > 0)
+            {
+                if (text.Length + n > cap) throw new InferenceException($"{what} {path} is larger than the {cap >> 20} MB limit");
+                text.Append(buffer, 0, n);
+            }
+            return text.ToString();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InferenceException($"cannot read {what} {path}: {e.Message}", inner: e);
+        }
+    }
+}
