@@ -222,6 +222,12 @@ public static class ScalingLawFitter
         return (bestC.Item1, bestC.Item2, Sse(bestC.Item1, bestC.Item2));
     }
 
+    /// <summary>Most points a fit takes.</summary>
+    public const int MaxPoints = 2000;
+
+    /// <summary>Largest points file read (1 MB).</summary>
+    public const long MaxPointsFileBytes = 1L << 20;
+
     /// <summary>
     /// Reads points from CSV: '#' lines are comments; a header names the columns llm_params_b (N),
     /// visual_tokens (V) and accuracy, in any order. Every problem is one <see cref="EngineException"/> line.
@@ -229,12 +235,18 @@ public static class ScalingLawFitter
     public static IReadOnlyList<ScalingPoint> ReadCsv(string path)
     {
         if (!File.Exists(path)) throw new EngineException($"points file not found: {path}");
+        // A FIFO or a device reports length 0 and is refused unopened; the size and point caps keep a fit to
+        // seconds (the paper's grid is 40 points; 10,000 once took 124 s).
+        long size = new FileInfo(path).Length;
+        if (size == 0) throw new EngineException($"points file {path} is empty or not a regular file");
+        if (size > MaxPointsFileBytes) throw new EngineException($"points file {path} is {size >> 10} KB; the limit is {MaxPointsFileBytes >> 10} KB");
         var lines = File.ReadAllLines(path).Select((l, i) => (Text: l.Trim(), Line: i + 1)).Where(l => l.Text.Length > 0 && !l.Text.StartsWith('#')).ToList();
         if (lines.Count == 0) throw new EngineException($"{path} has no header and no points");
         var header = lines[0].Text.Split(',').Select(h => h.Trim().ToLowerInvariant()).ToList();
         int Col(string name) => header.IndexOf(name) is var i and >= 0 ? i
             : throw new EngineException($"{path} has no '{name}' column (its header: {lines[0].Text}); needed: llm_params_b, visual_tokens, accuracy");
         int cn = Col("llm_params_b"), cv = Col("visual_tokens"), ca = Col("accuracy");
+        if (lines.Count - 1 > MaxPoints) throw new EngineException($"{path} has {lines.Count - 1} points; the limit is {MaxPoints}");
         var points = new List<ScalingPoint>();
         foreach (var (text, line) in lines.Skip(1))
         {

@@ -31,12 +31,13 @@ internal static class LawCommand
             {
                 stdout.WriteLine(JsonSerializer.Serialize(new
                 {
-                    a = p.A, alpha = p.Alpha, beta = p.Beta, d = p.D, sse = result.Sse, points = result.Points,
+                    // Non-finite values (a beta of 0 makes alpha / beta infinite) are null: JSON has no infinity.
+                    a = Finite(p.A), alpha = Finite(p.Alpha), beta = Finite(p.Beta), d = Finite(p.D), sse = Finite(result.Sse), points = result.Points,
                     bounds = result.Bounds.ToString(), bootstrap = result.Bootstrap,
-                    interval95 = result.Interval95.ToDictionary(kv => kv.Key, kv => new[] { kv.Value.Lo, kv.Value.Hi }),
+                    interval95 = result.Interval95.ToDictionary(kv => kv.Key, kv => new[] { Finite(kv.Value.Lo), Finite(kv.Value.Hi) }),
                     at_bound = result.AtBound,
                     degenerate = result.Degenerate,
-                    alpha_over_beta = p.Alpha / p.Beta,
+                    alpha_over_beta = Finite(p.Alpha / p.Beta),
                     alpha_above_beta_share = Finite(result.AlphaAboveBeta),
                     // null where beta >= alpha: more visual tokens always pay, no finite optimum
                     optimal_tokens = new Dictionary<string, double?> { ["q0"] = Finite(p.OptimalTokens(0)), ["q50"] = Finite(p.OptimalTokens(50)) },

@@ -57,4 +57,39 @@ public sealed class LawCliTests
         Assert.Equal(2, code);
         Assert.Equal("error: points file not found: /nonexistent.csv", stderr.Trim());
     }
+
+    private static string Points(string body)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"assistant-points-{Guid.NewGuid():N}.csv");
+        File.WriteAllText(path, body);
+        return path;
+    }
+
+    [Fact]
+    public async Task LawFit_Json_OnIdenticalRows_IsValidJson_NotAnInternalError()
+    {
+        // Ten identical rows used to end in exit 1: alpha / beta was infinite, which JSON cannot hold.
+        var rows = string.Concat(Enumerable.Repeat("0.5,4,0.7\n", 10));
+        var (code, stdout, stderr) = await CliRun.Run("law", "fit", "--points", Points("llm_params_b,visual_tokens,accuracy\n" + rows), "--json", "--bootstrap", "20");
+        Assert.True(code == 0, stderr);
+        Assert.NotNull(System.Text.Json.Nodes.JsonNode.Parse(stdout));
+    }
+
+    [Fact]
+    public async Task LawFit_RefusesSpecialFilesBinaryHeadersAndHugeFiles_InOneLine()
+    {
+        var (code, _, stderr) = await CliRun.Run("law", "fit", "--points", "/dev/zero");
+        Assert.Equal((2, "error: points file /dev/zero is empty or not a regular file"), (code, stderr.Trim()));
+
+        var binary = Points("\u0001\u001b[2J\npng\u0000garbage\n1,2,3\n");
+        (code, _, stderr) = await CliRun.Run("law", "fit", "--points", binary);
+        Assert.Equal(2, code);
+        Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));  // was three lines of the file's header
+        Assert.DoesNotContain('\u001b', stderr);
+
+        var many = Points("llm_params_b,visual_tokens,accuracy\n" + string.Concat(Enumerable.Range(0, 2001).Select(i => $"0.5,{1 + i % 64},0.7\n")));
+        (code, _, stderr) = await CliRun.Run("law", "fit", "--points", many);
+        Assert.Equal(2, code);
+        Assert.Contains("2001 points; the limit is 2000", stderr);
+    }
 }
