@@ -179,6 +179,17 @@ public sealed class LiveSessionTests(TrainedFixture fixture) : IClassFixture<Tra
     }
 
     [Fact]
+    public async Task Duration_EndsTheRun_EvenWhenEveryFrameIsSkipped()
+    {
+        // Issue 20: with --on-source-error skip, a 3 s run once ran until it was killed at 20 s.
+        var options = LiveSessionOptions.Default with { Frames = null, DurationSeconds = 1, OnSourceError = SourceErrorPolicy.Skip, Query = "how many circles are there?" };
+        using var session = new LiveSession(fixture.Models, options, new FailingSource(World(), failAt: 0, failAfter: true));
+        var summary = await session.RunAsync();
+        Assert.Equal((SessionEnd.Completed, 0L), (summary.End, summary.Frames));
+        Assert.InRange(summary.Seconds, 1, 3);
+    }
+
+    [Fact]
     public void ASourceWithoutQuestions_NeedsAQuery_BeforeAnyFrame()
     {
         var still = new FailingSource(World(), failAt: -1, name: "folder:x");
