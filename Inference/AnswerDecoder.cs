@@ -102,6 +102,10 @@ public sealed class AnswerDecoder : IDisposable
             _state.LastLogits.CopyTo(_logits, 0);
         }
         int id = _sampler.Next(_logits);
+        // NaN logits (broken weights or normalisation) make every comparison false and the sampler pick id 0:
+        // an error, never text.
+        if (!float.IsFinite(_logits[id]))
+            throw new InferenceException("the decoder produced non-finite logits (NaN or infinity): the set's weights or its normalisation are broken", exitCode: 1);
         if (Array.IndexOf(_stop, id) >= 0)
         {
             End(AnswerEnd.StopToken);

@@ -69,6 +69,7 @@ public sealed class ModelSet : IDisposable
                 return wrapper;
             }
 
+            ManifestRanges.Check(manifest);  // before anything is opened or sized from the manifest's numbers
             var vs = manifest.Vision;
             var visionGraph = vs.Graph;
             var visionSession = Open(visionGraph);

@@ -74,6 +74,20 @@ public abstract class AnswerDecoderTests(LoadedSet set)
         Assert.Equal(free.Take(words), ids);
     }
 
+    [Fact]
+    public void NonFiniteLogits_AreAnError_NeverText()
+    {
+        using var lm = set.Decoder.Lease();
+        var embeds = Enumerable.Repeat(float.NaN, 3 * lm.Spec.Dim).ToArray();  // what broken weights or normalisation give
+        using var empty = lm.EmptyCache();
+        using var prefix = lm.Forward(empty, embeds, 3);
+        Assert.Contains(lm.LastLogits, float.IsNaN);
+        using var answer = new AnswerDecoder(lm, set.Models.Tokenizer, prefix, new GenerationOptions(4, StopTokens: []));
+        var e = Assert.Throws<InferenceException>(() => answer.TryNext(out _));
+        Assert.Equal(1, e.ExitCode);
+        Assert.Contains("non-finite logits", e.Message);
+    }
+
     [Theory]
     [InlineData(0, 4)]
     [InlineData(-1, 4)]

@@ -180,4 +180,32 @@ public sealed class ModelSetTests
         });
         Assert.Contains("out of range", LoadFails(dir).Message);
     }
+
+    [Theory]
+    [InlineData("layers", 100_000_000, "layers is 100000000; it must be in 1..1024")]   // allocated 12-13 GB of names before
+    [InlineData("layers", 0, "layers is 0")]                                           // passed check, then failed in ONNX Runtime
+    [InlineData("layers", -1, "layers is -1")]                                         // was ArgumentOutOfRangeException
+    [InlineData("heads", 0, "heads is 0")]
+    [InlineData("kv_heads", 8, "kv_heads is 8")]                                        // more than heads (4)
+    [InlineData("kv_heads", 3, "not a multiple of kv_heads 3")]
+    [InlineData("rope_theta", -1.0, "rope_theta -1")]
+    public void DecoderNumbersOutOfRange_AreOneLineNamingTheKey(string key, double value, string expected)
+    {
+        var dir = Broken(d => EditManifest(d, m => m["decoders"]![0]![key] = key is "rope_theta" ? JsonValue.Create(value) : JsonValue.Create((long)value)));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Assert.Contains(expected, LoadFails(dir).Message);
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 256L << 20);
+    }
+
+    [Theory]
+    [InlineData("patch_size", 0)]
+    [InlineData("patch_size", -8)]
+    public void VisionNumbersOutOfRange_AreOneLine(string key, int value) =>
+        Assert.Contains($"vision.{key} is {value}", LoadFails(Broken(d => EditManifest(d, m => m["vision"]![key] = value))).Message);
+
+    [Theory]
+    [InlineData("mean", 1e39, "vision.mean")]   // overflows a float to infinity: passed check, then printed NUL characters
+    [InlineData("std", 1e-45, "vision.std")]
+    public void ANormalisationThatPoisonsThePixels_IsRefused(string key, double value, string expected) =>
+        Assert.Contains(expected, LoadFails(Broken(d => EditManifest(d, m => m["vision"]![key]![0] = value))).Message);
 }
