@@ -7,11 +7,17 @@ namespace Assistant.Inference;
 public sealed record TensorSpec(string Dtype, IReadOnlyList<JsonElement> Shape)
 {
     /// <summary>The fixed size of axis <paramref name="axis"/>, or null when the axis is dynamic.</summary>
-    public long? Fixed(int axis) => Shape[axis].ValueKind == JsonValueKind.Number ? Shape[axis].GetInt64() : null;
+    public long? Fixed(int axis) => Shape[axis] switch
+    {
+        { ValueKind: JsonValueKind.Number } n when n.TryGetInt64(out var size) && size >= 0 => size,
+        { ValueKind: JsonValueKind.Number } n => throw new InferenceException($"manifest.json shape {this} has axis {axis} = {n.GetRawText()}: a size is a whole number >= 0, or a name for a dynamic axis"),
+        { ValueKind: JsonValueKind.String } => null,
+        var other => throw new InferenceException($"manifest.json shape {this} has axis {axis} of type {other.ValueKind}: a size is a whole number, or a name for a dynamic axis"),
+    };
 
     /// <summary>"float32[1, T, 64]": dtype and shape.</summary>
     public override string ToString() =>
-        $"{Dtype}[{string.Join(", ", Shape.Select(d => d.ValueKind == JsonValueKind.Number ? d.GetInt64().ToString() : d.GetString()))}]";
+        $"{Dtype}[{string.Join(", ", Shape.Select(d => d.ValueKind == JsonValueKind.String ? d.GetString() : d.GetRawText()))}]";
 }
 
 /// <summary>One ONNX file and the tensors the manifest says it has.</summary>

@@ -208,4 +208,15 @@ public sealed class ModelSetTests
     [InlineData("std", 1e-45, "vision.std")]
     public void ANormalisationThatPoisonsThePixels_IsRefused(string key, double value, string expected) =>
         Assert.Contains(expected, LoadFails(Broken(d => EditManifest(d, m => m["vision"]![key]![0] = value))).Message);
+
+    [Fact]
+    public void WrongTypesInAManifest_AreOneLine_NotInternalErrors()
+    {
+        // A null decoder entry was a NullReferenceException, a float shape a FormatException.
+        Assert.Contains("empty (null) entry", LoadFails(Broken(d => EditManifest(d, m => m["decoders"]!.AsArray().Add(null)))).Message);
+        var floatShape = Broken(d => EditManifest(d, m => m["vision"]!["inputs"]!["pixel_values"]!["shape"]![1] = 3.5));
+        Assert.Contains("a size is a whole number", LoadFails(floatShape).Message);
+        var boolShape = Broken(d => EditManifest(d, m => m["vision"]!["inputs"]!["pixel_values"]!["shape"]![1] = true));
+        Assert.Contains("of type True", LoadFails(boolShape).Message);
+    }
 }
