@@ -71,7 +71,7 @@ public sealed class LiveSession : IDisposable
 
     internal LiveSession(ModelSet set, LiveSessionOptions options, IFrameSource source, Func<ModelSet, (Calibration, bool)>? calibrate = null)
     {
-        options.Validate();
+        options.Validate();  // again for callers that bring their own source (tests); Open validated before opening its
         _set = set;
         _options = options;
         _source = source;

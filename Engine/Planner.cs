@@ -35,7 +35,11 @@ public sealed record PlanCandidate(string Decoder, string Compressor, int Tokens
 public sealed record Plan(double BudgetMs, bool Fits, PlanCandidate Choice, PlanCandidate? RunnerUp, IReadOnlyList<PlanCandidate> All);
 
 /// <summary>What one plan is for: the latency budget per answer, the query's length, whether its KV cache is reused.</summary>
-public sealed record PlanRequest(double LatencyMs, int QueryTokens = 12, bool CachedQuery = false, int AnswerTokens = 2, string Compressor = "quecc");
+public sealed record PlanRequest(double LatencyMs, int QueryTokens = PlanRequest.DefaultQueryTokens, bool CachedQuery = false, int AnswerTokens = 2, string Compressor = "quecc")
+{
+    /// <summary>The query length planned for when none is given (a typical world question, query-start token included).</summary>
+    public const int DefaultQueryTokens = 12;
+}
 
 /// <summary>A plan for a loaded set, with where the machine's calibration came from.</summary>
 public sealed record PlanResult(Plan Plan, bool Measured, DateTime MeasuredUtc, string CalibrationPath);
@@ -109,7 +113,7 @@ public static class Planner
         var law = Law(manifest);
         return manifest.Decoders
             .SelectMany(d => d.Compressors.Where(c => c.Kind == "quecc").SelectMany(c => c.Tokens.Select(v =>
-                new LawPoint(d.Name, v, FlopsModel.Ask(manifest.Vision, d, c.QueryAware, v, new PlanRequest(1).QueryTokens, 2).PerFrameCachedQuery,
+                new LawPoint(d.Name, v, FlopsModel.Ask(manifest.Vision, d, c.QueryAware, v, PlanRequest.DefaultQueryTokens, 2).PerFrameCachedQuery,
                     law.Accuracy(d.Params / 1e9, v)))))
             .ToList();
     }

@@ -81,8 +81,6 @@ public sealed class ModelSet : IDisposable
             GraphContract.Dim(visionGraph, "features", 2, vs.Dim, "vision dim");
             GraphContract.Dim(visionGraph, "features_multi", 1, vs.Patches, "vision patches (grid^2)");
             GraphContract.Dim(visionGraph, "features_multi", 2, vs.MultiDim, "vision multi_dim");
-            if (vs.Mean.Count != 3 || vs.Std.Count != 3 || vs.Std.Any(s => s <= 0))
-                throw new InferenceException("manifest.json vision mean/std must be three values each, std positive");
 
             var tokenizer = TextTokenizer.Load(directory, manifest.Tokenizer);
             foreach (var t in new[] { manifest.Prompt.QueryStart, manifest.Prompt.VisionStart, manifest.Prompt.VisionEnd }.Concat(manifest.Prompt.Stop))

@@ -71,7 +71,7 @@ internal static class LiveCommand
                 },
             };
             using var models_ = Cli.LoadModels(parse.GetValue(models), parse.GetValue(ep)!, stderr);
-            using var session = LiveSession.Open(models_, options.Validate());
+            using var session = LiveSession.Open(models_, options);  // validated there, before the source opens
             bool useHud = parse.GetValue(hudOption);
             if (useHud && (Console.IsOutputRedirected || !ReferenceEquals(stdout, Console.Out)))
             {

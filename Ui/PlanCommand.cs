@@ -10,7 +10,7 @@ internal static class PlanCommand
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var latency = new Option<double>("--latency-ms") { Description = "latency budget per answer, in milliseconds", Required = true };
-        var queryTokens = new Option<int>("--query-tokens") { Description = "query length in tokens", DefaultValueFactory = _ => 12 };
+        var queryTokens = new Option<int>("--query-tokens") { Description = "query length in tokens", DefaultValueFactory = _ => PlanRequest.DefaultQueryTokens };
         var cached = new Option<bool>("--cached-query") { Description = "the query's KV cache is reused (a live question asked again each frame)" };
         var answerTokens = new Option<int>("--answer-tokens") { Description = "tokens to generate per answer", DefaultValueFactory = _ => 2 };
         var recalibrate = new Option<bool>("--recalibrate") { Description = "measure this machine again instead of using the cached calibration" };
