@@ -48,18 +48,25 @@ public sealed class WorldFrameSource(WorldSource world, int size) : IFrameSource
     public void Dispose() { }
 }
 
-/// <summary>Still images from a folder in name order (PNG, JPEG, BMP, GIF, TGA), once or looping; or one image file repeated.</summary>
+/// <summary>
+/// Still images from a folder in name order (PNG, JPEG, BMP, GIF, TGA), once or looping; or one image file
+/// repeated. A folder is listed again at the end of each pass, so files added while it runs are seen: once
+/// through, the new names are read before it ends; looping, the next pass holds them (and not the deleted ones).
+/// </summary>
 public sealed class ImageFilesSource : IFrameSource
 {
     private static readonly string[] Extensions = [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga"];
-    private readonly string[] _files;
+    private readonly string? _folder;  // null: one still file
     private readonly bool _loop;
+    private readonly HashSet<string> _read = new(StringComparer.Ordinal);
+    private string[] _files;
     private int _index;
     private long _count;
 
-    private ImageFilesSource(string name, string[] files, bool loop)
+    private ImageFilesSource(string name, string? folder, string[] files, bool loop)
     {
         Name = name;
+        _folder = folder;
         _files = files;
         _loop = loop;
     }
@@ -71,33 +78,55 @@ public sealed class ImageFilesSource : IFrameSource
     public static ImageFilesSource Folder(string path, bool loop)
     {
         if (!Directory.Exists(path)) throw new CaptureException($"folder not found: {path}");
-        var files = Directory.GetFiles(path).Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal).ToArray();
+        var files = List(path);
         if (files.Length == 0) throw new CaptureException($"no images (PNG, JPEG, BMP, GIF, TGA) in {path}");
-        return new ImageFilesSource($"folder:{path}", files, loop);
+        return new ImageFilesSource($"folder:{path}", path, files, loop);
     }
+
+    private static string[] List(string folder) =>
+        Directory.GetFiles(folder).Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal).ToArray();
 
     /// <summary>One image, handed over as every frame (a still camera).</summary>
     public static ImageFilesSource Still(string path)
     {
         ImageFile.Load(path);  // fail now, with the one-line reason, rather than on the first frame
-        return new ImageFilesSource($"file:{path}", [path], loop: true);
+        return new ImageFilesSource($"file:{path}", null, [path], loop: true);
     }
 
-    /// <summary>The next image in name order; false after the last (unless looping). A broken file is a <see cref="CaptureException"/>.</summary>
+    /// <summary>
+    /// The next image in name order; false after the last (unless looping). A broken or vanished file, and a
+    /// folder that was deleted or emptied while looping, is a <see cref="CaptureException"/>: the loop's fault
+    /// policy logs it and goes on to the next.
+    /// </summary>
     public bool TryRead([MaybeNullWhen(false)] out Frame frame)
     {
-        if (_index >= _files.Length)
+        if (_index >= _files.Length && !NextPass())
         {
-            if (!_loop)
-            {
-                frame = null;
-                return false;
-            }
-            _index = 0;
+            frame = null;
+            return false;
         }
-        var loaded = ImageFile.Load(_files[_index++]);
+        var path = _files[_index++];
+        _read.Add(path);
+        var loaded = ImageFile.Load(path);
         frame = loaded with { Timestamp = TimeSpan.FromSeconds(_count++ / 30.0) };
         return true;
+    }
+
+    /// <summary>At the end of a pass: the folder listed again. Looping, all of it; once through, the names not yet read.</summary>
+    private bool NextPass()
+    {
+        _index = 0;
+        if (_folder is null) return _loop;
+        if (!Directory.Exists(_folder))
+        {
+            if (!_loop) return false;
+            throw new CaptureException($"folder {_folder} is gone");
+        }
+        var listed = List(_folder);
+        _files = _loop ? listed : listed.Where(f => !_read.Contains(f)).ToArray();
+        if (_files.Length > 0) return true;
+        if (!_loop) return false;
+        throw new CaptureException($"no images (PNG, JPEG, BMP, GIF, TGA) left in {_folder}");
     }
 
     /// <summary>Nothing to free: files are read whole, one at a time.</summary>

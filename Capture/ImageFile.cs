@@ -130,8 +130,8 @@ public static class ImageFile
 
 /// <summary>
 /// Structural checks of the formats whose decoder returns partial pixels for truncated data: JPEG (its
-/// segments up to the first scan, and an end-of-image marker after it), GIF (the trailer), BMP (the declared
-/// pixel data within the file).
+/// segments up to the first scan, and an end-of-image marker after it), GIF (the trailer), BMP and TGA (the
+/// declared pixel data, or run-length packets, within the file), PNG (a complete IEND chunk).
 /// </summary>
 internal static class ImageStructure
 {
@@ -141,6 +141,38 @@ internal static class ImageStructure
         if (bytes is [0xFF, 0xD8, ..]) return Jpeg(bytes);
         if (bytes is [(byte)'G', (byte)'I', (byte)'F', ..]) return Gif(bytes);
         if (bytes is [(byte)'B', (byte)'M', ..]) return Bmp(bytes);
+        if (bytes is [0x89, (byte)'P', (byte)'N', (byte)'G', ..]) return Png(bytes);
+        if (bytes is [_, 0 or 1, 1 or 2 or 3 or 9 or 10 or 11, ..]) return Tga(bytes);  // TGA has no magic: its header's types
+        return null;
+    }
+
+    private static string? Png(byte[] b)
+    {
+        // The pixels are whole only if the IEND chunk is: its type and its 4-byte CRC.
+        int iend = b.AsSpan().LastIndexOf("IEND"u8);
+        return iend >= 0 && iend + 8 <= b.Length ? null : "no complete IEND chunk (truncated)";
+    }
+
+    private static string? Tga(byte[] b)
+    {
+        if (b.Length < 18) return "the TGA header is cut short";
+        int idLength = b[0], type = b[2], mapLength = BitConverter.ToUInt16(b, 5), mapBits = b[7];
+        int width = BitConverter.ToUInt16(b, 12), height = BitConverter.ToUInt16(b, 14), depth = b[16];
+        int pixelBytes = (depth + 7) / 8;
+        if (pixelBytes is < 1 or > 4) return $"a TGA pixel depth of {depth} bits";
+        long p = 18 + idLength + (b[1] == 1 ? mapLength * ((mapBits + 7) / 8L) : 0);
+        long pixels = (long)width * height;
+        if (type < 9)
+            return p + pixels * pixelBytes > b.Length ? $"{width}x{height} at {depth} bits needs {p + pixels * pixelBytes} bytes, the file has {b.Length} (truncated)" : null;
+        // Run-length packets: a header byte, then one pixel repeated (high bit set) or that many raw pixels.
+        for (long seen = 0; seen < pixels;)
+        {
+            if (p >= b.Length) return $"the run-length data ends after {seen} of {pixels} pixels (truncated)";
+            int header = b[p++], count = (header & 0x7F) + 1;
+            p += (header & 0x80) != 0 ? pixelBytes : (long)count * pixelBytes;
+            if (p > b.Length) return $"the run-length data ends inside a packet (truncated)";
+            seen += count;
+        }
         return null;
     }
 

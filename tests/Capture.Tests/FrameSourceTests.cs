@@ -56,6 +56,44 @@ public sealed class FrameSourceTests
     }
 
     [Fact]
+    public void Folder_SeesFilesAddedWhileItRuns_OnceThroughAndLooping()
+    {
+        // Once through: a file added before the end is read before it ends (the list was read once before).
+        var dir = FolderOf(2);
+        using (var once = ImageFilesSource.Folder(dir, loop: false))
+        {
+            Assert.True(once.TryRead(out _));
+            PngFile.Write(WorldScene.RenderFrame(WorldScene.Generate(7), 32), Path.Combine(dir, "000-added.png"));  // sorts before 001
+            Assert.True(once.TryRead(out _));
+            Assert.True(once.TryRead(out var added));
+            Assert.Equal(WorldScene.RenderFrame(WorldScene.Generate(7), 32).Rgb, added.Rgb);
+            Assert.False(once.TryRead(out _));
+        }
+        // Looping: the next pass holds the new file and not the deleted ones.
+        var loopDir = FolderOf(1);
+        using var looping = ImageFilesSource.Folder(loopDir, loop: true);
+        Assert.True(looping.TryRead(out _));
+        PngFile.Write(WorldScene.RenderFrame(WorldScene.Generate(9), 32), Path.Combine(loopDir, "zzz.png"));
+        File.Delete(Path.Combine(loopDir, "000.png"));
+        Assert.True(looping.TryRead(out var next));
+        Assert.Equal(WorldScene.RenderFrame(WorldScene.Generate(9), 32).Rgb, next.Rgb);
+    }
+
+    [Fact]
+    public void Folder_EmptiedOrDeletedWhileLooping_IsAnErrorPerFrame_AndRecoversWhenFilesComeBack()
+    {
+        var dir = FolderOf(1);
+        using var looping = ImageFilesSource.Folder(dir, loop: true);
+        Assert.True(looping.TryRead(out _));
+        File.Delete(Path.Combine(dir, "000.png"));
+        Assert.Contains("no images", Assert.Throws<CaptureException>(() => looping.TryRead(out _)).Message);
+        PngFile.Write(WorldScene.RenderFrame(WorldScene.Generate(3), 32), Path.Combine(dir, "back.png"));
+        Assert.True(looping.TryRead(out _));
+        Directory.Delete(dir, recursive: true);
+        Assert.Contains("is gone", Assert.Throws<CaptureException>(() => looping.TryRead(out _)).Message);
+    }
+
+    [Fact]
     public void Still_RepeatsOneImage_AndRejectsABadOneUpFront()
     {
         var dir = FolderOf(1);
