@@ -46,9 +46,6 @@ internal static class AskCommand
             var config = new AskConfig(parse.GetValue(decoder), parse.GetValue(compressor), parse.GetValue(tokens), answerOptions);
             var resolved = pipeline.Resolve(config);
 
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
-            Console.CancelKeyPress += onCancel;
             var timings = new StageTimings();
             var ids = new List<int>();
             var answer = new System.Text.StringBuilder();
@@ -56,7 +53,7 @@ internal static class AskCommand
             bool cancelled = false;
             try
             {
-                await foreach (var t in pipeline.AskAsync(frame, q, config, timings, cts.Token))
+                await foreach (var t in pipeline.AskAsync(frame, q, config, timings, cancellation))
                 {
                     ids.Add(t.Id);
                     answer.Append(t.Text);
@@ -67,13 +64,9 @@ internal static class AskCommand
                     }
                 }
             }
-            catch (OperationCanceledException) when (cts.IsCancellationRequested)
+            catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
             {
                 cancelled = true;
-            }
-            finally
-            {
-                Console.CancelKeyPress -= onCancel;
             }
 
             if (asJson)

@@ -37,19 +37,24 @@ public static class Cli
             stderr.WriteLine($"error: {UserErrors.OneLine(parse.Errors[0].Message)} (see {path} --help)");
             return 2;
         }
+        // Signals are handled here, not by System.CommandLine (its handler crashed on a second signal): see Termination.
+        using var termination = new Termination(stderr);
+        int code;
         try
         {
-            return await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+            code = await parse.InvokeAsync(new InvocationConfiguration
+            {
+                Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null,
+            }, termination.Token);
+        }
+        catch (OperationCanceledException) when (termination.ExitCode is not null)
+        {
+            code = 0;  // replaced below
         }
         catch (Exception e) when (UserFacing(e) is { } exit)
         {
             stderr.WriteLine($"error: {UserErrors.OneLine(e.Message)}");
             return exit;
-        }
-        catch (OperationCanceledException)
-        {
-            stderr.WriteLine("cancelled");
-            return 130;
         }
         catch (Exception e)
         {
@@ -57,6 +62,12 @@ public static class Cli
             if (Environment.GetEnvironmentVariable("ASSISTANT_DEBUG") == "1") stderr.WriteLine(e);
             return 1;
         }
+        if (termination.ExitCode is { } stopped)
+        {
+            stderr.WriteLine($"stopped by {termination.SignalName}");
+            return stopped;
+        }
+        return code;
     }
 
     private static int? UserFacing(Exception e) => UserErrors.ExitCode(e);

@@ -51,41 +51,31 @@ internal static class HotkeyCommand
             var displayName = parse.GetValue(display);
             using var screen = ScreenCapture.Open(displayName, area);
             using var hotkey = GlobalHotkey.Open(parse.GetValue(key)!, displayName);
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
-            Console.CancelKeyPress += onCancel;
-            try
+            stdout.WriteLine($"waiting for {hotkey.Key} on the screen ({screen.ScreenWidth}x{screen.ScreenHeight}), {(m == "read" ? "reading its text" : decision.ToString())}; Ctrl+C ends");
+            stdout.Flush();
+            int count = 0;
+            while ((limit is null || count < limit) && await hotkey.WaitAsync(cancellation))
             {
-                stdout.WriteLine($"waiting for {hotkey.Key} on the screen ({screen.ScreenWidth}x{screen.ScreenHeight}), {(m == "read" ? "reading its text" : decision.ToString())}; Ctrl+C ends");
-                stdout.Flush();
-                int count = 0;
-                while ((limit is null || count < limit) && await hotkey.WaitAsync(cts.Token))
+                count++;
+                var frame = screen.Grab();
+                if (reader is not null)
                 {
-                    count++;
-                    var frame = screen.Grab();
-                    if (reader is not null)
-                    {
-                        var read = reader.Read(frame);
-                        stdout.WriteLine($"press {count}: {read.Lines.Count} lines");
-                        foreach (var line in read.Text.Split('\n', StringSplitOptions.RemoveEmptyEntries)) stdout.WriteLine($"  {line}");
-                        stdout.WriteLine($"  ocr: detect {read.Detect.TotalMilliseconds:F1} ms  recognize {read.Recognize.TotalMilliseconds:F1} ms");
-                        stdout.Flush();
-                        continue;
-                    }
-                    var timings = new StageTimings();
-                    var answer = new System.Text.StringBuilder();
-                    await foreach (var t in pipeline!.AskAsync(frame, q!, config, timings, cts.Token))
-                        answer.Append(t.Text);
-                    stdout.WriteLine($"press {count}: {answer.ToString().Trim()}");
-                    stdout.WriteLine($"  {decision}  {timings}");
+                    var read = reader.Read(frame);
+                    stdout.WriteLine($"press {count}: {read.Lines.Count} lines");
+                    foreach (var line in read.Text.Split('\n', StringSplitOptions.RemoveEmptyEntries)) stdout.WriteLine($"  {line}");
+                    stdout.WriteLine($"  ocr: detect {read.Detect.TotalMilliseconds:F1} ms  recognize {read.Recognize.TotalMilliseconds:F1} ms");
                     stdout.Flush();
+                    continue;
                 }
-                return 0;
+                var timings = new StageTimings();
+                var answer = new System.Text.StringBuilder();
+                await foreach (var t in pipeline!.AskAsync(frame, q!, config, timings, cancellation))
+                    answer.Append(t.Text);
+                stdout.WriteLine($"press {count}: {answer.ToString().Trim()}");
+                stdout.WriteLine($"  {decision}  {timings}");
+                stdout.Flush();
             }
-            finally
-            {
-                Console.CancelKeyPress -= onCancel;
-            }
+            return 0;
         });
         return command;
     }

@@ -69,9 +69,6 @@ internal static class ListenCommand
         string ep, bool asJson, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
     {
         using var microphone = MicrophoneListener.Open(device, asrModel, ep, vadDir, threshold, minSilenceMs);
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
-        Console.CancelKeyPress += onCancel;
         int count = 0;
         void Print(HeardUtterance h)
         {
@@ -81,17 +78,10 @@ internal static class ListenCommand
                 : $"utterance {count}: {h.Start:F2} s - {h.End:F2} s ({h.Duration:F2} s)" + (h.Query is { } q ? $": {q}" : ""));
             stdout.Flush();
         }
-        try
-        {
-            if (!asJson) stdout.WriteLine($"listening on '{microphone.Device}'{(limit is { } l ? $" for {l:G4} s" : "; Ctrl+C stops")}");
-            string? failure = null;
-            await microphone.RunAsync(Print, error => failure = error, limit, cts.Token);
-            if (failure is not null) throw new EngineException($"the microphone failed: {failure}");
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
+        if (!asJson) stdout.WriteLine($"listening on '{microphone.Device}'{(limit is { } l ? $" for {l:G4} s" : "; Ctrl+C stops")}");
+        string? failure = null;
+        await microphone.RunAsync(Print, error => failure = error, limit, cancellation);
+        if (failure is not null) throw new EngineException($"the microphone failed: {failure}");
         if (!asJson) stdout.WriteLine($"{count} utterances in {microphone.Seconds:F2} s of audio{(microphone.Overruns > 0 ? $", {microphone.Overruns} overruns (samples lost)" : "")}");
         return 0;
     }

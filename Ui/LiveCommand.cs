@@ -92,8 +92,6 @@ internal static class LiveCommand
                 stdout.Flush();
             }
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; stop.Cancel(); };
-            Console.CancelKeyPress += onCancel;
             // Voice: the microphone, VAD and recogniser open now (a bad device or model fails before the loop); a heard question is posted as a typed one.
             using var microphone = parse.GetValue(listen) ? MicrophoneListener.Open(parse.GetValue(micDevice)!, parse.GetValue(asrModel), parse.GetValue(ep)!) : null;
             if (microphone is { Transcribes: false }) stderr.WriteLine("note: --listen without --asr-model hears utterances but cannot turn them into questions");
@@ -124,7 +122,6 @@ internal static class LiveCommand
             }
             finally
             {
-                Console.CancelKeyPress -= onCancel;
                 stop.Cancel();  // stops the stdin reader and the listener
                 await listening;
             }

@@ -6,7 +6,9 @@ namespace Assistant.Ui.Live;
 
 /// <summary>
 /// <c>live --record FILE</c>: the effective session options as the first line (<c>{"session": ...}</c>), then
-/// one JSON line per frame report and one per lost frame (<c>{"frame", "error"}</c>). Owns the file.
+/// one JSON line per frame report and one per lost frame (<c>{"frame", "error"}</c>). Owns the file. Each line
+/// goes to the file in one unbuffered write, so a process cut off by a signal (<see cref="Termination"/>) leaves
+/// whole lines only, and every line is on disk as soon as its frame is done.
 /// </summary>
 internal sealed class RecordWriter : ISessionObserver, IDisposable
 {
@@ -19,22 +21,32 @@ internal sealed class RecordWriter : ISessionObserver, IDisposable
             Modifiers = { info => { foreach (var p in info.Properties) p.IsRequired = false; } },
         },
     };
-    private readonly StreamWriter _file;
+    private readonly FileStream _file;
+    private readonly Lock _gate = new();
 
     public RecordWriter(string path, LiveSessionOptions options, LiveConfiguration configuration, string provider)
     {
-        _file = new StreamWriter(path);
-        _file.WriteLine(JsonSerializer.Serialize(new { session = options, configuration = configuration.Label, provider }, Json));
+        _file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, bufferSize: 0);
+        Line(JsonSerializer.Serialize(new { session = options, configuration = configuration.Label, provider }, Json));
     }
 
-    public void OnFrame(FrameReport report) => _file.WriteLine(JsonSerializer.Serialize(report, Json));
+    public void OnFrame(FrameReport report) => Line(JsonSerializer.Serialize(report, Json));
 
     public void OnNote(SessionNote note)
     {
-        if (note.Frame is { } f && note.Error is { } error) _file.WriteLine(JsonSerializer.Serialize(new { frame = f, error }, Json));
+        if (note.Frame is { } f && note.Error is { } error) Line(JsonSerializer.Serialize(new { frame = f, error }, Json));
     }
 
-    public void Dispose() => _file.Dispose();
+    private void Line(string json)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(json + "\n");
+        lock (_gate) _file.Write(bytes);
+    }
+
+    public void Dispose()
+    {
+        lock (_gate) _file.Dispose();
+    }
 }
 
 /// <summary>

@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Assistant.Ui.Overlay;
@@ -63,6 +64,7 @@ public sealed class OverlayServer : IAsyncDisposable
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
+        builder.Services.AddSingleton<IHostLifetime, CommandLifetime>();
         builder.WebHost.ConfigureKestrel(k =>
         {
             if (options.Bind == "localhost") k.ListenLocalhost(options.Port);
@@ -231,6 +233,17 @@ public sealed class OverlayServer : IAsyncDisposable
         {
             // closed
         }
+    }
+
+    /// <summary>
+    /// The server lives and dies with the command that started it. The default console lifetime would add its own
+    /// Ctrl+C and SIGTERM handlers and stop the server under a session still running; Termination handles signals.
+    /// </summary>
+    private sealed class CommandLifetime : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     /// <summary>Stops the web host and closes its connections.</summary>

@@ -80,10 +80,13 @@ public sealed class AssistantProcess : IAsyncDisposable
     }
 
     /// <summary>SIGINT, as a terminal's Ctrl+C sends.</summary>
-    public async Task InterruptAsync()
+    public Task InterruptAsync() => SignalAsync("INT");
+
+    /// <summary>Sends the signal <paramref name="name"/> (INT, TERM) with /bin/kill.</summary>
+    public async Task SignalAsync(string name)
     {
-        Assert.True(OperatingSystem.IsLinux(), "SIGINT is sent with /bin/kill");
-        using var kill = Process.Start("/bin/kill", ["-INT", _process.Id.ToString()])!;
+        Assert.True(OperatingSystem.IsLinux(), "signals are sent with /bin/kill");
+        using var kill = Process.Start("/bin/kill", [$"-{name}", _process.Id.ToString()])!;
         await kill.WaitForExitAsync();
     }
 
