@@ -28,6 +28,10 @@ public static class DecoderContract
     public static string[] PastNames(int layers) =>
         Enumerable.Range(0, layers).SelectMany(i => new[] { $"past_key_values.{i}.key", $"past_key_values.{i}.value" }).ToArray();
 
+    /// <summary>How many layers a decoder graph's inputs hold a past key for (past_key_values.{i}.key).</summary>
+    public static int GraphLayers(IEnumerable<string> inputNames) =>
+        inputNames.Count(n => n.StartsWith("past_key_values.", StringComparison.Ordinal) && n.EndsWith(".key", StringComparison.Ordinal));
+
     /// <summary>present.{i}.key, .value for i = 0..layers-1, in that order.</summary>
     public static string[] PresentNames(int layers) =>
         Enumerable.Range(0, layers).SelectMany(i => new[] { $"present.{i}.key", $"present.{i}.value" }).ToArray();

@@ -101,6 +101,11 @@ public sealed class ModelSet : IDisposable
                 GraphContract.Check(embed, ds.Embed, [DecoderContract.InputIds], [DecoderContract.InputsEmbeds]);
                 GraphContract.Dim(ds.Embed, DecoderContract.InputsEmbeds, 2, ds.Dim, $"decoder {ds.Name} dim");
                 var decoder = Open(ds.Decoder);
+                // The manifest's layer count against the graph's own: every cache below is sized from it.
+                int graphLayers = DecoderContract.GraphLayers(decoder.InputMetadata.Keys);
+                if (graphLayers != ds.Layers)
+                    throw new InferenceException(
+                        $"decoder {ds.Name} layers is {ds.Layers} in manifest.json, but {ds.Decoder.File} takes past_key_values for {graphLayers} layers");
                 GraphContract.Check(decoder, ds.Decoder, DecoderContract.DecoderInputs(ds.Layers), DecoderContract.DecoderOutputs(ds.Layers));
                 GraphContract.Dim(ds.Decoder, DecoderContract.InputsEmbeds, 2, ds.Dim, $"decoder {ds.Name} dim");
                 GraphContract.Dim(ds.Decoder, DecoderContract.LastHiddenState, 2, ds.Dim, $"decoder {ds.Name} dim");

@@ -219,4 +219,23 @@ public sealed class ModelSetTests
         var boolShape = Broken(d => EditManifest(d, m => m["vision"]!["inputs"]!["pixel_values"]!["shape"]![1] = true));
         Assert.Contains("of type True", LoadFails(boolShape).Message);
     }
+
+    [Fact]
+    public void ALayerCountTheGraphDoesNotHave_IsRefusedBeforeAnyCacheIsSized()
+    {
+        // One layer fewer than the graph: the manifest's own past/present declarations still agree with it, so
+        // only the graph's real inputs can tell; ONNX Runtime failed on a missing input at the first answer before.
+        var dir = Broken(d => EditManifest(d, m =>
+        {
+            var decoder = m["decoders"]![0]!;
+            int layers = (int)decoder["layers"]!;
+            decoder["layers"] = layers - 1;
+            foreach (var side in new[] { "inputs", "outputs" })
+                foreach (var suffix in new[] { "key", "value" })
+                    decoder["decoder"]![side]!.AsObject().Remove(side == "inputs" ? $"past_key_values.{layers - 1}.{suffix}" : $"present.{layers - 1}.{suffix}");
+        }));
+        var message = LoadFails(dir).Message;
+        Assert.Contains("takes past_key_values for", message);
+        Assert.Contains("layers is", message);
+    }
 }
