@@ -191,11 +191,44 @@ public sealed record Manifest(
         }
         if (manifest is null)
             throw new InferenceException($"{path} is empty");
+        RefuseNullEntries(manifest, "manifest.json");
         if (manifest.Format != FormatName)
             throw new InferenceException($"{path} has format '{manifest.Format}'; this build reads '{FormatName}'");
         if (manifest.Decoders.Count == 0)
             throw new InferenceException($"{path} lists no decoders");
         return manifest;
+    }
+
+    /// <summary>
+    /// The serializer refuses a null for a non-nullable property, but not inside a list or a map: a null decoder,
+    /// compressor graph or tensor there became a NullReferenceException deep in loading. No entry of this
+    /// manifest may be null; the first one found is named by its path.
+    /// </summary>
+    private static void RefuseNullEntries(object node, string path)
+    {
+        switch (node)
+        {
+            case string or JsonElement or ValueType:
+                return;
+            case System.Collections.IDictionary map:
+                foreach (System.Collections.DictionaryEntry e in map)
+                    Entry(e.Value, $"{path}.{e.Key}");
+                return;
+            case System.Collections.IEnumerable list:
+                int i = 0;
+                foreach (var e in list) Entry(e, $"{path}[{i++}]");
+                return;
+        }
+        // A spec record: its declared (init) properties, not computed ones such as GraphSpec views or V lists.
+        foreach (var p in node.GetType().GetProperties())
+            if (p.SetMethod is not null && p.GetValue(node) is { } value)
+                RefuseNullEntries(value, $"{path}.{Json.PropertyNamingPolicy!.ConvertName(p.Name)}");
+
+        static void Entry(object? value, string at)
+        {
+            if (value is null) throw new InferenceException($"{at} is an empty (null) entry");
+            RefuseNullEntries(value, at);
+        }
     }
 
     /// <summary>The decoder named <paramref name="name"/>; a clear error naming the set's decoders otherwise.</summary>

@@ -30,7 +30,6 @@ internal static class ManifestRanges
             if (!float.IsFinite(x) || x < 1e-6f || x > 1000) throw new InferenceException($"manifest.json vision.std {x} is not in [1e-6, 1000]");
         foreach (var d in m.Decoders)
         {
-            if (d is null) throw new InferenceException("manifest.json decoders has an empty (null) entry");
             var at = $"decoder {d.Name}";
             Int($"{at} dim", d.Dim, 1, MaxDim);
             Int($"{at} layers", d.Layers, 1, MaxLayers);

@@ -72,7 +72,9 @@ public sealed class TextTokenizer
                 PreTokenizer = new RegexPreTokenizer(new Regex(Qwen2Pattern, RegexOptions.Compiled), null),
             });
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or FormatException)
+        // The tokenizers library reads vocab.json again itself, as raw UTF-8: a byte that is not UTF-8 got past the
+        // parse above (read as text, it became U+FFFD) and is a JsonException here.
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or FormatException or JsonException)
         {
             throw new InferenceException($"cannot read tokenizer {vocabPath} + {mergesPath}: {SessionFactory.FirstLine(e.Message)}", inner: e);
         }

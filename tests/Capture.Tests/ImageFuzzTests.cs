@@ -4,10 +4,6 @@ using Xunit.Abstractions;
 
 namespace Assistant.Capture.Tests;
 
-/// <summary>Fuzz cases measure memory with the process's allocation counter, so nothing else may run beside them.</summary>
-[CollectionDefinition("fuzz", DisableParallelization = true)]
-public sealed class FuzzCollection;
-
 /// <summary>
 /// The image part of the fuzz suite (issue 20): every case of <see cref="HostileFiles.Images"/>, read from a file as
 /// `ask --image` and a folder source would, is a picture or one <see cref="CaptureException"/> of one line, within
