@@ -20,25 +20,25 @@ public static class UserErrors
         var sb = new System.Text.StringBuilder(Math.Min(message.Length, MaxMessageChars) + 8);
         foreach (var c in message)
         {
-            if (sb.Length >= MaxMessageChars)
+            var category = char.GetUnicodeCategory(c);
+            string? escaped = c switch
+            {
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                _ when char.IsControl(c) => $"\\x{(int)c:x2}",
+                _ when category is System.Globalization.UnicodeCategory.Format or System.Globalization.UnicodeCategory.LineSeparator
+                    or System.Globalization.UnicodeCategory.ParagraphSeparator or System.Globalization.UnicodeCategory.OtherNotAssigned => $"\\u{(int)c:x4}",
+                _ => null,
+            };
+            // The cut counts what is printed: an escape near the end must not carry the line past the limit.
+            if (sb.Length + (escaped?.Length ?? 1) > MaxMessageChars)
             {
                 sb.Append('…');
                 break;
             }
-            switch (c)
-            {
-                case '\n': sb.Append("\\n"); break;
-                case '\r': sb.Append("\\r"); break;
-                case '\t': sb.Append("\\t"); break;
-                default:
-                    var category = char.GetUnicodeCategory(c);
-                    if (char.IsControl(c)) sb.Append($"\\x{(int)c:x2}");
-                    else if (category is System.Globalization.UnicodeCategory.Format or System.Globalization.UnicodeCategory.LineSeparator
-                             or System.Globalization.UnicodeCategory.ParagraphSeparator or System.Globalization.UnicodeCategory.OtherNotAssigned)
-                        sb.Append($"\\u{(int)c:x4}");
-                    else sb.Append(c);
-                    break;
-            }
+            if (escaped is null) sb.Append(c);
+            else sb.Append(escaped);
         }
         return sb.ToString();
     }

@@ -23,6 +23,15 @@ public sealed class UserErrorsTests
     }
 
     [Fact]
+    public void OneLine_CountsEscapesInTheCut()
+    {
+        // Found by the fuzz suite: an escape written at character 399 carried the line to 405.
+        var line = UserErrors.OneLine(new string('a', UserErrors.MaxMessageChars - 1) + "\u200e\u200e");
+        Assert.Equal(UserErrors.MaxMessageChars, line.Length);
+        Assert.EndsWith("a…", line);
+    }
+
+    [Fact]
     public void ExitCode_KnowsEveryLayersUserFacingFailure_AndNothingElse()
     {
         Assert.Equal(2, UserErrors.ExitCode(new EngineException("bad option")));
