@@ -59,6 +59,7 @@ public sealed class ImageFilesSource : IFrameSource
     private readonly string? _folder;  // null: one still file
     private readonly bool _loop;
     private readonly HashSet<string> _read = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (long Length, DateTime Written)> _broken = new(StringComparer.Ordinal);
     private string[] _files;
     private int _index;
     private long _count;
@@ -96,20 +97,46 @@ public sealed class ImageFilesSource : IFrameSource
     /// <summary>
     /// The next image in name order; false after the last (unless looping). A broken or vanished file, and a
     /// folder that was deleted or emptied while looping, is a <see cref="CaptureException"/>: the loop's fault
-    /// policy logs it and goes on to the next.
+    /// policy logs it and goes on to the next. A broken file is reported once: later passes skip it until it
+    /// changes (size or time), so a looping folder does not log the same bad file on every pass.
     /// </summary>
     public bool TryRead([MaybeNullWhen(false)] out Frame frame)
     {
-        if (_index >= _files.Length && !NextPass())
+        for (int skipped = 0; ; skipped++)
         {
-            frame = null;
-            return false;
+            if (_index >= _files.Length && !NextPass())
+            {
+                frame = null;
+                return false;
+            }
+            var path = _files[_index++];
+            _read.Add(path);
+            if (_folder is not null && _broken.TryGetValue(path, out var stamp) && stamp == Stamp(path))
+            {
+                if (skipped > _files.Length)
+                    throw new CaptureException($"no readable images in {_folder}: the {_broken.Count} there are broken (each was reported when first read)");
+                continue;
+            }
+            Frame loaded;
+            try
+            {
+                loaded = ImageFile.Load(path);
+            }
+            catch (CaptureException) when (_folder is not null)
+            {
+                _broken[path] = Stamp(path);
+                throw;
+            }
+            _broken.Remove(path);
+            frame = loaded with { Timestamp = TimeSpan.FromSeconds(_count++ / 30.0) };
+            return true;
         }
-        var path = _files[_index++];
-        _read.Add(path);
-        var loaded = ImageFile.Load(path);
-        frame = loaded with { Timestamp = TimeSpan.FromSeconds(_count++ / 30.0) };
-        return true;
+    }
+
+    private static (long Length, DateTime Written) Stamp(string path)
+    {
+        var info = new FileInfo(path);
+        return info.Exists ? (info.Length, info.LastWriteTimeUtc) : (-1, default);
     }
 
     /// <summary>At the end of a pass: the folder listed again. Looping, all of it; once through, the names not yet read.</summary>

@@ -31,9 +31,16 @@ public static class ImageFile
     /// <summary>Decodes an image file; a missing, special, oversized or broken one is a one-line <see cref="CaptureException"/>.</summary>
     public static Frame Load(string path)
     {
-        var info = new FileInfo(path);
         if (Directory.Exists(path)) throw new CaptureException($"not an image file but a folder: {path}");
+        var info = new FileInfo(path);
         if (!info.Exists) throw new CaptureException($"image not found: {path}");
+        // A symbolic link reports its own length, not its target's: a link to /dev/zero looked like a small file
+        // and was read to the size cap (256 MB, twice over while buffered). The checks below are on the target.
+        if (info.LinkTarget is not null)
+        {
+            info = File.ResolveLinkTarget(path, returnFinalTarget: true) is FileInfo target && target.Exists ? target
+                : throw new CaptureException($"image not found: {path} is a link to nothing");
+        }
         // A FIFO, a device (/dev/zero) or a /proc file reports length 0: refused before it is opened, so it can
         // neither block (a FIFO waits for a writer) nor stream without end.
         if (info.Length == 0) throw new CaptureException($"image is empty (0 bytes) or not a regular file: {path}");

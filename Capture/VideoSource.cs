@@ -94,6 +94,9 @@ public sealed class VideoSource : IFrameSource
             // reaches the user as one CaptureException line instead. OPENCV_LOG_LEVEL set by the user wins.
             if (Environment.GetEnvironmentVariable("OPENCV_LOG_LEVEL") is null)
                 Cv2.SetLogLevel(OpenCvSharp.LogLevel.SILENT);
+            // FFmpeg's decoders log every damaged macroblock of a broken video to stderr ("[h264 @ 0x...] error
+            // while decoding MB 0 4"); OpenCV reads this level when its FFmpeg backend first opens. -8: quiet.
+            NativeEnvironment.Default("OPENCV_FFMPEG_LOGLEVEL", "-8");
             return open();
         }
         catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or OpenCVException)

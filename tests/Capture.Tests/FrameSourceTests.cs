@@ -94,6 +94,27 @@ public sealed class FrameSourceTests
     }
 
     [Fact]
+    public void Folder_Looping_ReportsABrokenFileOnce_ThenSkipsIt_UntilItChanges()
+    {
+        var dir = FolderOf(2);
+        var bad = Path.Combine(dir, "001.png");
+        File.WriteAllBytes(bad, [1, 2, 3]);
+        using var source = ImageFilesSource.Folder(dir, loop: true);
+        Assert.True(source.TryRead(out _));                                        // 000
+        Assert.Throws<CaptureException>(() => source.TryRead(out _));             // 001, reported
+        for (int i = 0; i < 3; i++) Assert.True(source.TryRead(out _));           // 000 again and again: 001 skipped
+        PngFile.Write(WorldScene.RenderFrame(WorldScene.Generate(5), 32), bad);  // mended
+        File.SetLastWriteTimeUtc(bad, DateTime.UtcNow.AddMinutes(1));
+        var seen = Enumerable.Range(0, 2).Select(_ => { Assert.True(source.TryRead(out var f)); return f.Rgb; }).ToList();
+        Assert.Contains(seen, rgb => rgb.SequenceEqual(WorldScene.RenderFrame(WorldScene.Generate(5), 32).Rgb));
+        // Every file broken: one error per call, not a spin.
+        File.WriteAllBytes(Path.Combine(dir, "000.png"), [4, 5, 6]);
+        File.WriteAllBytes(bad, [7, 8]);
+        for (int i = 0; i < 4; i++) Assert.Throws<CaptureException>(() => source.TryRead(out _));
+        Assert.Contains("no readable images", Assert.Throws<CaptureException>(() => source.TryRead(out _)).Message);
+    }
+
+    [Fact]
     public void Still_RepeatsOneImage_AndRejectsABadOneUpFront()
     {
         var dir = FolderOf(1);

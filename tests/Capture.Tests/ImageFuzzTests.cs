@@ -74,9 +74,13 @@ public sealed class ImageFuzzTests(ITestOutputHelper log)
         foreach (var path in special)
         {
             var clock = Stopwatch.StartNew();
+            long before = GC.GetTotalAllocatedBytes();
             var e = Assert.Throws<CaptureException>(() => ImageFile.Load(path));
             Assert.DoesNotContain('\n', e.Message);
             Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"{path}: took {clock.Elapsed.TotalSeconds:F1} s");
+            // Nothing is read from any of them: a link to /dev/zero was read to the 256 MB cap before.
+            long allocated = GC.GetTotalAllocatedBytes() - before;
+            Assert.True(allocated < 1L << 20, $"{path}: allocated {allocated >> 10} KB");
         }
         log.WriteLine($"images, special files: {special.Length} cases, all refused");
     }
