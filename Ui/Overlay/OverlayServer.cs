@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -30,6 +31,7 @@ public sealed class OverlayServer : IAsyncDisposable
     /// <summary>The cookie the page keeps the access token in (with --allow-remote).</summary>
     public const string TokenCookie = "assistant_token";
     private const int MaxMessagesPerSecond = 30;
+    private const int MaxControlBytes = 64 << 10;
     private readonly WebApplication _app;
     private readonly OverlayHub _hub;
     private readonly string? _token;
@@ -154,10 +156,19 @@ public sealed class OverlayServer : IAsyncDisposable
 
     private async Task<IResult> ControlAsync(HttpContext http)
     {
+        // A control request is a few fields: a body past 64 KB is refused before it is read (Kestrel's default
+        // limit is 30 MB), also when it comes chunked, without a length.
+        if (http.Request.ContentLength > MaxControlBytes)
+            return Results.Text($"a control request is at most {MaxControlBytes >> 10} KB", statusCode: StatusCodes.Status413PayloadTooLarge);
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = MaxControlBytes;
         ControlRequest? request;
         try
         {
             request = await http.Request.ReadFromJsonAsync<ControlRequest>();
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return Results.Text($"a control request is at most {MaxControlBytes >> 10} KB", statusCode: StatusCodes.Status413PayloadTooLarge);
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or BadHttpRequestException)
         {
