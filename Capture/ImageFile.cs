@@ -5,8 +5,8 @@ namespace Assistant.Capture;
 /// <summary>
 /// Still images from disk (PNG, JPEG, BMP, GIF, TGA, PSD, HDR) decoded to RGB, defensively: only regular files
 /// of at most <see cref="MaxFileBytes"/> are read; the declared size is checked against <see cref="MaxSide"/> and
-/// <see cref="MaxPixels"/> before any pixel is allocated; JPEG, GIF and BMP data shorter than its structure
-/// says is refused (PNG's decoder refuses it itself); and decoding is bounded in time, so a decoder that loops
+/// <see cref="MaxPixels"/> before any pixel is allocated; JPEG, GIF, BMP, TGA and PNG data shorter than its
+/// structure says is refused (a symbolic link is judged by its target); and decoding is bounded in time, so a decoder that loops
 /// on a crafted file becomes an error instead of a frozen command or live loop.
 /// </summary>
 public static class ImageFile
