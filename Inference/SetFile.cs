@@ -29,12 +29,14 @@ internal static class SetFile
         var info = new FileInfo(path);
         if (System.IO.Directory.Exists(path)) throw new InferenceException($"{what} {path} is a folder, not a file");
         if (!info.Exists) throw new InferenceException($"{what} not found: {path}");
-        if (root is not null && info.LinkTarget is not null)
+        // A link reports its own length: the checks are on its target (a link to /dev/zero is not a small file).
+        if (info.LinkTarget is not null)
         {
             var target = info.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? path;
-            if (!target.StartsWith(root.TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            if (root is not null && !target.StartsWith(root.TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
                 throw new InferenceException($"{what} {path} links outside the model folder");
             info = new FileInfo(target);
+            if (!info.Exists) throw new InferenceException($"{what} not found: {path} is a link to nothing");
         }
         if (info.Length == 0) throw new InferenceException($"{what} {path} is empty or not a regular file");
         return path;
@@ -44,6 +46,7 @@ internal static class SetFile
     public static string ReadText(string path, long cap, string what)
     {
         var info = new FileInfo(path);
+        if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target) info = target;
         if (info.Length > cap) throw new InferenceException($"{what} {path} is {info.Length >> 20} MB; the limit is {cap >> 20} MB");
         try
         {
