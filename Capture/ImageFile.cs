@@ -31,20 +31,8 @@ public static class ImageFile
     /// <summary>Decodes an image file; a missing, special, oversized or broken one is a one-line <see cref="CaptureException"/>.</summary>
     public static Frame Load(string path)
     {
-        if (Directory.Exists(path)) throw new CaptureException($"not an image file but a folder: {path}");
-        var info = new FileInfo(path);
-        if (!info.Exists) throw new CaptureException($"image not found: {path}");
-        // A symbolic link reports its own length, not its target's: a link to /dev/zero looked like a small file
-        // and was read to the size cap (256 MB, twice over while buffered). The checks below are on the target.
-        if (info.LinkTarget is not null)
-        {
-            info = File.ResolveLinkTarget(path, returnFinalTarget: true) is FileInfo target && target.Exists ? target
-                : throw new CaptureException($"image not found: {path} is a link to nothing");
-        }
-        // A FIFO, a device (/dev/zero) or a /proc file reports length 0: refused before it is opened, so it can
-        // neither block (a FIFO waits for a writer) nor stream without end.
-        if (info.Length == 0) throw new CaptureException($"image is empty (0 bytes) or not a regular file: {path}");
         long cap = MaxFileBytes;
+        var info = RegularFile.Check(path, "image", long.MaxValue);
         if (info.Length > cap) throw new CaptureException($"image {path} is {Size(info.Length)}; the limit is {Size(cap)} (ASSISTANT_MAX_IMAGE_MB)");
         byte[] bytes;
         try
@@ -74,8 +62,7 @@ public static class ImageFile
         return buffer.ToArray();
     }
 
-    private static string Size(long bytes) =>
-        bytes >= 1 << 20 ? $"{bytes / (double)(1 << 20):0.#} MB" : bytes >= 1 << 10 ? $"{bytes / 1024.0:0.#} KB" : $"{bytes} B";
+    private static string Size(long bytes) => RegularFile.Size(bytes);
 
     /// <summary>Decodes image bytes; <paramref name="name"/> names them in errors.</summary>
     public static Frame Decode(byte[] bytes, string name)

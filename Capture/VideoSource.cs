@@ -46,7 +46,7 @@ public sealed class VideoSource : IFrameSource
     /// <summary>A video file through OpenCV; <paramref name="loop"/> starts it again at its end. An unreadable file is a <see cref="CaptureException"/>.</summary>
     public static VideoSource File(string path, bool loop)
     {
-        if (!System.IO.File.Exists(path)) throw new CaptureException($"video not found: {path}");
+        RegularFile.Check(path, "video", long.MaxValue);  // streamed, so any size; but a FIFO would block FFmpeg's open
         var capture = Open(() => new VideoCapture(path));
         if (!capture.IsOpened())
         {

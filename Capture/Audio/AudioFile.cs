@@ -15,10 +15,16 @@ public static class AudioFile
     /// <summary>The rate every loaded file is resampled to (16 kHz, what the VAD and Whisper take).</summary>
     public const int SampleRate = 16_000;
 
+    /// <summary>Largest audio file read (2 GB).</summary>
+    public const long MaxFileBytes = 2L << 30;
+
+    /// <summary>Longest audio decoded (one hour: 230 MB of samples); a longer file, or a header claiming one, is refused.</summary>
+    public const int MaxSeconds = 3600;
+
     /// <summary>Decodes an audio file to 16 kHz mono floats in [-1, 1]; an unreadable one is a one-line <see cref="CaptureException"/>.</summary>
     public static float[] Load16kMono(string path)
     {
-        if (!File.Exists(path)) throw new CaptureException($"audio file not found: {path}");
+        RegularFile.Check(path, "audio file", MaxFileBytes);  // a FIFO blocked, /dev/zero streamed without end
         WaveStream reader;
         try
         {
@@ -49,7 +55,12 @@ public static class AudioFile
             var all = new List<float>();
             var buffer = new float[SampleRate];
             int n;
-            while ((n = samples.Read(buffer.AsSpan())) > 0) all.AddRange(buffer.AsSpan(0, n));
+            while ((n = samples.Read(buffer.AsSpan())) > 0)
+            {
+                all.AddRange(buffer.AsSpan(0, n));
+                if (all.Count > (long)SampleRate * MaxSeconds)
+                    throw new CaptureException($"cannot read {path}: it is longer than the {MaxSeconds / 60} minutes of audio read at once");
+            }
             return [.. all];
         }
     }
@@ -75,7 +86,18 @@ public static class AudioFile
         {
             using var wav = new MemoryStream();
             var err = ffmpeg.StandardError.ReadToEndAsync();
-            ffmpeg.StandardOutput.BaseStream.CopyTo(wav);
+            long limit = 44 + 2L * SampleRate * MaxSeconds;  // the WAV header and an hour of 16-bit samples
+            var chunk = new byte[81920];
+            int n;
+            while ((n = ffmpeg.StandardOutput.BaseStream.Read(chunk, 0, chunk.Length)) > 0)
+            {
+                wav.Write(chunk, 0, n);
+                if (wav.Length > limit)
+                {
+                    ffmpeg.Kill();
+                    throw new CaptureException($"cannot read {path}: it is longer than the {MaxSeconds / 60} minutes of audio read at once");
+                }
+            }
             ffmpeg.WaitForExit();
             if (ffmpeg.ExitCode != 0 || wav.Length <= 44)
                 throw new CaptureException($"cannot read {path}: not an audio file ffmpeg can decode ({err.Result.Trim().Split('\n')[^1]})");

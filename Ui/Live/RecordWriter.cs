@@ -26,8 +26,29 @@ internal sealed class RecordWriter : ISessionObserver, IDisposable
 
     public RecordWriter(string path, LiveSessionOptions options, LiveConfiguration configuration, string provider)
     {
-        _file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, bufferSize: 0);
+        _file = Open(path);
         Line(JsonSerializer.Serialize(new { session = options, configuration = configuration.Label, provider }, Json));
+    }
+
+    /// <summary>
+    /// Creates or truncates the file. A folder or an unwritable place is one line; a FIFO opens only once a reader
+    /// has it open (a pipe to another program is a fine record), so the open is given 2 s, then refused rather
+    /// than left to block the run before its first frame.
+    /// </summary>
+    private static FileStream Open(string path)
+    {
+        if (Directory.Exists(path)) throw new EngineException($"--record {path} is a folder; give a file name");
+        var opening = Task.Run(() => new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, bufferSize: 0));
+        try
+        {
+            if (!opening.Wait(TimeSpan.FromSeconds(2)))
+                throw new EngineException($"--record {path} did not open within 2 s: a FIFO with no reader?");
+            return opening.Result;
+        }
+        catch (AggregateException e) when (e.InnerException is IOException or UnauthorizedAccessException)
+        {
+            throw new EngineException($"cannot write the record file {path}: {e.InnerException.Message}");
+        }
     }
 
     public void OnFrame(FrameReport report) => Line(JsonSerializer.Serialize(report, Json));

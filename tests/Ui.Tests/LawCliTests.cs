@@ -79,7 +79,11 @@ public sealed class LawCliTests
     public async Task LawFit_RefusesSpecialFilesBinaryHeadersAndHugeFiles_InOneLine()
     {
         var (code, _, stderr) = await CliRun.Run("law", "fit", "--points", "/dev/zero");
-        Assert.Equal((2, "error: points file /dev/zero is empty or not a regular file"), (code, stderr.Trim()));
+        Assert.Equal((2, "error: points file /dev/zero is empty (0 bytes) or not a regular file"), (code, stderr.Trim()));
+        var link = Path.Combine(Path.GetTempPath(), $"assistant-points-{Guid.NewGuid():N}.csv");
+        File.CreateSymbolicLink(link, "/dev/zero");  // a link reports its own length: it grew past 6 GB before
+        (code, _, stderr) = await CliRun.Run("law", "fit", "--points", link);
+        Assert.Equal((2, $"error: points file {link} is empty (0 bytes) or not a regular file"), (code, stderr.Trim()));
 
         var binary = Points("\u0001\u001b[2J\npng\u0000garbage\n1,2,3\n");
         (code, _, stderr) = await CliRun.Run("law", "fit", "--points", binary);
