@@ -15,36 +15,14 @@ namespace Assistant.Engine.Tests;
 [Collection("fuzz")]
 public sealed class InputFuzzTests(ITestOutputHelper log)
 {
-    private const long MemoryBound = 500L << 20;
-
-    /// <summary>Runs <paramref name="work"/>; true when it succeeded, false when it failed with a user-facing error.</summary>
-    private static async Task<bool> Bounded(string what, Func<Task> work)
-    {
-        var clock = Stopwatch.StartNew();
-        long before = GC.GetTotalAllocatedBytes();
-        bool ok;
-        try
-        {
-            await work();
-            ok = true;
-        }
-        catch (Exception e) when (UserErrors.ExitCode(e) is not null)
+    /// <summary>Runs <paramref name="work"/>; true when it succeeded, false when it failed with a user-facing error printed as one safe line.</summary>
+    private static Task<bool> Bounded(string what, Func<Task> work) =>
+        FuzzCase.RunAsync(what, work, e => UserErrors.ExitCode(e) is not null, e =>
         {
             var printed = UserErrors.OneLine(e.Message);
             Assert.True(printed.Length <= UserErrors.MaxMessageChars + 1, $"{what}: a {printed.Length}-character error");
-            Assert.False(printed.Any(c => char.IsControl(c)), $"{what}: a control character in the printed error");
-            ok = false;
-        }
-        catch (Exception e)
-        {
-            Assert.Fail($"{what} (seed {HostileFiles.Seed}): {e.GetType().Name}: {e.Message}");
-            throw;
-        }
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"{what}: took {clock.Elapsed.TotalSeconds:F1} s");
-        long allocated = GC.GetTotalAllocatedBytes() - before;
-        Assert.True(allocated < MemoryBound, $"{what}: allocated {allocated >> 20} MB");
-        return ok;
-    }
+            Assert.False(printed.Any(char.IsControl), $"{what}: a control character in the printed error");
+        });
 
     private static string Shown(string s) => UserErrors.OneLine(s.Length > 60 ? s[..60] + "..." : s);
 

@@ -17,7 +17,6 @@ namespace Assistant.Inference.Tests;
 public sealed class ModelSetFuzzTests(ITestOutputHelper log)
 {
     private static readonly SessionFactory Cpu = new(new SessionConfig(ExecutionProvider.Cpu));
-    private const long MemoryBound = 500L << 20;
 
     private static JsonNode?[] HostileValues(string dir) =>
     [
@@ -52,32 +51,12 @@ public sealed class ModelSetFuzzTests(ITestOutputHelper log)
 
     private enum Outcome { Loaded, Refused }
 
-    private static Outcome LoadOnce(string dir, string what)
-    {
-        var clock = Stopwatch.StartNew();
-        long before = GC.GetTotalAllocatedBytes();
-        Outcome outcome;
-        try
-        {
-            ModelSet.Load(dir, Cpu).Dispose();
-            outcome = Outcome.Loaded;
-        }
-        catch (InferenceException e)
+    private static Outcome LoadOnce(string dir, string what) =>
+        FuzzCase.Run(what, () => ModelSet.Load(dir, Cpu).Dispose(), e => e is InferenceException, e =>
         {
             Assert.False(e.Message.Contains('\n'), $"{what}: a two-line error: {e.Message}");
-            Assert.True(e.ExitCode == 2, $"{what}: exit {e.ExitCode}: {e.Message}");
-            outcome = Outcome.Refused;
-        }
-        catch (Exception e)
-        {
-            Assert.Fail($"{what} (seed {HostileFiles.Seed}): {e.GetType().Name}: {e.Message}");
-            throw;
-        }
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"{what}: took {clock.Elapsed.TotalSeconds:F1} s");
-        long allocated = GC.GetTotalAllocatedBytes() - before;
-        Assert.True(allocated < MemoryBound, $"{what}: allocated {allocated >> 20} MB");
-        return outcome;
-    }
+            Assert.True(((InferenceException)e).ExitCode == 2, $"{what}: exit {((InferenceException)e).ExitCode}: {e.Message}");
+        }) ? Outcome.Loaded : Outcome.Refused;
 
     [Fact]
     public void MutatedManifests_LoadOrAreOneLine()

@@ -16,6 +16,16 @@ public sealed class SignalTests
         while ((!File.Exists(record) || File.ReadAllLines(record).Length < 3) && DateTime.UtcNow < deadline) await Task.Delay(100);
     }
 
+    /// <summary>`law fit` of 2,000 points with 10,000 bootstrap refits: about two minutes that never look at the token.</summary>
+    private static string[] LongFit()
+    {
+        var points = Path.Combine(Path.GetTempPath(), $"assistant-signal-{Guid.NewGuid():N}.csv");
+        var rng = new Random(1);
+        File.WriteAllLines(points, ["llm_params_b,visual_tokens,accuracy",
+            .. Enumerable.Range(0, 2000).Select(_ => $"{new[] { 0.5, 1.8, 4, 7 }[rng.Next(4)]},{new[] { 1, 4, 16, 64, 576 }[rng.Next(5)]},{0.2 + rng.NextDouble() * 0.6:F4}")]);
+        return ["law", "fit", "--points", points, "--bootstrap", "10000"];
+    }
+
     private static void OneLine(string stderr, string expected)
     {
         var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
@@ -43,12 +53,7 @@ public sealed class SignalTests
     [Fact]
     public async Task WorkThatIgnoresCancellation_IsEndedAfterTheGraceTime()
     {
-        // 2,000 points and 10,000 bootstrap fits take about two minutes and never look at the token.
-        var points = Path.Combine(Path.GetTempPath(), $"assistant-signal-{Guid.NewGuid():N}.csv");
-        var rng = new Random(1);
-        File.WriteAllLines(points, ["llm_params_b,visual_tokens,accuracy",
-            .. Enumerable.Range(0, 2000).Select(_ => $"{new[] { 0.5, 1.8, 4, 7 }[rng.Next(4)]},{new[] { 1, 4, 16, 64, 576 }[rng.Next(5)]},{0.2 + rng.NextDouble() * 0.6:F4}")]);
-        await using var p = AssistantProcess.Start(["law", "fit", "--points", points, "--bootstrap", "10000"]);
+        await using var p = AssistantProcess.Start(LongFit());
         await Task.Delay(1500);
         Assert.False(p.HasExited, $"the fit ended early: {p.Err}");
         var clock = Stopwatch.StartNew();
@@ -61,11 +66,7 @@ public sealed class SignalTests
     [Fact]
     public async Task ASecondSignal_EndsAtOnce_WithoutACrashInTheHandler()
     {
-        var points = Path.Combine(Path.GetTempPath(), $"assistant-signal-{Guid.NewGuid():N}.csv");
-        var rng = new Random(2);
-        File.WriteAllLines(points, ["llm_params_b,visual_tokens,accuracy",
-            .. Enumerable.Range(0, 2000).Select(_ => $"{new[] { 0.5, 1.8, 4, 7 }[rng.Next(4)]},{new[] { 1, 4, 16, 64, 576 }[rng.Next(5)]},{0.2 + rng.NextDouble() * 0.6:F4}")]);
-        await using var p = AssistantProcess.Start(["law", "fit", "--points", points, "--bootstrap", "10000"]);
+        await using var p = AssistantProcess.Start(LongFit());
         await Task.Delay(1500);
         var clock = Stopwatch.StartNew();
         await p.SignalAsync("TERM");
