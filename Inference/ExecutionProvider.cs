@@ -77,7 +77,8 @@ internal static class Ort
     {
         if (OrtEnv.IsCreated) return OrtEnv.Instance();
         var options = new EnvironmentCreationOptions { logId = "assistant", logLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL };
-        return OrtEnv.CreateInstanceWithOptions(ref options);
+        // On Windows its device discovery may print a DXGI line to the C runtime's stderr: see WindowsStderr.
+        return WindowsStderr.Silenced(() => OrtEnv.CreateInstanceWithOptions(ref options));
     });
 
     public static OrtEnv Environment => Env.Value;

@@ -1,0 +1,101 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Assistant.Tests;
+
+namespace Assistant.Ui.Tests.Windows;
+
+/// <summary>
+/// The Windows lane (issue 19): the win-x64 build under Wine against real parts, each compared with the Linux
+/// build on the same input: `ask` with no display (the same greedy tokens, and no stderr line of ONNX Runtime's
+/// DXGI discovery), GDI screen capture pixel for pixel against X11's of the same Xvfb screen, and OCR of text
+/// drawn on that screen.
+/// </summary>
+[Collection("wine")]
+public sealed class WindowsBuildTests(WineBuild wine)
+{
+    private static readonly string Image = Golden.Tiny.ImagePath;
+
+    private static void ShowOnRoot(string display, string png)
+    {
+        var show = new ProcessStartInfo("display", ["-window", "root", png]) { RedirectStandardError = true };
+        show.Environment["DISPLAY"] = display;
+        using var d = Process.Start(show)!;
+        Assert.True(d.WaitForExit(20_000));
+    }
+
+    [Fact]
+    public async Task Ask_WithNoDisplay_GivesLinuxsTokens_AndNothingOnStderr()
+    {
+        var query = "what shape is the purple object?";
+        var (code, stdout, stderr) = await wine.RunAsync(["ask", "--models", WineBuild.WindowsPath(Repo.TrainedModels), "--image", WineBuild.WindowsPath(Image),
+            "--query", query, "--max-tokens", "8", "--json"]);
+        Assert.True(code == 0, $"exit {code}: {stderr}");
+        Assert.Equal("", stderr);  // "Failed to create DXGI factory." came from ONNX Runtime's device discovery before
+        var (linuxCode, linuxOut, linuxErr) = await CliRun.Run("ask", "--models", Repo.TrainedModels, "--image", Image, "--query", query, "--max-tokens", "8", "--json");
+        Assert.True(linuxCode == 0, linuxErr);
+        using var win = JsonDocument.Parse(stdout);
+        using var linux = JsonDocument.Parse(linuxOut);
+        Assert.Equal(linux.RootElement.GetProperty("token_ids").GetRawText(), win.RootElement.GetProperty("token_ids").GetRawText());
+        Assert.Equal(linux.RootElement.GetProperty("answer").GetString(), win.RootElement.GetProperty("answer").GetString());
+        Assert.Equal("cpu", win.RootElement.GetProperty("ep").GetString());
+    }
+
+    [Fact]
+    public async Task BadInput_IsOneLine_AndExit2_OnWindowsToo()
+    {
+        var (code, _, stderr) = await wine.RunAsync(["ask", "--models", WineBuild.WindowsPath(Repo.TrainedModels), "--image", @"Z:\nonexistent.png", "--query", "what?"]);
+        Assert.Equal(2, code);
+        Assert.Equal(@"error: image not found: Z:\nonexistent.png", stderr.Trim());
+        (code, _, stderr) = await wine.RunAsync(["ask", "--models", WineBuild.WindowsPath(Repo.TrainedModels), "--image", WineBuild.WindowsPath(Image), "--query", "q", "--ep", "cuda"]);
+        Assert.Equal(2, code);
+        Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
+    public async Task GdiScreenCapture_MatchesX11sPixelForPixel_WholeAndARegion()
+    {
+        using var xvfb = new XvfbServer(230, 320, 240);
+        var picture = Path.Combine(Path.GetTempPath(), $"assistant-wine-{Guid.NewGuid():N}.png");
+        Capture.World.PngFile.Write(Capture.World.WorldScene.RenderFrame(Capture.World.WorldScene.Generate(4_000_001), 100), picture);
+        ShowOnRoot(xvfb.Display, picture);
+        foreach (var source in new[] { "screen", "screen:10,20,64,48" })
+        {
+            var winPng = Path.Combine(Path.GetTempPath(), $"assistant-wine-{Guid.NewGuid():N}.png");
+            var (code, stdout, stderr) = await wine.RunAsync(["capture", "--source", source, "--out", WineBuild.WindowsPath(winPng)], xvfb.Display);
+            Assert.True(code == 0, $"{source}: exit {code}: {stderr} {stdout}");
+            var linuxPng = Path.Combine(Path.GetTempPath(), $"assistant-wine-{Guid.NewGuid():N}.png");
+            var (linuxCode, _, linuxErr) = await AssistantProcess.RunAsync(["capture", "--source", source, "--out", linuxPng],
+                new Dictionary<string, string> { ["DISPLAY"] = xvfb.Display });
+            Assert.True(linuxCode == 0, linuxErr);
+            var gdi = Capture.ImageFile.Load(winPng);
+            var x11 = Capture.ImageFile.Load(linuxPng);
+            Assert.Equal((x11.Width, x11.Height), (gdi.Width, gdi.Height));
+            Assert.True(x11.Rgb.AsSpan().SequenceEqual(gdi.Rgb), $"{source}: GDI's pixels differ from X11's");
+        }
+    }
+
+    [Fact]
+    public async Task ReadScreen_ReadsTextDrawnOnTheScreen_AsLinuxDoes()
+    {
+        using var xvfb = new XvfbServer(260, 480, 120);
+        var png = Path.Combine(Path.GetTempPath(), $"assistant-wine-{Guid.NewGuid():N}.png");
+        TextLines.RenderText("Update available: v2.13.1", png, "DejaVu Sans", 24, "black", "white");
+        ShowOnRoot(xvfb.Display, png);
+        var frame = Capture.ImageFile.Load(png);
+        string[] args = ["read", "--screen", "--region", $"0,0,{frame.Width},{frame.Height}", "--json"];
+        // The Linux cache of the OCR models, as the Windows build sees it (its own default is under C:\users).
+        var ocr = Environment.GetEnvironmentVariable("ASSISTANT_OCR_MODELS") is { Length: > 0 } set ? set
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "assistant", "ocr", "ppocr-v4");
+        var (code, stdout, stderr) = await wine.RunAsync([.. args, "--ocr-models", WineBuild.WindowsPath(ocr)], xvfb.Display);
+        Assert.True(code == 0, $"exit {code}: {stderr}");
+        var (linuxCode, linuxOut, linuxErr) = await AssistantProcess.RunAsync(args, new Dictionary<string, string> { ["DISPLAY"] = xvfb.Display });
+        Assert.True(linuxCode == 0, linuxErr);
+        static string[] Lines(string json)
+        {
+            using var doc = JsonDocument.Parse(json);
+            return doc.RootElement.GetProperty("lines").EnumerateArray().Select(l => l.GetProperty("text").GetString()!).ToArray();
+        }
+        Assert.Equal(["Update available: v2.13.1"], Lines(stdout));
+        Assert.Equal(Lines(linuxOut), Lines(stdout));
+    }
+}
