@@ -4,12 +4,12 @@ namespace Assistant.Capture.Screen;
 
 /// <summary>
 /// A global hotkey on Windows with RegisterHotKey: a thread of its own registers the key and pumps its
-/// message queue; each WM_HOTKEY releases one waiter. UNTESTED: compiled on Linux, never run (no Windows
-/// machine here); the X11 hotkey is the tested one. Owns the thread and the registration.
+/// message queue; each WM_HOTKEY releases one waiter. Tested under Wine 8 (tests/Ui.Tests/Windows), where a key
+/// reaches it while a Wine window has the keyboard; not yet run on Windows itself. Owns the thread and the registration.
 /// </summary>
 public sealed partial class WindowsHotkey : IGlobalHotkey
 {
-    private const uint WmHotkey = 0x0312, WmQuit = 0x0012, ModNoRepeat = 0x4000;
+    private const uint WmHotkey = 0x0312, WmQuit = 0x0012, WmUser = 0x0400, ModNoRepeat = 0x4000, PmNoRemove = 0;
     private const int HotkeyId = 0x4153;  // any id unique to this thread
     private readonly SemaphoreSlim _presses = new(0);
     private readonly Thread _pump;
@@ -47,6 +47,11 @@ public sealed partial class WindowsHotkey : IGlobalHotkey
     private void Pump(uint vk)
     {
         _threadId = GetCurrentThreadId();
+        // The thread's message queue must exist before the key is registered: Windows makes one for the first
+        // user32 call (PostThreadMessage's documentation asks for this PeekMessage), but Wine 8 registers the
+        // hotkey against the queue the thread has at that moment, a null one, and its wineserver crashed on the
+        // first press (server/queue.c check_hotkey posts to hotkey->queue). Seen under Wine, not on Windows.
+        PeekMessage(out _, IntPtr.Zero, WmUser, WmUser, PmNoRemove);
         if (!RegisterHotKey(IntPtr.Zero, HotkeyId, ModNoRepeat, vk))
         {
             _registered.SetResult($"cannot register {Key} as a global hotkey: another program holds it; choose another key with --key");
@@ -95,6 +100,7 @@ public sealed partial class WindowsHotkey : IGlobalHotkey
 
     [LibraryImport("user32.dll")] [return: MarshalAs(UnmanagedType.Bool)] private static partial bool RegisterHotKey(IntPtr window, int id, uint modifiers, uint vk);
     [LibraryImport("user32.dll")] [return: MarshalAs(UnmanagedType.Bool)] private static partial bool UnregisterHotKey(IntPtr window, int id);
+    [LibraryImport("user32.dll", EntryPoint = "PeekMessageW")] [return: MarshalAs(UnmanagedType.Bool)] private static partial bool PeekMessage(out Msg msg, IntPtr window, uint min, uint max, uint remove);
     [LibraryImport("user32.dll", EntryPoint = "GetMessageW")] private static partial int GetMessage(out Msg msg, IntPtr window, uint min, uint max);
     [LibraryImport("user32.dll", EntryPoint = "PostThreadMessageW")] [return: MarshalAs(UnmanagedType.Bool)] private static partial bool PostThreadMessage(uint thread, uint msg, IntPtr wParam, IntPtr lParam);
     [LibraryImport("kernel32.dll")] private static partial uint GetCurrentThreadId();

@@ -8,7 +8,7 @@ namespace Assistant.Ui.Tests.Windows;
 /// The Windows lane (issue 19): the win-x64 build under Wine against real parts, each compared with the Linux
 /// build on the same input: `ask` with no display (the same greedy tokens, and no stderr line of ONNX Runtime's
 /// DXGI discovery), GDI screen capture pixel for pixel against X11's of the same Xvfb screen, and OCR of text
-/// drawn on that screen.
+/// drawn on that screen; and a RegisterHotKey hotkey pressed in a Wine window.
 /// </summary>
 [Collection("wine")]
 public sealed class WindowsBuildTests(WineBuild wine)
@@ -84,9 +84,7 @@ public sealed class WindowsBuildTests(WineBuild wine)
         var frame = Capture.ImageFile.Load(png);
         string[] args = ["read", "--screen", "--region", $"0,0,{frame.Width},{frame.Height}", "--json"];
         // The Linux cache of the OCR models, as the Windows build sees it (its own default is under C:\users).
-        var ocr = Environment.GetEnvironmentVariable("ASSISTANT_OCR_MODELS") is { Length: > 0 } set ? set
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "assistant", "ocr", "ppocr-v4");
-        var (code, stdout, stderr) = await wine.RunAsync([.. args, "--ocr-models", WineBuild.WindowsPath(ocr)], xvfb.Display);
+        var (code, stdout, stderr) = await wine.RunAsync([.. args, "--ocr-models", WineBuild.WindowsPath(OcrModels())], xvfb.Display);
         Assert.True(code == 0, $"exit {code}: {stderr}");
         var (linuxCode, linuxOut, linuxErr) = await AssistantProcess.RunAsync(args, new Dictionary<string, string> { ["DISPLAY"] = xvfb.Display });
         Assert.True(linuxCode == 0, linuxErr);
@@ -97,5 +95,56 @@ public sealed class WindowsBuildTests(WineBuild wine)
         }
         Assert.Equal(["Update available: v2.13.1"], Lines(stdout));
         Assert.Equal(Lines(linuxOut), Lines(stdout));
+    }
+
+    [Fact]
+    public async Task AGlobalHotkey_RegisteredWithRegisterHotKey_FiresUnderWine_AndReadsTheScreen()
+    {
+        // Wine sees keys only as X events on its own windows: a Wine window (notepad) holds the keyboard, as any
+        // focused window does on Windows. Before the message queue was made first, this press crashed wineserver.
+        using var xvfb = new XvfbServer(290, 480, 200);
+        var notepadOutput = new System.Text.StringBuilder();
+        using var notepad = wine.StartLoader(["notepad"], xvfb.Display, notepadOutput);
+        try
+        {
+            string? window = null;
+            for (int i = 0; i < 100 && string.IsNullOrEmpty(window); i++)
+            {
+                await Task.Delay(200);
+                window = Xdotool(xvfb.Display, "search", "--name", "Notepad").Split('\n', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
+            }
+            Assert.False(string.IsNullOrEmpty(window), $"notepad's window did not appear: {notepadOutput}");
+            var output = new System.Text.StringBuilder();
+            using var hotkey = wine.Start(["hotkey", "--key", "F9", "--presses", "1", "--mode", "read", "--ocr-models", WineBuild.WindowsPath(OcrModels())], xvfb.Display, output);
+            for (int i = 0; i < 300 && !output.ToString().Contains("waiting for F9"); i++) await Task.Delay(100);
+            Assert.Contains("waiting for F9", output.ToString());
+            Xdotool(xvfb.Display, "windowfocus", "--sync", window!);
+            Xdotool(xvfb.Display, "key", "F9");
+            Assert.True(hotkey.WaitForExit(30_000), $"no press seen: {output}");
+            Assert.Equal(0, hotkey.ExitCode);
+            hotkey.WaitForExit();
+            var text = output.ToString();
+            Assert.Contains("press 1:", text);
+            Assert.Contains("Edit", text);  // notepad's menu bar, read by OCR from the GDI capture
+        }
+        finally
+        {
+            if (!notepad.HasExited) notepad.Kill(entireProcessTree: true);
+        }
+    }
+
+    private static string OcrModels() =>
+        Environment.GetEnvironmentVariable("ASSISTANT_OCR_MODELS") is { Length: > 0 } set ? set
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "assistant", "ocr", "ppocr-v4");
+
+    private static string Xdotool(string display, params string[] args)
+    {
+        var psi = new ProcessStartInfo("xdotool") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["DISPLAY"] = display;
+        using var p = Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        return output;
     }
 }

@@ -58,10 +58,14 @@ public sealed class WineBuild : IDisposable
         IReadOnlyDictionary<string, string>? environment = null) =>
         Task.Run(() => RunRaw([Loader, Path.Combine(Folder, "assistant.exe"), .. args], display, timeoutSeconds, environment));
 
-    /// <summary>Starts assistant.exe and leaves it running (for the overlay); the caller disposes it.</summary>
-    public Process Start(string[] args, string? display, StringBuilder output)
+    /// <summary>Starts assistant.exe and leaves it running (hotkey, overlay); the caller disposes it.</summary>
+    public Process Start(string[] args, string? display, StringBuilder output) =>
+        StartLoader([Path.Combine(Folder, "assistant.exe"), .. args], display, output);
+
+    /// <summary>Starts a Windows program under this prefix (a builtin such as notepad, or an .exe path) and leaves it running.</summary>
+    public Process StartLoader(string[] args, string? display, StringBuilder output)
     {
-        var psi = Info([Loader, Path.Combine(Folder, "assistant.exe"), .. args], display, null);
+        var psi = Info([Loader, .. args], display, null);
         var p = Process.Start(psi)!;
         p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data.TrimEnd('\r')); };
         p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data.TrimEnd('\r')); };
