@@ -6,10 +6,10 @@ namespace Assistant.Capture.Audio;
 
 /// <summary>
 /// The microphone on Windows through NAudio's WASAPI capture: the device's shared-mode format, buffered,
-/// averaged to mono and resampled to 16 kHz. UNTESTED: compiled on Linux, never run (no Windows machine
-/// here); the ALSA microphone is the tested one. Uses NAudio's event-based WasapiCapture, which 3.x marks
-/// obsolete in favour of WasapiRecorder; the older API is the one whose behaviour is documented and known,
-/// and with no Windows machine to try the new one on, it stays until someone can.
+/// averaged to mono and resampled to 16 kHz. Run under Wine 8 (its WASAPI over ALSA) by tests/Ui.Tests/Windows:
+/// it opens, streams and the VAD hears an utterance; not yet run on Windows itself. Uses NAudio's event-based
+/// WasapiCapture, which 3.x marks obsolete in favour of WasapiRecorder; the older API is the one whose
+/// behaviour is documented and known, and it stays until the new one can be tried on Windows.
 /// Owns the capture.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("windows")]
@@ -23,7 +23,7 @@ public sealed class WasapiMicrophone : IMicrophone
     private readonly AutoResetEvent _arrived = new(false);
     private Exception? _stopped;
 
-    /// <summary>Opens the default (or named) WASAPI capture endpoint (Windows; untested on hardware).</summary>
+    /// <summary>Opens the default (or named) WASAPI capture endpoint (Windows; run under Wine, not yet on Windows hardware).</summary>
     /// <param name="device">"default", or part of an endpoint's friendly name.</param>
     public WasapiMicrophone(string device = "default")
     {

@@ -133,6 +133,30 @@ public sealed class WindowsBuildTests(WineBuild wine)
         }
     }
 
+    [Fact]
+    public async Task TheWasapiMicrophone_HearsAnUtterance_FromWinesAlsaDriver()
+    {
+        // Wine's WASAPI (mmdevapi over winealsa.drv) opens ALSA's default device: here ALSA's file plugin playing a
+        // recording, 48 kHz stereo as Wine's mixer asks. ALSA's null device has no clock, so Wine's period loop
+        // reads faster than real time and drops data: the utterance is heard, but its times are not the Linux
+        // path's (0.6-1.7 s against 0.96-2.27 s). No clocked device (snd-aloop, a sound server) exists here.
+        var (home, wav) = Speech.AlsaSpeechDevice("What color is the square?");
+        var raw = Path.Combine(home, "speech48.raw");
+        Tool.Run("sox", [wav, "-r", "48000", "-c", "2", "-t", "raw", "-e", "signed-integer", "-b", "16", raw]);
+        File.WriteAllText(Path.Combine(home, ".asoundrc"),
+            "pcm.!default { type asym capture.pcm \"speechplug\" playback.pcm \"null\" }\n" +
+            "pcm.speechplug { type plug slave { pcm \"speech48\" rate 48000 channels 2 format S16_LE } }\n" +
+            $"pcm.speech48 {{ type file slave.pcm null file \"/dev/null\" infile \"{raw}\" format \"raw\" }}\n");
+        var (code, stdout, stderr) = await wine.RunAsync(["listen", "--mic", "--seconds", "3.5", "--json",
+            "--vad-models", WineBuild.WindowsPath(Inference.Audio.SileroVad.DefaultDirectory())], environment: new Dictionary<string, string> { ["HOME"] = home });
+        Assert.True(code == 0, $"exit {code}: {stderr}");
+        Assert.Equal("", stderr);
+        using var doc = JsonDocument.Parse(Assert.Single(stdout.Trim().Split('\n')));
+        double start = doc.RootElement.GetProperty("start").GetDouble(), end = doc.RootElement.GetProperty("end").GetDouble();
+        Assert.InRange(start, 0.2, 1.2);
+        Assert.InRange(end - start, 0.6, 1.6);  // the utterance is 1.31 s long in the recording
+    }
+
     private static string OcrModels() =>
         Environment.GetEnvironmentVariable("ASSISTANT_OCR_MODELS") is { Length: > 0 } set ? set
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "assistant", "ocr", "ppocr-v4");
