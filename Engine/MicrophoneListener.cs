@@ -36,7 +36,7 @@ public sealed class MicrophoneListener : IDisposable
         float threshold = 0.5f, int minSilenceMs = 300)
     {
         var options = new VadOptions(threshold, MinSilenceMs: minSilenceMs);
-        var vad = SileroVad.Load(new SessionFactory(new SessionConfig(ExecutionProviders.Parse(ep))), vadModels);
+        var vad = SileroVad.Load(new SessionFactory(SessionConfig.FromOption(ep)), vadModels);
         WhisperRecognizer? recognizer = null;
         try
         {

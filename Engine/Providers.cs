@@ -7,7 +7,7 @@ internal static class Providers
 {
     public static SessionFactory Factory(string ep, Action<string>? note)
     {
-        var factory = new SessionFactory(new SessionConfig(ExecutionProviders.Parse(ep)));
+        var factory = new SessionFactory(SessionConfig.FromOption(ep));
         if (factory.FallbackReason is { } why) note?.Invoke($"note: {why}; running on the CPU");
         return factory;
     }

@@ -7,6 +7,47 @@ public sealed record SessionConfig(ExecutionProvider Provider = ExecutionProvide
 {
     /// <summary>Auto provider, ONNX Runtime's thread count, device 0.</summary>
     public static SessionConfig Default { get; } = new();
+
+    /// <summary>
+    /// From an --ep value: cpu, auto, cuda or dml, and for the GPU providers an adapter or device index after a
+    /// colon (dml:1 is the second DirectML adapter, in DXGI's order); anything else is one line.
+    /// </summary>
+    public static SessionConfig FromOption(string ep)
+    {
+        var parts = ep.Split(':', 2);
+        var provider = ExecutionProviders.Parse(parts[0]);
+        if (parts.Length == 1) return new(provider);
+        if (provider is not (ExecutionProvider.Cuda or ExecutionProvider.Dml))
+            throw new InferenceException($"--ep {parts[0]} takes no device index (only cuda:N and dml:N do), got '{ep}'");
+        if (!int.TryParse(parts[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var device) || device > 63)
+            throw new InferenceException($"--ep {parts[0]}:N takes a device index 0..63, got '{parts[1]}'");
+        return new(provider, DeviceId: device);
+    }
+}
+
+/// <summary>
+/// What a provider asks of the session options, apart from ONNX Runtime itself, so that it can be checked where
+/// the provider's package is absent (the DirectML one is not served to these machines).
+/// </summary>
+/// <param name="Name">The name AppendExecutionProvider takes (null: the CPU, nothing to append).</param>
+/// <param name="Options">The provider's own options.</param>
+/// <param name="MemoryPattern">Whether ONNX Runtime's memory pattern optimisation stays on.</param>
+/// <param name="Sequential">Whether nodes must run one at a time.</param>
+public sealed record ProviderSettings(string? Name, IReadOnlyDictionary<string, string> Options, bool MemoryPattern, bool Sequential)
+{
+    /// <summary>
+    /// The settings for <paramref name="provider"/> on device <paramref name="deviceId"/>. DirectML documents two
+    /// constraints: memory patterns off and sequential execution (it does not support parallel execution), and
+    /// its adapter is the device_id option.
+    /// </summary>
+    public static ProviderSettings For(ExecutionProvider provider, int deviceId) => provider switch
+    {
+        ExecutionProvider.Dml => new("DML", new Dictionary<string, string> { ["device_id"] = deviceId.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+            MemoryPattern: false, Sequential: true),
+        ExecutionProvider.Cuda => new("CUDA", new Dictionary<string, string> { ["device_id"] = deviceId.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+            MemoryPattern: true, Sequential: false),
+        _ => new(null, new Dictionary<string, string>(), MemoryPattern: true, Sequential: false),
+    };
 }
 
 /// <summary>
@@ -74,18 +115,11 @@ public sealed class SessionFactory
         if (Config.IntraOpThreads > 0) options.IntraOpNumThreads = Config.IntraOpThreads;
         try
         {
-            switch (Provider)
-            {
-                case ExecutionProvider.Cuda:
-                    options.AppendExecutionProvider_CUDA(Config.DeviceId);
-                    break;
-                case ExecutionProvider.Dml:
-                    // DirectML wants memory patterns off and sequential execution (its documented constraints).
-                    options.EnableMemoryPattern = false;
-                    options.ExecutionMode = ExecutionMode.ORT_SEQUENTIAL;
-                    options.AppendExecutionProvider("DML", new Dictionary<string, string> { ["device_id"] = Config.DeviceId.ToString() });
-                    break;
-            }
+            var settings = ProviderSettings.For(Provider, Config.DeviceId);
+            if (!settings.MemoryPattern) options.EnableMemoryPattern = false;
+            if (settings.Sequential) options.ExecutionMode = ExecutionMode.ORT_SEQUENTIAL;
+            if (Provider == ExecutionProvider.Cuda) options.AppendExecutionProvider_CUDA(Config.DeviceId);
+            else if (settings.Name is { } name) options.AppendExecutionProvider(name, settings.Options.ToDictionary());
         }
         catch (OnnxRuntimeException e)
         {

@@ -85,7 +85,7 @@ public static class Cli
 
     internal static Option<string> EpOption() => new("--ep")
     {
-        Description = "execution provider: cpu, cuda, dml (Windows) or auto",
+        Description = "execution provider: cpu, cuda[:N], dml[:N] (Windows; N: the DXGI adapter index) or auto",
         DefaultValueFactory = _ => "auto",
     };
 

@@ -34,4 +34,37 @@ public sealed class ExecutionProviderTests
         var e = Assert.Throws<InferenceException>(() => ExecutionProviders.Resolve(ExecutionProvider.Cuda));
         Assert.Contains("Microsoft.ML.OnnxRuntime.Gpu.Linux", e.Message);
     }
+
+    [Theory]
+    [InlineData("dml", ExecutionProvider.Dml, 0)]
+    [InlineData("dml:1", ExecutionProvider.Dml, 1)]
+    [InlineData("cuda:3", ExecutionProvider.Cuda, 3)]
+    [InlineData("cpu", ExecutionProvider.Cpu, 0)]
+    public void EpOption_TakesADeviceIndexForTheGpuProviders(string ep, ExecutionProvider provider, int device) =>
+        Assert.Equal(new SessionConfig(provider, DeviceId: device), SessionConfig.FromOption(ep));
+
+    [Theory]
+    [InlineData("cpu:1", "takes no device index")]
+    [InlineData("auto:0", "takes no device index")]
+    [InlineData("dml:x", "device index 0..63")]
+    [InlineData("dml:-1", "device index 0..63")]
+    [InlineData("dml:64", "device index 0..63")]
+    [InlineData("dml:", "device index 0..63")]
+    public void EpOption_BadDeviceIndex_IsOneLine(string ep, string expected) =>
+        Assert.Contains(expected, Assert.Throws<InferenceException>(() => SessionConfig.FromOption(ep)).Message);
+
+    [Fact]
+    public void DirectMLSettings_AreTheOnesItDocuments_MemoryPatternOff_Sequential_TheAdapterAsDeviceId()
+    {
+        // The dml package is not served here, so the options are checked as data: what CreateOptions applies.
+        var dml = ProviderSettings.For(ExecutionProvider.Dml, SessionConfig.FromOption("dml:2").DeviceId);
+        Assert.Equal("DML", dml.Name);
+        Assert.False(dml.MemoryPattern);
+        Assert.True(dml.Sequential);
+        Assert.Equal(new Dictionary<string, string> { ["device_id"] = "2" }, dml.Options);
+        var cpu = ProviderSettings.For(ExecutionProvider.Cpu, 0);
+        Assert.Null(cpu.Name);
+        Assert.True(cpu.MemoryPattern);
+        Assert.False(cpu.Sequential);
+    }
 }
