@@ -58,6 +58,10 @@ public sealed class WineBuild : IDisposable
         IReadOnlyDictionary<string, string>? environment = null) =>
         Task.Run(() => RunRaw([Loader, Path.Combine(Folder, "assistant.exe"), .. args], display, timeoutSeconds, environment));
 
+    /// <summary>Runs a Windows program under this prefix (cmd, notepad, an .exe path) to its end.</summary>
+    public Task<(int Code, string Out, string Err)> RunProgramAsync(string[] command, IReadOnlyDictionary<string, string>? environment = null, int timeoutSeconds = 60) =>
+        Task.Run(() => RunRaw([Loader, .. command], null, timeoutSeconds, environment));
+
     /// <summary>Starts assistant.exe and leaves it running (hotkey, overlay); the caller disposes it.</summary>
     public Process Start(string[] args, string? display, StringBuilder output) =>
         StartLoader([Path.Combine(Folder, "assistant.exe"), .. args], display, output);
