@@ -63,13 +63,13 @@ public sealed class WineBuild : IDisposable
         Task.Run(() => RunRaw([Loader, .. command], null, timeoutSeconds, environment));
 
     /// <summary>Starts assistant.exe and leaves it running (hotkey, overlay); the caller disposes it.</summary>
-    public Process Start(string[] args, string? display, StringBuilder output) =>
-        StartLoader([Path.Combine(Folder, "assistant.exe"), .. args], display, output);
+    public Process Start(string[] args, string? display, StringBuilder output, IReadOnlyDictionary<string, string>? environment = null) =>
+        StartLoader([Path.Combine(Folder, "assistant.exe"), .. args], display, output, environment);
 
     /// <summary>Starts a Windows program under this prefix (a builtin such as notepad, or an .exe path) and leaves it running.</summary>
-    public Process StartLoader(string[] args, string? display, StringBuilder output)
+    public Process StartLoader(string[] args, string? display, StringBuilder output, IReadOnlyDictionary<string, string>? environment = null)
     {
-        var psi = Info([Loader, .. args], display, null);
+        var psi = Info([Loader, .. args], display, environment);
         var p = Process.Start(psi)!;
         p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data.TrimEnd('\r')); };
         p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data.TrimEnd('\r')); };
