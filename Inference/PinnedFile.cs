@@ -11,8 +11,6 @@ public static class PinnedFile
     /// <summary>Returns <paramref name="path"/> if it exists and has the pinned hash; else a one-line error naming how to fetch it.</summary>
     public static string Verify(string path, string sha256, string fetchHint)
     {
-        if (!File.Exists(path))
-            throw new InferenceException($"model file not found: {path} ({fetchHint})");
         // Hashed only when it is a regular file of a sane size: a FIFO blocked the hash, /dev/zero never ended it.
         try
         {
@@ -22,7 +20,7 @@ public static class PinnedFile
         {
             throw new InferenceException($"{e.Message} ({fetchHint})");
         }
-        if (new FileInfo(path) is var info && (info.LinkTarget is null ? info : info.ResolveLinkTarget(true) as FileInfo ?? info).Length > MaxBytes)
+        if (SetFile.Target(new FileInfo(path)).Length > MaxBytes)
             throw new InferenceException($"model file {path} is larger than {MaxBytes >> 20} MB, far beyond the pinned file: delete it ({fetchHint})");
         string actual;
         using (var stream = File.OpenRead(path)) actual = Convert.ToHexStringLower(SHA256.HashData(stream));

@@ -42,11 +42,15 @@ internal static class SetFile
         return path;
     }
 
+    /// <summary>The file a path ends at: its final link target, or itself. A link reports its own length, not its target's.</summary>
+    public static FileInfo Target(FileInfo info) =>
+        info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target ? target : info;
+
     /// <summary>The text of a checked file, refused when it is larger than <paramref name="cap"/> bytes (also if it grows while read).</summary>
     public static string ReadText(string path, long cap, string what)
     {
         var info = new FileInfo(path);
-        if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target) info = target;
+        info = Target(info);
         if (info.Length > cap) throw new InferenceException($"{what} {path} is {info.Length >> 20} MB; the limit is {cap >> 20} MB");
         try
         {
