@@ -195,7 +195,7 @@ public sealed class WindowsBuildTests(WineBuild wine)
             await Until("() => document.getElementById('answer').textContent.length > 0");
             // The page's decoder control: the Windows engine switches to the small decoder and the page shows it.
             // (A latency budget is not used here: under Wine, with the page connected, the calibration it starts
-            // stalled the loop for over a minute in 2 runs of 3; the plain WebSocket client saw no stall.)
+            // stalled the loop for over a minute in 2 runs of 4; a plain WebSocket client saw no stall.)
             await page.WaitForFunctionAsync("() => document.getElementById('decoder').options.length >= 3", null, new() { Timeout = 60_000 });
             await page.Locator("#decoder").SelectOptionAsync("small-d64-l2");
             await Until("() => document.getElementById('config').textContent.startsWith('small-d64-l2')");
