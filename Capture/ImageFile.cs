@@ -50,16 +50,8 @@ public static class ImageFile
     private static byte[] ReadAtMost(string path, long cap)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        using var buffer = new MemoryStream();
-        var chunk = new byte[81920];
-        int n;
-        while ((n = stream.Read(chunk, 0, chunk.Length)) > 0)
-        {
-            if (buffer.Length + n > cap) throw new IOException($"it is larger than the {Size(cap)} limit");
-            buffer.Write(chunk, 0, n);
-        }
-        if (buffer.Length == 0) throw new IOException("it is empty");
-        return buffer.ToArray();
+        var bytes = RegularFile.ReadAtMost(stream, cap) ?? throw new IOException($"it is larger than the {Size(cap)} limit");
+        return bytes.Length > 0 ? bytes : throw new IOException("it is empty");
     }
 
     private static string Size(long bytes) => RegularFile.Size(bytes);

@@ -23,6 +23,20 @@ public static class RegularFile
         return info;
     }
 
+    /// <summary>All of <paramref name="stream"/>, read in chunks; null as soon as it holds more than <paramref name="cap"/> bytes.</summary>
+    internal static byte[]? ReadAtMost(Stream stream, long cap)
+    {
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int n;
+        while ((n = stream.Read(chunk, 0, chunk.Length)) > 0)
+        {
+            if (buffer.Length + n > cap) return null;
+            buffer.Write(chunk, 0, n);
+        }
+        return buffer.ToArray();
+    }
+
     /// <summary>"1.5 MB", "12 KB", "7 B".</summary>
     public static string Size(long bytes) =>
         bytes >= 1 << 20 ? $"{bytes / (double)(1 << 20):0.#} MB" : bytes >= 1 << 10 ? $"{bytes / 1024.0:0.#} KB" : $"{bytes} B";

@@ -29,14 +29,16 @@ public sealed record SessionConfig(ExecutionProvider Provider = ExecutionProvide
 /// What a provider asks of the session options, apart from ONNX Runtime itself, so that it can be checked where
 /// the provider's package is absent (the DirectML one is not served to these machines).
 /// </summary>
-/// <param name="Name">The name AppendExecutionProvider takes (null: the CPU, nothing to append).</param>
+/// <param name="Name">The name the generic AppendExecutionProvider takes (null: nothing to append that way; the
+/// CPU needs nothing, and CUDA has a call of its own, AppendExecutionProvider_CUDA with the device id).</param>
 /// <param name="Options">The provider's own options.</param>
 /// <param name="MemoryPattern">Whether ONNX Runtime's memory pattern optimisation stays on.</param>
 /// <param name="Sequential">Whether nodes must run one at a time.</param>
 public sealed record ProviderSettings(string? Name, IReadOnlyDictionary<string, string> Options, bool MemoryPattern, bool Sequential)
 {
     /// <summary>
-    /// The settings for <paramref name="provider"/> on device <paramref name="deviceId"/>. DirectML documents two
+    /// The settings for <paramref name="provider"/> on device <paramref name="deviceId"/> (CUDA's device goes to
+    /// its own call, so it has the CPU's defaults here). DirectML documents two
     /// constraints: memory patterns off and sequential execution (it does not support parallel execution), and
     /// its adapter is the device_id option.
     /// </summary>
@@ -44,8 +46,6 @@ public sealed record ProviderSettings(string? Name, IReadOnlyDictionary<string, 
     {
         ExecutionProvider.Dml => new("DML", new Dictionary<string, string> { ["device_id"] = deviceId.ToString(System.Globalization.CultureInfo.InvariantCulture) },
             MemoryPattern: false, Sequential: true),
-        ExecutionProvider.Cuda => new("CUDA", new Dictionary<string, string> { ["device_id"] = deviceId.ToString(System.Globalization.CultureInfo.InvariantCulture) },
-            MemoryPattern: true, Sequential: false),
         _ => new(null, new Dictionary<string, string>(), MemoryPattern: true, Sequential: false),
     };
 }

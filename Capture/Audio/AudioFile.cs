@@ -84,24 +84,18 @@ public static class AudioFile
             throw new CaptureException($"cannot read {path}: {Path.GetExtension(path)} needs ffmpeg, which is not installed (WAV and AIFF are read without it)");
         using (ffmpeg)
         {
-            using var wav = new MemoryStream();
             var err = ffmpeg.StandardError.ReadToEndAsync();
             long limit = 44 + 2L * SampleRate * MaxSeconds;  // the WAV header and an hour of 16-bit samples
-            var chunk = new byte[81920];
-            int n;
-            while ((n = ffmpeg.StandardOutput.BaseStream.Read(chunk, 0, chunk.Length)) > 0)
+            var wav = RegularFile.ReadAtMost(ffmpeg.StandardOutput.BaseStream, limit);
+            if (wav is null)
             {
-                wav.Write(chunk, 0, n);
-                if (wav.Length > limit)
-                {
-                    ffmpeg.Kill();
-                    throw new CaptureException($"cannot read {path}: it is longer than the {MaxSeconds / 60} minutes of audio read at once");
-                }
+                ffmpeg.Kill();
+                throw new CaptureException($"cannot read {path}: it is longer than the {MaxSeconds / 60} minutes of audio read at once");
             }
             ffmpeg.WaitForExit();
             if (ffmpeg.ExitCode != 0 || wav.Length <= 44)
                 throw new CaptureException($"cannot read {path}: not an audio file ffmpeg can decode ({err.Result.Trim().Split('\n')[^1]})");
-            return wav.ToArray();
+            return wav;
         }
     }
 
