@@ -24,10 +24,7 @@ public sealed class XvfbFixture : IDisposable
             }
         var png = Path.Combine(Path.GetTempPath(), $"assistant-x11-{Guid.NewGuid():N}.png");
         PngFile.Write(new Frame(Pattern, 320, 240, TimeSpan.Zero), png);
-        var show = new ProcessStartInfo("display", ["-window", "root", png]) { RedirectStandardError = true };
-        show.Environment["DISPLAY"] = Display;
-        using var p = Process.Start(show) ?? throw new InvalidOperationException("ImageMagick's display did not start (apt-get install imagemagick)");
-        Assert.True(p.WaitForExit(20_000), "display did not finish");
+        _xvfb.ShowOnRoot(png);
         // X is asynchronous: wait until the server shows the picture (a pixel of each colour) before testing.
         using var probe = new X11ScreenSource(Display);
         for (int i = 0; i < 100; i++)

@@ -2,14 +2,16 @@ using System.Diagnostics;
 
 namespace Assistant.Tests;
 
-/// <summary>Runs a command-line tool the tests make their inputs with (ImageMagick, fc-match, espeak-ng, sox, ffmpeg).</summary>
+/// <summary>Runs a command-line tool the tests make their inputs with (ImageMagick, fc-match, espeak-ng, sox, ffmpeg, xdotool).</summary>
 public static class Tool
 {
     /// <summary>Its standard output; a tool that cannot start or exits non-zero throws with its stderr.</summary>
-    public static string Run(string exe, IEnumerable<string> args)
+    /// <param name="display">The X display it works on (DISPLAY), for xdotool; null: the test's own.</param>
+    public static string Run(string exe, IEnumerable<string> args, string? display = null)
     {
         var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
+        if (display is not null) psi.Environment["DISPLAY"] = display;
         Process? started;
         try
         {

@@ -27,6 +27,15 @@ public sealed class XvfbServer : IDisposable
     /// <summary>The display name, e.g. ":91".</summary>
     public string Display { get; }
 
+    /// <summary>Tiles <paramref name="png"/> over the root window (ImageMagick's display, which exits 1 after doing so).</summary>
+    public void ShowOnRoot(string png)
+    {
+        var show = new ProcessStartInfo("display", ["-window", "root", png]) { RedirectStandardError = true };
+        show.Environment["DISPLAY"] = Display;
+        using var d = Process.Start(show) ?? throw new InvalidOperationException("display did not start (apt-get install imagemagick)");
+        if (!d.WaitForExit(20_000)) throw new InvalidOperationException("display did not finish within 20 s");
+    }
+
     public void Dispose()
     {
         using (var term = Process.Start("/bin/kill", ["-TERM", _process.Id.ToString()])) term?.WaitForExit(5000);

@@ -46,9 +46,7 @@ public sealed class HotkeyCliTests : IDisposable
         // The screen shows a rendered line as the root window's background.
         var png = Path.Combine(Path.GetTempPath(), $"assistant-hotkey-{Guid.NewGuid():N}.png");
         TextLines.RenderText("Backup failed: disk full", png, "DejaVu Sans", 22, "black", "white");
-        var show = new ProcessStartInfo("display", ["-window", "root", png]) { RedirectStandardError = true };
-        show.Environment["DISPLAY"] = DisplayName;
-        using (var d = Process.Start(show)!) Assert.True(d.WaitForExit(20_000));
+        _xvfb.ShowOnRoot(png);
 
         await using var p = Start("--mode", "read", "--presses", "1");
         Assert.True(await p.WaitForOutputAsync(o => o.Contains("waiting for F9")), p.Err);

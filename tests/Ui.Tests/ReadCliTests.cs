@@ -35,9 +35,7 @@ public sealed class ReadCliTests
     {
         using var xvfb = new XvfbServer(170, 480, 120);
         var png = Rendered("Update available: v2.13.1", 24);
-        var show = new System.Diagnostics.ProcessStartInfo("display", ["-window", "root", png]) { RedirectStandardError = true };
-        show.Environment["DISPLAY"] = xvfb.Display;
-        using (var d = System.Diagnostics.Process.Start(show)!) Assert.True(d.WaitForExit(20_000));
+        xvfb.ShowOnRoot(png);
         var (code, stdout, stderr) = await CliRun.Run("read", "--screen", "--display", xvfb.Display, "--json");
         Assert.True(code == 0, stderr);
         using (var doc = JsonDocument.Parse(stdout))

@@ -15,14 +15,6 @@ public sealed class WindowsBuildTests(WineBuild wine)
 {
     private static readonly string Image = Golden.Tiny.ImagePath;
 
-    private static void ShowOnRoot(string display, string png)
-    {
-        var show = new ProcessStartInfo("display", ["-window", "root", png]) { RedirectStandardError = true };
-        show.Environment["DISPLAY"] = display;
-        using var d = Process.Start(show)!;
-        Assert.True(d.WaitForExit(20_000));
-    }
-
     [Fact]
     public async Task Ask_WithNoDisplay_GivesLinuxsTokens_AndNothingOnStderr()
     {
@@ -57,7 +49,7 @@ public sealed class WindowsBuildTests(WineBuild wine)
         using var xvfb = new XvfbServer(230, 320, 240);
         var picture = Path.Combine(Path.GetTempPath(), $"assistant-wine-{Guid.NewGuid():N}.png");
         Capture.World.PngFile.Write(Capture.World.WorldScene.RenderFrame(Capture.World.WorldScene.Generate(4_000_001), 100), picture);
-        ShowOnRoot(xvfb.Display, picture);
+        xvfb.ShowOnRoot(picture);
         foreach (var source in new[] { "screen", "screen:10,20,64,48" })
         {
             var winPng = Path.Combine(Path.GetTempPath(), $"assistant-wine-{Guid.NewGuid():N}.png");
@@ -80,7 +72,7 @@ public sealed class WindowsBuildTests(WineBuild wine)
         using var xvfb = new XvfbServer(260, 480, 120);
         var png = Path.Combine(Path.GetTempPath(), $"assistant-wine-{Guid.NewGuid():N}.png");
         TextLines.RenderText("Update available: v2.13.1", png, "DejaVu Sans", 24, "black", "white");
-        ShowOnRoot(xvfb.Display, png);
+        xvfb.ShowOnRoot(png);
         var frame = Capture.ImageFile.Load(png);
         string[] args = ["read", "--screen", "--region", $"0,0,{frame.Width},{frame.Height}", "--json"];
         // The Linux cache of the OCR models, as the Windows build sees it (its own default is under C:\users).
@@ -111,15 +103,22 @@ public sealed class WindowsBuildTests(WineBuild wine)
             for (int i = 0; i < 100 && string.IsNullOrEmpty(window); i++)
             {
                 await Task.Delay(200);
-                window = Xdotool(xvfb.Display, "search", "--name", "Notepad").Split('\n', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
+                try
+                {
+                    window = Tool.Run("xdotool", ["search", "--name", "Notepad"], xvfb.Display).Split('\n', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
+                }
+                catch (InvalidOperationException)
+                {
+                    // xdotool search exits 1 while no such window exists yet
+                }
             }
             Assert.False(string.IsNullOrEmpty(window), $"notepad's window did not appear: {notepadOutput}");
             var output = new System.Text.StringBuilder();
             using var hotkey = wine.Start(["hotkey", "--key", "F9", "--presses", "1", "--mode", "read", "--ocr-models", WineBuild.WindowsPath(OcrModels())], xvfb.Display, output);
             for (int i = 0; i < 300 && !output.ToString().Contains("waiting for F9"); i++) await Task.Delay(100);
             Assert.Contains("waiting for F9", output.ToString());
-            Xdotool(xvfb.Display, "windowfocus", "--sync", window!);
-            Xdotool(xvfb.Display, "key", "F9");
+            Tool.Run("xdotool", ["windowfocus", "--sync", window!], xvfb.Display);
+            Tool.Run("xdotool", ["key", "F9"], xvfb.Display);
             Assert.True(hotkey.WaitForExit(30_000), $"no press seen: {output}");
             Assert.Equal(0, hotkey.ExitCode);
             hotkey.WaitForExit();
@@ -217,15 +216,4 @@ public sealed class WindowsBuildTests(WineBuild wine)
     private static string OcrModels() =>
         Environment.GetEnvironmentVariable("ASSISTANT_OCR_MODELS") is { Length: > 0 } set ? set
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "assistant", "ocr", "ppocr-v4");
-
-    private static string Xdotool(string display, params string[] args)
-    {
-        var psi = new ProcessStartInfo("xdotool") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["DISPLAY"] = display;
-        using var p = Process.Start(psi)!;
-        var output = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        return output;
-    }
 }
