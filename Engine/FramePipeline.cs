@@ -42,15 +42,21 @@ public readonly record struct AnswerToken(int Id, string Text);
 public sealed record FrameOutcome(IReadOnlyList<int> NewTokenIds, string NewText, string AnswerSoFar, bool AnswerDone, bool AnswerRestarted,
     long AnswerStartedAt, bool Repetitive);
 
-/// <summary>Counters over a pipeline's life: how often each stage ran against how many frames it served.</summary>
-public sealed record LoopCounters(long Frames, long VisionRuns, long QueryPrefills, long CompressorRuns);
+/// <summary>
+/// Counters over a pipeline's life: how often each stage ran against how many frames it served.
+/// <paramref name="PrefixPrefills"/>: runs of the text before the image (a chat set's template prefix, a world set's
+/// query), each reused by every later frame until the decoder (or, for a world set, the query) changes.
+/// </summary>
+public sealed record LoopCounters(long Frames, long VisionRuns, long QueryPrefills, long CompressorRuns, long PrefixPrefills = 0);
 
 /// <summary>
 /// What runs one frame (ARCHITECTURE.md, "One frame"); the live session's game loop calls it once a frame.
 /// Keeps, between frames: the last encoded frame's features (reused while a thumbnail metric says the scene
-/// is unchanged), the query's KV cache and QueCC query embedding (computed once per query), and the
-/// compressed visual tokens (recomputed only when the frame or the query changed). Each frame then prefills
-/// only the V + 2 visual positions on top of the cached query and decodes the answer.
+/// is unchanged), the KV cache of the text before the image and the query embedding, and the compressed visual
+/// tokens (recomputed only when the frame or the query changed). A world set's prompt puts the query before the
+/// image, so its cache is the query's (once per query) and each frame prefills only the V + 2 visual positions.
+/// A chat set (imported, models/README.md) puts the image first: its cache is the template's text before the
+/// image (once per decoder, whatever the question), and each frame prefills the V visual tokens and the question.
 /// Every buffer those caches describe is this pipeline's own: it takes an <see cref="InferenceLease"/> of the
 /// set when made and frees it on Dispose, so another pipeline, a calibration or an evaluation on the same set
 /// cannot change them. Not thread-safe: one caller at a time; the set must outlive the pipeline.
@@ -65,9 +71,15 @@ public sealed class FramePipeline : IDisposable
     private readonly float[] _mean, _std;  // the manifest's normalisation, as the preprocessing kernel takes it
     private bool _haveFeatures;
     private string? _query;
-    private DecoderState? _queryModel;
-    private KvCache? _queryCache;  // lifetime: until the query or the decoder changes; the answer's prefill reads it
+    // The text before the image: a world set's [query_start query], a chat set's template prefix. Lifetime: until the
+    // decoder (or a world set's query) changes; every answer's prefill starts from it.
+    private KvCache? _prefixCache;
+    private DecoderState? _prefixModel;
     private float[] _queryEmbedding = [];
+    private bool _questionStale = true;  // chat: the question's ids and embedding are not yet made for _query
+    private DecoderState? _questionModel;
+    private int[] _questionIds = [];  // chat: [before_question question after_question], prefilled after the visual tokens
+    private long _prefixPrefills;
     private CompressorState? _compressedBy;
     private bool _visualTokensValid;
     private float[] _embeds = [];
@@ -102,7 +114,7 @@ public sealed class FramePipeline : IDisposable
     public double SceneChangeThreshold { get; }
 
     /// <summary>How often each stage ran so far.</summary>
-    public LoopCounters Counters => new(_frames, _visionRuns, _queryPrefills, _compressorRuns);
+    public LoopCounters Counters => new(_frames, _visionRuns, _queryPrefills, _compressorRuns, _prefixPrefills);
 
     /// <summary>Time this pipeline spent inside ONNX Runtime's Run (the overhead benchmark divides by it).</summary>
     public TimeSpan RunTime => _lease.RunTime;
@@ -113,15 +125,22 @@ public sealed class FramePipeline : IDisposable
     /// <summary>The logits of this pipeline's latest decoder run under <paramref name="config"/> (tests compare cached and fresh frames).</summary>
     internal float[] LastLogits(AskConfig config) => _lease.Decoder(config.Resolve(_models).Decoder).LastLogits;
 
-    /// <summary>Sets the question; a different one drops the query cache and the visual tokens. Bad text is an <see cref="EngineException"/>.</summary>
+    /// <summary>
+    /// Sets the question; a different one drops the visual tokens and what depends on the question (a world set's
+    /// query cache; a chat set keeps its template prefix). Bad text is an <see cref="EngineException"/>.
+    /// </summary>
     public void SetQuery(string query)
     {
         var q = WorldQuery.Normalize(AskPipeline.ValidateQuery(query), _models.Manifest.World);
         if (q == _query) return;
         _query = q;
-        _queryCache?.Dispose();
-        _queryCache = null;
-        _queryModel = null;
+        if (!_models.Manifest.Prompt.IsChat)
+        {
+            _prefixCache?.Dispose();
+            _prefixCache = null;
+            _prefixModel = null;
+        }
+        _questionStale = true;
         _visualTokensValid = false;
     }
 
@@ -172,21 +191,40 @@ public sealed class FramePipeline : IDisposable
             stats.VisionRan = true;
         }
 
-        // 3. The query: prefilled once per (query, decoder); its cache and embedding are reused across frames.
-        if (_queryCache is null || !ReferenceEquals(_queryModel, lm))
+        // 3. The text before the image, prefilled once and reused across frames: a world set's query (once per
+        // query and decoder), a chat set's template prefix (once per decoder); then a chat set's question part.
+        if (_prefixCache is null || !ReferenceEquals(_prefixModel, lm))
         {
             t = Stopwatch.GetTimestamp();
-            int[] ids = [tok.SpecialId(prompt.QueryStart), .. tok.Encode(_query)];
+            int[] ids = prompt.Chat is { } chat ? tok.EncodeTemplate(chat.BeforeImage) : [tok.SpecialId(prompt.QueryStart!), .. tok.Encode(_query)];
             Grow(ids.Length * lm.Spec.Dim);
             lm.Embed(ids, _embeds);
-            _queryCache?.Dispose();
-            _queryCache = null;
+            _prefixCache?.Dispose();
+            _prefixCache = null;
             using (var empty = lm.EmptyCache())
-                _queryCache = lm.Forward(empty, _embeds, ids.Length);
-            _queryEmbedding = lm.LastHidden.ToArray();
-            _queryModel = lm;
+                _prefixCache = lm.Forward(empty, _embeds, ids.Length);
+            _prefixModel = lm;
+            _prefixPrefills++;
+            if (!prompt.IsChat)
+            {
+                _queryEmbedding = prompt.QueryEmbedding == PromptSpec.QuestionEmbeddingMean ? MeanEmbedding(lm, tok.Encode(_query)) : lm.LastHidden.ToArray();
+                _visualTokensValid = false;
+                timings.QueryTokens = ids.Length;
+                _queryPrefills++;
+                stats.QueryPrefilled = true;
+            }
+            timings.Add(Stage.QueryPrefill, t);
+        }
+        if (prompt.Chat is { } template && (_questionStale || !ReferenceEquals(_questionModel, lm)))
+        {
+            t = Stopwatch.GetTimestamp();
+            var question = tok.Encode(_query);
+            _questionIds = [.. tok.EncodeTemplate(template.BeforeQuestion), .. question, .. tok.EncodeTemplate(template.AfterQuestion)];
+            _queryEmbedding = MeanEmbedding(lm, question);
+            _questionModel = lm;
+            _questionStale = false;
             _visualTokensValid = false;
-            timings.QueryTokens = ids.Length;
+            timings.QueryTokens = _questionIds.Length;
             timings.Add(Stage.QueryPrefill, t);
             _queryPrefills++;
             stats.QueryPrefilled = true;
@@ -233,20 +271,44 @@ public sealed class FramePipeline : IDisposable
     }
 
     /// <summary>
-    /// [vision_start][V visual tokens][vision_end] on top of the cached query, then decoding of up to
-    /// <paramref name="maxNewTokens"/> after it; the caller owns the sequence.
+    /// On top of the cached text before the image: a world set's [vision_start][V visual tokens][vision_end], a chat
+    /// set's [V visual tokens][question part]; then decoding of up to <paramref name="maxNewTokens"/> after it. The
+    /// caller owns the sequence.
     /// </summary>
     private DecodeSequence VisualPrefill(DecoderState lm, CompressorState compressor, int maxNewTokens, StageTimings timings)
     {
         var tok = _models.Tokenizer;
         var prompt = _models.Manifest.Prompt;
         int dim = lm.Spec.Dim, v = compressor.Compressor.Tokens;
+        if (prompt.IsChat)
+        {
+            int q = _questionIds.Length;
+            Grow((v + q) * dim);
+            compressor.VisualTokens.AsSpan(0, v * dim).CopyTo(_embeds);
+            lm.Embed(_questionIds, _embeds.AsSpan(v * dim, q * dim));
+            timings.VisualPositions = v + q;
+            return lm.BeginDecode(_prefixCache!, _embeds, v + q, maxNewTokens);
+        }
         Grow((v + 2) * dim);
-        lm.Embed([tok.SpecialId(prompt.VisionStart)], _embeds.AsSpan(0, dim));
+        lm.Embed([tok.SpecialId(prompt.VisionStart!)], _embeds.AsSpan(0, dim));
         compressor.VisualTokens.AsSpan(0, v * dim).CopyTo(_embeds.AsSpan(dim));
-        lm.Embed([tok.SpecialId(prompt.VisionEnd)], _embeds.AsSpan((v + 1) * dim, dim));
+        lm.Embed([tok.SpecialId(prompt.VisionEnd!)], _embeds.AsSpan((v + 1) * dim, dim));
         timings.VisualPositions = v + 2;
-        return lm.BeginDecode(_queryCache!, _embeds, v + 2, maxNewTokens);
+        return lm.BeginDecode(_prefixCache!, _embeds, v + 2, maxNewTokens);
+    }
+
+    /// <summary>The mean of <paramref name="ids"/>' token embeddings: a chat set's query embedding (zeros for no ids).</summary>
+    private float[] MeanEmbedding(DecoderState lm, IReadOnlyList<int> ids)
+    {
+        int dim = lm.Spec.Dim;
+        var mean = new float[dim];
+        if (ids.Count == 0) return mean;
+        Grow(ids.Count * dim);
+        lm.Embed([.. ids], _embeds.AsSpan(0, ids.Count * dim));
+        for (int i = 0; i < ids.Count; i++)
+            for (int j = 0; j < dim; j++) mean[j] += _embeds[i * dim + j];
+        for (int j = 0; j < dim; j++) mean[j] /= ids.Count;
+        return mean;
     }
 
     /// <summary>
@@ -295,13 +357,13 @@ public sealed class FramePipeline : IDisposable
         if (_embeds.Length < floats) _embeds = new float[Math.Max(floats, 2 * _embeds.Length)];
     }
 
-    /// <summary>Ends the answer in flight, frees the query cache and the lease.</summary>
+    /// <summary>Ends the answer in flight, frees the prefix cache and the lease.</summary>
     public void Dispose()
     {
         _answer?.Dispose();
         _answer = null;
-        _queryCache?.Dispose();
-        _queryCache = null;
+        _prefixCache?.Dispose();
+        _prefixCache = null;
         _lease.Dispose();
     }
 }

@@ -92,13 +92,16 @@ public sealed class CompressorState : IDisposable
         _inputs.Clear();
         _boundFeatures = _boundMulti = _boundQuery = null;
         _inputs.Add(OrtValue.CreateTensorValueFromMemory(features, [1, patches, features.Length / patches]));
-        _inputs.Add(OrtValue.CreateTensorValueFromMemory(featuresMulti, [1, patches, featuresMulti.Length / patches]));
         _binding.BindInput("features", _inputs[0]);
-        _binding.BindInput("features_multi", _inputs[1]);
+        if (featuresMulti.Length > 0)  // an imported set's graphs take no multi-layer features
+        {
+            _inputs.Add(OrtValue.CreateTensorValueFromMemory(featuresMulti, [1, patches, featuresMulti.Length / patches]));
+            _binding.BindInput("features_multi", _inputs[^1]);
+        }
         if (_compressor.Spec.QueryAware)
         {
             _inputs.Add(OrtValue.CreateTensorValueFromMemory(queryEmbedding, [1, _compressor.Dim]));
-            _binding.BindInput("query_embedding", _inputs[2]);
+            _binding.BindInput("query_embedding", _inputs[^1]);
         }
         (_boundFeatures, _boundMulti, _boundQuery) = (features, featuresMulti, queryEmbedding);
     }

@@ -34,7 +34,7 @@ public sealed record GraphSpec(
 /// <param name="PatchSize">Patch side in pixels.</param>
 /// <param name="Grid">Patches per side.</param>
 /// <param name="Dim">Feature width.</param>
-/// <param name="MultiDim">Width of the multi-layer features QueCC reads.</param>
+/// <param name="MultiDim">Width of the multi-layer features QueCC reads; 0: the graph has no features_multi (imported sets).</param>
 /// <param name="Layers">Transformer layers.</param>
 /// <param name="Heads">Attention heads.</param>
 /// <param name="MultiLayers">The layers whose outputs make the multi-layer features.</param>
@@ -123,11 +123,36 @@ public sealed record TokenizerSpec(
     IReadOnlyDictionary<string, int> SpecialTokens);
 
 /// <summary>
-/// Special tokens of the prompt <c>[query_start query][vision_start visual vision_end][answer stop]</c>, and
-/// <paramref name="AnswerWords"/>: the most words an answer of this set has (the world sets: 1), after which
-/// decoding stops; absent: no word limit.
+/// The prompt of a set, in one of two layouts. World sets: <c>[query_start query][vision_start visual vision_end][answer stop]</c>
+/// (<paramref name="QueryStart"/>, <paramref name="VisionStart"/>, <paramref name="VisionEnd"/> name its special tokens).
+/// Imported chat sets (<paramref name="Chat"/> given): <c>[before_image][visual][before_question question after_question][answer stop]</c>,
+/// as the checkpoint's chat template renders one user turn. <paramref name="AnswerWords"/>: the most words an
+/// answer of this set has (the world sets: 1), after which decoding stops; absent: no word limit.
+/// <paramref name="QueryEmbedding"/>: what a query-aware compressor is given, <c>last_hidden_state</c> (the decoder's
+/// hidden state at the query's last token; the default) or <c>question_embedding_mean</c> (the mean of the
+/// question's token embeddings, for a chat layout whose question follows the image).
 /// </summary>
-public sealed record PromptSpec(string QueryStart, string VisionStart, string VisionEnd, IReadOnlyList<string> Stop, int? AnswerWords = null);
+public sealed record PromptSpec(IReadOnlyList<string> Stop, string? QueryStart = null, string? VisionStart = null, string? VisionEnd = null,
+    int? AnswerWords = null, ChatPromptSpec? Chat = null, string? QueryEmbedding = null)
+{
+    /// <summary>The query embedding of the world layout: the decoder's hidden state at the query's last token.</summary>
+    public const string LastHiddenState = "last_hidden_state";
+
+    /// <summary>The query embedding of the chat layout: the mean of the question's token embeddings.</summary>
+    public const string QuestionEmbeddingMean = "question_embedding_mean";
+
+    /// <summary>Whether the prompt follows a chat template (imported sets) rather than the world layout.</summary>
+    [JsonIgnore] public bool IsChat => Chat is not null;
+}
+
+/// <summary>
+/// The text a chat template puts around one user turn of [image, question]: special tokens inside it are
+/// recognised (it comes from the set, not from the user), everything else is byte-level BPE.
+/// </summary>
+/// <param name="BeforeImage">Up to the image placeholder; the same for every frame and question, so its KV is computed once.</param>
+/// <param name="BeforeQuestion">Between the image and the question.</param>
+/// <param name="AfterQuestion">After the question up to where the answer starts (the assistant prefix).</param>
+public sealed record ChatPromptSpec(string BeforeImage, string BeforeQuestion, string AfterQuestion);
 
 /// <summary>The configuration used when none is asked for.</summary>
 /// <param name="Decoder">Decoder name.</param>
@@ -156,7 +181,8 @@ public sealed record Manifest(
     DefaultSpec Default,
     JsonElement? ScalingLaw,
     string? Golden = null,
-    WorldSpec? World = null)
+    WorldSpec? World = null,
+    JsonElement? Source = null)
 {
     /// <summary>The manifest format this build reads.</summary>
     public const string FormatName = "quecc-assistant-models/1";

@@ -19,7 +19,7 @@ internal static class ManifestRanges
         Int("vision.patch_size", v.PatchSize, 1, v.ImageSize);
         Int("vision.grid", v.Grid, 1, MaxImage);
         Int("vision.dim", v.Dim, 1, MaxDim);
-        Int("vision.multi_dim", v.MultiDim, 1, MaxDim);
+        Int("vision.multi_dim", v.MultiDim, 0, MaxDim);  // 0: no multi-layer features (imported sets)
         Int("vision.layers", v.Layers, 1, MaxLayers);
         Int("vision.heads", v.Heads, 1, MaxHeads);
         if (v.Mean.Count != 3 || v.Std.Count != 3)

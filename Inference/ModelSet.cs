@@ -73,18 +73,22 @@ public sealed class ModelSet : IDisposable
             var vs = manifest.Vision;
             var visionGraph = vs.Graph;
             var visionSession = Open(visionGraph);
-            GraphContract.Check(visionSession, visionGraph, ["pixel_values"], ["features", "features_multi"]);
+            // An imported set (multi_dim 0) has no multi-layer features: its graphs neither make nor read them.
+            bool multi = vs.MultiDim > 0;
+            GraphContract.Check(visionSession, visionGraph, ["pixel_values"], multi ? ["features", "features_multi"] : ["features"]);
             GraphContract.Dim(visionGraph, "pixel_values", 1, 3, "RGB channels");
             GraphContract.Dim(visionGraph, "pixel_values", 2, vs.ImageSize, "vision image_size");
             GraphContract.Dim(visionGraph, "pixel_values", 3, vs.ImageSize, "vision image_size");
             GraphContract.Dim(visionGraph, "features", 1, vs.Patches, "vision patches (grid^2)");
             GraphContract.Dim(visionGraph, "features", 2, vs.Dim, "vision dim");
-            GraphContract.Dim(visionGraph, "features_multi", 1, vs.Patches, "vision patches (grid^2)");
-            GraphContract.Dim(visionGraph, "features_multi", 2, vs.MultiDim, "vision multi_dim");
+            if (multi)
+            {
+                GraphContract.Dim(visionGraph, "features_multi", 1, vs.Patches, "vision patches (grid^2)");
+                GraphContract.Dim(visionGraph, "features_multi", 2, vs.MultiDim, "vision multi_dim");
+            }
 
             var tokenizer = TextTokenizer.Load(directory, manifest.Tokenizer);
-            foreach (var t in new[] { manifest.Prompt.QueryStart, manifest.Prompt.VisionStart, manifest.Prompt.VisionEnd }.Concat(manifest.Prompt.Stop))
-                tokenizer.SpecialId(t);
+            CheckPrompt(manifest.Prompt, tokenizer);
             if (manifest.Prompt.AnswerWords is < 1)
                 throw new InferenceException($"manifest.json prompt answer_words must be at least 1, got {manifest.Prompt.AnswerWords}");
 
@@ -126,11 +130,11 @@ public sealed class ModelSet : IDisposable
                         if (!int.TryParse(key, out var v) || v <= 0)
                             throw new InferenceException($"compressor {cs.Kind} of {ds.Name}: '{key}' is not a visual-token count");
                         var session = Open(g);
-                        string[] inputs = cs.QueryAware ? ["features", "features_multi", "query_embedding"] : ["features", "features_multi"];
+                        string[] inputs = [.. (multi ? new[] { "features", "features_multi" } : ["features"]), .. (cs.QueryAware ? new[] { "query_embedding" } : [])];
                         GraphContract.Check(session, g, inputs, ["visual_tokens"]);
                         GraphContract.Dim(g, "features", 1, vs.Patches, "vision patches");
                         GraphContract.Dim(g, "features", 2, vs.Dim, "vision features width");
-                        GraphContract.Dim(g, "features_multi", 2, vs.MultiDim, "vision features_multi width");
+                        if (multi) GraphContract.Dim(g, "features_multi", 2, vs.MultiDim, "vision features_multi width");
                         if (cs.QueryAware) GraphContract.Dim(g, "query_embedding", 1, ds.Dim, $"decoder {ds.Name} dim");
                         GraphContract.Dim(g, "visual_tokens", 1, v, "the V it is listed under");
                         GraphContract.Dim(g, "visual_tokens", 2, ds.Dim, $"decoder {ds.Name} dim");
@@ -153,6 +157,21 @@ public sealed class ModelSet : IDisposable
             foreach (var o in owned) o.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The prompt's special tokens exist, its layout is whole, and its query embedding is one this build computes.</summary>
+    private static void CheckPrompt(PromptSpec prompt, TextTokenizer tokenizer)
+    {
+        foreach (var t in prompt.Stop) tokenizer.SpecialId(t);
+        if (prompt.Chat is null)
+        {
+            foreach (var (key, t) in new[] { ("query_start", prompt.QueryStart), ("vision_start", prompt.VisionStart), ("vision_end", prompt.VisionEnd) })
+                tokenizer.SpecialId(t ?? throw new InferenceException($"manifest.json prompt has no {key} (and no chat layout)"));
+        }
+        if (prompt.QueryEmbedding is not (null or PromptSpec.LastHiddenState or PromptSpec.QuestionEmbeddingMean))
+            throw new InferenceException($"manifest.json prompt query_embedding '{prompt.QueryEmbedding}' is not one this build computes ({PromptSpec.LastHiddenState}, {PromptSpec.QuestionEmbeddingMean})");
+        if (prompt.Chat is not null && prompt.QueryEmbedding is null or PromptSpec.LastHiddenState)
+            throw new InferenceException($"manifest.json prompt: a chat layout puts the question after the image, so its query_embedding must be {PromptSpec.QuestionEmbeddingMean}");
     }
 
     /// <summary>Frees every session; leases must be disposed first.</summary>

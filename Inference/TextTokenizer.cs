@@ -104,6 +104,28 @@ public sealed class TextTokenizer
     /// <summary>Ids of plain text (no special tokens are recognised in it).</summary>
     public IReadOnlyList<int> Encode(string text) => _bpe.EncodeToIds(text);
 
+    /// <summary>
+    /// Ids of a set's own template text (a chat template's pieces): its special tokens are recognised, longest
+    /// first, and the text between them is plain BPE. Never for user text, which <see cref="Encode"/> takes.
+    /// </summary>
+    public int[] EncodeTemplate(string text)
+    {
+        var ids = new List<int>();
+        var specials = Special.Keys.OrderByDescending(k => k.Length).ToArray();
+        int start = 0, i = 0;
+        while (i < text.Length)
+        {
+            var hit = specials.FirstOrDefault(s => string.CompareOrdinal(text, i, s, 0, s.Length) == 0);
+            if (hit is null) { i++; continue; }
+            if (i > start) ids.AddRange(Encode(text[start..i]));
+            ids.Add(Special[hit]);
+            i += hit.Length;
+            start = i;
+        }
+        if (start < text.Length) ids.AddRange(Encode(text[start..]));
+        return [.. ids];
+    }
+
     /// <summary>The id of a special token named in the manifest.</summary>
     public int SpecialId(string token) =>
         Special.TryGetValue(token, out var id) ? id : throw new InferenceException($"tokenizer has no special token {token}");

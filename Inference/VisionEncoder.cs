@@ -32,7 +32,8 @@ public sealed class VisionState : IDisposable
     private readonly InferenceSession _session;
     private readonly OrtIoBinding _binding;
     private readonly float[] _pixels;
-    private readonly OrtValue _pixelsValue, _featuresValue, _multiValue;
+    private readonly OrtValue _pixelsValue, _featuresValue;
+    private readonly OrtValue? _multiValue;
     private readonly RunOptions _run = new();
 
     internal VisionState(VisionEncoder encoder, InferenceSession session)
@@ -46,11 +47,14 @@ public sealed class VisionState : IDisposable
         FeaturesMulti = new float[p * spec.MultiDim];
         _pixelsValue = OrtValue.CreateTensorValueFromMemory(_pixels, [1, 3, s, s]);
         _featuresValue = OrtValue.CreateTensorValueFromMemory(Features, [1, p, spec.Dim]);
-        _multiValue = OrtValue.CreateTensorValueFromMemory(FeaturesMulti, [1, p, spec.MultiDim]);
         _binding = session.CreateIoBinding();
         _binding.BindInput("pixel_values", _pixelsValue);
         _binding.BindOutput("features", _featuresValue);
-        _binding.BindOutput("features_multi", _multiValue);
+        if (spec.MultiDim > 0)  // imported sets have no multi-layer features
+        {
+            _multiValue = OrtValue.CreateTensorValueFromMemory(FeaturesMulti, [1, p, spec.MultiDim]);
+            _binding.BindOutput("features_multi", _multiValue);
+        }
     }
 
     /// <summary>The encoder's spec.</summary>
@@ -62,7 +66,7 @@ public sealed class VisionState : IDisposable
     /// <summary>(P, Dv) row-major, valid until this state's next Encode.</summary>
     public float[] Features { get; }
 
-    /// <summary>(P, Dm) row-major, valid until this state's next Encode.</summary>
+    /// <summary>(P, Dm) row-major, valid until this state's next Encode; empty when the set has no multi-layer features.</summary>
     public float[] FeaturesMulti { get; }
 
     /// <summary>Stopwatch ticks this state spent inside ONNX Runtime's Run.</summary>
@@ -82,7 +86,7 @@ public sealed class VisionState : IDisposable
         _binding.Dispose();
         _pixelsValue.Dispose();
         _featuresValue.Dispose();
-        _multiValue.Dispose();
+        _multiValue?.Dispose();
         _run.Dispose();
     }
 }

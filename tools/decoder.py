@@ -24,10 +24,12 @@ class DecoderConfig:
     intermediate: int = 176
     rope_theta: float = 10000.0
     rms_eps: float = 1e-6
+    qkv_bias: bool = True  # Qwen2: biased q/k/v; Llama: none
+    head_dim_override: int = 0  # a config's explicit head_dim (0: dim // heads)
 
     @property
     def head_dim(self) -> int:
-        return self.dim // self.heads
+        return self.head_dim_override or self.dim // self.heads
 
 
 class RMSNorm(nn.Module):
@@ -51,9 +53,9 @@ class Attention(nn.Module):
         assert cfg.heads % cfg.kv_heads == 0, "heads must be a multiple of kv_heads"
         self.cfg = cfg
         Dh = cfg.head_dim
-        self.q_proj = nn.Linear(cfg.dim, cfg.heads * Dh, bias=True)  # Qwen2: biased q/k/v, unbiased o
-        self.k_proj = nn.Linear(cfg.dim, cfg.kv_heads * Dh, bias=True)
-        self.v_proj = nn.Linear(cfg.dim, cfg.kv_heads * Dh, bias=True)
+        self.q_proj = nn.Linear(cfg.dim, cfg.heads * Dh, bias=cfg.qkv_bias)  # Qwen2: biased q/k/v, unbiased o
+        self.k_proj = nn.Linear(cfg.dim, cfg.kv_heads * Dh, bias=cfg.qkv_bias)
+        self.v_proj = nn.Linear(cfg.dim, cfg.kv_heads * Dh, bias=cfg.qkv_bias)
         self.o_proj = nn.Linear(cfg.heads * Dh, cfg.dim, bias=False)
 
     def forward(self, x, cos, sin, mask, past_k, past_v):

@@ -1,0 +1,610 @@
+"""Imports a LLaVA-family checkpoint folder, as downloaded from Hugging Face (llava-hf layout), into a model set
+of the contract in models/README.md ("Imported LLaVA sets").
+
+  /usr/bin/python3 tools/import_hf.py HF_DIR --out SET_DIR        # or: ./assistant models import HF_DIR --out SET_DIR
+
+Reads config.json (LlavaForConditionalGeneration: a CLIP or SigLIP tower, an MLP projector, a Qwen2 or Llama
+text model), the weights (model.safetensors, or shards with model.safetensors.index.json; F32, F16 or BF16;
+the older `language_model.model.*` and the newer `model.language_model.*` key names; tied or untied output
+embeddings), preprocessor_config.json, tokenizer.json, tokenizer_config.json's chat template and
+generation_config.json. Writes the vision tower up to its feature layer, the full/pool/query compressors,
+the embed and decoder graphs, the tokenizer, golden outputs and a manifest recording the source. Weights are
+copied in one tensor at a time. The output folder appears whole or not at all. Errors are one line, exit 2.
+"""
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+import bpe_tokenizer
+import safetensors_io
+from decoder import Decoder, DecoderConfig, Embed
+from export import OPSET, decoder_io, io, n_params
+from hf_llava import (ACTIVATIONS, FullCompressor, PoolCompressor, Projector, QueryCompressor, TowerConfig,
+                      VisionTower, pool_sides, QUERY_TEMPERATURE)
+
+GOLDEN_QUESTION = "What is in this picture?"
+GOLDEN_NEW = 8
+QUESTION_SLOT = "\u0000QUESTION\u0000"
+LARGE_GRAPH = 1800 << 20  # a graph above this is written with its weights in a .data file (protobuf's 2 GB limit)
+SUPPORTED_TEXT = ("qwen2", "llama", "mistral")
+VISION_KINDS = {"clip_vision_model": "clip", "siglip_vision_model": "siglip"}
+
+
+class ImportError_(Exception):
+    """A checkpoint this importer cannot take; the message is one line for the user."""
+
+
+def fail(message: str):
+    raise ImportError_(message)
+
+
+def read_json(path: Path, what: str, required: bool = True):
+    if not path.is_file():
+        if required:
+            fail(f"{path.parent} is not a llava-hf checkpoint folder: it has no {path.name} ({what})")
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        fail(f"{path} is not valid JSON: {e}")
+
+
+def progress(label: str, done: int, total: int) -> None:
+    if sys.stderr.isatty() or os.environ.get("ASSISTANT_PROGRESS") == "1":
+        width = 30
+        filled = width * done // max(total, 1)
+        end = "\n" if done >= total else ""
+        print(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- configuration
+
+def parse_config(hf: Path) -> dict:
+    config = read_json(hf / "config.json", "the model configuration")
+    model_type = config.get("model_type")
+    archs = config.get("architectures") or []
+    if model_type != "llava":
+        fail(f"architecture '{model_type}' ({', '.join(archs) or 'no architectures listed'}) is not supported: "
+             f"this importer reads LlavaForConditionalGeneration (model_type 'llava')")
+    q = config.get("quantization_config") or config.get("text_config", {}).get("quantization_config")
+    if q:
+        fail(f"quantized checkpoint ({q.get('quant_method', 'unknown method')}, {q.get('bits', '?')}-bit) is not supported: "
+             f"import the unquantized (F32/F16/BF16) weights")
+    vc, tc = config.get("vision_config") or {}, config.get("text_config") or {}
+    vkind = VISION_KINDS.get(vc.get("model_type"))
+    if vkind is None:
+        fail(f"vision tower '{vc.get('model_type')}' is not supported (this importer reads clip_vision_model and siglip_vision_model)")
+    ttype = tc.get("model_type")
+    if ttype not in SUPPORTED_TEXT:
+        fail(f"text model '{ttype}' is not supported (this importer reads {', '.join(SUPPORTED_TEXT)})")
+    if tc.get("rope_scaling"):
+        fail(f"text model rope_scaling {tc['rope_scaling']} is not supported yet (plain rotary positions only)")
+    if tc.get("mlp_bias") or (ttype != "qwen2" and tc.get("attention_bias")):
+        fail("text model with attention_bias or mlp_bias on every projection is not supported yet")
+    for key, act in (("vision_config.hidden_act", vc.get("hidden_act", "quick_gelu" if vkind == "clip" else "gelu_pytorch_tanh")),
+                     ("projector_hidden_act", config.get("projector_hidden_act", "gelu")), ("text_config.hidden_act", tc.get("hidden_act", "silu"))):
+        if act not in ACTIVATIONS or (key == "text_config.hidden_act" and act != "silu"):
+            fail(f"{key} '{act}' is not supported")
+    if config.get("image_grid_pinpoints") or vc.get("image_grid_pinpoints"):
+        fail("any-resolution tiling (image_grid_pinpoints, LLaVA-NeXT) is not supported yet")
+
+    n_layers = int(vc["num_hidden_layers"])
+    layer = config.get("vision_feature_layer", -2)
+    wanted = layer if isinstance(layer, list) else [layer]
+    resolved = []
+    for l in wanted:
+        r = l if l >= 0 else n_layers + 1 + l
+        if not 0 <= r <= n_layers:
+            fail(f"vision_feature_layer {l} is outside the tower's hidden states 0..{n_layers}")
+        resolved.append(r)
+    strategy = config.get("vision_feature_select_strategy", "default")
+    if strategy not in ("default", "full"):
+        fail(f"vision_feature_select_strategy '{strategy}' is not supported (default or full)")
+    if vkind == "clip" and strategy == "full":
+        fail("vision_feature_select_strategy 'full' with a CLIP tower (class token kept as an image token) is not supported yet")
+    if vkind == "siglip" and strategy == "default":
+        fail("vision_feature_select_strategy 'default' with a SigLIP tower drops a patch (it has no class token); not supported")
+    image_size, patch = int(vc.get("image_size", 224)), int(vc.get("patch_size", 16 if vkind == "siglip" else 32))
+    if image_size % patch:
+        fail(f"vision image_size {image_size} is not a multiple of patch_size {patch}")
+    tower = TowerConfig(kind=vkind, image_size=image_size, patch_size=patch, hidden=int(vc["hidden_size"]),
+                        intermediate=int(vc["intermediate_size"]), heads=int(vc["num_attention_heads"]),
+                        layers=max(resolved), feature_layers=resolved,
+                        act=vc.get("hidden_act", "quick_gelu" if vkind == "clip" else "gelu_pytorch_tanh"),
+                        eps=float(vc.get("layer_norm_eps", 1e-5 if vkind == "clip" else 1e-6)))
+    heads = int(tc["num_attention_heads"])
+    text = DecoderConfig(vocab_size=int(tc.get("vocab_size", config.get("vocab_size", 0))), dim=int(tc["hidden_size"]),
+                         layers=int(tc["num_hidden_layers"]), heads=heads,
+                         kv_heads=int(tc.get("num_key_value_heads") or heads), intermediate=int(tc["intermediate_size"]),
+                         rope_theta=float(tc.get("rope_theta", 10000.0)), rms_eps=float(tc.get("rms_norm_eps", 1e-6)),
+                         qkv_bias=ttype == "qwen2", head_dim_override=int(tc.get("head_dim") or 0))
+    if text.vocab_size <= 0:
+        fail("text_config has no vocab_size")
+    if heads % text.kv_heads:
+        fail(f"text model has {heads} attention heads, not a multiple of its {text.kv_heads} key/value heads")
+    tied = tc.get("tie_word_embeddings", config.get("tie_word_embeddings", False))
+    return {"config": config, "tower": tower, "text": text, "text_type": ttype, "tied": bool(tied),
+            "projector_act": config.get("projector_hidden_act", "gelu"), "image_token": config.get("image_token_index"),
+            "strategy": strategy, "vision_layers_total": n_layers}
+
+
+# ---------------------------------------------------------------- weights
+
+OLD_PREFIXES = (("model.language_model.", "language_model.model."), ("model.vision_tower.", "vision_tower."),
+                ("model.multi_modal_projector.", "multi_modal_projector."), ("lm_head.", "language_model.lm_head."))
+QUANT_SUFFIXES = (".qweight", ".qzeros", ".scales", ".g_idx", ".weight_packed", ".absmax", ".quant_state")
+
+
+def canonical(name: str) -> str:
+    """A checkpoint key in the older llava-hf names (the newer layout is mapped onto them)."""
+    for new, old in OLD_PREFIXES:
+        if name.startswith(new):
+            return old + name[len(new):]
+    return name
+
+
+class Weights:
+    """The checkpoint's tensors by canonical name, across one file or index-listed shards, read one at a time."""
+
+    def __init__(self, hf: Path):
+        self.files, self.where = {}, {}
+        index = hf / "model.safetensors.index.json"
+        if index.is_file():
+            weight_map = (read_json(index, "the shard index") or {}).get("weight_map")
+            if not isinstance(weight_map, dict) or not weight_map:
+                fail(f"{index} has no weight_map")
+            for file in sorted(set(weight_map.values())):
+                path = hf / file
+                if not path.is_file():
+                    fail(f"missing shard: {index.name} lists {file}, which {hf} does not have")
+                self.files[file] = self._open(path)
+            for name, file in weight_map.items():
+                if name not in self.files[file].names:
+                    fail(f"{index.name} places tensor {name} in {file}, which has no such tensor")
+                self.where[canonical(name)] = (file, name)
+        elif (hf / "model.safetensors").is_file():
+            f = self._open(hf / "model.safetensors")
+            self.files["model.safetensors"] = f
+            self.where = {canonical(n): ("model.safetensors", n) for n in f.names}
+        else:
+            bins = sorted(p.name for p in hf.glob("*.bin")) + sorted(p.name for p in hf.glob("*.pth"))
+            fail(f"{hf} has no model.safetensors or model.safetensors.index.json"
+                 + (f" (it has {bins[0]}: PyTorch pickles are not read; save the model as safetensors)" if bins else ""))
+        quant = [n for n in self.where if n.endswith(QUANT_SUFFIXES)]
+        if quant:
+            fail(f"quantized checkpoint (tensor {quant[0]}; GPTQ/AWQ-style packed weights) is not supported: import the unquantized weights")
+
+    @staticmethod
+    def _open(path: Path):
+        try:
+            return safetensors_io.SafetensorsFile(path)
+        except safetensors_io.SafetensorsError as e:
+            fail(str(e))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.where
+
+    def read(self, name: str, shape) -> torch.Tensor:
+        if name not in self.where:
+            fail(f"tensor {name} is in no file of the checkpoint")
+        file, key = self.where[name]
+        f = self.files[file]
+        dtype = f.dtype(key)
+        if dtype not in safetensors_io.FLOAT_DTYPES:
+            fail(f"tensor {key} is {dtype}: a quantized or integer weight, not supported (import the F32/F16/BF16 weights)")
+        if list(f.shape(key)) != list(shape):
+            fail(f"tensor {key} has shape {f.shape(key)}, but the config implies {list(shape)}")
+        return f.read(key)
+
+    def close(self):
+        for f in self.files.values():
+            f.close()
+
+
+def load_module(module: torch.nn.Module, weights: Weights, prefix: str, label: str, rename=None) -> None:
+    """Copies each of the module's parameters from `prefix + name` (after `rename`), one tensor at a time."""
+    params = dict(module.named_parameters())
+    for i, (name, p) in enumerate(params.items()):
+        key = prefix + (rename(name) if rename else name)
+        with torch.no_grad():
+            p.copy_(weights.read(key, p.shape))
+        progress(label, i + 1, len(params))
+
+
+def text_key(name: str) -> str:
+    return "lm_head.weight" if name == "lm_head.weight" else "model." + name
+
+
+# ---------------------------------------------------------------- tokenizer and prompt
+
+class Tokenizer:
+    """tokenizer.json's byte-level BPE, written out as vocab.json + merges.txt, with its added tokens."""
+
+    def __init__(self, hf: Path):
+        doc = read_json(hf / "tokenizer.json", "the tokenizer")
+        model = doc.get("model") or {}
+        if model.get("type") != "BPE":
+            fail(f"tokenizer model type '{model.get('type')}' is not supported (byte-level BPE only)")
+        if model.get("byte_fallback") or not _byte_level(doc.get("pre_tokenizer")):
+            fail("tokenizer is not byte-level BPE (a SentencePiece-style BPE with byte fallback, e.g. Llama 2's): not supported yet")
+        pattern = _split_pattern(doc.get("pre_tokenizer"))
+        if pattern != bpe_tokenizer.QWEN2_PATTERN:
+            fail("tokenizer pre-tokenizer pattern is not Qwen2's; only the Qwen2 split is supported yet")
+        self.added = {t["content"]: int(t["id"]) for t in doc.get("added_tokens") or []}
+        vocab = {k: int(v) for k, v in (model.get("vocab") or {}).items()}
+        for text, i in self.added.items():
+            if vocab.get(text) == i:
+                del vocab[text]
+        clash = [t for t, i in self.added.items() if i in set(vocab.values())]
+        if clash:
+            fail(f"added token {clash[0]} has an id that the BPE vocabulary also uses")
+        merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model.get("merges") or []]
+        if any(len(m) != 2 for m in merges):
+            fail("tokenizer.json has a malformed merge (not two parts)")
+        self.vocab, self.merges = vocab, merges
+        self.bpe = bpe_tokenizer.BpeTokenizer(vocab, merges)
+        self.bpe.special = dict(self.added)
+        self.count = max(list(vocab.values()) + list(self.added.values())) + 1
+
+    def encode(self, text: str) -> list:
+        return self.bpe.encode(text)
+
+    def encode_template(self, text: str) -> list:
+        """Template text: added tokens are recognised (longest first), the rest is plain BPE."""
+        ids, i, run = [], 0, ""
+        specials = sorted(self.added, key=len, reverse=True)
+        while i < len(text):
+            hit = next((s for s in specials if text.startswith(s, i)), None)
+            if hit:
+                ids += self.encode(run) if run else []
+                ids.append(self.added[hit])
+                run, i = "", i + len(hit)
+            else:
+                run += text[i]
+                i += 1
+        return ids + (self.encode(run) if run else [])
+
+    def save(self, out: Path) -> None:
+        self.bpe.save(out, self.merges)
+
+
+def _byte_level(pre) -> bool:
+    if not isinstance(pre, dict):
+        return False
+    if pre.get("type") == "ByteLevel":
+        return True
+    return any(_byte_level(p) for p in pre.get("pretokenizers") or [])
+
+
+def _split_pattern(pre):
+    if not isinstance(pre, dict):
+        return None
+    if pre.get("type") == "Split":
+        return (pre.get("pattern") or {}).get("Regex")
+    for p in pre.get("pretokenizers") or []:
+        found = _split_pattern(p)
+        if found:
+            return found
+    if pre.get("type") == "ByteLevel" and pre.get("use_regex", True):
+        return "gpt2"
+    return None
+
+
+def chat_prompt(hf: Path, tok: Tokenizer, image_text: str) -> dict:
+    """The chat template rendered for one user turn of [image, question], split around the image and the question."""
+    cfg = read_json(hf / "tokenizer_config.json", "the tokenizer configuration", required=False) or {}
+    template = cfg.get("chat_template")
+    for extra in ("chat_template.json", "processor_config.json"):
+        doc = read_json(hf / extra, "the chat template", required=False)
+        if not template and isinstance(doc, dict) and doc.get("chat_template"):
+            template = doc["chat_template"]
+    if not template and (hf / "chat_template.jinja").is_file():
+        template = (hf / "chat_template.jinja").read_text(encoding="utf-8")
+    if isinstance(template, list):  # named templates: the default one
+        template = next((t.get("template") for t in template if t.get("name") == "default"), None)
+    if not template:
+        fail(f"{hf} has no chat template (tokenizer_config.json chat_template, chat_template.json or chat_template.jinja)")
+    try:
+        import jinja2
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+    except ImportError:
+        fail("python3-jinja2 is needed to render the chat template: apt-get install python3-jinja2")
+
+    def raise_exception(message):
+        raise jinja2.exceptions.TemplateError(message)
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env.globals["raise_exception"] = raise_exception
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": QUESTION_SLOT}]}]
+    try:
+        rendered = env.from_string(template).render(messages=messages, add_generation_prompt=True,
+                                                    bos_token=_token_text(cfg.get("bos_token")) or "",
+                                                    eos_token=_token_text(cfg.get("eos_token")) or "")
+    except jinja2.exceptions.TemplateError as e:
+        fail(f"the chat template does not render: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+    if image_text not in rendered:
+        fail(f"the chat template has no image slot: rendering an image turn gives no {image_text}")
+    if rendered.count(image_text) > 1:
+        fail(f"the chat template puts {rendered.count(image_text)} image placeholders for one image")
+    before, rest = rendered.split(image_text, 1)
+    if QUESTION_SLOT not in rest:
+        fail("the chat template puts the question before the image; only image-then-question templates are supported yet")
+    between, after = rest.split(QUESTION_SLOT, 1)
+    if cfg.get("add_bos_token") and _token_text(cfg.get("bos_token")) and not before.startswith(_token_text(cfg["bos_token"])):
+        before = _token_text(cfg["bos_token"]) + before
+    return {"before_image": before, "before_question": between, "after_question": after, "template_sha256":
+            hashlib.sha256(template.encode("utf-8")).hexdigest()}
+
+
+def _token_text(t):
+    return t.get("content") if isinstance(t, dict) else t
+
+
+def stop_tokens(hf: Path, tok: Tokenizer, cfg_json: dict) -> list:
+    """Token texts that end an answer: generation_config.json's eos ids, else the tokenizer's eos token."""
+    gen = read_json(hf / "generation_config.json", "generation settings", required=False) or {}
+    ids = gen.get("eos_token_id", cfg_json.get("eos_token_id"))
+    ids = ids if isinstance(ids, list) else [ids] if ids is not None else []
+    by_id = {i: t for t, i in tok.added.items()}
+    stops = [by_id[i] for i in ids if i in by_id]
+    if not stops:
+        tc = read_json(hf / "tokenizer_config.json", "the tokenizer configuration", required=False) or {}
+        eos = _token_text(tc.get("eos_token"))
+        if eos in tok.added:
+            stops = [eos]
+    if not stops:
+        fail("no stop token: generation_config.json eos_token_id names no added token, and tokenizer_config.json has no eos_token")
+    return stops
+
+
+# ---------------------------------------------------------------- export
+
+def export_graph(module, args, path: Path, spec: dict) -> dict:
+    """As export.export_graph, with a graph over LARGE_GRAPH written with its weights in `<file>.data`."""
+    module.eval()
+    inputs, outputs = list(spec["inputs"]), list(spec["outputs"])
+    dynamic = {name: {i: d for i, d in enumerate(t["shape"]) if isinstance(d, str)}
+               for name, t in {**spec["inputs"], **spec["outputs"]}.items()}
+    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
+        raw = Path(scratch) / path.name
+        with torch.no_grad():
+            torch.onnx.export(module, args, str(raw), input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
+                              opset_version=OPSET, do_constant_folding=True)
+        model = onnx.load(str(raw))
+    for out in model.graph.output:
+        shape = spec["outputs"][out.name]["shape"]
+        dims = out.type.tensor_type.shape.dim
+        assert len(dims) == len(shape), f"{path.name}: {out.name} has rank {len(dims)}, declared {shape}"
+        for dim, want in zip(dims, shape):
+            if isinstance(want, int):
+                dim.Clear()
+                dim.dim_value = want
+            else:
+                dim.dim_param = want
+    if model.ByteSize() > LARGE_GRAPH:
+        onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location=path.name + ".data")
+        onnx.checker.check_model(str(path))
+    else:
+        onnx.checker.check_model(model, full_check=True)
+        onnx.save(model, str(path))
+    return spec
+
+
+def golden_image(size: int) -> np.ndarray:
+    """size x size RGB (the tower's own input size: no resize, so every runtime sees the same pixels)."""
+    from PIL import Image, ImageDraw
+    img = Image.new("RGB", (size, size), (235, 235, 230))
+    d = ImageDraw.Draw(img)
+    s = size / 32
+    d.ellipse((2 * s, 3 * s, 13 * s, 14 * s), fill=(220, 30, 30))
+    d.rectangle((17 * s, 4 * s, 29 * s, 15 * s), fill=(30, 60, 220))
+    d.polygon([(4 * s, 29 * s), (11 * s, 18 * s), (18 * s, 29 * s)], fill=(40, 180, 60))
+    return np.asarray(img)
+
+
+@torch.no_grad()
+def reference_answer(decoder, embed, visual, prefix_ids, question_ids, new_tokens):
+    """[prefix][visual][question part] prefilled, then greedy decoding: the engine's chat layout in PyTorch."""
+    past = decoder.empty_past()
+    P = len(prefix_ids)
+    out = decoder(embed(torch.tensor([prefix_ids])), torch.ones(1, P, dtype=torch.long), torch.arange(P)[None], *past)
+    past = list(out[2:])
+    x = torch.cat([visual, embed(torch.tensor([question_ids]))], dim=1)
+    T = x.shape[1]
+    out = decoder(x, torch.ones(1, P + T, dtype=torch.long), torch.arange(P, P + T)[None], *past)
+    logits, past = out[0][:, -1], list(out[2:])
+    prefill = logits[0].clone()
+    tokens, pos = [], P + T
+    for _ in range(new_tokens):
+        nxt = int(logits[0].argmax())
+        tokens.append(nxt)
+        out = decoder(embed(torch.tensor([[nxt]])), torch.ones(1, pos + 1, dtype=torch.long), torch.tensor([[pos]]), *past)
+        logits, past = out[0][:, -1], list(out[2:])
+        pos += 1
+    return prefill, tokens
+
+
+def import_checkpoint(hf: Path, out: Path, name: str | None) -> dict:
+    t0 = time.time()
+    c = parse_config(hf)
+    tower_cfg, text_cfg = c["tower"], c["text"]
+    tok = Tokenizer(hf)
+    by_id = {i: t for t, i in tok.added.items()}
+    if c["image_token"] not in by_id:
+        fail(f"image_token_index {c['image_token']} is not an added token of tokenizer.json")
+    image_text = by_id[c["image_token"]]
+    prompt = chat_prompt(hf, tok, image_text)
+    stops = stop_tokens(hf, tok, c["config"])
+    if tok.count > text_cfg.vocab_size:
+        fail(f"tokenizer has {tok.count} ids but the text model's vocab_size is {text_cfg.vocab_size}")
+    pre = read_json(hf / "preprocessor_config.json", "the image preprocessing", required=False) or {}
+    mean = [float(x) for x in pre.get("image_mean", [0.48145466, 0.4578275, 0.40821073])]
+    std = [float(x) for x in pre.get("image_std", [0.26862954, 0.26130258, 0.27577711])]
+
+    weights = Weights(hf)
+    try:
+        tower = VisionTower(tower_cfg).eval()
+        load_module(tower, weights, "vision_tower.vision_model.", "vision tower  ", rename=_tower_key)
+        projector = Projector(tower_cfg.feature_dim, text_cfg.dim, c["projector_act"]).eval()
+        load_module(projector, weights, "multi_modal_projector.", "projector     ")
+        decoder = Decoder(text_cfg).eval()
+        tied = c["tied"]
+        if tied:
+            decoder.lm_head.weight = decoder.embed_tokens.weight  # one tensor, read once
+        load_module(decoder, weights, "language_model.", "text model    ", rename=text_key)
+    finally:
+        weights.close()
+
+    grid, P, Dv, D = tower_cfg.grid, tower_cfg.patches, tower_cfg.feature_dim, text_cfg.dim
+    out.mkdir(parents=True)
+    (out / "golden").mkdir()
+    tok.save(out)
+    S = tower_cfg.image_size
+    vspec = export_graph(tower, (torch.randn(1, 3, S, S),), out / "vision.onnx",
+                         {"inputs": io(pixel_values=("batch", 3, S, S)), "outputs": io(features=("batch", P, Dv))})
+    dname = "text"
+    folder = out / dname
+    folder.mkdir()
+    past = [torch.randn(1, text_cfg.kv_heads, 3, text_cfg.head_dim) for _ in range(2 * text_cfg.layers)]
+    dspec = export_graph(decoder, (torch.randn(1, 2, D), torch.ones(1, 5, dtype=torch.long), torch.tensor([[3, 4]]), *past),
+                         folder / "decoder.onnx", decoder_io(text_cfg))
+    espec = export_graph(Embed(decoder), (torch.tensor([[1, 2, 3]]),), folder / "embed.onnx",
+                         {"inputs": io(input_ids=("batch", "sequence")), "outputs": io(inputs_embeds=("batch", "sequence", D))})
+    f, q = torch.randn(1, P, Dv), torch.randn(1, D)
+    feat_in = io(features=("batch", P, Dv))
+    compressors = []
+    g = export_graph(FullCompressor(projector), (f,), folder / "full.onnx",
+                     {"inputs": feat_in, "outputs": io(visual_tokens=("batch", P, D))})
+    compressors.append({"kind": "full", "query_aware": False, "heads": 0, "params": n_params(projector),
+                        "graphs": {str(P): {"file": f"{dname}/full.onnx", **g}}})
+    for kind, cls in (("pool", PoolCompressor), ("query", QueryCompressor)):
+        graphs = {}
+        for side in pool_sides(grid):
+            V = side * side
+            module = cls(projector, grid, side)
+            ins = {**feat_in, **(io(query_embedding=("batch", D)) if kind == "query" else {})}
+            file = f"{kind}_V{V}.onnx"
+            g = export_graph(module, (f, q) if kind == "query" else (f,), folder / file,
+                             {"inputs": ins, "outputs": io(visual_tokens=("batch", V, D))})
+            graphs[str(V)] = {"file": f"{dname}/{file}", **g}
+        compressors.append({"kind": kind, "query_aware": kind == "query", "heads": 0, "params": n_params(projector),
+                            "graphs": graphs})
+
+    # Golden outputs: the PyTorch path the C# engine must match, on an image of the tower's own size.
+    from PIL import Image
+    rgb = golden_image(S)
+    Image.fromarray(rgb).save(out / "golden" / "image.png")
+    pixels = (torch.from_numpy(rgb.astype(np.float32)).permute(2, 0, 1)[None] / 255.0 - torch.tensor(mean)[None, :, None, None]) \
+        / torch.tensor(std)[None, :, None, None]
+    embed = Embed(decoder)
+    prefix_ids = tok.encode_template(prompt["before_image"])
+    question_ids = tok.encode_template(prompt["before_question"]) + tok.encode(GOLDEN_QUESTION) + tok.encode_template(prompt["after_question"])
+    with torch.no_grad():
+        features = tower(pixels)
+        query_embedding = embed(torch.tensor([tok.encode(GOLDEN_QUESTION)]))[0].mean(dim=0, keepdim=True)  # (1, D)
+        golden_side = 2 if grid >= 4 else 1
+        visual = {"full": FullCompressor(projector)(features),
+                  "pool": PoolCompressor(projector, grid, golden_side)(features),
+                  "query": QueryCompressor(projector, grid, golden_side)(features, query_embedding)}
+    answers = {}
+    for kind, vis in visual.items():
+        logits, tokens = reference_answer(decoder, embed, vis, prefix_ids, question_ids, GOLDEN_NEW)
+        answers[kind] = {"tokens": vis.shape[1], "visual_tokens": vis.flatten().tolist(),
+                         "prefill_logits": logits.tolist(), "greedy_tokens": tokens}
+    golden = {"layout": "chat", "image": "image.png", "query": GOLDEN_QUESTION, "pixel_values": pixels.flatten().tolist(),
+              "features": features.flatten().tolist(), "prefix_ids": prefix_ids, "question_ids": question_ids,
+              "query_embedding": query_embedding[0].tolist(), "decoder": dname, "answers": answers}
+    (out / "golden" / "golden.json").write_text(json.dumps(golden))
+
+    config_bytes = (hf / "config.json").read_bytes()
+    vision_params = n_params(tower)
+    manifest = {
+        "format": "quecc-assistant-models/1",
+        "name": name or hf.name,
+        "description": f"Imported from {hf.name} ({tower_cfg.kind} + {c['text_type']}, LLaVA); docs/REAL_MODELS.md.",
+        "created_by": "tools/import_hf.py " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("import_hf.py") else "tools/import_hf.py",
+        "vision": {"file": "vision.onnx", **vspec, "image_size": S, "patch_size": tower_cfg.patch_size, "grid": grid,
+                   "dim": Dv, "multi_dim": 0, "layers": tower_cfg.layers, "heads": tower_cfg.heads,
+                   "mlp_dim": tower_cfg.intermediate, "multi_layers": [], "mean": mean, "std": std,
+                   "params": vision_params, "kind": tower_cfg.kind, "class_token": tower_cfg.kind == "clip"},
+        "decoders": [{"name": dname, "decoder": {"file": f"{dname}/decoder.onnx", **dspec},
+                      "embed": {"file": f"{dname}/embed.onnx", **espec},
+                      "dim": D, "layers": text_cfg.layers, "heads": text_cfg.heads, "kv_heads": text_cfg.kv_heads,
+                      "head_dim": text_cfg.head_dim, "intermediate": text_cfg.intermediate, "vocab_size": text_cfg.vocab_size,
+                      "rope_theta": text_cfg.rope_theta, "rms_eps": text_cfg.rms_eps,
+                      "params": n_params(decoder),
+                      "compressors": compressors}],
+        "tokenizer": {"vocab": "vocab.json", "merges": "merges.txt", "pre_tokenizer": "qwen2", "special_tokens": tok.added},
+        "prompt": {"stop": stops, "chat": {k: prompt[k] for k in ("before_image", "before_question", "after_question")},
+                   "query_embedding": "question_embedding_mean"},
+        "default": {"decoder": dname, "compressor": "full", "tokens": P},
+        "scaling_law": None,
+        "world": None,
+        "golden": "golden/golden.json",
+        "source": {"importer": "tools/import_hf.py", "folder": hf.name, "architecture": "LlavaForConditionalGeneration",
+                   "vision": tower_cfg.kind, "text": c["text_type"], "config_sha256": hashlib.sha256(config_bytes).hexdigest(),
+                   "chat_template_sha256": prompt["template_sha256"], "vision_feature_layer": c["config"].get("vision_feature_layer", -2),
+                   "vision_feature_select_strategy": c["strategy"], "tied_embeddings": tied,
+                   "params": {"vision": vision_params, "projector": n_params(projector), "text": n_params(decoder)},
+                   "preprocessor": {k: pre.get(k) for k in ("image_processor_type", "size", "crop_size", "resample", "do_center_crop") if k in pre},
+                   "query_temperature": QUERY_TEMPERATURE},
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return {"seconds": time.time() - t0, "patches": P, "params": manifest["source"]["params"]}
+
+
+def _tower_key(name: str) -> str:
+    return name.replace("layers.", "encoder.layers.", 1) if name.startswith("layers.") else name
+
+
+def main(argv=None) -> int:
+    import warnings
+    warnings.filterwarnings("ignore")  # the ONNX exporter's shape-inference notes are not the user's concern
+    ap = argparse.ArgumentParser(prog="import_hf.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("hf_dir", type=Path, help="the downloaded checkpoint folder (config.json, *.safetensors, tokenizer.json, ...)")
+    ap.add_argument("--out", type=Path, required=True, help="model set folder to create (must not exist)")
+    ap.add_argument("--name", help="set name recorded in the manifest (default: the checkpoint folder's name)")
+    args = ap.parse_args(argv)
+    hf, out = args.hf_dir, args.out
+    if not hf.is_dir():
+        print(f"error: checkpoint folder not found: {hf}", file=sys.stderr)
+        return 2
+    if out.exists():
+        print(f"error: {out} exists; choose a new folder (an import never overwrites)", file=sys.stderr)
+        return 2
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        shutil.rmtree(partial)
+        result = import_checkpoint(hf, partial, args.name)
+        os.rename(partial, out)  # the set appears whole, or not at all
+    except ImportError_ as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("error: out of memory while importing; the checkpoint needs more RAM than is free", file=sys.stderr)
+        return 2
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)
+    p = result["params"]
+    print(f"imported {hf} -> {out} in {result['seconds']:.1f}s: vision {p['vision']:,}, projector {p['projector']:,}, "
+          f"text {p['text']:,} parameters; {result['patches']} patch tokens")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

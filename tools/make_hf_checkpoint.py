@@ -1,0 +1,213 @@
+"""Writes a random-weight LLaVA checkpoint folder in the layout llava-hf repositories download as, for the
+importer's tests and for timing real shapes (nothing it writes is committed).
+
+  /usr/bin/python3 tools/make_hf_checkpoint.py --out /tmp/llava-tiny                     # CLIP + Qwen2, BF16, 2 shards
+  /usr/bin/python3 tools/make_hf_checkpoint.py --out /tmp/l --vision siglip --text llama --layout new --untied
+  /usr/bin/python3 tools/make_hf_checkpoint.py --out /tmp/l05 --shape interleave-qwen-0.5b   # real dimensions
+
+The folder holds config.json (LlavaForConditionalGeneration), model.safetensors or shards with
+model.safetensors.index.json, preprocessor_config.json, tokenizer.json (byte-level BPE with merges and
+added tokens), tokenizer_config.json with a Jinja chat template, and generation_config.json.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+import bpe_tokenizer
+import safetensors_io
+
+# Qwen2's chat template as llava-interleave-qwen writes it: every image of a turn first, then its text.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n'}}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\n' }}{% endfor %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] }}{% endfor %}"
+    "{{'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+
+ADDED = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"]
+
+# name: (vision config, text config, feature layer, select strategy)
+SHAPES = {
+    "tiny": ({"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 3, "num_attention_heads": 4,
+              "image_size": 32, "patch_size": 8},
+             {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+              "num_key_value_heads": 2, "rope_theta": 1000000.0, "rms_norm_eps": 1e-6}, None),
+    # llava-hf/llava-interleave-qwen-0.5b-hf: SigLIP so400m at 384 px (27 x 27 patches), Qwen1.5-0.5B-shaped text.
+    "interleave-qwen-0.5b": ({"hidden_size": 1152, "intermediate_size": 4304, "num_hidden_layers": 26,
+                              "num_attention_heads": 16, "image_size": 384, "patch_size": 14},
+                             {"hidden_size": 1024, "intermediate_size": 2816, "num_hidden_layers": 24,
+                              "num_attention_heads": 16, "num_key_value_heads": 16, "rope_theta": 1000000.0,
+                              "rms_norm_eps": 1e-6, "vocab_size": 152000}, "siglip"),
+    # The paper's smallest setting: CLIP ViT-L/14 at 336 px (576 patches) with a Qwen2-0.5B-shaped decoder.
+    "clip336-qwen2-0.5b": ({"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24,
+                            "num_attention_heads": 16, "image_size": 336, "patch_size": 14},
+                           {"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24,
+                            "num_attention_heads": 14, "num_key_value_heads": 2, "rope_theta": 1000000.0,
+                            "rms_norm_eps": 1e-6, "vocab_size": 151936}, "clip"),
+}
+
+
+def tokenizer_files(out: Path) -> dict:
+    """tokenizer.json (as Hugging Face's tokenizers library writes a Qwen2 one) and the added tokens' ids."""
+    vocab, merges = bpe_tokenizer.train(bpe_tokenizer.tiny_corpus() + ["What is in this picture?", "Describe the image."],
+                                        400 + len(bpe_tokenizer.SPECIAL_TOKENS))
+    added = {t: len(vocab) + i for i, t in enumerate(ADDED)}
+    doc = {
+        "version": "1.0", "truncation": None, "padding": None,
+        "added_tokens": [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
+                          "normalized": False, "special": True} for t, i in added.items()],
+        "normalizer": {"type": "NFC"},
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": bpe_tokenizer.QWEN2_PATTERN}, "behavior": "Isolated", "invert": False},
+            {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}]},
+        "post_processor": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False},
+        "decoder": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False},
+        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": "",
+                  "end_of_word_suffix": "", "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
+                  "vocab": vocab, "merges": [f"{a} {b}" for a, b in merges]},
+    }
+    (out / "tokenizer.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    (out / "tokenizer_config.json").write_text(json.dumps({
+        "add_bos_token": False, "add_eos_token": False, "bos_token": None, "eos_token": "<|im_end|>",
+        "pad_token": "<|endoftext|>", "model_max_length": 32768, "tokenizer_class": "Qwen2Tokenizer",
+        "chat_template": CHAT_TEMPLATE,
+        "added_tokens_decoder": {str(i): {"content": t, "special": True} for t, i in added.items()}}, indent=2))
+    return {"vocab": len(vocab), "added": added}
+
+
+def random_weights(vision: dict, text: dict, vkind: str, tkind: str, feature_dim: int, tied: bool, gen) -> dict:
+    """The checkpoint's tensors in the older llava-hf key layout."""
+    def w(*shape, std=0.02):
+        return torch.randn(*shape, generator=gen) * std
+
+    def norm(n):
+        return 1.0 + w(n, std=0.1)
+
+    t, Dv, Iv = {}, vision["hidden_size"], vision["intermediate_size"]
+    grid = vision["image_size"] // vision["patch_size"]
+    vp = "vision_tower.vision_model."
+    t[vp + "embeddings.patch_embedding.weight"] = w(Dv, 3, vision["patch_size"], vision["patch_size"])
+    if vkind == "clip":
+        t[vp + "embeddings.class_embedding"] = w(Dv)
+        t[vp + "embeddings.position_embedding.weight"] = w(grid * grid + 1, Dv)
+        t[vp + "pre_layrnorm.weight"], t[vp + "pre_layrnorm.bias"] = norm(Dv), w(Dv)
+    else:
+        t[vp + "embeddings.patch_embedding.bias"] = w(Dv)
+        t[vp + "embeddings.position_embedding.weight"] = w(grid * grid, Dv)
+    for i in range(vision["num_hidden_layers"]):
+        p = f"{vp}encoder.layers.{i}."
+        for n in ("q_proj", "k_proj", "v_proj", "out_proj"):
+            t[p + f"self_attn.{n}.weight"], t[p + f"self_attn.{n}.bias"] = w(Dv, Dv), w(Dv)
+        t[p + "layer_norm1.weight"], t[p + "layer_norm1.bias"] = norm(Dv), w(Dv)
+        t[p + "layer_norm2.weight"], t[p + "layer_norm2.bias"] = norm(Dv), w(Dv)
+        t[p + "mlp.fc1.weight"], t[p + "mlp.fc1.bias"] = w(Iv, Dv), w(Iv)
+        t[p + "mlp.fc2.weight"], t[p + "mlp.fc2.bias"] = w(Dv, Iv), w(Dv)
+    t[vp + "post_layernorm.weight"], t[vp + "post_layernorm.bias"] = norm(Dv), w(Dv)  # unused by LLaVA
+    D, I, V = text["hidden_size"], text["intermediate_size"], text["vocab_size"]
+    H, KV = text["num_attention_heads"], text["num_key_value_heads"]
+    Dh = D // H
+    ps = 2.4 / D ** 0.5  # large enough that random greedy answers vary with the picture, small enough to stay finite
+    t["multi_modal_projector.linear_1.weight"], t["multi_modal_projector.linear_1.bias"] = w(D, feature_dim), w(D)
+    t["multi_modal_projector.linear_2.weight"], t["multi_modal_projector.linear_2.bias"] = w(D, D), w(D)
+    lp = "language_model.model."
+    t[lp + "embed_tokens.weight"] = w(V, D, std=0.1)
+    for i in range(text["num_hidden_layers"]):
+        p = f"{lp}layers.{i}."
+        for n, rows in (("q_proj", H * Dh), ("k_proj", KV * Dh), ("v_proj", KV * Dh)):
+            t[p + f"self_attn.{n}.weight"] = w(rows, D, std=ps)
+            if tkind == "qwen2":
+                t[p + f"self_attn.{n}.bias"] = w(rows, std=ps)
+        t[p + "self_attn.o_proj.weight"] = w(D, H * Dh, std=ps)
+        t[p + "mlp.gate_proj.weight"], t[p + "mlp.up_proj.weight"] = w(I, D, std=ps), w(I, D, std=ps)
+        t[p + "mlp.down_proj.weight"] = w(D, I, std=ps)
+        t[p + "input_layernorm.weight"], t[p + "post_attention_layernorm.weight"] = norm(D), norm(D)
+    t[lp + "norm.weight"] = norm(D)
+    if not tied:
+        t["language_model.lm_head.weight"] = w(V, D, std=0.1)
+    return t
+
+
+def new_layout(name: str) -> str:
+    """The key names of checkpoints saved by transformers 4.52 and later."""
+    for old, new in (("language_model.model.", "model.language_model."), ("language_model.lm_head.", "lm_head."),
+                     ("vision_tower.", "model.vision_tower."), ("multi_modal_projector.", "model.multi_modal_projector.")):
+        if name.startswith(old):
+            return new + name[len(old):]
+    return name
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, required=True, help="folder to write (must not exist)")
+    ap.add_argument("--shape", choices=sorted(SHAPES), default="tiny")
+    ap.add_argument("--vision", choices=["clip", "siglip"], help="vision tower (default: the shape's, tiny: clip)")
+    ap.add_argument("--text", choices=["qwen2", "llama"], default="qwen2")
+    ap.add_argument("--layout", choices=["old", "new"], default="old", help="checkpoint key names")
+    ap.add_argument("--dtype", choices=["BF16", "F16", "F32"], default="BF16")
+    ap.add_argument("--shards", type=int, default=2, help="1: one model.safetensors; more: shards with an index")
+    ap.add_argument("--untied", action="store_true", help="a separate lm_head (default: tied to the embeddings)")
+    ap.add_argument("--feature-layer", type=int, nargs="+", default=[-2], help="vision_feature_layer (several: concatenated)")
+    ap.add_argument("--strategy", choices=["default", "full"], help="vision_feature_select_strategy (default: clip default, siglip full)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    vision, text, shape_kind = (dict(d) if isinstance(d, dict) else d for d in SHAPES[args.shape])
+    vkind = args.vision or shape_kind or "clip"
+    if args.out.exists():
+        print(f"error: {args.out} exists", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True)
+    tok = tokenizer_files(args.out)
+    n_tok = tok["vocab"] + len(tok["added"])
+    text.setdefault("vocab_size", n_tok + 12)  # padding rows, as real checkpoints have
+    layers = args.feature_layer if len(args.feature_layer) > 1 else args.feature_layer[0]
+    vision_config = {"model_type": "clip_vision_model" if vkind == "clip" else "siglip_vision_model",
+                     "hidden_act": "quick_gelu" if vkind == "clip" else "gelu_pytorch_tanh",
+                     "layer_norm_eps": 1e-5 if vkind == "clip" else 1e-6, **vision}
+    if vkind == "clip":
+        vision_config["projection_dim"] = 16
+    text_config = {"model_type": args.text, "hidden_act": "silu", "max_position_embeddings": 4096,
+                   "tie_word_embeddings": not args.untied, **text}
+    if args.text == "llama":
+        text_config["attention_bias"] = False
+    config = {"architectures": ["LlavaForConditionalGeneration"], "model_type": "llava",
+              "image_token_index": tok["added"]["<image>"], "projector_hidden_act": "gelu",
+              "vision_feature_layer": layers,
+              "vision_feature_select_strategy": args.strategy or ("default" if vkind == "clip" else "full"),
+              "tie_word_embeddings": not args.untied, "torch_dtype": {"BF16": "bfloat16", "F16": "float16", "F32": "float32"}[args.dtype],
+              "vision_config": vision_config, "text_config": text_config}
+    (args.out / "config.json").write_text(json.dumps(config, indent=2))
+    mean, std = ([0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]) if vkind == "clip" \
+        else ([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
+    S = vision["image_size"]
+    pre = {"image_processor_type": "CLIPImageProcessor" if vkind == "clip" else "SiglipImageProcessor",
+           "do_resize": True, "resample": 3, "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
+           "image_mean": mean, "image_std": std}
+    pre.update({"size": {"shortest_edge": S}, "do_center_crop": True, "crop_size": {"height": S, "width": S}} if vkind == "clip"
+               else {"size": {"height": S, "width": S}, "do_center_crop": False})
+    (args.out / "preprocessor_config.json").write_text(json.dumps(pre, indent=2))
+    (args.out / "generation_config.json").write_text(json.dumps({"eos_token_id": [tok["added"]["<|im_end|>"], tok["added"]["<|endoftext|>"]]}))
+    resolved = [l if l >= 0 else vision["num_hidden_layers"] + 1 + l for l in args.feature_layer]
+    gen = torch.Generator().manual_seed(args.seed)
+    tensors = random_weights(vision, text, vkind, args.text, vision["hidden_size"] * len(resolved), not args.untied, gen)
+    if args.layout == "new":
+        tensors = {new_layout(k): v for k, v in tensors.items()}
+    names = list(tensors)
+    if args.shards <= 1:
+        safetensors_io.write(args.out / "model.safetensors", tensors, args.dtype, {"format": "pt"})
+    else:
+        per = -(-len(names) // args.shards)
+        weight_map = {}
+        for s in range(args.shards):
+            file = f"model-{s + 1:05d}-of-{args.shards:05d}.safetensors"
+            part = {n: tensors[n] for n in names[s * per:(s + 1) * per]}
+            safetensors_io.write(args.out / file, part, args.dtype, {"format": "pt"})
+            weight_map.update({n: file for n in part})
+        (args.out / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}, indent=2))
+    print(f"wrote {args.out}: {vkind} + {args.text}, {sum(t.numel() for t in tensors.values()):,} parameters, {args.dtype}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
