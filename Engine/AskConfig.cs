@@ -64,6 +64,10 @@ public sealed record AskConfig(string? Decoder = null, string? Compressor = null
     {
         var d = models.Manifest.Default;
         var decoder = models.Decoder(Decoder ?? d.Decoder);
-        return (decoder, decoder.Compressor(Compressor ?? d.Compressor, Tokens ?? d.Tokens));
+        var kind = Compressor ?? d.Compressor;
+        // Another compressor than the default, with no V asked for: its only V if it has one (an imported set's
+        // `full` has exactly the patch count), else the default V.
+        int tokens = Tokens ?? (kind != d.Compressor && decoder.Spec.Compressors.FirstOrDefault(c => c.Kind == kind) is { Tokens: [var only] } ? only : d.Tokens);
+        return (decoder, decoder.Compressor(kind, tokens));
     }
 }

@@ -137,12 +137,12 @@ public sealed class TextTokenizer
     public ReadOnlySpan<byte> TokenBytes(int id) =>
         (uint)id < (uint)_tokenBytes.Length ? _tokenBytes[id] : throw new ArgumentOutOfRangeException(nameof(id), id, "token id outside the vocabulary");
 
-    /// <summary>Whole-text decode (special tokens skipped).</summary>
+    /// <summary>Whole-text decode (special tokens, and ids past the tokenizer's, skipped).</summary>
     public string Decode(IEnumerable<int> ids)
     {
         var buffer = new List<byte>();
         foreach (var id in ids)
-            if (!IsSpecial(id)) buffer.AddRange(_tokenBytes[id]);
+            if ((uint)id < (uint)_tokenBytes.Length && !IsSpecial(id)) buffer.AddRange(_tokenBytes[id]);
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
 
@@ -200,7 +200,9 @@ public sealed class StreamingDetokenizer(TextTokenizer tokenizer)
     /// <summary>The text that token <paramref name="id"/> completes (possibly empty). Special tokens give no text.</summary>
     public string Push(int id)
     {
-        if (tokenizer.IsSpecial(id)) return "";
+        // Special tokens, and the padding rows a checkpoint's embedding has beyond its tokenizer (a random or badly
+        // trained model can pick one), have no text.
+        if (tokenizer.IsSpecial(id) || (uint)id >= (uint)tokenizer.Count) return "";
         // The common case: whole characters in, whole characters out; the token's own text, made once per id.
         if (_clean && tokenizer.WholeText(id) is { } whole) return whole;
         var bytes = tokenizer.TokenBytes(id);

@@ -14,11 +14,12 @@ internal static class AskCommand
         var models = new Option<string?>("--models") { Description = "model set folder (default: models/default)" };
         var tokens = new Option<int?>("--tokens") { Description = "visual tokens V (one the set offers; default from the manifest)" };
         var decoder = new Option<string?>("--decoder") { Description = "decoder name (default from the manifest)" };
-        var compressor = new Option<string?>("--compressor") { Description = "quecc or tokenpacker (default from the manifest)" };
+        var compressor = new Option<string?>("--compressor") { Description = "the set's compressor kind: quecc or tokenpacker (world sets), full, pool or query (imported sets); default from the manifest" };
         var maxTokens = new Option<int>("--max-tokens") { Description = "answer length limit in tokens", DefaultValueFactory = _ => 32 };
         var temperature = new Option<float>("--temperature") { Description = "0 = greedy; > 0 samples", DefaultValueFactory = _ => 0f };
         var topP = new Option<float>("--top-p") { Description = "nucleus sampling mass (with --temperature > 0)", DefaultValueFactory = _ => 1f };
         var seed = new Option<int>("--seed") { Description = "sampling seed", DefaultValueFactory = _ => 0 };
+        var ignoreStop = new Option<bool>("--ignore-stop") { Description = "decode all --max-tokens: past stop tokens, the word limit and the repetition guard (to compare with other runtimes)" };
         var route = RouteOption();
         var ocrModels = ReadCommand.OcrModelsOption();
         var ep = Cli.EpOption();
@@ -26,7 +27,7 @@ internal static class AskCommand
 
         var command = new Command("ask", "Answer a question about an image, streaming the answer, then print per-stage timings. Questions about text on it (read, says, error, ...) go to OCR.")
         {
-            image, query, models, tokens, decoder, compressor, maxTokens, temperature, topP, seed, route, ocrModels, ep, json,
+            image, query, models, tokens, decoder, compressor, maxTokens, temperature, topP, seed, ignoreStop, route, ocrModels, ep, json,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -34,7 +35,8 @@ internal static class AskCommand
             var q = AskPipeline.ValidateQuery(parse.GetValue(query));
             var frame = FramePicture.Load(parse.GetValue(image)!);
             int max = parse.GetValue(maxTokens);
-            var answerOptions = new AnswerOptions(max, parse.GetValue(temperature), parse.GetValue(topP), parse.GetValue(seed)).Validate();
+            bool ignore = parse.GetValue(ignoreStop);
+            var answerOptions = new AnswerOptions(max, parse.GetValue(temperature), parse.GetValue(topP), parse.GetValue(seed), ignore, ignore ? 0 : 4).Validate();
             var decision = QueryRouter.Decide(q, parse.GetValue(route)!);
             if (decision.Route == QueryRoute.Ocr)
             {

@@ -88,22 +88,23 @@ def random_weights(vision: dict, text: dict, vkind: str, tkind: str, feature_dim
     t, Dv, Iv = {}, vision["hidden_size"], vision["intermediate_size"]
     grid = vision["image_size"] // vision["patch_size"]
     vp = "vision_tower.vision_model."
-    t[vp + "embeddings.patch_embedding.weight"] = w(Dv, 3, vision["patch_size"], vision["patch_size"])
+    t[vp + "embeddings.patch_embedding.weight"] = w(Dv, 3, vision["patch_size"], vision["patch_size"], std=0.1)
     if vkind == "clip":
-        t[vp + "embeddings.class_embedding"] = w(Dv)
-        t[vp + "embeddings.position_embedding.weight"] = w(grid * grid + 1, Dv)
+        t[vp + "embeddings.class_embedding"] = w(Dv, std=0.5)
+        t[vp + "embeddings.position_embedding.weight"] = w(grid * grid + 1, Dv, std=0.5)
         t[vp + "pre_layrnorm.weight"], t[vp + "pre_layrnorm.bias"] = norm(Dv), w(Dv)
     else:
         t[vp + "embeddings.patch_embedding.bias"] = w(Dv)
-        t[vp + "embeddings.position_embedding.weight"] = w(grid * grid, Dv)
+        t[vp + "embeddings.position_embedding.weight"] = w(grid * grid, Dv, std=0.5)
+    vs = 1.6 / Dv ** 0.5  # each block changes its input visibly, so a wrong layer count or order shows in the answer
     for i in range(vision["num_hidden_layers"]):
         p = f"{vp}encoder.layers.{i}."
         for n in ("q_proj", "k_proj", "v_proj", "out_proj"):
-            t[p + f"self_attn.{n}.weight"], t[p + f"self_attn.{n}.bias"] = w(Dv, Dv), w(Dv)
+            t[p + f"self_attn.{n}.weight"], t[p + f"self_attn.{n}.bias"] = w(Dv, Dv, std=vs), w(Dv, std=vs)
         t[p + "layer_norm1.weight"], t[p + "layer_norm1.bias"] = norm(Dv), w(Dv)
         t[p + "layer_norm2.weight"], t[p + "layer_norm2.bias"] = norm(Dv), w(Dv)
-        t[p + "mlp.fc1.weight"], t[p + "mlp.fc1.bias"] = w(Iv, Dv), w(Iv)
-        t[p + "mlp.fc2.weight"], t[p + "mlp.fc2.bias"] = w(Dv, Iv), w(Dv)
+        t[p + "mlp.fc1.weight"], t[p + "mlp.fc1.bias"] = w(Iv, Dv, std=vs), w(Iv, std=vs)
+        t[p + "mlp.fc2.weight"], t[p + "mlp.fc2.bias"] = w(Dv, Iv, std=vs), w(Dv, std=vs)
     t[vp + "post_layernorm.weight"], t[vp + "post_layernorm.bias"] = norm(Dv), w(Dv)  # unused by LLaVA
     D, I, V = text["hidden_size"], text["intermediate_size"], text["vocab_size"]
     H, KV = text["num_attention_heads"], text["num_key_value_heads"]

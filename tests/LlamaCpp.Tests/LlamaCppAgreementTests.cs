@@ -1,0 +1,207 @@
+using System.Text.Json;
+using Assistant.Tests;
+using LLama;
+using LLama.Common;
+using LLama.Native;
+
+namespace Assistant.LlamaCpp.Tests;
+
+/// <summary>
+/// The independent check of imported sets: llama.cpp (LLamaSharp 0.30.0, its CPU backend and libmtmd), given the
+/// same random checkpoint as GGUF (tools/export_gguf.py), the same image and the same chat prompt, must produce
+/// the engine's answer. Compared: the prompt's text tokens, the first answer step's logits (against the importer's
+/// PyTorch reference, which the engine's ONNX graphs match to 1e-4 in ImportedSetTests) and 8 greedy tokens
+/// against `assistant ask --compressor full --json`.
+/// A SigLIP tower (no class token) runs through llama.cpp's own vision path (libmtmd: its CLIP graph, projector and
+/// image preprocessing). A CLIP tower cannot: llama.cpp 0.30.0's LLaVA graph appends the class token after the
+/// patches (position P) yet still gathers output rows 1..P, so it keeps the class token and drops patch 0, where
+/// Hugging Face's CLIP puts it first (position 0) and LLaVA drops it. Measured on these checkpoints: its first logits
+/// agree with that reading to 2e-3 and differ from the checkpoint's by 0.6. For CLIP sets llama.cpp is therefore
+/// given the projected patch tokens as embeddings, and checks the decoder, the tokenizer and the prompt.
+/// </summary>
+[Collection("llama.cpp")]
+public sealed class LlamaCppAgreementTests
+{
+    private const int Steps = 8;
+
+    /// <summary>
+    /// Logit tolerance. llama.cpp's MLP projector uses tanh-approximated GELU where the checkpoint says exact GELU
+    /// (|difference| &lt;= 5e-4 per activation), and its CPU kernels sum in another order; the logits of these random
+    /// models span about +-10.
+    /// </summary>
+    private const float LogitTolerance = 2e-2f;
+
+    public static TheoryData<string> Variants => new(HfCheckpoints.Variants.Keys);
+
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public async Task LlamaCppAnswersAsTheEngineDoes(string variant)
+    {
+        var made = HfCheckpoints.Get(variant);
+        using var golden = JsonDocument.Parse(File.ReadAllText(Path.Combine(made.Set, "golden", "golden.json")));
+        var g = golden.RootElement;
+        var image = Path.Combine(made.Set, "golden", "image.png");
+        var question = g.GetProperty("query").GetString()!;
+        var chat = JsonDocument.Parse(File.ReadAllText(Path.Combine(made.Set, "manifest.json"))).RootElement.GetProperty("prompt").GetProperty("chat");
+
+        string before = chat.GetProperty("before_image").GetString()!;
+        string after = chat.GetProperty("before_question").GetString()! + question + chat.GetProperty("after_question").GetString()!;
+        var full = g.GetProperty("answers").GetProperty("full");
+        bool classToken = JsonDocument.Parse(File.ReadAllText(Path.Combine(made.Set, "manifest.json"))).RootElement
+            .GetProperty("vision").GetProperty("class_token").GetBoolean();
+        var reference = classToken
+            ? LlamaCpp.AnswerWithEmbeddings(made.TextGguf, before, Golden.Floats(full.GetProperty("visual_tokens")), after, Steps)
+            : LlamaCpp.Answer(made.TextGguf, made.MmprojGguf, image, before, after, Steps);
+
+        // The prompt's text tokens: llama.cpp's own tokenizer on the GGUF's vocabulary against the importer's.
+        Assert.Equal(Golden.Ints(g.GetProperty("prefix_ids")), reference.PrefixIds);
+        Assert.Equal(Golden.Ints(g.GetProperty("question_ids")), reference.SuffixIds);
+
+        // The first step's logits: llama.cpp against the PyTorch reference the engine is held to.
+        var logits = Golden.Floats(full.GetProperty("prefill_logits"));
+        Assert.Equal(logits.Length, reference.FirstLogits.Length);
+        float diff = Golden.MaxAbsDiff(logits, reference.FirstLogits);
+        Assert.True(diff < LogitTolerance, $"{variant}: llama.cpp's first logits differ from the reference by {diff} (tolerance {LogitTolerance})");
+
+        // The engine's answer, through the command line.
+        var (code, stdout, stderr) = await Run("ask", "--models", made.Set, "--image", image, "--query", question,
+            "--compressor", "full", "--max-tokens", Steps.ToString(), "--ignore-stop", "--json");
+        Assert.True(code == 0, stderr);
+        var ours = Golden.Ints(JsonDocument.Parse(stdout).RootElement.GetProperty("token_ids"));
+        Assert.Equal(reference.Greedy, ours);
+    }
+
+    [Fact]
+    public void LlamaCppReadsTheTokenizerAsTheEngineDoes()
+    {
+        // Text with spaces, digits, punctuation, a newline and a multi-byte character, through both tokenizers.
+        var made = HfCheckpoints.Get("clip-qwen2-bf16-shards");
+        const string text = "How many red circles are there? 3 or 12, left of the star.\nRead it: caf\u00e9!";
+        var theirs = LlamaCpp.Tokenize(made.TextGguf, text);
+        using var set = Assistant.Inference.ModelSet.Load(made.Set, new Assistant.Inference.SessionFactory(new Assistant.Inference.SessionConfig(Assistant.Inference.ExecutionProvider.Cpu)));
+        Assert.Equal(set.Tokenizer.Encode(text), theirs);
+    }
+
+    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = await Assistant.Ui.Cli.RunAsync(args, stdout, stderr, null);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+}
+
+/// <summary>llama.cpp, run on a GGUF text model and mmproj: prompt, image, first logits and a greedy answer.</summary>
+internal static class LlamaCpp
+{
+    /// <summary>What llama.cpp made of one prompt.</summary>
+    public sealed record Result(int[] PrefixIds, int[] SuffixIds, float[] FirstLogits, int[] Greedy);
+
+    private static readonly object Quiet = Silence();
+
+    private static object Silence()
+    {
+        // llama.cpp logs every load to stderr; only errors are worth a test's output.
+        NativeLogConfig.llama_log_set((level, message) =>
+        {
+            if (level == LLamaLogLevel.Error) Console.Error.Write(message);
+        });
+        return new object();
+    }
+
+    /// <summary>
+    /// [text before the image][the given visual embeddings][text after it] into llama.cpp's decoder, the text tokenized
+    /// by llama.cpp itself (special tokens parsed, no BOS), then greedy decoding.
+    /// </summary>
+    public static Result AnswerWithEmbeddings(string textModel, string beforeImage, float[] visual, string afterImage, int steps)
+    {
+        _ = Quiet;
+        var parameters = new ModelParams(textModel) { ContextSize = 1024, GpuLayerCount = 0, BatchSize = 512, Threads = 2 };
+        using var weights = LLamaWeights.LoadFromFile(parameters);
+        using var context = weights.CreateContext(parameters);
+        var prefix = weights.Tokenize(beforeImage, false, true, System.Text.Encoding.UTF8).Select(t => (int)t).ToArray();
+        var suffix = weights.Tokenize(afterImage, false, true, System.Text.Encoding.UTF8).Select(t => (int)t).ToArray();
+        int dim = context.EmbeddingSize, past = 0;
+        var batch = new LLamaBatch();
+        foreach (var id in prefix) batch.Add((LLamaToken)id, past++, (LLamaSeqId)0, false);
+        if (context.Decode(batch) != DecodeResult.Ok) throw new InvalidOperationException("llama.cpp decode failed");
+        var embeddings = new LLamaBatchEmbeddings(dim);
+        for (int i = 0; i < visual.Length / dim; i++)
+            embeddings.Add(visual.AsSpan(i * dim, dim), past++, (LLamaSeqId)0, false);
+        if (context.Decode(embeddings) != DecodeResult.Ok) throw new InvalidOperationException("llama.cpp embedding decode failed");
+        return Continue(context, prefix, suffix, past, steps);
+    }
+
+    public static Result Answer(string textModel, string mmproj, string image, string beforeImage, string afterImage, int steps)
+    {
+        _ = Quiet;
+        var parameters = new ModelParams(textModel) { ContextSize = 1024, GpuLayerCount = 0, BatchSize = 512, Threads = 2 };
+        using var weights = LLamaWeights.LoadFromFile(parameters);
+        using var context = weights.CreateContext(parameters);
+        var mtmdParams = MtmdContextParams.Default();
+        mtmdParams.UseGpu = false;
+        mtmdParams.NThreads = 2;
+        using var mtmd = MtmdWeights.LoadFromFile(mmproj, weights, mtmdParams);
+        using var media = mtmd.LoadMedia(image);
+        var marker = mtmdParams.MediaMarker ?? NativeApi.MtmdDefaultMarker() ?? "<__media__>";
+        int status = mtmd.Tokenize(beforeImage + marker + afterImage, false, true, out var chunks);
+        if (status != 0) throw new InvalidOperationException($"mtmd tokenize failed ({status})");
+        using (chunks)
+        {
+            // [text before the image][image][text after it], each chunk evaluated by llama.cpp. LLamaSharp 0.30.0 hands
+            // mtmd_tokenize the string's terminating NUL, which comes back as a last token 0 (byte 0x00) on the final
+            // text chunk; that one token is dropped, and the chunk's other tokens are fed as a batch.
+            var list = chunks!.Enumerate().ToList();
+            if (list.Count != 3 || list[1].Type != SafeMtmdInputChunk.SafeMtmdInputChunkType.Image)
+                throw new InvalidOperationException($"mtmd made {list.Count} chunks of the prompt, not [text][image][text]");
+            var prefix = list[0].GetTextTokensSpan().ToArray().Select(t => (int)t).ToArray();
+            var suffix = list[2].GetTextTokensSpan().ToArray().Select(t => (int)t).ToArray();
+            if (suffix is [.., 0]) suffix = suffix[..^1];
+            int past = 0;
+            for (ulong i = 0; i < 2; i++)
+            {
+                status = mtmd.NativeHandle.EvaluateChunk(chunks.GetChunkPtr(i), context.NativeHandle, ref past, 0, 512, false);
+                if (status != 0) throw new InvalidOperationException($"mtmd evaluate failed ({status})");
+            }
+            return Continue(context, prefix, suffix, past, steps);
+        }
+    }
+
+    /// <summary>Feeds the text after the image, then decodes <paramref name="steps"/> greedy tokens.</summary>
+    private static Result Continue(LLamaContext context, int[] prefix, int[] suffix, int past, int steps)
+    {
+        var batch = new LLamaBatch();
+        for (int i = 0; i < suffix.Length; i++)
+            batch.Add((LLamaToken)suffix[i], past++, (LLamaSeqId)0, i == suffix.Length - 1);
+        if (context.Decode(batch) != DecodeResult.Ok) throw new InvalidOperationException("llama.cpp decode failed");
+        var first = context.NativeHandle.GetLogitsIth(suffix.Length - 1).ToArray();
+        var greedy = new List<int>();
+        var logits = first;
+        for (int i = 0; i < steps; i++)
+        {
+            int next = ArgMax(logits);
+            greedy.Add(next);
+            batch.Clear();
+            batch.Add((LLamaToken)next, past++, (LLamaSeqId)0, true);
+            if (context.Decode(batch) != DecodeResult.Ok) throw new InvalidOperationException("llama.cpp decode failed");
+            logits = context.NativeHandle.GetLogitsIth(0).ToArray();
+        }
+        return new Result(prefix, suffix, first, [.. greedy]);
+    }
+
+    public static int[] Tokenize(string textModel, string text)
+    {
+        _ = Quiet;
+        var parameters = new ModelParams(textModel) { ContextSize = 256, GpuLayerCount = 0 };
+        using var weights = LLamaWeights.LoadFromFile(parameters);
+        return weights.Tokenize(text, false, false, System.Text.Encoding.UTF8).Select(t => (int)t).ToArray();
+    }
+
+    private static int ArgMax(float[] values)
+    {
+        int best = 0;
+        for (int i = 1; i < values.Length; i++)
+            if (values[i] > values[best]) best = i;
+        return best;
+    }
+}
