@@ -52,7 +52,87 @@ internal static class ModelsCommand
             stdout.WriteLine("  (FLOPs: matrix work per run, 2 per multiply-accumulate; prefill after a 16-token query)");
             return 0;
         });
-        return new Command("models", "Inspect model sets.") { check };
+        return new Command("models", "Inspect and import model sets.") { check, ImportCommand(stdout, stderr) };
+    }
+
+    /// <summary>
+    /// <c>assistant models import HF_DIR --out SET_DIR</c>: tools/import_hf.py in front, run by Debian's python3 (the
+    /// importer needs PyTorch and onnx; a machine without them gets one line naming the packages). Its output is
+    /// passed through as it comes (progress bars included); its exit code is ours.
+    /// </summary>
+    private static Command ImportCommand(TextWriter stdout, TextWriter stderr)
+    {
+        var hfArg = new Argument<string>("HF_DIR") { Description = "a downloaded llava-hf checkpoint folder (config.json, *.safetensors, tokenizer.json, ...)" };
+        var outOption = new Option<string>("--out") { Description = "model set folder to create (must not exist)", Required = true };
+        var name = new Option<string?>("--name") { Description = "set name recorded in the manifest (default: the checkpoint folder's name)" };
+        var command = new Command("import", "Import a LLaVA-family checkpoint (CLIP/SigLIP + MLP projector + Qwen2/Llama) as a model set; docs/REAL_MODELS.md.")
+        {
+            hfArg, outOption, name,
+        };
+        command.SetAction(async (parse, cancellation) =>
+        {
+            var script = FindTool("import_hf.py")
+                ?? throw new EngineException("tools/import_hf.py not found: run the importer from a checkout of the assistant's source");
+            var python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+            if (await RunTool(python, ["-c", "import torch, onnx, jinja2"], TextWriter.Null, TextWriter.Null, cancellation) != 0)
+                throw new EngineException("the importer needs PyTorch, onnx and jinja2: apt-get install python3-torch python3-onnx python3-jinja2 libopenblas0-pthread");
+            List<string> args = [script, parse.GetValue(hfArg)!, "--out", parse.GetValue(outOption)!];
+            if (parse.GetValue(name) is { } n) args.AddRange(["--name", n]);
+            return await RunTool(python, args, stdout, stderr, cancellation);
+        });
+        return command;
+    }
+
+    private static string? FindTool(string file)
+    {
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                var candidate = Path.Combine(dir.FullName, "tools", file);
+                if (File.Exists(candidate)) return candidate;
+            }
+        return null;
+    }
+
+    /// <summary>Runs a tool, copying its output to ours as it comes; cancelling kills it. A tool that cannot start is exit 2 with one line.</summary>
+    private static async Task<int> RunTool(string exe, IEnumerable<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        if (!Console.IsErrorRedirected) psi.Environment["ASSISTANT_PROGRESS"] = "1";  // the tool's bars reach a terminal through us
+        System.Diagnostics.Process? process;
+        try { process = System.Diagnostics.Process.Start(psi); }
+        catch (System.ComponentModel.Win32Exception) { process = null; }
+        if (process is null)
+        {
+            stderr.WriteLine($"error: {exe} did not start (install python3: apt-get install python3)");
+            return 2;
+        }
+        using (process)
+        {
+            async Task Copy(StreamReader from, TextWriter to)
+            {
+                var buffer = new char[256];
+                int n;
+                while ((n = await from.ReadAsync(buffer)) > 0)
+                {
+                    to.Write(buffer, 0, n);
+                    to.Flush();
+                }
+            }
+            var copies = Task.WhenAll(Copy(process.StandardOutput, stdout), Copy(process.StandardError, stderr));
+            try
+            {
+                await process.WaitForExitAsync(cancellation);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);  // the importer writes to a scratch folder: nothing half-written stays
+                throw;
+            }
+            await copies;
+            return process.ExitCode;
+        }
     }
 
     private static string Mflops(double flops) => $"{flops / 1e6:F2} MFLOP";

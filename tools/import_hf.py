@@ -115,8 +115,8 @@ def parse_config(hf: Path) -> dict:
     if vkind == "siglip" and strategy == "default":
         fail("vision_feature_select_strategy 'default' with a SigLIP tower drops a patch (it has no class token); not supported")
     image_size, patch = int(vc.get("image_size", 224)), int(vc.get("patch_size", 16 if vkind == "siglip" else 32))
-    if image_size % patch:
-        fail(f"vision image_size {image_size} is not a multiple of patch_size {patch}")
+    if image_size < patch:  # a remainder is cut off by the patch convolution (SigLIP so400m: 384 px, patch 14, 27 x 27)
+        fail(f"vision image_size {image_size} is smaller than its patch_size {patch}")
     tower = TowerConfig(kind=vkind, image_size=image_size, patch_size=patch, hidden=int(vc["hidden_size"]),
                         intermediate=int(vc["intermediate_size"]), heads=int(vc["num_attention_heads"]),
                         layers=max(resolved), feature_layers=resolved,

@@ -35,7 +35,7 @@ public sealed class FramePipelineTests(TrainedFixture fixture) : IClassFixture<T
         var answers = new List<string>();
         for (int f = 0; f < 120; f++)
             answers.Add((await Step(loop, world.Render(f, 64))).Answer);
-        Assert.Equal(new LoopCounters(120, 1, 1, 1), loop.Counters);
+        Assert.Equal(new LoopCounters(120, 1, 1, 1, 1), loop.Counters);  // a world set's text before the image is its query
         Assert.Single(answers.Distinct());
         Assert.Equal(world.Truth(question, 0), answers[0]);
     }

@@ -1,0 +1,98 @@
+using System.Text.Json;
+using Assistant.Inference;
+using Assistant.Tests;
+
+namespace Assistant.Engine.Tests;
+
+/// <summary>
+/// Sets imported from random llava-hf checkpoints (tools/import_hf.py, one per layout variant): every ONNX graph
+/// against the importer's PyTorch (golden/golden.json) within 1e-4, and the frame pipeline's chat layout (the
+/// template's text before the image prefilled once, the visual tokens and the question per frame) answering as
+/// the PyTorch reference does with each compressor. llama.cpp's view of the same checkpoints is
+/// tests/LlamaCpp.Tests.
+/// </summary>
+public sealed class ImportedSetTests
+{
+    private const float Tolerance = 1e-4f;
+    private static readonly SessionFactory Cpu = new(new SessionConfig(ExecutionProvider.Cpu));
+
+    public static TheoryData<string> Variants => new(HfCheckpoints.Variants.Keys);
+
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void EveryGraphMatchesTheImportersPyTorch(string variant)
+    {
+        var made = HfCheckpoints.Get(variant);
+        using var set = ModelSet.Load(made.Set, Cpu);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(made.Set, "golden", "golden.json")));
+        var g = doc.RootElement;
+        using var lease = set.Lease();
+        var vision = lease.Vision;
+        Golden.Floats(g.GetProperty("pixel_values")).CopyTo(vision.PixelBuffer);
+        vision.Encode();
+        Assert.InRange(Golden.MaxAbsDiff(Golden.Floats(g.GetProperty("features")), vision.Features), 0, Tolerance);
+        Assert.Empty(vision.FeaturesMulti);  // an imported tower has no multi-layer features
+
+        var lm = set.Decoder("text");
+        var state = lease.Decoder(lm);
+        int dim = lm.Spec.Dim;
+        var prefix = Golden.Ints(g.GetProperty("prefix_ids"));
+        var question = Golden.Ints(g.GetProperty("question_ids"));
+        var query = Golden.Floats(g.GetProperty("query_embedding"));
+        foreach (var kind in new[] { "full", "pool", "query" })
+        {
+            var answer = g.GetProperty("answers").GetProperty(kind);
+            int v = answer.GetProperty("tokens").GetInt32();
+            var compressor = lease.Compressor(lm.Compressor(kind, v));
+            compressor.Compress(vision.Features, vision.FeaturesMulti, set.Vision.Spec.Patches, query);
+            float tokensDiff = Golden.MaxAbsDiff(Golden.Floats(answer.GetProperty("visual_tokens")), compressor.VisualTokens);
+            Assert.True(tokensDiff < Tolerance, $"{variant} {kind} V={v}: visual tokens differ by {tokensDiff}");
+
+            // [prefix] then [visual tokens][question part] on the decoder and embed graphs: the first answer step's logits.
+            var embeds = new float[Math.Max(prefix.Length, v + question.Length) * dim];
+            state.Embed(prefix, embeds);
+            using var empty = state.EmptyCache();
+            using var cache = state.Forward(empty, embeds, prefix.Length);
+            compressor.VisualTokens.AsSpan(0, v * dim).CopyTo(embeds);
+            state.Embed(question, embeds.AsSpan(v * dim, question.Length * dim));
+            using var sequence = state.BeginDecode(cache, embeds, v + question.Length, 1);
+            float logitsDiff = Golden.MaxAbsDiff(Golden.Floats(answer.GetProperty("prefill_logits")), state.LastLogits);
+            Assert.True(logitsDiff < Tolerance, $"{variant} {kind} V={v}: first logits differ by {logitsDiff}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void ThePipelineAnswersAsPyTorchWithEveryCompressor_AndPrefillsTheTemplateOnce(string variant)
+    {
+        var made = HfCheckpoints.Get(variant);
+        using var set = ModelSet.Load(made.Set, Cpu);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(made.Set, "golden", "golden.json")));
+        var g = doc.RootElement;
+        var frame = Capture.ImageFile.Load(Path.Combine(made.Set, "golden", "image.png"));
+        using var pipeline = new FramePipeline(set);
+        pipeline.SetQuery(g.GetProperty("query").GetString()!);
+        int frames = 0;
+        foreach (var kind in new[] { "full", "pool", "query" })
+        {
+            var answer = g.GetProperty("answers").GetProperty(kind);
+            var config = new AskConfig(Compressor: kind, Tokens: answer.GetProperty("tokens").GetInt32(),
+                Answer: new AnswerOptions(8, IgnoreStop: true, RepeatLimit: 0));
+            var outcome = pipeline.RunFrame(frame, config, 8, AnswerMode.Snapshot, new StageTimings(), new FrameStats());
+            frames++;
+            Assert.Equal(Golden.Ints(answer.GetProperty("greedy_tokens")), outcome.NewTokenIds);
+        }
+        // Three frames, three compressors, one question: the template's text before the image ran once.
+        var c = pipeline.Counters;
+        Assert.Equal(frames, c.Frames);
+        Assert.Equal(1, c.PrefixPrefills);
+        Assert.Equal(1, c.QueryPrefills);
+        Assert.Equal(1, c.VisionRuns);
+
+        // A new question keeps the template's cache: only the question part is made again.
+        pipeline.SetQuery("Describe the image.");
+        pipeline.RunFrame(frame, new AskConfig(Answer: new AnswerOptions(2)), 2, AnswerMode.Snapshot, new StageTimings(), new FrameStats());
+        Assert.Equal(1, pipeline.Counters.PrefixPrefills);
+        Assert.Equal(2, pipeline.Counters.QueryPrefills);
+    }
+}

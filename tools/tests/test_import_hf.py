@@ -1,0 +1,153 @@
+"""tools/import_hf.py on random llava-hf checkpoints: what it writes, and every refusal (one line, exit 2, nothing left)."""
+import json
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+TOOLS = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TOOLS))
+
+import import_hf  # noqa: E402
+import make_hf_checkpoint  # noqa: E402
+import safetensors_io  # noqa: E402
+
+
+def make(tmp_path, *args) -> Path:
+    out = tmp_path / "hf"
+    assert make_hf_checkpoint.main(["--out", str(out), *args]) == 0
+    return out
+
+
+def run_import(hf: Path, out: Path):
+    p = subprocess.run([sys.executable, str(TOOLS / "import_hf.py"), str(hf), "--out", str(out)], capture_output=True, text=True)
+    return p.returncode, p.stdout, p.stderr
+
+
+def assert_refused(tmp_path, hf: Path, fragment: str):
+    out = tmp_path / "set"
+    code, _, err = run_import(hf, out)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], err
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".set.partial-")], "a half-written set was left"
+
+
+def edit_json(path: Path, change):
+    doc = json.loads(path.read_text())
+    change(doc)
+    path.write_text(json.dumps(doc))
+
+
+def test_safetensors_round_trip_in_every_float_type(tmp_path):
+    t = {"a": torch.randn(3, 5), "b": torch.randn(7)}
+    for dtype, tol in (("F32", 0), ("F16", 1e-3), ("BF16", 1e-2)):
+        safetensors_io.write(tmp_path / f"{dtype}.safetensors", t, dtype)
+        f = safetensors_io.SafetensorsFile(tmp_path / f"{dtype}.safetensors")
+        assert f.names == ["a", "b"] and f.dtype("a") == dtype and f.shape("a") == [3, 5]
+        for k, v in t.items():
+            assert (f.read(k) - v).abs().max() <= tol * v.abs().max()
+        f.close()
+
+
+def test_import_writes_a_whole_set_with_the_chat_layout(tmp_path):
+    hf = make(tmp_path)
+    out = tmp_path / "set"
+    code, stdout, err = run_import(hf, out)
+    assert code == 0, err
+    assert "imported" in stdout
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["prompt"]["chat"] == {"before_image": "<|im_start|>user\n", "before_question": "\n",
+                                   "after_question": "<|im_end|>\n<|im_start|>assistant\n"}
+    assert m["prompt"]["stop"] == ["<|im_end|>", "<|endoftext|>"]
+    assert m["vision"]["multi_dim"] == 0 and m["vision"]["grid"] == 4 and m["vision"]["layers"] == 2  # CLIP at -2 of 3
+    kinds = {c["kind"]: sorted(map(int, c["graphs"])) for c in m["decoders"][0]["compressors"]}
+    assert kinds == {"full": [16], "pool": [1, 4], "query": [1, 4]}
+    assert m["source"]["config_sha256"] and m["source"]["vision"] == "clip" and m["source"]["text"] == "qwen2"
+    assert m["decoders"][0]["vocab_size"] > len(json.loads((out / "vocab.json").read_text()))  # padding rows kept
+    for c in m["decoders"][0]["compressors"]:
+        for g in c["graphs"].values():
+            assert (out / g["file"]).is_file()
+
+
+def test_pool_matrix_averages_adaptive_regions():
+    from hf_llava import pool_matrix
+    m = pool_matrix(27, 2)  # SigLIP's 27 x 27 grid to 2 x 2: overlapping bins of 14
+    assert m.shape == (4, 729)
+    assert torch.allclose(m.sum(dim=1), torch.ones(4))
+    assert int((m[0] > 0).sum()) == 14 * 14
+
+
+@pytest.mark.parametrize("model_type", ["mllama", "qwen2_vl"])
+def test_unsupported_architecture(tmp_path, model_type):
+    hf = make(tmp_path)
+    edit_json(hf / "config.json", lambda c: c.update(model_type=model_type))
+    assert_refused(tmp_path, hf, f"architecture '{model_type}'")
+
+
+def test_missing_shard(tmp_path):
+    hf = make(tmp_path)
+    (hf / "model-00002-of-00002.safetensors").unlink()
+    assert_refused(tmp_path, hf, "missing shard")
+
+
+def test_index_naming_a_tensor_no_shard_has(tmp_path):
+    hf = make(tmp_path)
+    edit_json(hf / "model.safetensors.index.json",
+              lambda d: d["weight_map"].update({"language_model.model.layers.9.mlp.up_proj.weight": "model-00001-of-00002.safetensors"}))
+    assert_refused(tmp_path, hf, "which has no such tensor")
+
+
+def test_tensor_of_the_wrong_shape(tmp_path):
+    hf = make(tmp_path, "--shards", "1")
+    edit_json(hf / "config.json", lambda c: c["text_config"].update(intermediate_size=96))
+    assert_refused(tmp_path, hf, "but the config implies")
+
+
+def test_quantized_checkpoint(tmp_path):
+    hf = make(tmp_path)
+    edit_json(hf / "config.json", lambda c: c.update(quantization_config={"quant_method": "gptq", "bits": 4}))
+    assert_refused(tmp_path, hf, "quantized checkpoint (gptq, 4-bit)")
+
+
+def test_packed_int4_weights_without_a_quantization_config(tmp_path):
+    hf = make(tmp_path, "--shards", "1")
+    f = safetensors_io.SafetensorsFile(hf / "model.safetensors")
+    tensors = {n: f.read(n) for n in f.names}
+    f.close()
+    tensors["language_model.model.layers.0.mlp.up_proj.qweight"] = torch.zeros(4, 4)
+    safetensors_io.write(hf / "model.safetensors", tensors, "F32")
+    assert_refused(tmp_path, hf, "quantized checkpoint")
+
+
+def test_chat_template_with_no_image_slot(tmp_path):
+    hf = make(tmp_path)
+    edit_json(hf / "tokenizer_config.json", lambda c: c.update(
+        chat_template="{% for m in messages %}{{ m['role'] }}: {% for c in m['content'] %}{{ c.get('text', '') }}{% endfor %}\n{% endfor %}"))
+    assert_refused(tmp_path, hf, "no image slot")
+
+
+def test_unknown_tokenizer_model_type(tmp_path):
+    hf = make(tmp_path)
+    edit_json(hf / "tokenizer.json", lambda t: t["model"].update(type="Unigram"))
+    assert_refused(tmp_path, hf, "tokenizer model type 'Unigram'")
+
+
+def test_corrupt_safetensors_header(tmp_path):
+    hf = make(tmp_path, "--shards", "1")
+    (hf / "model.safetensors").write_bytes(struct.pack("<Q", 10 ** 9) + b"{}")
+    assert_refused(tmp_path, hf, "is not a safetensors file")
+
+
+def test_an_existing_output_folder_is_never_overwritten(tmp_path):
+    hf = make(tmp_path)
+    out = tmp_path / "set"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    code, _, err = run_import(hf, out)
+    assert code == 2 and "exists" in err
+    assert (out / "keep.txt").read_text() == "mine"
