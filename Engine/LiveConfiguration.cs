@@ -24,7 +24,7 @@ public sealed record LiveConfiguration(AskConfig Config, string Decoder, string 
     /// here, before anything changes. <paramref name="calibration"/> is asked for only when there is a budget.
     /// </summary>
     internal static LiveConfiguration Make(ModelSet set, double? latencyMs, string? decoder, int? tokens, int? tokensPerFrame,
-        AnswerOptions answer, Func<Calibration> calibration)
+        AnswerOptions answer, Func<Calibration> calibration, string? compressor = null)
     {
         var config = new AskConfig(Answer: answer);
         int perFrame = tokensPerFrame ?? 64;
@@ -50,6 +50,7 @@ public sealed record LiveConfiguration(AskConfig Config, string Decoder, string 
             }
         }
         if (decoder is not null) config = config with { Decoder = decoder };
+        if (compressor is not null) config = config with { Compressor = compressor };
         if (tokens is not null) config = config with { Tokens = tokens };
         var (lm, comp) = config.Resolve(set);
         return new LiveConfiguration(config, lm.Spec.Name, comp.Spec.Kind, comp.Tokens, perFrame, budgetFlops, plan);

@@ -147,7 +147,7 @@ public sealed class LiveSession : IDisposable
     private const int MaxPendingChanges = 64;
 
     private LiveConfiguration Configure() =>
-        LiveConfiguration.Make(_set, _budgetMs, _forcedDecoder, _forcedTokens, _options.TokensPerFrame, _options.Answer, _calibrate);
+        LiveConfiguration.Make(_set, _budgetMs, _forcedDecoder, _forcedTokens, _options.TokensPerFrame, _options.Answer, _calibrate, _options.Compressor);
 
     private void Note(NoteLevel level, string message, long? frame = null, string? error = null, bool repeat = false)
     {

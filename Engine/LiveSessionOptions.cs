@@ -46,6 +46,9 @@ public sealed record LiveSessionOptions
     /// <summary>A decoder forced by name (null: the manifest's or the planner's).</summary>
     [JsonPropertyName("decoder")] public string? Decoder { get; init; }
 
+    /// <summary>A compressor kind forced (null: the manifest's or the planner's); set for the whole session.</summary>
+    [JsonPropertyName("compressor")] public string? Compressor { get; init; }
+
     /// <summary>A visual-token count forced (null: the manifest's or the planner's).</summary>
     [JsonPropertyName("tokens")] public int? Tokens { get; init; }
 

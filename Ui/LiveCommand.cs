@@ -28,6 +28,7 @@ internal static class LiveCommand
         var speed = new Option<double>("--speed") { Description = "object speed in canvas units per frame", DefaultValueFactory = _ => d.WorldSpeed };
         var tokens = new Option<int?>("--tokens") { Description = "visual tokens V (default from the manifest)" };
         var decoder = new Option<string?>("--decoder") { Description = "decoder name (default from the manifest)" };
+        var compressor = new Option<string?>("--compressor") { Description = "compressor kind for the session: quecc or tokenpacker (world sets), full, pool or query (imported sets); default from the manifest" };
         var record = new Option<string?>("--record") { Description = "write the session's options, then one JSON line per frame, to this file" };
         var latency = new Option<double?>("--latency-ms") { Description = "per-answer budget: the planner picks the decoder and V (calibrating this machine once)" };
         var models = new Option<string?>("--models") { Description = "model set folder (default: models/default)" };
@@ -41,7 +42,7 @@ internal static class LiveCommand
         var ep = Cli.EpOption();
         var command = new Command("live", "Run the frame loop on a moving source and answer about every frame.")
         {
-            source, loopFolder, realtime, targetFps, modeOption, perFrame, hudOption, onSourceError, query, frames, duration, every, speed, tokens, decoder, record,
+            source, loopFolder, realtime, targetFps, modeOption, perFrame, hudOption, onSourceError, query, frames, duration, every, speed, tokens, decoder, compressor, record,
             latency, models, overlay, port, bind, allowRemote, listen, micDevice, asrModel, ep,
         };
         command.SetAction(async (parse, cancellation) =>
@@ -55,7 +56,7 @@ internal static class LiveCommand
             {
                 Source = parse.GetValue(source)!, LoopSource = parse.GetValue(loopFolder), WorldSpeed = parse.GetValue(speed), Query = parse.GetValue(query),
                 Frames = seconds is not null || (withOverlay && !framesGiven) ? null : parse.GetValue(frames),  // the overlay runs until Ctrl+C
-                DurationSeconds = seconds, QuestionEvery = parse.GetValue(every), Decoder = parse.GetValue(decoder), Tokens = parse.GetValue(tokens),
+                DurationSeconds = seconds, QuestionEvery = parse.GetValue(every), Decoder = parse.GetValue(decoder), Compressor = parse.GetValue(compressor), Tokens = parse.GetValue(tokens),
                 LatencyMs = parse.GetValue(latency), TokensPerFrame = parse.GetValue(perFrame), RealtimeFps = parse.GetValue(realtime), TargetFps = parse.GetValue(targetFps),
                 Mode = parse.GetValue(modeOption) switch
                 {
@@ -137,7 +138,8 @@ internal static class LiveCommand
         if (s.Capture is var (published, taken, dropped))
             stdout.WriteLine($"  captured {published} frames, answered {taken}, dropped {dropped} (newest frame wins; never a queue)");
         var c = s.Counters;
-        stdout.WriteLine($"  vision encoder ran on {c.VisionRuns} frames, compressor on {c.CompressorRuns}, query prefills {c.QueryPrefills}");
+        stdout.WriteLine($"  vision encoder ran on {c.VisionRuns} frames, compressor on {c.CompressorRuns}, query prefills {c.QueryPrefills}; " +
+                         $"text before the image prefilled {c.PrefixPrefills} times, reused on {Math.Max(0, c.Frames - c.PrefixPrefills)} frames");
         static string P(StagePercentiles p) => p.P50 is { } a && p.P95 is { } b ? $"{a:F2}/{b:F2}" : "-";
         stdout.WriteLine($"  ms p50/p95: frame {P(s.FrameMs)}; " + string.Join("; ", s.Stages.Select(p => $"{p.Stage} {P(p)}")));
         if (s.SlowFrames > 0) stdout.WriteLine($"  {s.SlowFrames} frames took longer than the target frame time");

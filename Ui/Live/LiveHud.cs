@@ -45,7 +45,7 @@ internal sealed class LiveHud(TextWriter stderr) : ISessionObserver
             r.Index.ToString(), r.Question, r.Answer, r.Truth ?? "-",
             r.LiveAccuracy is { } a ? $"{100 * a:F1}%" : "-", $"{r.Decoder} + {r.Compressor} V={r.Tokens}", $"{r.Fps:F1}{(r.IsRunningSlowly ? " (running slowly)" : "")}",
             string.Join("  ", r.StageMs.Select(kv => $"{kv.Key} {kv.Value:F2}")),
-            $"vision ran {c.VisionRuns}/{c.Frames}, quecc {c.CompressorRuns}, query prefills {c.QueryPrefills}, dropped {r.Dropped}",
+            $"vision ran {c.VisionRuns}/{c.Frames}, compressor {c.CompressorRuns}, query prefills {c.QueryPrefills}, prefix reused {Math.Max(0, c.Frames - c.PrefixPrefills)}, dropped {r.Dropped}",
         ];
         for (int i = 0; i < values.Length; i++) _table.UpdateCell(i, 1, new Text(values[i]));
         _context.Refresh();

@@ -1,0 +1,66 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Assistant.Tests;
+
+namespace Assistant.Ui.Tests;
+
+/// <summary>The command line on a set imported from a random llava-hf checkpoint (tools/import_hf.py).</summary>
+public sealed class ImportedSetCliTests
+{
+    [Fact]
+    public async Task Live_RunsAnImportedSetInTheFrameLoop_ReusingTheTemplatePrefixAcrossFrames()
+    {
+        var made = HfCheckpoints.Get("siglip");
+        var shots = Path.Combine(Path.GetTempPath(), $"assistant-imported-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(shots);
+        var image = Capture.ImageFile.Load(Path.Combine(made.Set, "golden", "image.png"));
+        Capture.World.PngFile.Write(image, Path.Combine(shots, "0.png"));
+        Capture.World.PngFile.Write(image with { Rgb = image.Rgb.Select(b => (byte)(255 - b)).ToArray() }, Path.Combine(shots, "1.png"));
+        var record = Path.Combine(Path.GetTempPath(), $"assistant-live-{Guid.NewGuid():N}.jsonl");
+        var (code, stdout, stderr) = await CliRun.Run("live", "--models", made.Set, "--source", $"folder:{shots}", "--loop",
+            "--compressor", "query", "--tokens", "4", "--query", "What is in this picture?", "--frames", "6", "--record", record);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("with text + query V=4", stdout);
+        Assert.Contains("text before the image prefilled 1 times, reused on 5 frames", stdout);
+        var frames = Record.FrameLines(record).Select(l => JsonNode.Parse(l)!).ToList();
+        Assert.Equal(6, frames.Count);
+        Assert.All(frames, f => Assert.Null(f["error"]));
+    }
+
+    [Fact]
+    public async Task Ask_Pool_WithoutAVOfTheSet_NamesTheOnesOffered()
+    {
+        var made = HfCheckpoints.Get("clip-qwen2-bf16-shards");
+        var (code, _, stderr) = await CliRun.Run("ask", "--models", made.Set, "--image", Path.Combine(made.Set, "golden", "image.png"),
+            "--query", "What is in this picture?", "--compressor", "pool", "--tokens", "9");
+        Assert.Equal(2, code);
+        Assert.Single(stderr.Trim().Split('\n'));
+        Assert.Contains("pool", stderr);
+    }
+
+    [Fact]
+    public async Task ModelsImport_RefusesAFolderThatIsNotACheckpoint_InOneLine()
+    {
+        var empty = Path.Combine(Path.GetTempPath(), $"assistant-notacheckpoint-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(empty);
+        var outDir = Path.Combine(Path.GetTempPath(), $"assistant-set-{Guid.NewGuid():N}");
+        var (code, _, stderr) = await CliRun.Run("models", "import", empty, "--out", outDir);
+        Assert.Equal(2, code);
+        Assert.Equal("error: " + empty + " is not a llava-hf checkpoint folder: it has no config.json (the model configuration)", stderr.Trim());
+        Assert.False(Directory.Exists(outDir));
+    }
+
+    [Fact]
+    public async Task ModelsImport_ThenCheck_DescribesTheImportedSet()
+    {
+        var made = HfCheckpoints.Get("llama");
+        var outDir = Path.Combine(Path.GetTempPath(), $"assistant-set-{Guid.NewGuid():N}");
+        var (code, stdout, stderr) = await CliRun.Run("models", "import", made.Checkpoint, "--out", outDir, "--name", "tiny-llava");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("imported", stdout);
+        (code, stdout, stderr) = await CliRun.Run("models", "check", outDir, "--json");
+        Assert.True(code == 0, stderr);
+        var d = JsonDocument.Parse(stdout).RootElement;
+        Assert.Equal("tiny-llava", d.GetProperty("name").GetString());
+    }
+}
