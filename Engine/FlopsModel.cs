@@ -11,10 +11,11 @@ namespace Assistant.Engine;
 /// </summary>
 public static class FlopsModel
 {
-    /// <summary>One image through the vision encoder (CLS token included, as in CLIP).</summary>
+    /// <summary>One image through the vision encoder (its class token too, when it has one, as CLIP does).</summary>
     public static double Vision(VisionSpec v)
     {
-        double t = v.Patches + 1, c = v.Dim, m = v.MlpDim;
+        // An imported tower's features may concatenate several layers (dim = width x layers); its width is the MLP's input.
+        double t = v.Patches + (v.ClassToken ? 1 : 0), c = v.MultiDim == 0 ? v.Dim / Math.Max(1, v.MultiLayers.Count) : v.Dim, m = v.MlpDim;
         double patchEmbed = 2.0 * v.Patches * c * 3 * v.PatchSize * v.PatchSize;
         double perLayer = 2 * t * c * 3 * c + 2 * 2 * t * t * c + 2 * t * c * c + 2 * 2 * t * c * m;
         return patchEmbed + v.Layers * perLayer;
@@ -33,6 +34,21 @@ public static class FlopsModel
         return inject + queryMlp + downsample + kvMlp + attention + projector;
     }
 
+    /// <summary>
+    /// One compressor run of kind <paramref name="kind"/>: QueCC and TokenPacker as above; an imported set's training-free
+    /// <c>full</c>, <c>pool</c> and <c>query</c> project every patch (Dv -> D -> D), then pool to V (and, for query, score
+    /// each patch against the question first).
+    /// </summary>
+    public static double Compressor(VisionSpec v, string kind, bool queryAware, int tokens, int llmDim)
+    {
+        if (kind is not ("full" or "pool" or "query")) return Compressor(v, queryAware, tokens, llmDim);
+        double p = v.Patches, c = v.Dim, d = llmDim, n = tokens;
+        double projector = 2 * p * c * d + 2 * p * d * d;
+        double pool = kind == "full" ? 0 : 2 * n * p * d;
+        double score = kind == "query" ? 2 * p * d : 0;  // each patch against the question; the region softmax is elementwise
+        return projector + pool + score;
+    }
+
     /// <summary>A decoder run on <paramref name="newTokens"/> positions after <paramref name="pastTokens"/> cached ones,
     /// with logits for every new position (as the contract's graph computes them).</summary>
     public static double DecoderRun(DecoderSpec s, int newTokens, int pastTokens)
@@ -46,6 +62,33 @@ public static class FlopsModel
 
     /// <summary>Positions of the visual prefill: the V visual tokens between the vision_start and vision_end markers.</summary>
     public static int VisualPositions(int tokens) => tokens + 2;
+
+    /// <summary>
+    /// Positions a frame prefills for <paramref name="tokens"/> visual tokens and a query of <paramref name="queryTokens"/>:
+    /// a world set's V + 2 markers (its query is the cached prefix); a chat set's V and the question part after them.
+    /// </summary>
+    public static int VisualPositions(PromptSpec prompt, int tokens, int queryTokens) => prompt.IsChat ? tokens + queryTokens : tokens + 2;
+
+    /// <summary>Positions cached before the visual tokens: a world set's query, a chat set's template text before the image (estimated at 3 characters a token).</summary>
+    public static int PrefixPositions(PromptSpec prompt, int queryTokens) =>
+        prompt.Chat is { } chat ? Math.Max(1, chat.BeforeImage.Length / 3) : queryTokens;
+
+    /// <summary>
+    /// The per-stage FLOPs of one ask on <paramref name="manifest"/>'s prompt layout. A world set: query prefill, then
+    /// the V + 2 visual positions on top of it. A chat set: the template's text before the image (cached), then the
+    /// V visual tokens and the question's Q positions on top of it.
+    /// </summary>
+    public static AskFlops Ask(Manifest manifest, DecoderSpec decoder, CompressorSpec compressor, int tokens, int queryTokens, int answerTokens)
+    {
+        var prompt = manifest.Prompt;
+        if (!prompt.IsChat && compressor.Kind is not ("full" or "pool" or "query"))
+            return Ask(manifest.Vision, decoder, compressor.QueryAware, tokens, queryTokens, answerTokens);
+        int prefix = PrefixPositions(prompt, queryTokens), visual = VisualPositions(prompt, tokens, queryTokens);
+        double decode = 0;
+        for (int i = 1; i < answerTokens; i++) decode += DecoderRun(decoder, 1, prefix + visual + i - 1);
+        return new AskFlops(Vision(manifest.Vision), DecoderRun(decoder, prefix, 0),
+            Compressor(manifest.Vision, compressor.Kind, compressor.QueryAware, tokens, decoder.Dim), DecoderRun(decoder, visual, prefix), decode);
+    }
 
     /// <summary>The per-stage FLOPs of one ask: query prefill of Q tokens, compressor, visual prefill (V + 2 markers), and decoding.</summary>
     public static AskFlops Ask(VisionSpec vision, DecoderSpec decoder, bool queryAware, int tokens, int queryTokens, int answerTokens)

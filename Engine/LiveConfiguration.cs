@@ -43,7 +43,8 @@ public sealed record LiveConfiguration(AskConfig Config, string Decoder, string 
                 // What the budget leaves after the per-frame stages pays for decode steps (at least one). A step
                 // attends to the query, the V visual tokens and their two markers.
                 var chosen = set.Manifest.FindDecoder(plan.Choice.Decoder);
-                int past = request.QueryTokens + FlopsModel.VisualPositions(plan.Choice.Tokens);
+                var prompt = set.Manifest.Prompt;
+                int past = FlopsModel.PrefixPositions(prompt, request.QueryTokens) + FlopsModel.VisualPositions(prompt, plan.Choice.Tokens, request.QueryTokens);
                 double stepMs = cal.Decoders[chosen.Name].Ms(FlopsModel.DecoderRun(chosen, 1, past));
                 double fixedMs = new[] { Stage.Vision, Stage.Compress, Stage.VisualPrefill }.Sum(s => plan.Choice.StageMs[StageTimings.Name(s)]);
                 perFrame = Math.Max(1, (int)Math.Floor((budget - fixedMs) / Math.Max(stepMs, 1e-6)));

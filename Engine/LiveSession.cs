@@ -303,8 +303,8 @@ public sealed class LiveSession : IDisposable
                 {
                     // Made again only when the configuration or the query's length changes, not every frame.
                     var decoderSpec = _set.Manifest.FindDecoder(config.Decoder);
-                    bool queryAware = decoderSpec.Compressors.First(c => c.Kind == config.Compressor).QueryAware;
-                    flops = known = (config, queryTokens, FlopsModel.Ask(_set.Manifest.Vision, decoderSpec, queryAware, config.Tokens, queryTokens, 2).PerFrameCachedQuery);
+                    var compressorSpec = decoderSpec.Compressors.First(c => c.Kind == config.Compressor);
+                    flops = known = (config, queryTokens, FlopsModel.Ask(_set.Manifest, decoderSpec, compressorSpec, config.Tokens, queryTokens, 2).PerFrameCachedQuery);
                 }
                 var report = new FrameReport
                 {

@@ -55,8 +55,8 @@ public sealed class LoadedModels : IDisposable
         var decoders = m.Decoders.Select(d => new DecoderDescription(d.Name, d.Params, d.Dim, d.Layers, d.Heads, d.KvHeads, d.HeadDim, d.Intermediate, d.VocabSize,
             FlopsModel.DecoderRun(d, 1, 31),
             d.Compressors.Select(c => new CompressorDescription(c.Kind, c.QueryAware, c.Params, c.Tokens,
-                c.Tokens.Select(t => FlopsModel.Compressor(v, c.QueryAware, t, d.Dim)).ToList(),
-                c.Tokens.Select(t => FlopsModel.DecoderRun(d, FlopsModel.VisualPositions(t), 16)).ToList())).ToList())).ToList();
+                c.Tokens.Select(t => FlopsModel.Compressor(v, c.Kind, c.QueryAware, t, d.Dim)).ToList(),
+                c.Tokens.Select(t => FlopsModel.DecoderRun(d, FlopsModel.VisualPositions(m.Prompt, t, 16), 16)).ToList())).ToList())).ToList();
         return new ModelSetDescription(m.Name, Set.Directory, Provider, m.Description, vision, Set.Tokenizer.Count, m.Tokenizer.Vocab, m.Tokenizer.Merges,
             m.Tokenizer.SpecialTokens.Count, decoders, new DefaultDescription(m.Default.Decoder, m.Default.Compressor, m.Default.Tokens));
     }

@@ -35,7 +35,12 @@ public sealed record PlanCandidate(string Decoder, string Compressor, int Tokens
 public sealed record Plan(double BudgetMs, bool Fits, PlanCandidate Choice, PlanCandidate? RunnerUp, IReadOnlyList<PlanCandidate> All);
 
 /// <summary>What one plan is for: the latency budget per answer, the query's length, whether its KV cache is reused.</summary>
-public sealed record PlanRequest(double LatencyMs, int QueryTokens = PlanRequest.DefaultQueryTokens, bool CachedQuery = false, int AnswerTokens = 2, string Compressor = "quecc")
+/// <param name="LatencyMs">The budget per answer.</param>
+/// <param name="QueryTokens">The query's length in tokens.</param>
+/// <param name="CachedQuery">Whether the query's prefill is already cached (a live session's later frames).</param>
+/// <param name="AnswerTokens">Answer tokens to pay for.</param>
+/// <param name="Compressor">The compressor kind planned with; null: <see cref="Planner.PlannedCompressor"/> (QueCC on a world set, query on an imported one).</param>
+public sealed record PlanRequest(double LatencyMs, int QueryTokens = PlanRequest.DefaultQueryTokens, bool CachedQuery = false, int AnswerTokens = 2, string? Compressor = null)
 {
     /// <summary>The query length planned for when none is given (a typical world question, query-start token included).</summary>
     public const int DefaultQueryTokens = 12;
@@ -63,26 +68,38 @@ public static class Planner
         return new LawParameters(Get("a"), Get("alpha"), Get("beta"), Get("d"));
     }
 
+    /// <summary>
+    /// The compressor kind a plan chooses V for when none is asked for: QueCC where the set has it (the world sets),
+    /// else an imported set's query-guided one, else its first kind.
+    /// </summary>
+    public static string PlannedCompressor(Manifest manifest)
+    {
+        var kinds = manifest.Decoders.SelectMany(d => d.Compressors.Select(c => c.Kind)).ToList();
+        return kinds.Contains("quecc") ? "quecc" : kinds.Contains("query") ? "query" : kinds.FirstOrDefault() ?? "quecc";
+    }
+
     /// <summary>The configuration with the best predicted accuracy that fits <paramref name="request"/>'s budget (ties to the cheaper), else the cheapest; every candidate with its cost.</summary>
     public static Plan Choose(Manifest manifest, LawParameters law, Calibration calibration, PlanRequest request)
     {
         if (!(request.LatencyMs > 0)) throw new EngineException($"--latency-ms must be positive, got {request.LatencyMs}");
         if (request.QueryTokens is < 0 or > 4096) throw new EngineException($"--query-tokens must be in 0..4096, got {request.QueryTokens}");
         var all = new List<PlanCandidate>();
+        var kind = request.Compressor ?? PlannedCompressor(manifest);
         foreach (var d in manifest.Decoders)
         {
             if (!calibration.Decoders.TryGetValue(d.Name, out var speed))
                 throw new EngineException($"calibration has no figures for decoder {d.Name}: recalibrate (--recalibrate)");
-            foreach (var c in d.Compressors.Where(c => c.Kind == request.Compressor))
+            foreach (var c in d.Compressors.Where(c => c.Kind == kind))
                 foreach (int v in c.Tokens)
                 {
-                    var flops = FlopsModel.Ask(manifest.Vision, d, c.QueryAware, v, request.QueryTokens, request.AnswerTokens);
+                    var flops = FlopsModel.Ask(manifest, d, c, v, request.QueryTokens, request.AnswerTokens);
                     var key = Calibration.CompressorKey(d.Name, c.Kind, v);
                     if (!calibration.CompressorMs.TryGetValue(key, out var compressorMs))
                         throw new EngineException($"calibration has no figure for {key}: recalibrate (--recalibrate)");
                     double decodeMs = 0;
                     for (int i = 1; i < request.AnswerTokens; i++)
-                        decodeMs += speed.Ms(FlopsModel.DecoderRun(d, 1, request.QueryTokens + FlopsModel.VisualPositions(v) + i - 1));
+                        decodeMs += speed.Ms(FlopsModel.DecoderRun(d, 1, FlopsModel.PrefixPositions(manifest.Prompt, request.QueryTokens)
+                                                                      + FlopsModel.VisualPositions(manifest.Prompt, v, request.QueryTokens) + i - 1));
                     var stages = new Dictionary<string, double>
                     {
                         [StageTimings.Name(Stage.Vision)] = calibration.VisionMs,
@@ -94,7 +111,7 @@ public static class Planner
                     all.Add(new PlanCandidate(d.Name, c.Kind, v, law.Accuracy(d.Params / 1e9, v), flops, stages));
                 }
         }
-        if (all.Count == 0) throw new EngineException($"model set '{manifest.Name}' has no '{request.Compressor}' compressor to plan with");
+        if (all.Count == 0) throw new EngineException($"model set '{manifest.Name}' has no '{kind}' compressor to plan with");
         // Best predicted accuracy first; ties go to the cheaper configuration.
         var fitting = all.Where(c => c.TotalMs <= request.LatencyMs).OrderByDescending(c => c.PredictedAccuracy).ThenBy(c => c.TotalMs).ToList();
         if (fitting.Count > 0)
@@ -103,7 +120,7 @@ public static class Planner
         return new Plan(request.LatencyMs, false, cheapest[0], cheapest.Count > 1 ? cheapest[1] : null, all);
     }
 
-    /// <summary>Every QueCC configuration the planner could pick, with its FLOPs per frame (cached query) and the law's accuracy; empty without a law.</summary>
+    /// <summary>Every configuration of the planned compressor kind the planner could pick, with its FLOPs per frame (cached query) and the law's accuracy; empty without a law.</summary>
     public static IReadOnlyList<LawPoint> LawPoints(LoadedModels set) => LawPoints(set.Set);
 
     internal static IReadOnlyList<LawPoint> LawPoints(ModelSet set)
@@ -111,9 +128,10 @@ public static class Planner
         var manifest = set.Manifest;
         if (manifest.ScalingLaw is not { ValueKind: JsonValueKind.Object }) return [];
         var law = Law(manifest);
+        var kind = PlannedCompressor(manifest);
         return manifest.Decoders
-            .SelectMany(d => d.Compressors.Where(c => c.Kind == "quecc").SelectMany(c => c.Tokens.Select(v =>
-                new LawPoint(d.Name, v, FlopsModel.Ask(manifest.Vision, d, c.QueryAware, v, PlanRequest.DefaultQueryTokens, 2).PerFrameCachedQuery,
+            .SelectMany(d => d.Compressors.Where(c => c.Kind == kind).SelectMany(c => c.Tokens.Select(v =>
+                new LawPoint(d.Name, v, FlopsModel.Ask(manifest, d, c, v, PlanRequest.DefaultQueryTokens, 2).PerFrameCachedQuery,
                     law.Accuracy(d.Params / 1e9, v)))))
             .ToList();
     }

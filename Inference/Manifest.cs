@@ -42,6 +42,7 @@ public sealed record GraphSpec(
 /// <param name="Std">Per-channel normalisation deviation (RGB).</param>
 /// <param name="Params">Parameter count.</param>
 /// <param name="MlpDim">The MLP's hidden width (0: 4 x dim).</param>
+/// <param name="ClassToken">Whether the tower runs a class token beside the patches (CLIP, the world's encoder: yes; SigLIP: no).</param>
 public sealed record VisionSpec(
     string File,
     IReadOnlyDictionary<string, TensorSpec> Inputs,
@@ -57,7 +58,8 @@ public sealed record VisionSpec(
     IReadOnlyList<float> Mean,
     IReadOnlyList<float> Std,
     long Params,
-    int MlpDim = 0)
+    int MlpDim = 0,
+    bool ClassToken = true)
 {
     /// <summary>The MLP's hidden width (a manifest without mlp_dim means CLIP's 4 x dim).</summary>
     public int MlpDim { get; init; } = MlpDim > 0 ? MlpDim : 4 * Dim;

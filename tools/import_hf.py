@@ -535,7 +535,7 @@ def import_checkpoint(hf: Path, out: Path, name: str | None) -> dict:
         "created_by": "tools/import_hf.py " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("import_hf.py") else "tools/import_hf.py",
         "vision": {"file": "vision.onnx", **vspec, "image_size": S, "patch_size": tower_cfg.patch_size, "grid": grid,
                    "dim": Dv, "multi_dim": 0, "layers": tower_cfg.layers, "heads": tower_cfg.heads,
-                   "mlp_dim": tower_cfg.intermediate, "multi_layers": [], "mean": mean, "std": std,
+                   "mlp_dim": tower_cfg.intermediate, "multi_layers": tower_cfg.feature_layers, "mean": mean, "std": std,
                    "params": vision_params, "kind": tower_cfg.kind, "class_token": tower_cfg.kind == "clip"},
         "decoders": [{"name": dname, "decoder": {"file": f"{dname}/decoder.onnx", **dspec},
                       "embed": {"file": f"{dname}/embed.onnx", **espec},
@@ -548,7 +548,7 @@ def import_checkpoint(hf: Path, out: Path, name: str | None) -> dict:
         "prompt": {"stop": stops, "chat": {k: prompt[k] for k in ("before_image", "before_question", "after_question")},
                    "query_embedding": "question_embedding_mean"},
         "default": {"decoder": dname, "compressor": "full", "tokens": P},
-        "scaling_law": None,
+        "scaling_law": paper_law() if c["text_type"] == "qwen2" else None,
         "world": None,
         "golden": "golden/golden.json",
         "source": {"importer": "tools/import_hf.py", "folder": hf.name, "architecture": "LlavaForConditionalGeneration",
@@ -561,6 +561,22 @@ def import_checkpoint(hf: Path, out: Path, name: str | None) -> dict:
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return {"seconds": time.time() - t0, "patches": P, "params": manifest["source"]["params"]}
+
+
+PAPER_LAW = Path(__file__).resolve().parents[1] / "docs" / "data" / "paper_law.json"
+
+
+def paper_law() -> dict | None:
+    """The paper's own law (Qwen-1.5 decoders, CLIP-336, TokenPacker), as the planner law of a Qwen set: marked as
+    the paper's, not measured on this set. docs/data/paper_law.json is `assistant law fit --points
+    shared/data/paper_scaling_points.csv --bounds paper --json`."""
+    if not PAPER_LAW.is_file():
+        return None
+    from export import law_entry
+    entry = law_entry(json.loads(PAPER_LAW.read_text()),
+                      "the paper's fitted law (arXiv 2411.03312: LLaVA-Next-style VLMs, Qwen-1.5 LLMs, CLIP ViT-L/14-336, "
+                      "TokenPacker; docs/data/paper_law.json), not measured on this set")
+    return {**entry, "origin": "paper"}
 
 
 def _tower_key(name: str) -> str:

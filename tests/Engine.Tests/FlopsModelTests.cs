@@ -11,7 +11,8 @@ namespace Assistant.Engine.Tests;
 /// </summary>
 public sealed class FlopsModelTests
 {
-    public static IEnumerable<object[]> Sets() => [[Repo.TinyModels], [Repo.TrainedModels]];
+    public static IEnumerable<object[]> Sets() =>
+        [[Repo.TinyModels], [Repo.TrainedModels], [HfCheckpoints.Get("clip-qwen2-bf16-shards").Set], [HfCheckpoints.Get("siglip").Set]];
 
     private static double ProfiledFlops(string path, IReadOnlyList<(string Name, long[] Shape, bool Int64)> inputs, string output)
     {
@@ -74,10 +75,11 @@ public sealed class FlopsModelTests
             foreach (var c in d.Compressors)
                 foreach (var (tokens, g) in c.Graphs)
                 {
-                    var inputs = new List<(string, long[], bool)> { ("features", [1, v.Patches, v.Dim], false), ("features_multi", [1, v.Patches, v.MultiDim], false) };
+                    var inputs = new List<(string, long[], bool)> { ("features", [1, v.Patches, v.Dim], false) };
+                    if (v.MultiDim > 0) inputs.Add(("features_multi", [1, v.Patches, v.MultiDim], false));
                     if (c.QueryAware) inputs.Add(("query_embedding", [1, d.Dim], false));
                     double graph = ProfiledFlops(Path.Combine(dir, g.File), inputs, "visual_tokens");
-                    Assert.Equal(graph, FlopsModel.Compressor(v, c.QueryAware, int.Parse(tokens), d.Dim), 6);
+                    Assert.Equal(graph, FlopsModel.Compressor(v, c.Kind, c.QueryAware, int.Parse(tokens), d.Dim), 6);
                     checkedGraphs++;
                 }
         Assert.True(checkedGraphs >= 4);
@@ -112,5 +114,22 @@ public sealed class FlopsModelTests
         var ask = FlopsModel.Ask(Read(Repo.TrainedModels).Vision, d, true, 4, 12, 2);
         Assert.Equal(ask.Total - ask.QueryPrefill, ask.PerFrameCachedQuery, 6);
         Assert.True(ask.VisualPrefill < FlopsModel.Ask(Read(Repo.TrainedModels).Vision, d, true, 64, 12, 2).VisualPrefill);
+    }
+
+    [Fact]
+    public void AChatSet_PrefillsTheVisualTokensAndTheQuestion_OnTopOfTheTemplatePrefix()
+    {
+        var m = Read(HfCheckpoints.Get("siglip").Set);
+        var d = m.Decoders[0];
+        var full = d.Compressors.Single(c => c.Kind == "full");
+        var query = d.Compressors.Single(c => c.Kind == "query");
+        int patches = m.Vision.Patches;
+        var all = FlopsModel.Ask(m, d, full, patches, 18, 2);
+        var four = FlopsModel.Ask(m, d, query, 4, 18, 2);
+        int prefix = FlopsModel.PrefixPositions(m.Prompt, 18);
+        Assert.Equal(FlopsModel.DecoderRun(d, patches + 18, prefix), all.VisualPrefill, 6);  // V + the question after the image
+        Assert.Equal(FlopsModel.DecoderRun(d, 4 + 18, prefix), four.VisualPrefill, 6);
+        Assert.Equal(all.QueryPrefill, four.QueryPrefill, 6);  // the template prefix does not depend on V
+        Assert.Equal(all.Vision, four.Vision, 6);
     }
 }

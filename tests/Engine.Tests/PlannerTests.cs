@@ -105,4 +105,23 @@ public sealed class PlannerTests
         Assert.True(Calibrator.Load(set, refresh: false, root).Measured);
         Assert.NotNull(JsonSerializer.Deserialize<Calibration>(File.ReadAllText(Calibrator.CachePath(set, root))));
     }
+
+    [Fact]
+    public void AnImportedQwenSet_PlansWithItsQueryCompressor_UnderThePapersLaw()
+    {
+        var m = Manifest.Read(HfCheckpoints.Get("clip-qwen2-bf16-shards").Set);
+        var law = m.ScalingLaw!.Value;
+        Assert.Equal("paper", law.GetProperty("origin").GetString());  // marked as the paper's, not measured on the set
+        var d = m.Decoders[0];
+        var compressors = d.Compressors.SelectMany(c => c.Tokens.Select(v => (Calibration.CompressorKey(d.Name, c.Kind, v), 0.1)))
+            .ToDictionary(x => x.Item1, x => x.Item2);
+        var cal = new Calibration(m.Name, "cpu", "test", DateTime.UnixEpoch, 0.5, compressors, new Dictionary<string, DecoderSpeed> { [d.Name] = new(0.1, 0.02) });
+        var plan = Planner.Choose(m, Planner.Law(m), cal, new PlanRequest(1000, QueryTokens: 18, CachedQuery: true));
+        Assert.Equal("query", Planner.PlannedCompressor(m));
+        Assert.All(plan.All, c => Assert.Equal("query", c.Compressor));
+        Assert.Equal([1, 4], plan.All.Select(c => c.Tokens).Order());
+        Assert.Equal(4, plan.Choice.Tokens);  // the law: more visual tokens, lower error, and both fit
+        var one = plan.All.Single(c => c.Tokens == 1);
+        Assert.True(plan.Choice.Flops.VisualPrefill > one.Flops.VisualPrefill);
+    }
 }
