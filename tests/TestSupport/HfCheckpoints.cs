@@ -65,4 +65,19 @@ public static class HfCheckpoints
     /// <summary>Runs tools/<paramref name="script"/> with Debian's python3 (./test installs python3-torch and python3-onnx).</summary>
     public static string Python(string script, IEnumerable<string> args) =>
         Tool.Run("/usr/bin/python3", [Path.Combine(Repo.Root, "tools", script), .. args]);
+
+    /// <summary>Imports <paramref name="checkpoint"/> into a new folder under <paramref name="parent"/> with <paramref name="environment"/> set.</summary>
+    public static string Import(string checkpoint, string parent, IReadOnlyDictionary<string, string> environment)
+    {
+        var set = Path.Combine(parent, $"set-{Guid.NewGuid():N}");
+        var psi = new System.Diagnostics.ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { Path.Combine(Repo.Root, "tools", "import_hf.py"), checkpoint, "--out", set }) psi.ArgumentList.Add(a);
+        foreach (var (k, v) in environment) psi.Environment[k] = v;
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"import_hf.py failed ({p.ExitCode}): {err.Result.Trim()}");
+        return set;
+    }
 }
