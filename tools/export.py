@@ -59,17 +59,22 @@ def n_params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def export_graph(module, args, path: Path, spec: dict) -> dict:
+def export_graph(module, args, path: Path, spec: dict, external_above: int | None = None) -> dict:
     """Exports one graph whose tensors are declared in `spec` ({"inputs": io(...), "outputs": io(...)}):
     string axes become dynamic, integer axes are written into the graph's output types (tracing loses some,
-    e.g. V after a reshape), so the C# loader can check them against the manifest. Returns `spec`."""
+    e.g. V after a reshape), so the C# loader can check them against the manifest. A graph of more than
+    `external_above` bytes keeps its weights in `<file>.data` beside it (protobuf's 2 GB limit). Returns `spec`."""
+    import tempfile
     module.eval()
     inputs, outputs = list(spec["inputs"]), list(spec["outputs"])
     dynamic = {name: {i: d for i, d in enumerate(t["shape"]) if isinstance(d, str)}
                for name, t in {**spec["inputs"], **spec["outputs"]}.items()}
-    torch.onnx.export(module, args, str(path), input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
-                      opset_version=OPSET, do_constant_folding=True)
-    model = onnx.load(str(path))
+    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:  # a large export may write many files; none stay
+        raw = Path(scratch) / path.name
+        with torch.no_grad():
+            torch.onnx.export(module, args, str(raw), input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
+                              opset_version=OPSET, do_constant_folding=True)
+        model = onnx.load(str(raw))
     for out in model.graph.output:
         shape = spec["outputs"][out.name]["shape"]
         dims = out.type.tensor_type.shape.dim
@@ -80,8 +85,12 @@ def export_graph(module, args, path: Path, spec: dict) -> dict:
                 dim.dim_value = want
             else:
                 dim.dim_param = want
-    onnx.checker.check_model(model, full_check=True)
-    onnx.save(model, str(path))
+    if external_above is not None and model.ByteSize() > external_above:
+        onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location=path.name + ".data")
+        onnx.checker.check_model(str(path))
+    else:
+        onnx.checker.check_model(model, full_check=True)
+        onnx.save(model, str(path))
     return spec
 
 

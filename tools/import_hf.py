@@ -28,7 +28,8 @@ import torch
 import bpe_tokenizer
 import safetensors_io
 from decoder import Decoder, DecoderConfig, Embed
-from export import OPSET, decoder_io, io, n_params
+import export
+from export import decoder_io, io, n_params
 from hf_llava import (ACTIVATIONS, FullCompressor, PoolCompressor, Projector, QueryCompressor, TowerConfig,
                       VisionTower, pool_sides, QUERY_TEMPERATURE)
 
@@ -371,34 +372,8 @@ def stop_tokens(hf: Path, tok: Tokenizer, cfg_json: dict) -> list:
 # ---------------------------------------------------------------- export
 
 def export_graph(module, args, path: Path, spec: dict) -> dict:
-    """As export.export_graph, with a graph over LARGE_GRAPH written with its weights in `<file>.data`."""
-    module.eval()
-    inputs, outputs = list(spec["inputs"]), list(spec["outputs"])
-    dynamic = {name: {i: d for i, d in enumerate(t["shape"]) if isinstance(d, str)}
-               for name, t in {**spec["inputs"], **spec["outputs"]}.items()}
-    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
-        raw = Path(scratch) / path.name
-        with torch.no_grad():
-            torch.onnx.export(module, args, str(raw), input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
-                              opset_version=OPSET, do_constant_folding=True)
-        model = onnx.load(str(raw))
-    for out in model.graph.output:
-        shape = spec["outputs"][out.name]["shape"]
-        dims = out.type.tensor_type.shape.dim
-        assert len(dims) == len(shape), f"{path.name}: {out.name} has rank {len(dims)}, declared {shape}"
-        for dim, want in zip(dims, shape):
-            if isinstance(want, int):
-                dim.Clear()
-                dim.dim_value = want
-            else:
-                dim.dim_param = want
-    if model.ByteSize() > LARGE_GRAPH:
-        onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location=path.name + ".data")
-        onnx.checker.check_model(str(path))
-    else:
-        onnx.checker.check_model(model, full_check=True)
-        onnx.save(model, str(path))
-    return spec
+    """export.export_graph, with graphs over LARGE_GRAPH bytes keeping their weights in `<file>.data`."""
+    return export.export_graph(module, args, path, spec, external_above=LARGE_GRAPH)
 
 
 def golden_image(size: int) -> np.ndarray:

@@ -18,14 +18,20 @@ public sealed class ImportedSetTests
 
     public static TheoryData<string> Variants => new(HfCheckpoints.Variants.Keys);
 
+    /// <summary>The variant's checkpoint and set, the set loaded on the CPU, and its golden outputs.</summary>
+    private static (HfCheckpoints.Made Made, ModelSet Set, JsonElement Golden) Open(string variant)
+    {
+        var made = HfCheckpoints.Get(variant);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(made.Set, "golden", "golden.json")));
+        return (made, ModelSet.Load(made.Set, Cpu), doc.RootElement.Clone());
+    }
+
     [Theory]
     [MemberData(nameof(Variants))]
     public void EveryGraphMatchesTheImportersPyTorch(string variant)
     {
-        var made = HfCheckpoints.Get(variant);
-        using var set = ModelSet.Load(made.Set, Cpu);
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(made.Set, "golden", "golden.json")));
-        var g = doc.RootElement;
+        var (made, set, g) = Open(variant);
+        using var _ = set;
         using var lease = set.Lease();
         var vision = lease.Vision;
         Golden.Floats(g.GetProperty("pixel_values")).CopyTo(vision.PixelBuffer);
@@ -93,10 +99,8 @@ public sealed class ImportedSetTests
     [MemberData(nameof(Variants))]
     public void ThePipelineAnswersAsPyTorchWithEveryCompressor_AndPrefillsTheTemplateOnce(string variant)
     {
-        var made = HfCheckpoints.Get(variant);
-        using var set = ModelSet.Load(made.Set, Cpu);
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(made.Set, "golden", "golden.json")));
-        var g = doc.RootElement;
+        var (made, set, g) = Open(variant);
+        using var _ = set;
         var frame = Capture.ImageFile.Load(Path.Combine(made.Set, "golden", "image.png"));
         using var pipeline = new FramePipeline(set);
         pipeline.SetQuery(g.GetProperty("query").GetString()!);
