@@ -172,7 +172,7 @@ public sealed class FramePipeline : IDisposable
         bool encode = !_haveFeatures || stats.SceneChange > SceneChangeThreshold;
         if (encode)
         {
-            Preprocess.ResizeNormalize(frame.Rgb, frame.Width, frame.Height, vs.ImageSize, _mean, _std, vision.PixelBuffer);
+            Preprocess.ResizeNormalize(frame.Rgb, frame.Width, frame.Height, vs.ImageSize, _mean, _std, vision.PixelBuffer, vs.Crop == "center");
         }
         timings.Add(Stage.Preprocess, t);
         if (encode)

@@ -43,6 +43,7 @@ public sealed record GraphSpec(
 /// <param name="Params">Parameter count.</param>
 /// <param name="MlpDim">The MLP's hidden width (0: 4 x dim).</param>
 /// <param name="ClassToken">Whether the tower runs a class token beside the patches (CLIP, the world's encoder: yes; SigLIP: no).</param>
+/// <param name="Crop">"center": the frame's centred square is resized (CLIP's processor); absent: the whole frame.</param>
 public sealed record VisionSpec(
     string File,
     IReadOnlyDictionary<string, TensorSpec> Inputs,
@@ -59,7 +60,8 @@ public sealed record VisionSpec(
     IReadOnlyList<float> Std,
     long Params,
     int MlpDim = 0,
-    bool ClassToken = true)
+    bool ClassToken = true,
+    string? Crop = null)
 {
     /// <summary>The MLP's hidden width (a manifest without mlp_dim means CLIP's 4 x dim).</summary>
     public int MlpDim { get; init; } = MlpDim > 0 ? MlpDim : 4 * Dim;

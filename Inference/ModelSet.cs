@@ -70,6 +70,8 @@ public sealed class ModelSet : IDisposable
             }
 
             ManifestRanges.Check(manifest);  // before anything is opened or sized from the manifest's numbers
+            if (manifest.Vision.Crop is not (null or "center"))
+                throw new InferenceException($"manifest.json vision crop '{manifest.Vision.Crop}' is not one this build does (center, or none)");
             var vs = manifest.Vision;
             var visionGraph = vs.Graph;
             var visionSession = Open(visionGraph);

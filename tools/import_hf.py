@@ -512,7 +512,9 @@ def import_checkpoint(hf: Path, out: Path, name: str | None) -> dict:
         "vision": {"file": "vision.onnx", **vspec, "image_size": S, "patch_size": tower_cfg.patch_size, "grid": grid,
                    "dim": Dv, "multi_dim": 0, "layers": tower_cfg.layers, "heads": tower_cfg.heads,
                    "mlp_dim": tower_cfg.intermediate, "multi_layers": tower_cfg.feature_layers, "mean": mean, "std": std,
-                   "params": vision_params, "kind": tower_cfg.kind, "class_token": tower_cfg.kind == "clip"},
+                   "params": vision_params, "kind": tower_cfg.kind, "class_token": tower_cfg.kind == "clip",
+                   # CLIP's processor resizes the shortest edge and crops the centre; SigLIP's resizes the whole image.
+                   **({"crop": "center"} if pre.get("do_center_crop") else {})},
         "decoders": [{"name": dname, "decoder": {"file": f"{dname}/decoder.onnx", **dspec},
                       "embed": {"file": f"{dname}/embed.onnx", **espec},
                       "dim": D, "layers": text_cfg.layers, "heads": text_cfg.heads, "kv_heads": text_cfg.kv_heads,

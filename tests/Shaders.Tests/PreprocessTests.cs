@@ -46,6 +46,25 @@ public sealed class PreprocessTests
     }
 
     [Fact]
+    public void ResizeNormalize_CenterCrop_ResizesOnlyTheCentredSquare()
+    {
+        // A 6 x 4 frame whose columns 1..4 (the centred 4 x 4 square) hold their column index and the edges 250: at
+        // size 4 the crop is an identity copy of the square, and no edge pixel reaches it; without the crop they do.
+        var rgb = new byte[6 * 4 * 3];
+        for (int y = 0; y < 4; y++)
+            for (int x = 0; x < 6; x++)
+                for (int c = 0; c < 3; c++) rgb[(y * 6 + x) * 3 + c] = x is 0 or 5 ? (byte)250 : (byte)(10 * x);
+        var cropped = new float[3 * 16];
+        Preprocess.ResizeNormalize(rgb, 6, 4, 4, Mean, Std, cropped, centerCrop: true);
+        for (int y = 0; y < 4; y++)
+            for (int x = 0; x < 4; x++)
+                Assert.Equal((10 * (x + 1) / 255f - Mean[0]) / Std[0], cropped[y * 4 + x], 4);
+        var squashed = new float[3 * 16];
+        Preprocess.ResizeNormalize(rgb, 6, 4, 4, Mean, Std, squashed);
+        Assert.True(squashed[0] > cropped[0] + 1);  // the left edge's 250 is in the squashed frame's first column
+    }
+
+    [Fact]
     public void ResizeNormalize_RejectsShortBuffers()
     {
         Assert.Throws<ArgumentException>(() => Preprocess.ResizeNormalize(new byte[10], 4, 4, 4, Mean, Std, new float[48]));
