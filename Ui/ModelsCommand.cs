@@ -65,9 +65,11 @@ internal static class ModelsCommand
         var hfArg = new Argument<string>("HF_DIR") { Description = "a downloaded llava-hf checkpoint folder (config.json, *.safetensors, tokenizer.json, ...)" };
         var outOption = new Option<string>("--out") { Description = "model set folder to create (must not exist)", Required = true };
         var name = new Option<string?>("--name") { Description = "set name recorded in the manifest (default: the checkpoint folder's name)" };
+        var dtype = new Option<string>("--dtype") { Description = "weight storage: f32, or f16 (half the disk, computed in float32)", DefaultValueFactory = _ => "f32" };
+        dtype.AcceptOnlyFromAmong("f32", "f16");
         var command = new Command("import", "Import a LLaVA-family checkpoint (CLIP/SigLIP + MLP projector + Qwen2/Llama) as a model set; docs/REAL_MODELS.md.")
         {
-            hfArg, outOption, name,
+            hfArg, outOption, name, dtype,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -78,6 +80,7 @@ internal static class ModelsCommand
                 throw new EngineException("the importer needs PyTorch, onnx and jinja2: apt-get install python3-torch python3-onnx python3-jinja2 libopenblas0-pthread");
             List<string> args = [script, parse.GetValue(hfArg)!, "--out", parse.GetValue(outOption)!];
             if (parse.GetValue(name) is { } n) args.AddRange(["--name", n]);
+            args.AddRange(["--dtype", parse.GetValue(dtype)!]);
             return await RunTool(python, args, stdout, stderr, cancellation);
         });
         return command;

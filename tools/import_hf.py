@@ -371,9 +371,43 @@ def stop_tokens(hf: Path, tok: Tokenizer, cfg_json: dict) -> list:
 
 # ---------------------------------------------------------------- export
 
+STORAGE = {"dtype": "f32"}  # the set's weight storage, chosen by --dtype (one import per process)
+
+
 def export_graph(module, args, path: Path, spec: dict) -> dict:
-    """export.export_graph, with graphs over LARGE_GRAPH bytes keeping their weights in `<file>.data`."""
-    return export.export_graph(module, args, path, spec, external_above=LARGE_GRAPH)
+    """export.export_graph, with graphs over LARGE_GRAPH bytes keeping their weights in `<file>.data`, and with
+    --dtype f16 the weights stored as float16."""
+    export.export_graph(module, args, path, spec, external_above=None if STORAGE["dtype"] == "f16" else LARGE_GRAPH)
+    if STORAGE["dtype"] == "f16":
+        f16_storage(path)
+    return spec
+
+
+def f16_storage(path: Path, smallest: int = 1024) -> None:
+    """Rewrites a graph with its float weights of `smallest` or more values stored as float16, each followed by a
+    Cast to float32 under its old name: activations stay float32 (the contract), the file halves. ONNX Runtime
+    folds the casts when it loads the graph, so memory at run time is the float32 one."""
+    from onnx import helper, numpy_helper
+    model = onnx.load(str(path))
+    casts, kept = [], []
+    for init in model.graph.initializer:
+        if init.data_type == onnx.TensorProto.FLOAT and int(np.prod(init.dims)) >= smallest:
+            half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name + "_f16")
+            kept.append(half)
+            casts.append(helper.make_node("Cast", [half.name], [init.name], to=onnx.TensorProto.FLOAT, name=init.name + "_cast"))
+        else:
+            kept.append(init)
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+    nodes = casts + list(model.graph.node)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    if model.ByteSize() > LARGE_GRAPH:
+        onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location=path.name + ".data")
+        onnx.checker.check_model(str(path))
+    else:
+        onnx.checker.check_model(model, full_check=True)
+        onnx.save(model, str(path))
 
 
 def golden_image(size: int) -> np.ndarray:
@@ -410,7 +444,7 @@ def reference_answer(decoder, embed, visual, prefix_ids, question_ids, new_token
     return prefill, tokens
 
 
-def import_checkpoint(hf: Path, out: Path, name: str | None) -> dict:
+def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32") -> dict:
     t0 = time.time()
     c = parse_config(hf)
     tower_cfg, text_cfg = c["tower"], c["text"]
@@ -440,6 +474,13 @@ def import_checkpoint(hf: Path, out: Path, name: str | None) -> dict:
         load_module(decoder, weights, "language_model.", "text model    ", rename=text_key)
     finally:
         weights.close()
+    STORAGE["dtype"] = dtype
+    if dtype == "f16":
+        # The reference (golden) and the graphs hold the same float16-rounded weights, so they still agree to 1e-4.
+        with torch.no_grad():
+            for module in (tower, projector, decoder):
+                for p in module.parameters():
+                    p.copy_(p.half().float())
 
     grid, P, Dv, D = tower_cfg.grid, tower_cfg.patches, tower_cfg.feature_dim, text_cfg.dim
     out.mkdir(parents=True)
@@ -535,7 +576,7 @@ def import_checkpoint(hf: Path, out: Path, name: str | None) -> dict:
                    "vision_feature_select_strategy": c["strategy"], "tied_embeddings": tied,
                    "params": {"vision": vision_params, "projector": n_params(projector), "text": n_params(decoder)},
                    "preprocessor": {k: pre.get(k) for k in ("image_processor_type", "size", "crop_size", "resample", "do_center_crop") if k in pre},
-                   "query_temperature": QUERY_TEMPERATURE},
+                   "query_temperature": QUERY_TEMPERATURE, "weights": dtype},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return {"seconds": time.time() - t0, "patches": P, "params": manifest["source"]["params"]}
@@ -568,6 +609,8 @@ def main(argv=None) -> int:
     ap.add_argument("hf_dir", type=Path, help="the downloaded checkpoint folder (config.json, *.safetensors, tokenizer.json, ...)")
     ap.add_argument("--out", type=Path, required=True, help="model set folder to create (must not exist)")
     ap.add_argument("--name", help="set name recorded in the manifest (default: the checkpoint folder's name)")
+    ap.add_argument("--dtype", choices=["f32", "f16"], default="f32",
+                    help="weight storage: f32, or f16 (half the disk; weights rounded to float16, computed in float32)")
     args = ap.parse_args(argv)
     hf, out = args.hf_dir, args.out
     if not hf.is_dir():
@@ -580,7 +623,7 @@ def main(argv=None) -> int:
     partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         shutil.rmtree(partial)
-        result = import_checkpoint(hf, partial, args.name)
+        result = import_checkpoint(hf, partial, args.name, args.dtype)
         os.rename(partial, out)  # the set appears whole, or not at all
     except ImportError_ as e:
         print(f"error: {e}", file=sys.stderr)

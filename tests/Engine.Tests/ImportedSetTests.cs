@@ -68,6 +68,32 @@ public sealed class ImportedSetTests
     }
 
     [Fact]
+    public void HalfPrecisionStorage_HalvesTheGraphs_AndAnswersAsItsReference()
+    {
+        var made = HfCheckpoints.Get("siglip");  // an F32 checkpoint
+        var parent = Path.Combine(Path.GetTempPath(), $"assistant-f16-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(parent);
+        try
+        {
+            var set = HfCheckpoints.Import(made.Checkpoint, parent, new Dictionary<string, string>(), "--dtype", "f16");
+            static long Bytes(string dir) => Directory.EnumerateFiles(dir, "*.onnx*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
+            Assert.InRange(Bytes(set), 0, 0.6 * Bytes(made.Set));
+            using var models = ModelSet.Load(set, Cpu);
+            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(set, "golden", "golden.json")));
+            using var pipeline = new FramePipeline(models);
+            pipeline.SetQuery(doc.RootElement.GetProperty("query").GetString()!);
+            var outcome = pipeline.RunFrame(Capture.ImageFile.Load(Path.Combine(set, "golden", "image.png")),
+                new AskConfig(Compressor: "query", Tokens: 4, Answer: new AnswerOptions(8, IgnoreStop: true, RepeatLimit: 0)), 8, AnswerMode.Snapshot,
+                new StageTimings(), new FrameStats());
+            Assert.Equal(Golden.Ints(doc.RootElement.GetProperty("answers").GetProperty("query").GetProperty("greedy_tokens")), outcome.NewTokenIds);
+        }
+        finally
+        {
+            Directory.Delete(parent, recursive: true);
+        }
+    }
+
+    [Fact]
     public void GraphsWithExternalWeights_LoadAndAnswerTheSame()
     {
         // What a 7B import writes (weights beside each graph, past protobuf's 2 GB), forced here on a tiny set.

@@ -66,12 +66,12 @@ public static class HfCheckpoints
     public static string Python(string script, IEnumerable<string> args) =>
         Tool.Run("/usr/bin/python3", [Path.Combine(Repo.Root, "tools", script), .. args]);
 
-    /// <summary>Imports <paramref name="checkpoint"/> into a new folder under <paramref name="parent"/> with <paramref name="environment"/> set.</summary>
-    public static string Import(string checkpoint, string parent, IReadOnlyDictionary<string, string> environment)
+    /// <summary>Imports <paramref name="checkpoint"/> into a new folder under <paramref name="parent"/> with <paramref name="environment"/> set and <paramref name="args"/> added.</summary>
+    public static string Import(string checkpoint, string parent, IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var set = Path.Combine(parent, $"set-{Guid.NewGuid():N}");
         var psi = new System.Diagnostics.ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { Path.Combine(Repo.Root, "tools", "import_hf.py"), checkpoint, "--out", set }) psi.ArgumentList.Add(a);
+        foreach (var a in new[] { Path.Combine(Repo.Root, "tools", "import_hf.py"), checkpoint, "--out", set }.Concat(args)) psi.ArgumentList.Add(a);
         foreach (var (k, v) in environment) psi.Environment[k] = v;
         using var p = System.Diagnostics.Process.Start(psi)!;
         var err = p.StandardError.ReadToEndAsync();
