@@ -1,5 +1,7 @@
 // The engine beside llama.cpp on the same random-weight LLaVA checkpoint (docs/PERFORMANCE.md, "Peers"):
-//   dotnet run -c Release --project bench/Peers -- [--size tiny|0.5b] [--reps 5] [--tokens 16] [--json] [--work DIR]
+//   dotnet run -c Release --project bench/Peers -- [--size tiny|0.5b] [--reps 5] [--tokens 16] [--json] [--work DIR] [--plot PNG]
+// --plot draws time to first token against V for the last size measured (docs/peers_ttft.png); with --from REPORT.json
+// it redraws from an earlier --json report instead of measuring.
 // Each size's checkpoint is made once into --work (tools/make_hf_checkpoint.py), imported for the engine
 // (tools/import_hf.py) and written as GGUF for llama.cpp (tools/export_gguf.py). Runs are interleaved (ours and
 // llama.cpp's alternate, rep by rep), the first rep of each is an untimed warm-up, and medians are reported.
@@ -17,6 +19,16 @@ var shapes = new Dictionary<string, string> { ["tiny"] = "tiny", ["0.5b"] = "cli
 foreach (var s in sizes)
     if (!shapes.ContainsKey(s)) { Console.Error.WriteLine($"error: --size is tiny or 0.5b, got '{s}'"); return 2; }
 
+var json = new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+if (cli.Has("--from"))
+{
+    // Redraw the chart from an earlier --json report, without measuring again.
+    using var doc = JsonDocument.Parse(File.ReadAllText(cli.Get("--from", "")));
+    var size = sizes.Length == 1 ? sizes[0] : "0.5b";
+    var saved = doc.RootElement.GetProperty(size).GetProperty("f32").GetProperty("runs").Deserialize<List<Row>>(json)!;
+    Chart.Save(cli.Get("--plot", "peers_ttft.png"), size, saved);
+    return 0;
+}
 var report = new Dictionary<string, object>();
 foreach (var size in sizes)
 {
@@ -25,10 +37,11 @@ foreach (var size in sizes)
     var summary = Runs.Summarise(dirs, rows);
     report[size] = new Dictionary<string, object> { ["f32"] = new { runs = rows, goals = summary } };
     if (!cli.Has("--json")) Runs.Print(size, dirs, rows, summary, Console.Out);
+    if (cli.Has("--plot")) Chart.Save(cli.Get("--plot", "peers_ttft.png"), size, rows);
 }
 report["machine"] = new { cores = Environment.ProcessorCount, os = System.Runtime.InteropServices.RuntimeInformation.OSDescription, when = DateTime.UtcNow };
 if (cli.Has("--json"))
-    Console.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+    Console.WriteLine(JsonSerializer.Serialize(report, json));
 return 0;
 
 namespace Assistant.Bench.Peers
