@@ -71,12 +71,15 @@ class Attention(nn.Module):
         k = torch.cat([past_k, k], dim=2)  # (B, KV, Tp+T, Dh): this is the present
         v = torch.cat([past_v, v], dim=2)
         S = k.shape[2]
-        # GQA by expand+reshape: repeat_interleave exports a graph ONNX Runtime rejects (VERIFIED.md).
-        kx = k[:, :, None].expand(B, KV, H // KV, S, Dh).reshape(B, H, S, Dh)  # (B, H, S, Dh)
-        vx = v[:, :, None].expand(B, KV, H // KV, S, Dh).reshape(B, H, S, Dh)
-        att = (q @ kx.transpose(-1, -2)) / Dh ** 0.5  # (B, H, T, S)
+        G = H // KV
+        # Grouped-query attention without copying the cache per head: the G query heads of each KV head are stacked
+        # along the rows (head h = kv * G + g, as Hugging Face's repeat_kv orders them) and multiply its keys once.
+        # Expanding k and v to H heads instead cost 6% of a 0.5B decode step at context 600 (docs/PERFORMANCE.md).
+        qg = q.reshape(B, KV, G * T, Dh)  # (B, KV, G*T, Dh)
+        att = ((qg @ k.transpose(-1, -2)) / Dh ** 0.5).reshape(B, H, T, S)  # (B, H, T, S)
         att = att.masked_fill(~mask, -1e9).softmax(dim=-1)
-        out = (att @ vx).transpose(1, 2).reshape(B, T, H * Dh)  # (B, T, D)
+        out = (att.reshape(B, KV, G * T, S) @ v).reshape(B, H, T, Dh)  # (B, H, T, Dh)
+        out = out.transpose(1, 2).reshape(B, T, H * Dh)  # (B, T, D)
         return self.o_proj(out), k, v
 
 

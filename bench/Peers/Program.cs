@@ -1,7 +1,8 @@
 // The engine beside llama.cpp on the same random-weight LLaVA checkpoint (docs/PERFORMANCE.md, "Peers"):
 //   dotnet run -c Release --project bench/Peers -- [--size tiny|0.5b] [--reps 5] [--tokens 16] [--json] [--work DIR] [--plot PNG]
 // --plot draws time to first token against V for the last size measured (docs/peers_ttft.png); with --from REPORT.json
-// it redraws from an earlier --json report instead of measuring.
+// it redraws from an earlier --json report instead of measuring. --profile-decode [--past 594] prints one decode step's
+// kernel time by ONNX operator.
 // Each size's checkpoint is made once into --work (tools/make_hf_checkpoint.py), imported for the engine
 // (tools/import_hf.py) and written as GGUF for llama.cpp (tools/export_gguf.py). Runs are interleaved (ours and
 // llama.cpp's alternate, rep by rep), the first rep of each is an untimed warm-up, and medians are reported.
@@ -27,6 +28,12 @@ if (cli.Has("--from"))
     var size = sizes.Length == 1 ? sizes[0] : "0.5b";
     var saved = doc.RootElement.GetProperty(size).GetProperty("f32").GetProperty("runs").Deserialize<List<Row>>(json)!;
     Chart.Save(cli.Get("--plot", "peers_ttft.png"), size, saved);
+    return 0;
+}
+if (cli.Has("--profile-decode"))
+{
+    var dirs = Checkpoints.Prepare(root, Path.Combine(work, sizes[^1]), shapes[sizes[^1]]);
+    DecodeProfile.Print(dirs.Set, cli.Int("--past", 594), cli.Int("--steps", 10), Console.Out);
     return 0;
 }
 var report = new Dictionary<string, object>();

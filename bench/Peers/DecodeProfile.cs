@@ -1,0 +1,58 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Assistant.Bench.Peers;
+
+/// <summary>
+/// Where one decode step's time goes: the set's decoder graph run with ONNX Runtime's profiler (the same optimisation
+/// level and threads the engine uses), one token at a context of <c>past</c> cached positions, kernel time summed by
+/// operator over a few steps.
+/// </summary>
+internal static class DecodeProfile
+{
+    public static void Print(string set, int past, int steps, TextWriter o)
+    {
+        var m = Assistant.Inference.Manifest.Read(set);
+        var d = m.Decoders[0];
+        var prefix = Path.Combine(Path.GetTempPath(), $"peers-profile-{Guid.NewGuid():N}");
+        using var options = new SessionOptions { EnableProfiling = true, ProfileOutputPathPrefix = prefix, IntraOpNumThreads = Environment.ProcessorCount };
+        using var session = new InferenceSession(Path.Combine(set, d.Decoder.File), options);
+        var names = new List<string> { "inputs_embeds", "attention_mask", "position_ids" };
+        var values = new List<OrtValue>
+        {
+            OrtValue.CreateTensorValueFromMemory(new float[d.Dim], [1, 1, d.Dim]),
+            OrtValue.CreateTensorValueFromMemory(Enumerable.Repeat(1L, past + 1).ToArray(), [1, past + 1]),
+            OrtValue.CreateTensorValueFromMemory(new long[] { past }, [1, 1]),
+        };
+        for (int i = 0; i < d.Layers; i++)
+            foreach (var kv in new[] { "key", "value" })
+            {
+                names.Add($"past_key_values.{i}.{kv}");
+                values.Add(OrtValue.CreateTensorValueFromMemory(new float[d.KvHeads * past * d.HeadDim], [1, d.KvHeads, past, d.HeadDim]));
+            }
+        using var run = new RunOptions();
+        var wall = new List<double>();
+        for (int s = 0; s < steps + 1; s++)
+        {
+            var clock = Stopwatch.StartNew();
+            using (session.Run(run, names, values, ["logits"])) { }
+            if (s > 0) wall.Add(clock.Elapsed.TotalMilliseconds);
+        }
+        foreach (var v in values) v.Dispose();
+        var file = session.EndProfiling();
+        var byOp = new Dictionary<string, double>();
+        using (var doc = JsonDocument.Parse(File.ReadAllText(file)))
+            foreach (var e in doc.RootElement.EnumerateArray())
+            {
+                if (e.GetProperty("cat").GetString() != "Node" || !e.GetProperty("name").GetString()!.EndsWith("_kernel_time")) continue;
+                var op = e.GetProperty("args").GetProperty("op_name").GetString()!;
+                byOp[op] = byOp.GetValueOrDefault(op) + e.GetProperty("dur").GetDouble() / 1000.0;
+            }
+        File.Delete(file);
+        double total = byOp.Values.Sum();
+        o.WriteLine($"decode step of {d.Name} at context {past + 1}: median {wall.Order().ElementAt(wall.Count / 2):F1} ms wall over {steps} steps (warm-up included in the kernel sums below)");
+        foreach (var (op, ms) in byOp.OrderByDescending(x => x.Value).Take(12))
+            o.WriteLine($"  {op,-24} {ms / (steps + 1),8:F2} ms/step  {100 * ms / total,5:F1}%");
+    }
+}
