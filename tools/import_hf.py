@@ -29,6 +29,7 @@ import bpe_tokenizer
 import safetensors_io
 from decoder import Decoder, DecoderConfig, Embed
 import export
+import quantize
 from export import decoder_io, io, n_params
 from hf_llava import (ACTIVATIONS, FullCompressor, PoolCompressor, Projector, QueryCompressor, TowerConfig,
                       VisionTower, pool_sides, QUERY_TEMPERATURE)
@@ -371,13 +372,16 @@ def stop_tokens(hf: Path, tok: Tokenizer, cfg_json: dict) -> list:
 
 # ---------------------------------------------------------------- export
 
-STORAGE = {"dtype": "f32"}  # the set's weight storage, chosen by --dtype (one import per process)
+STORAGE = {"dtype": "f32", "quant": None}  # the set's weight storage, chosen by --dtype and --quant (one import per process)
 
 
 def export_graph(module, args, path: Path, spec: dict) -> dict:
     """export.export_graph, with graphs over LARGE_GRAPH bytes keeping their weights in `<file>.data`, and with
-    --dtype f16 the weights stored as float16."""
+    --dtype f16 the weights stored as float16, and with --quant q8|q4 the MatMul weights in 8- or 4-bit blocks."""
     export.export_graph(module, args, path, spec, external_above=None if STORAGE["dtype"] == "f16" else LARGE_GRAPH)
+    if STORAGE["quant"]:
+        counts = quantize.matmul_nbits(path, quantize.BITS[STORAGE["quant"]], LARGE_GRAPH)
+        STORAGE.setdefault("counts", {})[path.name] = counts
     if STORAGE["dtype"] == "f16":
         f16_storage(path)
     return spec
@@ -444,7 +448,7 @@ def reference_answer(decoder, embed, visual, prefix_ids, question_ids, new_token
     return prefill, tokens
 
 
-def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32") -> dict:
+def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32", quant: str | None = None) -> dict:
     t0 = time.time()
     c = parse_config(hf)
     tower_cfg, text_cfg = c["tower"], c["text"]
@@ -474,13 +478,19 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32")
         load_module(decoder, weights, "language_model.", "text model    ", rename=text_key)
     finally:
         weights.close()
-    STORAGE["dtype"] = dtype
+    STORAGE["dtype"], STORAGE["quant"], STORAGE["counts"] = dtype, quant, {}
     if dtype == "f16":
         # The reference (golden) and the graphs hold the same float16-rounded weights, so they still agree to 1e-4.
         with torch.no_grad():
             for module in (tower, projector, decoder):
                 for p in module.parameters():
                     p.copy_(p.half().float())
+    if quant:
+        # After the f16 rounding, so the blocks are made from the stored values. As for f16, the reference and
+        # every runtime compute with the weights as quantized (round-tripped here, stored in blocks by the export),
+        # so the graphs differ from the golden only by ONNX Runtime's int8 activations (quantize.ACCURACY_LEVEL).
+        for module in (tower, projector, decoder):
+            quantize.round_trip_linears(module, quantize.BITS[quant])
 
     grid, P, Dv, D = tower_cfg.grid, tower_cfg.patches, tower_cfg.feature_dim, text_cfg.dim
     out.mkdir(parents=True)
@@ -576,7 +586,12 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32")
                    "vision_feature_select_strategy": c["strategy"], "tied_embeddings": tied,
                    "params": {"vision": vision_params, "projector": n_params(projector), "text": n_params(decoder)},
                    "preprocessor": {k: pre.get(k) for k in ("image_processor_type", "size", "crop_size", "resample", "do_center_crop") if k in pre},
-                   "query_temperature": QUERY_TEMPERATURE, "weights": dtype},
+                   "query_temperature": QUERY_TEMPERATURE, "weights": quant or dtype,
+                   **({"quantization": {"bits": quantize.BITS[quant], "block": quantize.BLOCK, "symmetric": True,
+                                        "accuracy_level": quantize.ACCURACY_LEVEL,
+                                        "matrices": sum(c["matrices"] for c in STORAGE["counts"].values()),
+                                        "quantized_params": sum(c["quantized_params"] for c in STORAGE["counts"].values())}}
+                      if quant else {})},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return {"seconds": time.time() - t0, "patches": P, "params": manifest["source"]["params"]}
@@ -611,6 +626,9 @@ def main(argv=None) -> int:
     ap.add_argument("--name", help="set name recorded in the manifest (default: the checkpoint folder's name)")
     ap.add_argument("--dtype", choices=["f32", "f16"], default="f32",
                     help="weight storage: f32, or f16 (half the disk; weights rounded to float16, computed in float32)")
+    ap.add_argument("--quant", choices=["q8", "q4"],
+                    help="block-quantized MatMul weights (32 a block, symmetric, like llama.cpp's Q8_0/Q4_0): "
+                         "about 1/4 (q8) or 1/7 (q4) of the f32 bytes for those weights, int8 dot products")
     args = ap.parse_args(argv)
     hf, out = args.hf_dir, args.out
     if not hf.is_dir():
@@ -623,7 +641,7 @@ def main(argv=None) -> int:
     partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         shutil.rmtree(partial)
-        result = import_checkpoint(hf, partial, args.name, args.dtype)
+        result = import_checkpoint(hf, partial, args.name, args.dtype, args.quant)
         os.rename(partial, out)  # the set appears whole, or not at all
     except ImportError_ as e:
         print(f"error: {e}", file=sys.stderr)

@@ -93,6 +93,64 @@ public sealed class ImportedSetTests
         }
     }
 
+    [Theory]
+    [InlineData("q8", 0.45)]
+    [InlineData("q4", 0.32)]
+    public void QuantizedWeights_ShrinkTheMatMuls_AndAnswerNearTheirReference(string quant, double decoderShare)
+    {
+        var made = HfCheckpoints.Get("siglip");  // an F32 checkpoint
+        var parent = Path.Combine(Path.GetTempPath(), $"assistant-{quant}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(parent);
+        try
+        {
+            var set = HfCheckpoints.Import(made.Checkpoint, parent, new Dictionary<string, string>(), "--quant", quant);
+            // The decoder is mostly MatMul weights (the output projection among them); its bias and norms stay float.
+            static long Bytes(string file) => new FileInfo(file).Length;
+            double share = (double)Bytes(Path.Combine(set, "text", "decoder.onnx")) / Bytes(Path.Combine(made.Set, "text", "decoder.onnx"));
+            Assert.InRange(share, 0.05, decoderShare);
+            using var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(set, "manifest.json")));
+            var q = manifest.RootElement.GetProperty("source").GetProperty("quantization");
+            Assert.Equal(quant == "q8" ? 8 : 4, q.GetProperty("bits").GetInt32());
+            Assert.True(q.GetProperty("matrices").GetInt32() > 20);
+
+            // The golden holds PyTorch with the quantized weights in float32; ONNX Runtime's int8 activations
+            // (accuracy level 4) are the only difference left, a few hundredths on these logits.
+            using var models = ModelSet.Load(set, Cpu);
+            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(set, "golden", "golden.json")));
+            var g = doc.RootElement;
+            using var lease = models.Lease();
+            Golden.Floats(g.GetProperty("pixel_values")).CopyTo(lease.Vision.PixelBuffer);
+            lease.Vision.Encode();
+            var features = Golden.Floats(g.GetProperty("features"));
+            float featureScale = features.Max(Math.Abs);
+            Assert.InRange(Golden.MaxAbsDiff(features, lease.Vision.Features) / featureScale, 0, 0.05);
+            var full = g.GetProperty("answers").GetProperty("full");
+            var lm = models.Decoder("text");
+            var compressor = lease.Compressor(lm.Compressor("full", full.GetProperty("tokens").GetInt32()));
+            compressor.Compress(Golden.Floats(g.GetProperty("features")), lease.Vision.FeaturesMulti, models.Vision.Spec.Patches, []);
+            var state = lease.Decoder(lm);
+            var prefix = Golden.Ints(g.GetProperty("prefix_ids"));
+            var question = Golden.Ints(g.GetProperty("question_ids"));
+            int v = full.GetProperty("tokens").GetInt32(), dim = lm.Spec.Dim;
+            var embeds = new float[Math.Max(prefix.Length, v + question.Length) * dim];
+            state.Embed(prefix, embeds);
+            using var empty = state.EmptyCache();
+            using var cache = state.Forward(empty, embeds, prefix.Length);
+            compressor.VisualTokens.AsSpan(0, v * dim).CopyTo(embeds);
+            state.Embed(question, embeds.AsSpan(v * dim, question.Length * dim));
+            using var sequence = state.BeginDecode(cache, embeds, v + question.Length, 1);
+            var reference = Golden.Floats(full.GetProperty("prefill_logits"));
+            float spread = reference.Max() - reference.Min();
+            float diff = Golden.MaxAbsDiff(reference, state.LastLogits);
+            Assert.True(diff > 0, "int8 activations should move the logits at all; the graph may not be quantized");
+            Assert.True(diff < 0.05 * spread, $"{quant}: first logits differ by {diff} (spread {spread})");
+        }
+        finally
+        {
+            Directory.Delete(parent, recursive: true);
+        }
+    }
+
     [Fact]
     public void GraphsWithExternalWeights_LoadAndAnswerTheSame()
     {

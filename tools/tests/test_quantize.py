@@ -1,0 +1,84 @@
+"""tools/quantize.py: the block scheme's arithmetic, the MatMulNBits packing, and the graph rewrite."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import helper, numpy_helper
+
+TOOLS = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TOOLS))
+
+import quantize  # noqa: E402
+
+
+@pytest.mark.parametrize("bits", [4, 8])
+def test_round_trip_error_is_within_half_a_step_and_idempotent(bits):
+    w = np.random.default_rng(bits).standard_normal((6, 64)).astype(np.float32)
+    codes, scales = quantize._codes(w, bits)
+    rt = quantize.dequantize(codes, scales, bits)
+    step = np.repeat(np.abs(scales), quantize.BLOCK, axis=1)
+    # half a step, except 4-bit's one-sided clip: +8 steps is not a code (0..15 is -8..+7), as in llama.cpp's Q4_0
+    assert np.all(np.abs(rt - w) <= (step if bits == 4 else step / 2) + 1e-6)
+    assert np.mean(np.abs(rt - w) <= step / 2 + 1e-6) > 0.97
+    assert np.array_equal(quantize.round_trip(rt, bits), rt)  # quantizing the stored values again changes nothing
+    # the block's largest magnitude is kept exactly (4-bit: as code 0, i.e. -8 steps; 8-bit: as +-127 steps)
+    blocks, rblocks = w.reshape(6, 2, 32), rt.reshape(6, 2, 32)
+    at = np.abs(blocks).argmax(axis=2)
+    assert np.allclose(np.take_along_axis(blocks, at[..., None], 2), np.take_along_axis(rblocks, at[..., None], 2), rtol=1e-6)
+
+
+def test_four_bit_codes_pack_two_a_byte_low_nibble_first():
+    codes = np.arange(64, dtype=np.uint8).reshape(1, 64) % 16
+    packed = quantize._pack(codes, 4)
+    assert packed.shape == (1, 2, 16)
+    assert packed[0, 0, 0] == (0 | 1 << 4) and packed[0, 0, 1] == (2 | 3 << 4) and packed[0, 1, 15] == (14 | 15 << 4)
+
+
+def test_zero_block_quantizes_to_zero():
+    w = np.zeros((2, 32), np.float32)
+    for bits in (4, 8):
+        assert np.array_equal(quantize.round_trip(w, bits), w)
+
+
+def test_linears_are_rounded_once_even_when_tied():
+    emb = torch.nn.Embedding(10, 32)
+    head = torch.nn.Linear(32, 10, bias=False)
+    head.weight = emb.weight
+    odd = torch.nn.Linear(20, 4)  # 20 inputs: not a whole block, left alone
+    before = odd.weight.detach().clone()
+    model = torch.nn.ModuleList([emb, head, odd])
+    assert quantize.round_trip_linears(model, 4) == 1
+    assert torch.equal(odd.weight, before)
+    assert torch.equal(emb.weight, head.weight)
+    assert len({round(float(x), 6) for x in (emb.weight[0, :32] / emb.weight[0, :32].abs().max())}) <= 16
+
+
+def test_graph_rewrite_replaces_block_matmuls_and_keeps_the_rest(tmp_path):
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((64, 8)).astype(np.float32)   # K=64: quantized
+    v = rng.standard_normal((8, 3)).astype(np.float32)    # K=8: not a whole block, stays a MatMul
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("MatMul", ["h", "v"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 64])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 3])],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(v, "v")])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    counts = quantize.matmul_nbits(path, 4, large_graph=1 << 30)
+    assert counts == {"matrices": 1, "quantized_params": 64 * 8, "float_params": 8 * 3 + 64 * 8 // 32}
+    m = onnx.load(str(path))
+    ops = [(n.op_type, n.domain) for n in m.graph.node]
+    assert ops == [("MatMulNBits", "com.microsoft"), ("MatMul", "")]
+    node = m.graph.node[0]
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    assert attrs["K"] == 64 and attrs["N"] == 8 and attrs["bits"] == 4 and attrs["block_size"] == 32
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    assert "w" not in inits and inits[node.input[1]].shape == (8, 2, 16) and inits[node.input[2]].shape == (16,)
+    # unpacking B gives back the round-tripped weight (N, K), transposed from the MatMul's (K, N)
+    packed = inits[node.input[1]].reshape(8, 32)
+    codes = np.stack([packed & 15, packed >> 4], axis=-1).reshape(8, 64)
+    assert np.allclose(quantize.dequantize(codes, inits[node.input[2]].reshape(8, 2), 4), quantize.round_trip(w.T.copy(), 4))
+    assert any(o.domain == "com.microsoft" for o in m.opset_import)
