@@ -67,9 +67,11 @@ internal static class ModelsCommand
         var name = new Option<string?>("--name") { Description = "set name recorded in the manifest (default: the checkpoint folder's name)" };
         var dtype = new Option<string>("--dtype") { Description = "weight storage: f32, or f16 (half the disk, computed in float32)", DefaultValueFactory = _ => "f32" };
         dtype.AcceptOnlyFromAmong("f32", "f16");
+        var quant = new Option<string?>("--quant") { Description = "block-quantized MatMul weights: q8 or q4 (32 a block, like llama.cpp's Q8_0/Q4_0; int8 dot products)" };
+        quant.AcceptOnlyFromAmong("q8", "q4");
         var command = new Command("import", "Import a LLaVA-family checkpoint (CLIP/SigLIP + MLP projector + Qwen2/Llama) as a model set; docs/REAL_MODELS.md.")
         {
-            hfArg, outOption, name, dtype,
+            hfArg, outOption, name, dtype, quant,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -81,6 +83,7 @@ internal static class ModelsCommand
             List<string> args = [script, parse.GetValue(hfArg)!, "--out", parse.GetValue(outOption)!];
             if (parse.GetValue(name) is { } n) args.AddRange(["--name", n]);
             args.AddRange(["--dtype", parse.GetValue(dtype)!]);
+            if (parse.GetValue(quant) is { } q) args.AddRange(["--quant", q]);
             return await RunTool(python, args, stdout, stderr, cancellation);
         });
         return command;

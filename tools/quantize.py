@@ -133,3 +133,61 @@ def matmul_nbits(path: Path, bits: int, large_graph: int) -> dict:
     else:
         onnx.save(model, str(path))
     return {"matrices": matrices, "quantized_params": quantized, "float_params": floats}
+
+
+def quantize_set(set_dir: Path, out: Path, bits: int) -> dict:
+    """A copy of the model set at `set_dir` with every graph's MatMuls by block-sized weights in MatMulNBits (the
+    golden outputs stay the float set's: a quantized copy answers near them, not exactly). The copy appears whole
+    or not at all."""
+    import json
+    import os
+    import shutil
+    out = out.resolve()
+    if out.exists():
+        raise ValueError(f"{out} exists")
+    if not (set_dir / "manifest.json").is_file():
+        raise ValueError(f"{set_dir} is not a model set (no manifest.json)")
+    scratch = out.parent / f".{out.name}.partial"
+    shutil.rmtree(scratch, ignore_errors=True)
+    shutil.copytree(set_dir, scratch)
+    try:
+        totals = {"graphs": 0, "matrices": 0, "quantized_params": 0, "float_params": 0}
+        for graph in sorted(scratch.rglob("*.onnx")):
+            counts = matmul_nbits(graph, bits, 1_800_000_000)
+            totals["graphs"] += 1
+            for k, v in counts.items():
+                totals[k] += v
+        manifest = json.loads((scratch / "manifest.json").read_text())
+        manifest.setdefault("source", {})["weights"] = f"q{bits}"
+        manifest["source"]["quantization"] = {"bits": bits, "block": BLOCK, "symmetric": True,
+                                              "accuracy_level": ACCURACY_LEVEL, **totals}
+        (scratch / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        os.replace(scratch, out)
+        return totals
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+
+def main(argv=None) -> int:
+    import argparse
+    import sys
+    p = argparse.ArgumentParser(description="Copy a model set with its MatMul weights block-quantized (8 or 4 bits, "
+                                            "32 a block). Imported checkpoints get this from import_hf.py --quant, "
+                                            "which also rounds the golden outputs' weights.")
+    p.add_argument("set", type=Path, help="a model set (a folder with manifest.json)")
+    p.add_argument("--out", type=Path, required=True, help="the quantized copy to write (must not exist)")
+    p.add_argument("--quant", choices=sorted(BITS), required=True)
+    a = p.parse_args(argv)
+    try:
+        t = quantize_set(a.set, a.out, BITS[a.quant])
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"quantized {t['matrices']} matrices in {t['graphs']} graphs ({t['quantized_params']:,} parameters; "
+          f"{t['float_params']:,} stay float) -> {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -63,4 +63,31 @@ public sealed class ImportedSetCliTests
         var d = JsonDocument.Parse(stdout).RootElement;
         Assert.Equal("tiny-llava", d.GetProperty("name").GetString());
     }
+
+    [Fact]
+    public async Task ModelsImport_Quant_WritesA4BitSetThatAnswers_AndRefusesAnUnknownWidth()
+    {
+        var made = HfCheckpoints.Get("siglip");
+        var outDir = Path.Combine(Path.GetTempPath(), $"assistant-set-q4-{Guid.NewGuid():N}");
+        var (code, _, stderr) = await CliRun.Run("models", "import", made.Checkpoint, "--out", outDir + "-q3", "--quant", "q3");
+        Assert.Equal(2, code);
+        Assert.Single(stderr.Trim().Split('\n'));
+        Assert.Contains("q3", stderr);
+        Assert.False(Directory.Exists(outDir + "-q3"));
+        try
+        {
+            (code, _, stderr) = await CliRun.Run("models", "import", made.Checkpoint, "--out", outDir, "--quant", "q4");
+            Assert.True(code == 0, stderr);
+            using var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "manifest.json")));
+            Assert.Equal("q4", manifest.RootElement.GetProperty("source").GetProperty("weights").GetString());
+            (code, var stdout, stderr) = await CliRun.Run("ask", "--models", outDir, "--image", Path.Combine(outDir, "golden", "image.png"),
+                "--query", "What is in this picture?", "--compressor", "query", "--tokens", "4", "--max-tokens", "8", "--ignore-stop", "--json");
+            Assert.True(code == 0, stderr);
+            Assert.InRange(JsonDocument.Parse(stdout).RootElement.GetProperty("token_ids").GetArrayLength(), 1, 8);
+        }
+        finally
+        {
+            if (Directory.Exists(outDir)) Directory.Delete(outDir, recursive: true);
+        }
+    }
 }

@@ -14,7 +14,7 @@ public sealed class LiveHostileInputTests(Xunit.Abstractions.ITestOutputHelper l
         Capture.World.PngFile.Write(Capture.World.WorldScene.RenderFrame(Capture.World.WorldScene.Generate(seed), 64), path);
 
     private static long PeakResidentMb(int pid) =>
-        File.ReadAllLines($"/proc/{pid}/status").First(l => l.StartsWith("VmHWM:")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1] is var kb
+        File.ReadAllLines($"/proc/{pid}/status").First(l => l.StartsWith("VmHWM:")).Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1] is var kb
             ? long.Parse(kb) / 1024 : -1;
 
     [Fact]

@@ -82,3 +82,30 @@ def test_graph_rewrite_replaces_block_matmuls_and_keeps_the_rest(tmp_path):
     codes = np.stack([packed & 15, packed >> 4], axis=-1).reshape(8, 64)
     assert np.allclose(quantize.dequantize(codes, inits[node.input[2]].reshape(8, 2), 4), quantize.round_trip(w.T.copy(), 4))
     assert any(o.domain == "com.microsoft" for o in m.opset_import)
+
+
+def test_quantize_set_copies_a_set_with_every_graph_rewritten(tmp_path):
+    import json
+    import subprocess
+    src = TOOLS.parent / "models" / "tiny-random"
+    out = tmp_path / "tiny-q4"
+    p = subprocess.run([sys.executable, str(TOOLS / "quantize.py"), str(src), "--out", str(out), "--quant", "q4"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["source"]["weights"] == "q4" and m["source"]["quantization"]["bits"] == 4
+    graphs = sorted(out.rglob("*.onnx"))
+    assert len(graphs) == m["source"]["quantization"]["graphs"] == len(sorted(src.rglob("*.onnx")))
+    ops = [n.op_type for g in graphs for n in onnx.load(str(g)).graph.node]
+    assert ops.count("MatMulNBits") == m["source"]["quantization"]["matrices"] > 0
+    # the source set is untouched, and a second run over the copy is refused in one line
+    assert not any(n.op_type == "MatMulNBits" for g in src.rglob("*.onnx") for n in onnx.load(str(g)).graph.node)
+    p = subprocess.run([sys.executable, str(TOOLS / "quantize.py"), str(src), "--out", str(out), "--quant", "q8"],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and p.stderr.startswith("error: ") and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_quantize_set_refuses_a_folder_that_is_not_a_set(tmp_path):
+    with pytest.raises(ValueError, match="not a model set"):
+        quantize.quantize_set(tmp_path, tmp_path / "out", 4)
+    assert not (tmp_path / "out").exists()
