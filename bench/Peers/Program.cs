@@ -1,8 +1,12 @@
-// The engine beside llama.cpp on the same random-weight LLaVA checkpoint (docs/PERFORMANCE.md, "Peers"):
-//   dotnet run -c Release --project bench/Peers -- [--size tiny|0.5b] [--reps 5] [--tokens 16] [--json] [--work DIR] [--plot PNG]
+// The engine beside llama.cpp and ONNX Runtime GenAI on the same random-weight LLaVA checkpoint (docs/PERFORMANCE.md, "Peers"):
+//   dotnet run -c Release --project bench/Peers -- [--size tiny|0.5b] [--precisions f32,q8,q4] [--reps 5] [--tokens 16] [--json] [--work DIR] [--plot PNG]
+// --precisions runs each precision (default f32): q8/q4 are the engine's import --quant against llama.cpp's Q8_0/Q4_0
+// of the same F32 GGUF (its own quantizer), with each runtime's logits on a fixed prompt set against its own F32.
+// GenAI runs the set's own text decoder (tools/genai_model.py): no vision, the same number of prompt positions.
 // --plot draws time to first token against V for the last size measured (docs/peers_ttft.png); with --from REPORT.json
 // it redraws from an earlier --json report instead of measuring. --profile-decode [--past 594] prints one decode step's
-// kernel time by ONNX operator.
+// kernel time by ONNX operator. --agreement REFERENCE_SET OTHER_SET prints how far OTHER_SET's next-token logits are
+// from REFERENCE_SET's on the prompt set (a trained set and its tools/quantize.py copy, say).
 // Each size's checkpoint is made once into --work (tools/make_hf_checkpoint.py), imported for the engine
 // (tools/import_hf.py) and written as GGUF for llama.cpp (tools/export_gguf.py). Runs are interleaved (ours and
 // llama.cpp's alternate, rep by rep), the first rep of each is an untimed warm-up, and medians are reported.
@@ -19,6 +23,12 @@ string[] sizes = cli.Has("--size") ? [cli.Get("--size", "tiny")] : ["tiny", "0.5
 var shapes = new Dictionary<string, string> { ["tiny"] = "tiny", ["0.5b"] = "clip336-qwen2-0.5b" };
 foreach (var s in sizes)
     if (!shapes.ContainsKey(s)) { Console.Error.WriteLine($"error: --size is tiny or 0.5b, got '{s}'"); return 2; }
+var precisions = cli.Get("--precisions", "f32").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+if (precisions.Length == 0 || precisions.Any(p => p is not ("f32" or "q8" or "q4")))
+{
+    Console.Error.WriteLine($"error: --precisions is a comma-separated list of f32, q8, q4, got '{cli.Get("--precisions", "")}'");
+    return 2;
+}
 
 var json = new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 if (cli.Has("--from"))
@@ -30,21 +40,75 @@ if (cli.Has("--from"))
     Chart.Save(cli.Get("--plot", "peers_ttft.png"), size, saved);
     return 0;
 }
+if (cli.Has("--agreement"))
+{
+    var pair = cli.Get("--agreement", "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+    var other = args.SkipWhile(a => a != "--agreement").Skip(2).FirstOrDefault();
+    if (pair.Length != 1 || other is null || other.StartsWith("--"))
+    {
+        Console.Error.WriteLine("error: --agreement takes two model sets: REFERENCE_SET OTHER_SET");
+        return 2;
+    }
+    var set = PromptSet.Make(pair[0]);
+    var a = LogitAgreement.Of(PromptSet.Ours(pair[0], set), PromptSet.Ours(other, set));
+    Console.WriteLine(JsonSerializer.Serialize(a, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+    return 0;
+}
 if (cli.Has("--profile-decode"))
 {
-    var dirs = Checkpoints.Prepare(root, Path.Combine(work, sizes[^1]), shapes[sizes[^1]]);
+    var dirs = Checkpoints.Prepare(root, Path.Combine(work, sizes[^1]), shapes[sizes[^1]], precisions[0]);
     DecodeProfile.Print(dirs.Set, cli.Int("--past", 594), cli.Int("--steps", 10), Console.Out);
     return 0;
 }
+// GenAI's native library releases its globals when this handle goes (it warns of leaks at exit otherwise).
+using var oga = new Microsoft.ML.OnnxRuntimeGenAI.OgaHandle();
 var report = new Dictionary<string, object>();
+int measured = 0;
 foreach (var size in sizes)
 {
-    var dirs = Checkpoints.Prepare(root, Path.Combine(work, size), shapes[size]);
-    var rows = Runs.Measure(dirs, reps, tokens, Console.Error);
-    var summary = Runs.Summarise(dirs, rows);
-    report[size] = new Dictionary<string, object> { ["f32"] = new { runs = rows, goals = summary } };
-    if (!cli.Has("--json")) Runs.Print(size, dirs, rows, summary, Console.Out);
-    if (cli.Has("--plot")) Chart.Save(cli.Get("--plot", "peers_ttft.png"), size, rows);
+    var bySize = new Dictionary<string, object>();
+    report[size] = bySize;
+    Dictionary<string, List<float[]>>? f32Logits = null;
+    IReadOnlyList<int[]>? prompts = null;
+    foreach (var precision in precisions.OrderBy(p => p == "f32" ? 0 : 1))
+    {
+        var dirs = Checkpoints.Prepare(root, Path.Combine(work, size), shapes[size], precision);
+        var (rows, memory) = Runs.Measure(dirs, reps, tokens, Console.Error);
+        var summary = Runs.Summarise(dirs, rows);
+        // Logits on the fixed prompt set: each runtime's quantized weights against its own F32 weights, and at F32
+        // the two runtimes against each other (the independent check, on text only).
+        prompts ??= PromptSet.Make(dirs.Set);
+        var f32 = Checkpoints.Prepare(root, Path.Combine(work, size), shapes[size], "f32");
+        f32Logits ??= new()
+        {
+            ["ours"] = PromptSet.Ours(f32.Set, prompts),
+            ["llama.cpp"] = PromptSet.LlamaCpp(f32.TextGguf, prompts),
+            ["genai"] = GenAi.Logits(f32.GenAi, prompts),
+        };
+        var agreement = precision == "f32"
+            ? new Dictionary<string, LogitAgreement>
+            {
+                ["ours_vs_llamacpp"] = LogitAgreement.Of(f32Logits["llama.cpp"], f32Logits["ours"]),
+                ["ours_vs_genai"] = LogitAgreement.Of(f32Logits["genai"], f32Logits["ours"]),
+            }
+            : new Dictionary<string, LogitAgreement>
+            {
+                ["ours"] = LogitAgreement.Of(f32Logits["ours"], PromptSet.Ours(dirs.Set, prompts)),
+                ["llama.cpp"] = LogitAgreement.Of(f32Logits["llama.cpp"], PromptSet.LlamaCpp(dirs.TextGguf, prompts)),
+                ["genai"] = LogitAgreement.Of(f32Logits["genai"], GenAi.Logits(dirs.GenAi, prompts)),
+            };
+        if (precision == "q4") summary["q4_top1_agreement_ours"] = agreement["ours"].Top1;
+        var files = new Dictionary<string, double>
+        {
+            ["ours_mb"] = dirs.SetGraphBytes / 1e6, ["llama_cpp_mb"] = dirs.GgufBytes / 1e6, ["genai_mb"] = dirs.GenAiBytes / 1e6,
+        };
+        // Memory is the growth of this process's resident set, so it holds only for the first set a process loads
+        // (freed pages are reused by the next one): run one precision per process for it (docs/PERFORMANCE.md).
+        if (measured++ > 0) memory.Clear();
+        bySize[precision] = new { runs = rows, goals = summary, memory, agreement, files };
+        if (!cli.Has("--json")) Runs.Print($"{size} {precision}", dirs, rows, summary, memory, agreement, files, Console.Out);
+        if (cli.Has("--plot") && precision == "f32") Chart.Save(cli.Get("--plot", "peers_ttft.png"), size, rows);
+    }
 }
 report["machine"] = new { cores = Environment.ProcessorCount, os = System.Runtime.InteropServices.RuntimeInformation.OSDescription, when = DateTime.UtcNow };
 if (cli.Has("--json"))
@@ -53,23 +117,52 @@ return 0;
 
 namespace Assistant.Bench.Peers
 {
-    /// <summary>One size's folders: the checkpoint, the engine's set, the GGUF pair.</summary>
-    internal sealed record Dirs(string Checkpoint, string Set, string Gguf)
+    /// <summary>One size's folders at one precision: the checkpoint, the engine's set, the GGUF pair.</summary>
+    internal sealed record Dirs(string Checkpoint, string Gguf, string Precision)
     {
-        public string TextGguf => Path.Combine(Gguf, "text.gguf");
+        /// <summary>The engine's set: the F32 import, or the one imported with --quant.</summary>
+        public string Set => Path.Combine(Path.GetDirectoryName(Checkpoint)!, Precision == "f32" ? "set" : $"set-{Precision}");
+
+        /// <summary>llama.cpp's text model: the F32 GGUF, or llama.cpp's own Q8_0/Q4_0 of it.</summary>
+        public string TextGguf => Path.Combine(Gguf, Precision == "f32" ? "text.gguf" : $"text-{Precision}_0.gguf");
+
+        /// <summary>llama.cpp's vision tower and projector, F32 at every precision (LLamaSharp exposes no mmproj quantizer).</summary>
         public string MmprojGguf => Path.Combine(Gguf, "mmproj.gguf");
+
+        /// <summary>GenAI's model folder: the set's embed and decoder graphs joined (tools/genai_model.py).</summary>
+        public string GenAi => Path.Combine(Path.GetDirectoryName(Checkpoint)!, Precision == "f32" ? "genai" : $"genai-{Precision}");
+
         public string Image => Path.Combine(Set, "golden", "image.png");
+
+        public long SetGraphBytes => Directory.EnumerateFiles(Set, "*.onnx*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
+
+        public long GgufBytes => new FileInfo(TextGguf).Length + new FileInfo(MmprojGguf).Length;
+
+        public long GenAiBytes => Directory.EnumerateFiles(GenAi).Sum(f => new FileInfo(f).Length);
     }
 
     internal static class Checkpoints
     {
         /// <summary>Makes (once) the checkpoint of <paramref name="shape"/>, its set and its GGUF files under <paramref name="dir"/>.</summary>
-        public static Dirs Prepare(string root, string dir, string shape)
+        public static Dirs Prepare(string root, string dir, string shape, string precision)
         {
-            var d = new Dirs(Path.Combine(dir, "hf"), Path.Combine(dir, "set"), Path.Combine(dir, "gguf"));
+            var d = new Dirs(Path.Combine(dir, "hf"), Path.Combine(dir, "gguf"), precision);
             if (!Directory.Exists(d.Checkpoint)) Python(root, "make_hf_checkpoint.py", ["--out", d.Checkpoint, "--shape", shape]);
-            if (!Directory.Exists(d.Set)) Python(root, "import_hf.py", [d.Checkpoint, "--out", d.Set]);
+            if (!Directory.Exists(d.Set))
+                Python(root, "import_hf.py", [d.Checkpoint, "--out", d.Set, .. precision == "f32" ? Array.Empty<string>() : ["--quant", precision]]);
             if (!File.Exists(d.MmprojGguf)) Python(root, "export_gguf.py", [d.Checkpoint, "--out", d.Gguf]);
+            if (!Directory.Exists(d.GenAi)) Python(root, "genai_model.py", [d.Set, "--out", d.GenAi]);
+            if (!File.Exists(d.TextGguf))
+            {
+                // llama.cpp's own quantizer, as `llama-quantize text.gguf text-q4_0.gguf q4_0` would (output tensor included).
+                Console.Error.WriteLine($"peers: llama.cpp quantize {precision}_0 -> {d.TextGguf}");
+                var partial = d.TextGguf + ".partial";
+                LLama.Native.NativeApi.llama_max_devices();  // loads llama.cpp's native library (the quantizer's import does not)
+                var type = precision == "q8" ? LLama.Native.LLamaFtype.MOSTLY_Q8_0 : LLama.Native.LLamaFtype.MOSTLY_Q4_0;
+                if (!LLama.LLamaQuantizer.Quantize(Path.Combine(d.Gguf, "text.gguf"), partial, type, Environment.ProcessorCount, true, true))
+                    throw new InvalidOperationException($"llama.cpp could not quantize to {precision}_0");
+                File.Move(partial, d.TextGguf);
+            }
             return d;
         }
 
@@ -94,10 +187,25 @@ namespace Assistant.Bench.Peers
     {
         private const int Pause = 200;  // ms
 
-        public static List<Row> Measure(Dirs d, int reps, int tokens, TextWriter log)
+        public static (List<Row> Rows, Dictionary<string, double> Memory) Measure(Dirs d, int reps, int tokens, TextWriter log)
         {
+            // Each runtime's own memory: the growth of this process's resident set over its load and one untimed
+            // full-token answer (ours first, then llama.cpp, then GenAI on top), as the pages a runtime touches stay resident.
+            double before = RssMb();
             using var ours = new Ours(d);
+            var (fullKind, fullV) = ours.Configs()[0];
+            ours.Run(fullKind, fullV, tokens);
+            double afterOurs = RssMb();
             using var llama = new LlamaCpp(d);
+            var first = llama.Run(tokens);
+            double afterLlama = RssMb();
+            using var genai = new GenAi(d, first.PrefillPositions, PromptSet.Ids(d.Set));
+            genai.Run(tokens);
+            double afterGenAi = RssMb();
+            var memory = new Dictionary<string, double>
+            {
+                ["ours_mb"] = afterOurs - before, ["llama_cpp_mb"] = afterLlama - afterOurs, ["genai_mb"] = afterGenAi - afterLlama,
+            };
             var configs = ours.Configs();
             var samples = new Dictionary<string, List<Sample>>();
             for (int rep = 0; rep < reps + 1; rep++)  // rep 0: warm-up, not kept
@@ -108,6 +216,9 @@ namespace Assistant.Bench.Peers
                 Thread.Sleep(Pause);
                 var l = llama.Run(tokens);
                 if (rep > 0) Add("llama.cpp|full", l);
+                Thread.Sleep(Pause);
+                var g = genai.Run(tokens);
+                if (rep > 0) Add("genai|decoder", g);
                 foreach (var (kind, v) in configs)
                 {
                     Thread.Sleep(Pause);
@@ -123,7 +234,7 @@ namespace Assistant.Bench.Peers
                 rows.Add(new Row(parts[0], parts[1], list[0].VisualTokens, M(s => s.TtftMs), M(s => s.StaticTtftMs), M(s => s.VisionMs),
                     M(s => s.PrefillMs), M(s => s.PrefillPositions / (s.PrefillMs / 1000)), M(s => s.DecodeTokS), list.Max(s => s.RssMb)));
             }
-            return rows;
+            return (rows, memory);
 
             void Add(string key, Sample s)
             {
@@ -136,6 +247,7 @@ namespace Assistant.Bench.Peers
         public static Dictionary<string, object> Summarise(Dirs d, List<Row> rows)
         {
             var llama = rows.Single(r => r.Runtime == "llama.cpp");
+            var genai = rows.Single(r => r.Runtime == "genai");
             var full = rows.Single(r => r.Runtime == "ours" && r.Config == "full");
             var four = rows.Where(r => r.Runtime == "ours" && r.VisualTokens == 4).OrderBy(r => r.TtftMs).First();
             var m = Assistant.Inference.Manifest.Read(d.Set);
@@ -148,6 +260,8 @@ namespace Assistant.Bench.Peers
             return new Dictionary<string, object>
             {
                 ["decode_vs_llamacpp"] = full.DecodeTokS / llama.DecodeTokS,
+                ["decode_vs_genai"] = full.DecodeTokS / genai.DecodeTokS,
+                ["prefill_tok_s_vs_genai"] = full.PrefillTokS / genai.PrefillTokS,
                 ["ttft_v4_vs_llamacpp_full"] = measured,
                 ["ttft_ratio_predicted_by_flops"] = predicted,
                 ["ttft_share_of_prediction"] = measured / predicted,
@@ -157,13 +271,18 @@ namespace Assistant.Bench.Peers
             };
         }
 
-        public static void Print(string size, Dirs d, List<Row> rows, Dictionary<string, object> goals, TextWriter o)
+        public static void Print(string title, Dirs d, List<Row> rows, Dictionary<string, object> goals, Dictionary<string, double> memory,
+            Dictionary<string, LogitAgreement> agreement, Dictionary<string, double> files, TextWriter o)
         {
-            o.WriteLine($"== {size}: {d.Checkpoint} (F32; medians; ms)");
+            o.WriteLine($"== {title}: {d.Checkpoint} (medians; ms)");
             o.WriteLine($"{"runtime",-10} {"config",-8} {"V",5} {"ttft",9} {"static",9} {"vision",9} {"prefill",9} {"prefill t/s",12} {"decode t/s",11} {"rss MB",8}");
             foreach (var r in rows)
                 o.WriteLine($"{r.Runtime,-10} {r.Config,-8} {r.VisualTokens,5} {r.TtftMs,9:F1} {r.StaticTtftMs,9:F1} {r.VisionMs,9:F1} {r.PrefillMs,9:F1} {r.PrefillTokS,12:F0} {r.DecodeTokS,11:F1} {r.PeakRssMb,8:F0}");
             foreach (var (k, v) in goals) o.WriteLine($"  {k}: {v:F3}");
+            foreach (var (k, v) in memory) o.WriteLine($"  resident {k}: {v:F0}");
+            foreach (var (k, v) in files) o.WriteLine($"  files {k}: {v:F0}");
+            foreach (var (k, a) in agreement)
+                o.WriteLine($"  logits {k}: top-1 {a.Top1:P1} of {a.Prompts}, max |diff| {a.MaxAbs:G3} (mean per prompt {a.MeanMaxAbs:G3}; F32 range {a.Spread:G3})");
         }
 
         private static double Median(IEnumerable<double> xs)
@@ -176,7 +295,7 @@ namespace Assistant.Bench.Peers
         public static double RssMb()
         {
             foreach (var line in File.ReadLines("/proc/self/status"))
-                if (line.StartsWith("VmRSS:")) return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
+                if (line.StartsWith("VmRSS:")) return double.Parse(line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;  // "VmRSS:\t8123456 kB"
             return 0;
         }
     }
