@@ -157,6 +157,25 @@ public sealed class WindowsBuildTests(WineBuild wine)
     }
 
     [Fact]
+    public async Task TheBuildHoldsOnlyWindowsWhisperLibraries_AndWhisperLoadsFromThem()
+    {
+        // Whisper.net.Runtime copies every platform's libraries; Ui.csproj keeps the build's own platform's only.
+        var runtimes = Path.Combine(wine.Folder, "runtimes");
+        Assert.Equal("win-x64", Path.GetFileName(Assert.Single(Directory.GetDirectories(runtimes))));
+        Assert.Contains(Directory.GetFiles(Path.Combine(runtimes, "win-x64")), f => Path.GetFileName(f) == "whisper.dll");
+        // A junk model file reaches whisper.cpp's own loader (its refusal is the proof the native library loaded;
+        // without it Whisper.net says "Native Library not found").
+        var dir = Directory.CreateTempSubdirectory("assistant-wine-asr-").FullName;
+        var junk = Path.Combine(dir, "junk.bin");
+        File.WriteAllBytes(junk, new byte[4096]);
+        var wav = Speech.Say(dir, "What color is the square?", "question");
+        var (code, _, stderr) = await wine.RunAsync(["listen", "--file", WineBuild.WindowsPath(wav), "--asr-model", WineBuild.WindowsPath(junk),
+            "--vad-models", WineBuild.WindowsPath(Inference.Audio.SileroVad.DefaultDirectory())]);
+        Assert.Equal(2, code);
+        Assert.Contains("as a Whisper model (Failed to load the whisper model.)", Assert.Single(stderr.Trim().Split('\n')));
+    }
+
+    [Fact]
     public async Task TheOverlay_ServedByTheWindowsBuild_StreamsToChromium_AndTakesItsControls_ThenCtrlCEndsIt()
     {
         var output = new System.Text.StringBuilder();
