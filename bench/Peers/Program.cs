@@ -6,7 +6,8 @@
 // --plot draws time to first token against V for the last size measured (docs/peers_ttft.png); with --from REPORT.json
 // it redraws from an earlier --json report instead of measuring. --profile-decode [--past 594] prints one decode step's
 // kernel time by ONNX operator. --agreement REFERENCE_SET OTHER_SET prints how far OTHER_SET's next-token logits are
-// from REFERENCE_SET's on the prompt set (a trained set and its tools/quantize.py copy, say).
+// from REFERENCE_SET's on the prompt set (a trained set and its tools/quantize.py copy, say). --overhead [--reps N]
+// times the engine's full-token decode against bare ONNX Runtime calls on the same graphs (bench/Peers/BareOrt.cs).
 // Each size's checkpoint is made once into --work (tools/make_hf_checkpoint.py), imported for the engine
 // (tools/import_hf.py) and written as GGUF for llama.cpp (tools/export_gguf.py). Runs are interleaved (ours and
 // llama.cpp's alternate, rep by rep), the first rep of each is an untimed warm-up, and medians are reported.
@@ -52,6 +53,35 @@ if (cli.Has("--agreement"))
     var set = PromptSet.Make(pair[0]);
     var a = LogitAgreement.Of(PromptSet.Ours(pair[0], set), PromptSet.Ours(other, set));
     Console.WriteLine(JsonSerializer.Serialize(a, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+    return 0;
+}
+if (cli.Has("--overhead"))
+{
+    // The engine's full-token decode against bare ONNX Runtime calls on the same graphs at the same context,
+    // interleaved rep by rep (the first rep a warm-up): overhead = bare tokens/s over the engine's.
+    var dirs = Checkpoints.Prepare(root, Path.Combine(work, sizes[^1]), shapes[sizes[^1]], precisions[0]);
+    using var ours = new Ours(dirs);
+    var (kind, v) = ours.Configs()[0];
+    var first = ours.Run(kind, v, tokens);
+    using var golden = JsonDocument.Parse(File.ReadAllText(Path.Combine(dirs.Set, "golden", "golden.json")));
+    int context = golden.RootElement.GetProperty("prefix_ids").GetArrayLength() + first.PrefillPositions;
+    using var bare = new BareOrt(dirs, context, PromptSet.Ids(dirs.Set));
+    bare.Run(tokens);
+    var (oursTokS, bareTokS) = (new List<double>(), new List<double>());
+    for (int rep = 0; rep <= reps; rep++)
+    {
+        Thread.Sleep(200);
+        var o = ours.Run(kind, v, tokens);
+        Thread.Sleep(200);
+        var b = bare.Run(tokens);
+        if (rep == 0) continue;
+        oursTokS.Add(o.DecodeTokS);
+        bareTokS.Add(b.DecodeTokS);
+    }
+    double Med(List<double> xs) { var a = xs.Order().ToArray(); return a.Length % 2 == 1 ? a[a.Length / 2] : (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2; }
+    var result = new { size = sizes[^1], precision = precisions[0], context, reps, ours_decode_tok_s = Med(oursTokS), bare_ort_decode_tok_s = Med(bareTokS),
+        overhead = Med(bareTokS) / Med(oursTokS), ours_runs = oursTokS, bare_runs = bareTokS };
+    Console.WriteLine(JsonSerializer.Serialize(result, json));
     return 0;
 }
 if (cli.Has("--profile-decode"))
