@@ -6,6 +6,8 @@ Qwen decoder plugs into the same engine:
           past_key_values.{i}.key|value (B, KV, Tp, Dh)
   outputs logits (B, T, vocab), last_hidden_state (B, T, D) (after the final norm),
           present.{i}.key|value (B, KV, Tp+T, Dh)
+With `fused_attention` (imported sets) each layer's attention is one ONNX Runtime GroupQueryAttention node; the
+interface is the same, and attention_mask must be all ones (the engine's always is).
 """
 from dataclasses import dataclass
 
@@ -26,6 +28,9 @@ class DecoderConfig:
     rms_eps: float = 1e-6
     qkv_bias: bool = True  # Qwen2: biased q/k/v; Llama: none
     head_dim_override: int = 0  # a config's explicit head_dim (0: dim // heads)
+    # Export attention as ONNX Runtime's fused com.microsoft GroupQueryAttention (one kernel a layer instead of the
+    # dozen operators around the two products); then attention_mask must be all ones (it gives the lengths only).
+    fused_attention: bool = False
 
     @property
     def head_dim(self) -> int:
@@ -47,6 +52,48 @@ def rotate_half(x):
     return torch.cat([-b, a], dim=-1)
 
 
+def attend(q, k, v, past_k, past_v, heads: int, kv_heads: int):
+    """Causal grouped-query attention over a past cache. q (B, T, H*Dh), k/v (B, T, KV*Dh), rotated already;
+    past (B, KV, Tp, Dh). Query i (at Tp+i) sees keys 0..Tp+i. Returns out (B, T, H*Dh) and present k/v
+    (B, KV, Tp+T, Dh)."""
+    B, T, _ = q.shape
+    H, KV = heads, kv_heads
+    Dh = q.shape[-1] // H
+    k = torch.cat([past_k, k.reshape(B, T, KV, Dh).transpose(1, 2)], dim=2)  # (B, KV, Tp+T, Dh): the present
+    v = torch.cat([past_v, v.reshape(B, T, KV, Dh).transpose(1, 2)], dim=2)
+    S = k.shape[2]
+    G = H // KV
+    # Grouped-query attention without copying the cache per head: the G query heads of each KV head are stacked
+    # along the rows (head h = kv * G + g, as Hugging Face's repeat_kv orders them) and multiply its keys once.
+    # Expanding k and v to H heads instead cost 6% of a 0.5B decode step at context 600 (docs/PERFORMANCE.md).
+    qg = q.reshape(B, T, H, Dh).transpose(1, 2).reshape(B, KV, G * T, Dh)  # (B, KV, G*T, Dh)
+    att = ((qg @ k.transpose(-1, -2)) / Dh ** 0.5).reshape(B, H, T, S)  # (B, H, T, S)
+    qpos = torch.arange(T, device=q.device)[:, None] + (S - T)
+    kpos = torch.arange(S, device=q.device)[None, :]
+    att = att.masked_fill(~(kpos <= qpos), -1e9).softmax(dim=-1)
+    out = (att.reshape(B, KV, G * T, S) @ v).reshape(B, H, T, Dh)  # (B, H, T, Dh)
+    return out.transpose(1, 2).reshape(B, T, H * Dh), k, v
+
+
+class FusedAttention(torch.autograd.Function):
+    """`attend`, exported as ONNX Runtime's com.microsoft GroupQueryAttention: the same inputs in the same layouts,
+    plus seqlens_k (B,) int32 = total - 1 and total_sequence_length (scalar int32), from which it derives the past
+    length and the causal mask. Past and present are separate buffers (the cache still grows by concatenation)."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, past_k, past_v, seqlens_k, total, heads, kv_heads):
+        return attend(q, k, v, past_k, past_v, heads, kv_heads)
+
+    @staticmethod
+    def symbolic(g, q, k, v, past_k, past_v, seqlens_k, total, heads, kv_heads):
+        out, pk, pv = g.op("com.microsoft::GroupQueryAttention", q, k, v, past_k, past_v, seqlens_k, total,
+                           num_heads_i=heads, kv_num_heads_i=kv_heads, outputs=3)
+        out.setType(q.type())
+        pk.setType(past_k.type())
+        pv.setType(past_v.type())
+        return out, pk, pv
+
+
 class Attention(nn.Module):
     def __init__(self, cfg: DecoderConfig):
         super().__init__()
@@ -58,24 +105,27 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(cfg.dim, cfg.kv_heads * Dh, bias=cfg.qkv_bias)
         self.o_proj = nn.Linear(cfg.heads * Dh, cfg.dim, bias=False)
 
-    def forward(self, x, cos, sin, mask, past_k, past_v):
-        # x (B, T, D); cos/sin (B, 1, T, Dh); mask (B, 1, T, Tp+T) bool; past (B, KV, Tp, Dh)
+    def forward(self, x, cos, sin, lengths, past_k, past_v):
+        # x (B, T, D); cos/sin (B, T, 1, Dh); lengths: (seqlens_k (B,) int32, total int32) for the fused export, or
+        # the (B, 1, T, Tp+T) bool mask; past (B, KV, Tp, Dh)
         cfg = self.cfg
         B, T, _ = x.shape
         H, KV, Dh = cfg.heads, cfg.kv_heads, cfg.head_dim
-        q = self.q_proj(x).reshape(B, T, H, Dh).transpose(1, 2)  # (B, H, T, Dh)
-        k = self.k_proj(x).reshape(B, T, KV, Dh).transpose(1, 2)  # (B, KV, T, Dh)
-        v = self.v_proj(x).reshape(B, T, KV, Dh).transpose(1, 2)  # (B, KV, T, Dh)
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
-        k = torch.cat([past_k, k], dim=2)  # (B, KV, Tp+T, Dh): this is the present
-        v = torch.cat([past_v, v], dim=2)
+        q = self.q_proj(x).reshape(B, T, H, Dh)
+        k = self.k_proj(x).reshape(B, T, KV, Dh)
+        v = self.v_proj(x)
+        q = (q * cos + rotate_half(q) * sin).reshape(B, T, H * Dh)
+        k = (k * cos + rotate_half(k) * sin).reshape(B, T, KV * Dh)
+        if cfg.fused_attention:
+            out, k, v = FusedAttention.apply(q, k, v, past_k, past_v, lengths[0], lengths[1], H, KV)
+            return self.o_proj(out), k, v
+        mask = lengths
+        k = torch.cat([past_k, k.reshape(B, T, KV, Dh).transpose(1, 2)], dim=2)  # (B, KV, Tp+T, Dh): the present
+        v = torch.cat([past_v, v.reshape(B, T, KV, Dh).transpose(1, 2)], dim=2)
         S = k.shape[2]
         G = H // KV
-        # Grouped-query attention without copying the cache per head: the G query heads of each KV head are stacked
-        # along the rows (head h = kv * G + g, as Hugging Face's repeat_kv orders them) and multiply its keys once.
-        # Expanding k and v to H heads instead cost 6% of a 0.5B decode step at context 600 (docs/PERFORMANCE.md).
-        qg = q.reshape(B, KV, G * T, Dh)  # (B, KV, G*T, Dh)
+        # Grouped-query attention without copying the cache per head (see `attend`).
+        qg = q.reshape(B, T, H, Dh).transpose(1, 2).reshape(B, KV, G * T, Dh)  # (B, KV, G*T, Dh)
         att = ((qg @ k.transpose(-1, -2)) / Dh ** 0.5).reshape(B, H, T, S)  # (B, H, T, S)
         att = att.masked_fill(~mask, -1e9).softmax(dim=-1)
         out = (att.reshape(B, KV, G * T, S) @ v).reshape(B, H, T, Dh)  # (B, H, T, Dh)
@@ -102,8 +152,8 @@ class Layer(nn.Module):
         self.post_attention_layernorm = RMSNorm(cfg.dim, cfg.rms_eps)
         self.mlp = MLP(cfg)
 
-    def forward(self, x, cos, sin, mask, past_k, past_v):
-        a, k, v = self.self_attn(self.input_layernorm(x), cos, sin, mask, past_k, past_v)
+    def forward(self, x, cos, sin, lengths, past_k, past_v):
+        a, k, v = self.self_attn(self.input_layernorm(x), cos, sin, lengths, past_k, past_v)
         x = x + a
         return x + self.mlp(self.post_attention_layernorm(x)), k, v
 
@@ -125,16 +175,20 @@ class Decoder(nn.Module):
         T = inputs_embeds.shape[1]
         Tp = past[0].shape[2]
         freqs = position_ids[..., None].float() * self.inv_freq  # (B, T, Dh/2)
-        emb = torch.cat([freqs, freqs], dim=-1)[:, None]  # (B, 1, T, Dh)
+        emb = torch.cat([freqs, freqs], dim=-1)[:, :, None]  # (B, T, 1, Dh)
         cos, sin = emb.cos(), emb.sin()
-        # Causal over absolute positions: query i (at Tp+i) sees keys j <= Tp+i, and only unmasked ones.
-        qpos = torch.arange(T, device=inputs_embeds.device)[:, None] + Tp  # (T, 1)
-        kpos = torch.arange(T + Tp, device=inputs_embeds.device)[None, :]  # (1, S)
-        mask = (kpos <= qpos)[None, None] & (attention_mask[:, None, None, :] > 0)  # (B, 1, T, S)
+        if self.cfg.fused_attention:
+            # The fused kernel's lengths: every key before a query's position is attended (an all-ones mask).
+            lengths = ((attention_mask.sum(dim=1) - 1).to(torch.int32), torch._shape_as_tensor(attention_mask)[1].to(torch.int32))
+        else:
+            # Causal over absolute positions: query i (at Tp+i) sees keys j <= Tp+i, and only unmasked ones.
+            qpos = torch.arange(T, device=inputs_embeds.device)[:, None] + Tp  # (T, 1)
+            kpos = torch.arange(T + Tp, device=inputs_embeds.device)[None, :]  # (1, S)
+            lengths = (kpos <= qpos)[None, None] & (attention_mask[:, None, None, :] > 0)  # (B, 1, T, S)
         x = inputs_embeds
         presents = []
         for i, layer in enumerate(self.layers):
-            x, k, v = layer(x, cos, sin, mask, past[2 * i], past[2 * i + 1])
+            x, k, v = layer(x, cos, sin, lengths, past[2 * i], past[2 * i + 1])
             presents += [k, v]
         hidden = self.norm(x)  # (B, T, D)
         return (self.lm_head(hidden), hidden, *presents)

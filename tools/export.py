@@ -73,7 +73,9 @@ def export_graph(module, args, path: Path, spec: dict, external_above: int | Non
         raw = Path(scratch) / path.name
         with torch.no_grad():
             torch.onnx.export(module, args, str(raw), input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
-                              opset_version=OPSET, do_constant_folding=True)
+                              opset_version=OPSET, do_constant_folding=True,
+                              # ONNX Runtime's contrib domain, for a decoder exporting its fused attention
+                              custom_opsets={"com.microsoft": 1} if getattr(getattr(module, "cfg", None), "fused_attention", False) else None)
         model = onnx.load(str(raw))
     for out in model.graph.output:
         shape = spec["outputs"][out.name]["shape"]

@@ -130,7 +130,7 @@ def parse_config(hf: Path) -> dict:
                          layers=int(tc["num_hidden_layers"]), heads=heads,
                          kv_heads=int(tc.get("num_key_value_heads") or heads), intermediate=int(tc["intermediate_size"]),
                          rope_theta=float(tc.get("rope_theta", 10000.0)), rms_eps=float(tc.get("rms_norm_eps", 1e-6)),
-                         qkv_bias=ttype == "qwen2", head_dim_override=int(tc.get("head_dim") or 0))
+                         qkv_bias=ttype == "qwen2", head_dim_override=int(tc.get("head_dim") or 0), fused_attention=True)
     if text.vocab_size <= 0:
         fail("text_config has no vocab_size")
     if heads % text.kv_heads:
