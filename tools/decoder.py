@@ -6,8 +6,8 @@ Qwen decoder plugs into the same engine:
           past_key_values.{i}.key|value (B, KV, Tp, Dh)
   outputs logits (B, T, vocab), last_hidden_state (B, T, D) (after the final norm),
           present.{i}.key|value (B, KV, Tp+T, Dh)
-With `fused_attention` (imported sets) each layer's attention is one ONNX Runtime GroupQueryAttention node; the
-interface is the same, and attention_mask must be all ones (the engine's always is).
+With `fused_attention` (import_hf.py --attention fused) each layer's attention is one ONNX Runtime
+GroupQueryAttention node; the interface is the same, and attention_mask must be all ones (the engine's always is).
 """
 from dataclasses import dataclass
 

@@ -130,7 +130,7 @@ def parse_config(hf: Path) -> dict:
                          layers=int(tc["num_hidden_layers"]), heads=heads,
                          kv_heads=int(tc.get("num_key_value_heads") or heads), intermediate=int(tc["intermediate_size"]),
                          rope_theta=float(tc.get("rope_theta", 10000.0)), rms_eps=float(tc.get("rms_norm_eps", 1e-6)),
-                         qkv_bias=ttype == "qwen2", head_dim_override=int(tc.get("head_dim") or 0), fused_attention=True)
+                         qkv_bias=ttype == "qwen2", head_dim_override=int(tc.get("head_dim") or 0))
     if text.vocab_size <= 0:
         fail("text_config has no vocab_size")
     if heads % text.kv_heads:
@@ -448,10 +448,12 @@ def reference_answer(decoder, embed, visual, prefix_ids, question_ids, new_token
     return prefill, tokens
 
 
-def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32", quant: str | None = None) -> dict:
+def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32", quant: str | None = None,
+                      attention: str = "plain") -> dict:
     t0 = time.time()
     c = parse_config(hf)
     tower_cfg, text_cfg = c["tower"], c["text"]
+    text_cfg.fused_attention = attention == "fused"
     tok = Tokenizer(hf)
     by_id = {i: t for t, i in tok.added.items()}
     if c["image_token"] not in by_id:
@@ -629,6 +631,10 @@ def main(argv=None) -> int:
     ap.add_argument("--quant", choices=["q8", "q4"],
                     help="block-quantized MatMul weights (32 a block, symmetric, like llama.cpp's Q8_0/Q4_0): "
                          "about 1/4 (q8) or 1/7 (q4) of the f32 bytes for those weights, int8 dot products")
+    ap.add_argument("--attention", choices=["plain", "fused"], default="plain",
+                    help="the decoder's attention: plain ONNX operators (every execution provider), or fused as ONNX "
+                         "Runtime's GroupQueryAttention contrib op (one node a layer; the same arithmetic and speed "
+                         "on the CPU here, docs/PERFORMANCE.md)")
     args = ap.parse_args(argv)
     hf, out = args.hf_dir, args.out
     if not hf.is_dir():
@@ -641,7 +647,7 @@ def main(argv=None) -> int:
     partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         shutil.rmtree(partial)
-        result = import_checkpoint(hf, partial, args.name, args.dtype, args.quant)
+        result = import_checkpoint(hf, partial, args.name, args.dtype, args.quant, args.attention)
         os.rename(partial, out)  # the set appears whole, or not at all
     except ImportError_ as e:
         print(f"error: {e}", file=sys.stderr)

@@ -17,12 +17,12 @@ internal sealed class BareOrt : IDisposable
     private readonly int[] _prompt;
     private readonly RunOptions _run = new();
 
-    public BareOrt(Dirs d, int positions, int ids)
+    public BareOrt(string set, int positions, int ids)
     {
-        var manifest = Manifest.Read(d.Set);
+        var manifest = Manifest.Read(set);
         _spec = manifest.Decoders[0];
-        _embed = new InferenceSession(Path.Combine(d.Set, _spec.Embed.File));
-        _decoder = new InferenceSession(Path.Combine(d.Set, _spec.Decoder.File));
+        _embed = new InferenceSession(Path.Combine(set, _spec.Embed.File));
+        _decoder = new InferenceSession(Path.Combine(set, _spec.Decoder.File));
         var rng = new Random(18);
         _prompt = Enumerable.Range(0, positions).Select(_ => rng.Next(ids)).ToArray();
     }

@@ -7,7 +7,8 @@
 // it redraws from an earlier --json report instead of measuring. --profile-decode [--past 594] prints one decode step's
 // kernel time by ONNX operator. --agreement REFERENCE_SET OTHER_SET prints how far OTHER_SET's next-token logits are
 // from REFERENCE_SET's on the prompt set (a trained set and its tools/quantize.py copy, say). --overhead [--reps N]
-// times the engine's full-token decode against bare ONNX Runtime calls on the same graphs (bench/Peers/BareOrt.cs).
+// times the engine's full-token decode against bare ONNX Runtime calls on the same graphs (bench/Peers/BareOrt.cs);
+// --ab SET_A SET_B [--context 600] times two sets' decoder graphs that way, interleaved.
 // Each size's checkpoint is made once into --work (tools/make_hf_checkpoint.py), imported for the engine
 // (tools/import_hf.py) and written as GGUF for llama.cpp (tools/export_gguf.py). Runs are interleaved (ours and
 // llama.cpp's alternate, rep by rep), the first rep of each is an untimed warm-up, and medians are reported.
@@ -55,6 +56,32 @@ if (cli.Has("--agreement"))
     Console.WriteLine(JsonSerializer.Serialize(a, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
     return 0;
 }
+if (cli.Has("--ab"))
+{
+    // Two sets' decoder graphs (say, imported with --attention fused and plain) by bare ONNX Runtime calls,
+    // interleaved rep by rep at the same context: their decode tokens/s and the ratio.
+    var a = cli.Get("--ab", "");
+    var b = args.SkipWhile(x => x != "--ab").Skip(2).FirstOrDefault();
+    if (b is null || b.StartsWith("--")) { Console.Error.WriteLine("error: --ab takes two model sets: SET_A SET_B"); return 2; }
+    int context = cli.Int("--context", 600);
+    using var first = new BareOrt(a, context, PromptSet.Ids(a));
+    using var second = new BareOrt(b, context, PromptSet.Ids(b));
+    var (aTokS, bTokS) = (new List<double>(), new List<double>());
+    for (int rep = 0; rep <= reps; rep++)
+    {
+        Thread.Sleep(200);
+        var x = first.Run(tokens);
+        Thread.Sleep(200);
+        var y = second.Run(tokens);
+        if (rep == 0) continue;
+        aTokS.Add(x.DecodeTokS);
+        bTokS.Add(y.DecodeTokS);
+    }
+    double Mid(List<double> xs) { var o = xs.Order().ToArray(); return o.Length % 2 == 1 ? o[o.Length / 2] : (o[o.Length / 2 - 1] + o[o.Length / 2]) / 2; }
+    Console.WriteLine(JsonSerializer.Serialize(new { a, b, context, reps, a_decode_tok_s = Mid(aTokS), b_decode_tok_s = Mid(bTokS),
+        a_over_b = Mid(aTokS) / Mid(bTokS), a_runs = aTokS, b_runs = bTokS }, json));
+    return 0;
+}
 if (cli.Has("--overhead"))
 {
     // The engine's full-token decode against bare ONNX Runtime calls on the same graphs at the same context,
@@ -65,7 +92,7 @@ if (cli.Has("--overhead"))
     var first = ours.Run(kind, v, tokens);
     using var golden = JsonDocument.Parse(File.ReadAllText(Path.Combine(dirs.Set, "golden", "golden.json")));
     int context = golden.RootElement.GetProperty("prefix_ids").GetArrayLength() + first.PrefillPositions;
-    using var bare = new BareOrt(dirs, context, PromptSet.Ids(dirs.Set));
+    using var bare = new BareOrt(dirs.Set, context, PromptSet.Ids(dirs.Set));
     bare.Run(tokens);
     var (oursTokS, bareTokS) = (new List<double>(), new List<double>());
     for (int rep = 0; rep <= reps; rep++)

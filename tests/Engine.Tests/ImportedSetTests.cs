@@ -151,6 +151,47 @@ public sealed class ImportedSetTests
         }
     }
 
+    [Theory]
+    [InlineData("clip-qwen2-bf16-shards")]
+    [InlineData("llama")]
+    public void FusedAttention_IsOneGroupQueryAttentionALayer_AndAnswersAsItsPyTorch(string variant)
+    {
+        var made = HfCheckpoints.Get(variant);
+        var parent = Path.Combine(Path.GetTempPath(), $"assistant-fused-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(parent);
+        try
+        {
+            var set = HfCheckpoints.Import(made.Checkpoint, parent, new Dictionary<string, string>(), "--attention", "fused");
+            var graph = File.ReadAllBytes(Path.Combine(set, "text", "decoder.onnx"));
+            Assert.True(System.Text.Encoding.ASCII.GetString(graph).Contains("GroupQueryAttention"), "the decoder has no fused attention node");
+            // ONNX Runtime's kernel on the first prompt (the template prefix, empty cache), a prompt on a cache (the
+            // visual tokens and question) and the decode steps, against the importer's PyTorch.
+            using var models = ModelSet.Load(set, Cpu);
+            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(set, "golden", "golden.json")));
+            var g = doc.RootElement;
+            using var lease = models.Lease();
+            var lm = models.Decoder("text");
+            var state = lease.Decoder(lm);
+            var full = g.GetProperty("answers").GetProperty("full");
+            var prefix = Golden.Ints(g.GetProperty("prefix_ids"));
+            var question = Golden.Ints(g.GetProperty("question_ids"));
+            int v = full.GetProperty("tokens").GetInt32(), dim = lm.Spec.Dim;
+            var embeds = new float[Math.Max(prefix.Length, v + question.Length) * dim];
+            state.Embed(prefix, embeds);
+            using var empty = state.EmptyCache();
+            using var cache = state.Forward(empty, embeds, prefix.Length);
+            Golden.Floats(full.GetProperty("visual_tokens")).AsSpan(0, v * dim).CopyTo(embeds);
+            state.Embed(question, embeds.AsSpan(v * dim, question.Length * dim));
+            using var sequence = state.BeginDecode(cache, embeds, v + question.Length, 8);
+            float diff = Golden.MaxAbsDiff(Golden.Floats(full.GetProperty("prefill_logits")), state.LastLogits);
+            Assert.True(diff < Tolerance, $"{variant}: fused first logits differ from PyTorch by {diff}");
+        }
+        finally
+        {
+            Directory.Delete(parent, recursive: true);
+        }
+    }
+
     [Fact]
     public void GraphsWithExternalWeights_LoadAndAnswerTheSame()
     {
