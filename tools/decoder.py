@@ -52,10 +52,10 @@ def rotate_half(x):
     return torch.cat([-b, a], dim=-1)
 
 
-def attend(q, k, v, past_k, past_v, heads: int, kv_heads: int):
+def attend(q, k, v, past_k, past_v, heads: int, kv_heads: int, mask=None):
     """Causal grouped-query attention over a past cache. q (B, T, H*Dh), k/v (B, T, KV*Dh), rotated already;
-    past (B, KV, Tp, Dh). Query i (at Tp+i) sees keys 0..Tp+i. Returns out (B, T, H*Dh) and present k/v
-    (B, KV, Tp+T, Dh)."""
+    past (B, KV, Tp, Dh). Query i (at Tp+i) sees keys 0..Tp+i, or where `mask` (B, 1, T, Tp+T) bool says.
+    Returns out (B, T, H*Dh) and present k/v (B, KV, Tp+T, Dh)."""
     B, T, _ = q.shape
     H, KV = heads, kv_heads
     Dh = q.shape[-1] // H
@@ -68,9 +68,11 @@ def attend(q, k, v, past_k, past_v, heads: int, kv_heads: int):
     # Expanding k and v to H heads instead cost 6% of a 0.5B decode step at context 600 (docs/PERFORMANCE.md).
     qg = q.reshape(B, T, H, Dh).transpose(1, 2).reshape(B, KV, G * T, Dh)  # (B, KV, G*T, Dh)
     att = ((qg @ k.transpose(-1, -2)) / Dh ** 0.5).reshape(B, H, T, S)  # (B, H, T, S)
-    qpos = torch.arange(T, device=q.device)[:, None] + (S - T)
-    kpos = torch.arange(S, device=q.device)[None, :]
-    att = att.masked_fill(~(kpos <= qpos), -1e9).softmax(dim=-1)
+    if mask is None:
+        qpos = torch.arange(T, device=q.device)[:, None] + (S - T)
+        kpos = torch.arange(S, device=q.device)[None, :]
+        mask = kpos <= qpos
+    att = att.masked_fill(~mask, -1e9).softmax(dim=-1)
     out = (att.reshape(B, KV, G * T, S) @ v).reshape(B, H, T, Dh)  # (B, H, T, Dh)
     return out.transpose(1, 2).reshape(B, T, H * Dh), k, v
 
@@ -119,17 +121,7 @@ class Attention(nn.Module):
         if cfg.fused_attention:
             out, k, v = FusedAttention.apply(q, k, v, past_k, past_v, lengths[0], lengths[1], H, KV)
             return self.o_proj(out), k, v
-        mask = lengths
-        k = torch.cat([past_k, k.reshape(B, T, KV, Dh).transpose(1, 2)], dim=2)  # (B, KV, Tp+T, Dh): the present
-        v = torch.cat([past_v, v.reshape(B, T, KV, Dh).transpose(1, 2)], dim=2)
-        S = k.shape[2]
-        G = H // KV
-        # Grouped-query attention without copying the cache per head (see `attend`).
-        qg = q.reshape(B, T, H, Dh).transpose(1, 2).reshape(B, KV, G * T, Dh)  # (B, KV, G*T, Dh)
-        att = ((qg @ k.transpose(-1, -2)) / Dh ** 0.5).reshape(B, H, T, S)  # (B, H, T, S)
-        att = att.masked_fill(~mask, -1e9).softmax(dim=-1)
-        out = (att.reshape(B, KV, G * T, S) @ v).reshape(B, H, T, Dh)  # (B, H, T, Dh)
-        out = out.transpose(1, 2).reshape(B, T, H * Dh)  # (B, T, D)
+        out, k, v = attend(q, k, v, past_k, past_v, H, KV, mask=lengths)
         return self.o_proj(out), k, v
 
 

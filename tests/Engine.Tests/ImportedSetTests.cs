@@ -18,6 +18,23 @@ public sealed class ImportedSetTests
 
     public static TheoryData<string> Variants => new(HfCheckpoints.Variants.Keys);
 
+    /// <summary>
+    /// The chat layout on the decoder and embed graphs: [prefix] from an empty cache, then [visual tokens][question
+    /// part] on that cache; the first answer step's logits (a copy).
+    /// </summary>
+    private static float[] FirstAnswerLogits(DecoderState state, int[] prefix, ReadOnlySpan<float> visual, int[] question)
+    {
+        int dim = state.Spec.Dim, v = visual.Length / dim;
+        var embeds = new float[Math.Max(prefix.Length, v + question.Length) * dim];
+        state.Embed(prefix, embeds);
+        using var empty = state.EmptyCache();
+        using var cache = state.Forward(empty, embeds, prefix.Length);
+        visual.CopyTo(embeds);
+        state.Embed(question, embeds.AsSpan(v * dim, question.Length * dim));
+        using var sequence = state.BeginDecode(cache, embeds, v + question.Length, 1);
+        return (float[])state.LastLogits.Clone();
+    }
+
     /// <summary>The variant's checkpoint and set, the set loaded on the CPU, and its golden outputs.</summary>
     private static (HfCheckpoints.Made Made, ModelSet Set, JsonElement Golden) Open(string variant)
     {
@@ -54,15 +71,8 @@ public sealed class ImportedSetTests
             float tokensDiff = Golden.MaxAbsDiff(Golden.Floats(answer.GetProperty("visual_tokens")), compressor.VisualTokens);
             Assert.True(tokensDiff < Tolerance, $"{variant} {kind} V={v}: visual tokens differ by {tokensDiff}");
 
-            // [prefix] then [visual tokens][question part] on the decoder and embed graphs: the first answer step's logits.
-            var embeds = new float[Math.Max(prefix.Length, v + question.Length) * dim];
-            state.Embed(prefix, embeds);
-            using var empty = state.EmptyCache();
-            using var cache = state.Forward(empty, embeds, prefix.Length);
-            compressor.VisualTokens.AsSpan(0, v * dim).CopyTo(embeds);
-            state.Embed(question, embeds.AsSpan(v * dim, question.Length * dim));
-            using var sequence = state.BeginDecode(cache, embeds, v + question.Length, 1);
-            float logitsDiff = Golden.MaxAbsDiff(Golden.Floats(answer.GetProperty("prefill_logits")), state.LastLogits);
+            float logitsDiff = Golden.MaxAbsDiff(Golden.Floats(answer.GetProperty("prefill_logits")),
+                FirstAnswerLogits(state, prefix, compressor.VisualTokens.AsSpan(0, v * dim), question));
             Assert.True(logitsDiff < Tolerance, $"{variant} {kind} V={v}: first logits differ by {logitsDiff}");
         }
     }
@@ -129,19 +139,11 @@ public sealed class ImportedSetTests
             var compressor = lease.Compressor(lm.Compressor("full", full.GetProperty("tokens").GetInt32()));
             compressor.Compress(Golden.Floats(g.GetProperty("features")), lease.Vision.FeaturesMulti, models.Vision.Spec.Patches, []);
             var state = lease.Decoder(lm);
-            var prefix = Golden.Ints(g.GetProperty("prefix_ids"));
-            var question = Golden.Ints(g.GetProperty("question_ids"));
             int v = full.GetProperty("tokens").GetInt32(), dim = lm.Spec.Dim;
-            var embeds = new float[Math.Max(prefix.Length, v + question.Length) * dim];
-            state.Embed(prefix, embeds);
-            using var empty = state.EmptyCache();
-            using var cache = state.Forward(empty, embeds, prefix.Length);
-            compressor.VisualTokens.AsSpan(0, v * dim).CopyTo(embeds);
-            state.Embed(question, embeds.AsSpan(v * dim, question.Length * dim));
-            using var sequence = state.BeginDecode(cache, embeds, v + question.Length, 1);
             var reference = Golden.Floats(full.GetProperty("prefill_logits"));
             float spread = reference.Max() - reference.Min();
-            float diff = Golden.MaxAbsDiff(reference, state.LastLogits);
+            float diff = Golden.MaxAbsDiff(reference, FirstAnswerLogits(state, Golden.Ints(g.GetProperty("prefix_ids")),
+                compressor.VisualTokens.AsSpan(0, v * dim), Golden.Ints(g.GetProperty("question_ids"))));
             Assert.True(diff > 0, "int8 activations should move the logits at all; the graph may not be quantized");
             Assert.True(diff < 0.05 * spread, $"{quant}: first logits differ by {diff} (spread {spread})");
         }
@@ -173,17 +175,8 @@ public sealed class ImportedSetTests
             var lm = models.Decoder("text");
             var state = lease.Decoder(lm);
             var full = g.GetProperty("answers").GetProperty("full");
-            var prefix = Golden.Ints(g.GetProperty("prefix_ids"));
-            var question = Golden.Ints(g.GetProperty("question_ids"));
-            int v = full.GetProperty("tokens").GetInt32(), dim = lm.Spec.Dim;
-            var embeds = new float[Math.Max(prefix.Length, v + question.Length) * dim];
-            state.Embed(prefix, embeds);
-            using var empty = state.EmptyCache();
-            using var cache = state.Forward(empty, embeds, prefix.Length);
-            Golden.Floats(full.GetProperty("visual_tokens")).AsSpan(0, v * dim).CopyTo(embeds);
-            state.Embed(question, embeds.AsSpan(v * dim, question.Length * dim));
-            using var sequence = state.BeginDecode(cache, embeds, v + question.Length, 8);
-            float diff = Golden.MaxAbsDiff(Golden.Floats(full.GetProperty("prefill_logits")), state.LastLogits);
+            float diff = Golden.MaxAbsDiff(Golden.Floats(full.GetProperty("prefill_logits")), FirstAnswerLogits(state,
+                Golden.Ints(g.GetProperty("prefix_ids")), Golden.Floats(full.GetProperty("visual_tokens")), Golden.Ints(g.GetProperty("question_ids"))));
             Assert.True(diff < Tolerance, $"{variant}: fused first logits differ from PyTorch by {diff}");
         }
         finally
