@@ -66,20 +66,9 @@ if (cli.Has("--ab"))
     int context = cli.Int("--context", 600);
     using var first = new BareOrt(a, context, PromptSet.Ids(a));
     using var second = new BareOrt(b, context, PromptSet.Ids(b));
-    var (aTokS, bTokS) = (new List<double>(), new List<double>());
-    for (int rep = 0; rep <= reps; rep++)
-    {
-        Thread.Sleep(200);
-        var x = first.Run(tokens);
-        Thread.Sleep(200);
-        var y = second.Run(tokens);
-        if (rep == 0) continue;
-        aTokS.Add(x.DecodeTokS);
-        bTokS.Add(y.DecodeTokS);
-    }
-    double Mid(List<double> xs) { var o = xs.Order().ToArray(); return o.Length % 2 == 1 ? o[o.Length / 2] : (o[o.Length / 2 - 1] + o[o.Length / 2]) / 2; }
-    Console.WriteLine(JsonSerializer.Serialize(new { a, b, context, reps, a_decode_tok_s = Mid(aTokS), b_decode_tok_s = Mid(bTokS),
-        a_over_b = Mid(aTokS) / Mid(bTokS), a_runs = aTokS, b_runs = bTokS }, json));
+    var (aTokS, bTokS) = Runs.Interleave(reps, () => first.Run(tokens), () => second.Run(tokens));
+    Console.WriteLine(JsonSerializer.Serialize(new { a, b, context, reps, a_decode_tok_s = Runs.Median(aTokS), b_decode_tok_s = Runs.Median(bTokS),
+        a_over_b = Runs.Median(aTokS) / Runs.Median(bTokS), a_runs = aTokS, b_runs = bTokS }, json));
     return 0;
 }
 if (cli.Has("--overhead"))
@@ -94,20 +83,9 @@ if (cli.Has("--overhead"))
     int context = golden.RootElement.GetProperty("prefix_ids").GetArrayLength() + first.PrefillPositions;
     using var bare = new BareOrt(dirs.Set, context, PromptSet.Ids(dirs.Set));
     bare.Run(tokens);
-    var (oursTokS, bareTokS) = (new List<double>(), new List<double>());
-    for (int rep = 0; rep <= reps; rep++)
-    {
-        Thread.Sleep(200);
-        var o = ours.Run(kind, v, tokens);
-        Thread.Sleep(200);
-        var b = bare.Run(tokens);
-        if (rep == 0) continue;
-        oursTokS.Add(o.DecodeTokS);
-        bareTokS.Add(b.DecodeTokS);
-    }
-    double Med(List<double> xs) { var a = xs.Order().ToArray(); return a.Length % 2 == 1 ? a[a.Length / 2] : (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2; }
-    var result = new { size = sizes[^1], precision = precisions[0], context, reps, ours_decode_tok_s = Med(oursTokS), bare_ort_decode_tok_s = Med(bareTokS),
-        overhead = Med(bareTokS) / Med(oursTokS), ours_runs = oursTokS, bare_runs = bareTokS };
+    var (oursTokS, bareTokS) = Runs.Interleave(reps, () => ours.Run(kind, v, tokens), () => bare.Run(tokens));
+    var result = new { size = sizes[^1], precision = precisions[0], context, reps, ours_decode_tok_s = Runs.Median(oursTokS), bare_ort_decode_tok_s = Runs.Median(bareTokS),
+        overhead = Runs.Median(bareTokS) / Runs.Median(oursTokS), ours_runs = oursTokS, bare_runs = bareTokS };
     Console.WriteLine(JsonSerializer.Serialize(result, json));
     return 0;
 }
@@ -342,7 +320,27 @@ namespace Assistant.Bench.Peers
                 o.WriteLine($"  logits {k}: top-1 {a.Top1:P1} of {a.Prompts}, max |diff| {a.MaxAbs:G3} (mean per prompt {a.MeanMaxAbs:G3}; F32 range {a.Spread:G3})");
         }
 
-        private static double Median(IEnumerable<double> xs)
+        /// <summary>
+        /// <paramref name="a"/> and <paramref name="b"/> alternately, a pause before each, for a warm-up rep and
+        /// <paramref name="reps"/> kept ones: each one's decode tokens/s per kept rep.
+        /// </summary>
+        public static (List<double> A, List<double> B) Interleave(int reps, Func<Sample> a, Func<Sample> b)
+        {
+            var (xs, ys) = (new List<double>(), new List<double>());
+            for (int rep = 0; rep <= reps; rep++)
+            {
+                Thread.Sleep(Pause);
+                var x = a();
+                Thread.Sleep(Pause);
+                var y = b();
+                if (rep == 0) continue;
+                xs.Add(x.DecodeTokS);
+                ys.Add(y.DecodeTokS);
+            }
+            return (xs, ys);
+        }
+
+        public static double Median(IEnumerable<double> xs)
         {
             var a = xs.Order().ToArray();
             return a.Length % 2 == 1 ? a[a.Length / 2] : (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2;
