@@ -56,6 +56,13 @@ internal static class PromptSet
         return Enumerable.Range(0, Count).Select(_ => Enumerable.Range(0, rng.Next(8, 41)).Select(_ => rng.Next(ids)).ToArray()).ToList();
     }
 
+    /// <summary>A fixed-seed prompt of <paramref name="positions"/> ids below <paramref name="ids"/>: the same prefill work as a frame's prompt of that length.</summary>
+    public static int[] Positions(int positions, int ids)
+    {
+        var rng = new Random(18);
+        return Enumerable.Range(0, positions).Select(_ => rng.Next(ids)).ToArray();
+    }
+
     /// <summary>How many of the tokenizer's first ids prompts draw from: its vocabulary, at most 4,096.</summary>
     public static int Ids(string set)
     {

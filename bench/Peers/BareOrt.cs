@@ -23,8 +23,7 @@ internal sealed class BareOrt : IDisposable
         _spec = manifest.Decoders[0];
         _embed = new InferenceSession(Path.Combine(set, _spec.Embed.File));
         _decoder = new InferenceSession(Path.Combine(set, _spec.Decoder.File));
-        var rng = new Random(18);
-        _prompt = Enumerable.Range(0, positions).Select(_ => rng.Next(ids)).ToArray();
+        _prompt = PromptSet.Positions(positions, ids);
     }
 
     public Sample Run(int tokens)

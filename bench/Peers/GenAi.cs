@@ -21,8 +21,7 @@ internal sealed class GenAi : IDisposable
     public GenAi(Dirs d, int positions, int ids)
     {
         _model = Load(d.GenAi);
-        var rng = new Random(18);
-        _prompt = Enumerable.Range(0, positions).Select(_ => rng.Next(ids)).ToArray();
+        _prompt = PromptSet.Positions(positions, ids);
     }
 
     public Sample Run(int tokens)

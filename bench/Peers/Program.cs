@@ -42,27 +42,26 @@ if (cli.Has("--from"))
     Chart.Save(cli.Get("--plot", "peers_ttft.png"), size, saved);
     return 0;
 }
+// The two model sets that follow OPTION (--agreement, --ab), or null after a one-line error.
+(string, string)? TwoSets(string option)
+{
+    var after = args.SkipWhile(x => x != option).Skip(1).Take(2).ToArray();
+    if (after.Length == 2 && !after.Any(x => x.StartsWith("--"))) return (after[0], after[1]);
+    Console.Error.WriteLine($"error: {option} takes two model sets: SET_A SET_B");
+    return null;
+}
 if (cli.Has("--agreement"))
 {
-    var pair = cli.Get("--agreement", "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
-    var other = args.SkipWhile(a => a != "--agreement").Skip(2).FirstOrDefault();
-    if (pair.Length != 1 || other is null || other.StartsWith("--"))
-    {
-        Console.Error.WriteLine("error: --agreement takes two model sets: REFERENCE_SET OTHER_SET");
-        return 2;
-    }
-    var set = PromptSet.Make(pair[0]);
-    var a = LogitAgreement.Of(PromptSet.Ours(pair[0], set), PromptSet.Ours(other, set));
-    Console.WriteLine(JsonSerializer.Serialize(a, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+    if (TwoSets("--agreement") is not ({ } reference, { } other)) return 2;
+    var set = PromptSet.Make(reference);
+    Console.WriteLine(JsonSerializer.Serialize(LogitAgreement.Of(PromptSet.Ours(reference, set), PromptSet.Ours(other, set)), json));
     return 0;
 }
 if (cli.Has("--ab"))
 {
     // Two sets' decoder graphs (say, imported with --attention fused and plain) by bare ONNX Runtime calls,
     // interleaved rep by rep at the same context: their decode tokens/s and the ratio.
-    var a = cli.Get("--ab", "");
-    var b = args.SkipWhile(x => x != "--ab").Skip(2).FirstOrDefault();
-    if (b is null || b.StartsWith("--")) { Console.Error.WriteLine("error: --ab takes two model sets: SET_A SET_B"); return 2; }
+    if (TwoSets("--ab") is not ({ } a, { } b)) return 2;
     int context = cli.Int("--context", 600);
     using var first = new BareOrt(a, context, PromptSet.Ids(a));
     using var second = new BareOrt(b, context, PromptSet.Ids(b));
