@@ -44,7 +44,16 @@ public sealed class WasapiMicrophone : IMicrophone
         _samples = samples;
         _capture.DataAvailable += (_, a) => { _buffer.AddSamples(a.Buffer, 0, a.BytesRecorded); _arrived.Set(); };
         _capture.RecordingStopped += (_, a) => { _stopped = a.Exception ?? new InvalidOperationException("recording stopped"); _arrived.Set(); };
-        _capture.StartRecording();
+        try
+        {
+            _capture.StartRecording();  // the endpoint is initialised here: a device that refuses the mix format fails now
+        }
+        catch (Exception e)
+        {
+            _capture.Dispose();
+            _arrived.Dispose();
+            throw new CaptureException($"cannot open microphone '{device}': {e.Message.Split('\n')[0]}");
+        }
     }
 
     /// <summary>The endpoint as opened.</summary>

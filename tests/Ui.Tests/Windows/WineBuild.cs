@@ -24,6 +24,11 @@ public sealed class WineBuild : IDisposable
         // The prefix's first start makes C:\ and prints its own lines: done once here, not inside a test's output.
         var (code, _, err) = RunRaw([Loader, "wineboot", "--init"], null, 180);
         Assert.True(code == 0, $"wineboot failed: {err}");
+        // Wine's audio driver fixed to ALSA, which the microphone tests configure per HOME (.asoundrc): with
+        // PulseAudio's client library installed, Wine tries winepulse first, and a sound server autospawned for a
+        // non-root user would otherwise take the microphone from them.
+        (code, _, err) = RunRaw([Loader, "reg", "add", @"HKCU\Software\Wine\Drivers", "/v", "Audio", "/d", "alsa", "/f"], null, 60);
+        Assert.True(code == 0, $"setting Wine's audio driver failed: {err}");
     }
 
     /// <summary>The published folder (assistant.exe and its libraries).</summary>
