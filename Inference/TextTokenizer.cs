@@ -16,6 +16,10 @@ public sealed class TextTokenizer
     public const string Qwen2Pattern =
         @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
+    /// <summary>The pre-tokenizer's regex, compiled once for the process (a Regex is immutable and safe to share
+    /// between threads), not once per loaded set.</summary>
+    private static readonly Regex Qwen2Split = new(Qwen2Pattern, RegexOptions.Compiled);
+
     private readonly BpeTokenizer _bpe;
     private readonly byte[][] _tokenBytes;  // id -> raw bytes; special tokens map to their text
 
@@ -69,7 +73,7 @@ public sealed class TextTokenizer
             bpe = BpeTokenizer.Create(new BpeOptions(vocabPath, mergesPath)
             {
                 ByteLevel = true,
-                PreTokenizer = new RegexPreTokenizer(new Regex(Qwen2Pattern, RegexOptions.Compiled), null),
+                PreTokenizer = new RegexPreTokenizer(Qwen2Split, null),
             });
         }
         // The tokenizers library reads vocab.json again itself, as raw UTF-8: a byte that is not UTF-8 got past the
