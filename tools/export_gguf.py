@@ -7,7 +7,14 @@ engine's imported set (the independent check of tools/import_hf.py, tests/LlamaC
 The container follows ggml's GGUF specification (version 3: magic, counts, typed key/values, tensor infos with
 dimensions innermost first, data aligned to 32 bytes); keys and tensor names are the ones llama.cpp's loaders
 look up. The tower is written up to the selected feature layer (llama.cpp runs every block it is given and,
-with no post-layernorm tensor, returns the last block's output), as the engine's vision graph is. F32 only.
+with no post-layernorm tensor, returns the last block's output), as the engine's vision graph is. F32, or with
+--mmproj-quant the tower's and projector's matrices in ggml's Q8_0 or Q4_0 blocks:
+
+  /usr/bin/python3 tools/export_gguf.py HF_DIR --out DIR --mmproj-quant q4_0   # DIR/mmproj-q4_0.gguf only
+
+(llama.cpp quantizes the text model itself, llama_model_quantize; it has no quantizer for an mmproj that LLamaSharp
+exposes.) The same matrices as the engine's --quant sets: attention and MLP weights of every block and both
+projector layers; the patch and position embeddings, norms and biases stay F32.
 """
 import argparse
 import struct
@@ -25,7 +32,10 @@ ALIGN = 32
 # GGUF value types
 U8, I8, U16, I16, U32, I32, F32, BOOL, STRING, ARRAY, U64, I64, F64 = range(13)
 # ggml tensor types
-GGML_F32, GGML_F16 = 0, 1
+GGML_F32, GGML_F16, GGML_Q4_0, GGML_Q8_0 = 0, 1, 2, 8
+QK = 32  # values per Q8_0/Q4_0 block
+# llama.cpp file types ("mostly" this type), for general.file_type
+FILE_TYPE = {"q8_0": 7, "q4_0": 2}
 # llama.cpp token types
 NORMAL, CONTROL, UNUSED = 1, 3, 5
 
@@ -52,9 +62,14 @@ class GGUFWriter:
     def array(self, key, item: int, values):
         self.add(key, ARRAY, list(values), item)
 
-    def tensor(self, name: str, t: torch.Tensor):
+    def tensor(self, name: str, t: torch.Tensor, quant: str | None = None):
+        """Adds a tensor: F32, or (a matrix whose rows are whole blocks) as ggml's q8_0 or q4_0 blocks."""
         a = t.detach().to(torch.float32).contiguous().numpy()
-        self.tensors.append((name, a))
+        if quant is None:
+            self.tensors.append((name, a.shape, GGML_F32, a.astype("<f4").tobytes()))
+        else:
+            kind, data = quantize_rows(a, quant)
+            self.tensors.append((name, a.shape, kind, data))
 
     @staticmethod
     def _str(s: str) -> bytes:
@@ -79,15 +94,55 @@ class GGUFWriter:
             for key, kind, value, item in self.kv:
                 f.write(self._str(key) + struct.pack("<I", kind) + self._value(kind, value, item))
             offset = 0
-            for name, a in self.tensors:
-                dims = list(reversed(a.shape))
+            for name, shape, kind, data in self.tensors:
+                dims = list(reversed(shape))
                 f.write(self._str(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d) for d in dims)
-                        + struct.pack("<IQ", GGML_F32, offset))
-                offset += -(-a.nbytes // ALIGN) * ALIGN
+                        + struct.pack("<IQ", kind, offset))
+                offset += -(-len(data) // ALIGN) * ALIGN
             f.write(b"\0" * (-f.tell() % ALIGN))
-            for _, a in self.tensors:
-                f.write(a.astype("<f4").tobytes())
-                f.write(b"\0" * (-a.nbytes % ALIGN))
+            for _, _, _, data in self.tensors:
+                f.write(data)
+                f.write(b"\0" * (-len(data) % ALIGN))
+
+
+def quantize_rows(a: np.ndarray, quant: str) -> tuple[int, bytes]:
+    """ggml's block layouts, from its format: each row of QK-value blocks, a block being its scale d as float16 then
+    its values. Q8_0: d = max|x| / 127, 32 int8 values round(x / d). Q4_0: d = m / -8 where m is the value of
+    largest magnitude, 4-bit codes min(15, floor(x / d + 8.5)) packed two to a byte, value j in the low nibble of
+    byte j and value j + 16 in its high nibble; a code c reads back as (c - 8) d."""
+    rows, n = a.shape
+    if n % QK:
+        raise ValueError(f"rows of {n} values are not whole {QK}-value blocks")
+    b = a.reshape(rows, n // QK, QK).astype(np.float32)
+    if quant == "q8_0":
+        d = np.abs(b).max(axis=2, keepdims=True) / 127
+        inv = np.divide(1, d, out=np.zeros_like(d), where=d > 0)
+        q = np.round(b * inv).astype(np.int8)
+        scale = d.astype("<f2").view(np.uint8).reshape(rows, n // QK, 2)
+        return GGML_Q8_0, np.concatenate([scale, q.view(np.uint8)], axis=2).tobytes()
+    if quant == "q4_0":
+        at = np.abs(b).argmax(axis=2)[..., None]
+        d = np.take_along_axis(b, at, axis=2) / -8
+        inv = np.divide(1, d, out=np.zeros_like(d), where=d != 0)
+        q = np.minimum(15, np.floor(b * inv + 8.5)).astype(np.uint8)
+        packed = q[..., :QK // 2] | (q[..., QK // 2:] << 4)
+        scale = d.astype("<f2").view(np.uint8).reshape(rows, n // QK, 2)
+        return GGML_Q4_0, np.concatenate([scale, packed], axis=2).tobytes()
+    raise ValueError(f"unknown block type {quant!r}: q8_0 or q4_0")
+
+
+def dequantize_rows(data: bytes, kind: int, shape: tuple[int, int]) -> np.ndarray:
+    """The values a ggml reader takes from quantize_rows' blocks (for tests)."""
+    rows, n = shape
+    size = {GGML_Q8_0: 2 + QK, GGML_Q4_0: 2 + QK // 2}[kind]
+    blocks = np.frombuffer(data, np.uint8).reshape(rows, n // QK, size)
+    d = blocks[..., :2].copy().view("<f2").astype(np.float32)
+    if kind == GGML_Q8_0:
+        q = blocks[..., 2:].view(np.int8).astype(np.float32)
+    else:
+        lo, hi = blocks[..., 2:] & 15, blocks[..., 2:] >> 4
+        q = np.concatenate([lo, hi], axis=2).astype(np.float32) - 8
+    return (q * d).reshape(rows, n)
 
 
 def permute_rope(w: torch.Tensor, heads: int) -> torch.Tensor:
@@ -160,12 +215,26 @@ def text_gguf(c: dict, decoder: Decoder, tok: import_hf.Tokenizer, stops: list, 
     return g
 
 
-def mmproj_gguf(c: dict, tower: VisionTower, projector: Projector, mean, std, name: str) -> GGUFWriter:
+def mmproj_gguf(c: dict, tower: VisionTower, projector: Projector, mean, std, name: str, quant: str | None = None,
+                as_f32: bool = False) -> GGUFWriter:
+    """The tower and projector; quant: their matrices in those blocks, or with as_f32 the values the blocks hold,
+    written as F32 (the exact weights a reader of the blocks multiplies by, without its quantized arithmetic)."""
     t = c["tower"]
     g = GGUFWriter()
     g.string("general.architecture", "clip")
     g.string("general.name", name)
-    g.u32("general.file_type", 0)
+    g.u32("general.file_type", FILE_TYPE[quant] if quant and not as_f32 else 0)
+
+    def matrix(key: str, w: torch.Tensor):
+        # A matrix whose rows are not whole blocks stays F32, as llama.cpp's quantizer leaves such a tensor.
+        if not quant or w.shape[-1] % QK:
+            g.tensor(key, w)
+        elif as_f32:
+            kind, data = quantize_rows(w.detach().float().numpy(), quant)
+            g.tensor(key, torch.from_numpy(dequantize_rows(data, kind, tuple(w.shape))))
+        else:
+            g.tensor(key, w, quant)
+
     g.bool("clip.has_vision_encoder", True)
     g.bool("clip.has_text_encoder", False)
     g.bool("clip.has_llava_projector", True)
@@ -198,17 +267,18 @@ def mmproj_gguf(c: dict, tower: VisionTower, projector: Projector, mean, std, na
         for ours, theirs in (("self_attn.q_proj", "attn_q"), ("self_attn.k_proj", "attn_k"), ("self_attn.v_proj", "attn_v"),
                              ("self_attn.out_proj", "attn_out"), ("layer_norm1", "ln1"), ("layer_norm2", "ln2"),
                              ("mlp.fc1", "ffn_up"), ("mlp.fc2", "ffn_down")):
-            g.tensor(b + theirs + ".weight", sd[p + ours + ".weight"])
+            (g.tensor if theirs.startswith("ln") else matrix)(b + theirs + ".weight", sd[p + ours + ".weight"])
             g.tensor(b + theirs + ".bias", sd[p + ours + ".bias"])
     ps = projector.state_dict()
-    g.tensor("mm.0.weight", ps["linear_1.weight"])
+    matrix("mm.0.weight", ps["linear_1.weight"])
     g.tensor("mm.0.bias", ps["linear_1.bias"])
-    g.tensor("mm.2.weight", ps["linear_2.weight"])
+    matrix("mm.2.weight", ps["linear_2.weight"])
     g.tensor("mm.2.bias", ps["linear_2.bias"])
     return g
 
 
-def export(hf: Path, out: Path) -> None:
+def export(hf: Path, out: Path, mmproj_quant: str | None = None, as_f32: bool = False) -> None:
+    """Writes out/text.gguf and out/mmproj.gguf; with mmproj_quant, out/mmproj-QUANT.gguf only (-f32 with as_f32)."""
     c = import_hf.parse_config(hf)
     tok = import_hf.Tokenizer(hf)
     stops = import_hf.stop_tokens(hf, tok, c["config"])
@@ -228,21 +298,44 @@ def export(hf: Path, out: Path) -> None:
     finally:
         weights.close()
     out.mkdir(parents=True, exist_ok=True)
-    text_gguf(c, decoder, tok, stops, hf.name).write(out / "text.gguf")
-    mmproj_gguf(c, tower, projector, mean, std, hf.name).write(out / "mmproj.gguf")
+    if mmproj_quant:
+        write_whole(mmproj_gguf(c, tower, projector, mean, std, hf.name, mmproj_quant, as_f32), out / mmproj_name(mmproj_quant, as_f32))
+        return
+    write_whole(text_gguf(c, decoder, tok, stops, hf.name), out / "text.gguf")
+    write_whole(mmproj_gguf(c, tower, projector, mean, std, hf.name), out / "mmproj.gguf")
+
+
+def mmproj_name(quant: str, as_f32: bool) -> str:
+    return f"mmproj-{quant}{'-f32' if as_f32 else ''}.gguf"
+
+
+def write_whole(g: GGUFWriter, path: Path) -> None:
+    """Writes beside the target and renames, so an interrupted export leaves no truncated file under its name."""
+    partial = path.with_name(path.name + ".partial")
+    g.write(partial)
+    partial.replace(path)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="export_gguf.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("hf_dir", type=Path, help="the llava-hf checkpoint folder")
     ap.add_argument("--out", type=Path, required=True, help="folder for text.gguf and mmproj.gguf")
+    ap.add_argument("--mmproj-quant", choices=sorted(FILE_TYPE), help="write only mmproj-TYPE.gguf, its matrices in these blocks")
+    ap.add_argument("--as-f32", action="store_true",
+                    help="with --mmproj-quant: mmproj-TYPE-f32.gguf, the values those blocks hold written as F32 (a reference)")
     args = ap.parse_args(argv)
+    if args.as_f32 and not args.mmproj_quant:
+        print("error: --as-f32 goes with --mmproj-quant", file=sys.stderr)
+        return 2
     try:
-        export(args.hf_dir, args.out)
+        export(args.hf_dir, args.out, args.mmproj_quant, args.as_f32)
     except import_hf.ImportError_ as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"wrote {args.out / 'text.gguf'} and {args.out / 'mmproj.gguf'}")
+    if args.mmproj_quant:
+        print(f"wrote {args.out / mmproj_name(args.mmproj_quant, args.as_f32)}")
+    else:
+        print(f"wrote {args.out / 'text.gguf'} and {args.out / 'mmproj.gguf'}")
     return 0
 
 

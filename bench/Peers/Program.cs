@@ -160,8 +160,9 @@ namespace Assistant.Bench.Peers
         /// <summary>llama.cpp's text model: the F32 GGUF, or llama.cpp's own Q8_0/Q4_0 of it.</summary>
         public string TextGguf => Path.Combine(Gguf, Precision == "f32" ? "text.gguf" : $"text-{Precision}_0.gguf");
 
-        /// <summary>llama.cpp's vision tower and projector, F32 at every precision (LLamaSharp exposes no mmproj quantizer).</summary>
-        public string MmprojGguf => Path.Combine(Gguf, "mmproj.gguf");
+        /// <summary>llama.cpp's vision tower and projector: F32, or its matrices in Q8_0/Q4_0 blocks written by
+        /// tools/export_gguf.py --mmproj-quant (LLamaSharp exposes no mmproj quantizer), as the engine's tower is.</summary>
+        public string MmprojGguf => Path.Combine(Gguf, Precision == "f32" ? "mmproj.gguf" : $"mmproj-{Precision}_0.gguf");
 
         /// <summary>GenAI's model folder: the set's embed and decoder graphs joined (tools/genai_model.py).</summary>
         public string GenAi => Path.Combine(Path.GetDirectoryName(Checkpoint)!, Precision == "f32" ? "genai" : $"genai-{Precision}");
@@ -184,7 +185,9 @@ namespace Assistant.Bench.Peers
             if (!Directory.Exists(d.Checkpoint)) Python(root, "make_hf_checkpoint.py", ["--out", d.Checkpoint, "--shape", shape]);
             if (!Directory.Exists(d.Set))
                 Python(root, "import_hf.py", [d.Checkpoint, "--out", d.Set, .. precision == "f32" ? Array.Empty<string>() : ["--quant", precision]]);
-            if (!File.Exists(d.MmprojGguf)) Python(root, "export_gguf.py", [d.Checkpoint, "--out", d.Gguf]);
+            if (!File.Exists(Path.Combine(d.Gguf, "text.gguf"))) Python(root, "export_gguf.py", [d.Checkpoint, "--out", d.Gguf]);
+            if (precision != "f32" && !File.Exists(d.MmprojGguf))
+                Python(root, "export_gguf.py", [d.Checkpoint, "--out", d.Gguf, "--mmproj-quant", $"{precision}_0"]);
             if (!Directory.Exists(d.GenAi)) Python(root, "genai_model.py", [d.Set, "--out", d.GenAi]);
             if (!File.Exists(d.TextGguf))
             {
