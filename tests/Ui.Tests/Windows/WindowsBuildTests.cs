@@ -138,17 +138,13 @@ public sealed class WindowsBuildTests(WineBuild wine)
         // Wine's WASAPI (mmdevapi over winealsa.drv) opens ALSA's default device: here ALSA's file plugin playing a
         // recording, 48 kHz stereo as Wine's mixer asks, over a clocked slave (a private PulseAudio server's null
         // source through ALSA's pulse plugin). The clock matters: over ALSA's null device, which has none, Wine's
-        // period loop read faster than real time and dropped data (times 0.6-1.7 s against the truth's 0.96-2.27 s).
+        // period loop read faster than real time and dropped data (times 0.6-1.7 s against the truth's 1.00-2.24 s).
         using var pulse = new PulseServer();
         var (home, wav) = Speech.AlsaSpeechDevice("What color is the square?");
         var (truthStart, truthEnd) = Speech.SoundExtent(Speech.ReadMono16(wav));
         var raw = Path.Combine(home, "speech48.raw");
         Tool.Run("sox", [wav, "-r", "48000", "-c", "2", "-t", "raw", "-e", "signed-integer", "-b", "16", raw]);
-        File.WriteAllText(Path.Combine(home, ".asoundrc"),
-            "pcm.!default { type asym capture.pcm \"speechplug\" playback.pcm \"null\" }\n" +
-            "pcm.speechplug { type plug slave { pcm \"speech48\" rate 48000 channels 2 format S16_LE } }\n" +
-            $"pcm.speech48 {{ type file slave.pcm \"clock\" file \"/dev/null\" infile \"{raw}\" format \"raw\" }}\n" +
-            pulse.AlsaDevice("clock"));
+        File.WriteAllText(Path.Combine(home, ".asoundrc"), RecordingAsDefaultCapture(raw, "clock", pulse));
         var (code, stdout, stderr) = await wine.RunAsync(["listen", "--mic", "--seconds", "3.5", "--json",
             "--vad-models", WineBuild.WindowsPath(Inference.Audio.SileroVad.DefaultDirectory())], environment: new Dictionary<string, string> { ["HOME"] = home });
         Assert.True(code == 0, $"exit {code}: {stderr}");
@@ -169,17 +165,22 @@ public sealed class WindowsBuildTests(WineBuild wine)
         var home = Directory.CreateTempSubdirectory("assistant-wine-mic-").FullName;
         var raw = Path.Combine(home, "silence.raw");
         File.WriteAllBytes(raw, new byte[48_000 * 4]);
-        File.WriteAllText(Path.Combine(home, ".asoundrc"),
-            "pcm.!default { type asym capture.pcm \"speechplug\" playback.pcm \"null\" }\n" +
-            "pcm.speechplug { type plug slave { pcm \"speech48\" rate 48000 channels 2 format S16_LE } }\n" +
-            $"pcm.speech48 {{ type file slave.pcm \"clock_pulse\" file \"/dev/null\" infile \"{raw}\" format \"raw\" }}\n" +
-            pulse.AlsaDevice("clock"));
+        File.WriteAllText(Path.Combine(home, ".asoundrc"), RecordingAsDefaultCapture(raw, "clock_pulse", pulse));
         var (code, stdout, stderr) = await wine.RunAsync(["listen", "--mic", "--seconds", "2",
             "--vad-models", WineBuild.WindowsPath(Inference.Audio.SileroVad.DefaultDirectory())], environment: new Dictionary<string, string> { ["HOME"] = home });
         Assert.Equal(2, code);
         Assert.Equal("", stdout);
         Assert.StartsWith("error: cannot open microphone 'default': ", Assert.Single(stderr.Trim().Split('\n')));
     }
+
+    /// <summary>ALSA configuration whose default capture device plays <paramref name="raw"/> (48 kHz stereo S16) through
+    /// plug and the file plugin, clocked by <paramref name="slave"/>: "clock" (plug over the server's source) or
+    /// "clock_pulse" (the pulse plugin alone).</summary>
+    private static string RecordingAsDefaultCapture(string raw, string slave, PulseServer pulse) =>
+        "pcm.!default { type asym capture.pcm \"speechplug\" playback.pcm \"null\" }\n" +
+        "pcm.speechplug { type plug slave { pcm \"speech48\" rate 48000 channels 2 format S16_LE } }\n" +
+        $"pcm.speech48 {{ type file slave.pcm \"{slave}\" file \"/dev/null\" infile \"{raw}\" format \"raw\" }}\n" +
+        pulse.AlsaDevice("clock");
 
     [Fact]
     public async Task TheLiveLoop_RunsThousandsOfFrames_UnderWine()
