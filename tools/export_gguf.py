@@ -280,8 +280,6 @@ def mmproj_gguf(c: dict, tower: VisionTower, projector: Projector, mean, std, na
 def export(hf: Path, out: Path, mmproj_quant: str | None = None, as_f32: bool = False) -> None:
     """Writes out/text.gguf and out/mmproj.gguf; with mmproj_quant, out/mmproj-QUANT.gguf only (-f32 with as_f32)."""
     c = import_hf.parse_config(hf)
-    tok = import_hf.Tokenizer(hf)
-    stops = import_hf.stop_tokens(hf, tok, c["config"])
     pre = import_hf.read_json(hf / "preprocessor_config.json", "the image preprocessing", required=False) or {}
     mean = pre.get("image_mean", [0.48145466, 0.4578275, 0.40821073])
     std = pre.get("image_std", [0.26862954, 0.26130258, 0.27577711])
@@ -291,16 +289,19 @@ def export(hf: Path, out: Path, mmproj_quant: str | None = None, as_f32: bool = 
         import_hf.load_module(tower, weights, "vision_tower.vision_model.", "vision tower  ", rename=import_hf._tower_key)
         projector = Projector(c["tower"].feature_dim, c["text"].dim, c["projector_act"]).eval()
         import_hf.load_module(projector, weights, "multi_modal_projector.", "projector     ")
+        if mmproj_quant:  # the mmproj alone: the text model (most of the checkpoint) is not read
+            out.mkdir(parents=True, exist_ok=True)
+            write_whole(mmproj_gguf(c, tower, projector, mean, std, hf.name, mmproj_quant, as_f32), out / mmproj_name(mmproj_quant, as_f32))
+            return
         decoder = Decoder(c["text"]).eval()
         if c["tied"]:
             decoder.lm_head.weight = decoder.embed_tokens.weight
         import_hf.load_module(decoder, weights, "language_model.", "text model    ", rename=import_hf.text_key)
     finally:
         weights.close()
+    tok = import_hf.Tokenizer(hf)
+    stops = import_hf.stop_tokens(hf, tok, c["config"])
     out.mkdir(parents=True, exist_ok=True)
-    if mmproj_quant:
-        write_whole(mmproj_gguf(c, tower, projector, mean, std, hf.name, mmproj_quant, as_f32), out / mmproj_name(mmproj_quant, as_f32))
-        return
     write_whole(text_gguf(c, decoder, tok, stops, hf.name), out / "text.gguf")
     write_whole(mmproj_gguf(c, tower, projector, mean, std, hf.name), out / "mmproj.gguf")
 
