@@ -34,7 +34,7 @@ public sealed class WasapiMicrophone : IMicrophone
         }
         catch (Exception e) when (e is not CaptureException)
         {
-            throw new CaptureException($"cannot open microphone '{device}': {e.Message.Split('\n')[0]}");
+            throw CannotOpen(device, e);
         }
         Device = device;
         _buffer = new BufferedWaveProvider(_capture.WaveFormat) { DiscardOnBufferOverflow = true, ReadFully = false };
@@ -52,9 +52,13 @@ public sealed class WasapiMicrophone : IMicrophone
         {
             _capture.Dispose();
             _arrived.Dispose();
-            throw new CaptureException($"cannot open microphone '{device}': {e.Message.Split('\n')[0]}");
+            throw CannotOpen(device, e);
         }
     }
+
+    /// <summary>The one error for an endpoint that cannot be had, whether finding it or starting it failed.</summary>
+    private static CaptureException CannotOpen(string device, Exception e) =>
+        new($"cannot open microphone '{device}': {e.Message.Split('\n')[0]}");
 
     /// <summary>The endpoint as opened.</summary>
     public string Device { get; }
