@@ -2,12 +2,15 @@
 // milliseconds are reported for context only). Usage:
 //   dotnet run -c Release --project bench -- [--models DIR] [--ep cpu] [--reps N] [--json]
 //   dotnet run -c Release --project bench -- --soak-minutes 10     (memory and handles over a long run)
+//   dotnet run -c Release --project bench -- --frame-ttft SET [--image PNG] [--ep cuda] [--reps 10] [--tokens 16] [--json]
+//       (an imported set: changed and unchanged frame to first token and decode tokens/s at full and V = 1, 4, 16)
 using System.Diagnostics;
 using System.Text.Json;
 using Assistant.Engine;
 using Assistant.Inference;
 
 var cli = new Assistant.Bench.BenchArgs(args);
+if (cli.Has("--frame-ttft")) return FrameTtft(cli);
 var modelsDir = cli.Get("--models", Path.Combine(Assistant.Bench.BenchArgs.RepoRoot(), "models", "default"));
 var ep = ExecutionProviders.Parse(cli.Get("--ep", "cpu"));
 int reps = cli.Int("--reps", 30);
@@ -228,3 +231,49 @@ Console.WriteLine($"config: {string.Join(", ", config.Select(kv => $"{kv.Key}={k
 foreach (var r in results)
     Console.WriteLine(string.Join("  ", r.Select(kv => kv.Value is double x ? $"{kv.Key}={x:F3}" : $"{kv.Key}={kv.Value}")));
 return 0;
+
+// --frame-ttft SET: the frame loop's latency on an imported set, as the live loop meets it (bench/Common/FrameLatency.cs),
+// for each compressor configuration: medians over --reps runs after one untimed warm-up, configurations interleaved
+// rep by rep so that a slow patch of the machine falls on all of them.
+static int FrameTtft(Assistant.Bench.BenchArgs cli)
+{
+    var setDir = cli.Get("--frame-ttft", "");
+    var image = cli.Get("--image", Path.Combine(setDir, "golden", "image.png"));
+    int reps = cli.Int("--reps", 10), tokens = cli.Int("--tokens", 16);
+    if (reps < 1 || tokens < 2) { Console.Error.WriteLine("error: --reps must be at least 1 and --tokens at least 2"); return 2; }
+    var clock = Stopwatch.StartNew();
+    using var frames = new Assistant.Bench.FrameLatency(setDir, image, "What is in this picture?", SessionConfig.FromOption(cli.Get("--ep", "cpu")));
+    double loadMs = clock.Elapsed.TotalMilliseconds;
+    if (!frames.IsChatSet) { Console.Error.WriteLine($"error: --frame-ttft takes an imported set (one with the full compressor): {setDir}"); return 2; }
+    var configs = frames.Configs();
+    var samples = configs.ToDictionary(c => c, _ => new List<Assistant.Bench.FrameSample>());
+    for (int rep = 0; rep <= reps; rep++)  // rep 0: warm-up (first runs pay ONNX Runtime's and the provider's lazy set-up)
+        foreach (var c in configs)
+        {
+            var s = frames.Run(c.Kind, c.V, tokens);
+            if (rep > 0) samples[c].Add(s);
+        }
+    static double Median(IEnumerable<double> xs) { var a = xs.Order().ToArray(); return a.Length % 2 == 1 ? a[a.Length / 2] : (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2; }
+    var rows = configs.Select(c =>
+    {
+        var list = samples[c];
+        return new Dictionary<string, object>
+        {
+            ["compressor"] = c.Kind, ["v"] = c.V, ["ttft_ms"] = Median(list.Select(x => x.TtftMs)), ["static_ttft_ms"] = Median(list.Select(x => x.StaticTtftMs)),
+            ["vision_ms"] = Median(list.Select(x => x.VisionMs)), ["prefill_ms"] = Median(list.Select(x => x.PrefillMs)),
+            ["prefill_positions"] = list[0].PrefillPositions, ["decode_tok_s"] = Median(list.Select(x => x.DecodeTokS)),
+        };
+    }).ToList();
+    var config = new Dictionary<string, object>
+    {
+        ["set"] = Path.GetFullPath(setDir), ["ep"] = frames.Provider.ToString().ToLowerInvariant(), ["reps"] = reps, ["tokens"] = tokens,
+        ["load_ms"] = loadMs, ["machine"] = $"{Environment.ProcessorCount} cores, {Environment.OSVersion}", ["date"] = DateTime.UtcNow.ToString("u"),
+    };
+    if (cli.Has("--json")) { Console.WriteLine(JsonSerializer.Serialize(new { config, rows })); return 0; }
+    Console.WriteLine($"config: {string.Join(", ", config.Select(kv => $"{kv.Key}={kv.Value}"))}");
+    Console.WriteLine($"{"compressor",-10} {"V",5} {"ttft ms",9} {"static ms",9} {"vision ms",9} {"prefill ms",10} {"positions",9} {"decode tok/s",12}");
+    foreach (var r in rows)
+        Console.WriteLine($"{r["compressor"],-10} {r["v"],5} {(double)r["ttft_ms"],9:F2} {(double)r["static_ttft_ms"],9:F2} {(double)r["vision_ms"],9:F2} " +
+                          $"{(double)r["prefill_ms"],10:F2} {r["prefill_positions"],9} {(double)r["decode_tok_s"],12:F1}");
+    return 0;
+}

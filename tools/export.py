@@ -7,6 +7,7 @@ golden/ (a fixed image and query with every intermediate output) for the C# pari
 """
 import argparse
 import hashlib
+import inspect
 import json
 import shutil
 import sys
@@ -69,11 +70,14 @@ def export_graph(module, args, path: Path, spec: dict, external_above: int | Non
     inputs, outputs = list(spec["inputs"]), list(spec["outputs"])
     dynamic = {name: {i: d for i, d in enumerate(t["shape"]) if isinstance(d, str)}
                for name, t in {**spec["inputs"], **spec["outputs"]}.items()}
+    # The tracing exporter on every PyTorch: from 2.9 torch.onnx.export defaults to the dynamo-based one, which takes
+    # dynamic_axes only in part (the GPU machine's PyTorch is 2.11; this machine's 1.13 has no such argument).
+    exporter = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     with tempfile.TemporaryDirectory(dir=path.parent) as scratch:  # a large export may write many files; none stay
         raw = Path(scratch) / path.name
         with torch.no_grad():
             torch.onnx.export(module, args, str(raw), input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
-                              opset_version=OPSET, do_constant_folding=True,
+                              opset_version=OPSET, do_constant_folding=True, **exporter,
                               # ONNX Runtime's contrib domain, for a decoder exporting its fused attention
                               custom_opsets={"com.microsoft": 1} if getattr(getattr(module, "cfg", None), "fused_attention", False) else None)
         model = onnx.load(str(raw))

@@ -24,73 +24,23 @@ internal static class Prompt
 }
 
 /// <summary>
-/// The engine as the live loop runs it: one frame pipeline per configuration, kept across reps (the template's text
-/// before the image stays cached, as in a live session). A "new picture" run alternates two pictures, so the
-/// vision encoder runs every time; the "unchanged picture" run asks again on the same one.
+/// The engine as the live loop runs it (bench/Common/FrameLatency.cs), on the CPU, reporting in this bench's
+/// <see cref="Sample"/> with the process's resident memory.
 /// </summary>
-internal sealed class Ours : IDisposable
+internal sealed class Ours(Dirs d) : IDisposable
 {
-    private readonly ModelSet _set;
-    private readonly Capture.Frame _a, _b;
-    private readonly Dictionary<(string, int), FramePipeline> _pipelines = [];
-    private bool _flip;
-
-    public Ours(Dirs d)
-    {
-        _set = ModelSet.Load(d.Set, new SessionFactory(new SessionConfig(ExecutionProvider.Cpu)));
-        _a = Capture.ImageFile.Load(d.Image);
-        _b = _a with { Rgb = _a.Rgb.Select(x => (byte)(255 - x)).ToArray() };
-    }
+    private readonly FrameLatency _frames = new(d.Set, d.Image, Prompt.Question, new SessionConfig(ExecutionProvider.Cpu));
 
     /// <summary>full at every patch; pool and query at V = 1, 4, 16 where the set offers them.</summary>
-    public List<(string Kind, int V)> Configs()
+    public List<(string Kind, int V)> Configs() => _frames.Configs();
+
+    public Sample Run(string kind, int v, int tokens)
     {
-        var d = _set.Manifest.Decoders[0];
-        var list = new List<(string, int)> { ("full", d.Compressors.Single(c => c.Kind == "full").Tokens[0]) };
-        foreach (var kind in new[] { "pool", "query" })
-            foreach (var v in d.Compressors.Single(c => c.Kind == kind).Tokens.Where(v => v is 1 or 4 or 16))
-                list.Add((kind, v));
-        return list;
+        var s = _frames.Run(kind, v, tokens);
+        return new Sample(s.VisualTokens, s.TtftMs, s.StaticTtftMs, s.VisionMs, s.PrefillMs, s.PrefillPositions, s.DecodeTokS, Runs.RssMb());
     }
 
-    public Sample Run(string kind, int v, int tokens) => RunAsync(kind, v, tokens).GetAwaiter().GetResult();
-
-    private async Task<Sample> RunAsync(string kind, int v, int tokens)
-    {
-        if (!_pipelines.TryGetValue((kind, v), out var pipeline))
-        {
-            _pipelines[(kind, v)] = pipeline = new FramePipeline(_set);
-            pipeline.SetQuery(Prompt.Question);
-        }
-        var config = new AskConfig(Compressor: kind, Tokens: v, Answer: new AnswerOptions(tokens, IgnoreStop: true, RepeatLimit: 0));
-        _flip = !_flip;
-        var frame = _flip ? _a : _b;
-        var timings = new StageTimings();
-        var clock = Stopwatch.StartNew();
-        double first = 0, last = 0;
-        int n = 0;
-        await foreach (var _ in pipeline.AnswerAsync(frame, config, timings, new FrameStats()))
-        {
-            if (n++ == 0) first = clock.Elapsed.TotalMilliseconds;
-            last = clock.Elapsed.TotalMilliseconds;
-        }
-        // The same picture again: the encoder's features and the visual tokens are reused; only the prefill and the first token run.
-        var again = Stopwatch.StartNew();
-        double staticTtft = 0;
-        await foreach (var _ in pipeline.AnswerAsync(frame, config, new StageTimings(), new FrameStats()))
-        {
-            staticTtft = again.Elapsed.TotalMilliseconds;
-            break;
-        }
-        return new Sample(v, first, staticTtft, timings[Stage.Vision], timings[Stage.VisualPrefill], timings.VisualPositions,
-            (n - 1) / ((last - first) / 1000), Runs.RssMb());
-    }
-
-    public void Dispose()
-    {
-        foreach (var p in _pipelines.Values) p.Dispose();
-        _set.Dispose();
-    }
+    public void Dispose() => _frames.Dispose();
 }
 
 /// <summary>
