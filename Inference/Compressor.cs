@@ -9,7 +9,8 @@ namespace Assistant.Inference;
 /// </summary>
 public sealed class Compressor : SharedGraph
 {
-    internal Compressor(InferenceSession session, CompressorSpec spec, GraphSpec graph, int tokens, int dim) : base(session)
+    internal Compressor(InferenceSession session, CompressorSpec spec, GraphSpec graph, int tokens, int dim, bool copiesInputs)
+        : base(session, copiesInputs)
     {
         Spec = spec;
         Graph = graph;
@@ -30,7 +31,7 @@ public sealed class Compressor : SharedGraph
     public int Dim { get; }
 
     /// <summary>An output buffer and binding of this caller's own; valid until disposed (before this compressor is).</summary>
-    public CompressorState Lease() => new(this, Session);
+    public CompressorState Lease() => new(this, Session, NewBinding());
 }
 
 /// <summary>
@@ -42,19 +43,19 @@ public sealed class CompressorState : IDisposable
     private readonly Compressor _compressor;
     private readonly InferenceSession _session;
     private readonly OrtValue _outValue;
-    private readonly OrtIoBinding _binding;
+    private readonly Binding _binding;
     // The arrays the binding's inputs are made over; a call with other arrays binds again (a new query's embedding).
     private float[]? _boundFeatures, _boundMulti, _boundQuery;
     private readonly List<OrtValue> _inputs = [];
     private readonly RunOptions _run = new();
 
-    internal CompressorState(Compressor compressor, InferenceSession session)
+    internal CompressorState(Compressor compressor, InferenceSession session, Binding binding)
     {
         _compressor = compressor;
         _session = session;
         VisualTokens = new float[compressor.Tokens * compressor.Dim];
         _outValue = OrtValue.CreateTensorValueFromMemory(VisualTokens, [1, compressor.Tokens, compressor.Dim]);
-        _binding = session.CreateIoBinding();
+        _binding = binding;
         _binding.BindOutput("visual_tokens", _outValue);
     }
 

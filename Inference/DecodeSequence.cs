@@ -11,7 +11,7 @@ public sealed class DecodeSequence : IDisposable
 {
     private readonly DecoderState _state;
 
-    internal DecodeSequence(DecoderState state, OrtIoBinding? first, int start, int limit, int ticket)
+    internal DecodeSequence(DecoderState state, Binding? first, int start, int limit, int ticket)
     {
         _state = state;
         First = first;
@@ -21,7 +21,7 @@ public sealed class DecodeSequence : IDisposable
     }
 
     /// <summary>The first step's binding when the sequence starts from a caller's cache; null when it starts in the step buffers.</summary>
-    internal OrtIoBinding? First { get; }
+    internal Binding? First { get; }
     internal int Start { get; }
     internal int Limit { get; }
     internal int Ticket { get; }

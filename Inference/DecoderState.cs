@@ -12,7 +12,7 @@ public sealed class DecoderState : IDisposable
 {
     private readonly LanguageModel _model;
     private readonly InferenceSession _decoder;
-    private readonly OrtIoBinding _binding;
+    private readonly Binding _binding;
     private readonly RunOptions _run = new();
     private readonly string[] _pastNames, _presentNames;
     private readonly TokenEmbedder _embedder;
@@ -27,7 +27,7 @@ public sealed class DecoderState : IDisposable
         _model = model;
         var spec = model.Spec;
         _decoder = model.DecoderSession;
-        _binding = _decoder.CreateIoBinding();
+        _binding = NewBinding();
         _pastNames = DecoderContract.PastNames(spec.Layers);
         _presentNames = DecoderContract.PresentNames(spec.Layers);
         _embedder = new TokenEmbedder(model);
@@ -124,7 +124,9 @@ public sealed class DecoderState : IDisposable
         return new KvCache(present, total);
     }
 
-    private void RunDecoder(OrtIoBinding binding)
+    private Binding NewBinding() => new(_decoder, _model.CopiesInputs);
+
+    private void RunDecoder(Binding binding)
     {
         long ticks = OrtCall.Run(_decoder, _run, binding, Spec.Decoder.File);
         _runTicks += ticks;
@@ -141,7 +143,7 @@ public sealed class DecoderState : IDisposable
     // Decode steps run on bindings made once per cache length L over the step buffers (see StepBuffers), kept
     // for every later sequence; they are dropped when the buffers grow.
     private readonly StepBuffers _stepBuffers;
-    private OrtIoBinding?[] _stepBindings = [];  // [L]: the step from a cache of length L
+    private Binding?[] _stepBindings = [];  // [L]: the step from a cache of length L
     private int _sequenceTicket;
 
     /// <summary>
@@ -154,7 +156,7 @@ public sealed class DecoderState : IDisposable
     {
         if (maxNewTokens < 0) throw new InferenceException($"max tokens must be >= 0, got {maxNewTokens}");
         EnsureStepCapacity(prefix.Length + maxNewTokens + 1);
-        var first = _decoder.CreateIoBinding();
+        var first = NewBinding();
         BindStep(first, prefix.Length, past: i => prefix.Values[i]);
         return new DecodeSequence(this, first, prefix.Length, prefix.Length + maxNewTokens, ++_sequenceTicket);
     }
@@ -184,7 +186,7 @@ public sealed class DecoderState : IDisposable
     }
 
     // The prefill's binding and tensors, for one (past, length) at a time; made again when either changes.
-    private OrtIoBinding? _prefillBinding;
+    private Binding? _prefillBinding;
     private KvCache? _prefillPast;
     private int _prefillLength;
     private float[] _prefillEmbeds = [], _prefillLogits = [], _prefillHidden = [];
@@ -209,7 +211,7 @@ public sealed class DecoderState : IDisposable
             _prefillValues.Add(v);
             return v;
         }
-        var binding = _decoder.CreateIoBinding();
+        var binding = NewBinding();
         binding.BindInput(DecoderContract.InputsEmbeds, Over(_prefillEmbeds, [1, length, d]));
         binding.BindInput(DecoderContract.AttentionMask, _stepBuffers.Mask(past.Length + length));
         binding.BindInput(DecoderContract.PositionIds, Over(_prefillPositions, [1, length]));
@@ -244,16 +246,16 @@ public sealed class DecoderState : IDisposable
 
     // The lambda lives in its own method: a captured parameter makes C# allocate the closure on entry to the
     // method that declares it, which would cost every step 32 bytes.
-    private OrtIoBinding StepBinding(int length) => _stepBindings[length] ?? MakeStepBinding(length);
+    private Binding StepBinding(int length) => _stepBindings[length] ?? MakeStepBinding(length);
 
-    private OrtIoBinding MakeStepBinding(int length)
+    private Binding MakeStepBinding(int length)
     {
-        var binding = _decoder.CreateIoBinding();
+        var binding = NewBinding();
         BindStep(binding, length, past: i => _stepBuffers.View(i, length));
         return _stepBindings[length] = binding;
     }
 
-    private void BindStep(OrtIoBinding binding, int length, Func<int, OrtValue> past)
+    private void BindStep(Binding binding, int length, Func<int, OrtValue> past)
     {
         binding.BindInput(DecoderContract.InputsEmbeds, _embedder.OneValue);
         binding.BindInput(DecoderContract.AttentionMask, _stepBuffers.Mask(length + 1));
@@ -268,7 +270,7 @@ public sealed class DecoderState : IDisposable
     {
         if (!_stepBuffers.Ensure(positions)) return;
         ReleaseStepBindings();
-        _stepBindings = new OrtIoBinding?[_stepBuffers.Capacity + 1];
+        _stepBindings = new Binding?[_stepBuffers.Capacity + 1];
         _sequenceTicket++;  // sequences bound to the old buffers are over
     }
 

@@ -14,8 +14,9 @@ public sealed class LanguageModel : IDisposable
     private long _runTicks;
 
     internal LanguageModel(DecoderSpec spec, InferenceSession decoder, InferenceSession embed, OrtMemoryInfo kvMemory,
-        Dictionary<(string, int), Compressor> compressors)
+        Dictionary<(string, int), Compressor> compressors, bool copiesInputs)
     {
+        CopiesInputs = copiesInputs;
         Spec = spec;
         DecoderSession = decoder;
         EmbedSession = embed;
@@ -28,6 +29,9 @@ public sealed class LanguageModel : IDisposable
 
     internal InferenceSession DecoderSession { get; }
     internal InferenceSession EmbedSession { get; }
+
+    /// <summary>Whether the sessions' provider copies host inputs when they are bound (see <see cref="Binding"/>).</summary>
+    internal bool CopiesInputs { get; }
 
     /// <summary>Where the keys and values live: host memory, or the CUDA device's.</summary>
     internal OrtMemoryInfo KvMemory { get; }

@@ -140,10 +140,10 @@ public sealed class ModelSet : IDisposable
                         if (cs.QueryAware) GraphContract.Dim(g, "query_embedding", 1, ds.Dim, $"decoder {ds.Name} dim");
                         GraphContract.Dim(g, "visual_tokens", 1, v, "the V it is listed under");
                         GraphContract.Dim(g, "visual_tokens", 2, ds.Dim, $"decoder {ds.Name} dim");
-                        compressors[(cs.Kind, v)] = Adopt(new Compressor(session, cs, g, v, ds.Dim), session);
+                        compressors[(cs.Kind, v)] = Adopt(new Compressor(session, cs, g, v, ds.Dim, factory.CopiesInputsAtBind), session);
                     }
                 }
-                decoders.Add(Adopt(new LanguageModel(ds, decoder, embed, kvMemory, compressors), [decoder, embed, .. compressors.Values]));
+                decoders.Add(Adopt(new LanguageModel(ds, decoder, embed, kvMemory, compressors, factory.CopiesInputsAtBind), [decoder, embed, .. compressors.Values]));
             }
 
             var d = manifest.Default;
@@ -151,7 +151,7 @@ public sealed class ModelSet : IDisposable
                 ?? throw new InferenceException($"manifest.json default decoder '{d.Decoder}' is not listed");
             defaultDecoder.Compressor(d.Compressor, d.Tokens);
 
-            var vision = Adopt(new VisionEncoder(visionSession, vs), visionSession);
+            var vision = Adopt(new VisionEncoder(visionSession, vs, factory.CopiesInputsAtBind), visionSession);
             return new ModelSet(Path.GetFullPath(directory), manifest, factory.Provider, vision, tokenizer, decoders);
         }
         catch

@@ -9,13 +9,14 @@ namespace Assistant.Inference;
 /// </summary>
 internal static class OrtCall
 {
-    /// <summary>Runs a graph whose inputs and outputs are bound already: nothing is looked up or allocated per call.</summary>
-    public static long Run(InferenceSession session, RunOptions run, OrtIoBinding binding, string file)
+    /// <summary>Runs a graph whose inputs and outputs are bound already: on the CPU nothing is looked up or allocated per call.</summary>
+    public static long Run(InferenceSession session, RunOptions run, Binding binding, string file)
     {
         try
         {
+            var native = binding.ForRun();  // inputs bound again first where the provider copies them (Binding)
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            session.RunWithBinding(run, binding);
+            session.RunWithBinding(run, native);
             return System.Diagnostics.Stopwatch.GetTimestamp() - start;
         }
         catch (OnnxRuntimeException e)

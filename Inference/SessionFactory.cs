@@ -9,6 +9,13 @@ public sealed record SessionConfig(ExecutionProvider Provider = ExecutionProvide
     public static SessionConfig Default { get; } = new();
 
     /// <summary>
+    /// Whether bindings bind their inputs again before every run (<see cref="Binding"/>): null, as the provider needs
+    /// (<see cref="ProviderSettings.CopiesInputsAtBind"/>); true on the CPU runs the GPU providers' binding path there,
+    /// which is how the tests hold it to the same outputs without a GPU.
+    /// </summary>
+    public bool? RebindInputs { get; init; }
+
+    /// <summary>
     /// From an --ep value: cpu, auto, cuda or dml, and for the GPU providers an adapter or device index after a
     /// colon (dml:1 is the second DirectML adapter, in DXGI's order); anything else is one line.
     /// </summary>
@@ -37,6 +44,13 @@ public sealed record SessionConfig(ExecutionProvider Provider = ExecutionProvide
 public sealed record ProviderSettings(string? Name, IReadOnlyDictionary<string, string> Options, bool MemoryPattern, bool Sequential)
 {
     /// <summary>
+    /// Whether a host tensor bound as an input is copied into the provider's memory when it is bound (every
+    /// provider but the CPU's keeps its own memory), so that a binding kept across runs must be bound again before
+    /// each run to see its buffers' new values (<see cref="Binding"/>).
+    /// </summary>
+    public bool CopiesInputsAtBind { get; init; }
+
+    /// <summary>
     /// The settings for <paramref name="provider"/> on device <paramref name="deviceId"/> (CUDA's device goes to
     /// its own call, so it has the CPU's defaults here). DirectML documents two
     /// constraints: memory patterns off and sequential execution (it does not support parallel execution), and
@@ -45,7 +59,8 @@ public sealed record ProviderSettings(string? Name, IReadOnlyDictionary<string, 
     public static ProviderSettings For(ExecutionProvider provider, int deviceId) => provider switch
     {
         ExecutionProvider.Dml => new("DML", new Dictionary<string, string> { ["device_id"] = deviceId.ToString(System.Globalization.CultureInfo.InvariantCulture) },
-            MemoryPattern: false, Sequential: true),
+            MemoryPattern: false, Sequential: true) { CopiesInputsAtBind = true },
+        ExecutionProvider.Cuda => new(null, new Dictionary<string, string>(), MemoryPattern: true, Sequential: false) { CopiesInputsAtBind = true },
         _ => new(null, new Dictionary<string, string>(), MemoryPattern: true, Sequential: false),
     };
 }
@@ -85,6 +100,9 @@ public sealed class SessionFactory
 
     /// <summary>The provider actually used (never Auto).</summary>
     public ExecutionProvider Provider { get; }
+
+    /// <summary>Whether the sessions' provider copies host inputs when they are bound (<see cref="ProviderSettings.CopiesInputsAtBind"/>).</summary>
+    public bool CopiesInputsAtBind => Config.RebindInputs ?? ProviderSettings.For(Provider, Config.DeviceId).CopiesInputsAtBind;
 
     /// <summary>Loads one graph; a missing, empty or corrupt file is a one-line <see cref="InferenceException"/>.</summary>
     public InferenceSession Create(string path)

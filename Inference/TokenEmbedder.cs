@@ -14,7 +14,7 @@ internal sealed class TokenEmbedder : IDisposable
     private readonly RunOptions _run = new();
     private readonly long[] _oneId = new long[1];
     private readonly OrtValue _oneIdValue;
-    private readonly OrtIoBinding _oneBinding;
+    private readonly Binding _oneBinding;
     private long[] _ids = new long[64];
 
     public TokenEmbedder(LanguageModel model)
@@ -23,7 +23,7 @@ internal sealed class TokenEmbedder : IDisposable
         One = GC.AllocateArray<float>(model.Spec.Dim, pinned: true);  // pinned: the step binding reads it in place
         _oneIdValue = OrtValue.CreateTensorValueFromMemory(_oneId, [1, 1]);
         OneValue = OrtValue.CreateTensorValueFromMemory(One, [1, 1, model.Spec.Dim]);
-        _oneBinding = model.EmbedSession.CreateIoBinding();
+        _oneBinding = new Binding(model.EmbedSession, model.CopiesInputs);
         _oneBinding.BindInput(InputNames[0], _oneIdValue);
         _oneBinding.BindOutput(OutputNames[0], OneValue);
     }

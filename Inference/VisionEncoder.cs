@@ -9,7 +9,7 @@ namespace Assistant.Inference;
 /// </summary>
 public sealed class VisionEncoder : SharedGraph
 {
-    internal VisionEncoder(InferenceSession session, VisionSpec spec) : base(session) => Spec = spec;
+    internal VisionEncoder(InferenceSession session, VisionSpec spec, bool copiesInputs) : base(session, copiesInputs) => Spec = spec;
 
     /// <summary>What the manifest says of this graph.</summary>
     public VisionSpec Spec { get; }
@@ -18,7 +18,7 @@ public sealed class VisionEncoder : SharedGraph
     /// New pixel and feature buffers of this caller's own, bound to the graph once. The state is valid until it
     /// is disposed or this encoder is; nothing another lease does touches it.
     /// </summary>
-    public VisionState Lease() => new(this, Session);
+    public VisionState Lease() => new(this, Session, NewBinding());
 }
 
 /// <summary>
@@ -30,13 +30,13 @@ public sealed class VisionState : IDisposable
 {
     private readonly VisionEncoder _encoder;
     private readonly InferenceSession _session;
-    private readonly OrtIoBinding _binding;
+    private readonly Binding _binding;
     private readonly float[] _pixels;
     private readonly OrtValue _pixelsValue, _featuresValue;
     private readonly OrtValue? _multiValue;
     private readonly RunOptions _run = new();
 
-    internal VisionState(VisionEncoder encoder, InferenceSession session)
+    internal VisionState(VisionEncoder encoder, InferenceSession session, Binding binding)
     {
         _encoder = encoder;
         _session = session;
@@ -47,7 +47,7 @@ public sealed class VisionState : IDisposable
         FeaturesMulti = new float[p * spec.MultiDim];
         _pixelsValue = OrtValue.CreateTensorValueFromMemory(_pixels, [1, 3, s, s]);
         _featuresValue = OrtValue.CreateTensorValueFromMemory(Features, [1, p, spec.Dim]);
-        _binding = session.CreateIoBinding();
+        _binding = binding;
         _binding.BindInput("pixel_values", _pixelsValue);
         _binding.BindOutput("features", _featuresValue);
         if (spec.MultiDim > 0)  // imported sets have no multi-layer features

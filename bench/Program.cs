@@ -4,6 +4,8 @@
 //   dotnet run -c Release --project bench -- --soak-minutes 10     (memory and handles over a long run)
 //   dotnet run -c Release --project bench -- --frame-ttft SET [--image PNG] [--ep cuda] [--reps 10] [--tokens 16] [--json]
 //       (an imported set: changed and unchanged frame to first token and decode tokens/s at full and V = 1, 4, 16)
+//   dotnet run -c Release --project bench -- --profile-decode SET [--past 594] [--steps 10] [--ep cuda]
+//       (one decode step's time by ONNX operator and execution provider)
 using System.Diagnostics;
 using System.Text.Json;
 using Assistant.Engine;
@@ -11,6 +13,13 @@ using Assistant.Inference;
 
 var cli = new Assistant.Bench.BenchArgs(args);
 if (cli.Has("--frame-ttft")) return FrameTtft(cli);
+if (cli.Has("--profile-decode"))
+{
+    // One decode step's time by ONNX operator and provider, on a set's decoder graph (bench/Common/DecodeProfile.cs).
+    Assistant.Bench.DecodeProfile.Print(cli.Get("--profile-decode", ""), cli.Int("--past", 594), cli.Int("--steps", 10), Console.Out,
+        cuda: cli.Get("--ep", "cpu") == "cuda");
+    return 0;
+}
 var modelsDir = cli.Get("--models", Path.Combine(Assistant.Bench.BenchArgs.RepoRoot(), "models", "default"));
 var ep = ExecutionProviders.Parse(cli.Get("--ep", "cpu"));
 int reps = cli.Int("--reps", 30);

@@ -91,7 +91,7 @@ if (cli.Has("--overhead"))
 if (cli.Has("--profile-decode"))
 {
     var dirs = Checkpoints.Prepare(root, Path.Combine(work, sizes[^1]), shapes[sizes[^1]], precisions[0]);
-    DecodeProfile.Print(dirs.Set, cli.Int("--past", 594), cli.Int("--steps", 10), Console.Out);
+    Assistant.Bench.DecodeProfile.Print(dirs.Set, cli.Int("--past", 594), cli.Int("--steps", 10), Console.Out);
     return 0;
 }
 // GenAI's native library releases its globals when this handle goes (it warns of leaks at exit otherwise).

@@ -5,10 +5,10 @@ namespace Assistant.Inference.Tests;
 /// <summary>A model set loaded once on the CPU provider and shared by a test class.</summary>
 public abstract class LoadedSet : IDisposable
 {
-    protected LoadedSet(string dir)
+    protected LoadedSet(string dir, bool rebindInputs = false)
     {
         Directory = dir;
-        Models = ModelSet.Load(dir, new SessionFactory(new SessionConfig(ExecutionProvider.Cpu)));
+        Models = ModelSet.Load(dir, new SessionFactory(new SessionConfig(ExecutionProvider.Cpu) { RebindInputs = rebindInputs }));
         Golden = new Golden(dir);
     }
 
@@ -25,3 +25,9 @@ public sealed class DefaultSet() : LoadedSet(Repo.TinyModels);
 
 /// <summary>models/default: the trained world set.</summary>
 public sealed class TrainedSet() : LoadedSet(Repo.TrainedModels);
+
+/// <summary>
+/// models/default with every binding bound again before each run, as on CUDA and DirectML, where ONNX Runtime copies
+/// a host input when it is bound (Inference/Binding.cs): the GPU providers' binding path, run on the CPU.
+/// </summary>
+public sealed class ReboundTrainedSet() : LoadedSet(Repo.TrainedModels, rebindInputs: true);

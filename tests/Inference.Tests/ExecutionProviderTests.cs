@@ -67,4 +67,15 @@ public sealed class ExecutionProviderTests
         Assert.True(cpu.MemoryPattern);
         Assert.False(cpu.Sequential);
     }
+
+    [Fact]
+    public void GpuProviders_CopyInputsWhenBound_SoBindingsKeptAcrossRunsBindAgain()
+    {
+        // ONNX Runtime copies a host input into a device provider's memory when it is bound, not when it runs.
+        Assert.True(ProviderSettings.For(ExecutionProvider.Cuda, 0).CopiesInputsAtBind);
+        Assert.True(ProviderSettings.For(ExecutionProvider.Dml, 0).CopiesInputsAtBind);
+        Assert.False(ProviderSettings.For(ExecutionProvider.Cpu, 0).CopiesInputsAtBind);
+        Assert.False(new SessionFactory(new SessionConfig(ExecutionProvider.Cpu)).CopiesInputsAtBind);
+        Assert.True(new SessionFactory(new SessionConfig(ExecutionProvider.Cpu) { RebindInputs = true }).CopiesInputsAtBind);
+    }
 }

@@ -8,6 +8,9 @@ public sealed class TinyParityTests(DefaultSet set) : ParityTests(set), IClassFi
 /// <summary>Parity on the trained default set (whose decoders have QueCC only).</summary>
 public sealed class TrainedParityTests(TrainedSet set) : ParityTests(set), IClassFixture<TrainedSet>;
 
+/// <summary>The trained set through the GPU providers' binding path (inputs bound again before every run).</summary>
+public sealed class ReboundParityTests(ReboundTrainedSet set) : ParityTests(set), IClassFixture<ReboundTrainedSet>;
+
 /// <summary>Each exported graph, run by ONNX Runtime from C#, against PyTorch's outputs in golden.json.</summary>
 public abstract class ParityTests(LoadedSet set)
 {
@@ -22,6 +25,21 @@ public abstract class ParityTests(LoadedSet set)
         vision.Encode();
         Assert.True(Golden.MaxAbsDiff(vision.Features, _golden.Features) < Tolerance);
         Assert.True(Golden.MaxAbsDiff(vision.FeaturesMulti, _golden.FeaturesMulti) < Tolerance);
+    }
+
+    [Fact]
+    public void VisionEncoder_EachEncodeReadsThePixelsWrittenSinceTheLast()
+    {
+        // A binding kept across runs must see its buffer's new values: on CUDA a host input copied once when bound
+        // fed the first values forever (the first GPU run answered from the zeros the buffer held at binding).
+        using var vision = set.Models.Vision.Lease();
+        vision.PixelBuffer.Clear();
+        vision.Encode();
+        var fromZeros = vision.Features.ToArray();
+        _golden.PixelValues.CopyTo(vision.PixelBuffer);
+        vision.Encode();
+        Assert.True(Golden.MaxAbsDiff(vision.Features, _golden.Features) < Tolerance);
+        Assert.True(Golden.MaxAbsDiff(fromZeros, _golden.Features) > 100 * Tolerance);
     }
 
     [Fact]

@@ -7,7 +7,11 @@
 #   3. the CLIP-336 + Qwen2-0.5B set (tools/gpu/prepare_checkpoint.sh, started earlier): `ask` at full and pool V=4
 #      against the importer's PyTorch greedy tokens and the CPU provider's, and `assistant-bench --frame-ttft`
 #      (changed and unchanged frame to first token, decode tokens/s at full and V = 1, 4, 16);
-#   4. the same checkpoint in Hugging Face transformers on the same GPU (tools/gpu/torch_reference.py).
+#   4. the same checkpoint in Hugging Face transformers on the same GPU (tools/gpu/torch_reference.py);
+#   5. one decode step of that set by ONNX operator and provider (assistant-bench --profile-decode), and the frame
+#      latency on the machine's CPU for comparison (CPU_REPS runs, 0 to skip).
+# What comes back through $OUT (the device tool returns at most 8 files): gpu_report.txt (every result), the bench,
+# frame latency and PyTorch JSON files, the decode profile and the checkpoint's log; the rest stays in STORE/work.
 #   OUT=/tmp/out tools/gpu/gpu_checks.sh
 #   EP=cpu STORE=/tmp/g PYTHON=/usr/bin/python3 REFERENCE=0 tools/gpu/gpu_checks.sh    # the dry run, on a CPU build
 # Exit 0 when every check ran and agreed, 1 when one failed (the report says which), 2 when the build is missing.
@@ -18,7 +22,9 @@ out=${OUT:-$store/out}
 ep=${EP:-cuda}
 py=${PYTHON:-python3}
 reps=${REPS:-10}
-mkdir -p "$out"
+work="$store/work"
+rm -rf "$work"
+mkdir -p "$out" "$work"
 report="$out/gpu_report.txt"
 : > "$report"
 failed=0
@@ -45,14 +51,14 @@ question="what shape is the purple object?"
 ids() { "$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["token_ids"])' "$1" 2>/dev/null; }
 for e in cpu "$ep"; do
   timeout 120 "$app/assistant" ask --models "$models" --image "$image" --query "$question" --ep "$e" --json \
-    > "$out/ask_default_$e.json" 2> "$out/ask_default_$e.err" || fail "ask --ep $e on the default set: $(head -c 400 "$out/ask_default_$e.err")"
+    > "$work/ask_default_$e.json" 2> "$work/ask_default_$e.err" || fail "ask --ep $e on the default set: $(head -c 400 "$work/ask_default_$e.err")"
 done
-a=$(ids "$out/ask_default_cpu.json"); b=$(ids "$out/ask_default_$ep.json")
+a=$(ids "$work/ask_default_cpu.json"); b=$(ids "$work/ask_default_$ep.json")
 if [ -n "$a" ] && [ "$a" = "$b" ]; then say "default set: greedy tokens on $ep equal the CPU's: $b"; else fail "default set: $ep tokens $b, CPU tokens $a"; fi
 
 # 2. The decoder and frame-loop benchmarks on the provider.
-timeout 300 "$app/assistant-bench" --models "$models" --ep "$ep" --reps "$reps" --json > "$out/bench_default_$ep.json" 2> "$out/bench_default_$ep.err" \
-  && say "bench (default set, $ep): $(head -c 3000 "$out/bench_default_$ep.json")" || fail "bench --ep $ep: $(head -c 400 "$out/bench_default_$ep.err")"
+timeout 300 "$app/assistant-bench" --models "$models" --ep "$ep" --reps "$reps" --json > "$out/bench_default_$ep.json" 2> "$work/bench_default_$ep.err" \
+  && say "bench (default set, $ep): $(head -c 3000 "$out/bench_default_$ep.json")" || fail "bench --ep $ep: $(head -c 400 "$work/bench_default_$ep.err")"
 
 # 3. The 0.5B-shaped set, made in the background by prepare_checkpoint.sh.
 for _ in $(seq 1 "${PREPARE_WAIT_S:-240}"); do [ -f "$store/prepare.done" ] || [ -f "$store/prepare.failed" ] || [ ! -f "$store/prepare.log" ] && break; sleep 1; done
@@ -66,23 +72,29 @@ if [ -f "$store/prepare.done" ]; then
     n=$("$py" -c 'import sys; print(len(eval(sys.argv[1])))' "$golden")
     for e in cpu "$ep"; do
       timeout 300 "$app/assistant" ask --models "$set05" --image "$set05/golden/image.png" --query "$q05" --compressor "$kind" ${v:+--tokens $v} \
-        --max-tokens "$n" --ignore-stop --ep "$e" --json > "$out/ask_05_${kind}_$e.json" 2> "$out/ask_05_${kind}_$e.err" \
-        || fail "ask 0.5b $kind --ep $e: $(head -c 400 "$out/ask_05_${kind}_$e.err")"
+        --max-tokens "$n" --ignore-stop --ep "$e" --json > "$work/ask_05_${kind}_$e.json" 2> "$work/ask_05_${kind}_$e.err" \
+        || fail "ask 0.5b $kind --ep $e: $(head -c 400 "$work/ask_05_${kind}_$e.err")"
     done
-    c=$(ids "$out/ask_05_${kind}_cpu.json"); g=$(ids "$out/ask_05_${kind}_$ep.json")
+    c=$(ids "$work/ask_05_${kind}_cpu.json"); g=$(ids "$work/ask_05_${kind}_$ep.json")
     if [ -n "$g" ] && [ "$g" = "$golden" ] && [ "$c" = "$golden" ]; then
       say "0.5b $kind${v:+ V=$v}: greedy tokens on $ep and cpu equal the importer's PyTorch: $g"
     else
       fail "0.5b $kind${v:+ V=$v}: $ep $g, cpu $c, PyTorch (importer) $golden"
     fi
   done
-  timeout 420 "$app/assistant-bench" --frame-ttft "$set05" --ep "$ep" --reps "$reps" --tokens 16 --json > "$out/frame_ttft_$ep.json" 2> "$out/frame_ttft_$ep.err" \
-    && say "frame ttft (0.5b, $ep): $(cat "$out/frame_ttft_$ep.json")" || fail "bench --frame-ttft --ep $ep: $(head -c 400 "$out/frame_ttft_$ep.err")"
+  timeout 420 "$app/assistant-bench" --frame-ttft "$set05" --ep "$ep" --reps "$reps" --tokens 16 --json > "$out/frame_ttft_$ep.json" 2> "$work/frame_ttft_$ep.err" \
+    && say "frame ttft (0.5b, $ep): $(cat "$out/frame_ttft_$ep.json")" || fail "bench --frame-ttft --ep $ep: $(head -c 400 "$work/frame_ttft_$ep.err")"
   if [ "${REFERENCE:-1}" = 1 ]; then
     timeout 300 "$py" tools/gpu/torch_reference.py "$store/hf" "$set05" --reps "$reps" --tokens 16 --json "$out/torch_reference.json" \
-      > "$out/torch_reference.txt" 2>&1 && say "$(cat "$out/torch_reference.txt")" || fail "torch reference: $(tail -c 600 "$out/torch_reference.txt")"
+      > "$work/torch_reference.txt" 2>&1 && say "$(grep -v Loading "$work/torch_reference.txt")" || fail "torch reference: $(tail -c 600 "$work/torch_reference.txt")"
   else
     say "torch reference: not run (REFERENCE=0)"
+  fi
+  timeout 120 "$app/assistant-bench" --profile-decode "$set05" --past 594 --steps 20 --ep "$ep" > "$out/decode_profile_$ep.txt" 2>&1 \
+    && say "$(cat "$out/decode_profile_$ep.txt")" || fail "bench --profile-decode --ep $ep: $(tail -c 400 "$out/decode_profile_$ep.txt")"
+  if [ "${CPU_REPS:-3}" -gt 0 ] && [ "$ep" != cpu ]; then
+    timeout 200 "$app/assistant-bench" --frame-ttft "$set05" --ep cpu --reps "${CPU_REPS:-3}" --tokens 16 --json > "$out/frame_ttft_cpu.json" 2> "$work/frame_ttft_cpu.err" \
+      && say "frame ttft (0.5b, cpu): $(cat "$out/frame_ttft_cpu.json")" || fail "bench --frame-ttft --ep cpu: $(head -c 400 "$work/frame_ttft_cpu.err")"
   fi
 else
   fail "the 0.5b set was not made: $(tail -c 600 "$store/prepare.log" 2>/dev/null || echo 'prepare_checkpoint.sh was not started')"

@@ -3,7 +3,7 @@
 The device tool sends at most 64 MiB a call, the repository's tracked files included, while the CUDA build is about
 400 MB; a git-ignored folder stays on that machine between calls that follow each other within its warm time. So
 this side packs the build as one .tar.xz cut into pieces with a manifest of their SHA-256 sums, and each call sends
-one piece; the other side checks each piece as it arrives, moves it into a store outside the checkout, and once all
+one piece; the other side checks each piece as it arrives, copies it into a store outside the checkout, and once all
 are there joins them, checks the whole archive's sum and unpacks it.
 
   python3 tools/gpu/pieces.py pack APP_DIR --out .build/gpu/pieces [--piece-mib 48] [--preset 9]
@@ -120,7 +120,7 @@ def status_line(manifest: dict, store: Path) -> tuple[list[int], str]:
 
 
 def receive(incoming: Path, store: Path) -> tuple[dict, list[int]]:
-    """Checks every piece in `incoming` against its manifest and moves the good ones into `store`. A store holding
+    """Checks every piece in `incoming` against its manifest and copies the good ones into `store`. A store holding
     another build's pieces (another manifest) is emptied first. A piece whose size or sum is wrong is refused."""
     manifest = read_manifest(incoming / MANIFEST)
     store.mkdir(parents=True, exist_ok=True)
@@ -141,9 +141,8 @@ def receive(incoming: Path, store: Path) -> tuple[dict, list[int]]:
         if kept.is_file():
             print(f"pieces: piece {i} of {count} was here already", file=sys.stderr)
         tmp = store / (p["name"] + ".partial")
-        shutil.copyfile(arrived, tmp)
+        shutil.copyfile(arrived, tmp)  # copied, not moved: the incoming folder is the sender's (here, a copy)
         os.replace(tmp, kept)
-        arrived.unlink()
     missing, line = status_line(manifest, store)
     print(f"pieces: {line}", file=sys.stderr)
     return manifest, missing

@@ -134,7 +134,7 @@ def main(argv):
                 row = {"dtype": name, "compressor": "pool" if side else "full", "v": v, "ttft_ms": ttft, "positions": positions,
                        "decode_tok_s": (args.tokens - 1) / decode_s, "greedy_tokens": ids}
                 report["runs"].append(row)
-                print(f"torch {name:9} {row['compressor']:5} V={str(v or positions):4} ttft {ttft:8.2f} ms  decode "
+                print(f"torch {name:9} {row['compressor']:5} V={str(v or 'all'):4} ttft {ttft:8.2f} ms  decode "
                       f"{row['decode_tok_s']:7.1f} tok/s  greedy {ids[:8]}", flush=True)
         del model
         torch.cuda.empty_cache()

@@ -2,21 +2,23 @@ using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.ML.OnnxRuntime;
 
-namespace Assistant.Bench.Peers;
+namespace Assistant.Bench;
 
 /// <summary>
 /// Where one decode step's time goes: the set's decoder graph run with ONNX Runtime's profiler (the same optimisation
 /// level and threads the engine uses), one token at a context of <c>past</c> cached positions, kernel time summed by
-/// operator over a few steps.
+/// operator over a few steps, and by execution provider (on CUDA the kernel times are the host's time in each node's
+/// launch, and nodes left on the CPU, copies between the two among them, show under the CPU's name).
 /// </summary>
 internal static class DecodeProfile
 {
-    public static void Print(string set, int past, int steps, TextWriter o)
+    public static void Print(string set, int past, int steps, TextWriter o, bool cuda = false)
     {
         var m = Assistant.Inference.Manifest.Read(set);
         var d = m.Decoders[0];
         var prefix = Path.Combine(Path.GetTempPath(), $"peers-profile-{Guid.NewGuid():N}");
         using var options = new SessionOptions { EnableProfiling = true, ProfileOutputPathPrefix = prefix, IntraOpNumThreads = Environment.ProcessorCount };
+        if (cuda) options.AppendExecutionProvider_CUDA(0);
         using var session = new InferenceSession(Path.Combine(set, d.Decoder.File), options);
         var names = new List<string> { "inputs_embeds", "attention_mask", "position_ids" };
         var values = new List<OrtValue>
@@ -42,16 +44,24 @@ internal static class DecodeProfile
         foreach (var v in values) v.Dispose();
         var file = session.EndProfiling();
         var byOp = new Dictionary<string, double>();
+        var byProvider = new Dictionary<string, (double Ms, int Nodes)>();
         using (var doc = JsonDocument.Parse(File.ReadAllText(file)))
             foreach (var e in doc.RootElement.EnumerateArray())
             {
                 if (e.GetProperty("cat").GetString() != "Node" || !e.GetProperty("name").GetString()!.EndsWith("_kernel_time")) continue;
-                var op = e.GetProperty("args").GetProperty("op_name").GetString()!;
-                byOp[op] = byOp.GetValueOrDefault(op) + e.GetProperty("dur").GetDouble() / 1000.0;
+                var args = e.GetProperty("args");
+                var op = args.GetProperty("op_name").GetString()!;
+                double ms = e.GetProperty("dur").GetDouble() / 1000.0;
+                byOp[op] = byOp.GetValueOrDefault(op) + ms;
+                var provider = args.TryGetProperty("provider", out var p) ? p.GetString() ?? "?" : "?";
+                var (sum, nodes) = byProvider.GetValueOrDefault(provider);
+                byProvider[provider] = (sum + ms, nodes + 1);
             }
         File.Delete(file);
         double total = byOp.Values.Sum();
         o.WriteLine($"decode step of {d.Name} at context {past + 1}: median {wall.Order().ElementAt(wall.Count / 2):F1} ms wall over {steps} steps (warm-up included in the kernel sums below)");
+        foreach (var (provider, (ms, nodes)) in byProvider.OrderByDescending(x => x.Value.Ms))
+            o.WriteLine($"  {provider,-24} {ms / (steps + 1),8:F2} ms/step  {nodes / (steps + 1),5} nodes/step");
         foreach (var (op, ms) in byOp.OrderByDescending(x => x.Value).Take(12))
             o.WriteLine($"  {op,-24} {ms / (steps + 1),8:F2} ms/step  {100 * ms / total,5:F1}%");
     }
