@@ -69,6 +69,11 @@ public sealed class FramePipeline : IDisposable
     private readonly float[] _thumb = new float[ThumbSide * ThumbSide * 3];
     private readonly float[] _lastThumb = new float[ThumbSide * ThumbSide * 3];
     private readonly float[] _mean, _std;  // the manifest's normalisation, as the preprocessing kernel takes it
+    // The frame kernels as graphs on the set's provider (the frame goes there as 8-bit pixels), each used where it
+    // measured faster than its C# kernel (ModelSet.FrameGraphUse: the thumbnail everywhere, preprocessing off the
+    // CPU); null when neither is. Owned by this pipeline.
+    private readonly FrameKernels? _kernels;
+    private readonly bool _thumbnailOnGraph, _preprocessOnGraph;
     private bool _haveFeatures;
     private string? _query;
     // The text before the image: a world set's [query_start query], a chat set's template prefix. Lifetime: until the
@@ -107,6 +112,8 @@ public sealed class FramePipeline : IDisposable
         SceneChangeThreshold = sceneChangeThreshold;
         _mean = [.. models.Vision.Spec.Mean];
         _std = [.. models.Vision.Spec.Std];
+        (_thumbnailOnGraph, _preprocessOnGraph) = models.FrameGraphUse;
+        _kernels = models.LoadFrameKernels(FrameGraphs.PreprocessGraph, FrameGraphs.ThumbnailGraph);
         _lease = models.Lease();
     }
 
@@ -167,12 +174,16 @@ public sealed class FramePipeline : IDisposable
 
         // 1-2. Scene-change gate on a thumbnail, then preprocessing and the vision encoder only if needed.
         long t = Stopwatch.GetTimestamp();
-        SceneChange.Thumbnail(frame.Rgb, frame.Width, frame.Height, ThumbSide, _thumb);
+        if (_thumbnailOnGraph) _kernels!.Thumbnail(frame.Rgb, frame.Width, frame.Height, ThumbSide, _thumb);
+        else SceneChange.Thumbnail(frame.Rgb, frame.Width, frame.Height, ThumbSide, _thumb);
         stats.SceneChange = _haveFeatures ? SceneChange.MeanAbsDiff(_thumb, _lastThumb) : float.PositiveInfinity;
         bool encode = !_haveFeatures || stats.SceneChange > SceneChangeThreshold;
         if (encode)
         {
-            Preprocess.ResizeNormalize(frame.Rgb, frame.Width, frame.Height, vs.ImageSize, _mean, _std, vision.PixelBuffer, vs.Crop == "center");
+            if (_preprocessOnGraph)
+                _kernels!.Preprocess(frame.Rgb, frame.Width, frame.Height, FrameGraphs.Region(frame.Width, frame.Height, vs.Crop == "center"), _mean, _std, vision);
+            else
+                Preprocess.ResizeNormalize(frame.Rgb, frame.Width, frame.Height, vs.ImageSize, _mean, _std, vision.PixelBuffer, vs.Crop == "center");
         }
         timings.Add(Stage.Preprocess, t);
         if (encode)
@@ -365,5 +376,6 @@ public sealed class FramePipeline : IDisposable
         _prefixCache?.Dispose();
         _prefixCache = null;
         _lease.Dispose();
+        _kernels?.Dispose();
     }
 }

@@ -8,12 +8,15 @@ namespace Assistant.Inference;
 /// </summary>
 public sealed class ModelSet : IDisposable
 {
-    private ModelSet(string directory, Manifest manifest, ExecutionProvider provider, VisionEncoder vision,
+    private readonly SessionFactory _factory;
+
+    private ModelSet(string directory, Manifest manifest, SessionFactory factory, VisionEncoder vision,
         TextTokenizer tokenizer, IReadOnlyList<LanguageModel> decoders)
     {
+        _factory = factory;
         Directory = directory;
         Manifest = manifest;
-        Provider = provider;
+        Provider = factory.Provider;
         Vision = vision;
         Tokenizer = tokenizer;
         Decoders = decoders;
@@ -40,6 +43,16 @@ public sealed class ModelSet : IDisposable
     /// must happen before the set is. Each pipeline, calibration or evaluation takes its own.
     /// </summary>
     public InferenceLease Lease() => new(this);
+
+    /// <summary>Which frame kernels run as graphs on this set's provider (<see cref="SessionFactory.FrameGraphUse"/>).</summary>
+    public (bool Thumbnail, bool Preprocess) FrameGraphUse => _factory.FrameGraphUse;
+
+    /// <summary>
+    /// The frame kernels as graphs on this set's provider, for a caller that prepares frames there; null where no
+    /// kernel runs as a graph (<see cref="FrameGraphUse"/>). The caller owns what it gets.
+    /// </summary>
+    public FrameKernels? LoadFrameKernels(Func<byte[]> preprocessGraph, Func<byte[]> thumbnailGraph) =>
+        FrameGraphUse is (false, false) ? null : FrameKernels.Load(_factory, preprocessGraph(), thumbnailGraph());
 
     /// <summary>The decoder named <paramref name="name"/>; a clear error naming the set's decoders otherwise.</summary>
     public LanguageModel Decoder(string name) =>
@@ -152,7 +165,7 @@ public sealed class ModelSet : IDisposable
             defaultDecoder.Compressor(d.Compressor, d.Tokens);
 
             var vision = Adopt(new VisionEncoder(visionSession, vs, factory.CopiesInputsAtBind), visionSession);
-            return new ModelSet(Path.GetFullPath(directory), manifest, factory.Provider, vision, tokenizer, decoders);
+            return new ModelSet(Path.GetFullPath(directory), manifest, factory, vision, tokenizer, decoders);
         }
         catch
         {

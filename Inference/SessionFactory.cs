@@ -16,6 +16,14 @@ public sealed record SessionConfig(ExecutionProvider Provider = ExecutionProvide
     public bool? RebindInputs { get; init; }
 
     /// <summary>
+    /// Whether frames are prepared by the frame kernels' graphs on the provider (Inference.FrameKernels) rather than by
+    /// the C# kernels (Shaders/): null, the faster of the two as measured on the CPU (bench --preprocess,
+    /// docs/PERFORMANCE.md): the thumbnail's graph everywhere, the preprocessing graph off the CPU only; true, both
+    /// graphs (on the CPU: the GPU path, as the tests run it); false, both C# kernels.
+    /// </summary>
+    public bool? FrameGraphs { get; init; }
+
+    /// <summary>
     /// From an --ep value: cpu, auto, cuda or dml, and for the GPU providers an adapter or device index after a
     /// colon (dml:1 is the second DirectML adapter, in DXGI's order); anything else is one line.
     /// </summary>
@@ -104,6 +112,14 @@ public sealed class SessionFactory
     /// <summary>Whether the sessions' provider copies host inputs when they are bound (<see cref="ProviderSettings.CopiesInputsAtBind"/>).</summary>
     public bool CopiesInputsAtBind => Config.RebindInputs ?? ProviderSettings.For(Provider, Config.DeviceId).CopiesInputsAtBind;
 
+    /// <summary>Which frame kernels run as graphs on this provider (<see cref="SessionConfig.FrameGraphs"/>).</summary>
+    public (bool Thumbnail, bool Preprocess) FrameGraphUse => Config.FrameGraphs switch
+    {
+        true => (true, true),
+        false => (false, false),
+        null => (true, Provider != ExecutionProvider.Cpu),
+    };
+
     /// <summary>Loads one graph; a missing, empty or corrupt file is a one-line <see cref="InferenceException"/>.</summary>
     public InferenceSession Create(string path)
     {
@@ -119,6 +135,20 @@ public sealed class SessionFactory
         catch (OnnxRuntimeException e)
         {
             throw new InferenceException($"cannot load {path}: {FirstLine(e.Message)}", inner: e);
+        }
+    }
+
+    /// <summary>Loads a graph held in memory (one embedded in the build); <paramref name="what"/> names it in errors.</summary>
+    public InferenceSession Create(byte[] model, string what)
+    {
+        using var options = CreateOptions();
+        try
+        {
+            return new InferenceSession(model, options);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new InferenceException($"cannot load {what}: {FirstLine(e.Message)}", inner: e);
         }
     }
 

@@ -63,6 +63,9 @@ public sealed class VisionState : IDisposable
     /// <summary>Where the caller writes normalised CHW pixels before <see cref="Encode"/>; valid for the state's life.</summary>
     public Span<float> PixelBuffer => _pixels;
 
+    /// <summary>The pixel buffer's array, for the frame kernels' graph to write into.</summary>
+    internal float[] PixelArray => _pixels;
+
     /// <summary>(P, Dv) row-major, valid until this state's next Encode.</summary>
     public float[] Features { get; }
 

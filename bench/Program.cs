@@ -4,6 +4,8 @@
 //   dotnet run -c Release --project bench -- --soak-minutes 10     (memory and handles over a long run)
 //   dotnet run -c Release --project bench -- --frame-ttft SET [--image PNG] [--ep cuda] [--reps 10] [--tokens 16] [--json]
 //       (an imported set: changed and unchanged frame to first token and decode tokens/s at full and V = 1, 4, 16)
+//   dotnet run -c Release --project bench -- --preprocess [--ep cuda] [--reps 50]
+//       (a frame's preparation: the C# kernels against their ONNX graphs, Inference/FrameKernels.cs)
 //   dotnet run -c Release --project bench -- --profile-decode SET [--past 594] [--steps 10] [--ep cuda]
 //       (one decode step's time by ONNX operator and execution provider)
 using System.Diagnostics;
@@ -13,6 +15,7 @@ using Assistant.Inference;
 
 var cli = new Assistant.Bench.BenchArgs(args);
 if (cli.Has("--frame-ttft")) return FrameTtft(cli);
+if (cli.Has("--preprocess")) return PreprocessTimes(cli);
 if (cli.Has("--profile-decode"))
 {
     // One decode step's time by ONNX operator and provider, on a set's decoder graph (bench/Common/DecodeProfile.cs).
@@ -285,4 +288,64 @@ static int FrameTtft(Assistant.Bench.BenchArgs cli)
         Console.WriteLine($"{r["compressor"],-10} {r["v"],5} {(double)r["ttft_ms"],9:F2} {(double)r["static_ttft_ms"],9:F2} {(double)r["vision_ms"],9:F2} " +
                           $"{(double)r["prefill_ms"],10:F2} {r["prefill_positions"],9} {(double)r["decode_tok_s"],12:F1}");
     return 0;
+}
+
+
+// --preprocess: one frame's preparation for the tower, the C# kernels (Shaders/) against their ONNX graphs on the
+// provider (Inference/FrameKernels), interleaved rep by rep; frames of camera and screen sizes, towers of 64 (the
+// default set), 336 (CLIP-L/14) and 384 px (SigLIP); and the 16 x 16 scene-change thumbnail.
+static int PreprocessTimes(Assistant.Bench.BenchArgs cli)
+{
+    int reps = cli.Int("--reps", 50);
+    var ep = cli.Get("--ep", "cpu");
+    using var set = ModelSet.Load(cli.Get("--models", Path.Combine(Assistant.Bench.BenchArgs.RepoRoot(), "models", "default")),
+        new SessionFactory(SessionConfig.FromOption(ep) with { FrameGraphs = true }));
+    using var kernels = set.LoadFrameKernels(Assistant.Shaders.FrameGraphs.PreprocessGraph, Assistant.Shaders.FrameGraphs.ThumbnailGraph)!;
+    float[] mean = [0.481f, 0.458f, 0.408f], std = [0.269f, 0.261f, 0.276f];
+    var rng = new Random(5);
+    var rows = new List<Dictionary<string, object>>();
+    foreach (var (w, h) in new[] { (640, 480), (1280, 720), (1920, 1080) })
+    {
+        var rgb = new byte[w * h * 3];
+        rng.NextBytes(rgb);
+        foreach (int size in new[] { 64, 336, 384 })
+        {
+            var dst = new float[3 * size * size];
+            var region = Assistant.Shaders.FrameGraphs.Region(w, h, centerCrop: true);
+            var (kernelMs, graphMs) = Interleaved(reps,
+                () => Assistant.Shaders.Preprocess.ResizeNormalize(rgb, w, h, size, mean, std, dst, centerCrop: true),
+                () => kernels.Preprocess(rgb, w, h, region, mean, std, dst, size));
+            rows.Add(new() { ["what"] = "preprocess", ["frame"] = $"{w}x{h}", ["size"] = size, ["kernel_ms"] = kernelMs, ["graph_ms"] = graphMs, ["graph_over_kernel"] = graphMs / kernelMs });
+        }
+        var thumb = new float[16 * 16 * 3];
+        var (k, g) = Interleaved(reps, () => Assistant.Shaders.SceneChange.Thumbnail(rgb, w, h, 16, thumb), () => kernels.Thumbnail(rgb, w, h, 16, thumb));
+        rows.Add(new() { ["what"] = "thumbnail", ["frame"] = $"{w}x{h}", ["size"] = 16, ["kernel_ms"] = k, ["graph_ms"] = g, ["graph_over_kernel"] = g / k });
+    }
+    var config = new Dictionary<string, object> { ["ep"] = set.Provider.ToString().ToLowerInvariant(), ["reps"] = reps,
+        ["machine"] = $"{Environment.ProcessorCount} cores, {Environment.OSVersion}", ["date"] = DateTime.UtcNow.ToString("u") };
+    if (cli.Has("--json")) { Console.WriteLine(JsonSerializer.Serialize(new { config, rows })); return 0; }
+    Console.WriteLine($"config: {string.Join(", ", config.Select(kv => $"{kv.Key}={kv.Value}"))}");
+    foreach (var r in rows)
+        Console.WriteLine($"{r["what"],-10} {r["frame"],-9} -> {r["size"],3}: kernel {(double)r["kernel_ms"],7:F3} ms  graph {(double)r["graph_ms"],7:F3} ms  graph/kernel {(double)r["graph_over_kernel"],5:F2}");
+    return 0;
+
+    // Medians of the two bodies' times, alternating, after 3 warm-ups of each.
+    static (double A, double B) Interleaved(int reps, Action a, Action b)
+    {
+        for (int i = 0; i < 3; i++) { a(); b(); }
+        var ta = new double[reps];
+        var tb = new double[reps];
+        for (int i = 0; i < reps; i++)
+        {
+            long t = Stopwatch.GetTimestamp();
+            a();
+            ta[i] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
+            t = Stopwatch.GetTimestamp();
+            b();
+            tb[i] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
+        }
+        Array.Sort(ta);
+        Array.Sort(tb);
+        return (ta[reps / 2], tb[reps / 2]);
+    }
 }

@@ -3,7 +3,8 @@
 # assembles the build (if not done), puts the CUDA libraries of the machine's PyTorch install on the library path,
 # and runs the checks, each under its own time limit, writing a report and JSON files into $OUT:
 #   1. `assistant ask` on the default set with --ep cpu and --ep EP: the greedy tokens must be equal;
-#   2. `assistant-bench` on the default set with --ep EP (decode, prefill, managed bytes per step, frame loop overhead);
+#   2. `assistant-bench` on the default set with --ep EP (decode, prefill, managed bytes per step, frame loop overhead),
+#      and `assistant-bench --preprocess` (the frame kernels in C# against their graphs on the provider);
 #   3. the CLIP-336 + Qwen2-0.5B set (tools/gpu/prepare_checkpoint.sh, started earlier): `ask` at full and pool V=4
 #      against the importer's PyTorch greedy tokens and the CPU provider's, and `assistant-bench --frame-ttft`
 #      (changed and unchanged frame to first token, decode tokens/s at full and V = 1, 4, 16);
@@ -11,7 +12,9 @@
 #   5. one decode step of that set by ONNX operator and provider (assistant-bench --profile-decode), and the frame
 #      latency on the machine's CPU for comparison (CPU_REPS runs, 0 to skip).
 # What comes back through $OUT (the device tool returns at most 8 files): gpu_report.txt (every result), the bench,
-# frame latency and PyTorch JSON files, the decode profile and the checkpoint's log; the rest stays in STORE/work.
+# preprocessing, frame latency and PyTorch JSON files, the decode profile and the checkpoint's log; the rest stays
+# in STORE/work. PREPARE_WAIT_S=0 skips the 0.5B part when prepare_checkpoint.sh was not started (it then reports
+# that part as failed).
 #   OUT=/tmp/out tools/gpu/gpu_checks.sh
 #   EP=cpu STORE=/tmp/g PYTHON=/usr/bin/python3 REFERENCE=0 tools/gpu/gpu_checks.sh    # the dry run, on a CPU build
 # Exit 0 when every check ran and agreed, 1 when one failed (the report says which), 2 when the build is missing.
@@ -59,6 +62,10 @@ if [ -n "$a" ] && [ "$a" = "$b" ]; then say "default set: greedy tokens on $ep e
 # 2. The decoder and frame-loop benchmarks on the provider.
 timeout 300 "$app/assistant-bench" --models "$models" --ep "$ep" --reps "$reps" --json > "$out/bench_default_$ep.json" 2> "$work/bench_default_$ep.err" \
   && say "bench (default set, $ep): $(head -c 3000 "$out/bench_default_$ep.json")" || fail "bench --ep $ep: $(head -c 400 "$work/bench_default_$ep.err")"
+
+# 2b. A frame's preparation: the C# kernels against their ONNX graphs on the provider.
+timeout 120 "$app/assistant-bench" --preprocess --ep "$ep" --reps 20 --json > "$out/preprocess_$ep.json" 2> "$work/preprocess_$ep.err" \
+  && say "preprocess ($ep): $(cat "$out/preprocess_$ep.json")" || fail "bench --preprocess --ep $ep: $(head -c 400 "$work/preprocess_$ep.err")"
 
 # 3. The 0.5B-shaped set, made in the background by prepare_checkpoint.sh.
 for _ in $(seq 1 "${PREPARE_WAIT_S:-240}"); do [ -f "$store/prepare.done" ] || [ -f "$store/prepare.failed" ] || [ ! -f "$store/prepare.log" ] && break; sleep 1; done

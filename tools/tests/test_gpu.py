@@ -236,4 +236,5 @@ def test_the_gpu_side_sequence_runs_dry_against_the_cpu_build(tmp_path):
     assert [(r["compressor"], r["v"]) for r in rows][:2] == [("full", 16), ("pool", 1)] and all(r["ttft_ms"] > 0 for r in rows)
     assert "CPUExecutionProvider" in (out / "decode_profile_cpu.txt").read_text()
     assert "checks: all passed" in report
+    assert "kernel_ms" in (out / "preprocess_cpu.json").read_text()
     assert len(list(out.iterdir())) <= 8  # what the device tool brings back
