@@ -7,8 +7,9 @@ namespace Assistant.Inference;
 /// Shaders.FrameGraphs): the frame is handed over once as 8-bit pixels, and the crop, resize and normalisation, and
 /// the scene-change thumbnail, run where the tower runs. Its outputs come back to the caller's buffers, so it is
 /// a drop-in for the C# kernels. The small inputs (region, sizes, normalisation, thumbnail weights) are made once
-/// and rewritten; the frame's tensor is made per call over the frame's own bytes. One caller, one thread at a time;
-/// lifetime: owns its two sessions.
+/// and rewritten; the frame's tensor is made per call over the frame's own bytes. One caller, one thread at a time.
+/// Lifetime: a lease of the set's two sessions (<see cref="ModelSet.LoadFrameKernels"/>, made once per set, since a
+/// CUDA session takes tens of milliseconds to make); owns only its small tensors.
 /// </summary>
 public sealed class FrameKernels : IDisposable
 {
@@ -32,13 +33,14 @@ public sealed class FrameKernels : IDisposable
         _shiftValue = OrtValue.CreateTensorValueFromMemory(_shift, [3]);
     }
 
-    /// <summary>Opens both graphs on <paramref name="factory"/>'s provider; a graph that does not load is one line.</summary>
-    public static FrameKernels Load(SessionFactory factory, byte[] preprocessGraph, byte[] thumbnailGraph)
+    /// <summary>Opens both graphs on <paramref name="factory"/>'s provider; a graph that does not load is one line.
+    /// The caller owns the sessions.</summary>
+    internal static (InferenceSession Preprocess, InferenceSession Thumbnail) Open(SessionFactory factory, byte[] preprocessGraph, byte[] thumbnailGraph)
     {
         var preprocess = factory.Create(preprocessGraph, "the preprocessing graph");
         try
         {
-            return new FrameKernels(preprocess, factory.Create(thumbnailGraph, "the thumbnail graph"));
+            return (preprocess, factory.Create(thumbnailGraph, "the thumbnail graph"));
         }
         catch
         {
@@ -46,6 +48,8 @@ public sealed class FrameKernels : IDisposable
             throw;
         }
     }
+
+    internal static FrameKernels Lease((InferenceSession Preprocess, InferenceSession Thumbnail) sessions) => new(sessions.Preprocess, sessions.Thumbnail);
 
     /// <summary>Stopwatch ticks inside ONNX Runtime's Run, both graphs, over this object's life.</summary>
     public long RunTicks { get; private set; }
@@ -129,11 +133,9 @@ public sealed class FrameKernels : IDisposable
             throw new ArgumentException($"{rgb.Length} bytes for a {width}x{height} RGB frame");
     }
 
-    /// <summary>Frees both sessions and the small tensors.</summary>
+    /// <summary>Frees this lease's small tensors (the sessions are the set's).</summary>
     public void Dispose()
     {
-        _preprocess.Dispose();
-        _thumbnail.Dispose();
         foreach (var v in new[] { _regionValue, _sizesValue, _scaleValue, _shiftValue, _rowsValue, _columnsValue }) v?.Dispose();
         _run.Dispose();
     }

@@ -45,14 +45,23 @@ public sealed class ModelSet : IDisposable
     public InferenceLease Lease() => new(this);
 
     /// <summary>Which frame kernels run as graphs on this set's provider (<see cref="SessionFactory.FrameGraphUse"/>).</summary>
-    public (bool Thumbnail, bool Preprocess) FrameGraphUse => _factory.FrameGraphUse;
+    public (bool Thumbnail, bool Preprocess) FrameGraphUse => _factory.FrameGraphUse(Vision.Spec.ImageSize);
+
+    private readonly Lock _frameGraphsLock = new();
+    private (InferenceSession Preprocess, InferenceSession Thumbnail)? _frameGraphs;  // opened on first use, then shared
 
     /// <summary>
-    /// The frame kernels as graphs on this set's provider, for a caller that prepares frames there; null where no
-    /// kernel runs as a graph (<see cref="FrameGraphUse"/>). The caller owns what it gets.
+    /// A lease of the frame kernels' graphs on this set's provider, for a caller that prepares frames there; null where
+    /// no kernel runs as a graph (<see cref="FrameGraphUse"/>). The sessions are opened on first use and shared, like the
+    /// set's other graphs; the caller owns the lease and disposes it before the set.
     /// </summary>
-    public FrameKernels? LoadFrameKernels(Func<byte[]> preprocessGraph, Func<byte[]> thumbnailGraph) =>
-        FrameGraphUse is (false, false) ? null : FrameKernels.Load(_factory, preprocessGraph(), thumbnailGraph());
+    public FrameKernels? LoadFrameKernels(Func<byte[]> preprocessGraph, Func<byte[]> thumbnailGraph)
+    {
+        if (FrameGraphUse is (false, false)) return null;
+        lock (_frameGraphsLock)
+            _frameGraphs ??= FrameKernels.Open(_factory, preprocessGraph(), thumbnailGraph());
+        return FrameKernels.Lease(_frameGraphs.Value);
+    }
 
     /// <summary>The decoder named <paramref name="name"/>; a clear error naming the set's decoders otherwise.</summary>
     public LanguageModel Decoder(string name) =>
@@ -192,6 +201,11 @@ public sealed class ModelSet : IDisposable
     /// <summary>Frees every session; leases must be disposed first.</summary>
     public void Dispose()
     {
+        if (_frameGraphs is { } graphs)
+        {
+            graphs.Preprocess.Dispose();
+            graphs.Thumbnail.Dispose();
+        }
         Vision.Dispose();
         foreach (var d in Decoders) d.Dispose();
     }

@@ -17,9 +17,11 @@ public sealed record SessionConfig(ExecutionProvider Provider = ExecutionProvide
 
     /// <summary>
     /// Whether frames are prepared by the frame kernels' graphs on the provider (Inference.FrameKernels) rather than by
-    /// the C# kernels (Shaders/): null, the faster of the two as measured on the CPU (bench --preprocess,
-    /// docs/PERFORMANCE.md): the thumbnail's graph everywhere, the preprocessing graph off the CPU only; true, both
-    /// graphs (on the CPU: the GPU path, as the tests run it); false, both C# kernels.
+    /// the C# kernels (Shaders/): null, the faster of the two as measured (bench --preprocess, docs/PERFORMANCE.md): the
+    /// thumbnail's graph everywhere (0.64-0.90x the C# time on 2 CPU cores, 0.13-0.25x on CUDA), the preprocessing
+    /// graph on a GPU provider for towers of <see cref="SessionFactory.PreprocessGraphFromSide"/> px and more (0.21-0.54x
+    /// at 336 and 384 px on CUDA; at 64 px the C# kernel is 3.7-11x faster there, and 1.1-30x faster on the CPU at any
+    /// size); true, both graphs (on the CPU: the GPU path, as the tests run it); false, both C# kernels.
     /// </summary>
     public bool? FrameGraphs { get; init; }
 
@@ -112,12 +114,17 @@ public sealed class SessionFactory
     /// <summary>Whether the sessions' provider copies host inputs when they are bound (<see cref="ProviderSettings.CopiesInputsAtBind"/>).</summary>
     public bool CopiesInputsAtBind => Config.RebindInputs ?? ProviderSettings.For(Provider, Config.DeviceId).CopiesInputsAtBind;
 
-    /// <summary>Which frame kernels run as graphs on this provider (<see cref="SessionConfig.FrameGraphs"/>).</summary>
-    public (bool Thumbnail, bool Preprocess) FrameGraphUse => Config.FrameGraphs switch
+    /// <summary>The smallest tower side at which a GPU provider prepares frames with the graph (measured at 64: the C#
+    /// kernel faster; at 336 and 384: the graph).</summary>
+    public const int PreprocessGraphFromSide = 224;
+
+    /// <summary>Which frame kernels run as graphs on this provider for a tower of <paramref name="towerSide"/> px
+    /// (<see cref="SessionConfig.FrameGraphs"/>).</summary>
+    public (bool Thumbnail, bool Preprocess) FrameGraphUse(int towerSide) => Config.FrameGraphs switch
     {
         true => (true, true),
         false => (false, false),
-        null => (true, Provider != ExecutionProvider.Cpu),
+        null => (true, Provider != ExecutionProvider.Cpu && towerSide >= PreprocessGraphFromSide),
     };
 
     /// <summary>Loads one graph; a missing, empty or corrupt file is a one-line <see cref="InferenceException"/>.</summary>
