@@ -84,7 +84,7 @@ internal static class ModelsCommand
             if (parse.GetValue(name) is { } n) args.AddRange(["--name", n]);
             args.AddRange(["--dtype", parse.GetValue(dtype)!]);
             if (parse.GetValue(quant) is { } q) args.AddRange(["--quant", q]);
-            return await RunTool(python, args, stdout, stderr, cancellation);
+            return await RunTool(python, args, stdout, stderr, cancellation, target: parse.GetValue(outOption)!);
         });
         return command;
     }
@@ -100,9 +100,15 @@ internal static class ModelsCommand
         return null;
     }
 
-    /// <summary>Runs a tool, copying its output to ours as it comes; cancelling kills it. A tool that cannot start is exit 2 with one line.</summary>
-    private static async Task<int> RunTool(string exe, IEnumerable<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
+    /// <summary>
+    /// Runs a tool, copying its output to ours as it comes. Cancelling (Ctrl+C, SIGTERM) asks it to stop with SIGTERM and
+    /// kills it only after a grace; what it was writing for <paramref name="target"/> is removed (<see cref="ToolProcess"/>).
+    /// A tool that cannot start is exit 2 with one line.
+    /// </summary>
+    private static async Task<int> RunTool(string exe, IEnumerable<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancellation,
+        string? target = null)
     {
+        var before = target is null ? null : ToolProcess.Before.Of(target);
         var psi = new System.Diagnostics.ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
         if (!Console.IsErrorRedirected) psi.Environment["ASSISTANT_PROGRESS"] = "1";  // the tool's bars reach a terminal through us
@@ -133,7 +139,9 @@ internal static class ModelsCommand
             }
             catch (OperationCanceledException)
             {
-                process.Kill(entireProcessTree: true);  // the importer writes to a scratch folder: nothing half-written stays
+                // Within the command's 2 s grace after a signal: the tool gets 1.2 s to remove its scratch itself.
+                if (before is not null) ToolProcess.Stop(process, before, TimeSpan.FromSeconds(1.2));
+                else process.Kill(entireProcessTree: true);
                 throw;
             }
             await copies;

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import onnx
 
+import scratch as scratch_folders
+
 EMBED_PREFIX = "embed/"
 
 
@@ -121,17 +123,11 @@ def write(set_dir: Path, out: Path, decoder_name: str, context: int) -> None:
     out = out.resolve()
     if out.exists():
         raise ValueError(f"{out} exists; the GenAI folder is written once")
-    scratch = out.parent / f".{out.name}.partial"
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
-    try:
+    with scratch_folders.folder_for(out) as scratch:  # unique to this run; removed on any failure or signal
         onnx.save_model(model, str(scratch / "model.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
                         location="model.onnx.data", size_threshold=1024)
         (scratch / "genai_config.json").write_text(json.dumps(genai_config(manifest, spec, context), indent=2) + "\n")
         os.replace(scratch, out)
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
 
 
 def main(argv=None) -> int:
@@ -141,11 +137,20 @@ def main(argv=None) -> int:
     p.add_argument("--decoder", default="text", help="which of the set's decoders (default: text)")
     p.add_argument("--context", type=int, default=2048, help="context_length and max_length (default: 2048)")
     a = p.parse_args(argv)
+    scratch_folders.stop_on_signals()
     try:
         write(a.set, a.out, a.decoder, a.context)
     except (OSError, ValueError, KeyError, onnx.checker.ValidationError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except scratch_folders.Interrupted as e:
+        print(f"error: {e}; nothing was written", file=sys.stderr)
+        return e.code
+    except Exception:
+        if (stop := scratch_folders.stopped()) is not None:
+            print(f"error: {stop}; nothing was written", file=sys.stderr)
+            return stop.code
+        raise
     print(f"genai: {a.out}")
     return 0
 

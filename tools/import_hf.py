@@ -27,6 +27,7 @@ import torch
 
 import bpe_tokenizer
 import safetensors_io
+import scratch
 from decoder import Decoder, DecoderConfig, Embed
 import export
 import quantize
@@ -636,6 +637,7 @@ def main(argv=None) -> int:
                          "Runtime's GroupQueryAttention contrib op (one node a layer; the same arithmetic and speed "
                          "on the CPU here, docs/PERFORMANCE.md)")
     args = ap.parse_args(argv)
+    scratch.stop_on_signals()
     hf, out = args.hf_dir, args.out
     if not hf.is_dir():
         print(f"error: checkpoint folder not found: {hf}", file=sys.stderr)
@@ -643,24 +645,30 @@ def main(argv=None) -> int:
     if out.exists():
         print(f"error: {out} exists; choose a new folder (an import never overwrites)", file=sys.stderr)
         return 2
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
-        shutil.rmtree(partial)
-        result = import_checkpoint(hf, partial, args.name, args.dtype, args.quant, args.attention)
-        os.rename(partial, out)  # the set appears whole, or not at all
+        # A scratch folder unique to this run, beside the set; removed, with any parent folder made for --out, on
+        # an error, Ctrl+C or SIGTERM (tools/scratch.py).
+        with scratch.folder_for(out) as partial:
+            shutil.rmtree(partial)
+            result = import_checkpoint(hf, partial, args.name, args.dtype, args.quant, args.attention)
+            os.rename(partial, out)  # the set appears whole, or not at all
     except ImportError_ as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except scratch.Interrupted as e:
+        print(f"error: {e}; nothing was written", file=sys.stderr)
+        return e.code
     except KeyboardInterrupt:
         print("error: interrupted; nothing was written", file=sys.stderr)
         return 130
     except MemoryError:
         print("error: out of memory while importing; the checkpoint needs more RAM than is free", file=sys.stderr)
         return 2
-    finally:
-        if partial.exists():
-            shutil.rmtree(partial, ignore_errors=True)
+    except Exception:
+        if (stop := scratch.stopped()) is not None:  # the signal, wrapped by the library it landed in
+            print(f"error: {stop}; nothing was written", file=sys.stderr)
+            return stop.code
+        raise
     p = result["params"]
     print(f"imported {hf} -> {out} in {result['seconds']:.1f}s: vision {p['vision']:,}, projector {p['projector']:,}, "
           f"text {p['text']:,} parameters; {result['patches']} patch tokens")

@@ -147,10 +147,10 @@ def quantize_set(set_dir: Path, out: Path, bits: int) -> dict:
         raise ValueError(f"{out} exists")
     if not (set_dir / "manifest.json").is_file():
         raise ValueError(f"{set_dir} is not a model set (no manifest.json)")
-    scratch = out.parent / f".{out.name}.partial"
-    shutil.rmtree(scratch, ignore_errors=True)
-    shutil.copytree(set_dir, scratch)
-    try:
+    import scratch as scratch_folders
+    with scratch_folders.folder_for(out) as scratch:  # unique to this run; removed on any failure or signal
+        shutil.rmtree(scratch)
+        shutil.copytree(set_dir, scratch, symlinks=True)
         totals = {"graphs": 0, "matrices": 0, "quantized_params": 0, "float_params": 0}
         for graph in sorted(scratch.rglob("*.onnx")):
             counts = matmul_nbits(graph, bits, 1_800_000_000)
@@ -164,9 +164,6 @@ def quantize_set(set_dir: Path, out: Path, bits: int) -> dict:
         (scratch / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         os.replace(scratch, out)
         return totals
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
 
 
 def main(argv=None) -> int:
@@ -179,11 +176,21 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, required=True, help="the quantized copy to write (must not exist)")
     p.add_argument("--quant", choices=sorted(BITS), required=True)
     a = p.parse_args(argv)
+    import scratch
+    scratch.stop_on_signals()
     try:
         t = quantize_set(a.set, a.out, BITS[a.quant])
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except scratch.Interrupted as e:
+        print(f"error: {e}; nothing was written", file=sys.stderr)
+        return e.code
+    except Exception:
+        if (stop := scratch.stopped()) is not None:
+            print(f"error: {stop}; nothing was written", file=sys.stderr)
+            return stop.code
+        raise
     print(f"quantized {t['matrices']} matrices in {t['graphs']} graphs ({t['quantized_params']:,} parameters; "
           f"{t['float_params']:,} stay float) -> {a.out}")
     return 0
