@@ -61,7 +61,7 @@ internal static class AskCommand
                     answer.Append(t.Text);
                     if (!asJson)
                     {
-                        stdout.Write(t.Text);
+                        stdout.Write(TerminalText.Printable(t.Text));  // --json keeps the exact text
                         stdout.Flush();
                     }
                 }
@@ -129,7 +129,7 @@ internal static class AskCommand
         }
         else
         {
-            stdout.WriteLine(text);
+            stdout.WriteLine(TerminalText.Printable(text));
             stdout.WriteLine($"[ocr, {decision}] detect {result.Detect.TotalMilliseconds:F1} ms  recognize {result.Recognize.TotalMilliseconds:F1} ms  | {result.Lines.Count} lines");
         }
         return 0;

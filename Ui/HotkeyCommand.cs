@@ -71,7 +71,7 @@ internal static class HotkeyCommand
                 var answer = new System.Text.StringBuilder();
                 await foreach (var t in pipeline!.AskAsync(frame, q!, config, timings, cancellation))
                     answer.Append(t.Text);
-                stdout.WriteLine($"press {count}: {answer.ToString().Trim()}");
+                stdout.WriteLine($"press {count}: {TerminalText.Printable(answer.ToString().Trim())}");
                 stdout.WriteLine($"  {decision}  {timings}");
                 stdout.Flush();
             }

@@ -122,15 +122,14 @@ internal static class ModelsCommand
         }
         using (process)
         {
+            // Its text may quote the checkpoint: escapes shown, not run; lines and their number bounded (ToolOutput).
             async Task Copy(StreamReader from, TextWriter to)
             {
+                var output = new ToolOutput(to);
                 var buffer = new char[256];
                 int n;
-                while ((n = await from.ReadAsync(buffer)) > 0)
-                {
-                    to.Write(buffer, 0, n);
-                    to.Flush();
-                }
+                while ((n = await from.ReadAsync(buffer)) > 0) output.Write(buffer.AsSpan(0, n));
+                output.Close();
             }
             var copies = Task.WhenAll(Copy(process.StandardOutput, stdout), Copy(process.StandardError, stderr));
             try

@@ -79,7 +79,7 @@ internal sealed class ConsoleLines(TextWriter stdout, TextWriter stderr, int que
     public void OnFrame(FrameReport r)
     {
         if (frameLines && (r.Index % questionEvery == 0 || r.QueryPrefilled))
-            stdout.WriteLine($"frame {r.Index}: {r.Question} -> {r.Answer}{(r.Truth is null ? "" : $" (truth {r.Truth})")}");
+            stdout.WriteLine($"frame {r.Index}: {TerminalText.Printable(r.Question)} -> {TerminalText.Printable(r.Answer)}{(r.Truth is null ? "" : $" (truth {r.Truth})")}");
     }
 
     public void OnNote(SessionNote note)

@@ -68,8 +68,10 @@ def test_a_signal_during_an_import_leaves_no_scratch_and_no_parent(checkpoint, t
         out = tmp_path / f"run{k}" / "deeper" / "set"
         code, err = import_then_signal(checkpoint, out, signum, after)
         assert scratch.scratch_folders(out) == [], err
-        if code == 0:  # it finished before the signal: the set is whole
-            assert (out / "manifest.json").is_file()
+        if (out / "manifest.json").is_file():
+            # It finished first: the set is whole. A signal in the interpreter's shutdown, after the set was renamed
+            # into place, meets Python's restored default handler and ends the process by the signal.
+            assert code in (0, -signum, 128 + signum), err
             continue
         assert code == 128 + signum, err
         assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("error: stopped by")
