@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -157,6 +158,30 @@ def canonical(name: str) -> str:
     return name
 
 
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def shard_path(hf: Path, name: str, listed_in: str) -> Path:
+    """A shard the checkpoint names: a plain file name inside the checkpoint folder (never a path: an index naming
+    /etc/shadow or ../x.safetensors read files from outside the folder the user named), whose entry may be a link, as
+    the Hugging Face cache's snapshots are (to ../../blobs/...), but must lead to a regular file: not a device (a
+    link to /dev/zero or /proc/self/mem), a pipe or a folder."""
+    if not name or name in (".", "..") or any(c in name for c in "/\\\0") or Path(name).is_absolute():
+        fail(f"{listed_in} names the shard {_short(name)}: a shard is a plain file name inside the checkpoint folder")
+    path = hf / name
+    try:
+        st = path.stat()  # follows links to their final target
+    except OSError:
+        fail(f"missing shard: {listed_in} lists {name}, which {hf} does not have")
+    if not stat.S_ISREG(st.st_mode):
+        fail(f"shard {name} is not a regular file (it leads to a device, a pipe or a folder)")
+    if st.st_size < 8:  # a safetensors file starts with its header's 8-byte length; /proc's files say 0 bytes
+        fail(f"shard {name} is not a regular file with a safetensors header ({st.st_size} bytes)")
+    return path
+
+
 class Weights:
     """The checkpoint's tensors by canonical name, across one file or index-listed shards, read one at a time."""
 
@@ -167,17 +192,17 @@ class Weights:
             weight_map = (read_json(index, "the shard index") or {}).get("weight_map")
             if not isinstance(weight_map, dict) or not weight_map:
                 fail(f"{index} has no weight_map")
+            for name, file in weight_map.items():
+                if not isinstance(file, str) or not isinstance(name, str):
+                    fail(f"{index.name} maps {_short(name)} to {_short(file)}: tensor and shard names are strings")
             for file in sorted(set(weight_map.values())):
-                path = hf / file
-                if not path.is_file():
-                    fail(f"missing shard: {index.name} lists {file}, which {hf} does not have")
-                self.files[file] = self._open(path)
+                self.files[file] = self._open(shard_path(hf, file, index.name))
             for name, file in weight_map.items():
                 if name not in self.files[file].names:
                     fail(f"{index.name} places tensor {name} in {file}, which has no such tensor")
                 self.where[canonical(name)] = (file, name)
-        elif (hf / "model.safetensors").is_file():
-            f = self._open(hf / "model.safetensors")
+        elif (hf / "model.safetensors").exists():
+            f = self._open(shard_path(hf, "model.safetensors", hf.name))
             self.files["model.safetensors"] = f
             self.where = {canonical(n): ("model.safetensors", n) for n in f.names}
         else:
@@ -194,6 +219,8 @@ class Weights:
             return safetensors_io.SafetensorsFile(path)
         except safetensors_io.SafetensorsError as e:
             fail(str(e))
+        except OSError as e:
+            fail(f"cannot read shard {path.name}: {e.strerror or e}")
 
     def __contains__(self, name: str) -> bool:
         return name in self.where

@@ -151,3 +151,51 @@ def test_an_existing_output_folder_is_never_overwritten(tmp_path):
     code, _, err = run_import(hf, out)
     assert code == 2 and "exists" in err
     assert (out / "keep.txt").read_text() == "mine"
+
+
+# Finding 4 of issue 31: shard names stay inside the checkpoint folder; links inside it keep working.
+def _first_shard(hf: Path) -> str:
+    return sorted(set(json.loads((hf / "model.safetensors.index.json").read_text())["weight_map"].values()))[0]
+
+
+@pytest.mark.parametrize("shard", ["/etc/passwd", "../outside.safetensors", "sub/../../outside.safetensors", "..", ""])
+def test_an_index_naming_a_path_out_of_the_folder_is_refused(tmp_path, shard):
+    hf = make(tmp_path)
+    first = _first_shard(hf)
+    (tmp_path / "outside.safetensors").write_bytes((hf / first).read_bytes())  # a valid shard, outside the folder
+    edit_json(hf / "model.safetensors.index.json",
+              lambda d: d["weight_map"].update({k: shard for k, v in d["weight_map"].items() if v == first}))
+    assert_refused(tmp_path, hf, "a plain file name inside the checkpoint folder")
+
+
+@pytest.mark.parametrize("value", [7, None, ["a.safetensors"], {"f": 1}])
+def test_an_index_value_that_is_not_a_name_is_one_line(tmp_path, value):
+    hf = make(tmp_path)
+    edit_json(hf / "model.safetensors.index.json", lambda d: d["weight_map"].update({next(iter(d["weight_map"])): value}))
+    assert_refused(tmp_path, hf, "names are strings")
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "/proc/self/mem", "folder"])
+def test_a_shard_leading_to_a_device_or_folder_is_refused(tmp_path, target):
+    hf = make(tmp_path)
+    first = _first_shard(hf)
+    (hf / first).unlink()
+    if target == "folder":
+        (tmp_path / "folder").mkdir()
+        target = str(tmp_path / "folder")
+    (hf / first).symlink_to(target)
+    assert_refused(tmp_path, hf, "is not a regular file")  # /proc/self/mem: a "regular" file of 0 bytes
+
+
+def test_shards_linked_into_a_hugging_face_cache_blob_folder_still_import(tmp_path):
+    # The cache lays snapshots/REV/FILE as links to ../../blobs/HASH: links out of the folder, by name inside it.
+    hf = make(tmp_path)
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    for f in sorted(hf.iterdir()):
+        blob = blobs / f"blob-{f.name}"
+        f.rename(blob)
+        (hf / f.name).symlink_to(Path("..") / "blobs" / blob.name)
+    code, _, err = run_import(hf, tmp_path / "set")
+    assert code == 0, err
+    assert (tmp_path / "set" / "manifest.json").is_file()
