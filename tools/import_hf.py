@@ -14,6 +14,7 @@ copied in one tensor at a time. The output folder appears whole or not at all. E
 import argparse
 import hashlib
 import json
+import math
 import os
 import shutil
 import stat
@@ -74,6 +75,47 @@ def progress(label: str, done: int, total: int) -> None:
 
 # ---------------------------------------------------------------- configuration
 
+def number(section: dict, key: str, where: str, lo: float, hi: float, default=None, integer: bool = True):
+    """A config value that must be a number in [lo, hi] (an integer unless `integer` is False): anything else, a
+    string, a list, a bool, NaN, Infinity, 0 heads, -64 layers, is one line (issue 31, findings 1, 5 and 6), before
+    anything is built from it."""
+    value = section.get(key, default) if isinstance(section, dict) else None
+    if value is None:
+        fail(f"{where}{key} is missing")
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and integer:
+        ok = float(value).is_integer()
+    if not ok or not lo <= value <= hi:
+        kind = "an integer" if integer else "a number"
+        fail(f"{where}{key} is {_short(value)}: it must be {kind} from {lo:g} to {hi:g}")
+    return int(value) if integer else float(value)
+
+
+def check_claims(c: dict, weights) -> None:
+    """The config's dimensions against the weights' own headers, before any module is built. The headers' shapes
+    were checked against the files' sizes, so a config that claims 10,000 layers, a head_dim of 10^6 or a vocabulary of
+    2^26 without the bytes for them is refused here, and the model built next is as large as the real weights."""
+    tw, tx = c["tower"], c["text"]
+
+    def expect(name: str, want: list, what: str):
+        if name not in weights:
+            fail(f"{what}: the config implies tensor {name}, which is in no file of the checkpoint")
+        file, key = weights.where[name]
+        got = list(weights.files[file].shape(key))
+        if got != want:
+            fail(f"{what}: the config implies {name} of shape {want}, but the weights hold {got}")
+
+    v, t = "vision_tower.vision_model.", "language_model.model."
+    expect(v + "embeddings.patch_embedding.weight", [tw.hidden, 3, tw.patch_size, tw.patch_size], "vision_config hidden_size and patch_size")
+    expect(v + "encoder.layers.0.mlp.fc1.weight", [tw.intermediate, tw.hidden], "vision_config intermediate_size")
+    expect(v + f"encoder.layers.{tw.layers - 1}.mlp.fc1.weight", [tw.intermediate, tw.hidden], "vision_config num_hidden_layers")
+    expect(t + "embed_tokens.weight", [tx.vocab_size, tx.dim], "text_config vocab_size and hidden_size")
+    expect(t + "layers.0.self_attn.q_proj.weight", [tx.heads * tx.head_dim, tx.dim], "text_config num_attention_heads and head_dim")
+    expect(t + "layers.0.self_attn.k_proj.weight", [tx.kv_heads * tx.head_dim, tx.dim], "text_config num_key_value_heads")
+    expect(t + "layers.0.mlp.up_proj.weight", [tx.intermediate, tx.dim], "text_config intermediate_size")
+    expect(t + f"layers.{tx.layers - 1}.mlp.up_proj.weight", [tx.intermediate, tx.dim], "text_config num_hidden_layers")
+
+
 def parse_config(hf: Path) -> dict:
     config = read_json(hf / "config.json", "the model configuration")
     model_type = config.get("model_type")
@@ -103,9 +145,12 @@ def parse_config(hf: Path) -> dict:
     if config.get("image_grid_pinpoints") or vc.get("image_grid_pinpoints"):
         fail("any-resolution tiling (image_grid_pinpoints, LLaVA-NeXT) is not supported yet")
 
-    n_layers = int(vc["num_hidden_layers"])
+    vw, tw = "vision_config.", "text_config."
+    n_layers = number(vc, "num_hidden_layers", vw, 1, 256)
     layer = config.get("vision_feature_layer", -2)
     wanted = layer if isinstance(layer, list) else [layer]
+    if not wanted or any(isinstance(l, bool) or not isinstance(l, int) for l in wanted):
+        fail(f"vision_feature_layer is {_short(layer)}: it must be a layer index or a non-empty list of them")
     resolved = []
     for l in wanted:
         r = l if l >= 0 else n_layers + 1 + l
@@ -119,22 +164,29 @@ def parse_config(hf: Path) -> dict:
         fail("vision_feature_select_strategy 'full' with a CLIP tower (class token kept as an image token) is not supported yet")
     if vkind == "siglip" and strategy == "default":
         fail("vision_feature_select_strategy 'default' with a SigLIP tower drops a patch (it has no class token); not supported")
-    image_size, patch = int(vc.get("image_size", 224)), int(vc.get("patch_size", 16 if vkind == "siglip" else 32))
+    image_size = number(vc, "image_size", vw, 1, 4096, default=224)
+    patch = number(vc, "patch_size", vw, 1, 1024, default=16 if vkind == "siglip" else 32)
     if image_size < patch:  # a remainder is cut off by the patch convolution (SigLIP so400m: 384 px, patch 14, 27 x 27)
         fail(f"vision image_size {image_size} is smaller than its patch_size {patch}")
-    tower = TowerConfig(kind=vkind, image_size=image_size, patch_size=patch, hidden=int(vc["hidden_size"]),
-                        intermediate=int(vc["intermediate_size"]), heads=int(vc["num_attention_heads"]),
-                        layers=max(resolved), feature_layers=resolved,
+    vhidden, vheads = number(vc, "hidden_size", vw, 1, 16384), number(vc, "num_attention_heads", vw, 1, 256)
+    if vhidden % vheads:
+        fail(f"vision_config hidden_size {vhidden} is not a multiple of its {vheads} attention heads")
+    tower = TowerConfig(kind=vkind, image_size=image_size, patch_size=patch, hidden=vhidden,
+                        intermediate=number(vc, "intermediate_size", vw, 1, 65536), heads=vheads,
+                        layers=max(max(resolved), 1), feature_layers=resolved,
                         act=vc.get("hidden_act", "quick_gelu" if vkind == "clip" else "gelu_pytorch_tanh"),
-                        eps=float(vc.get("layer_norm_eps", 1e-5 if vkind == "clip" else 1e-6)))
-    heads = int(tc["num_attention_heads"])
-    text = DecoderConfig(vocab_size=int(tc.get("vocab_size", config.get("vocab_size", 0))), dim=int(tc["hidden_size"]),
-                         layers=int(tc["num_hidden_layers"]), heads=heads,
-                         kv_heads=int(tc.get("num_key_value_heads") or heads), intermediate=int(tc["intermediate_size"]),
-                         rope_theta=float(tc.get("rope_theta", 10000.0)), rms_eps=float(tc.get("rms_norm_eps", 1e-6)),
-                         qkv_bias=ttype == "qwen2", head_dim_override=int(tc.get("head_dim") or 0))
-    if text.vocab_size <= 0:
-        fail("text_config has no vocab_size")
+                        eps=number(vc, "layer_norm_eps", vw, 1e-12, 0.1, default=1e-5 if vkind == "clip" else 1e-6, integer=False))
+    heads = number(tc, "num_attention_heads", tw, 1, 512)
+    dim = number(tc, "hidden_size", tw, 1, 32768)
+    head_dim = number(tc, "head_dim", tw, 0, 1024, default=0) if tc.get("head_dim") is not None else 0
+    if not head_dim and dim % heads:
+        fail(f"text_config hidden_size {dim} is not a multiple of its {heads} attention heads (and no head_dim is given)")
+    text = DecoderConfig(vocab_size=number(tc, "vocab_size", tw, 1, 1 << 20, default=config.get("vocab_size")), dim=dim,
+                         layers=number(tc, "num_hidden_layers", tw, 1, 512), heads=heads,
+                         kv_heads=number(tc, "num_key_value_heads", tw, 1, heads, default=heads), intermediate=number(tc, "intermediate_size", tw, 1, 262144),
+                         rope_theta=number(tc, "rope_theta", tw, 1.0, 1e12, default=10000.0, integer=False),
+                         rms_eps=number(tc, "rms_norm_eps", tw, 1e-12, 0.1, default=1e-6, integer=False),
+                         qkv_bias=ttype == "qwen2", head_dim_override=head_dim)
     if heads % text.kv_heads:
         fail(f"text model has {heads} attention heads, not a multiple of its {text.kv_heads} key/value heads")
     tied = tc.get("tie_word_embeddings", config.get("tie_word_embeddings", False))
@@ -492,10 +544,16 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
     if tok.count > text_cfg.vocab_size:
         fail(f"tokenizer has {tok.count} ids but the text model's vocab_size is {text_cfg.vocab_size}")
     pre = read_json(hf / "preprocessor_config.json", "the image preprocessing", required=False) or {}
-    mean = [float(x) for x in pre.get("image_mean", [0.48145466, 0.4578275, 0.40821073])]
-    std = [float(x) for x in pre.get("image_std", [0.26862954, 0.26130258, 0.27577711])]
+    mean, std = (pre.get("image_mean", [0.48145466, 0.4578275, 0.40821073]), pre.get("image_std", [0.26862954, 0.26130258, 0.27577711]))
+    for key, values, lo in (("image_mean", mean, -10.0), ("image_std", std, 1e-6)):
+        if not isinstance(values, list) or len(values) != 3:
+            fail(f"preprocessor_config.json {key} is {_short(values)}: it must be three numbers (R, G, B)")
+        for i in range(3):
+            number(dict(enumerate(values)), i, f"preprocessor_config.json {key}[", lo, 10.0, integer=False)
+    mean, std = [float(x) for x in mean], [float(x) for x in std]
 
     weights = Weights(hf)
+    check_claims(c, weights)
     try:
         tower = VisionTower(tower_cfg).eval()
         load_module(tower, weights, "vision_tower.vision_model.", "vision tower  ", rename=_tower_key)
