@@ -11,6 +11,11 @@ internal static class ManifestRanges
     /// <summary>Generous limits: the largest public models are well inside them.</summary>
     private const int MaxLayers = 1024, MaxHeads = 1024, MaxDim = 1 << 16, MaxVocab = 1 << 24, MaxImage = 8192, MaxTokens = 1 << 16;
 
+    /// <summary>The most characters a chat template's one turn may put around the image and the question: the engine
+    /// prefills them for every question (tools/import_hf.py's RENDERED_MAX_CHARS, held here too so that a set made
+    /// elsewhere cannot make every `ask` prefill a 10,000-token prefix, issue 31).</summary>
+    public const int MaxChatChars = 8192;
+
     /// <summary>Refuses the first number out of range.</summary>
     public static void Check(Manifest m)
     {
@@ -47,6 +52,12 @@ internal static class ManifestRanges
                         throw new InferenceException($"manifest.json {at} compressor {c.Kind}: '{key}' is not a visual-token count in 1..{MaxTokens}");
         }
         Int("default.tokens", m.Default.Tokens, 1, MaxTokens);
+        if (m.Prompt.Chat is { } chat)
+        {
+            long chars = (long)(chat.BeforeImage?.Length ?? 0) + (chat.BeforeQuestion?.Length ?? 0) + (chat.AfterQuestion?.Length ?? 0);
+            if (chars > MaxChatChars)
+                throw new InferenceException($"manifest.json prompt.chat is {chars:N0} characters for one turn; at most {MaxChatChars:N0} (the engine prefills it for every question)");
+        }
     }
 
     private static void Int(string key, long value, long lo, long hi)

@@ -383,6 +383,76 @@ def _split_pattern(pre):
     return None
 
 
+TEMPLATE_MAX_CHARS = 65536    # the template's own text (real ones are a few thousand characters)
+RENDERED_MAX_CHARS = 8192     # one rendered turn: the prefix the engine prefills on every question
+TEMPLATE_MAX_SECONDS = 2.0    # rendering one turn takes milliseconds
+
+
+class BoundedTemplates:
+    """A checkpoint's chat template is a program from a stranger (issue 31, finding 1): it runs in jinja2's immutable
+    sandbox, and here also under limits. {% include %}, {% import %} and {% extends %} are refused before it runs;
+    string and list repetition and powers are checked before they are computed (`'x' * 10**9` asked for 4 GB); the
+    output is read as it is made and cut off past RENDERED_MAX_CHARS (`'the' * 5000` wrote a 10,006-token prefix that
+    every later `ask` paid for); a timer ends it after TEMPLATE_MAX_SECONDS (nested loops ran for minutes); and any
+    failure inside it, a division by zero, a recursive macro, a range too large, is one line."""
+
+    @staticmethod
+    def environment(sandboxed):
+        class Bounded(sandboxed):
+            intercepted_binops = frozenset(["*", "**"])
+
+            def call_binop(self, context, operator, left, right):
+                if operator == "*":
+                    for seq, n in ((left, right), (right, left)):
+                        if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * max(n, 0) > RENDERED_MAX_CHARS:
+                            raise OverflowError(f"repeats {len(seq)} items {n:,} times")
+                if operator == "**" and isinstance(right, (int, float)) and abs(right) > 64:
+                    raise OverflowError(f"raises to the power {right}")
+                return super().call_binop(context, operator, left, right)
+        return Bounded(trim_blocks=True, lstrip_blocks=True)
+
+    @staticmethod
+    def render(env, template: str, jinja2, **variables) -> str:
+        import signal as signals
+        from jinja2 import nodes
+        try:
+            tree = env.parse(template)
+        except jinja2.exceptions.TemplateError as e:
+            fail(f"the chat template does not parse: {_first_line(e)}")
+        for kind, word in ((nodes.Include, "include"), (nodes.Import, "import"), (nodes.FromImport, "import"), (nodes.Extends, "extends")):
+            if next(tree.find_all(kind), None) is not None:
+                fail(f"the chat template uses {{% {word} %}}: a template that loads other templates is not run")
+
+        def out_of_time(_signum, _frame):
+            raise TimeoutError(f"it ran for more than {TEMPLATE_MAX_SECONDS:g} s")
+        previous = signals.signal(signals.SIGALRM, out_of_time)
+        signals.setitimer(signals.ITIMER_REAL, TEMPLATE_MAX_SECONDS)
+        parts, size = [], 0
+        try:
+            for chunk in env.from_string(template).generate(**variables):
+                parts.append(chunk)
+                size += len(chunk)
+                if size > RENDERED_MAX_CHARS:
+                    fail(f"the chat template renders more than {RENDERED_MAX_CHARS:,} characters for one turn")
+        except ImportError_:
+            raise
+        except (Exception, RecursionError) as e:  # noqa: BLE001 - whatever the template did is one line
+            fail(f"the chat template does not render: {type(e).__name__}: {_first_line(e)}")
+        finally:
+            signals.setitimer(signals.ITIMER_REAL, 0)
+            signals.signal(signals.SIGALRM, previous)
+        return "".join(parts)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return _short_text(text.splitlines()[0] if text else type(e).__name__)
+
+
+def _short_text(text: str) -> str:
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
 def chat_prompt(hf: Path, tok: Tokenizer, image_text: str) -> dict:
     """The chat template rendered for one user turn of [image, question], split around the image and the question."""
     cfg = read_json(hf / "tokenizer_config.json", "the tokenizer configuration", required=False) or {}
@@ -394,9 +464,13 @@ def chat_prompt(hf: Path, tok: Tokenizer, image_text: str) -> dict:
     if not template and (hf / "chat_template.jinja").is_file():
         template = (hf / "chat_template.jinja").read_text(encoding="utf-8")
     if isinstance(template, list):  # named templates: the default one
-        template = next((t.get("template") for t in template if t.get("name") == "default"), None)
+        template = next((t.get("template") for t in template if isinstance(t, dict) and t.get("name") == "default"), None)
     if not template:
         fail(f"{hf} has no chat template (tokenizer_config.json chat_template, chat_template.json or chat_template.jinja)")
+    if not isinstance(template, str):
+        fail(f"the chat template is {type(template).__name__}, not text")
+    if len(template) > TEMPLATE_MAX_CHARS:
+        fail(f"the chat template is {len(template):,} characters long (at most {TEMPLATE_MAX_CHARS:,})")
     try:
         import jinja2
         from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -406,15 +480,12 @@ def chat_prompt(hf: Path, tok: Tokenizer, image_text: str) -> dict:
     def raise_exception(message):
         raise jinja2.exceptions.TemplateError(message)
 
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env = BoundedTemplates.environment(ImmutableSandboxedEnvironment)
     env.globals["raise_exception"] = raise_exception
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": QUESTION_SLOT}]}]
-    try:
-        rendered = env.from_string(template).render(messages=messages, add_generation_prompt=True,
-                                                    bos_token=_token_text(cfg.get("bos_token")) or "",
-                                                    eos_token=_token_text(cfg.get("eos_token")) or "")
-    except jinja2.exceptions.TemplateError as e:
-        fail(f"the chat template does not render: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+    rendered = BoundedTemplates.render(env, template, jinja2, messages=messages, add_generation_prompt=True,
+                                       bos_token=_token_text(cfg.get("bos_token")) or "",
+                                       eos_token=_token_text(cfg.get("eos_token")) or "")
     if image_text not in rendered:
         fail(f"the chat template has no image slot: rendering an image turn gives no {image_text}")
     if rendered.count(image_text) > 1:
@@ -749,11 +820,15 @@ def main(argv=None) -> int:
     except MemoryError:
         print("error: out of memory while importing; the checkpoint needs more RAM than is free", file=sys.stderr)
         return 2
-    except Exception:
+    except Exception as e:  # noqa: BLE001 - the last handler: whatever the checks above missed is still one line
         if (stop := scratch.stopped()) is not None:  # the signal, wrapped by the library it landed in
             print(f"error: {stop}; nothing was written", file=sys.stderr)
             return stop.code
-        raise
+        if os.environ.get("ASSISTANT_DEBUG") == "1":
+            raise
+        print(f"error: the checkpoint could not be imported ({type(e).__name__}: {_first_line(e)}); nothing was written "
+              f"(ASSISTANT_DEBUG=1 shows where)", file=sys.stderr)
+        return 2
     p = result["params"]
     print(f"imported {hf} -> {out} in {result['seconds']:.1f}s: vision {p['vision']:,}, projector {p['projector']:,}, "
           f"text {p['text']:,} parameters; {result['patches']} patch tokens")

@@ -181,6 +181,17 @@ public sealed class ModelSetTests
         Assert.Contains("out of range", LoadFails(dir).Message);
     }
 
+    [Fact]
+    public void AChatPrefixOfTenThousandTokens_IsRefusedAtLoad()
+    {
+        // A template's `{{ 'the' * 5000 }}` made every ask prefill 10,006 tokens (6.0 GB, 5.75 s) in a set made elsewhere.
+        var dir = Broken(d => EditManifest(d, m => m["prompt"]!["chat"] = new JsonObject
+        {
+            ["before_image"] = string.Concat(Enumerable.Repeat("the ", 5000)), ["before_question"] = "\n", ["after_question"] = "",
+        }));
+        Assert.Contains("prompt.chat is 20,001 characters for one turn; at most 8,192", LoadFails(dir).Message);
+    }
+
     [Theory]
     [InlineData("layers", 100_000_000, "layers is 100000000; it must be in 1..1024")]   // allocated 12-13 GB of names before
     [InlineData("layers", 0, "layers is 0")]                                           // passed check, then failed in ONNX Runtime

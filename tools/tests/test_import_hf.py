@@ -273,3 +273,50 @@ def _refused_within_bounds(tmp_path, hf, fragment):
     assert seconds < 30, f"{seconds:.1f} s"
     assert usage.ru_maxrss < 1024 * 1024, f"peak {usage.ru_maxrss // 1024} MB"  # ru_maxrss is in KiB on Linux
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".set.partial-")]
+
+
+# Finding 1's second half: the chat template runs under limits; each case one line, exit 2, within 30 s and 1 GB.
+_NORMAL = make_hf_checkpoint.CHAT_TEMPLATE
+HOSTILE_TEMPLATES = {
+    "a 20,000-character prefix": ("{% for i in range(5000) %}the {% endfor %}" + _NORMAL, "more than 8,192 characters"),
+    "'the' * 5000": ("{{ 'the' * 5000 }}" + _NORMAL, "repeats 3 items 5,000 times"),
+    "a gigabyte string": ("{{ 'x' * 10**9 }}" + _NORMAL, "does not render"),
+    "nested loops": ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}" + _NORMAL, "more than 2 s"),
+    "include": ("{% include 'other' %}" + _NORMAL, "{% include %}"),
+    "import": ("{% import 'macros' as m %}" + _NORMAL, "{% import %}"),
+    "extends": ("{% extends 'base' %}", "{% extends %}"),
+    "range(10**9)": ("{% for i in range(10**9) %}{% endfor %}" + _NORMAL, "does not render"),
+    "1/0": ("{{ 1/0 }}" + _NORMAL, "ZeroDivisionError"),
+    "a recursive macro": ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}" + _NORMAL, "does not render"),
+    "a syntax error": ("{% for %}", "does not parse"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_TEMPLATES))
+def test_a_hostile_chat_template_is_refused_within_bounds(tmp_path, case):
+    template, fragment = HOSTILE_TEMPLATES[case]
+    hf = make(tmp_path)
+    edit_json(hf / "tokenizer_config.json", lambda d: d.update(chat_template=template))
+    _refused_within_bounds(tmp_path, hf, fragment)
+
+
+@pytest.mark.parametrize("value, fragment", [(42, "not text"), ({"a": 1}, "not text"), ("x" * 70000, "characters long")])
+def test_a_chat_template_that_is_not_a_short_text_is_one_line(tmp_path, value, fragment):
+    hf = make(tmp_path)
+    edit_json(hf / "tokenizer_config.json", lambda d: d.update(chat_template=value))
+    _refused_within_bounds(tmp_path, hf, fragment)
+
+
+# Finding 5: what no specific check names is still one line (the last handler), with nothing left behind.
+@pytest.mark.parametrize("case", ["merge of an integer", "a list vocabulary"])
+def test_a_malformed_tokenizer_is_one_line(tmp_path, case):
+    hf = make(tmp_path)
+
+    def change(d):
+        model = d["model"]
+        if case == "merge of an integer":
+            model["merges"] = [7] + list(model["merges"])
+        else:
+            model["vocab"] = list(model["vocab"])
+    edit_json(hf / "tokenizer.json", change)
+    _refused_within_bounds(tmp_path, hf, "error:")
