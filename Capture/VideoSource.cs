@@ -53,6 +53,7 @@ public sealed class VideoSource : IFrameSource
             capture.Dispose();
             throw new CaptureException($"cannot open video {path}: not a format this OpenCV build reads");
         }
+        CheckFrameSize(capture, $"video {path}");
         return new VideoSource(capture, $"video:{path}", loop, reopen: null, TimeSpan.Zero);
     }
 
@@ -83,8 +84,27 @@ public sealed class VideoSource : IFrameSource
             capture.Dispose();
             throw new CaptureException(unavailable ?? $"{name} is not available");
         }
+        CheckFrameSize(capture, name);
         return new VideoSource(capture, name, loop: false, open, reopenWithin);
     }
+
+    /// <summary>
+    /// Frames are bounded like still images (<see cref="ImageFile.MaxPixels"/>), from the stream's own header before
+    /// a frame is decoded (issue 31: a 3 MB MJPEG of 16000 x 16000 frames took 4.2 GB and then said only "ended
+    /// after 0 frames"). A frame that grows past it later is refused in <see cref="TryRead"/>.
+    /// </summary>
+    private static void CheckFrameSize(VideoCapture capture, string name)
+    {
+        long width = (long)capture.Get(VideoCaptureProperties.FrameWidth), height = (long)capture.Get(VideoCaptureProperties.FrameHeight);
+        if (width * height > ImageFile.MaxPixels)
+        {
+            capture.Dispose();
+            throw new CaptureException(TooLarge(name, width, height));
+        }
+    }
+
+    private static string TooLarge(string name, long width, long height) =>
+        $"{name} has frames of {width}x{height} ({width * height / 1e6:F0} MP); the limit is {ImageFile.MaxPixels / 1e6:F0} MP a frame";
 
     private static VideoCapture Open(Func<VideoCapture> open)
     {
@@ -148,6 +168,7 @@ public sealed class VideoSource : IFrameSource
 
     private bool Convert(out Frame frame)
     {
+        if ((long)_bgr.Rows * _bgr.Cols > ImageFile.MaxPixels) throw new CaptureException(TooLarge(Name, _bgr.Cols, _bgr.Rows));
         using var rgb = new Mat();
         Cv2.CvtColor(_bgr, rgb, ColorConversionCodes.BGR2RGB);
         int rows = rgb.Rows, cols = rgb.Cols;  // each property read is a native call

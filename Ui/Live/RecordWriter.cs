@@ -61,7 +61,14 @@ internal sealed class RecordWriter : ISessionObserver, IDisposable
     private void Line(string json)
     {
         var bytes = System.Text.Encoding.UTF8.GetBytes(json + "\n");
-        lock (_gate) _file.Write(bytes);
+        try
+        {
+            lock (_gate) _file.Write(bytes);
+        }
+        catch (IOException e)  // a full disk, a device that refuses writes (--record /dev/full was an internal error)
+        {
+            throw new EngineException($"cannot write the record file {_file.Name}: {e.Message}", exitCode: 1);
+        }
     }
 
     public void Dispose()

@@ -79,4 +79,30 @@ public sealed class LiveHostileInputTests(Xunit.Abstractions.ITestOutputHelper l
         Assert.True(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length <= 2, $"stderr: {stderr}");
         Assert.Contains(code == 0 ? "frames from" : "error:", code == 0 ? stdout : stderr);
     }
+
+    [Fact]
+    public async Task AVideoOfHugeFrames_IsOneLine_BeforeAFrameIsDecoded()
+    {
+        // Issue 31, finding 7: a small MJPEG of 16000 x 16000 frames took 4.2 GB and said only "ended after 0 frames".
+        // Frames over the still-image limit (40 MP) are refused from the stream's header.
+        var video = Path.Combine(Path.GetTempPath(), $"assistant-huge-{Guid.NewGuid():N}.avi");
+        Tool.Run("ffmpeg", ["-loglevel", "error", "-y", "-f", "lavfi", "-i", "color=c=red:s=8000x6000:d=0.1:r=10", "-c:v", "mjpeg", video]);
+        var (code, _, stderr) = await AssistantProcess.RunAsync(["live", "--source", $"file:{video}", "--frames", "2", "--query", "how many circles are there?"]);
+        Assert.Equal(2, code);
+        var lines = stderr.Trim().Split('\n');
+        Assert.Single(lines);
+        Assert.Contains("8000x6000 (48 MP); the limit is 40 MP a frame", lines[0]);
+        File.Delete(video);
+    }
+
+    [Fact]
+    public async Task ARecordFileThatCannotBeWritten_IsOneErrorLine()
+    {
+        // --record /dev/full opens, then every write fails (no space): "internal error: IOException" before.
+        var (code, _, stderr) = await AssistantProcess.RunAsync(["live", "--frames", "3", "--record", "/dev/full"]);
+        Assert.Equal(1, code);
+        var lines = stderr.Trim().Split('\n');
+        Assert.Single(lines);
+        Assert.StartsWith("error: cannot write the record file /dev/full", lines[0]);
+    }
 }
