@@ -29,17 +29,43 @@ internal static class SetFile
         var info = new FileInfo(path);
         if (System.IO.Directory.Exists(path)) throw new InferenceException($"{what} {path} is a folder, not a file");
         if (!info.Exists) throw new InferenceException($"{what} not found: {path}");
-        // A link reports its own length: the checks are on its target (a link to /dev/zero is not a small file).
-        if (info.LinkTarget is not null)
-        {
-            var target = info.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? path;
-            if (root is not null && !target.StartsWith(root.TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
-                throw new InferenceException($"{what} {path} links outside the model folder");
-            info = new FileInfo(target);
-            if (!info.Exists) throw new InferenceException($"{what} not found: {path} is a link to nothing");
-        }
+        // Judged by where it really is, every link on its way followed, folders included (a set whose text/ folder
+        // was a link to another folder was answered from outside the set, issue 31), and the file's own link too: a
+        // link reports its own length, so the checks are on its target (a link to /dev/zero is not a small file).
+        var real = RealPath(path, what);
+        if (root is not null && !real.StartsWith(RealPath(root, what).TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            throw new InferenceException($"{what} {path} links outside the model folder");
+        info = new FileInfo(real);
+        if (!info.Exists) throw new InferenceException($"{what} not found: {path} is a link to nothing");
         if (info.Length == 0) throw new InferenceException($"{what} {path} is empty or not a regular file");
         return path;
+    }
+
+    /// <summary>
+    /// <paramref name="path"/> with every link along it followed, as realpath(3) gives it; a chain of more than 40
+    /// links (a loop) is one line.
+    /// </summary>
+    public static string RealPath(string path, string what, int depth = 0)
+    {
+        if (depth > 40) throw new InferenceException($"{what} {path}: too many links (a loop?)");
+        var full = Path.GetFullPath(path);
+        var current = Path.GetPathRoot(full)!;
+        foreach (var part in full[current.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries))
+        {
+            var next = Path.Combine(current, part);
+            FileSystemInfo info = System.IO.Directory.Exists(next) ? new DirectoryInfo(next) : new FileInfo(next);
+            try
+            {
+                if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is { } target)
+                    next = RealPath(target.FullName, what, depth + 1);
+            }
+            catch (IOException)
+            {
+                throw new InferenceException($"{what} {path}: too many links (a loop?)");
+            }
+            current = next;
+        }
+        return current;
     }
 
     /// <summary>The file a path ends at: its final link target, or itself. A link reports its own length, not its target's.</summary>

@@ -150,6 +150,19 @@ public sealed class ModelSetTests
         Assert.Contains("links outside the model folder", LoadFails(zero).Message);
         var passwd = Broken(d => { File.Delete(Path.Combine(d, "merges.txt")); File.CreateSymbolicLink(Path.Combine(d, "merges.txt"), "/etc/passwd"); });
         Assert.Contains("links outside the model folder", LoadFails(passwd).Message);
+        // A folder of the set linked to one outside it: its files are judged by where they really are.
+        var outside = Path.Combine(Path.GetTempPath(), $"assistant-outside-{Guid.NewGuid():N}");
+        var linkedFolder = Broken(d =>
+        {
+            var decoder = System.IO.Directory.GetDirectories(d).First(f => Path.GetFileName(f).StartsWith("decoder"));
+            System.IO.Directory.Move(decoder, outside);
+            System.IO.Directory.CreateSymbolicLink(decoder, outside);
+        });
+        Assert.Contains("links outside the model folder", LoadFails(linkedFolder).Message);
+        // A link that stays inside the set is fine, and so is a set folder that is itself a link.
+        var alias = Path.Combine(Path.GetTempPath(), $"assistant-alias-{Guid.NewGuid():N}");
+        System.IO.Directory.CreateSymbolicLink(alias, Broken(_ => { }));
+        ModelSet.Load(alias, Cpu).Dispose();
         foreach (var name in new[] { "vocab.json", "manifest.json" })
         {
             var fifo = Broken(d => { File.Delete(Path.Combine(d, name)); Tool.Run("mkfifo", [Path.Combine(d, name)]); });
