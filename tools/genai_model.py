@@ -143,14 +143,10 @@ def main(argv=None) -> int:
     except (OSError, ValueError, KeyError, onnx.checker.ValidationError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except scratch_folders.Interrupted as e:
-        print(f"error: {e}; nothing was written", file=sys.stderr)
-        return e.code
-    except Exception:
-        if (stop := scratch_folders.stopped()) is not None:
-            print(f"error: {stop}; nothing was written", file=sys.stderr)
-            return stop.code
-        raise
+    except BaseException as e:  # the run's signal, raised or wrapped (tools/scratch.py); anything else goes on
+        if (code := scratch_folders.signal_exit(e)) is None:
+            raise
+        return code
     print(f"genai: {a.out}")
     return 0
 

@@ -19,7 +19,6 @@ import os
 import shutil
 import stat
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -82,12 +81,17 @@ def number(section: dict, key: str, where: str, lo: float, hi: float, default=No
     value = section.get(key, default) if isinstance(section, dict) else None
     if value is None:
         fail(f"{where}{key} is missing")
+    return number_value(value, f"{where}{key}", lo, hi, integer)
+
+
+def number_value(value, name: str, lo: float, hi: float, integer: bool = True):
+    """`number`'s check of one value, named `name` in the refusal."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if ok and integer:
         ok = float(value).is_integer()
     if not ok or not lo <= value <= hi:
         kind = "an integer" if integer else "a number"
-        fail(f"{where}{key} is {_short(value)}: it must be {kind} from {lo:g} to {hi:g}")
+        fail(f"{name} is {_short(value)}: it must be {kind} from {lo:g} to {hi:g}")
     return int(value) if integer else float(value)
 
 
@@ -211,8 +215,7 @@ def canonical(name: str) -> str:
 
 
 def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return _short_text(repr(value), 80)
 
 
 def shard_path(hf: Path, name: str, listed_in: str) -> Path:
@@ -449,8 +452,8 @@ def _first_line(e: BaseException) -> str:
     return _short_text(text.splitlines()[0] if text else type(e).__name__)
 
 
-def _short_text(text: str) -> str:
-    return text if len(text) <= 200 else text[:197] + "..."
+def _short_text(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def chat_prompt(hf: Path, tok: Tokenizer, image_text: str) -> dict:
@@ -616,12 +619,11 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
         fail(f"tokenizer has {tok.count} ids but the text model's vocab_size is {text_cfg.vocab_size}")
     pre = read_json(hf / "preprocessor_config.json", "the image preprocessing", required=False) or {}
     mean, std = (pre.get("image_mean", [0.48145466, 0.4578275, 0.40821073]), pre.get("image_std", [0.26862954, 0.26130258, 0.27577711]))
-    for key, values, lo in (("image_mean", mean, -10.0), ("image_std", std, 1e-6)):
+    for key, values in (("image_mean", mean), ("image_std", std)):
         if not isinstance(values, list) or len(values) != 3:
             fail(f"preprocessor_config.json {key} is {_short(values)}: it must be three numbers (R, G, B)")
-        for i in range(3):
-            number(dict(enumerate(values)), i, f"preprocessor_config.json {key}[", lo, 10.0, integer=False)
-    mean, std = [float(x) for x in mean], [float(x) for x in std]
+    mean = [number_value(x, f"preprocessor_config.json image_mean[{i}]", -10.0, 10.0, integer=False) for i, x in enumerate(mean)]
+    std = [number_value(x, f"preprocessor_config.json image_std[{i}]", 1e-6, 10.0, integer=False) for i, x in enumerate(std)]
 
     weights = Weights(hf)
     check_claims(c, weights)
@@ -811,20 +813,13 @@ def main(argv=None) -> int:
     except ImportError_ as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except scratch.Interrupted as e:
-        print(f"error: {e}; nothing was written", file=sys.stderr)
-        return e.code
-    except KeyboardInterrupt:
-        print("error: interrupted; nothing was written", file=sys.stderr)
-        return 130
     except MemoryError:
         print("error: out of memory while importing; the checkpoint needs more RAM than is free", file=sys.stderr)
         return 2
-    except Exception as e:  # noqa: BLE001 - the last handler: whatever the checks above missed is still one line
-        if (stop := scratch.stopped()) is not None:  # the signal, wrapped by the library it landed in
-            print(f"error: {stop}; nothing was written", file=sys.stderr)
-            return stop.code
-        if os.environ.get("ASSISTANT_DEBUG") == "1":
+    except BaseException as e:  # the last handler: the run's signal (tools/scratch.py), then anything the checks missed
+        if (code := scratch.signal_exit(e)) is not None:
+            return code
+        if not isinstance(e, Exception) or os.environ.get("ASSISTANT_DEBUG") == "1":
             raise
         print(f"error: the checkpoint could not be imported ({type(e).__name__}: {_first_line(e)}); nothing was written "
               f"(ASSISTANT_DEBUG=1 shows where)", file=sys.stderr)

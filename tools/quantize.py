@@ -183,14 +183,10 @@ def main(argv=None) -> int:
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except scratch.Interrupted as e:
-        print(f"error: {e}; nothing was written", file=sys.stderr)
-        return e.code
-    except Exception:
-        if (stop := scratch.stopped()) is not None:
-            print(f"error: {stop}; nothing was written", file=sys.stderr)
-            return stop.code
-        raise
+    except BaseException as e:  # the run's signal, raised or wrapped (tools/scratch.py); anything else goes on
+        if (code := scratch.signal_exit(e)) is None:
+            raise
+        return code
     print(f"quantized {t['matrices']} matrices in {t['graphs']} graphs ({t['quantized_params']:,} parameters; "
           f"{t['float_params']:,} stay float) -> {a.out}")
     return 0

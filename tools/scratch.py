@@ -9,6 +9,7 @@ so are the parent folders the run created for the target. `Interrupted` carries 
 import os
 import shutil
 import signal
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,16 @@ def stopped():
     """The Interrupted for the signal this run took, or None. A signal that lands inside PyTorch's tracer comes back
     from it as a RuntimeError; the tool's last handler asks this to report it as what it was."""
     return Interrupted(_received) if _received is not None else None
+
+
+def signal_exit(e: BaseException):
+    """The exit code when `e` is this run's signal, raised as Interrupted (or KeyboardInterrupt) or wrapped by the
+    library it landed in, after its one line on stderr; None when `e` is something else. Each tool's last handler."""
+    stop = e if isinstance(e, Interrupted) else Interrupted(signal.SIGINT) if isinstance(e, KeyboardInterrupt) else stopped()
+    if stop is None:
+        return None
+    print(f"error: {stop}; nothing was written", file=sys.stderr)
+    return stop.code
 
 
 def _raise(signum, _frame):
