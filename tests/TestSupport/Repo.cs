@@ -21,12 +21,15 @@ public static class Repo
     }
 
     /// <summary>A private copy of the default set, for tests that break it on purpose.</summary>
-    public static string CopyTinyModels()
+    public static string CopyTinyModels() => CopyFolder(TinyModels);
+
+    /// <summary>A private copy of <paramref name="source"/>'s files in a new temporary folder.</summary>
+    public static string CopyFolder(string source)
     {
         var target = Path.Combine(Path.GetTempPath(), "assistant-tests", Guid.NewGuid().ToString("N"));
-        foreach (var file in Directory.GetFiles(TinyModels, "*", SearchOption.AllDirectories))
+        foreach (var file in Directory.GetFiles(source, "*", SearchOption.AllDirectories))
         {
-            var dest = Path.Combine(target, Path.GetRelativePath(TinyModels, file));
+            var dest = Path.Combine(target, Path.GetRelativePath(source, file));
             Directory.CreateDirectory(Path.GetDirectoryName(dest)!);
             File.Copy(file, dest);
         }

@@ -23,19 +23,11 @@ public sealed class TerminalEscapeTests
         return string.Concat(System.Text.Encoding.UTF8.GetBytes(text).Select(b => map[b]));
     }
 
-    private static void CopyFolder(string from, string to)
-    {
-        Directory.CreateDirectory(to);
-        foreach (var f in Directory.GetFiles(from)) File.Copy(f, Path.Combine(to, Path.GetFileName(f)));
-        foreach (var d in Directory.GetDirectories(from)) CopyFolder(d, Path.Combine(to, Path.GetFileName(d)));
-    }
-
     [Fact]
     public async Task AnAnswerWithTerminalEscapes_IsPrintedEscaped_AndExactInJson()
     {
         var made = HfCheckpoints.Get("clip-qwen2-bf16-shards");
-        var set = Path.Combine(Path.GetTempPath(), $"assistant-escapes-{Guid.NewGuid():N}");
-        CopyFolder(made.Set, set);
+        var set = Repo.CopyFolder(made.Set);
         // The second greedy token of the golden answer (a merged token, not in the prompt) becomes the hostile string.
         var golden = JsonNode.Parse(File.ReadAllText(Path.Combine(set, "golden", "golden.json")))!;
         int id = golden["answers"]!["full"]!["greedy_tokens"]!.AsArray().Select(x => (int)x!).Skip(1).First();
@@ -68,8 +60,7 @@ public sealed class TerminalEscapeTests
         // model_type is echoed by the importer's refusal: its escape sequence must not colour the terminal, and its
         // 5,000 characters must not make a 5,000-character line.
         var made = HfCheckpoints.Get("clip-qwen2-bf16-shards");
-        var hf = Path.Combine(Path.GetTempPath(), $"assistant-escapes-hf-{Guid.NewGuid():N}");
-        CopyFolder(made.Checkpoint, hf);
+        var hf = Repo.CopyFolder(made.Checkpoint);
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(hf, "config.json")))!.AsObject();
         config["model_type"] = "\u001b[31mllava" + new string('x', 5000);
         File.WriteAllText(Path.Combine(hf, "config.json"), config.ToJsonString());
