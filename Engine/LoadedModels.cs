@@ -61,6 +61,19 @@ public sealed class LoadedModels : IDisposable
             m.Tokenizer.SpecialTokens.Count, decoders, new DefaultDescription(m.Default.Decoder, m.Default.Compressor, m.Default.Tokens));
     }
 
+    /// <summary>
+    /// Runs the set's golden picture through its graphs against what the importer's PyTorch computed (an imported set's
+    /// golden/golden.json) and says what was compared in one line; a mismatch or a non-finite value is an
+    /// <see cref="InferenceException"/> with one line.
+    /// </summary>
+    public string CheckGolden()
+    {
+        var r = GoldenCheck.Run(Set);
+        return r.Compared
+            ? $"golden: features, {r.Compressor} V={r.Tokens} visual tokens and first logits within {Math.Max(r.FeaturesDiff, Math.Max(r.TokensDiff, r.LogitsDiff)):G2} of the importer's PyTorch"
+            : $"golden: features, {r.Compressor} V={r.Tokens} visual tokens and first logits finite (block-quantized weights: compared by the tests, not here)";
+    }
+
     /// <summary>Frees the set.</summary>
     public void Dispose() => Set.Dispose();
 }

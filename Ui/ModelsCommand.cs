@@ -12,10 +12,15 @@ internal static class ModelsCommand
         var dirArg = new Argument<string?>("DIR") { Description = "model set folder (default: models/default)", Arity = ArgumentArity.ZeroOrOne };
         var ep = Cli.EpOption();
         var json = Cli.JsonOption();
-        var check = new Command("check", "Validate a model set against the contract and print its components.") { dirArg, ep, json };
+        var golden = new Option<bool>("--golden")
+        {
+            Description = "also run the set's golden picture through its graphs and compare with the importer's PyTorch (imported sets)",
+        };
+        var check = new Command("check", "Validate a model set against the contract and print its components.") { dirArg, ep, json, golden };
         check.SetAction(parse =>
         {
             using var set = Cli.LoadModels(parse.GetValue(dirArg), parse.GetValue(ep)!, stderr);
+            var goldenLine = parse.GetValue(golden) ? set.CheckGolden() : null;
             var m = set.Describe();
             var v = m.Vision;
             if (parse.GetValue(json))
@@ -34,6 +39,7 @@ internal static class ModelsCommand
                         compressors = d.Compressors.Select(c => new { c.Kind, c.QueryAware, @params = c.Params, tokens = c.Tokens }),
                     }),
                     @default = m.Default,
+                    golden = goldenLine,
                 }, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
                 return 0;
             }
@@ -49,6 +55,7 @@ internal static class ModelsCommand
                                      string.Join(", ", c.Tokens.Select((t, i) => $"V={t}: {Mflops(c.Flops[i])} + prefill {Mflops(c.PrefillFlops[i])}")));
             }
             stdout.WriteLine($"  default  {m.Default.Decoder} + {m.Default.Compressor} at V={m.Default.Tokens}");
+            if (goldenLine is not null) stdout.WriteLine($"  {goldenLine}");
             stdout.WriteLine("  (FLOPs: matrix work per run, 2 per multiply-accumulate; prefill after a 16-token query)");
             return 0;
         });
@@ -80,13 +87,77 @@ internal static class ModelsCommand
             var python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
             if (await RunTool(python, ["-c", "import torch, onnx, jinja2"], TextWriter.Null, TextWriter.Null, cancellation) != 0)
                 throw new EngineException("the importer needs PyTorch, onnx and jinja2: apt-get install python3-torch python3-onnx python3-jinja2 libopenblas0-pthread");
-            List<string> args = [script, parse.GetValue(hfArg)!, "--out", parse.GetValue(outOption)!];
+            var target = parse.GetValue(outOption)!;
+            var handOver = Path.Combine(Path.GetTempPath(), $"assistant-import-{Guid.NewGuid():N}.json");
+            List<string> args = [script, parse.GetValue(hfArg)!, "--out", target, "--hand-over", handOver];
             if (parse.GetValue(name) is { } n) args.AddRange(["--name", n]);
             args.AddRange(["--dtype", parse.GetValue(dtype)!]);
             if (parse.GetValue(quant) is { } q) args.AddRange(["--quant", q]);
-            return await RunTool(python, args, stdout, stderr, cancellation, target: parse.GetValue(outOption)!);
+            var before = ToolProcess.Before.Of(target);
+            try
+            {
+                int code = await RunTool(python, args, stdout, stderr, cancellation, before);
+                return code != 0 ? code : await CheckAndPlace(handOver, before, stdout, stderr, cancellation);
+            }
+            finally
+            {
+                File.Delete(handOver);
+            }
         });
         return command;
+    }
+
+    /// <summary>
+    /// The importer's finished set, still in its scratch folder, loaded with the engine's own checks on the CPU and its
+    /// golden picture run (<see cref="LoadedModels.CheckGolden"/>), then moved to the target: "imported" means the engine
+    /// answers with it (issue 31, finding 6). A refusal removes the scratch and the folders the run made; exit 2.
+    /// </summary>
+    private static async Task<int> CheckAndPlace(string handOver, ToolProcess.Before before, TextWriter stdout, TextWriter stderr,
+        CancellationToken cancellation)
+    {
+        string partial, summary;
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(handOver));
+            partial = doc.RootElement.GetProperty("partial").GetString()!;
+            summary = doc.RootElement.GetProperty("summary").GetString()!;
+        }
+        catch (Exception e) when (e is IOException or JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            ToolProcess.RemoveLeftovers(before);
+            stderr.WriteLine($"error: the importer ended without handing over its set ({e.GetType().Name}); nothing was written");
+            return 2;
+        }
+        try
+        {
+            // Off the command's thread, so that Ctrl+C during a large set's load still removes the scratch below.
+            var golden = await Task.Run(() =>
+            {
+                using var models = LoadedModels.Load(partial, "cpu");
+                return models.CheckGolden();
+            }, cancellation).WaitAsync(cancellation);
+            Directory.Move(partial, before.Target);
+            stdout.WriteLine(TerminalText.Printable(summary));
+            stdout.WriteLine($"checked by the engine: {golden}");
+            return 0;
+        }
+        catch (Exception e) when (UserErrors.ExitCode(e) is not null)  // the engine's one error path: a one-line refusal
+        {
+            ToolProcess.RemoveLeftovers(before);
+            stderr.WriteLine($"error: the engine refuses the imported set, so it was not kept: {TerminalText.Printable(e.Message)}");
+            return 2;
+        }
+        catch (IOException e) when (Directory.Exists(partial))
+        {
+            ToolProcess.RemoveLeftovers(before);
+            stderr.WriteLine($"error: {before.Target} appeared while importing (another run?), so this import was not kept ({e.Message})");
+            return 2;
+        }
+        catch (OperationCanceledException)
+        {
+            ToolProcess.RemoveLeftovers(before);
+            throw;
+        }
     }
 
     private static string? FindTool(string file)
@@ -102,13 +173,12 @@ internal static class ModelsCommand
 
     /// <summary>
     /// Runs a tool, copying its output to ours as it comes. Cancelling (Ctrl+C, SIGTERM) asks it to stop with SIGTERM and
-    /// kills it only after a grace; what it was writing for <paramref name="target"/> is removed (<see cref="ToolProcess"/>).
+    /// kills it only after a grace; what it was writing for <paramref name="before"/>'s target is removed (<see cref="ToolProcess"/>).
     /// A tool that cannot start is exit 2 with one line.
     /// </summary>
     private static async Task<int> RunTool(string exe, IEnumerable<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancellation,
-        string? target = null)
+        ToolProcess.Before? before = null)
     {
-        var before = target is null ? null : ToolProcess.Before.Of(target);
         var psi = new System.Diagnostics.ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
         if (!Console.IsErrorRedirected) psi.Environment["ASSISTANT_PROGRESS"] = "1";  // the tool's bars reach a terminal through us

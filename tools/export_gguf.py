@@ -17,14 +17,17 @@ exposes.) The same matrices as the engine's --quant sets: attention and MLP weig
 projector layers; the patch and position embeddings, norms and biases stay F32.
 """
 import argparse
+import os
 import struct
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 import import_hf
+import scratch
 from decoder import Decoder
 from hf_llava import Projector, VisionTower
 
@@ -290,8 +293,7 @@ def export(hf: Path, out: Path, mmproj_quant: str | None = None, as_f32: bool = 
         projector = Projector(c["tower"].feature_dim, c["text"].dim, c["projector_act"]).eval()
         import_hf.load_module(projector, weights, "multi_modal_projector.", "projector     ")
         if mmproj_quant:  # the mmproj alone: the text model (most of the checkpoint) is not read
-            out.mkdir(parents=True, exist_ok=True)
-            write_whole(mmproj_gguf(c, tower, projector, mean, std, hf.name, mmproj_quant, as_f32), out / mmproj_name(mmproj_quant, as_f32))
+            write_all(out, {mmproj_name(mmproj_quant, as_f32): lambda: mmproj_gguf(c, tower, projector, mean, std, hf.name, mmproj_quant, as_f32)})
             return
         decoder = Decoder(c["text"]).eval()
         if c["tied"]:
@@ -301,20 +303,45 @@ def export(hf: Path, out: Path, mmproj_quant: str | None = None, as_f32: bool = 
         weights.close()
     tok = import_hf.Tokenizer(hf)
     stops = import_hf.stop_tokens(hf, tok, c["config"])
-    out.mkdir(parents=True, exist_ok=True)
-    write_whole(text_gguf(c, decoder, tok, stops, hf.name), out / "text.gguf")
-    write_whole(mmproj_gguf(c, tower, projector, mean, std, hf.name), out / "mmproj.gguf")
+    write_all(out, {"text.gguf": lambda: text_gguf(c, decoder, tok, stops, hf.name),
+                    "mmproj.gguf": lambda: mmproj_gguf(c, tower, projector, mean, std, hf.name)})
 
 
 def mmproj_name(quant: str, as_f32: bool) -> str:
     return f"mmproj-{quant}{'-f32' if as_f32 else ''}.gguf"
 
 
-def write_whole(g: GGUFWriter, path: Path) -> None:
-    """Writes beside the target and renames, so an interrupted export leaves no truncated file under its name."""
-    partial = path.with_name(path.name + ".partial")
-    g.write(partial)
-    partial.replace(path)
+def write_all(out: Path, files: dict) -> None:
+    """Writes each {name: make} beside its target as a partial unique to this run and renames them all at the end, so
+    an export that fails or is stopped (SIGINT, SIGTERM) at any point leaves no partial, no text.gguf without its
+    mmproj.gguf, and no --out folder it made (issue 31, finding 7). Files already in --out are replaced only at the end."""
+    created = []
+    folder = out
+    while not folder.exists():
+        created.append(folder)
+        folder = folder.parent
+    partials, done = {}, False
+    try:
+        for d in reversed(created):
+            d.mkdir()
+        for name, make in files.items():
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.partial-", dir=out)
+            os.close(fd)
+            partials[name] = Path(tmp)
+            partials[name].chmod(0o666 & ~scratch.umask())  # mkstemp's 0600 would become the file's mode
+            make().write(partials[name])
+        for name, tmp in partials.items():
+            tmp.replace(out / name)
+        done = True
+    finally:
+        if not done:
+            for tmp in partials.values():
+                tmp.unlink(missing_ok=True)
+            for d in created:  # innermost first, only while empty
+                try:
+                    d.rmdir()
+                except OSError:
+                    break
 
 
 def main(argv=None) -> int:
@@ -328,10 +355,22 @@ def main(argv=None) -> int:
     if args.as_f32 and not args.mmproj_quant:
         print("error: --as-f32 goes with --mmproj-quant", file=sys.stderr)
         return 2
+    scratch.stop_on_signals()
     try:
         export(args.hf_dir, args.out, args.mmproj_quant, args.as_f32)
     except import_hf.ImportError_ as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: cannot write {args.out}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    except BaseException as e:  # the run's signal (tools/scratch.py), then anything the checks missed: one line
+        if (code := scratch.signal_exit(e)) is not None:
+            return code
+        if not isinstance(e, Exception) or os.environ.get("ASSISTANT_DEBUG") == "1":
+            raise
+        print(f"error: the checkpoint could not be exported ({type(e).__name__}: {import_hf._first_line(e)}); "
+              f"nothing was written (ASSISTANT_DEBUG=1 shows where)", file=sys.stderr)
         return 2
     if args.mmproj_quant:
         print(f"wrote {args.out / mmproj_name(args.mmproj_quant, args.as_f32)}")

@@ -13,14 +13,13 @@ imported with --quant), written as external data beside it. The folder appears w
 """
 import argparse
 import json
-import os
-import shutil
 import sys
 from pathlib import Path
 
 import onnx
 
 import scratch as scratch_folders
+import set_files
 
 EMBED_PREFIX = "embed/"
 
@@ -111,23 +110,38 @@ def genai_config(manifest: dict, spec: dict, context: int) -> dict:
     }
 
 
+def _external_files(path: Path) -> set:
+    """The files a graph's initializers keep their weights in (ONNX external data), from the graph without them."""
+    model = onnx.load(str(path), load_external_data=False)
+    files = set()
+    for t in model.graph.initializer:
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            files |= {e.value for e in t.external_data if e.key == "location"}
+    return files
+
+
 def write(set_dir: Path, out: Path, decoder_name: str, context: int) -> None:
     manifest = json.loads((set_dir / "manifest.json").read_text())
     specs = {d["name"]: d for d in manifest["decoders"]}
     if decoder_name not in specs:
         raise ValueError(f"the set has no decoder '{decoder_name}' (it has {', '.join(specs)})")
     spec = specs[decoder_name]
-    embed = onnx.load(str(set_dir / spec["embed"]["file"]))
-    decoder = onnx.load(str(set_dir / spec["decoder"]["file"]))
-    model = join(embed, decoder)
     out = out.resolve()
-    if out.exists():
-        raise ValueError(f"{out} exists; the GenAI folder is written once")
+    scratch_folders.check_target(out)
+    # The graphs the manifest names, judged as the engine judges them (tools/set_files.py): relative, inside the set,
+    # regular files, their links followed; and each graph's external data (onnx.load reads it) the same way.
+    graphs = {}
+    for part in ("embed", "decoder"):
+        path = set_files.named(set_dir, spec[part]["file"], f"decoder {decoder_name}'s {part} graph")
+        for data in _external_files(path):
+            set_files.named(set_dir, str(Path(spec[part]["file"]).parent / data), f"the external data of {path.name}")
+        graphs[part] = onnx.load(str(path))
+    model = join(graphs["embed"], graphs["decoder"])
     with scratch_folders.folder_for(out) as scratch:  # unique to this run; removed on any failure or signal
         onnx.save_model(model, str(scratch / "model.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
                         location="model.onnx.data", size_threshold=1024)
         (scratch / "genai_config.json").write_text(json.dumps(genai_config(manifest, spec, context), indent=2) + "\n")
-        os.replace(scratch, out)
+        scratch_folders.place(scratch, out)
 
 
 def main(argv=None) -> int:
@@ -140,7 +154,7 @@ def main(argv=None) -> int:
     scratch_folders.stop_on_signals()
     try:
         write(a.set, a.out, a.decoder, a.context)
-    except (OSError, ValueError, KeyError, onnx.checker.ValidationError) as e:
+    except (OSError, ValueError, KeyError, TypeError, onnx.checker.ValidationError, scratch_folders.Unplaceable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except BaseException as e:  # the run's signal, raised or wrapped (tools/scratch.py); anything else goes on

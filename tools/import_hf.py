@@ -120,6 +120,35 @@ def check_claims(c: dict, weights) -> None:
     expect(t + f"layers.{tx.layers - 1}.mlp.up_proj.weight", [tx.intermediate, tx.dim], "text_config num_hidden_layers")
 
 
+# The import's peak resident memory per float32 byte of weights, measured (docs/REAL_MODELS.md: 14.5 GB for 3.6 GB of
+# float32 weights, 10.6 GB for 3.2 GB: the PyTorch modules plus the ONNX exporter's copies of a graph), plus a base.
+PEAK_PER_WEIGHT_BYTE = 4.3
+PEAK_BASE = 600 << 20
+
+
+def available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo in bytes (None where there is none): what can be allocated without swapping."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(float_elements: int) -> None:
+    """Refuses, before building anything, an import whose estimated peak (from the headers' shapes) exceeds the memory
+    available now, instead of being killed by the kernel half way. ASSISTANT_IMPORT_MEMORY_CHECK=0 skips it."""
+    if os.environ.get("ASSISTANT_IMPORT_MEMORY_CHECK") == "0":
+        return
+    need = int(float_elements * 4 * PEAK_PER_WEIGHT_BYTE) + PEAK_BASE
+    have = available_memory()
+    if have is not None and need > have:
+        fail(f"importing these weights ({float_elements / 1e9:.2f} G parameters) needs about {need / 2**30:.1f} GB of memory, "
+             f"and {have / 2**30:.1f} GB is available (docs/REAL_MODELS.md; ASSISTANT_IMPORT_MEMORY_CHECK=0 tries anyway)")
+
+
 def parse_config(hf: Path) -> dict:
     config = read_json(hf / "config.json", "the model configuration")
     model_type = config.get("model_type")
@@ -290,7 +319,15 @@ class Weights:
             fail(f"tensor {key} is {dtype}: a quantized or integer weight, not supported (import the F32/F16/BF16 weights)")
         if list(f.shape(key)) != list(shape):
             fail(f"tensor {key} has shape {f.shape(key)}, but the config implies {list(shape)}")
-        return f.read(key)
+        t = f.read(key)
+        if not torch.isfinite(t).all():
+            bad = int((~torch.isfinite(t)).sum())
+            fail(f"tensor {key} holds {bad:,} NaN or infinite values of {t.numel():,}: the checkpoint's weights are damaged")
+        return t
+
+    def float_elements(self) -> int:
+        """Elements of every floating-point tensor, from the headers (what the model built from them holds)."""
+        return sum(math.prod(f.shape(k)) for f in self.files.values() for k in f.names if f.dtype(k) in safetensors_io.FLOAT_DTYPES)
 
     def close(self):
         for f in self.files.values():
@@ -313,34 +350,115 @@ def text_key(name: str) -> str:
 
 # ---------------------------------------------------------------- tokenizer and prompt
 
+MAX_TOKENIZER_BYTES = 64 << 20   # tokenizer.json; Qwen2's is 7 MB, the largest common ones under 20 MB
+MAX_VOCAB = 1 << 20              # entries (Qwen2 has 151,643)
+MAX_TOKEN_CHARS = 1024           # one vocabulary entry or added token (real ones are a few dozen characters)
+MAX_ID = (1 << 24) - 1
+
+
 class Tokenizer:
-    """tokenizer.json's byte-level BPE, written out as vocab.json + merges.txt, with its added tokens."""
+    """tokenizer.json's byte-level BPE, written out as vocab.json + merges.txt, with its added tokens. The file is a
+    stranger's: its size, every entry's type and length, ids (whole, in range, unique), the byte alphabet and each
+    merge's parts and result are checked here, each with its own line, so that what is written is what the engine's
+    tokenizer loads (issue 31, findings 1, 5 and 6)."""
 
     def __init__(self, hf: Path):
-        doc = read_json(hf / "tokenizer.json", "the tokenizer")
-        model = doc.get("model") or {}
+        path = hf / "tokenizer.json"
+        if path.is_file() and path.stat().st_size > MAX_TOKENIZER_BYTES:
+            fail(f"tokenizer.json is {path.stat().st_size / 2**20:.0f} MB: more than {MAX_TOKENIZER_BYTES >> 20} MB is not a tokenizer this importer reads")
+        doc = read_json(path, "the tokenizer")
+        model = doc.get("model") if isinstance(doc, dict) else None
+        if not isinstance(model, dict):
+            fail("tokenizer.json has no model object")
         if model.get("type") != "BPE":
-            fail(f"tokenizer model type '{model.get('type')}' is not supported (byte-level BPE only)")
+            fail(f"tokenizer model type {_short(model.get('type'))} is not supported (byte-level BPE only)")
         if model.get("byte_fallback") or not _byte_level(doc.get("pre_tokenizer")):
             fail("tokenizer is not byte-level BPE (a SentencePiece-style BPE with byte fallback, e.g. Llama 2's): not supported yet")
         pattern = _split_pattern(doc.get("pre_tokenizer"))
         if pattern != bpe_tokenizer.QWEN2_PATTERN:
             fail("tokenizer pre-tokenizer pattern is not Qwen2's; only the Qwen2 split is supported yet")
-        self.added = {t["content"]: int(t["id"]) for t in doc.get("added_tokens") or []}
-        vocab = {k: int(v) for k, v in (model.get("vocab") or {}).items()}
+        self.added = self._added(doc.get("added_tokens"))
+        vocab = self._vocab(model.get("vocab"))
         for text, i in self.added.items():
             if vocab.get(text) == i:
                 del vocab[text]
-        clash = [t for t, i in self.added.items() if i in set(vocab.values())]
+        ids = set(vocab.values())
+        clash = [t for t, i in self.added.items() if i in ids]
         if clash:
-            fail(f"added token {clash[0]} has an id that the BPE vocabulary also uses")
-        merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model.get("merges") or []]
-        if any(len(m) != 2 for m in merges):
-            fail("tokenizer.json has a malformed merge (not two parts)")
-        self.vocab, self.merges = vocab, merges
-        self.bpe = bpe_tokenizer.BpeTokenizer(vocab, merges)
+            fail(f"added token {_short(clash[0])} has an id that the BPE vocabulary also uses")
+        missing = [c for c in bpe_tokenizer.BYTE_CHARS.values() if c not in vocab]
+        if missing:
+            fail(f"tokenizer.json's vocabulary lacks the byte token {_short(missing[0])} ({len(missing)} of the 256 bytes are "
+                 f"missing): a byte-level BPE needs all 256, or some text cannot be encoded")
+        self.vocab, self.merges = vocab, self._merges(model.get("merges"), vocab)
+        self.bpe = bpe_tokenizer.BpeTokenizer(vocab, self.merges)
         self.bpe.special = dict(self.added)
         self.count = max(list(vocab.values()) + list(self.added.values())) + 1
+
+    @staticmethod
+    def _text(value, what: str) -> str:
+        if not isinstance(value, str) or not value or len(value) > MAX_TOKEN_CHARS:
+            fail(f"tokenizer.json {what} {_short(value)} is not a token: a text of 1 to {MAX_TOKEN_CHARS:,} characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            fail(f"tokenizer.json {what} {_short(value)} is not valid Unicode (a lone surrogate)")
+        return value
+
+    @staticmethod
+    def _id(value, what: str) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID:
+            fail(f"tokenizer.json gives {what} the id {_short(value)}: an id is an integer from 0 to {MAX_ID:,}")
+        return value
+
+    def _added(self, entries) -> dict:
+        if entries is None:
+            return {}
+        if not isinstance(entries, list) or len(entries) > 65536:
+            fail("tokenizer.json's added_tokens is not a list of at most 65,536 tokens")
+        added, ids = {}, set()
+        for t in entries:
+            if not isinstance(t, dict):
+                fail(f"tokenizer.json has an added token {_short(t)} that is not an object")
+            text = self._text(t.get("content"), "added token")
+            i = self._id(t.get("id"), f"added token {_short(text)}")
+            if text in added or i in ids:
+                fail(f"tokenizer.json lists the added token {_short(text)} or its id {i} twice")
+            added[text] = i
+            ids.add(i)
+        return added
+
+    def _vocab(self, vocab) -> dict:
+        if not isinstance(vocab, dict) or not vocab:
+            fail(f"tokenizer.json's model vocab is {'a ' + type(vocab).__name__ if vocab is not None else 'missing'}: "
+                 f"it must be an object from token to id")
+        if len(vocab) > MAX_VOCAB:
+            fail(f"tokenizer.json's vocabulary has {len(vocab):,} entries; at most {MAX_VOCAB:,} are read")
+        seen = {}
+        for text, i in vocab.items():
+            self._text(text, "vocabulary entry")
+            self._id(i, f"vocabulary entry {_short(text)}")
+            if i in seen:
+                fail(f"tokenizer.json gives the id {i} to two vocabulary entries, {_short(seen[i])} and {_short(text)}")
+            seen[i] = text
+        return dict(vocab)
+
+    def _merges(self, merges, vocab: dict) -> list:
+        if merges is None:
+            return []
+        if not isinstance(merges, list) or len(merges) > len(vocab):
+            fail("tokenizer.json's merges is not a list no longer than the vocabulary")
+        out = []
+        for m in merges:
+            parts = m.split(" ") if isinstance(m, str) else m
+            if not isinstance(parts, list) or len(parts) != 2 or not all(isinstance(x, str) and x for x in parts):
+                fail(f"tokenizer.json has a malformed merge {_short(m)} (two tokens expected)")
+            a, b = parts
+            for token in (a, b, a + b):
+                if token not in vocab:
+                    fail(f"tokenizer.json's merge {_short(a + ' ' + b)} names {_short(token)}, which is not in its vocabulary")
+            out.append((a, b))
+        return out
 
     def encode(self, text: str) -> list:
         return self.bpe.encode(text)
@@ -627,6 +745,7 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
 
     weights = Weights(hf)
     check_claims(c, weights)
+    check_memory(weights.float_elements())
     try:
         tower = VisionTower(tower_cfg).eval()
         load_module(tower, weights, "vision_tower.vision_model.", "vision tower  ", rename=_tower_key)
@@ -705,8 +824,12 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
                   "pool": PoolCompressor(projector, grid, golden_side)(features),
                   "query": QueryCompressor(projector, grid, golden_side)(features, query_embedding)}
     answers = {}
+    if not torch.isfinite(features).all():
+        fail("the vision tower's features for the golden picture are not finite: the checkpoint's weights overflow float32")
     for kind, vis in visual.items():
         logits, tokens = reference_answer(decoder, embed, vis, prefix_ids, question_ids, GOLDEN_NEW)
+        if not (torch.isfinite(vis).all() and torch.isfinite(logits).all()):
+            fail(f"the golden picture's {kind} visual tokens or first logits are not finite: the checkpoint's weights overflow float32")
         answers[kind] = {"tokens": vis.shape[1], "visual_tokens": vis.flatten().tolist(),
                          "prefill_logits": logits.tolist(), "greedy_tokens": tokens}
     golden = {"layout": "chat", "image": "image.png", "query": GOLDEN_QUESTION, "pixel_values": pixels.flatten().tolist(),
@@ -720,7 +843,7 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
         "format": "quecc-assistant-models/1",
         "name": name or hf.name,
         "description": f"Imported from {hf.name} ({tower_cfg.kind} + {c['text_type']}, LLaVA); docs/REAL_MODELS.md.",
-        "created_by": "tools/import_hf.py " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("import_hf.py") else "tools/import_hf.py",
+        "created_by": created_by(),
         "vision": {"file": "vision.onnx", **vspec, "image_size": S, "patch_size": tower_cfg.patch_size, "grid": grid,
                    "dim": Dv, "multi_dim": 0, "layers": tower_cfg.layers, "heads": tower_cfg.heads,
                    "mlp_dim": tower_cfg.intermediate, "multi_layers": tower_cfg.feature_layers, "mean": mean, "std": std,
@@ -756,6 +879,19 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return {"seconds": time.time() - t0, "patches": P, "params": manifest["source"]["params"]}
+
+
+def created_by() -> str:
+    """The command that made the set, as the manifest records it (a caller's --hand-over file is not part of it)."""
+    if not sys.argv[0].endswith("import_hf.py"):
+        return "tools/import_hf.py"
+    args, skip = [], False
+    for a in sys.argv[1:]:
+        if skip or a == "--hand-over" or a.startswith("--hand-over="):
+            skip = a == "--hand-over"
+            continue
+        args.append(a)
+    return " ".join(["tools/import_hf.py", *args])
 
 
 PAPER_LAW = Path(__file__).resolve().parents[1] / "docs" / "data" / "paper_law.json"
@@ -794,23 +930,30 @@ def main(argv=None) -> int:
                     help="the decoder's attention: plain ONNX operators (every execution provider), or fused as ONNX "
                          "Runtime's GroupQueryAttention contrib op (one node a layer; the same arithmetic and speed "
                          "on the CPU here, docs/PERFORMANCE.md)")
+    ap.add_argument("--hand-over", type=Path, metavar="FILE",
+                    help="leave the finished set in its scratch folder beside --out and write {partial, summary} to FILE as "
+                         "JSON, for a caller that checks the set and moves it into place itself (`assistant models import` "
+                         "does: it loads the set with the engine's checks and runs its golden picture first)")
     args = ap.parse_args(argv)
     scratch.stop_on_signals()
     hf, out = args.hf_dir, args.out
     if not hf.is_dir():
         print(f"error: checkpoint folder not found: {hf}", file=sys.stderr)
         return 2
-    if out.exists():
-        print(f"error: {out} exists; choose a new folder (an import never overwrites)", file=sys.stderr)
-        return 2
     try:
         # A scratch folder unique to this run, beside the set; removed, with any parent folder made for --out, on
         # an error, Ctrl+C or SIGTERM (tools/scratch.py).
-        with scratch.folder_for(out) as partial:
+        with scratch.folder_for(out, keep_finished=args.hand_over is not None) as partial:
             shutil.rmtree(partial)
             result = import_checkpoint(hf, partial, args.name, args.dtype, args.quant, args.attention)
-            os.rename(partial, out)  # the set appears whole, or not at all
-    except ImportError_ as e:
+            p = result["params"]
+            summary = (f"imported {hf} -> {out} in {result['seconds']:.1f}s: vision {p['vision']:,}, projector "
+                       f"{p['projector']:,}, text {p['text']:,} parameters; {result['patches']} patch tokens")
+            if args.hand_over is not None:
+                args.hand_over.write_text(json.dumps({"partial": str(partial.resolve()), "summary": summary}))
+            else:
+                scratch.place(partial, out)  # the set appears whole, or not at all, and never over another
+    except (ImportError_, scratch.Unplaceable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except MemoryError:
@@ -824,9 +967,8 @@ def main(argv=None) -> int:
         print(f"error: the checkpoint could not be imported ({type(e).__name__}: {_first_line(e)}); nothing was written "
               f"(ASSISTANT_DEBUG=1 shows where)", file=sys.stderr)
         return 2
-    p = result["params"]
-    print(f"imported {hf} -> {out} in {result['seconds']:.1f}s: vision {p['vision']:,}, projector {p['projector']:,}, "
-          f"text {p['text']:,} parameters; {result['patches']} patch tokens")
+    if args.hand_over is None:
+        print(summary)
     return 0
 
 

@@ -142,15 +142,15 @@ def quantize_set(set_dir: Path, out: Path, bits: int) -> dict:
     import json
     import os
     import shutil
-    out = out.resolve()
-    if out.exists():
-        raise ValueError(f"{out} exists")
-    if not (set_dir / "manifest.json").is_file():
-        raise ValueError(f"{set_dir} is not a model set (no manifest.json)")
     import scratch as scratch_folders
+    import set_files
+    out = out.resolve()
+    # Every file judged by its real target first (a link to /dev/zero or out of the set is one line), then copied as
+    # files: links are not kept, so nothing written below can reach through one into the source set.
+    set_files.check_tree(set_dir)
     with scratch_folders.folder_for(out) as scratch:  # unique to this run; removed on any failure or signal
         shutil.rmtree(scratch)
-        shutil.copytree(set_dir, scratch, symlinks=True)
+        shutil.copytree(set_dir, scratch, symlinks=False)
         totals = {"graphs": 0, "matrices": 0, "quantized_params": 0, "float_params": 0}
         for graph in sorted(scratch.rglob("*.onnx")):
             counts = matmul_nbits(graph, bits, 1_800_000_000)
@@ -162,7 +162,7 @@ def quantize_set(set_dir: Path, out: Path, bits: int) -> dict:
         manifest["source"]["quantization"] = {"bits": bits, "block": BLOCK, "symmetric": True,
                                               "accuracy_level": ACCURACY_LEVEL, **totals}
         (scratch / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        os.replace(scratch, out)
+        scratch_folders.place(scratch, out)
         return totals
 
 
@@ -180,7 +180,7 @@ def main(argv=None) -> int:
     scratch.stop_on_signals()
     try:
         t = quantize_set(a.set, a.out, BITS[a.quant])
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, scratch.Unplaceable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except BaseException as e:  # the run's signal, raised or wrapped (tools/scratch.py); anything else goes on

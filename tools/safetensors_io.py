@@ -7,6 +7,7 @@ output plus one tensor, not the whole checkpoint twice.
 """
 import json
 import mmap
+import os
 import struct
 from pathlib import Path
 
@@ -17,6 +18,12 @@ import torch
 FLOAT_DTYPES = {"F32": 4, "F16": 2, "BF16": 2, "F64": 8}
 INT_DTYPES = {"I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 MAX_HEADER = 100 << 20
+
+
+def _printable(text: str, limit: int = 80) -> str:
+    """A name from a header, fit for one line of a terminal: control characters escaped, cut at `limit`."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class SafetensorsError(ValueError):
@@ -32,7 +39,14 @@ class SafetensorsFile:
             self._file = open(self.path, "rb")
         except OSError as e:
             raise SafetensorsError(f"cannot open {self.path}: {e.strerror}") from e
-        size = self.path.stat().st_size
+        try:
+            self._open_header()
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _open_header(self) -> None:
+        size = os.fstat(self._file.fileno()).st_size
         head = self._file.read(8)
         if len(head) < 8:
             raise SafetensorsError(f"{self.path} is not a safetensors file (shorter than its 8-byte header length)")
@@ -43,23 +57,43 @@ class SafetensorsFile:
             header = json.loads(self._file.read(n).decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise SafetensorsError(f"{self.path} is not a safetensors file (its header is not JSON: {e})") from e
+        except RecursionError as e:  # a header nested thousands deep: json's recursion, not a C stack overflow
+            raise SafetensorsError(f"{self.path} is not a safetensors file (its header is nested too deep)") from e
         if not isinstance(header, dict):
             raise SafetensorsError(f"{self.path} is not a safetensors file (its header is not a JSON object)")
-        self.metadata = header.pop("__metadata__", None) or {}
+        metadata = header.pop("__metadata__", None) or {}
+        self.metadata = metadata if isinstance(metadata, dict) else {}
         self._base = 8 + n
         self._entries = header
         for name, e in header.items():
-            try:
-                begin, end = e["data_offsets"]
-                dtype, shape = e["dtype"], [int(d) for d in e["shape"]]
-            except (KeyError, TypeError, ValueError) as err:
-                raise SafetensorsError(f"{self.path}: tensor {name} has a malformed header entry") from err
-            width = FLOAT_DTYPES.get(dtype) or INT_DTYPES.get(dtype)
-            if width is None:
-                raise SafetensorsError(f"{self.path}: tensor {name} has element type {dtype}, which this importer does not read")
-            if end - begin != width * int(np.prod(shape, dtype=np.int64)) or self._base + end > size or begin < 0:
-                raise SafetensorsError(f"{self.path}: tensor {name} ({dtype}{shape}) does not fit its byte range {begin}..{end}")
+            self._check_entry(name, e, size)
         self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ) if size > 0 else None
+
+    def _check_entry(self, name: str, e, size: int) -> None:
+        """One header entry, judged before anything is read: integer offsets and dimensions (not strings, floats or
+        booleans), each dimension below 2^40, and a byte range that holds exactly the tensor inside the file, with the
+        element count computed exactly (a 10^30 dimension does not wrap)."""
+        label = _printable(name)
+
+        def whole(v) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        if not isinstance(e, dict):
+            raise SafetensorsError(f"{self.path}: tensor {label} has a malformed header entry (not an object)")
+        offsets, dtype, shape = e.get("data_offsets"), e.get("dtype"), e.get("shape")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(whole(v) for v in offsets)):
+            raise SafetensorsError(f"{self.path}: tensor {label} has malformed data_offsets (two integers expected)")
+        if not (isinstance(shape, list) and len(shape) <= 8 and all(whole(d) and 0 <= d < 1 << 40 for d in shape)):
+            raise SafetensorsError(f"{self.path}: tensor {label} has a malformed shape (at most 8 integers from 0 to 2^40 expected)")
+        width = FLOAT_DTYPES.get(dtype) or INT_DTYPES.get(dtype) if isinstance(dtype, str) else None
+        if width is None:
+            raise SafetensorsError(f"{self.path}: tensor {label} has element type {_printable(repr(dtype))}, which this importer does not read")
+        begin, end = offsets
+        count = 1
+        for d in shape:
+            count *= d
+        if begin < 0 or end - begin != width * count or self._base + end > size:
+            raise SafetensorsError(f"{self.path}: tensor {label} ({dtype}{shape}) does not fit its byte range {begin}..{end}")
 
     @property
     def names(self) -> list:

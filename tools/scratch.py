@@ -6,6 +6,7 @@ Ctrl+C (SIGINT) or SIGTERM (`timeout`, a process manager, `assistant` ending its
 so are the parent folders the run created for the target. `Interrupted` carries the exit code a shell expects
 (130 for SIGINT, 143 for SIGTERM).
 """
+import errno
 import os
 import shutil
 import signal
@@ -59,26 +60,82 @@ def stop_on_signals() -> None:
     signal.signal(signal.SIGTERM, _raise)
 
 
-@contextmanager
-def folder_for(out: Path):
-    """Yields a new, empty, uniquely named folder beside `out`, for the tool to fill and then rename to `out`. On any
-    exception (Interrupted included) the folder, and every parent of `out` this call created, is removed."""
+class Unplaceable(Exception):
+    """`out` cannot be made or filled: it exists (a dangling link counts), a parent is a file, a parent is not
+    writable, or another run put a folder there meanwhile. The message is one line for the user."""
+
+
+def check_target(out: Path) -> None:
+    """Refuses, before any work, an `out` that exists (a link to nothing included: renaming onto it would fail at the
+    end, or replace what it points at), or whose nearest existing parent is a file or cannot be written."""
     out = Path(out)
+    if os.path.lexists(out):
+        what = "a link" if out.is_symlink() else "a file" if not out.is_dir() else "a folder"
+        raise Unplaceable(f"{out} exists ({what}); choose a new folder (nothing is overwritten)")
+    parent = out.parent
+    while not os.path.lexists(parent) and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise Unplaceable(f"cannot make {out}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise Unplaceable(f"cannot make {out}: {parent} is not writable")
+
+
+def _renameat2():
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        return ctypes, getattr(libc, "renameat2", None)
+    except OSError:
+        return None, None
+
+
+def place(scratch: Path, out: Path) -> None:
+    """Renames the finished `scratch` to `out`, never over anything: on Linux with renameat2's RENAME_NOREPLACE (a plain
+    rename replaces an empty folder that a second run made meanwhile), elsewhere after a last look."""
+    taken = f"{out} appeared while this run was writing (another run?); this run's output was not kept"
+    ctypes, rename = _renameat2()
+    if rename is not None:
+        at_fdcwd, rename_noreplace = -100, 1
+        if rename(at_fdcwd, os.fsencode(scratch), at_fdcwd, os.fsencode(out), rename_noreplace) == 0:
+            return
+        err = ctypes.get_errno()
+        if err in (errno.EEXIST, errno.ENOTEMPTY):
+            raise Unplaceable(taken)
+        if err not in (errno.ENOSYS, errno.EINVAL):  # a file system without the flag falls through to a plain rename
+            raise Unplaceable(f"cannot move the finished output to {out}: {os.strerror(err)}")
+    if os.path.lexists(out):
+        raise Unplaceable(taken)
+    os.rename(scratch, out)
+
+
+@contextmanager
+def folder_for(out: Path, keep_finished: bool = False):
+    """Yields a new, empty, uniquely named folder beside `out`, for the tool to fill and then rename to `out` (`place`).
+    On any exception (Interrupted included) the folder, and every parent of `out` this call created, is removed; with
+    `keep_finished` a body that ends normally leaves it for a caller that checks it and places it itself (`assistant
+    models import`, which loads the set with the engine's own checks first)."""
+    out = Path(out)
+    check_target(out)
     created = []
     parent = out.parent
     while not parent.exists():
         created.append(parent)
         parent = parent.parent
-    for folder in reversed(created):
-        folder.mkdir()
     scratch = None
     finished = False
     try:
-        scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+        try:
+            for folder in reversed(created):
+                folder.mkdir()
+            scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+            scratch.chmod(0o777 & ~umask())  # mkdtemp's 0700 would become the finished folder's mode
+        except OSError as e:  # a read-only file system, /proc, a parent another user owns
+            raise Unplaceable(f"cannot make {out}: {e.strerror or e}") from e
         yield scratch
         finished = True
     finally:
-        if scratch is not None and scratch.exists():  # not renamed into place: an error, a signal, or a body that stopped
+        if scratch is not None and scratch.exists() and not (finished and keep_finished):  # not placed: an error, a signal
             shutil.rmtree(scratch, ignore_errors=True)
         if not finished:
             for folder in created:  # innermost first, and only while empty
@@ -86,6 +143,13 @@ def folder_for(out: Path):
                     folder.rmdir()
                 except OSError:
                     break
+
+
+def umask() -> int:
+    """The process's file mode mask (read by setting it, then put back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def scratch_folders(out: Path) -> list:

@@ -90,3 +90,22 @@ def test_a_quantized_tensor_is_written_with_its_type_and_block_bytes(tmp_path):
 def test_as_f32_needs_mmproj_quant(capsys):
     assert export_gguf.main(["/nonexistent", "--out", "/tmp/x", "--as-f32"]) == 2
     assert "--as-f32 goes with --mmproj-quant" in capsys.readouterr().err
+
+
+def test_an_export_that_fails_part_way_leaves_nothing(tmp_path):
+    # Issue 31, finding 7: text.gguf written, then the mmproj fails: no text.gguf, no partial, no folder the run made.
+    out = tmp_path / "a" / "gguf"
+
+    def broken():
+        raise RuntimeError("mmproj failed")
+    with pytest.raises(RuntimeError):
+        export_gguf.write_all(out, {"text.gguf": export_gguf.GGUFWriter, "mmproj.gguf": broken})
+    assert not (tmp_path / "a").exists()
+    existing = tmp_path / "kept"
+    existing.mkdir()
+    (existing / "text.gguf").write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        export_gguf.write_all(existing, {"text.gguf": export_gguf.GGUFWriter, "mmproj.gguf": broken})
+    assert sorted(p.name for p in existing.iterdir()) == ["text.gguf"] and (existing / "text.gguf").read_bytes() == b"old"
+    export_gguf.write_all(existing, {"text.gguf": export_gguf.GGUFWriter, "mmproj.gguf": export_gguf.GGUFWriter})
+    assert sorted(p.name for p in existing.iterdir()) == ["mmproj.gguf", "text.gguf"]

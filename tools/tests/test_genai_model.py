@@ -86,3 +86,27 @@ def test_join_refuses_a_graph_that_is_not_an_embed_graph(imported):
     decoder = onnx.load(str(imported / m["decoders"][0]["decoder"]["file"]))
     with pytest.raises(ValueError, match="embed graph"):
         genai_model.join(decoder, decoder)
+
+
+# Issue 31, finding 7: the graphs a manifest names are judged as the engine judges them.
+@pytest.mark.parametrize("case", ["absolute", "dotdot", "device"])
+def test_a_manifest_naming_a_graph_outside_the_set_is_refused(imported, tmp_path, case):
+    import shutil
+    src = tmp_path / "set"
+    shutil.copytree(imported, src)
+    m = json.loads((src / "manifest.json").read_text())
+    spec = m["decoders"][0]
+    if case == "absolute":
+        spec["embed"]["file"] = str((imported / spec["embed"]["file"]).resolve())
+    elif case == "dotdot":
+        shutil.copy(imported / spec["embed"]["file"], tmp_path / "embed.onnx")
+        spec["embed"]["file"] = "../embed.onnx"
+    else:
+        (src / spec["embed"]["file"]).unlink()
+        (src / spec["embed"]["file"]).symlink_to("/dev/zero")
+    (src / "manifest.json").write_text(json.dumps(m))
+    out = tmp_path / "genai"
+    code, _, err = run(src, "--out", out)
+    assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+    assert ("relative paths inside it" if case != "device" else "not a regular file") in err
+    assert not out.exists()

@@ -307,16 +307,182 @@ def test_a_chat_template_that_is_not_a_short_text_is_one_line(tmp_path, value, f
     _refused_within_bounds(tmp_path, hf, fragment)
 
 
-# Finding 5: what no specific check names is still one line (the last handler), with nothing left behind.
-@pytest.mark.parametrize("case", ["merge of an integer", "a list vocabulary"])
-def test_a_malformed_tokenizer_is_one_line(tmp_path, case):
-    hf = make(tmp_path)
+# Finding 5: a safetensors header's entries are judged before anything is read: each case its own line.
+def _rewrite_header(path: Path, change) -> None:
+    raw = path.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    text = change(header)
+    text = text if isinstance(text, bytes) else json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + raw[8 + n:])
 
-    def change(d):
-        model = d["model"]
-        if case == "merge of an integer":
-            model["merges"] = [7] + list(model["merges"])
-        else:
-            model["vocab"] = list(model["vocab"])
-    edit_json(hf / "tokenizer.json", change)
-    _refused_within_bounds(tmp_path, hf, "error:")
+
+def _first_tensor(header: dict) -> str:
+    return next(k for k in header if k != "__metadata__")
+
+
+HOSTILE_HEADERS = {
+    "nested 200,000 deep": (lambda h: b'{"a":' + b"[" * 200_000 + b"]" * 200_000 + b"}", "nested too deep"),
+    "string offsets": (lambda h: h[_first_tensor(h)].update(data_offsets=["0", "4"]), "malformed data_offsets"),
+    "float offsets": (lambda h: h[_first_tensor(h)].update(data_offsets=[0.0, 4.5]), "malformed data_offsets"),
+    "float shape": (lambda h: h[_first_tensor(h)].update(shape=[2.5, 2]), "malformed shape"),
+    "a 10^30 dimension": (lambda h: h[_first_tensor(h)].update(shape=[10 ** 30, 0]), "malformed shape"),
+    "a boolean dimension": (lambda h: h[_first_tensor(h)].update(shape=[True]), "malformed shape"),
+    "an entry that is a list": (lambda h: h.update({_first_tensor(h): [1, 2]}), "not an object"),
+    "a dtype that is a list": (lambda h: h[_first_tensor(h)].update(dtype=["F32"]), "element type"),
+    "metadata that is a list": (lambda h: h.update(__metadata__=[1]) or h.update({_first_tensor(h): 5}), "not an object"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_HEADERS))
+def test_a_hostile_safetensors_header_is_one_specific_line(tmp_path, case):
+    change, fragment = HOSTILE_HEADERS[case]
+    hf = make(tmp_path)
+    _rewrite_header(hf / _first_shard(hf), change)
+    _refused_within_bounds(tmp_path, hf, fragment)
+
+
+# Findings 1, 5 and 6: tokenizer.json's entries, each refused by its own line (before: tracebacks, or a set the engine
+# refused, or a 144 MB vocab.json from 12 long tokens).
+def _tok(change):
+    def edit(d):
+        change(d, d["model"])
+    return edit
+
+
+def _first_merge(model):
+    m = model["merges"][0]
+    return m.split(" ") if isinstance(m, str) else m
+
+
+HOSTILE_TOKENIZERS = {
+    "a byte missing from the vocabulary": (_tok(lambda d, m: m["vocab"].pop("Ā")), "lacks the byte token"),
+    "an integer merge": (_tok(lambda d, m: m["merges"].insert(0, 7)), "malformed merge"),
+    "string ids": (_tok(lambda d, m: m.update(vocab={k: str(v) for k, v in m["vocab"].items()})), "is an integer"),
+    "a list vocabulary": (_tok(lambda d, m: m.update(vocab=list(m["vocab"]))), "must be an object"),
+    "a lone surrogate": (_tok(lambda d, m: m["vocab"].update({"\ud800x": 999_999})), "lone surrogate"),
+    "a merge naming an unknown token": (_tok(lambda d, m: m["merges"].insert(0, "zzq qqz")), "not in its vocabulary"),
+    "a merge whose result is unknown": (_tok(lambda d, m: m["merges"].insert(0, "Ā ā")), "not in its vocabulary"),
+    "a negative id": (_tok(lambda d, m: m["vocab"].update({"zz": -3})), "is an integer"),
+    "a duplicate id": (_tok(lambda d, m: m["vocab"].update({"zzq": m["vocab"]["a"]})), "two vocabulary entries"),
+    "a 12 MB token": (_tok(lambda d, m: m["vocab"].update({"a" * (12 << 20): 999_990})), "1 to 1,024 characters"),
+    "a duplicate added token": (_tok(lambda d, m: d["added_tokens"].append(dict(d["added_tokens"][0]))), "twice"),
+    "an added token without content": (_tok(lambda d, m: d["added_tokens"][0].pop("content")), "is not a token"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_TOKENIZERS))
+def test_a_hostile_tokenizer_is_one_specific_line(tmp_path, case):
+    change, fragment = HOSTILE_TOKENIZERS[case]
+    hf = make(tmp_path)
+    doc = json.loads((hf / "tokenizer.json").read_text())
+    change(doc)
+    (hf / "tokenizer.json").write_text(json.dumps(doc))
+    _refused_within_bounds(tmp_path, hf, fragment)
+
+
+def test_a_tokenizer_file_over_64_mb_is_refused_before_it_is_read(tmp_path):
+    hf = make(tmp_path)
+    with open(hf / "tokenizer.json", "r+b") as f:
+        f.truncate(65 << 20)  # sparse: the size is checked before a byte is parsed
+    _refused_within_bounds(tmp_path, hf, "more than 64 MB")
+
+
+# Finding 6: weights that are damaged (NaN) or that overflow float32 in the model are refused by name, not imported
+# into a set the engine then answers NUL characters from.
+def _edit_tensor(hf: Path, suffix: str, value: float) -> None:
+    for shard in sorted(hf.glob("*.safetensors")):
+        f = safetensors_io.SafetensorsFile(shard)
+        tensors = {n: f.read(n) for n in f.names}
+        f.close()
+        hits = [n for n in tensors if n.endswith(suffix)]
+        if hits:
+            tensors[hits[0]] = torch.full_like(tensors[hits[0]], value)
+            safetensors_io.write(shard, tensors, "F32")
+            return
+    raise AssertionError(f"no tensor ends with {suffix}")
+
+
+def test_nan_weights_are_refused_by_name(tmp_path):
+    hf = make(tmp_path)
+    _edit_tensor(hf, "layers.0.mlp.up_proj.weight", float("nan"))
+    _refused_within_bounds(tmp_path, hf, "NaN or infinite values")
+
+
+def test_weights_that_overflow_float32_are_refused(tmp_path):
+    hf = make(tmp_path)
+    _edit_tensor(hf, "patch_embedding.weight", 3e38)
+    _refused_within_bounds(tmp_path, hf, "overflow float32")
+
+
+# Finding 1: a peak-memory estimate from the headers, checked against the memory available, before anything is built.
+def test_weights_claiming_more_memory_than_the_machine_has_are_refused_before_they_are_read(tmp_path):
+    hf = make(tmp_path)
+    shard = hf / _first_shard(hf)
+    big = hf / "huge.safetensors"
+    n = 1 << 36  # 2^36 float32 elements: 256 GB, in a sparse file whose header tells the truth about its size
+    header = json.dumps({"extra.weight": {"dtype": "F32", "shape": [1 << 18, 1 << 18], "data_offsets": [0, 4 * n]}}).encode()
+    header += b" " * (-len(header) % 8)
+    with open(big, "wb") as f:
+        f.write(struct.pack("<Q", len(header)) + header)
+        f.truncate(8 + len(header) + 4 * n)
+    edit_json(hf / "model.safetensors.index.json", lambda d: d["weight_map"].update({"extra.weight": big.name}))
+    assert shard.exists()
+    _refused_within_bounds(tmp_path, hf, "GB of memory")
+
+
+def test_the_memory_estimate_scales_with_the_weights(monkeypatch):
+    monkeypatch.setattr(import_hf, "available_memory", lambda: 16 << 30)
+    import_hf.check_memory(900_000_000)  # a 0.9 B import (measured: 14.5 GB peak) fits in 16 GB
+    with pytest.raises(import_hf.ImportError_, match="needs about 29.4 GB"):
+        import_hf.check_memory(1_800_000_000)
+    monkeypatch.setenv("ASSISTANT_IMPORT_MEMORY_CHECK", "0")
+    import_hf.check_memory(10 ** 12)
+
+
+# Finding 5: --out that cannot be made is one line, before any work.
+@pytest.mark.parametrize("case, fragment", [
+    ("a dangling link", "exists (a link)"), ("a path under a file", "is a file, not a folder"),
+    ("a path in /proc", "cannot make")])
+def test_an_out_that_cannot_be_made_is_one_line(tmp_path, case, fragment):
+    hf = make(tmp_path)
+    if case == "a dangling link":
+        out = tmp_path / "set"
+        out.symlink_to(tmp_path / "nowhere")
+    elif case == "a path under a file":
+        (tmp_path / "file").write_text("x")
+        out = tmp_path / "file" / "set"
+    else:
+        out = Path("/proc/self/assistant-test/set")
+    code, _, err = run_import(hf, out)
+    assert code == 2 and err.startswith("error: ") and fragment in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_finished_set_is_never_placed_over_a_folder_another_run_made(tmp_path):
+    import scratch
+    done, taken = tmp_path / "done", tmp_path / "set"
+    done.mkdir()
+    (done / "manifest.json").write_text("{}")
+    taken.mkdir()  # empty: a plain rename(2) would replace it silently
+    with pytest.raises(scratch.Unplaceable, match="appeared while this run was writing"):
+        scratch.place(done, taken)
+    assert (done / "manifest.json").exists() and not any(taken.iterdir())
+    scratch.place(done, tmp_path / "free")
+    assert (tmp_path / "free" / "manifest.json").exists() and not done.exists()
+
+
+def test_hand_over_leaves_the_finished_set_for_its_caller(tmp_path):
+    hf = make(tmp_path)
+    out, note = tmp_path / "a" / "set", tmp_path / "handover.json"
+    p = subprocess.run([sys.executable, str(TOOLS / "import_hf.py"), str(hf), "--out", str(out), "--hand-over", str(note)],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    handed = json.loads(note.read_text())
+    partial = Path(handed["partial"])
+    assert not out.exists() and partial.parent == out.parent.resolve() and partial.name.startswith(".set.partial-")
+    assert (partial / "manifest.json").is_file() and "imported" in handed["summary"]
+    manifest = json.loads((partial / "manifest.json").read_text())
+    assert "--hand-over" not in manifest["created_by"] and str(note) not in manifest["created_by"]
+    assert oct(partial.stat().st_mode & 0o777) != oct(0o700)  # mkdtemp's mode is not the set's

@@ -109,3 +109,46 @@ def test_quantize_set_refuses_a_folder_that_is_not_a_set(tmp_path):
     with pytest.raises(ValueError, match="not a model set"):
         quantize.quantize_set(tmp_path, tmp_path / "out", 4)
     assert not (tmp_path / "out").exists()
+
+
+# Issue 31, finding 7: a set's files are judged by their real targets before the set is copied and read.
+def _linked_set(tmp_path, target: str) -> Path:
+    import shutil
+    src = tmp_path / "set"
+    shutil.copytree(TOOLS.parent / "models" / "tiny-random", src)
+    graph = sorted(src.rglob("*.onnx"))[-1]
+    graph.unlink()
+    graph.symlink_to(target)
+    return src
+
+
+@pytest.mark.parametrize("target, fragment", [("/dev/zero", "not a regular file"), ("outside", "links outside the set")])
+def test_a_set_with_a_link_to_a_device_or_out_of_it_is_refused(tmp_path, target, fragment):
+    import subprocess
+    if target == "outside":
+        target = str(tmp_path / "outside.onnx")
+        Path(target).write_bytes((TOOLS.parent / "models" / "tiny-random" / "vision.onnx").read_bytes())
+    src = _linked_set(tmp_path, target)
+    out = tmp_path / "q"
+    p = subprocess.run([sys.executable, str(TOOLS / "quantize.py"), str(src), "--out", str(out), "--quant", "q8"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and fragment in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert not out.exists() and not list(tmp_path.glob(".q.partial-*"))
+
+
+def test_a_link_inside_the_set_is_copied_as_a_file(tmp_path):
+    import shutil
+    import subprocess
+    src = tmp_path / "set"
+    shutil.copytree(TOOLS.parent / "models" / "tiny-random", src)
+    graph = sorted(src.rglob("*.onnx"))[-1]
+    (src / "kept.onnx").write_bytes(graph.read_bytes())
+    graph.unlink()
+    graph.symlink_to(src / "kept.onnx")  # absolute, inside the set: a kept link would let the rewrite reach the source
+    before = (src / "kept.onnx").read_bytes()
+    out = tmp_path / "q"
+    p = subprocess.run([sys.executable, str(TOOLS / "quantize.py"), str(src), "--out", str(out), "--quant", "q8"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    copied = out / graph.relative_to(src)
+    assert not copied.is_symlink() and (src / "kept.onnx").read_bytes() == before
