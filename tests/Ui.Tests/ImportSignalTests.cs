@@ -15,7 +15,8 @@ public sealed class ImportSignalTests
     {
         var made = HfCheckpoints.Get("clip-qwen2-bf16-shards");
         int landed = 0;
-        foreach (var afterMs in new[] { 0, 50, 150 })
+        // -1: once the importer has written the manifest (its last file), i.e. while the engine checks the set, before it is moved.
+        foreach (var afterMs in new[] { 0, 50, 150, -1 })
         {
             var root = Path.Combine(Path.GetTempPath(), $"assistant-import-signal-{Guid.NewGuid():N}");
             Directory.CreateDirectory(root);
@@ -25,7 +26,11 @@ public sealed class ImportSignalTests
             var deadline = DateTime.UtcNow.AddSeconds(120);
             while (!(Directory.Exists(parent) && Directory.EnumerateDirectories(parent, ".set.partial-*").Any()) && !p.HasExited && DateTime.UtcNow < deadline)
                 await Task.Delay(5);
-            await Task.Delay(afterMs);
+            if (afterMs >= 0) await Task.Delay(afterMs);
+            else
+                while (!p.HasExited && DateTime.UtcNow < deadline && !Directory.Exists(target)
+                       && !Directory.EnumerateDirectories(parent, ".set.partial-*").Any(d => File.Exists(Path.Combine(d, "manifest.json"))))
+                    await Task.Delay(2);
             await p.SignalAsync(signal);
             int code = await p.WaitForExitAsync(30);
             var left = Directory.Exists(parent) ? Directory.EnumerateDirectories(parent, ".set.partial-*").ToList() : [];

@@ -58,10 +58,39 @@ public sealed class ImportedSetCliTests
         var (code, stdout, stderr) = await CliRun.Run("models", "import", made.Checkpoint, "--out", outDir, "--name", "tiny-llava");
         Assert.True(code == 0, stderr);
         Assert.Contains("imported", stdout);
-        (code, stdout, stderr) = await CliRun.Run("models", "check", outDir, "--json");
+        // Placed only after the engine loaded it from its scratch folder and ran its golden picture (issue 31, finding 6).
+        Assert.Matches(@"checked by the engine: golden: features, query V=\d+ visual tokens and first logits within \S+ of the importer's PyTorch", stdout);
+        Assert.Empty(Directory.GetDirectories(Path.GetDirectoryName(outDir)!, "." + Path.GetFileName(outDir) + ".partial-*"));
+        (code, stdout, stderr) = await CliRun.Run("models", "check", outDir, "--json", "--golden");
         Assert.True(code == 0, stderr);
         var d = JsonDocument.Parse(stdout).RootElement;
         Assert.Equal("tiny-llava", d.GetProperty("name").GetString());
+        Assert.StartsWith("golden: features", d.GetProperty("golden").GetString());
+    }
+
+    [Fact]
+    public async Task ModelsCheckGolden_RefusesASetWhoseGraphsNoLongerAnswerAsItsGolden()
+    {
+        var made = HfCheckpoints.Get("siglip");
+        var dir = Repo.CopyFolder(made.Set);
+        try
+        {
+            var file = Path.Combine(dir, "golden", "golden.json");
+            var golden = JsonNode.Parse(File.ReadAllText(file))!;
+            var logits = golden["answers"]!["query"]!["prefill_logits"]!.AsArray();
+            logits[3] = logits[3]!.GetValue<double>() + 0.5;  // what a graph computing the wrong thing looks like
+            File.WriteAllText(file, golden.ToJsonString());
+            var (code, _, stderr) = await CliRun.Run("models", "check", dir, "--golden");
+            Assert.Equal(2, code);
+            Assert.Equal("error: golden check: the first answer step's logits differ from the importer's PyTorch by 0.5 (tolerance 0.001)", stderr.Trim());
+            (code, _, stderr) = await CliRun.Run("models", "check", Repo.TinyModels, "--golden");
+            Assert.Equal(2, code);
+            Assert.Contains("is not a chat golden", stderr);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     [Fact]
@@ -76,8 +105,9 @@ public sealed class ImportedSetCliTests
         Assert.False(Directory.Exists(outDir + "-q3"));
         try
         {
-            (code, _, stderr) = await CliRun.Run("models", "import", made.Checkpoint, "--out", outDir, "--quant", "q4");
+            (code, var imported, stderr) = await CliRun.Run("models", "import", made.Checkpoint, "--out", outDir, "--quant", "q4");
             Assert.True(code == 0, stderr);
+            Assert.Contains("first logits finite (block-quantized weights", imported);
             using var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "manifest.json")));
             Assert.Equal("q4", manifest.RootElement.GetProperty("source").GetProperty("weights").GetString());
             (code, var stdout, stderr) = await CliRun.Run("ask", "--models", outDir, "--image", Path.Combine(outDir, "golden", "image.png"),
