@@ -151,30 +151,38 @@ def check_memory(float_elements: int) -> None:
 
 def parse_config(hf: Path) -> dict:
     config = read_json(hf / "config.json", "the model configuration")
+    if not isinstance(config, dict):
+        fail("config.json is not a JSON object")
+    for key in ("vision_config", "text_config", "quantization_config"):
+        if config.get(key) is not None and not isinstance(config[key], dict):
+            fail(f"config.json {key} is {_short(config[key])}: it must be an object")
     model_type = config.get("model_type")
     archs = config.get("architectures") or []
+    archs = [_short_text(str(a), 60) for a in archs] if isinstance(archs, list) else [_short(archs)]
     if model_type != "llava":
-        fail(f"architecture '{model_type}' ({', '.join(archs) or 'no architectures listed'}) is not supported: "
+        fail(f"architecture {_short(model_type)} ({', '.join(archs) or 'no architectures listed'}) is not supported: "
              f"this importer reads LlavaForConditionalGeneration (model_type 'llava')")
-    q = config.get("quantization_config") or config.get("text_config", {}).get("quantization_config")
+    q = config.get("quantization_config") or (config.get("text_config") or {}).get("quantization_config")
+    if q and not isinstance(q, dict):
+        q = {"quant_method": _short(q)}
     if q:
         fail(f"quantized checkpoint ({q.get('quant_method', 'unknown method')}, {q.get('bits', '?')}-bit) is not supported: "
              f"import the unquantized (F32/F16/BF16) weights")
     vc, tc = config.get("vision_config") or {}, config.get("text_config") or {}
     vkind = VISION_KINDS.get(vc.get("model_type"))
     if vkind is None:
-        fail(f"vision tower '{vc.get('model_type')}' is not supported (this importer reads clip_vision_model and siglip_vision_model)")
+        fail(f"vision tower {_short(vc.get('model_type'))} is not supported (this importer reads clip_vision_model and siglip_vision_model)")
     ttype = tc.get("model_type")
     if ttype not in SUPPORTED_TEXT:
-        fail(f"text model '{ttype}' is not supported (this importer reads {', '.join(SUPPORTED_TEXT)})")
+        fail(f"text model {_short(ttype)} is not supported (this importer reads {', '.join(SUPPORTED_TEXT)})")
     if tc.get("rope_scaling"):
-        fail(f"text model rope_scaling {tc['rope_scaling']} is not supported yet (plain rotary positions only)")
+        fail(f"text model rope_scaling {_short(tc['rope_scaling'])} is not supported yet (plain rotary positions only)")
     if tc.get("mlp_bias") or (ttype != "qwen2" and tc.get("attention_bias")):
         fail("text model with attention_bias or mlp_bias on every projection is not supported yet")
     for key, act in (("vision_config.hidden_act", vc.get("hidden_act", "quick_gelu" if vkind == "clip" else "gelu_pytorch_tanh")),
                      ("projector_hidden_act", config.get("projector_hidden_act", "gelu")), ("text_config.hidden_act", tc.get("hidden_act", "silu"))):
-        if act not in ACTIVATIONS or (key == "text_config.hidden_act" and act != "silu"):
-            fail(f"{key} '{act}' is not supported")
+        if not isinstance(act, str) or act not in ACTIVATIONS or (key == "text_config.hidden_act" and act != "silu"):
+            fail(f"{key} {_short(act)} is not supported")
     if config.get("image_grid_pinpoints") or vc.get("image_grid_pinpoints"):
         fail("any-resolution tiling (image_grid_pinpoints, LLaVA-NeXT) is not supported yet")
 
@@ -192,7 +200,7 @@ def parse_config(hf: Path) -> dict:
         resolved.append(r)
     strategy = config.get("vision_feature_select_strategy", "default")
     if strategy not in ("default", "full"):
-        fail(f"vision_feature_select_strategy '{strategy}' is not supported (default or full)")
+        fail(f"vision_feature_select_strategy {_short(strategy)} is not supported (default or full)")
     if vkind == "clip" and strategy == "full":
         fail("vision_feature_select_strategy 'full' with a CLIP tower (class token kept as an image token) is not supported yet")
     if vkind == "siglip" and strategy == "default":
@@ -593,6 +601,10 @@ def chat_prompt(hf: Path, tok: Tokenizer, image_text: str) -> dict:
     if len(template) > TEMPLATE_MAX_CHARS:
         fail(f"the chat template is {len(template):,} characters long (at most {TEMPLATE_MAX_CHARS:,})")
     try:
+        template.encode("utf-8")
+    except UnicodeEncodeError as e:
+        fail(f"the chat template is not valid Unicode (a lone surrogate at character {e.start})")
+    try:
         import jinja2
         from jinja2.sandbox import ImmutableSandboxedEnvironment
     except ImportError:
@@ -630,6 +642,9 @@ def stop_tokens(hf: Path, tok: Tokenizer, cfg_json: dict) -> list:
     gen = read_json(hf / "generation_config.json", "generation settings", required=False) or {}
     ids = gen.get("eos_token_id", cfg_json.get("eos_token_id"))
     ids = ids if isinstance(ids, list) else [ids] if ids is not None else []
+    if len(ids) > 64 or any(not isinstance(i, int) or isinstance(i, bool) for i in ids):
+        fail(f"generation_config.json eos_token_id is {_short(gen.get('eos_token_id', cfg_json.get('eos_token_id')))}: "
+             f"it must be a token id or a list of at most 64")
     by_id = {i: t for t, i in tok.added.items()}
     stops = [by_id[i] for i in ids if i in by_id]
     if not stops:
@@ -728,8 +743,8 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
     text_cfg.fused_attention = attention == "fused"
     tok = Tokenizer(hf)
     by_id = {i: t for t, i in tok.added.items()}
-    if c["image_token"] not in by_id:
-        fail(f"image_token_index {c['image_token']} is not an added token of tokenizer.json")
+    if not isinstance(c["image_token"], int) or isinstance(c["image_token"], bool) or c["image_token"] not in by_id:
+        fail(f"image_token_index {_short(c['image_token'])} is not an added token of tokenizer.json")
     image_text = by_id[c["image_token"]]
     prompt = chat_prompt(hf, tok, image_text)
     stops = stop_tokens(hf, tok, c["config"])
