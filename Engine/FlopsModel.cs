@@ -64,30 +64,31 @@ public static class FlopsModel
     public static int VisualPositions(int tokens) => tokens + 2;
 
     /// <summary>
-    /// Positions a frame prefills for <paramref name="tokens"/> visual tokens and a query of <paramref name="queryTokens"/>:
-    /// a world set's V + 2 markers (its query is the cached prefix); a chat set's V and the question part after them.
+    /// Positions a frame prefills for <paramref name="tokens"/> visual tokens and a query of <paramref name="queryTokens"/>,
+    /// from the set's prompt layout: the image's markers, the V visual tokens and the text after them (a world set's V + 2
+    /// markers; a chat set's V and the question part).
     /// </summary>
-    public static int VisualPositions(PromptSpec prompt, int tokens, int queryTokens) => prompt.IsChat ? tokens + queryTokens : tokens + 2;
+    public static int VisualPositions(PromptSpec prompt, int tokens, int queryTokens) => PromptLayout.Of(prompt).AnswerPositions(tokens, queryTokens);
 
-    /// <summary>Positions cached before the visual tokens: a world set's query, a chat set's template text before the image (estimated at 3 characters a token).</summary>
-    public static int PrefixPositions(PromptSpec prompt, int queryTokens) =>
-        prompt.Chat is { } chat ? Math.Max(1, chat.BeforeImage.Length / 3) : queryTokens;
+    /// <summary>Positions cached before the visual tokens, from the layout: a world set's query, a chat set's template text before the image (estimated at 3 characters a token).</summary>
+    public static int PrefixPositions(PromptSpec prompt, int queryTokens) => PromptLayout.Of(prompt).PrefixPositions(queryTokens);
 
     /// <summary>
-    /// The per-stage FLOPs of one ask on <paramref name="manifest"/>'s prompt layout. A world set: query prefill, then
-    /// the V + 2 visual positions on top of it. A chat set: the template's text before the image (cached), then the
-    /// V visual tokens and the question's Q positions on top of it.
+    /// The per-stage FLOPs of one ask on <paramref name="manifest"/>'s prompt layout: the text before the image (cached),
+    /// then the visual tokens with the layout's markers and text after them on top of it, then decoding. A trained
+    /// compressor's FLOPs come from its architecture (<see cref="Compressor(VisionSpec, bool, int, int)"/>), the importer's
+    /// full/pool/query ones from their kind.
     /// </summary>
     public static AskFlops Ask(Manifest manifest, DecoderSpec decoder, CompressorSpec compressor, int tokens, int queryTokens, int answerTokens)
     {
-        var prompt = manifest.Prompt;
-        if (!prompt.IsChat && compressor.Kind is not ("full" or "pool" or "query"))
-            return Ask(manifest.Vision, decoder, compressor.QueryAware, tokens, queryTokens, answerTokens);
-        int prefix = PrefixPositions(prompt, queryTokens), visual = VisualPositions(prompt, tokens, queryTokens);
+        var layout = PromptLayout.Of(manifest.Prompt);
+        int prefix = layout.PrefixPositions(queryTokens), visual = layout.AnswerPositions(tokens, queryTokens);
         double decode = 0;
         for (int i = 1; i < answerTokens; i++) decode += DecoderRun(decoder, 1, prefix + visual + i - 1);
-        return new AskFlops(Vision(manifest.Vision), DecoderRun(decoder, prefix, 0),
-            Compressor(manifest.Vision, compressor.Kind, compressor.QueryAware, tokens, decoder.Dim), DecoderRun(decoder, visual, prefix), decode);
+        double compress = compressor.Kind is "full" or "pool" or "query"
+            ? Compressor(manifest.Vision, compressor.Kind, compressor.QueryAware, tokens, decoder.Dim)
+            : Compressor(manifest.Vision, compressor.QueryAware, tokens, decoder.Dim);
+        return new AskFlops(Vision(manifest.Vision), DecoderRun(decoder, prefix, 0), compress, DecoderRun(decoder, visual, prefix), decode);
     }
 
     /// <summary>The per-stage FLOPs of one ask: query prefill of Q tokens, compressor, visual prefill (V + 2 markers), and decoding.</summary>

@@ -52,11 +52,10 @@ public sealed record LoopCounters(long Frames, long VisionRuns, long QueryPrefil
 /// <summary>
 /// What runs one frame (ARCHITECTURE.md, "One frame"); the live session's game loop calls it once a frame.
 /// Keeps, between frames: the last encoded frame's features (reused while a thumbnail metric says the scene
-/// is unchanged), the KV cache of the text before the image and the query embedding, and the compressed visual
-/// tokens (recomputed only when the frame or the query changed). A world set's prompt puts the query before the
-/// image, so its cache is the query's (once per query) and each frame prefills only the V + 2 visual positions.
-/// A chat set (imported, models/README.md) puts the image first: its cache is the template's text before the
-/// image (once per decoder, whatever the question), and each frame prefills the V visual tokens and the question.
+/// is unchanged), the compressed visual tokens (recomputed only when the frame or the query changed), and a
+/// <see cref="Conversation"/> on the set's prompt layout, which caches the text before the image, the query
+/// embedding and the constant text around the visual tokens, each per decoder and, where the layout puts the
+/// question, per question. No part of this class depends on which layout a set has.
 /// Every buffer those caches describe is this pipeline's own: it takes an <see cref="InferenceLease"/> of the
 /// set when made and frees it on Dispose, so another pipeline, a calibration or an evaluation on the same set
 /// cannot change them. Not thread-safe: one caller at a time; the set must outlive the pipeline.
@@ -66,6 +65,7 @@ public sealed class FramePipeline : IDisposable
     private const int ThumbSide = 16;
     private readonly ModelSet _models;
     private readonly InferenceLease _lease;  // lifetime: this pipeline's; disposed with it
+    private readonly Conversation _conversation;  // lifetime: this pipeline's; its caches live in the lease's states
     private readonly float[] _thumb = new float[ThumbSide * ThumbSide * 3];
     private readonly float[] _lastThumb = new float[ThumbSide * ThumbSide * 3];
     private readonly float[] _mean, _std;  // the manifest's normalisation, as the preprocessing kernel takes it
@@ -76,18 +76,8 @@ public sealed class FramePipeline : IDisposable
     private readonly bool _thumbnailOnGraph, _preprocessOnGraph;
     private bool _haveFeatures;
     private string? _query;
-    // The text before the image: a world set's [query_start query], a chat set's template prefix. Lifetime: until the
-    // decoder (or a world set's query) changes; every answer's prefill starts from it.
-    private KvCache? _prefixCache;
-    private DecoderState? _prefixModel;
-    private float[] _queryEmbedding = [];
-    private bool _questionStale = true;  // chat: the question's ids and embedding are not yet made for _query
-    private DecoderState? _questionModel;
-    private int[] _questionIds = [];  // chat: [before_question question after_question], prefilled after the visual tokens
-    private long _prefixPrefills;
     private CompressorState? _compressedBy;
     private bool _visualTokensValid;
-    private float[] _embeds = [];
     private long _frames, _visionRuns, _queryPrefills, _compressorRuns;
     private Answer? _answer;
     private (AnswerOptions Options, GenerationOptions Generation)? _generation;
@@ -115,13 +105,14 @@ public sealed class FramePipeline : IDisposable
         (_thumbnailOnGraph, _preprocessOnGraph) = models.FrameGraphUse;
         _kernels = models.LoadFrameKernels(FrameGraphs.PreprocessGraph, FrameGraphs.ThumbnailGraph);
         _lease = models.Lease();
+        _conversation = new Conversation(models);
     }
 
     /// <summary>The scene-change threshold this pipeline was made with.</summary>
     public double SceneChangeThreshold { get; }
 
     /// <summary>How often each stage ran so far.</summary>
-    public LoopCounters Counters => new(_frames, _visionRuns, _queryPrefills, _compressorRuns, _prefixPrefills);
+    public LoopCounters Counters => new(_frames, _visionRuns, _queryPrefills, _compressorRuns, _conversation.PrefixPrefills);
 
     /// <summary>Time this pipeline spent inside ONNX Runtime's Run (the overhead benchmark divides by it).</summary>
     public TimeSpan RunTime => _lease.RunTime;
@@ -133,21 +124,15 @@ public sealed class FramePipeline : IDisposable
     internal float[] LastLogits(AskConfig config) => _lease.Decoder(config.Resolve(_models).Decoder).LastLogits;
 
     /// <summary>
-    /// Sets the question; a different one drops the visual tokens and what depends on the question (a world set's
-    /// query cache; a chat set keeps its template prefix). Bad text is an <see cref="EngineException"/>.
+    /// Sets the question; a different one drops the visual tokens, and the conversation remakes what depends on it
+    /// (per its layout). Bad text is an <see cref="EngineException"/>.
     /// </summary>
     public void SetQuery(string query)
     {
         var q = WorldQuery.Normalize(AskPipeline.ValidateQuery(query), _models.Manifest.World);
         if (q == _query) return;
         _query = q;
-        if (!_models.Manifest.Prompt.IsChat)
-        {
-            _prefixCache?.Dispose();
-            _prefixCache = null;
-            _prefixModel = null;
-        }
-        _questionStale = true;
+        _conversation.SetQuestion(q);
         _visualTokensValid = false;
     }
 
@@ -168,8 +153,6 @@ public sealed class FramePipeline : IDisposable
         var compressor = _lease.Compressor(comp);
         var vision = _lease.Vision;
         var vs = vision.Spec;
-        var tok = _models.Tokenizer;
-        var prompt = _models.Manifest.Prompt;
         _frames++;
 
         // 1-2. Scene-change gate on a thumbnail, then preprocessing and the vision encoder only if needed.
@@ -202,41 +185,15 @@ public sealed class FramePipeline : IDisposable
             stats.VisionRan = true;
         }
 
-        // 3. The text before the image, prefilled once and reused across frames: a world set's query (once per
-        // query and decoder), a chat set's template prefix (once per decoder); then a chat set's question part.
-        if (_prefixCache is null || !ReferenceEquals(_prefixModel, lm))
+        // 3. The prompt's text around the image, as the set's layout has it (Conversation): the part before the image
+        // prefilled once and reused across frames, the question's part and the query embedding once per question.
+        t = Stopwatch.GetTimestamp();
+        var turn = _conversation.Prepare(lm);
+        if (turn.PrefixPrefilled || turn.QuestionPrepared) timings.Add(Stage.QueryPrefill, t);
+        if (turn.QuestionPrepared)
         {
-            t = Stopwatch.GetTimestamp();
-            int[] ids = prompt.Chat is { } chat ? tok.EncodeTemplate(chat.BeforeImage) : [tok.SpecialId(prompt.QueryStart!), .. tok.Encode(_query)];
-            Grow(ids.Length * lm.Spec.Dim);
-            lm.Embed(ids, _embeds);
-            _prefixCache?.Dispose();
-            _prefixCache = null;
-            using (var empty = lm.EmptyCache())
-                _prefixCache = lm.Forward(empty, _embeds, ids.Length);
-            _prefixModel = lm;
-            _prefixPrefills++;
-            if (!prompt.IsChat)
-            {
-                _queryEmbedding = prompt.QueryEmbedding == PromptSpec.QuestionEmbeddingMean ? MeanEmbedding(lm, tok.Encode(_query)) : lm.LastHidden.ToArray();
-                _visualTokensValid = false;
-                timings.QueryTokens = ids.Length;
-                _queryPrefills++;
-                stats.QueryPrefilled = true;
-            }
-            timings.Add(Stage.QueryPrefill, t);
-        }
-        if (prompt.Chat is { } template && (_questionStale || !ReferenceEquals(_questionModel, lm)))
-        {
-            t = Stopwatch.GetTimestamp();
-            var question = tok.Encode(_query);
-            _questionIds = [.. tok.EncodeTemplate(template.BeforeQuestion), .. question, .. tok.EncodeTemplate(template.AfterQuestion)];
-            _queryEmbedding = MeanEmbedding(lm, question);
-            _questionModel = lm;
-            _questionStale = false;
             _visualTokensValid = false;
-            timings.QueryTokens = _questionIds.Length;
-            timings.Add(Stage.QueryPrefill, t);
+            timings.QueryTokens = turn.QuestionTokens;
             _queryPrefills++;
             stats.QueryPrefilled = true;
         }
@@ -245,7 +202,7 @@ public sealed class FramePipeline : IDisposable
         if (!_visualTokensValid || !ReferenceEquals(_compressedBy, compressor))
         {
             t = Stopwatch.GetTimestamp();
-            compressor.Compress(vision.Features, vision.FeaturesMulti, vs.Patches, _queryEmbedding);
+            compressor.Compress(vision.Features, vision.FeaturesMulti, vs.Patches, _conversation.QueryEmbedding);
             timings.Add(Stage.Compress, t);
             _compressedBy = compressor;
             _visualTokensValid = true;
@@ -282,44 +239,15 @@ public sealed class FramePipeline : IDisposable
     }
 
     /// <summary>
-    /// On top of the cached text before the image: a world set's [vision_start][V visual tokens][vision_end], a chat
-    /// set's [V visual tokens][question part]; then decoding of up to <paramref name="maxNewTokens"/> after it. The
-    /// caller owns the sequence.
+    /// The answer's prefill on top of the cached text before the image: the layout's opening markers, the V visual
+    /// tokens and what follows them (Conversation.BeginAnswer), then decoding of up to <paramref name="maxNewTokens"/>.
+    /// The caller owns the sequence.
     /// </summary>
     private DecodeSequence VisualPrefill(DecoderState lm, CompressorState compressor, int maxNewTokens, StageTimings timings)
     {
-        var tok = _models.Tokenizer;
-        var prompt = _models.Manifest.Prompt;
         int dim = lm.Spec.Dim, v = compressor.Compressor.Tokens;
-        if (prompt.IsChat)
-        {
-            int q = _questionIds.Length;
-            Grow((v + q) * dim);
-            compressor.VisualTokens.AsSpan(0, v * dim).CopyTo(_embeds);
-            lm.Embed(_questionIds, _embeds.AsSpan(v * dim, q * dim));
-            timings.VisualPositions = v + q;
-            return lm.BeginDecode(_prefixCache!, _embeds, v + q, maxNewTokens);
-        }
-        Grow((v + 2) * dim);
-        lm.Embed([tok.SpecialId(prompt.VisionStart!)], _embeds.AsSpan(0, dim));
-        compressor.VisualTokens.AsSpan(0, v * dim).CopyTo(_embeds.AsSpan(dim));
-        lm.Embed([tok.SpecialId(prompt.VisionEnd!)], _embeds.AsSpan((v + 1) * dim, dim));
-        timings.VisualPositions = v + 2;
-        return lm.BeginDecode(_prefixCache!, _embeds, v + 2, maxNewTokens);
-    }
-
-    /// <summary>The mean of <paramref name="ids"/>' token embeddings: a chat set's query embedding (zeros for no ids).</summary>
-    private float[] MeanEmbedding(DecoderState lm, IReadOnlyList<int> ids)
-    {
-        int dim = lm.Spec.Dim;
-        var mean = new float[dim];
-        if (ids.Count == 0) return mean;
-        Grow(ids.Count * dim);
-        lm.Embed([.. ids], _embeds.AsSpan(0, ids.Count * dim));
-        for (int i = 0; i < ids.Count; i++)
-            for (int j = 0; j < dim; j++) mean[j] += _embeds[i * dim + j];
-        for (int j = 0; j < dim; j++) mean[j] /= ids.Count;
-        return mean;
+        timings.VisualPositions = _conversation.AnswerPositions(v, dim);
+        return _conversation.BeginAnswer(lm, compressor.VisualTokens.AsSpan(0, v * dim), maxNewTokens);
     }
 
     /// <summary>
@@ -363,18 +291,12 @@ public sealed class FramePipeline : IDisposable
         return new FrameOutcome(ids, text.ToString(), a.SoFar.ToString(), a.Decoder.Done, restart, a.StartedAt, repetitive);
     }
 
-    private void Grow(int floats)
-    {
-        if (_embeds.Length < floats) _embeds = new float[Math.Max(floats, 2 * _embeds.Length)];
-    }
-
     /// <summary>Ends the answer in flight, frees the prefix cache and the lease.</summary>
     public void Dispose()
     {
         _answer?.Dispose();
         _answer = null;
-        _prefixCache?.Dispose();
-        _prefixCache = null;
+        _conversation.Dispose();
         _lease.Dispose();
         _kernels?.Dispose();
     }

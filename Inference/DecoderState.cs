@@ -55,6 +55,12 @@ public sealed class DecoderState : IDisposable
     /// <summary>New positions fed to the decoder by this state, summed over runs.</summary>
     public long PositionsProcessed { get; private set; }
 
+    /// <summary>Embedding values copied into the prefill's input by <see cref="BeginDecode(KvCache, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, int)"/>, summed (a test counts an answer restart's copies).</summary>
+    public long PrefillFloatsWritten { get; private set; }
+
+    /// <summary>Prompt embeddings by this state (<see cref="Embed"/> calls; decode steps not counted).</summary>
+    public long PromptEmbedRuns => _embedder.PromptRuns;
+
     /// <summary>Sequence length of this state's most recent run.</summary>
     public int LastRunLength { get; private set; }
 
@@ -173,11 +179,28 @@ public sealed class DecoderState : IDisposable
         int d = Spec.Dim;
         if (length <= 0 || embeddings.Length < length * d)
             throw new ArgumentException($"need {length} x {d} embedding values, got {embeddings.Length}", nameof(embeddings));
+        return BeginDecode(past, embeddings[..(length * d)], [], [], maxNewTokens);
+    }
+
+    /// <summary>
+    /// <see cref="BeginDecode(KvCache, ReadOnlySpan{float}, int, int)"/> over the embeddings of three runs of positions
+    /// one after the other (a prompt layout's opening markers, the visual tokens, the markers and text after them), each
+    /// copied once, straight into the prefill's input: the visual tokens go from the compressor's output to the decoder's
+    /// input in one copy, and constant parts are not embedded again.
+    /// </summary>
+    public DecodeSequence BeginDecode(KvCache past, ReadOnlySpan<float> first, ReadOnlySpan<float> second, ReadOnlySpan<float> third, int maxNewTokens)
+    {
+        int d = Spec.Dim, floats = first.Length + second.Length + third.Length, length = floats / d;
+        if (length <= 0 || floats % d != 0 || first.Length % d != 0 || second.Length % d != 0)
+            throw new ArgumentException($"need whole positions of {d} embedding values, got {first.Length} + {second.Length} + {third.Length}");
         if (maxNewTokens < 0) throw new InferenceException($"max tokens must be >= 0, got {maxNewTokens}");
         int total = past.Length + length;
         EnsureStepCapacity(total + maxNewTokens + 1);
         if (_prefillBinding is null || !ReferenceEquals(past, _prefillPast) || length != _prefillLength) MakePrefillBinding(past, length);
-        embeddings[..(length * d)].CopyTo(_prefillEmbeds);
+        first.CopyTo(_prefillEmbeds);
+        second.CopyTo(_prefillEmbeds.AsSpan(first.Length));
+        third.CopyTo(_prefillEmbeds.AsSpan(first.Length + second.Length));
+        PrefillFloatsWritten += floats;
         RunDecoder(_prefillBinding!);
         _prefillLogits.AsSpan((length - 1) * Spec.VocabSize, Spec.VocabSize).CopyTo(LastLogits);
         _prefillHidden.AsSpan((length - 1) * d, d).CopyTo(LastHidden);

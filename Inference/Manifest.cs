@@ -135,18 +135,17 @@ public sealed record TokenizerSpec(
 /// <paramref name="QueryEmbedding"/>: what a query-aware compressor is given, <c>last_hidden_state</c> (the decoder's
 /// hidden state at the query's last token; the default) or <c>question_embedding_mean</c> (the mean of the
 /// question's token embeddings, for a chat layout whose question follows the image).
+/// <paramref name="Layout"/>: any other layout written out as pieces (<see cref="PromptLayout"/>); the engine runs
+/// every layout through <see cref="PromptLayout.Of"/>, never by asking which kind a set is.
 /// </summary>
 public sealed record PromptSpec(IReadOnlyList<string> Stop, string? QueryStart = null, string? VisionStart = null, string? VisionEnd = null,
-    int? AnswerWords = null, ChatPromptSpec? Chat = null, string? QueryEmbedding = null)
+    int? AnswerWords = null, ChatPromptSpec? Chat = null, string? QueryEmbedding = null, PromptLayoutSpec? Layout = null)
 {
     /// <summary>The query embedding of the world layout: the decoder's hidden state at the query's last token.</summary>
     public const string LastHiddenState = "last_hidden_state";
 
     /// <summary>The query embedding of the chat layout: the mean of the question's token embeddings.</summary>
     public const string QuestionEmbeddingMean = "question_embedding_mean";
-
-    /// <summary>Whether the prompt follows a chat template (imported sets) rather than the world layout.</summary>
-    [JsonIgnore] public bool IsChat => Chat is not null;
 }
 
 /// <summary>

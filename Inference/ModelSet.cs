@@ -11,9 +11,10 @@ public sealed class ModelSet : IDisposable
     private readonly SessionFactory _factory;
 
     private ModelSet(string directory, Manifest manifest, SessionFactory factory, VisionEncoder vision,
-        TextTokenizer tokenizer, IReadOnlyList<LanguageModel> decoders)
+        TextTokenizer tokenizer, PromptLayout layout, IReadOnlyList<LanguageModel> decoders)
     {
         _factory = factory;
+        Layout = layout;
         Directory = directory;
         Manifest = manifest;
         Provider = factory.Provider;
@@ -32,6 +33,8 @@ public sealed class ModelSet : IDisposable
     public VisionEncoder Vision { get; }
     /// <summary>The tokenizer.</summary>
     public TextTokenizer Tokenizer { get; }
+    /// <summary>One user turn of the prompt, checked against the tokenizer (its pieces, markers and where the question goes).</summary>
+    public PromptLayout Layout { get; }
     /// <summary>Every decoder with its compressors.</summary>
     public IReadOnlyList<LanguageModel> Decoders { get; }
 
@@ -112,7 +115,7 @@ public sealed class ModelSet : IDisposable
             }
 
             var tokenizer = TextTokenizer.Load(directory, manifest.Tokenizer);
-            CheckPrompt(manifest.Prompt, tokenizer);
+            var layout = CheckPrompt(manifest.Prompt, tokenizer);
             if (manifest.Prompt.AnswerWords is < 1)
                 throw new InferenceException($"manifest.json prompt answer_words must be at least 1, got {manifest.Prompt.AnswerWords}");
 
@@ -174,7 +177,7 @@ public sealed class ModelSet : IDisposable
             defaultDecoder.Compressor(d.Compressor, d.Tokens);
 
             var vision = Adopt(new VisionEncoder(visionSession, vs, factory.CopiesInputsAtBind), visionSession);
-            return new ModelSet(Path.GetFullPath(directory), manifest, factory, vision, tokenizer, decoders);
+            return new ModelSet(Path.GetFullPath(directory), manifest, factory, vision, tokenizer, layout, decoders);
         }
         catch
         {
@@ -183,19 +186,18 @@ public sealed class ModelSet : IDisposable
         }
     }
 
-    /// <summary>The prompt's special tokens exist, its layout is whole, and its query embedding is one this build computes.</summary>
-    private static void CheckPrompt(PromptSpec prompt, TextTokenizer tokenizer)
+    /// <summary>The prompt's stop tokens exist and its layout is whole (<see cref="PromptLayout.Check"/>).</summary>
+    private static PromptLayout CheckPrompt(PromptSpec prompt, TextTokenizer tokenizer)
     {
         foreach (var t in prompt.Stop) tokenizer.SpecialId(t);
-        if (prompt.Chat is null)
+        if (prompt.Chat is null && prompt.Layout is null)
         {
             foreach (var (key, t) in new[] { ("query_start", prompt.QueryStart), ("vision_start", prompt.VisionStart), ("vision_end", prompt.VisionEnd) })
-                tokenizer.SpecialId(t ?? throw new InferenceException($"manifest.json prompt has no {key} (and no chat layout)"));
+                tokenizer.SpecialId(t ?? throw new InferenceException($"manifest.json prompt has no {key} (and no chat or layout)"));
         }
-        if (prompt.QueryEmbedding is not (null or PromptSpec.LastHiddenState or PromptSpec.QuestionEmbeddingMean))
-            throw new InferenceException($"manifest.json prompt query_embedding '{prompt.QueryEmbedding}' is not one this build computes ({PromptSpec.LastHiddenState}, {PromptSpec.QuestionEmbeddingMean})");
-        if (prompt.Chat is not null && prompt.QueryEmbedding is null or PromptSpec.LastHiddenState)
-            throw new InferenceException($"manifest.json prompt: a chat layout puts the question after the image, so its query_embedding must be {PromptSpec.QuestionEmbeddingMean}");
+        var layout = PromptLayout.Of(prompt);
+        layout.Check(tokenizer);
+        return layout;
     }
 
     /// <summary>Frees every session; leases must be disposed first.</summary>

@@ -48,6 +48,7 @@ internal sealed class TokenEmbedder : IDisposable
     public void Embed(ReadOnlySpan<int> ids, Span<float> destination)
     {
         int t = ids.Length, d = _model.Spec.Dim;
+        PromptRuns++;
         if (destination.Length < t * d)
             throw new ArgumentException($"destination holds {destination.Length} floats, {t * d} needed", nameof(destination));
         if (t == 1)
@@ -63,6 +64,9 @@ internal sealed class TokenEmbedder : IDisposable
         Count(OrtCall.Run(_model.EmbedSession, _run, InputNames, [input], OutputNames, [output], _model.Spec.Embed.File));
         output.GetTensorDataAsSpan<float>().CopyTo(destination);
     }
+
+    /// <summary>Calls of <see cref="Embed"/>: prompt text embedded, not decode steps (a test counts an answer restart's).</summary>
+    public long PromptRuns { get; private set; }
 
     private void Count(long ticks)
     {
