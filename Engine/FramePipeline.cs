@@ -121,7 +121,10 @@ public sealed class FramePipeline : IDisposable
     public string? Query => _query;
 
     /// <summary>The logits of this pipeline's latest decoder run under <paramref name="config"/> (tests compare cached and fresh frames).</summary>
-    internal float[] LastLogits(AskConfig config) => _lease.Decoder(config.Resolve(_models).Decoder).LastLogits;
+    internal float[] LastLogits(AskConfig config) => DecoderState(config).LastLogits;
+
+    /// <summary>This pipeline's state of the decoder <paramref name="config"/> names (tests count its work).</summary>
+    internal DecoderState DecoderState(AskConfig config) => _lease.Decoder(config.Resolve(_models).Decoder);
 
     /// <summary>
     /// Sets the question; a different one drops the visual tokens, and the conversation remakes what depends on it

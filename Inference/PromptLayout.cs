@@ -14,7 +14,7 @@ public sealed record ImageMarkersSpec(IReadOnlyList<string>? Open = null, IReadO
 /// A prompt layout written out in the manifest: the pieces before the image, the image's markers, the pieces after it.
 /// Sets that give none get theirs from the older keys (<see cref="PromptLayout.Of"/>).
 /// </summary>
-public sealed record PromptLayoutSpec(IReadOnlyList<PromptPieceSpec> BeforeImage, ImageMarkersSpec? Image, IReadOnlyList<PromptPieceSpec> AfterImage);
+public sealed record PromptLayoutSpec(IReadOnlyList<PromptPieceSpec> BeforeImage, IReadOnlyList<PromptPieceSpec> AfterImage, ImageMarkersSpec? Image = null);
 
 /// <summary>
 /// One user turn of a set's prompt as data, in the spirit of llama.cpp's mtmd chunks: the text before the image
