@@ -139,6 +139,18 @@ public sealed class FramePipeline : IDisposable
         _visualTokensValid = false;
     }
 
+    /// <summary>
+    /// The next frame is a new picture, whatever its thumbnail says: it is encoded, and what came from the last one is
+    /// not reused (an evaluation asks about unrelated scenes through one pipeline, where two may share a thumbnail).
+    /// </summary>
+    internal void NewPicture()
+    {
+        _haveFeatures = false;
+        _visualTokensValid = false;
+        _answer?.Dispose();
+        _answer = null;
+    }
+
     private GenerationOptions Generation(AskConfig config)
     {
         var options = config.Answer ?? AnswerOptions.Default;

@@ -72,6 +72,10 @@ public sealed class WorldEvaluation(AskPipeline pipeline)
 
         var items = new List<EvalItem>(count);
         config = config with { Answer = (config.Answer ?? AnswerOptions.Default) with { MaxTokens = 4, Temperature = 0 } };
+        pipeline.Resolve(config);  // an unknown decoder or V fails before any model runs
+        // One frame pipeline, so one lease, for every scene (before: one per scene): each scene is a new picture, and a
+        // question asked again reuses its prefix.
+        using var loop = new FramePipeline(pipeline.Models);
         for (int i = 0; i < count; i++)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -80,7 +84,9 @@ public sealed class WorldEvaluation(AskPipeline pipeline)
             var question = WorldQuestions.Generate(seed, 1)[0];
             var frame = WorldScene.RenderFrame(objs, renderSize ?? world.ImageSize);
             var answer = new System.Text.StringBuilder();
-            await foreach (var t in pipeline.AskAsync(frame, question.Text, config, new StageTimings(), cancellation))
+            loop.NewPicture();
+            loop.SetQuery(question.Text);
+            await foreach (var t in loop.AnswerAsync(frame, config, new StageTimings(), new FrameStats(), cancellation))
                 answer.Append(t.Text);
             items.Add(new EvalItem(seed, question.Family, question.Text, question.Answer(objs), answer.ToString().Trim().ToLowerInvariant()));
             progress?.Report(i + 1);

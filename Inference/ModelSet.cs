@@ -45,7 +45,16 @@ public sealed class ModelSet : IDisposable
     /// A new lease of the set's mutable state (buffers, bindings) for one user: valid until disposed, which
     /// must happen before the set is. Each pipeline, calibration or evaluation takes its own.
     /// </summary>
-    public InferenceLease Lease() => new(this);
+    public InferenceLease Lease()
+    {
+        Interlocked.Increment(ref _leasesTaken);
+        return new(this);
+    }
+
+    /// <summary>Leases taken of this set over its life (a test counts an evaluation's).</summary>
+    public long LeasesTaken => Interlocked.Read(ref _leasesTaken);
+
+    private long _leasesTaken;
 
     /// <summary>Which frame kernels run as graphs on this set's provider (<see cref="SessionFactory.FrameGraphUse"/>).</summary>
     public (bool Thumbnail, bool Preprocess) FrameGraphUse => _factory.FrameGraphUse(Vision.Spec.ImageSize);
