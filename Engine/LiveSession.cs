@@ -170,9 +170,10 @@ public sealed class LiveSession : IDisposable
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         var clock = Stopwatch.StartNew();
         Task? capture = _options.RealtimeFps is { } fps ? Task.Run(() => CaptureAsync(fps, stop.Token)) : null;
-        var stageMs = StageTimings.All.ToDictionary(s => s, _ => new List<double>());
-        var frameMs = new List<double>();
-        var worldStepOfPipelineFrame = new List<long>();  // the picture each pipeline frame saw, for scoring what an answer describes
+        // Fixed-size: memory stays flat however long the session runs (Reservoir, RecentFrames).
+        var stageMs = StageTimings.All.ToDictionary(s => s, _ => new Reservoir());
+        var frameMs = new Reservoir();
+        var worldStepOfPipelineFrame = new RecentFrames();  // the picture each pipeline frame saw, for scoring what an answer describes
         WorldQuestion? question = null;
         bool userAsked = false;
         int scored = 0, correct = 0, slowFrames = 0, queryTokens = 1;
@@ -291,7 +292,7 @@ public sealed class LiveSession : IDisposable
 
                 // Score a complete answer against the picture it is about (snapshot: where it started).
                 var answer = outcome.AnswerSoFar.Trim();
-                long describes = worldStepOfPipelineFrame[(int)Math.Min(outcome.AnswerStartedAt, worldStepOfPipelineFrame.Count - 1)];
+                long describes = worldStepOfPipelineFrame.At(outcome.AnswerStartedAt);
                 string? truth = question is null || _world is null || !outcome.AnswerDone ? null : _world.World.Truth(question, describes);
                 if (truth is not null)
                 {
@@ -361,13 +362,7 @@ public sealed class LiveSession : IDisposable
             scored == 0 ? null : new Accuracy(correct, scored), slowFrames);
     }
 
-    private static StagePercentiles Percentiles(string name, List<double> xs)
-    {
-        if (xs.Count == 0) return new StagePercentiles(name, null, null);
-        var sorted = xs.Order().ToList();
-        double At(double q) => sorted[(int)Math.Min(sorted.Count - 1, Math.Floor(q * sorted.Count))];
-        return new StagePercentiles(name, At(0.5), At(0.95));
-    }
+    private static StagePercentiles Percentiles(string name, Reservoir xs) => new(name, xs.Quantile(0.5), xs.Quantile(0.95));
 
     /// <summary>MonoGame's lag counter: slow frames raise it, on-time ones lower it; the flag sets high and clears at zero.</summary>
     private void UpdateRunningSlowly(bool slow, double ms, TimeSpan target)
