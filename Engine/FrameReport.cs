@@ -98,7 +98,11 @@ public sealed record FrameReport
     /// <summary>Per-stage wall time, ms (<see cref="StageTimings.Name"/> keys).</summary>
     [JsonPropertyName("timings_ms")] public required IReadOnlyDictionary<string, double> StageMs { get; init; }
 
-    /// <summary>The frame's own work, ms: stages, bookkeeping and observers (not waiting for the source or the pace).</summary>
+    /// <summary>
+    /// The frame's own work until this report was made, ms: the pipeline's stages and the session's bookkeeping (not
+    /// waiting for the source or the pace). The observers run after the report exists, so their time is not in it; it
+    /// is in the summary's frame percentiles and in the slow-frame count, which are measured once they have run.
+    /// </summary>
     [JsonPropertyName("frame_ms")] public required double FrameMs { get; init; }
 
     /// <summary>Time inside ONNX Runtime's Run on this frame, ms (the rest of <see cref="FrameMs"/> is the engine's own).</summary>
