@@ -29,10 +29,10 @@ public sealed class LatestFrame
     {
         lock (_gate)
         {
-            var deadline = DateTime.UtcNow + timeout;
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();  // monotonic, unlike the wall clock
             while (_slot is null)
             {
-                var left = deadline - DateTime.UtcNow;
+                var left = timeout - System.Diagnostics.Stopwatch.GetElapsedTime(start);
                 if (left <= TimeSpan.Zero || !Monitor.Wait(_gate, left))
                 {
                     frame = null;

@@ -15,7 +15,7 @@ public sealed partial class WindowsScreenSource : IScreenSource
     private readonly IntPtr _screenDc, _memoryDc, _bitmap, _previous;
     private readonly int _x, _y, _width, _height;
     private readonly byte[] _bgra;
-    private readonly DateTime _start = DateTime.UtcNow;
+    private readonly long _start = System.Diagnostics.Stopwatch.GetTimestamp();  // monotonic: a clock change cannot move frame times
 
     /// <summary>The screen through GDI (BitBlt of the desktop); <paramref name="region"/> limits it to X, Y, width, height.</summary>
     public WindowsScreenSource((int X, int Y, int Width, int Height)? region = null)
@@ -72,7 +72,7 @@ public sealed partial class WindowsScreenSource : IScreenSource
             rgb[o + 1] = _bgra[i + 1];
             rgb[o + 2] = _bgra[i];
         }
-        frame = new Frame(rgb, _width, _height, DateTime.UtcNow - _start);
+        frame = new Frame(rgb, _width, _height, System.Diagnostics.Stopwatch.GetElapsedTime(_start));
         return true;
     }
 

@@ -65,7 +65,7 @@ public sealed class X11ScreenSource : IScreenSource
     private readonly X11DisplayHandle _display;
     private readonly IntPtr _root;
     private readonly int _x, _y, _width, _height;
-    private readonly DateTime _start = DateTime.UtcNow;
+    private readonly long _start = System.Diagnostics.Stopwatch.GetTimestamp();  // monotonic: a clock change cannot move frame times
 
     /// <param name="displayName">X display, e.g. ":99"; null uses $DISPLAY.</param>
     /// <param name="region">x, y, width, height; null captures the whole screen.</param>
@@ -130,7 +130,7 @@ public sealed class X11ScreenSource : IScreenSource
                     }
                 }
             }
-            frame = new Frame(rgb, _width, _height, DateTime.UtcNow - _start);
+            frame = new Frame(rgb, _width, _height, System.Diagnostics.Stopwatch.GetElapsedTime(_start));
             return true;
         }
         finally
