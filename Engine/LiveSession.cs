@@ -158,7 +158,8 @@ public sealed class LiveSession : IDisposable
 
     /// <summary>
     /// Runs frames until the frame count, the duration, the source's end, a stopping fault or
-    /// <paramref name="cancellation"/> (between frames: the summary is returned either way).
+    /// <paramref name="cancellation"/> (between frames: the summary is returned either way). Each tick reads as
+    /// MonoGame's does: <see cref="AcquireAsync"/>, <see cref="Update"/>, <see cref="Present"/>, <see cref="PaceAsync"/>.
     /// </summary>
     public async Task<SessionSummary> RunAsync(CancellationToken cancellation = default)
     {
@@ -168,180 +169,16 @@ public sealed class LiveSession : IDisposable
         _pendingNotes.Clear();
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-        var clock = Stopwatch.StartNew();
-        Task? capture = _options.RealtimeFps is { } fps ? Task.Run(() => CaptureAsync(fps, stop.Token)) : null;
-        // Fixed-size: memory stays flat however long the session runs (Reservoir, RecentFrames).
-        var stageMs = StageTimings.All.ToDictionary(s => s, _ => new Reservoir());
-        var frameMs = new Reservoir();
-        var worldStepOfPipelineFrame = new RecentFrames();  // the picture each pipeline frame saw, for scoring what an answer describes
-        WorldQuestion? question = null;
-        bool userAsked = false;
-        int scored = 0, correct = 0, slowFrames = 0, queryTokens = 1;
-        long done = 0, f = 0;
-        (LiveConfiguration Config, int QueryTokens, double Flops)? flops = null;
-        string? lastFault = null;
-        int faultRepeats = 0;
-        void FlushRepeats()
-        {
-            if (faultRepeats > 0)
-                Note(NoteLevel.Warning, $"source {_source.Name}: the failure above repeated {faultRepeats} more time{(faultRepeats == 1 ? "" : "s")}");
-            (lastFault, faultRepeats) = (null, 0);
-        }
-        var end = SessionEnd.Completed;
+        var run = new Run(stop.Token, new WorldQuiz(_world, _options.Query is not null, _options.QuestionEvery));
+        run.Capture = _options.RealtimeFps is { } fps ? Task.Run(() => CaptureAsync(fps, stop.Token)) : null;
         long frames = _options.Frames ?? long.MaxValue;
-        var target = _options.TargetFrameTime;
-        var pace = _options.TargetFps is { } tf ? TimeSpan.FromSeconds(1 / tf) : (TimeSpan?)null;
-        var maxElapsed = TimeSpan.FromMilliseconds(_options.MaxElapsedMs);
-        long previousStart = Stopwatch.GetTimestamp(), nextTick = previousStart;
         try
         {
-            for (; f < frames && !stop.IsCancellationRequested && !(_options.DurationSeconds is { } limit && clock.Elapsed.TotalSeconds >= limit); f++)
+            while (run.Frame < frames && !stop.IsCancellationRequested && !(_options.DurationSeconds is { } limit && run.Clock.Elapsed.TotalSeconds >= limit))
             {
-                FlushCaptureNotes();
-                ApplyControls(f);
-                if (_paused)
-                {
-                    await Task.Delay(50, stop.Token);
-                    f--;  // a paused frame is not a frame
-                    previousStart = Stopwatch.GetTimestamp();
-                    continue;
-                }
-                while (_questions.TryDequeue(out var line))
-                {
-                    try
-                    {
-                        _pipeline.SetQuery(line);
-                        question = null;  // a typed question has no known truth
-                        userAsked = true;
-                        Note(NoteLevel.Info, $"frame {f}: new question: {_pipeline.Query}");
-                    }
-                    catch (EngineException e)
-                    {
-                        Note(NoteLevel.Warning, $"ignored question: {e.Message}");
-                    }
-                }
-
-                // Acquire: the newest frame from the capture thread, or one read here.
-                Frame? frame;
-                long acquireStart = Stopwatch.GetTimestamp();
-                try
-                {
-                    frame = capture is null ? (_source.TryRead(out var read) ? read : null) : Take(stop.Token);
-                    if (frame is null)
-                    {
-                        Note(NoteLevel.Warning, $"source {_source.Name} ended after {done} frames");
-                        break;
-                    }
-                }
-                catch (CaptureException e)
-                {
-                    bool skip = _options.OnSourceError == SourceErrorPolicy.Skip;
-                    // The same failure again (a folder emptied under a looping source) is one line with a count,
-                    // not one a frame; the record still gets every lost frame. Repeats back off, up to 0.5 s.
-                    bool repeat = skip && e.Message == lastFault;
-                    if (!repeat) FlushRepeats();
-                    Note(NoteLevel.Warning, $"source {_source.Name} failed at frame {f}: {e.Message}{(skip ? "; skipping the frame" : "; stopping")}", f, e.Message, repeat);
-                    if (!skip)
-                    {
-                        end = SessionEnd.SourceFailed;
-                        break;
-                    }
-                    lastFault = e.Message;
-                    if (repeat) await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(500, 10 * ++faultRepeats)), stop.Token);
-                    continue;
-                }
-                FlushRepeats();
-
-                if (_world is not null && _options.Query is null && !userAsked && f % _options.QuestionEvery == 0)
-                {
-                    // A question about the scene as it is now (objects have moved since frame 0).
-                    long step = WorldFrameSource.StepOf(frame);
-                    var objects = _world.World.ObjectsAt(step);
-                    int index = (int)(f / _options.QuestionEvery);
-                    question = WorldQuestions.For(objects, WorldQuestions.QuestionSeed(_world.World.Seed, index))
-                               ?? WorldQuestions.For(objects, WorldQuestions.QuestionSeed(_world.World.Seed, index), "count")!;
-                    _pipeline.SetQuery(question.Text);
-                }
-
-                // Update: one frame of the pipeline.
-                long start = Stopwatch.GetTimestamp();
-                double acquireMs = Stopwatch.GetElapsedTime(acquireStart, start).TotalMilliseconds;
-                var elapsed = Stopwatch.GetElapsedTime(previousStart, start);
-                if (elapsed > maxElapsed) elapsed = maxElapsed;  // a stall or a pause is not caught up
-                previousStart = start;
-                var timings = new StageTimings();
-                var stats = new FrameStats();
-                var config = _configuration;
-                worldStepOfPipelineFrame.Add(_world is null ? 0 : WorldFrameSource.StepOf(frame));
-                FrameOutcome outcome;
-                var runBefore = _pipeline.RunTime;
-                try
-                {
-                    outcome = _pipeline.RunFrame(frame, config.Config, config.TokensPerFrame, _mode, timings, stats, stop.Token);
-                }
-                catch (InferenceException e) when (e.ExitCode == 1)
-                {
-                    // A runtime failure on one frame: logged and skipped; the loop goes on.
-                    Note(NoteLevel.Warning, $"frame {f} skipped: {e.Message}", f, e.Message);
-                    continue;
-                }
-                double runMs = (_pipeline.RunTime - runBefore).TotalMilliseconds;
-                if (timings.QueryTokens > 0) queryTokens = timings.QueryTokens;
-                if (outcome.Repetitive && outcome.AnswerDone)
-                    Note(NoteLevel.Warning, $"note: frame {f}: the answer repeated itself; stopped it after {outcome.AnswerSoFar.Length} characters");
-
-                // Score a complete answer against the picture it is about (snapshot: where it started).
-                var answer = outcome.AnswerSoFar.Trim();
-                long describes = worldStepOfPipelineFrame.At(outcome.AnswerStartedAt);
-                string? truth = question is null || _world is null || !outcome.AnswerDone ? null : _world.World.Truth(question, describes);
-                if (truth is not null)
-                {
-                    scored++;
-                    if (answer == truth) correct++;
-                }
-                done++;
-                if (flops is not { } known || !ReferenceEquals(known.Config, config) || known.QueryTokens != queryTokens)
-                {
-                    // Made again only when the configuration or the query's length changes, not every frame.
-                    var decoderSpec = _set.Manifest.FindDecoder(config.Decoder);
-                    var compressorSpec = decoderSpec.Compressors.First(c => c.Kind == config.Compressor);
-                    flops = known = (config, queryTokens, FlopsModel.Ask(_set.Manifest, decoderSpec, compressorSpec, config.Tokens, queryTokens, 2).PerFrameCachedQuery);
-                }
-                var report = new FrameReport
-                {
-                    Index = f, CapturedSeconds = Math.Round(frame.Timestamp.TotalSeconds, 6), Question = _pipeline.Query ?? "", Answer = answer,
-                    AnswerDone = outcome.AnswerDone, AnswerRestarted = outcome.AnswerRestarted, NewTokens = outcome.NewTokenIds.Count,
-                    Truth = truth, Correct = truth is null ? null : answer == truth, LiveAccuracy = scored == 0 ? null : (double)correct / scored,
-                    VisionRan = stats.VisionRan, QueryPrefilled = stats.QueryPrefilled, CompressorRan = stats.CompressorRan,
-                    SceneChange = float.IsFinite(stats.SceneChange) ? stats.SceneChange : null, StageMs = timings.ToDictionary(),
-                    FrameMs = Math.Round(Stopwatch.GetElapsedTime(start).TotalMilliseconds, 3), ElapsedMs = Math.Round(elapsed.TotalMilliseconds, 3), RunMs = runMs, AcquireMs = acquireMs,
-                    Fps = Math.Round(done / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), 2), IsRunningSlowly = IsRunningSlowly,
-                    Dropped = _latest.Counts.Dropped, Decoder = config.Decoder, Compressor = config.Compressor, Tokens = config.Tokens,
-                    Flops = known.Flops,
-                    BudgetFlops = config.BudgetFlops, Controls = Controls, Counters = _pipeline.Counters, Picture = new FramePicture(frame),
-                };
-                foreach (var o in _observers) o.OnFrame(report);
-
-                // The frame's own time (observers included: a slow one makes slow frames) against the target.
-                double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-                frameMs.Add(ms);
-                foreach (var s in StageTimings.All) stageMs[s].Add(timings[s]);
-                if (target is { } t)
-                {
-                    bool slow = ms > t.TotalMilliseconds;
-                    if (slow) slowFrames++;
-                    UpdateRunningSlowly(slow, ms, t);
-                }
-
-                // Pace: wait for the next tick; a frame behind by more than the clamp does not catch up.
-                if (pace is { } period)
-                {
-                    nextTick += (long)(period.TotalSeconds * Stopwatch.Frequency);
-                    long now = Stopwatch.GetTimestamp();
-                    if (Stopwatch.GetElapsedTime(nextTick, now) > maxElapsed) nextTick = now;
-                    var wait = Stopwatch.GetElapsedTime(now, nextTick);
-                    if (wait > TimeSpan.Zero) await Task.Delay(wait, stop.Token);
-                }
+                var tick = await TickAsync(run);
+                if (tick == Tick.Stop) break;
+                if (tick == Tick.Next) run.Frame++;
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -350,16 +187,196 @@ public sealed class LiveSession : IDisposable
         }
         finally
         {
-            FlushRepeats();
+            FlushRepeats(run);
             stop.Cancel();  // ends the capture thread
-            if (capture is not null) await capture;
+            if (run.Capture is not null) await run.Capture;
             FlushCaptureNotes();
         }
-        if (cancellation.IsCancellationRequested) end = SessionEnd.Interrupted;
-        return new SessionSummary(end, done, clock.Elapsed.TotalSeconds, _source.Name, _configuration.Label, Provider,
-            capture is null ? null : _latest.Counts, _pipeline.Counters, Percentiles("frame", frameMs),
-            StageTimings.All.Select(s => Percentiles(StageTimings.Name(s), stageMs[s])).ToList(),
-            scored == 0 ? null : new Accuracy(correct, scored), slowFrames);
+        if (cancellation.IsCancellationRequested) run.End = SessionEnd.Interrupted;
+        return new SessionSummary(run.End, run.Done, run.Clock.Elapsed.TotalSeconds, _source.Name, _configuration.Label, Provider,
+            run.Capture is null ? null : _latest.Counts, _pipeline.Counters, Percentiles("frame", run.FrameMs),
+            StageTimings.All.Select(s => Percentiles(StageTimings.Name(s), run.StageMs[s])).ToList(), run.Quiz.Accuracy, run.SlowFrames);
+    }
+
+    private enum Tick { Paused, Next, Stop }
+
+    /// <summary>What one run keeps between its frames; fixed-size, so memory stays flat however long it runs.</summary>
+    private sealed class Run(CancellationToken stop, WorldQuiz quiz)
+    {
+        public CancellationToken Stop { get; } = stop;
+        public WorldQuiz Quiz { get; } = quiz;
+        public Stopwatch Clock { get; } = Stopwatch.StartNew();
+        public Task? Capture { get; set; }
+        public Dictionary<Stage, Reservoir> StageMs { get; } = StageTimings.All.ToDictionary(s => s, _ => new Reservoir());
+        public Reservoir FrameMs { get; } = new();
+        public long Frame, Done, PreviousStart = Stopwatch.GetTimestamp(), NextTick = Stopwatch.GetTimestamp();
+        public int SlowFrames, QueryTokens = 1, FaultRepeats;
+        public string? LastFault;
+        public SessionEnd End = SessionEnd.Completed;
+        public (LiveConfiguration Config, int QueryTokens, double Flops)? Flops;
+    }
+
+    /// <summary>One tick: controls and questions, then acquire, update, present and pace a frame.</summary>
+    private async Task<Tick> TickAsync(Run run)
+    {
+        FlushCaptureNotes();
+        ApplyControls(run.Frame);
+        if (_paused)
+        {
+            await Task.Delay(50, run.Stop);
+            run.PreviousStart = Stopwatch.GetTimestamp();  // a paused frame is not a frame
+            return Tick.Paused;
+        }
+        TakeQuestions(run);
+        long acquireStart = Stopwatch.GetTimestamp();
+        var (frame, tick) = await AcquireAsync(run);
+        if (frame is null) return tick;
+        run.Quiz.BeforeFrame(run.Frame, frame, _pipeline);
+        long start = Stopwatch.GetTimestamp();
+        var updated = Update(run, frame, start, Stopwatch.GetElapsedTime(acquireStart, start).TotalMilliseconds);
+        if (updated is not { } u) return Tick.Next;  // a runtime fault on this frame: logged, skipped
+        Present(run, u.Report, u.Timings, start);
+        await PaceAsync(run);
+        return Tick.Next;
+    }
+
+    /// <summary>Posted questions, in order; a bad one is logged and ignored.</summary>
+    private void TakeQuestions(Run run)
+    {
+        while (_questions.TryDequeue(out var line))
+        {
+            try
+            {
+                _pipeline.SetQuery(line);
+                run.Quiz.UserAsked();
+                Note(NoteLevel.Info, $"frame {run.Frame}: new question: {_pipeline.Query}");
+            }
+            catch (EngineException e)
+            {
+                Note(NoteLevel.Warning, $"ignored question: {e.Message}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// The newest frame from the capture thread, or one read here. A source that ended stops the run; a failure
+    /// stops it or skips the frame (<see cref="LiveSessionOptions.OnSourceError"/>), the same failure again being one
+    /// line with a count and a growing back-off (up to 0.5 s) rather than a line a frame.
+    /// </summary>
+    private async Task<(Frame? Frame, Tick Tick)> AcquireAsync(Run run)
+    {
+        try
+        {
+            var frame = run.Capture is null ? (_source.TryRead(out var read) ? read : null) : Take(run.Stop);
+            if (frame is null)
+            {
+                Note(NoteLevel.Warning, $"source {_source.Name} ended after {run.Done} frames");
+                return (null, Tick.Stop);
+            }
+            FlushRepeats(run);
+            return (frame, Tick.Next);
+        }
+        catch (CaptureException e)
+        {
+            bool skip = _options.OnSourceError == SourceErrorPolicy.Skip;
+            bool repeat = skip && e.Message == run.LastFault;
+            if (!repeat) FlushRepeats(run);
+            Note(NoteLevel.Warning, $"source {_source.Name} failed at frame {run.Frame}: {e.Message}{(skip ? "; skipping the frame" : "; stopping")}", run.Frame, e.Message, repeat);
+            if (!skip)
+            {
+                run.End = SessionEnd.SourceFailed;
+                return (null, Tick.Stop);
+            }
+            run.LastFault = e.Message;
+            if (repeat) await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(500, 10 * ++run.FaultRepeats)), run.Stop);
+            return (null, Tick.Next);
+        }
+    }
+
+    private void FlushRepeats(Run run)
+    {
+        if (run.FaultRepeats > 0)
+            Note(NoteLevel.Warning, $"source {_source.Name}: the failure above repeated {run.FaultRepeats} more time{(run.FaultRepeats == 1 ? "" : "s")}");
+        (run.LastFault, run.FaultRepeats) = (null, 0);
+    }
+
+    /// <summary>One frame of the pipeline, the answer scored, and the frame's report; null when the frame failed (logged).</summary>
+    private (FrameReport Report, StageTimings Timings)? Update(Run run, Frame frame, long start, double acquireMs)
+    {
+        var elapsed = Stopwatch.GetElapsedTime(run.PreviousStart, start);
+        var maxElapsed = TimeSpan.FromMilliseconds(_options.MaxElapsedMs);
+        if (elapsed > maxElapsed) elapsed = maxElapsed;  // a stall or a pause is not caught up
+        run.PreviousStart = start;
+        var (timings, stats, config) = (new StageTimings(), new FrameStats(), _configuration);
+        FrameOutcome outcome;
+        var runBefore = _pipeline.RunTime;
+        try
+        {
+            outcome = _pipeline.RunFrame(frame, config.Config, config.TokensPerFrame, _mode, timings, stats, run.Stop);
+        }
+        catch (InferenceException e) when (e.ExitCode == 1)
+        {
+            Note(NoteLevel.Warning, $"frame {run.Frame} skipped: {e.Message}", run.Frame, e.Message);
+            return null;
+        }
+        double runMs = (_pipeline.RunTime - runBefore).TotalMilliseconds;
+        if (timings.QueryTokens > 0) run.QueryTokens = timings.QueryTokens;
+        if (outcome.Repetitive && outcome.AnswerDone)
+            Note(NoteLevel.Warning, $"note: frame {run.Frame}: the answer repeated itself; stopped it after {outcome.AnswerSoFar.Length} characters");
+        var answer = outcome.AnswerSoFar.Trim();
+        var truth = run.Quiz.Score(outcome, answer);
+        run.Done++;
+        var report = new FrameReport
+        {
+            Index = run.Frame, CapturedSeconds = Math.Round(frame.Timestamp.TotalSeconds, 6), Question = _pipeline.Query ?? "", Answer = answer,
+            AnswerDone = outcome.AnswerDone, AnswerRestarted = outcome.AnswerRestarted, NewTokens = outcome.NewTokenIds.Count,
+            Truth = truth, Correct = truth is null ? null : answer == truth, LiveAccuracy = run.Quiz.Accuracy?.Value,
+            VisionRan = stats.VisionRan, QueryPrefilled = stats.QueryPrefilled, CompressorRan = stats.CompressorRan,
+            SceneChange = float.IsFinite(stats.SceneChange) ? stats.SceneChange : null, StageMs = timings.ToDictionary(),
+            FrameMs = Math.Round(Stopwatch.GetElapsedTime(start).TotalMilliseconds, 3), ElapsedMs = Math.Round(elapsed.TotalMilliseconds, 3), RunMs = runMs, AcquireMs = acquireMs,
+            Fps = Math.Round(run.Done / Math.Max(run.Clock.Elapsed.TotalSeconds, 1e-9), 2), IsRunningSlowly = IsRunningSlowly,
+            Dropped = _latest.Counts.Dropped, Decoder = config.Decoder, Compressor = config.Compressor, Tokens = config.Tokens,
+            Flops = FrameFlops(run, config), BudgetFlops = config.BudgetFlops, Controls = Controls, Counters = _pipeline.Counters,
+            Picture = new FramePicture(frame),
+        };
+        return (report, timings);
+    }
+
+    /// <summary>The frame's FLOPs, made again only when the configuration or the query's length changes, not every frame.</summary>
+    private double FrameFlops(Run run, LiveConfiguration config)
+    {
+        if (run.Flops is { } known && ReferenceEquals(known.Config, config) && known.QueryTokens == run.QueryTokens) return known.Flops;
+        var decoderSpec = _set.Manifest.FindDecoder(config.Decoder);
+        var compressorSpec = decoderSpec.Compressors.First(c => c.Kind == config.Compressor);
+        double flops = FlopsModel.Ask(_set.Manifest, decoderSpec, compressorSpec, config.Tokens, run.QueryTokens, 2).PerFrameCachedQuery;
+        run.Flops = (config, run.QueryTokens, flops);
+        return flops;
+    }
+
+    /// <summary>Hands the report to every observer, then measures the frame's own time (observers included) against the target.</summary>
+    private void Present(Run run, FrameReport report, StageTimings timings, long start)
+    {
+        foreach (var o in _observers) o.OnFrame(report);
+        double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        run.FrameMs.Add(ms);
+        foreach (var s in StageTimings.All) run.StageMs[s].Add(timings[s]);
+        if (_options.TargetFrameTime is { } t)
+        {
+            bool slow = ms > t.TotalMilliseconds;
+            if (slow) run.SlowFrames++;
+            UpdateRunningSlowly(slow, ms, t);
+        }
+    }
+
+    /// <summary>Waits for the next tick of <c>--target-fps</c>; a frame behind by more than the clamp does not catch up.</summary>
+    private async Task PaceAsync(Run run)
+    {
+        if (_options.TargetFps is not { } fps) return;
+        run.NextTick += (long)(Stopwatch.Frequency / fps);
+        long now = Stopwatch.GetTimestamp();
+        if (Stopwatch.GetElapsedTime(run.NextTick, now) > TimeSpan.FromMilliseconds(_options.MaxElapsedMs)) run.NextTick = now;
+        var wait = Stopwatch.GetElapsedTime(now, run.NextTick);
+        if (wait > TimeSpan.Zero) await Task.Delay(wait, run.Stop);
     }
 
     private static StagePercentiles Percentiles(string name, Reservoir xs) => new(name, xs.Quantile(0.5), xs.Quantile(0.95));
