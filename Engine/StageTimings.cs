@@ -51,6 +51,9 @@ public sealed class StageTimings
 
     internal void Add(Stage stage, long startTimestamp) => _ms[(int)stage] += Stopwatch.GetElapsedTime(startTimestamp).TotalMilliseconds;
 
+    /// <summary>Adds <paramref name="ticks"/> Stopwatch ticks a stage took (measured by the layer that ran it).</summary>
+    internal void AddTicks(Stage stage, long ticks) => _ms[(int)stage] += ticks * 1000.0 / Stopwatch.Frequency;
+
     /// <summary>Stage name to ms (rounded to the microsecond), in pipeline order.</summary>
     public IReadOnlyDictionary<string, double> ToDictionary()
     {

@@ -1,41 +1,75 @@
 namespace Assistant.Inference;
 
 /// <summary>
-/// What <see cref="Conversation.Prepare"/> did: the text before the image was prefilled, the parts that depend on the
-/// question were made again (then the query embedding changed), and the ids of the part holding the question.
+/// What <see cref="Conversation.Prepare"/> did on a frame: the states it prepared, which parts of the chain ran, the
+/// ids of the part holding the question (when it was made), and the Stopwatch ticks of the vision encoder, the
+/// prompt's text and the compressor.
 /// </summary>
-public readonly record struct TurnWork(bool PrefixPrefilled, bool QuestionPrepared, int QuestionTokens);
+public readonly record struct TurnWork(DecoderState Decoder, CompressorState Compressor, bool VisionRan, bool PrefixPrefilled,
+    bool QuestionPrepared, bool CompressorRan, int QuestionTokens, long VisionTicks, long TextTicks, long CompressTicks);
 
 /// <summary>
-/// One user's turn on a set's <see cref="PromptLayout"/>: the question, and what the next answer needs, each part made
-/// again only when what it depends on changed.
+/// One user's conversation with a set about a moving picture: its own <see cref="InferenceLease"/>, and what the next
+/// answer needs as a chain of dependencies, each link made again only when what it depends on changed.
 /// <list type="bullet">
+/// <item>features: the picture (the caller writes new pixels into <see cref="Vision"/> and says so, <see cref="PictureChanged"/>);</item>
 /// <item>the prefix, the text before the image prefilled into a KV cache: per decoder, and per question when the
 /// layout puts the question there (a world set); a chat set's template prefix is made once per decoder;</item>
-/// <item>the query embedding a query-aware compressor takes: per decoder and question (the decoder's last hidden
-/// state after the prefix, or the mean of the question's token embeddings);</item>
-/// <item>the head and the tail: the embeddings of the image's opening markers (per decoder), and of its closing markers
-/// with the text after the image (per decoder, and per question when it is there).</item>
+/// <item>the query embedding: per decoder and question (the decoder's last hidden state after the prefix, or the
+/// mean of the question's token embeddings);</item>
+/// <item>the head and the tail: the embeddings of the image's opening markers (per decoder), and of its closing
+/// markers with the text after the image (per decoder, and per question when it is there);</item>
+/// <item>the visual tokens: per features, query embedding and compressor.</item>
 /// </list>
 /// An answer prefills [head][V visual tokens][tail] on the prefix (<see cref="BeginAnswer"/>): the visual tokens are
 /// copied once, from the compressor's output into the decoder's input, and nothing constant is embedded again. No
-/// caller asks which layout a set has. Owns the prefix cache (freed by Dispose); the decoder states it is given must
-/// come from one lease and outlive it. One thread at a time.
+/// caller asks which layout a set has (<see cref="PromptLayout"/>). Owns its lease and the prefix cache, both freed
+/// by Dispose; the set must outlive it. One thread at a time.
 /// </summary>
-public sealed class Conversation(PromptLayout layout, TextTokenizer tokenizer) : IDisposable
+public sealed class Conversation : IDisposable
 {
+    private readonly PromptLayout _layout;
+    private readonly TextTokenizer _tokenizer;
+    private readonly InferenceLease _lease;  // lifetime: this conversation's
     private readonly List<int> _ids = [];
     private string? _question;
+    private bool _featuresValid, _tokensValid;
+    private CompressorState? _compressedBy;
+    private (DecoderState Decoder, CompressorState Compressor)? _prepared;
     private KvCache? _prefix;
     private DecoderState? _prefixFor, _headFor, _tailFor;
     private string? _prefixQuestion, _tailQuestion;
     private float[] _head = [], _tail = [], _scratch = [], _queryEmbedding = [];
 
-    /// <summary>A conversation on <paramref name="set"/>'s layout and tokenizer.</summary>
-    public Conversation(ModelSet set) : this(set.Layout, set.Tokenizer) { }
+    /// <summary>A conversation on <paramref name="set"/>, with a lease of its own.</summary>
+    public Conversation(ModelSet set)
+    {
+        _layout = set.Layout;
+        _tokenizer = set.Tokenizer;
+        _lease = set.Lease();
+    }
+
+    /// <summary>The vision state the caller writes a new picture's pixels into (then <see cref="PictureChanged"/>).</summary>
+    public VisionState Vision => _lease.Vision;
+
+    /// <summary>Whether the features describe the last picture written (false after <see cref="PictureChanged"/> until the next encode succeeds).</summary>
+    public bool HasFeatures => _featuresValid;
+
+    /// <summary>Time inside ONNX Runtime's Run by this conversation's states.</summary>
+    public TimeSpan RunTime => _lease.RunTime;
+
+    /// <summary>This conversation's state of <paramref name="model"/> (tests read its logits and counters).</summary>
+    public DecoderState Decoder(LanguageModel model) => _lease.Decoder(model);
+
+    /// <summary>New pixels are in <see cref="Vision"/>: the features, and all that follows from them, are made again.</summary>
+    public void PictureChanged()
+    {
+        _featuresValid = false;
+        _tokensValid = false;
+    }
 
     /// <summary>The layout this conversation follows.</summary>
-    public PromptLayout Layout => layout;
+    public PromptLayout Layout => _layout;
 
     /// <summary>The question; null until <see cref="SetQuestion"/>.</summary>
     public string? Question => _question;
@@ -46,13 +80,57 @@ public sealed class Conversation(PromptLayout layout, TextTokenizer tokenizer) :
     /// <summary>Prefills of the text before the image over this conversation's life.</summary>
     public long PrefixPrefills { get; private set; }
 
+    /// <summary>Vision encoder runs, question preparations and compressor runs over this conversation's life.</summary>
+    public (long Vision, long Questions, long Compressor) Runs { get; private set; }
+
     /// <summary>Sets the question (already validated by the caller); what depends on it is made again by the next <see cref="Prepare"/>.</summary>
     public void SetQuestion(string question) => _question = question;
 
-    /// <summary>Makes, on <paramref name="lm"/>, whatever part of the turn is stale; says what ran.</summary>
-    public TurnWork Prepare(DecoderState lm)
+    /// <summary>
+    /// Makes whatever link of the chain is stale for <paramref name="model"/> and <paramref name="compressor"/>: the
+    /// features, the prompt's text, the visual tokens; says what ran. A failure leaves the failed link stale, so the
+    /// next call makes it again rather than reuse what no longer describes the picture.
+    /// </summary>
+    public TurnWork Prepare(LanguageModel model, Compressor compressor)
+    {
+        var lm = _lease.Decoder(model);
+        var comp = _lease.Compressor(compressor);
+        var vision = _lease.Vision;
+        long visionTicks = 0, textTicks = 0, compressTicks = 0;
+        bool visionRan = false, compressorRan = false;
+        if (!_featuresValid)
+        {
+            long t = System.Diagnostics.Stopwatch.GetTimestamp();
+            _tokensValid = false;
+            vision.Encode();
+            visionTicks = System.Diagnostics.Stopwatch.GetTimestamp() - t;
+            _featuresValid = visionRan = true;
+        }
+        long tt = System.Diagnostics.Stopwatch.GetTimestamp();
+        var (prefixPrefilled, questionPrepared, questionTokens) = PrepareText(lm);
+        if (prefixPrefilled || questionPrepared) textTicks = System.Diagnostics.Stopwatch.GetTimestamp() - tt;
+        if (questionPrepared) _tokensValid = false;
+        if (!_tokensValid || !ReferenceEquals(_compressedBy, comp))
+        {
+            long t = System.Diagnostics.Stopwatch.GetTimestamp();
+            _tokensValid = false;
+            comp.Compress(vision.Features, vision.FeaturesMulti, vision.Spec.Patches, _queryEmbedding);
+            compressTicks = System.Diagnostics.Stopwatch.GetTimestamp() - t;
+            _compressedBy = comp;
+            _tokensValid = compressorRan = true;
+        }
+        _prepared = (lm, comp);
+        var runs = Runs;
+        Runs = (runs.Vision + (visionRan ? 1 : 0), runs.Questions + (questionPrepared ? 1 : 0), runs.Compressor + (compressorRan ? 1 : 0));
+        return new TurnWork(lm, comp, visionRan, prefixPrefilled, questionPrepared, compressorRan, questionTokens, visionTicks, textTicks, compressTicks);
+    }
+
+    /// <summary>The prompt's text on <paramref name="lm"/>: the prefix, the query embedding, the head and the tail, each when stale.</summary>
+    private (bool PrefixPrefilled, bool QuestionPrepared, int QuestionTokens) PrepareText(DecoderState lm)
     {
         var question = _question ?? throw new InferenceException("no question: ask a question first");
+        var layout = _layout;
+        var tokenizer = _tokenizer;
         bool before = layout.QuestionBeforeImage;
         bool prefixStale = _prefix is null || !ReferenceEquals(_prefixFor, lm) || (before && !string.Equals(_prefixQuestion, question, StringComparison.Ordinal));
         bool tailStale = !ReferenceEquals(_tailFor, lm) || (!before && !string.Equals(_tailQuestion, question, StringComparison.Ordinal));
@@ -98,22 +176,23 @@ public sealed class Conversation(PromptLayout layout, TextTokenizer tokenizer) :
                 questionTokens = _ids.Count - markers;
             }
         }
-        return new TurnWork(prefixStale, before ? prefixStale : tailStale, questionTokens);
+        return (prefixStale, before ? prefixStale : tailStale, questionTokens);
     }
 
     /// <summary>
-    /// Prefills [head][<paramref name="visualTokens"/>][tail] on the prefix made by <see cref="Prepare"/> for
-    /// <paramref name="lm"/> and starts decoding up to <paramref name="maxNewTokens"/> after it; the caller owns the sequence.
+    /// Prefills [head][visual tokens][tail] on the prefix, for the states <see cref="Prepare"/> last prepared, and starts
+    /// decoding up to <paramref name="maxNewTokens"/> after it; the caller owns the sequence.
     /// </summary>
-    public DecodeSequence BeginAnswer(DecoderState lm, ReadOnlySpan<float> visualTokens, int maxNewTokens)
+    public DecodeSequence BeginAnswer(int maxNewTokens)
     {
-        if (_prefix is null || !ReferenceEquals(_prefixFor, lm) || !ReferenceEquals(_tailFor, lm) || !ReferenceEquals(_headFor, lm))
-            throw new InvalidOperationException("Prepare the conversation on this decoder state before an answer");
-        return lm.BeginDecode(_prefix, _head, visualTokens, _tail, maxNewTokens);
+        if (_prepared is not var (lm, comp) || _prefix is null || !_tokensValid)
+            throw new InvalidOperationException("Prepare the conversation before an answer");
+        int v = comp.Compressor.Tokens;
+        return lm.BeginDecode(_prefix, _head, comp.VisualTokens.AsSpan(0, v * lm.Spec.Dim), _tail, maxNewTokens);
     }
 
-    /// <summary>Positions an answer prefills around <paramref name="visualTokens"/> visual tokens (after <see cref="Prepare"/>).</summary>
-    public int AnswerPositions(int visualTokens, int dim) => visualTokens + (_head.Length + _tail.Length) / dim;
+    /// <summary>Positions an answer prefills for the prepared states: markers, visual tokens, the text after them.</summary>
+    public int AnswerPositions => _prepared is var (lm, comp) ? comp.Compressor.Tokens + (_head.Length + _tail.Length) / lm.Spec.Dim : 0;
 
     private static float[] EmbedAll(DecoderState lm, int[] ids)
     {
@@ -138,11 +217,13 @@ public sealed class Conversation(PromptLayout layout, TextTokenizer tokenizer) :
         if (buffer.Length < floats) buffer = new float[Math.Max(floats, 2 * buffer.Length)];
     }
 
-    /// <summary>Frees the prefix cache.</summary>
+    /// <summary>Frees the prefix cache and the lease.</summary>
     public void Dispose()
     {
         _prefix?.Dispose();
         _prefix = null;
         _prefixFor = _headFor = _tailFor = null;
+        _prepared = null;
+        _lease.Dispose();
     }
 }
