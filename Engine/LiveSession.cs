@@ -123,7 +123,7 @@ public sealed class LiveSession : IDisposable
     public LiveConfiguration Configuration => _configuration;
 
     /// <summary>The controls in force.</summary>
-    public SessionControls Controls => new(_budgetMs, _forcedDecoder, _forcedTokens, _mode == AnswerMode.Snapshot ? "snapshot" : "live", _paused);
+    public SessionControls Controls => new(_budgetMs, _forcedDecoder, _forcedTokens, AnswerModes.Name(_mode), _paused);
 
     /// <summary>Frames take longer than <see cref="LiveSessionOptions.TargetFrameTime"/>: set after <see cref="SlowFramesToSet"/> slow frames, cleared when on time again.</summary>
     public bool IsRunningSlowly { get; private set; }
@@ -140,6 +140,7 @@ public sealed class LiveSession : IDisposable
     /// <summary>Posts a control change from any thread; applied at the start of the next frame (or while paused).</summary>
     public void Control(ControlChange change)
     {
+        change.Check();
         _changes.Enqueue(change);
         while (_changes.Count > MaxPendingChanges) _changes.TryDequeue(out _);  // a runaway client cannot grow it
     }
@@ -462,7 +463,7 @@ public sealed class LiveSession : IDisposable
         {
             changed = true;
             if (r.Query is { } q) Post(q);
-            if (r.Mode is { } m) _mode = m == "snapshot" ? AnswerMode.Snapshot : AnswerMode.Live;
+            if (r.Mode is { } m) _mode = m;
             if (r.Paused is { } p) _paused = p;
             if (r.LatencyMs is null && r.Decoder is null && r.Tokens is null) continue;
             var before = (_budgetMs, _forcedDecoder, _forcedTokens);
@@ -470,10 +471,7 @@ public sealed class LiveSession : IDisposable
             {
                 if (r.LatencyMs is { } l) _budgetMs = l > 0 ? l : null;
                 if (r.Decoder is { } d) _forcedDecoder = d == "auto" ? null : d;
-                if (r.Tokens is { } t)
-                    _forcedTokens = t == "auto" ? null
-                        : int.TryParse(t, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v
-                        : throw new EngineException($"tokens must be a count or auto, got '{t}'");
+                if (r.Tokens is { } t) _forcedTokens = t.Count;
                 _configuration = Configure();
                 Note(NoteLevel.Info, $"frame {f}: overlay set {(_budgetMs is { } b ? $"budget {b:G4} ms" : "no budget")} -> {_configuration.Label}");
             }

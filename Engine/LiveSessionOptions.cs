@@ -113,9 +113,3 @@ public sealed record SessionControls(
     [property: JsonPropertyName("tokens")] int? Tokens,
     [property: JsonPropertyName("mode")] string Mode,
     [property: JsonPropertyName("paused")] bool Paused);
-
-/// <summary>
-/// A change posted to a running session: only the fields given change. <c>Decoder</c> or <c>Tokens</c> "auto"
-/// hands the choice back to the planner; a latency of 0 or less removes the budget.
-/// </summary>
-public sealed record ControlChange(double? LatencyMs = null, string? Decoder = null, string? Tokens = null, string? Mode = null, bool? Paused = null, string? Query = null);

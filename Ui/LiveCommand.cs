@@ -58,12 +58,7 @@ internal static class LiveCommand
                 Frames = seconds is not null || (withOverlay && !framesGiven) ? null : parse.GetValue(frames),  // the overlay runs until Ctrl+C
                 DurationSeconds = seconds, QuestionEvery = parse.GetValue(every), Decoder = parse.GetValue(decoder), Compressor = parse.GetValue(compressor), Tokens = parse.GetValue(tokens),
                 LatencyMs = parse.GetValue(latency), TokensPerFrame = parse.GetValue(perFrame), RealtimeFps = parse.GetValue(realtime), TargetFps = parse.GetValue(targetFps),
-                Mode = parse.GetValue(modeOption) switch
-                {
-                    "live" => AnswerMode.Live,
-                    "snapshot" => AnswerMode.Snapshot,
-                    var other => throw new EngineException($"--mode must be live or snapshot, got '{other}'"),
-                },
+                Mode = AnswerModes.Parse(parse.GetValue(modeOption)!, "--mode"),
                 OnSourceError = parse.GetValue(onSourceError) switch
                 {
                     "stop" => SourceErrorPolicy.Stop,
@@ -83,7 +78,7 @@ internal static class LiveCommand
             session.Observe(hud is null ? new ConsoleLines(stdout, stderr, options.QuestionEvery, frameLines: true) : hud);
             using var recorder = parse.GetValue(record) is { } path ? new RecordWriter(path, session.Options, session.Configuration, session.Provider) : null;
             if (recorder is not null) session.Observe(recorder);
-            var hub = withOverlay ? new Overlay.OverlayHub(r => session.Control(new ControlChange(r.LatencyMs, r.Decoder, r.Tokens, r.Mode, r.Paused, r.Query))) : null;
+            var hub = withOverlay ? new Overlay.OverlayHub(session.Control) : null;
             await using var overlayServer = hub is null ? null
                 : await Overlay.OverlayServer.StartAsync(new Overlay.OverlayOptions(parse.GetValue(bind)!, parse.GetValue(port), parse.GetValue(allowRemote)), hub, Planner.LawPoints(models_));
             if (overlayServer is not null)

@@ -11,7 +11,7 @@ namespace Assistant.Capture.Audio;
 public sealed class AlsaMicrophone : IMicrophone
 {
     private const int StreamCapture = 1, FormatS16Le = 2, AccessRwInterleaved = 3;
-    private IntPtr _pcm;
+    private readonly AlsaPcmHandle _pcm;  // owned; closed by Dispose, or by the finalizer if Dispose never ran
     private short[] _buffer = [];
 
     /// <summary>Opens an ALSA capture device; a missing or busy one is a <see cref="CaptureException"/>.</summary>
@@ -33,12 +33,15 @@ public sealed class AlsaMicrophone : IMicrophone
         {
             throw new CaptureException("libasound.so.2 is missing: apt-get install libasound2");
         }
-        if (rc < 0) throw new CaptureException($"cannot open microphone '{device}': {Native.Error(rc)}");
+        if (rc < 0)
+        {
+            _pcm.SetHandleAsInvalid();  // nothing was opened: there is nothing to close
+            throw new CaptureException($"cannot open microphone '{device}': {Native.Error(rc)}");
+        }
         rc = Native.snd_pcm_set_params(_pcm, FormatS16Le, AccessRwInterleaved, 1, (uint)sampleRate, 1, 100_000);
         if (rc < 0)
         {
-            Native.snd_pcm_close(_pcm);
-            _pcm = IntPtr.Zero;
+            _pcm.Dispose();
             throw new CaptureException($"microphone '{device}' cannot record 16-bit mono at {sampleRate} Hz: {Native.Error(rc)}");
         }
     }
@@ -52,7 +55,7 @@ public sealed class AlsaMicrophone : IMicrophone
     /// <summary>Fills <paramref name="destination"/> with the next samples, blocking until they are recorded.</summary>
     public unsafe void Read(Span<float> destination)
     {
-        ObjectDisposedException.ThrowIf(_pcm == IntPtr.Zero, this);
+        ObjectDisposedException.ThrowIf(_pcm.IsClosed, this);
         if (_buffer.Length < destination.Length) _buffer = new short[destination.Length];
         int done = 0;
         while (done < destination.Length)
@@ -72,21 +75,24 @@ public sealed class AlsaMicrophone : IMicrophone
     }
 
     /// <summary>Closes the device.</summary>
-    public void Dispose()
+    public void Dispose() => _pcm.Dispose();
+
+    /// <summary>An ALSA PCM handle (snd_pcm_t*), closed once by snd_pcm_close.</summary>
+    private sealed class AlsaPcmHandle() : SafeHandle(IntPtr.Zero, ownsHandle: true)
     {
-        if (_pcm == IntPtr.Zero) return;
-        Native.snd_pcm_close(_pcm);
-        _pcm = IntPtr.Zero;
+        public override bool IsInvalid => handle == IntPtr.Zero;
+
+        protected override bool ReleaseHandle() => Native.snd_pcm_close(handle) >= 0;
     }
 
     private static unsafe class Native
     {
         private const string Lib = "libasound.so.2";
 
-        [DllImport(Lib)] public static extern int snd_pcm_open(out IntPtr pcm, [MarshalAs(UnmanagedType.LPUTF8Str)] string name, int stream, int mode);
-        [DllImport(Lib)] public static extern int snd_pcm_set_params(IntPtr pcm, int format, int access, uint channels, uint rate, int softResample, uint latencyUs);
-        [DllImport(Lib)] public static extern long snd_pcm_readi(IntPtr pcm, short* buffer, ulong frames);
-        [DllImport(Lib)] public static extern int snd_pcm_recover(IntPtr pcm, int err, int silent);
+        [DllImport(Lib)] public static extern int snd_pcm_open(out AlsaPcmHandle pcm, [MarshalAs(UnmanagedType.LPUTF8Str)] string name, int stream, int mode);
+        [DllImport(Lib)] public static extern int snd_pcm_set_params(AlsaPcmHandle pcm, int format, int access, uint channels, uint rate, int softResample, uint latencyUs);
+        [DllImport(Lib)] public static extern long snd_pcm_readi(AlsaPcmHandle pcm, short* buffer, ulong frames);
+        [DllImport(Lib)] public static extern int snd_pcm_recover(AlsaPcmHandle pcm, int err, int silent);
         [DllImport(Lib)] public static extern int snd_pcm_close(IntPtr pcm);
         [DllImport(Lib)] private static extern IntPtr snd_strerror(int errnum);
         [DllImport(Lib)] private static extern int snd_lib_error_set_handler(delegate* unmanaged[Cdecl]<IntPtr, int, IntPtr, int, IntPtr, void> handler);

@@ -12,7 +12,10 @@ public sealed partial class WindowsScreenSource : IScreenSource
 {
     private const int SmXVirtual = 76, SmYVirtual = 77, SmCxVirtual = 78, SmCyVirtual = 79;
     private const uint SrcCopy = 0x00CC0020, CaptureBlt = 0x40000000;
-    private readonly IntPtr _screenDc, _memoryDc, _bitmap, _previous;
+    // Owned GDI handles, each a SafeHandle so that one is released even if Dispose never runs; Dispose releases them
+    // in GDI's order (the bitmap deselected, then deleted, then the memory DC, then the screen DC).
+    private readonly GdiHandle _screenDc, _memoryDc, _bitmap;
+    private readonly IntPtr _previous;  // the memory DC's original bitmap, owned by the DC: selected back, never deleted
     private readonly int _x, _y, _width, _height;
     private readonly byte[] _bgra;
     private readonly long _start = System.Diagnostics.Stopwatch.GetTimestamp();  // monotonic: a clock change cannot move frame times
@@ -28,16 +31,20 @@ public sealed partial class WindowsScreenSource : IScreenSource
         if (w <= 0 || h <= 0 || x < 0 || y < 0 || x + w > ScreenWidth || y + h > ScreenHeight)
             throw new CaptureException($"region {x},{y},{w},{h} is not inside the {ScreenWidth}x{ScreenHeight} screen");
         (_x, _y, _width, _height) = (left + x, top + y, w, h);
-        _screenDc = GetDC(IntPtr.Zero);
-        if (_screenDc == IntPtr.Zero) throw new CaptureException("cannot get the screen's device context (is this a desktop session?)");
-        _memoryDc = CreateCompatibleDC(_screenDc);
-        _bitmap = CreateCompatibleBitmap(_screenDc, w, h);
-        if (_memoryDc == IntPtr.Zero || _bitmap == IntPtr.Zero)
+        _screenDc = new GdiHandle(GetDC(IntPtr.Zero), GdiHandle.Kind.ScreenDc);
+        _memoryDc = new GdiHandle(CreateCompatibleDC(_screenDc.Value), GdiHandle.Kind.MemoryDc);
+        _bitmap = new GdiHandle(CreateCompatibleBitmap(_screenDc.Value, w, h), GdiHandle.Kind.Bitmap);
+        if (_screenDc.IsInvalid)
+        {
+            Dispose();
+            throw new CaptureException("cannot get the screen's device context (is this a desktop session?)");
+        }
+        if (_memoryDc.IsInvalid || _bitmap.IsInvalid)
         {
             Dispose();
             throw new CaptureException($"cannot create a {w}x{h} capture bitmap");
         }
-        _previous = SelectObject(_memoryDc, _bitmap);
+        _previous = SelectObject(_memoryDc.Value, _bitmap.Value);
         _bgra = new byte[w * h * 4];
         Name = region is null ? "screen" : $"screen:{x},{y},{w},{h}";
     }
@@ -52,7 +59,8 @@ public sealed partial class WindowsScreenSource : IScreenSource
     /// <summary>Grabs the screen (or region) now; never ends.</summary>
     public bool TryRead([MaybeNullWhen(false)] out Frame frame)
     {
-        if (!BitBlt(_memoryDc, 0, 0, _width, _height, _screenDc, _x, _y, SrcCopy | CaptureBlt))
+        ObjectDisposedException.ThrowIf(_memoryDc.IsClosed, this);
+        if (!BitBlt(_memoryDc.Value, 0, 0, _width, _height, _screenDc.Value, _x, _y, SrcCopy | CaptureBlt))
             throw new CaptureException($"BitBlt failed for {Name} (error {Marshal.GetLastPInvokeError()}): the desktop may be locked");
         var header = new BitmapInfoHeader
         {
@@ -62,7 +70,7 @@ public sealed partial class WindowsScreenSource : IScreenSource
         int lines;
         unsafe
         {
-            fixed (byte* p = _bgra) lines = GetDIBits(_memoryDc, _bitmap, 0, (uint)_height, p, ref header, 0);
+            fixed (byte* p = _bgra) lines = GetDIBits(_memoryDc.Value, _bitmap.Value, 0, (uint)_height, p, ref header, 0);
         }
         if (lines != _height) throw new CaptureException($"GetDIBits read {lines} of {_height} rows for {Name}");
         var rgb = new byte[_width * _height * 3];
@@ -79,13 +87,36 @@ public sealed partial class WindowsScreenSource : IScreenSource
     /// <summary>Frees the GDI handles.</summary>
     public void Dispose()
     {
-        if (_memoryDc != IntPtr.Zero)
+        if (!_memoryDc.IsInvalid && !_memoryDc.IsClosed && _previous != IntPtr.Zero) SelectObject(_memoryDc.Value, _previous);
+        _bitmap.Dispose();
+        _memoryDc.Dispose();
+        _screenDc.Dispose();
+    }
+
+    /// <summary>A GDI handle this source owns: the screen's DC (ReleaseDC), a memory DC (DeleteDC) or a bitmap (DeleteObject).</summary>
+    private sealed class GdiHandle : SafeHandle
+    {
+        public enum Kind { ScreenDc, MemoryDc, Bitmap }
+
+        private readonly Kind _kind;
+
+        public GdiHandle(IntPtr value, Kind kind) : base(IntPtr.Zero, ownsHandle: true)
         {
-            if (_previous != IntPtr.Zero) SelectObject(_memoryDc, _previous);
-            DeleteDC(_memoryDc);
+            _kind = kind;
+            SetHandle(value);
         }
-        if (_bitmap != IntPtr.Zero) DeleteObject(_bitmap);
-        if (_screenDc != IntPtr.Zero) ReleaseDC(IntPtr.Zero, _screenDc);
+
+        public override bool IsInvalid => handle == IntPtr.Zero;
+
+        /// <summary>The raw handle, for a GDI call while this object is alive.</summary>
+        public IntPtr Value => handle;
+
+        protected override bool ReleaseHandle() => _kind switch
+        {
+            Kind.ScreenDc => ReleaseDC(IntPtr.Zero, handle) != 0,
+            Kind.MemoryDc => DeleteDC(handle),
+            _ => DeleteObject(handle),
+        };
     }
 
     [StructLayout(LayoutKind.Sequential)]

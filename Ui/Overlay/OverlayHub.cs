@@ -23,22 +23,13 @@ public sealed record OverlayFrame(
     [property: JsonPropertyName("width")] int Width,
     [property: JsonPropertyName("height")] int Height);
 
-/// <summary>A change asked for by the page: only the fields present change (query: a new question).</summary>
-public sealed record ControlRequest(
-    [property: JsonPropertyName("latency_ms")] double? LatencyMs = null,
-    [property: JsonPropertyName("decoder")] string? Decoder = null,
-    [property: JsonPropertyName("tokens")] string? Tokens = null,
-    [property: JsonPropertyName("mode")] string? Mode = null,
-    [property: JsonPropertyName("paused")] bool? Paused = null,
-    [property: JsonPropertyName("query")] string? Query = null);
-
 /// <summary>
 /// The one hand-over between the live session and the overlay server. The session's observer publishes the
 /// newest frame and its telemetry (a reference swap, no encoding on the session's thread); the server's
 /// threads read the newest state, and hand control requests to <paramref name="requests"/> (the session's
 /// inbox, which applies them at the start of its next frame). Newest wins: nothing queues up behind a slow page.
 /// </summary>
-public sealed class OverlayHub(Action<ControlRequest>? requests = null)
+public sealed class OverlayHub(Action<ControlChange>? requests = null)
 {
     private readonly object _gate = new();
     private OverlayFrame? _telemetry;
@@ -89,5 +80,5 @@ public sealed class OverlayHub(Action<ControlRequest>? requests = null)
     }
 
     /// <summary>Hands a validated request to the session (from a server thread).</summary>
-    public void Request(ControlRequest request) => requests?.Invoke(request);
+    public void Request(ControlChange request) => requests?.Invoke(request);
 }

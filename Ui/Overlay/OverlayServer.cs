@@ -161,10 +161,10 @@ public sealed class OverlayServer : IAsyncDisposable
         if (http.Request.ContentLength > MaxControlBytes)
             return Results.Text($"a control request is at most {MaxControlBytes >> 10} KB", statusCode: StatusCodes.Status413PayloadTooLarge);
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = MaxControlBytes;
-        ControlRequest? request;
+        ControlChange? request;
         try
         {
-            request = await http.Request.ReadFromJsonAsync<ControlRequest>();
+            request = await http.Request.ReadFromJsonAsync<ControlChange>();
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
@@ -175,11 +175,14 @@ public sealed class OverlayServer : IAsyncDisposable
             return Results.BadRequest($"not a control request: {e.Message.Split('\n')[0]}");
         }
         if (request is null) return Results.BadRequest("empty control request");
-        if (request.Mode is not (null or "live" or "snapshot")) return Results.BadRequest("mode must be live or snapshot");
-        if (request.LatencyMs is { } l && !(l >= 0 && l <= 60_000)) return Results.BadRequest("latency_ms must be in 0..60000 (0: no budget)");
-        if (request.Tokens is { } t && t != "auto" && !int.TryParse(t, out _)) return Results.BadRequest("tokens must be auto or a number");
-        if (request.Query is { Length: > AskConfig.MaxQueryChars }) return Results.BadRequest("query too long");
-        _hub.Request(request);
+        try
+        {
+            _hub.Request(request.Check());  // the one check of a control's values (Engine's ControlChange)
+        }
+        catch (EngineException e)
+        {
+            return Results.BadRequest(e.Message);
+        }
         return Results.Accepted();
     }
 

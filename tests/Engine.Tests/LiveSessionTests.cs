@@ -131,8 +131,8 @@ public sealed class LiveSessionTests(TrainedFixture fixture) : IClassFixture<Tra
         var small = fixture.Models.Decoders.OrderBy(d => d.Spec.Params).First().Spec.Name;
         recorder.Frame += r =>
         {
-            if (r.Index == 5) session.Control(new ControlChange(Decoder: small, Tokens: "4", Mode: "snapshot"));
-            if (r.Index == 10) session.Control(new ControlChange(Tokens: "5"));  // not offered: ignored, the rest stays
+            if (r.Index == 5) session.Control(new ControlChange(Decoder: small, Tokens: new TokenChoice(4), Mode: AnswerMode.Snapshot));
+            if (r.Index == 10) session.Control(new ControlChange(Tokens: new TokenChoice(5)));  // not offered: ignored, the rest stays
         };
         session.Observe(recorder);
         await session.RunAsync();
