@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 import import_hf
+import quantize
 import scratch
 from decoder import Decoder
 from hf_llava import Projector, VisionTower
@@ -112,26 +113,21 @@ def quantize_rows(a: np.ndarray, quant: str) -> tuple[int, bytes]:
     """ggml's block layouts, from its format: each row of QK-value blocks, a block being its scale d as float16 then
     its values. Q8_0: d = max|x| / 127, 32 int8 values round(x / d). Q4_0: d = m / -8 where m is the value of
     largest magnitude, 4-bit codes min(15, floor(x / d + 8.5)) packed two to a byte, value j in the low nibble of
-    byte j and value j + 16 in its high nibble; a code c reads back as (c - 8) d."""
+    byte j and value j + 16 in its high nibble; a code c reads back as (c - 8) d. The codes are the engine's own
+    (quantize._codes, the one block quantizer, with ggml's tie rules); only the layout is GGUF's."""
     rows, n = a.shape
     if n % QK:
         raise ValueError(f"rows of {n} values are not whole {QK}-value blocks")
-    b = a.reshape(rows, n // QK, QK).astype(np.float32)
+    if quant not in ("q8_0", "q4_0"):
+        raise ValueError(f"unknown block type {quant!r}: q8_0 or q4_0")
+    codes, d = quantize._codes(np.asarray(a, dtype=np.float32), 8 if quant == "q8_0" else 4)
+    codes = codes.reshape(rows, n // QK, QK)
+    scale = d.astype("<f2").view(np.uint8).reshape(rows, n // QK, 2)
     if quant == "q8_0":
-        d = np.abs(b).max(axis=2, keepdims=True) / 127
-        inv = np.divide(1, d, out=np.zeros_like(d), where=d > 0)
-        q = np.round(b * inv).astype(np.int8)
-        scale = d.astype("<f2").view(np.uint8).reshape(rows, n // QK, 2)
+        q = (codes.astype(np.int16) - 128).astype(np.int8)  # MatMulNBits's zero point 128 is ggml's signed byte
         return GGML_Q8_0, np.concatenate([scale, q.view(np.uint8)], axis=2).tobytes()
-    if quant == "q4_0":
-        at = np.abs(b).argmax(axis=2)[..., None]
-        d = np.take_along_axis(b, at, axis=2) / -8
-        inv = np.divide(1, d, out=np.zeros_like(d), where=d != 0)
-        q = np.minimum(15, np.floor(b * inv + 8.5)).astype(np.uint8)
-        packed = q[..., :QK // 2] | (q[..., QK // 2:] << 4)
-        scale = d.astype("<f2").view(np.uint8).reshape(rows, n // QK, 2)
-        return GGML_Q4_0, np.concatenate([scale, packed], axis=2).tobytes()
-    raise ValueError(f"unknown block type {quant!r}: q8_0 or q4_0")
+    packed = codes[..., :QK // 2] | (codes[..., QK // 2:] << 4)
+    return GGML_Q4_0, np.concatenate([scale, packed], axis=2).tobytes()
 
 
 def dequantize_rows(data: bytes, kind: int, shape: tuple[int, int]) -> np.ndarray:

@@ -9,8 +9,11 @@ The importer (`import_hf.py --quant q8|q4`) calls two things here, in this order
 
 The scheme is symmetric, like llama.cpp's Q8_0 and Q4_0: per block along K, a scale d and codes q with
 w = (q - z) * d, z = 2^(bits-1) (MatMulNBits's default zero point, so none is stored). 4-bit: d = m / -8 where m is
-the block's value of largest magnitude (so m itself is exact), q = clamp(round(w / d) + 8, 0, 15), two codes a
-byte, the lower K index in the low nibble. 8-bit: d = max|w| / 127, q = round(w / d) + 128.
+the block's value of largest magnitude (so m itself is exact), q = min(15, floor(w / d + 8.5)), two codes a
+byte, the lower K index in the low nibble. 8-bit: d = max|w| / 127, q = round(w / d) + 128, a tie rounded away
+from zero. The tie rules are ggml's own (roundf for Q8_0, + 8.5 then truncation for Q4_0), computed in float32 as
+ggml does, and this is the one block quantizer: tools/export_gguf.py writes its GGUF blocks from `_codes` too, so
+the engine's MatMulNBits set and llama.cpp's GGUF hold the same codes.
 """
 from pathlib import Path
 
@@ -34,11 +37,12 @@ def _codes(w: np.ndarray, bits: int) -> tuple:
         m = np.take_along_axis(blocks, at[..., None], axis=2)[..., 0]
         d = (m / -8.0).astype(np.float32)
         inv = np.divide(1.0, d, out=np.zeros_like(d), where=d != 0)
-        q = np.clip(np.round(blocks * inv[..., None]) + 8, 0, 15)
+        q = np.clip(np.floor(blocks * inv[..., None] + np.float32(8.5)), 0, 15)  # ggml's Q4_0: a tie rounds up
     elif bits == 8:
         d = (np.abs(blocks).max(axis=2) / 127.0).astype(np.float32)
         inv = np.divide(1.0, d, out=np.zeros_like(d), where=d != 0)
-        q = np.clip(np.round(blocks * inv[..., None]) + 128, 0, 255)
+        x = blocks * inv[..., None]
+        q = np.clip(np.sign(x) * np.floor(np.abs(x) + np.float32(0.5)) + 128, 0, 255)  # ggml's Q8_0 (roundf): a tie away from zero
     else:
         raise ValueError(f"bits must be 4 or 8, not {bits}")
     return q.astype(np.uint8).reshape(n, k), d

@@ -109,3 +109,25 @@ def test_an_export_that_fails_part_way_leaves_nothing(tmp_path):
     assert sorted(p.name for p in existing.iterdir()) == ["text.gguf"] and (existing / "text.gguf").read_bytes() == b"old"
     export_gguf.write_all(existing, {"text.gguf": export_gguf.GGUFWriter, "mmproj.gguf": export_gguf.GGUFWriter})
     assert sorted(p.name for p in existing.iterdir()) == ["mmproj.gguf", "text.gguf"]
+
+
+def test_one_block_quantizer_with_ggmls_tie_rules_for_the_gguf_and_the_engine():
+    # Issue 26, item 5: the GGUF writer and the engine's MatMulNBits take their codes from one function, with ggml's
+    # tie rules (Q8_0: roundf, a tie away from zero; Q4_0: floor(x / d + 8.5), a tie up). Rows built so that x / d
+    # lands exactly on halves: d = 1 (Q8_0: the block's max 127), d = -1 (Q4_0: the block's largest magnitude is -8).
+    import quantize
+    q8 = np.zeros((1, 32), np.float32)
+    q8[0, :5] = [127, 2.5, -2.5, 0.5, -0.5]
+    codes, d = quantize._codes(q8, 8)
+    assert d[0, 0] == 1 and list(codes[0, :5].astype(int) - 128) == [127, 3, -3, 1, -1]
+    kind, data = export_gguf.quantize_rows(q8, "q8_0")
+    block = np.frombuffer(data, np.uint8)
+    assert block[:2].view("<f2")[0] == 1 and list(block[2:7].view(np.int8)) == [127, 3, -3, 1, -1]
+    q4 = np.zeros((1, 32), np.float32)
+    q4[0, :5] = [-8, 2.5, -2.5, 0.5, -0.5]  # d = m / -8 = 1, so x / d = x
+    codes, d = quantize._codes(q4, 4)
+    assert d[0, 0] == 1 and list(codes[0, :5]) == [0, 11, 6, 9, 8]  # floor(x + 8.5): 2.5 -> 11, -0.5 -> 8 (ties up)
+    kind, data = export_gguf.quantize_rows(q4, "q4_0")
+    block = np.frombuffer(data, np.uint8)
+    assert list(block[2:5] & 15) == [0, 11, 6] and block[2] >> 4 == 8  # value j in byte j's low nibble, value j + 16 (0: code 8) in its high
+    assert np.array_equal(export_gguf.dequantize_rows(data, kind, (1, 32)), quantize.round_trip(q4, 4))
