@@ -1,7 +1,8 @@
 // Decoder benchmarks, printed as ratios measured in one run (this machine is shared and noisy; absolute
 // milliseconds are reported for context only). Usage:
 //   dotnet run -c Release --project bench -- [--models DIR] [--ep cpu] [--reps N] [--json]
-//   dotnet run -c Release --project bench -- --soak-minutes 10     (memory and handles over a long run)
+//   dotnet run -c Release --project bench -- --soak-minutes 10 [--session]   (memory and handles over a long run:
+//       the frame pipeline, or with --session the whole live session with its per-frame statistics)
 //   dotnet run -c Release --project bench -- --frame-ttft SET [--image PNG] [--ep cuda] [--reps 10] [--tokens 16] [--json]
 //       (an imported set: changed and unchanged frame to first token and decode tokens/s at full and V = 1, 4, 16)
 //   dotnet run -c Release --project bench -- --preprocess [--ep cuda] [--reps 50]
@@ -43,6 +44,8 @@ var results = new List<Dictionary<string, object>>();
 // Soak (--soak-minutes M, world-trained sets): the frame loop on the moving world with a new question every
 // 50 frames for M minutes; after one minute of warm-up, managed heap (after a full GC), resident memory and
 // open file descriptors are sampled each minute (managed: live bytes after a full compacting collection). Prints the samples and the growth from first to last.
+if (cli.Has("--soak-minutes") && cli.Has("--session"))
+    return await Assistant.Bench.SessionSoak.RunAsync(modelsDir, cli.Get("--ep", "cpu"), cli.Double("--soak-minutes", 10));
 if (cli.Has("--soak-minutes"))
 {
     double minutes = cli.Double("--soak-minutes", 10);
