@@ -50,9 +50,22 @@ public sealed record AnswerOptions(
     }
 }
 
-/// <summary>What to run for one ask: which decoder, which compressor and how many visual tokens, and how to decode.</summary>
+/// <summary>
+/// What to run for one ask: which decoder, which compressor and how many visual tokens (each null: the manifest's
+/// default), and how to decode. A request with gaps; <see cref="Choice"/> is the <see cref="ModelChoice"/> it names on a set.
+/// </summary>
 public sealed record AskConfig(string? Decoder = null, string? Compressor = null, int? Tokens = null, AnswerOptions? Answer = null)
 {
+    /// <summary>A request for exactly <paramref name="choice"/>.</summary>
+    public static AskConfig For(ModelChoice choice, AnswerOptions? answer = null) => new(choice.Decoder, choice.Compressor, choice.Tokens, answer);
+
+    /// <summary>The configuration this request names on <paramref name="models"/>; an <see cref="InferenceException"/> for a decoder, compressor or V it lacks.</summary>
+    internal ModelChoice Choice(ModelSet models)
+    {
+        var (lm, comp) = Resolve(models);
+        return new ModelChoice(lm.Spec.Name, comp.Spec.Kind, comp.Tokens);
+    }
+
     /// <summary>The manifest's default configuration, 32 answer tokens at most.</summary>
     public static AskConfig Default { get; } = new();
 

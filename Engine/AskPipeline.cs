@@ -4,13 +4,6 @@ using Assistant.Inference;
 
 namespace Assistant.Engine;
 
-/// <summary>The (decoder, compressor, V) a configuration resolves to on a set.</summary>
-public sealed record ResolvedConfig(string Decoder, string Compressor, int Tokens)
-{
-    /// <summary>"decoder + compressor V=n".</summary>
-    public override string ToString() => $"{Decoder} + {Compressor} V={Tokens}";
-}
-
 /// <summary>
 /// One picture and one question in, a streamed answer out: a <see cref="FramePipeline"/> used for a single frame
 /// (preprocess, vision encoder, query prefill yielding the query's KV cache and QueCC's query embedding,
@@ -32,11 +25,7 @@ public sealed class AskPipeline
     public string CheckQuery(string? query) => WorldQuery.Normalize(ValidateQuery(query), Models.Manifest.World);
 
     /// <summary>What <paramref name="config"/> names on this set, the manifest's default filling the gaps; an <see cref="InferenceException"/> for a decoder, compressor or V it lacks.</summary>
-    public ResolvedConfig Resolve(AskConfig config)
-    {
-        var (lm, comp) = config.Resolve(Models);
-        return new ResolvedConfig(lm.Spec.Name, comp.Spec.Kind, comp.Tokens);
-    }
+    public ModelChoice Resolve(AskConfig config) => config.Choice(Models);
 
     /// <summary>Checks a query before any model runs: not empty, not absurdly long.</summary>
     public static string ValidateQuery(string? query)

@@ -1,5 +1,7 @@
+using System.Text.Json;
 using System.Text.Json.Serialization;
 using Assistant.Capture;
+using Assistant.Inference;
 
 namespace Assistant.Engine;
 
@@ -49,10 +51,27 @@ public sealed class FramePicture
 /// <summary>
 /// Everything one frame of a live session did, made once at the end of the frame and never changed: the
 /// question and answer, the stages and caches, the configuration and the loop's timing. Observers (the
-/// record file, the HUD, the overlay) read it; none can change what the next frame does.
+/// record file, the HUD, the overlay) read it; none can change what the next frame does. Its JSON (the names
+/// below) is the one frame message: a record file's frame line and the overlay's WebSocket message and
+/// <c>/api/state</c> are this serialized, nothing renamed.
 /// </summary>
 public sealed record FrameReport
 {
+    // Required members matter to readers, not to writing; the in-memory-only members are [JsonIgnore].
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        TypeInfoResolver = new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver
+        {
+            Modifiers = { info => { foreach (var p in info.Properties) p.IsRequired = false; } },
+        },
+    };
+
+    /// <summary>The one frame message, as UTF-8 JSON (the overlay's WebSocket and <c>/api/state</c>).</summary>
+    public byte[] ToUtf8Json() => JsonSerializer.SerializeToUtf8Bytes(this, Json);
+
+    /// <summary>The one frame message, as a JSON line (the record file).</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
     /// <summary>Frame index in the run, from 0 (a lost frame keeps its index).</summary>
     [JsonPropertyName("frame")] public required long Index { get; init; }
 
@@ -81,7 +100,7 @@ public sealed record FrameReport
     [JsonPropertyName("correct")] public bool? Correct { get; init; }
 
     /// <summary>Correct answers over scored ones so far; null before the first.</summary>
-    [JsonIgnore] public double? LiveAccuracy { get; init; }
+    [JsonPropertyName("live_accuracy")] public double? LiveAccuracy { get; init; }
 
     /// <summary>The vision encoder ran.</summary>
     [JsonPropertyName("vision_ran")] public required bool VisionRan { get; init; }
@@ -123,14 +142,17 @@ public sealed record FrameReport
     /// <summary>Captured frames dropped so far because a newer one arrived first.</summary>
     [JsonPropertyName("dropped")] public required long Dropped { get; init; }
 
+    /// <summary>The (decoder, compressor, V) that ran; written flat, as <c>decoder</c>, <c>compressor</c> and <c>tokens</c>.</summary>
+    [JsonIgnore] public required ModelChoice Choice { get; init; }
+
     /// <summary>The decoder.</summary>
-    [JsonPropertyName("decoder")] public required string Decoder { get; init; }
+    [JsonPropertyName("decoder")] public string Decoder => Choice.Decoder;
 
     /// <summary>The compressor kind.</summary>
-    [JsonPropertyName("compressor")] public required string Compressor { get; init; }
+    [JsonPropertyName("compressor")] public string Compressor => Choice.Compressor;
 
     /// <summary>V.</summary>
-    [JsonPropertyName("tokens")] public required int Tokens { get; init; }
+    [JsonPropertyName("tokens")] public int Tokens => Choice.Tokens;
 
     /// <summary>FLOPs of this configuration's frame with the query cached.</summary>
     [JsonPropertyName("flops")] public required double Flops { get; init; }
@@ -138,14 +160,20 @@ public sealed record FrameReport
     /// <summary>The budget's FLOPs; null without a budget.</summary>
     [JsonPropertyName("budget_flops")] public double? BudgetFlops { get; init; }
 
-    /// <summary>The controls in force.</summary>
-    [JsonIgnore] public required SessionControls Controls { get; init; }
+    /// <summary>The controls in force (an observer may show newer ones with <c>report with { Controls = ... }</c>).</summary>
+    [JsonPropertyName("controls")] public required SessionControls Controls { get; init; }
 
     /// <summary>Stage counters over the run so far.</summary>
     [JsonIgnore] public required LoopCounters Counters { get; init; }
 
     /// <summary>The picture.</summary>
     [JsonIgnore] public required FramePicture Picture { get; init; }
+
+    /// <summary>The picture's width in pixels.</summary>
+    [JsonPropertyName("width")] public int Width => Picture.Width;
+
+    /// <summary>The picture's height in pixels.</summary>
+    [JsonPropertyName("height")] public int Height => Picture.Height;
 }
 
 /// <summary>How a note is meant: information (stdout) or a warning or failure (stderr).</summary>

@@ -6,18 +6,13 @@ namespace Assistant.Engine;
 /// What the session runs right now, derived from the budget and any forced choices: the configuration, how
 /// many answer tokens a frame may decode, and the FLOPs the budget allows (for the overlay's chart).
 /// </summary>
-/// <param name="Config">The (decoder, compressor, V) and answer options.</param>
-/// <param name="Decoder">The decoder's name.</param>
-/// <param name="Compressor">The compressor's kind.</param>
-/// <param name="Tokens">V.</param>
+/// <param name="Config">The request the session answers with: <paramref name="Choice"/> and the answer options.</param>
+/// <param name="Choice">The (decoder, compressor, V) it runs.</param>
 /// <param name="TokensPerFrame">Answer tokens decoded per frame at most.</param>
 /// <param name="BudgetFlops">The largest per-frame FLOPs among the configurations that fit the budget; null without a budget or when none fits.</param>
 /// <param name="Plan">The planner's answer, when a budget chose the configuration.</param>
-public sealed record LiveConfiguration(AskConfig Config, string Decoder, string Compressor, int Tokens, int TokensPerFrame, double? BudgetFlops, Plan? Plan)
+public sealed record LiveConfiguration(AskConfig Config, ModelChoice Choice, int TokensPerFrame, double? BudgetFlops, Plan? Plan)
 {
-    /// <summary>"decoder + compressor V=n", as the summary and the HUD write it.</summary>
-    public string Label => $"{Decoder} + {Compressor} V={Tokens}";
-
     /// <summary>
     /// Plans the configuration on <paramref name="set"/>: the planner's choice for <paramref name="latencyMs"/>
     /// (for a cached query: the session reuses it), then any forced decoder or V. An unknown decoder or V fails
@@ -35,16 +30,16 @@ public sealed record LiveConfiguration(AskConfig Config, string Decoder, string 
             var cal = calibration();
             var request = new PlanRequest(budget, CachedQuery: true);
             plan = Planner.Choose(set.Manifest, Planner.Law(set.Manifest), cal, request);
-            config = config with { Decoder = plan.Choice.Decoder, Compressor = plan.Choice.Compressor, Tokens = plan.Choice.Tokens };
+            config = AskConfig.For(plan.Choice.Config, answer);
             var fitting = plan.All.Where(x => x.TotalMs <= budget).ToList();
             budgetFlops = fitting.Count == 0 ? null : fitting.Max(x => x.Flops.PerFrameCachedQuery);
             if (tokensPerFrame is null)
             {
                 // What the budget leaves after the per-frame stages pays for decode steps (at least one). A step
                 // attends to the query, the V visual tokens and their two markers.
-                var chosen = set.Manifest.FindDecoder(plan.Choice.Decoder);
+                var chosen = set.Manifest.FindDecoder(plan.Choice.Config.Decoder);
                 var prompt = set.Manifest.Prompt;
-                int past = FlopsModel.PrefixPositions(prompt, request.QueryTokens) + FlopsModel.VisualPositions(prompt, plan.Choice.Tokens, request.QueryTokens);
+                int past = FlopsModel.PrefixPositions(prompt, request.QueryTokens) + FlopsModel.VisualPositions(prompt, plan.Choice.Config.Tokens, request.QueryTokens);
                 double stepMs = cal.Decoders[chosen.Name].Ms(FlopsModel.DecoderRun(chosen, 1, past));
                 double fixedMs = new[] { Stage.Vision, Stage.Compress, Stage.VisualPrefill }.Sum(s => plan.Choice.StageMs[StageTimings.Name(s)]);
                 perFrame = Math.Max(1, (int)Math.Floor((budget - fixedMs) / Math.Max(stepMs, 1e-6)));
@@ -53,7 +48,7 @@ public sealed record LiveConfiguration(AskConfig Config, string Decoder, string 
         if (decoder is not null) config = config with { Decoder = decoder };
         if (compressor is not null) config = config with { Compressor = compressor };
         if (tokens is not null) config = config with { Tokens = tokens };
-        var (lm, comp) = config.Resolve(set);
-        return new LiveConfiguration(config, lm.Spec.Name, comp.Spec.Kind, comp.Tokens, perFrame, budgetFlops, plan);
+        var choice = config.Choice(set);
+        return new LiveConfiguration(AskConfig.For(choice, answer), choice, perFrame, budgetFlops, plan);
     }
 }

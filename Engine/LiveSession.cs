@@ -95,7 +95,7 @@ public sealed class LiveSession : IDisposable
         if (_configuration.Plan is { } plan)
         {
             if (!plan.Fits) Note(NoteLevel.Warning, $"note: nothing fits {plan.BudgetMs:G4} ms here; running the cheapest ({plan.Choice.TotalMs:F2} ms predicted)");
-            Note(NoteLevel.Info, $"planned for {plan.BudgetMs:G4} ms: {plan.Choice.Decoder} + {plan.Choice.Compressor} V={plan.Choice.Tokens} " +
+            Note(NoteLevel.Info, $"planned for {plan.BudgetMs:G4} ms: {plan.Choice.Config} " +
                                  $"(predicted {plan.Choice.TotalMs:F2} ms, accuracy {100 * plan.Choice.PredictedAccuracy:F1}%), up to {_configuration.TokensPerFrame} answer tokens a frame");
         }
         _pipeline = new FramePipeline(set);
@@ -194,7 +194,7 @@ public sealed class LiveSession : IDisposable
             FlushCaptureNotes();
         }
         if (cancellation.IsCancellationRequested) run.End = SessionEnd.Interrupted;
-        return new SessionSummary(run.End, run.Done, run.Clock.Elapsed.TotalSeconds, _source.Name, _configuration.Label, Provider,
+        return new SessionSummary(run.End, run.Done, run.Clock.Elapsed.TotalSeconds, _source.Name, _configuration.Choice.ToString(), Provider,
             run.Capture is null ? null : _latest.Counts, _pipeline.Counters, Percentiles("frame", run.FrameMs),
             StageTimings.All.Select(s => Percentiles(StageTimings.Name(s), run.StageMs[s])).ToList(), run.Quiz.Accuracy, run.SlowFrames);
     }
@@ -336,7 +336,7 @@ public sealed class LiveSession : IDisposable
             SceneChange = float.IsFinite(stats.SceneChange) ? stats.SceneChange : null, StageMs = timings.ToDictionary(),
             FrameMs = Math.Round(Stopwatch.GetElapsedTime(start).TotalMilliseconds, 3), ElapsedMs = Math.Round(elapsed.TotalMilliseconds, 3), RunMs = runMs, AcquireMs = acquireMs,
             Fps = Math.Round(run.Done / Math.Max(run.Clock.Elapsed.TotalSeconds, 1e-9), 2), IsRunningSlowly = IsRunningSlowly,
-            Dropped = _latest.Counts.Dropped, Decoder = config.Decoder, Compressor = config.Compressor, Tokens = config.Tokens,
+            Dropped = _latest.Counts.Dropped, Choice = config.Choice,
             Flops = FrameFlops(run, config), BudgetFlops = config.BudgetFlops, Controls = Controls, Counters = _pipeline.Counters,
             Picture = new FramePicture(frame),
         };
@@ -347,9 +347,9 @@ public sealed class LiveSession : IDisposable
     private double FrameFlops(Run run, LiveConfiguration config)
     {
         if (run.Flops is { } known && ReferenceEquals(known.Config, config) && known.QueryTokens == run.QueryTokens) return known.Flops;
-        var decoderSpec = _set.Manifest.FindDecoder(config.Decoder);
-        var compressorSpec = decoderSpec.Compressors.First(c => c.Kind == config.Compressor);
-        double flops = FlopsModel.Ask(_set.Manifest, decoderSpec, compressorSpec, config.Tokens, run.QueryTokens, 2).PerFrameCachedQuery;
+        var decoderSpec = _set.Manifest.FindDecoder(config.Choice.Decoder);
+        var compressorSpec = decoderSpec.Compressors.First(c => c.Kind == config.Choice.Compressor);
+        double flops = FlopsModel.Ask(_set.Manifest, decoderSpec, compressorSpec, config.Choice.Tokens, run.QueryTokens, 2).PerFrameCachedQuery;
         run.Flops = (config, run.QueryTokens, flops);
         return flops;
     }
@@ -473,7 +473,7 @@ public sealed class LiveSession : IDisposable
                 if (r.Decoder is { } d) _forcedDecoder = d == "auto" ? null : d;
                 if (r.Tokens is { } t) _forcedTokens = t.Count;
                 _configuration = Configure();
-                Note(NoteLevel.Info, $"frame {f}: overlay set {(_budgetMs is { } b ? $"budget {b:G4} ms" : "no budget")} -> {_configuration.Label}");
+                Note(NoteLevel.Info, $"frame {f}: overlay set {(_budgetMs is { } b ? $"budget {b:G4} ms" : "no budget")} -> {_configuration.Choice.ToString()}");
             }
             catch (Exception e) when (e is EngineException or InferenceException)
             {

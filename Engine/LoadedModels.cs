@@ -58,7 +58,7 @@ public sealed class LoadedModels : IDisposable
                 c.Tokens.Select(t => FlopsModel.Compressor(v, c.Kind, c.QueryAware, t, d.Dim)).ToList(),
                 c.Tokens.Select(t => FlopsModel.DecoderRun(d, FlopsModel.VisualPositions(m.Prompt, t, 16), 16)).ToList())).ToList())).ToList();
         return new ModelSetDescription(m.Name, Set.Directory, Provider, m.Description, vision, Set.Tokenizer.Count, m.Tokenizer.Vocab, m.Tokenizer.Merges,
-            m.Tokenizer.SpecialTokens.Count, decoders, new DefaultDescription(m.Default.Decoder, m.Default.Compressor, m.Default.Tokens));
+            m.Tokenizer.SpecialTokens.Count, decoders, ModelChoice.Of(m.Default));
     }
 
     /// <summary>
@@ -89,9 +89,6 @@ public sealed record CompressorDescription(string Kind, bool QueryAware, long Pa
 public sealed record DecoderDescription(string Name, long Params, int Dim, int Layers, int Heads, int KvHeads, int HeadDim, int Intermediate, int VocabSize,
     double StepFlops, IReadOnlyList<CompressorDescription> Compressors);
 
-/// <summary>The manifest's default configuration.</summary>
-public sealed record DefaultDescription(string Decoder, string Compressor, int Tokens);
-
 /// <summary>What <c>models check</c> prints of a valid set.</summary>
 public sealed record ModelSetDescription(string Name, string Directory, string Provider, string? Description, VisionDescription Vision,
-    int TokenizerIds, string Vocab, string Merges, int SpecialTokens, IReadOnlyList<DecoderDescription> Decoders, DefaultDescription Default);
+    int TokenizerIds, string Vocab, string Merges, int SpecialTokens, IReadOnlyList<DecoderDescription> Decoders, ModelChoice Default);

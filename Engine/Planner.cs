@@ -24,7 +24,7 @@ public sealed record DecoderSpeed(double OverheadMs, double MsPerMflop)
 }
 
 /// <summary>One candidate configuration with its predicted cost and accuracy.</summary>
-public sealed record PlanCandidate(string Decoder, string Compressor, int Tokens, double PredictedAccuracy, AskFlops Flops,
+public sealed record PlanCandidate(ModelChoice Config, double PredictedAccuracy, AskFlops Flops,
     IReadOnlyDictionary<string, double> StageMs)
 {
     /// <summary>Every stage's predicted ms together.</summary>
@@ -108,7 +108,7 @@ public static class Planner
                         [StageTimings.Name(Stage.VisualPrefill)] = speed.Ms(flops.VisualPrefill),
                         [StageTimings.Name(Stage.Decode)] = decodeMs,
                     };
-                    all.Add(new PlanCandidate(d.Name, c.Kind, v, law.Accuracy(d.Params / 1e9, v), flops, stages));
+                    all.Add(new PlanCandidate(new ModelChoice(d.Name, c.Kind, v), law.Accuracy(d.Params / 1e9, v), flops, stages));
                 }
         }
         if (all.Count == 0) throw new EngineException($"model set '{manifest.Name}' has no '{kind}' compressor to plan with");

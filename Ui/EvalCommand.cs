@@ -46,7 +46,8 @@ internal static class EvalCommand
             {
                 stdout.WriteLine(JsonSerializer.Serialize(new
                 {
-                    models = set.Name,
+                    models = set.Directory,
+                    set_name = set.Name,
                     decoder = resolved.Decoder,
                     compressor = resolved.Compressor,
                     tokens = resolved.Tokens,

@@ -28,8 +28,8 @@ internal static class ModelsCommand
                 stdout.WriteLine(JsonSerializer.Serialize(new
                 {
                     ok = true,
-                    directory = m.Directory,
-                    name = m.Name,
+                    models = m.Directory,
+                    set_name = m.Name,
                     ep = m.Provider,
                     vision = new { file = v.File, @params = v.Params, v.ImageSize, v.PatchSize, v.Grid, v.Dim, v.MultiDim, v.Layers },
                     tokenizer = new { ids = m.TokenizerIds },

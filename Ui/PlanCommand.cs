@@ -31,7 +31,7 @@ internal static class PlanCommand
 
             static object Describe(PlanCandidate c) => new
             {
-                decoder = c.Decoder, compressor = c.Compressor, tokens = c.Tokens,
+                decoder = c.Config.Decoder, compressor = c.Config.Compressor, tokens = c.Config.Tokens,
                 predicted_accuracy = Math.Round(c.PredictedAccuracy, 4), total_ms = Math.Round(c.TotalMs, 3),
                 stage_ms = c.StageMs.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value, 3)),
                 mflop = new
@@ -45,7 +45,7 @@ internal static class PlanCommand
             {
                 stdout.WriteLine(JsonSerializer.Serialize(new
                 {
-                    budget_ms = plan.BudgetMs, fits = plan.Fits, query_tokens = request.QueryTokens, cached_query = request.CachedQuery,
+                    models = set.Directory, set_name = set.Name, budget_ms = plan.BudgetMs, fits = plan.Fits, query_tokens = request.QueryTokens, cached_query = request.CachedQuery,
                     answer_tokens = request.AnswerTokens, ep = set.Provider,
                     calibration = new { path = calibrationPath, measured, measured_utc = measuredUtc },
                     choice = Describe(plan.Choice), runner_up = plan.RunnerUp is { } r ? Describe(r) : null,
@@ -54,7 +54,7 @@ internal static class PlanCommand
                 return 0;
             }
             string Line(PlanCandidate c) =>
-                $"{c.Decoder} + {c.Compressor} V={c.Tokens}: predicted accuracy {100 * c.PredictedAccuracy:F1}%, {c.TotalMs:F2} ms " +
+                $"{c.Config}: predicted accuracy {100 * c.PredictedAccuracy:F1}%, {c.TotalMs:F2} ms " +
                 $"({string.Join(", ", c.StageMs.Select(kv => $"{kv.Key} {kv.Value:F2}"))}), {c.Flops.Total / 1e6:F1} MFLOP" +
                 (request.CachedQuery ? $" ({c.Flops.PerFrameCachedQuery / 1e6:F1} per frame with the query cached)" : "");
             stdout.WriteLine($"budget {plan.BudgetMs:G4} ms per answer; query {request.QueryTokens} tokens{(request.CachedQuery ? " (cached)" : "")}, " +

@@ -234,7 +234,7 @@ if (set.Manifest.World is not null)
 
 var config = new Dictionary<string, object>
 {
-    ["models"] = set.Manifest.Name, ["decoder"] = lm.Spec.Name, ["ep"] = set.Provider.ToString().ToLowerInvariant(),
+    ["models"] = set.Directory, ["set_name"] = set.Manifest.Name, ["decoder"] = lm.Spec.Name, ["ep"] = set.Provider.ToString().ToLowerInvariant(),
     ["reps"] = reps, ["machine"] = $"{Environment.ProcessorCount} cores, {Environment.OSVersion}", ["date"] = DateTime.UtcNow.ToString("u"),
 };
 if (json)

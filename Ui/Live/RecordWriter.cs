@@ -27,7 +27,7 @@ internal sealed class RecordWriter : ISessionObserver, IDisposable
     public RecordWriter(string path, LiveSessionOptions options, LiveConfiguration configuration, string provider)
     {
         _file = Open(path);
-        Line(JsonSerializer.Serialize(new { session = options, configuration = configuration.Label, provider }, Json));
+        Line(JsonSerializer.Serialize(new { session = options, configuration = configuration.Choice.ToString(), provider }, Json));
     }
 
     /// <summary>
@@ -51,7 +51,7 @@ internal sealed class RecordWriter : ISessionObserver, IDisposable
         }
     }
 
-    public void OnFrame(FrameReport report) => Line(JsonSerializer.Serialize(report, Json));
+    public void OnFrame(FrameReport report) => Line(report.ToJson());
 
     public void OnNote(SessionNote note)
     {
@@ -98,14 +98,12 @@ internal sealed class ConsoleLines(TextWriter stdout, TextWriter stderr, int que
 /// <summary>Publishes each frame, and the controls while paused, to the overlay's hub.</summary>
 internal sealed class OverlayPublisher(Overlay.OverlayHub hub) : ISessionObserver
 {
-    private (FramePicture Picture, Overlay.OverlayFrame Telemetry)? _last;
+    private FrameReport? _last;
 
     public void OnFrame(FrameReport r)
     {
-        var telemetry = new Overlay.OverlayFrame(r.Index, r.Question, r.Answer, r.AnswerDone, r.Truth, r.LiveAccuracy, r.StageMs, r.FrameMs, r.Fps,
-            r.Decoder, r.Compressor, r.Tokens, r.Flops, r.BudgetFlops, r.Controls, r.Picture.Width, r.Picture.Height);
-        _last = (r.Picture, telemetry);
-        hub.Publish(r.Picture, telemetry);
+        _last = r;
+        hub.Publish(r);
     }
 
     public void OnNote(SessionNote note) { }
@@ -114,7 +112,7 @@ internal sealed class OverlayPublisher(Overlay.OverlayHub hub) : ISessionObserve
     public void OnControls(SessionControls controls)
     {
         if (_last is not { } shown) return;
-        _last = (shown.Picture, shown.Telemetry with { Controls = controls });
-        hub.Publish(_last.Value.Picture, _last.Value.Telemetry);
+        _last = shown with { Controls = controls };
+        hub.Publish(_last);
     }
 }

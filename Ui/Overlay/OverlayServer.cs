@@ -84,7 +84,7 @@ public sealed class OverlayServer : IAsyncDisposable
             http.Response.Headers.CacheControl = "no-store";
             return hub.Preview() is { } image ? Results.Bytes(image.Bytes, image.ContentType) : Results.NoContent();
         });
-        app.MapGet("/api/state", () => hub.Latest.Telemetry is { } t ? Results.Json(t) : Results.NoContent());
+        app.MapGet("/api/state", () => hub.Latest.Report is { } r ? Results.Bytes(r.ToUtf8Json(), "application/json") : Results.NoContent());
         app.MapGet("/api/law", () => Results.Json(server._law));
         app.MapPost("/api/control", (Delegate)server.ControlAsync);
         app.Map("/ws", server.StreamAsync);
@@ -210,10 +210,10 @@ public sealed class OverlayServer : IAsyncDisposable
             while (socket.State == WebSocketState.Open && !stopping.IsCancellationRequested && !reader.IsCompleted)
             {
                 await signal.WaitAsync(TimeSpan.FromSeconds(1), stopping);
-                var (version, telemetry) = _hub.Latest;
-                if (telemetry is null || version == sent) continue;
+                var (version, report) = _hub.Latest;
+                if (report is null || version == sent) continue;
                 sent = version;
-                var bytes = JsonSerializer.SerializeToUtf8Bytes(telemetry);
+                var bytes = report.ToUtf8Json();
                 await socket.SendAsync(bytes, WebSocketMessageType.Text, true, stopping);
                 await Task.Delay(period, stopping);
             }

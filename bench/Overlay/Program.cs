@@ -97,10 +97,17 @@ double publishUs;
     var clock = Stopwatch.StartNew();
     for (int i = 0; i < publishes; i++)
     {
-        var telemetry = new Assistant.Ui.Overlay.OverlayFrame(i, "how many circles are there?", "two", true, "two", 0.9,
-            stages.ToDictionary(s => s, s => 1.0 + i), 7.0, 140, "large-d192-l5", "quecc", 4, 6.5e7, null,
-            new Assistant.Engine.SessionControls(null, null, null, "live", false), 64, 64);
-        hub.Publish(picture, telemetry);
+        var report = new Assistant.Engine.FrameReport
+        {
+            Index = i, CapturedSeconds = i / 30.0, Question = "how many circles are there?", Answer = "two", AnswerDone = true,
+            AnswerRestarted = false, NewTokens = 1, Truth = "two", Correct = true, LiveAccuracy = 0.9, VisionRan = true,
+            QueryPrefilled = false, CompressorRan = true, SceneChange = 0.1f, StageMs = stages.ToDictionary(s => s, s => 1.0 + i),
+            FrameMs = 7.0, RunMs = 6.0, AcquireMs = 0.1, ElapsedMs = 7.1, Fps = 140, IsRunningSlowly = false, Dropped = 0,
+            Choice = new Assistant.Engine.ModelChoice("large-d192-l5", "quecc", 4), Flops = 6.5e7, BudgetFlops = null,
+            Controls = new Assistant.Engine.SessionControls(null, null, null, "live", false),
+            Counters = new Assistant.Engine.LoopCounters(i, i, 1, i), Picture = picture,
+        };
+        hub.Publish(report);
     }
     publishUs = clock.Elapsed.TotalMilliseconds * 1000 / publishes;
     stopReading.Cancel();

@@ -3,7 +3,8 @@
 // --compare, also accuracy against V for each decoder, QueCC beside the query-agnostic baseline.
 //   dotnet run --project bench/Plots -- [--eval docs/data/world_eval.jsonl] [--models models/default] [--out docs/scaling_accuracy_flops.png]
 //   dotnet run --project bench/Plots -- --eval docs/data/grid_eval.jsonl --sets .cache/grid/sets --out A.png --compare B.png
-// --sets: a folder of sets (the scaling grid's); each eval line's decoder is looked up in the set its "models" names.
+// --sets: a folder of sets (the scaling grid's); each eval line's decoder is looked up in the set its "set_name" names
+// (lines written before eval --json had set_name carry the name in "models").
 using System.Text.Json;
 using Assistant.Engine;
 using Assistant.Inference;
@@ -21,7 +22,7 @@ var output = cli.Get("--out", Path.Combine(root, "docs", "scaling_accuracy_flops
 var points = File.ReadAllLines(evalPath).Where(l => l.Trim().Length > 0).Select(l =>
 {
     var j = JsonDocument.Parse(l).RootElement;
-    var set = manifests.TryGetValue(j.GetProperty("models").GetString()!, out var named) ? named : manifest;
+    var set = manifests.TryGetValue((j.TryGetProperty("set_name", out var name) ? name : j.GetProperty("models")).GetString()!, out var named) ? named : manifest;
     var decoder = set.FindDecoder(j.GetProperty("decoder").GetString()!);
     int v = j.GetProperty("tokens").GetInt32();
     var o = j.GetProperty("overall");

@@ -30,13 +30,13 @@ public sealed class PlannerTests
     [Fact]
     public void LargerBudget_PicksALargerDecoder_WhenTheLawSaysSizePays()
     {
-        long Params(PlanCandidate c) => Trained.Decoders.First(d => d.Name == c.Decoder).Params;
+        long Params(PlanCandidate c) => Trained.Decoders.First(d => d.Name == c.Config.Decoder).Params;
         var large = Planner.Choose(Trained, SizePays, Synthetic(), new PlanRequest(100));
         // Just under the cheapest configuration of the larger decoder: only the smaller one fits.
         double tight = 0.99 * large.All.Where(c => Params(c) == LargestParams).Min(c => c.TotalMs);
         var small = Planner.Choose(Trained, SizePays, Synthetic(), new PlanRequest(tight));
         Assert.True(small.Fits && large.Fits);
-        Assert.True(Params(large.Choice) > Params(small.Choice), $"{small.Choice.Decoder} then {large.Choice.Decoder}");
+        Assert.True(Params(large.Choice) > Params(small.Choice), $"{small.Choice.Config.Decoder} then {large.Choice.Config.Decoder}");
         Assert.True(large.Choice.PredictedAccuracy >= small.Choice.PredictedAccuracy);
     }
 
@@ -118,10 +118,10 @@ public sealed class PlannerTests
         var cal = new Calibration(m.Name, "cpu", "test", DateTime.UnixEpoch, 0.5, compressors, new Dictionary<string, DecoderSpeed> { [d.Name] = new(0.1, 0.02) });
         var plan = Planner.Choose(m, Planner.Law(m), cal, new PlanRequest(1000, QueryTokens: 18, CachedQuery: true));
         Assert.Equal("query", Planner.PlannedCompressor(m));
-        Assert.All(plan.All, c => Assert.Equal("query", c.Compressor));
-        Assert.Equal([1, 4], plan.All.Select(c => c.Tokens).Order());
-        Assert.Equal(4, plan.Choice.Tokens);  // the law: more visual tokens, lower error, and both fit
-        var one = plan.All.Single(c => c.Tokens == 1);
+        Assert.All(plan.All, c => Assert.Equal("query", c.Config.Compressor));
+        Assert.Equal([1, 4], plan.All.Select(c => c.Config.Tokens).Order());
+        Assert.Equal(4, plan.Choice.Config.Tokens);  // the law: more visual tokens, lower error, and both fit
+        var one = plan.All.Single(c => c.Config.Tokens == 1);
         Assert.True(plan.Choice.Flops.VisualPrefill > one.Flops.VisualPrefill);
     }
 }

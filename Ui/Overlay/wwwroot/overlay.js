@@ -26,10 +26,10 @@ function connect() {
 
 function update(t) {
   state.last = t;
-  $("question").textContent = t.query || "-";
+  $("question").textContent = t.question || "-";
   $("answer").textContent = t.answer;
   $("truth").textContent = t.truth ?? "-";
-  $("accuracy").textContent = t.accuracy == null ? "-" : (100 * t.accuracy).toFixed(1) + "%";
+  $("accuracy").textContent = t.live_accuracy == null ? "-" : (100 * t.live_accuracy).toFixed(1) + "%";
   $("config").textContent = `${t.decoder} + ${t.compressor} V=${t.tokens}`;
   $("fps").textContent = t.fps.toFixed(1);
   $("frame-ms").textContent = t.frame_ms.toFixed(1);
@@ -60,7 +60,7 @@ function drawPreview(img) {
   g.fillStyle = "rgba(0,0,0,0.6)";
   g.fillRect(0, 0, c.width, 150);
   g.font = "13px monospace";
-  const stages = Object.entries(t.stages_ms);
+  const stages = Object.entries(t.timings_ms);
   const maxMs = Math.max(1, ...stages.map(([, v]) => v), t.controls.latency_ms || 0);
   stages.forEach(([name, ms], i) => {
     const y = 8 + i * 16;
@@ -82,7 +82,7 @@ function drawPreview(img) {
   g.fillStyle = "#ddd";
   g.fillText(`${t.decoder} + ${t.compressor} V=${t.tokens}   ${t.fps.toFixed(1)} fps${t.controls.paused ? "   PAUSED" : ""}`, 8, y + 30);
   if (t.truth != null) {
-    g.fillText(`truth ${t.truth}   accuracy ${t.accuracy == null ? "-" : (100 * t.accuracy).toFixed(1) + "%"}`, 8, y + 48);
+    g.fillText(`truth ${t.truth}   accuracy ${t.live_accuracy == null ? "-" : (100 * t.live_accuracy).toFixed(1) + "%"}`, 8, y + 48);
   }
 }
 
