@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import import_hf
+import checkpoint
 import quantize
 import scratch
 from decoder import Decoder
@@ -150,7 +150,7 @@ def permute_rope(w: torch.Tensor, heads: int) -> torch.Tensor:
     return w.reshape(heads, 2, rows // heads // 2, *w.shape[1:]).transpose(1, 2).reshape(w.shape)
 
 
-def text_gguf(c: dict, decoder: Decoder, tok: import_hf.Tokenizer, stops: list, name: str) -> GGUFWriter:
+def text_gguf(c: dict, decoder: Decoder, tok: checkpoint.Tokenizer, stops: list, name: str) -> GGUFWriter:
     cfg, arch = c["text"], "qwen2" if c["text_type"] == "qwen2" else "llama"
     g = GGUFWriter()
     g.string("general.architecture", arch)
@@ -278,27 +278,17 @@ def mmproj_gguf(c: dict, tower: VisionTower, projector: Projector, mean, std, na
 
 def export(hf: Path, out: Path, mmproj_quant: str | None = None, as_f32: bool = False) -> None:
     """Writes out/text.gguf and out/mmproj.gguf; with mmproj_quant, out/mmproj-QUANT.gguf only (-f32 with as_f32)."""
-    c = import_hf.parse_config(hf)
-    pre = import_hf.read_json(hf / "preprocessor_config.json", "the image preprocessing", required=False) or {}
-    mean = pre.get("image_mean", [0.48145466, 0.4578275, 0.40821073])
-    std = pre.get("image_std", [0.26862954, 0.26130258, 0.27577711])
-    weights = import_hf.Weights(hf)
-    try:
-        tower = VisionTower(c["tower"]).eval()
-        import_hf.load_module(tower, weights, "vision_tower.vision_model.", "vision tower  ", rename=import_hf._tower_key)
-        projector = Projector(c["tower"].feature_dim, c["text"].dim, c["projector_act"]).eval()
-        import_hf.load_module(projector, weights, "multi_modal_projector.", "projector     ")
-        if mmproj_quant:  # the mmproj alone: the text model (most of the checkpoint) is not read
-            write_all(out, {mmproj_name(mmproj_quant, as_f32): lambda: mmproj_gguf(c, tower, projector, mean, std, hf.name, mmproj_quant, as_f32)})
-            return
-        decoder = Decoder(c["text"]).eval()
-        if c["tied"]:
-            decoder.lm_head.weight = decoder.embed_tokens.weight
-        import_hf.load_module(decoder, weights, "language_model.", "text model    ", rename=import_hf.text_key)
-    finally:
-        weights.close()
-    tok = import_hf.Tokenizer(hf)
-    stops = import_hf.stop_tokens(hf, tok, c["config"])
+    c = checkpoint.parse_config(hf)
+    pre = checkpoint.image_preprocessing(hf)
+    mean, std = pre["mean"], pre["std"]
+    parts = checkpoint.load_llava(hf, c, text=not mmproj_quant)  # the mmproj alone: the text model (most of the checkpoint) is not read
+    tower, projector = parts["tower"], parts["projector"]
+    if mmproj_quant:
+        write_all(out, {mmproj_name(mmproj_quant, as_f32): lambda: mmproj_gguf(c, tower, projector, mean, std, hf.name, mmproj_quant, as_f32)})
+        return
+    decoder = parts["decoder"]
+    tok = checkpoint.Tokenizer(hf)
+    stops = checkpoint.stop_tokens(hf, tok, c["config"])
     write_all(out, {"text.gguf": lambda: text_gguf(c, decoder, tok, stops, hf.name),
                     "mmproj.gguf": lambda: mmproj_gguf(c, tower, projector, mean, std, hf.name)})
 
@@ -354,7 +344,7 @@ def main(argv=None) -> int:
     scratch.stop_on_signals()
     try:
         export(args.hf_dir, args.out, args.mmproj_quant, args.as_f32)
-    except import_hf.ImportError_ as e:
+    except checkpoint.CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:
@@ -365,7 +355,7 @@ def main(argv=None) -> int:
             return code
         if not isinstance(e, Exception) or os.environ.get("ASSISTANT_DEBUG") == "1":
             raise
-        print(f"error: the checkpoint could not be exported ({type(e).__name__}: {import_hf._first_line(e)}); "
+        print(f"error: the checkpoint could not be exported ({type(e).__name__}: {checkpoint.first_line(e)}); "
               f"nothing was written (ASSISTANT_DEBUG=1 shows where)", file=sys.stderr)
         return 2
     if args.mmproj_quant:

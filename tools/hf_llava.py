@@ -21,6 +21,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 QUERY_TEMPERATURE = 0.1
+# CLIP's (OpenAI's) per-channel normalisation, written once: a checkpoint's default when its preprocessor_config.json
+# names none (tools/checkpoint.py), the test checkpoints' (make_hf_checkpoint.py) and the world tower's (vision_encoder.py).
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 def activation(name: str):

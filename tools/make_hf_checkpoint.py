@@ -18,6 +18,7 @@ import torch
 
 import bpe_tokenizer
 import safetensors_io
+from hf_llava import CLIP_MEAN, CLIP_STD
 
 # Qwen2's chat template as llava-interleave-qwen writes it: every image of a turn first, then its text.
 CHAT_TEMPLATE = (
@@ -179,8 +180,7 @@ def main(argv=None) -> int:
               "tie_word_embeddings": not args.untied, "torch_dtype": {"BF16": "bfloat16", "F16": "float16", "F32": "float32"}[args.dtype],
               "vision_config": vision_config, "text_config": text_config}
     (args.out / "config.json").write_text(json.dumps(config, indent=2))
-    mean, std = ([0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]) if vkind == "clip" \
-        else ([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
+    mean, std = (list(CLIP_MEAN), list(CLIP_STD)) if vkind == "clip" else ([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
     S = vision["image_size"]
     pre = {"image_processor_type": "CLIPImageProcessor" if vkind == "clip" else "SiglipImageProcessor",
            "do_resize": True, "resample": 3, "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,

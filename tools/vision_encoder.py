@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
+from hf_llava import CLIP_MEAN, CLIP_STD
+
 
 @dataclass
 class VisionConfig:
@@ -22,8 +24,8 @@ class VisionConfig:
     mlp_ratio: int = 4
     multi_layers: list = field(default_factory=lambda: [1, 2, 3])  # 1-based block outputs
     # CLIP's normalisation constants; the C# preprocessor reads them from the manifest.
-    mean: tuple = (0.48145466, 0.4578275, 0.40821073)
-    std: tuple = (0.26862954, 0.26130258, 0.27577711)
+    mean: tuple = CLIP_MEAN
+    std: tuple = CLIP_STD
 
     @property
     def grid(self) -> int:

@@ -11,7 +11,7 @@ import torch
 TOOLS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TOOLS))
 
-import import_hf  # noqa: E402
+import checkpoint  # noqa: E402
 import make_hf_checkpoint  # noqa: E402
 import safetensors_io  # noqa: E402
 
@@ -433,12 +433,12 @@ def test_weights_claiming_more_memory_than_the_machine_has_are_refused_before_th
 
 
 def test_the_memory_estimate_scales_with_the_weights(monkeypatch):
-    monkeypatch.setattr(import_hf, "available_memory", lambda: 16 << 30)
-    import_hf.check_memory(900_000_000)  # a 0.9 B import (measured: 14.5 GB peak) fits in 16 GB
-    with pytest.raises(import_hf.ImportError_, match="needs about 29.4 GB"):
-        import_hf.check_memory(1_800_000_000)
+    monkeypatch.setattr(checkpoint, "available_memory", lambda: 16 << 30)
+    checkpoint.check_memory(900_000_000)  # a 0.9 B import (measured: 14.5 GB peak) fits in 16 GB
+    with pytest.raises(checkpoint.CheckpointError, match="needs about 29.4 GB"):
+        checkpoint.check_memory(1_800_000_000)
     monkeypatch.setenv("ASSISTANT_IMPORT_MEMORY_CHECK", "0")
-    import_hf.check_memory(10 ** 12)
+    checkpoint.check_memory(10 ** 12)
 
 
 # Finding 5: --out that cannot be made is one line, before any work.
