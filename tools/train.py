@@ -129,7 +129,8 @@ def train_vision(a) -> None:
         enc.load_state_dict(ck["model"]), heads.load_state_dict(ck["heads"]), opt.load_state_dict(ck["opt"])
         step, elapsed = ck["step"], ck["elapsed"]
         print(f"resuming {a.out} at step {step}")
-    data = iter(world_data.Batches("train", a.batch, cfg.image_size, cfg.grid, seed=a.seed + step, workers=a.workers))
+    data_source = world_data.Batches("train", a.batch, cfg.image_size, cfg.grid, seed=a.seed + step, workers=a.workers)
+    data = iter(data_source)
     prog, t0 = Progress(a.steps, step, a.log_every), time.time()
 
     def state():

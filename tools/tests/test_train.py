@@ -133,3 +133,12 @@ def test_flags_that_need_pregenerated_scenes_are_refused_without_them(capsys):
         assert flag[0] in err and "add --pregen N" in err
     # The defaults are not "asked for": a plain stage-2 run is fine.
     assert train.parse(["vlm", "--out", "m.pt", "--vision", "v.pt"]).pregen == 0
+
+
+def test_the_vision_stage_runs_to_its_end_and_writes_its_checkpoint(tmp_path):
+    # Two steps of batch 4: the stage's last lines (its final save and closing its batch workers) ran in no test, and
+    # one named a variable that stage never made (NameError after the whole run).
+    out = tmp_path / "v.pt"
+    assert train.main(["vision", "--out", str(out), "--steps", "2", "--batch", "4", "--workers", "1", "--log-every", "1"]) in (0, None)
+    ck = torch.load(out, map_location="cpu", weights_only=False)
+    assert ck["step"] == 2 and "model" in ck
