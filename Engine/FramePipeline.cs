@@ -130,6 +130,7 @@ public sealed class FramePipeline : IDisposable
         var generation = Generation(config);
         long t = Stopwatch.GetTimestamp();
         timings.VisualPositions = _conversation.AnswerPositions;
+        timings.PromptTokens = _conversation.PromptPositions;
         var answer = new AnswerDecoder(turn.Decoder, _models.Tokenizer, _conversation.BeginAnswer(generation.MaxNewTokens), generation);
         timings.Add(Stage.VisualPrefill, t);
         t = Stopwatch.GetTimestamp();
@@ -142,6 +143,7 @@ public sealed class FramePipeline : IDisposable
         }
         timings.Add(Stage.Decode, t);
         timings.Repetitive = answer.Ending == AnswerEnd.Repetition;
+        timings.ReachedTokenLimit = answer.Ending == AnswerEnd.TokenLimit;
     }
 
     /// <summary>

@@ -21,6 +21,9 @@ public sealed class FramePicture
     /// <summary>Decodes an image file (PNG, JPEG, BMP, GIF, TGA); a missing or broken one is a one-line error.</summary>
     public static FramePicture Load(string path) => new(ImageFile.Load(path));
 
+    /// <summary>Decodes an encoded image (PNG, JPEG, BMP, GIF, TGA) held in memory, e.g. from a request; <paramref name="name"/> names it in errors.</summary>
+    public static FramePicture Decode(byte[] bytes, string name) => new(ImageFile.Decode(bytes, name));
+
     /// <summary>A picture from packed RGB bytes (row-major, width x height x 3), e.g. for a benchmark of an observer.</summary>
     public static FramePicture FromRgb(byte[] rgb, int width, int height, TimeSpan timestamp = default)
     {

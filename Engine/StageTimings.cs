@@ -43,6 +43,12 @@ public sealed class StageTimings
     /// <summary>The answer ended because it repeated itself (the guard cut it); the engine logs a note.</summary>
     public bool Repetitive { get; internal set; }
 
+    /// <summary>Every position the answer's first token attended to: the text before the picture, the markers, the V visual tokens, the text after.</summary>
+    public int PromptTokens { get; internal set; }
+
+    /// <summary>The answer stopped at its token limit (not at a stop token, the set's word limit or the repetition guard).</summary>
+    public bool ReachedTokenLimit { get; internal set; }
+
     /// <summary>Answer tokens per second of decode time.</summary>
     public double DecodeTokensPerSecond => this[Stage.Decode] > 0 ? DecodedTokens / (this[Stage.Decode] / 1000.0) : 0;
 

@@ -191,6 +191,9 @@ public sealed class Conversation : IDisposable
         return lm.BeginDecode(_prefix, _head, comp.VisualTokens.AsSpan(0, v * lm.Spec.Dim), _tail, maxNewTokens);
     }
 
+    /// <summary>Every position an answer's first token attends to: the cached text before the picture and <see cref="AnswerPositions"/>.</summary>
+    public int PromptPositions => (_prefix?.Length ?? 0) + AnswerPositions;
+
     /// <summary>Positions an answer prefills for the prepared states: markers, visual tokens, the text after them.</summary>
     public int AnswerPositions => _prepared is var (lm, comp) ? comp.Compressor.Tokens + (_head.Length + _tail.Length) / lm.Spec.Dim : 0;
 

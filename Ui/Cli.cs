@@ -27,6 +27,7 @@ public static class Cli
         root.Subcommands.Add(CaptureCommand.Create(stdout, stderr));
         root.Subcommands.Add(ReadCommand.Create(stdout, stderr));
         root.Subcommands.Add(ListenCommand.Create(stdout, stderr));
+        root.Subcommands.Add(ServeCommand.Create(stdout, stderr));
 
         // Response files (@file) are off: nothing here needs them, and they let an argument name any file to read
         // (a FIFO blocks, /dev/zero grows without bound, a line of /etc/passwd came back in the error).

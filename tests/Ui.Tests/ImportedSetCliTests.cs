@@ -64,7 +64,7 @@ public sealed class ImportedSetCliTests
         (code, stdout, stderr) = await CliRun.Run("models", "check", outDir, "--json", "--golden");
         Assert.True(code == 0, stderr);
         var d = JsonDocument.Parse(stdout).RootElement;
-        Assert.Equal("tiny-llava", d.GetProperty("name").GetString());
+        Assert.Equal("tiny-llava", d.GetProperty("set_name").GetString());
         Assert.StartsWith("golden: features", d.GetProperty("golden").GetString());
     }
 
