@@ -35,6 +35,11 @@ internal static class LiveCommand
         var overlay = new Option<bool>("--overlay") { Description = "serve the tuning overlay (live preview, HUD, streamed answer, controls) on a local web page; runs until Ctrl+C unless --frames is given" };
         var port = new Option<int>("--port") { Description = "overlay port (0: any free one)", DefaultValueFactory = _ => 8770 };
         var bind = new Option<string>("--bind") { Description = "overlay address; anything but loopback needs --allow-remote", DefaultValueFactory = _ => "127.0.0.1" };
+        var serve = new Option<bool>("--serve")
+        {
+            Description = "also serve the OpenAI-compatible API (docs/SERVE.md) on loopback: a request without a picture is answered about the newest frames, as a typed question; one with a picture as `assistant serve` answers it. Runs until Ctrl+C unless --frames is given",
+        };
+        var servePort = new Option<int>("--serve-port") { Description = "the API's port with --serve (0: any free one)", DefaultValueFactory = _ => 8080 };
         var allowRemote = new Option<bool>("--allow-remote") { Description = "let the overlay bind beyond loopback; prints an access token every request must carry" };
         var listen = new Option<bool>("--listen") { Description = "ask by voice: the microphone (ALSA) through voice activity and, with --asr-model, speech recognition; a heard question replaces the current one as a typed line does" };
         var micDevice = new Option<string>("--mic-device") { Description = "with --listen: ALSA capture device", DefaultValueFactory = _ => "default" };
@@ -43,11 +48,12 @@ internal static class LiveCommand
         var command = new Command("live", "Run the frame loop on a moving source and answer about every frame.")
         {
             source, loopFolder, realtime, targetFps, modeOption, perFrame, hudOption, onSourceError, query, frames, duration, every, speed, tokens, decoder, compressor, record,
-            latency, models, overlay, port, bind, allowRemote, listen, micDevice, asrModel, ep,
+            latency, models, overlay, port, bind, allowRemote, serve, servePort, listen, micDevice, asrModel, ep,
         };
         command.SetAction(async (parse, cancellation) =>
         {
-            bool withOverlay = parse.GetValue(overlay), framesGiven = parse.GetResult(frames) is { Implicit: false };
+            bool withOverlay = parse.GetValue(overlay), withApi = parse.GetValue(serve), framesGiven = parse.GetResult(frames) is { Implicit: false };
+            if (!withApi && parse.GetResult(servePort) is { Implicit: false }) throw new EngineException("--serve-port goes with --serve");
             double? seconds = parse.GetValue(duration);
             if (seconds is not null && framesGiven) throw new EngineException("give --frames or --duration, not both");
             if (!withOverlay && (parse.GetValue(allowRemote) || parse.GetResult(port) is { Implicit: false } || parse.GetResult(bind) is { Implicit: false }))
@@ -55,7 +61,7 @@ internal static class LiveCommand
             var options = d with
             {
                 Source = parse.GetValue(source)!, LoopSource = parse.GetValue(loopFolder), WorldSpeed = parse.GetValue(speed), Query = parse.GetValue(query),
-                Frames = seconds is not null || (withOverlay && !framesGiven) ? null : parse.GetValue(frames),  // the overlay runs until Ctrl+C
+                Frames = seconds is not null || ((withOverlay || withApi) && !framesGiven) ? null : parse.GetValue(frames),  // the overlay and the API run until Ctrl+C
                 DurationSeconds = seconds, QuestionEvery = parse.GetValue(every), Decoder = parse.GetValue(decoder), Compressor = parse.GetValue(compressor), Tokens = parse.GetValue(tokens),
                 LatencyMs = parse.GetValue(latency), TokensPerFrame = parse.GetValue(perFrame), RealtimeFps = parse.GetValue(realtime), TargetFps = parse.GetValue(targetFps),
                 Mode = AnswerModes.Parse(parse.GetValue(modeOption)!, "--mode"),
@@ -85,6 +91,16 @@ internal static class LiveCommand
             {
                 session.Observe(new OverlayPublisher(hub!));
                 stdout.WriteLine($"overlay: {overlayServer.Url}{(parse.GetValue(allowRemote) ? "  (the token is shown only now; every request needs it)" : "")}");
+                stdout.Flush();
+            }
+            using var pool = withApi ? new AnswerPool(models_, pipelines: 1, queue: 8) : null;
+            var liveAnswers = withApi ? new Serve.LiveAnswers(session, new AskPipeline(models_)) : null;
+            await using var api = liveAnswers is null ? null
+                : await Serve.ApiServer.StartAsync(new Serve.ApiOptions(Port: parse.GetValue(servePort), ApiKey: null), models_, pool!, stderr, liveAnswers);
+            if (api is not null)
+            {
+                session.Observe(liveAnswers!);
+                stdout.WriteLine($"api: {api.BaseUrl} (a request without a picture is answered about the newest frames)");
                 stdout.Flush();
             }
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);

@@ -45,10 +45,12 @@ internal sealed class ApiServer : IAsyncDisposable
     private readonly bool _loopbackOnly;
     private readonly Pictures _pictures;
     private readonly TextWriter _log;
+    private readonly LiveAnswers? _live;
     private long _served;
 
-    private ApiServer(WebApplication app, LoadedModels models, AnswerPool pool, ApiOptions options, bool loopback, TextWriter log)
+    private ApiServer(WebApplication app, LoadedModels models, AnswerPool pool, ApiOptions options, bool loopback, TextWriter log, LiveAnswers? live)
     {
+        _live = live;
         _app = app;
         _models = models;
         _pool = pool;
@@ -61,8 +63,11 @@ internal sealed class ApiServer : IAsyncDisposable
     /// <summary>The API's base address, ending in <c>/v1</c>.</summary>
     public string BaseUrl { get; private set; } = "";
 
-    /// <summary>Starts listening; a bad address, a remote one without a key or a port in use is a one-line error.</summary>
-    public static async Task<ApiServer> StartAsync(ApiOptions options, LoadedModels models, AnswerPool pool, TextWriter log)
+    /// <summary>
+    /// Starts listening; a bad address, a remote one without a key or a port in use is a one-line error. With
+    /// <paramref name="live"/> (<c>live --serve</c>), a request without a picture is answered about the live session's newest frames.
+    /// </summary>
+    public static async Task<ApiServer> StartAsync(ApiOptions options, LoadedModels models, AnswerPool pool, TextWriter log, LiveAnswers? live = null)
     {
         if (options.Port is < 0 or > 65535) throw new EngineException($"--port must be in 0..65535, got {options.Port}");
         if (!IPAddress.TryParse(options.Bind, out var address) && options.Bind != "localhost")
@@ -83,7 +88,7 @@ internal sealed class ApiServer : IAsyncDisposable
             else k.Listen(address!, options.Port);
         });
         var app = builder.Build();
-        var server = new ApiServer(app, models, pool, options, loopback && options.ApiKey is null, log);
+        var server = new ApiServer(app, models, pool, options, loopback && options.ApiKey is null, log, live);
         app.Use(server.GuardAsync);
         app.MapGet("/v1/models", server.Models);
         app.MapPost("/v1/chat/completions", server.CompleteAsync);
@@ -147,6 +152,12 @@ internal sealed class ApiServer : IAsyncDisposable
         try
         {
             var request = ChatRequest.Parse(await ReadBodyAsync(http));
+            if (request.ImageUrl is null && _live is not null)
+            {
+                await LiveAsync(http, request, _live);
+                Interlocked.Increment(ref _served);
+                return;
+            }
             if (request.ImageUrl is null)
                 throw new ApiException(400, "the conversation has no picture: add an image_url part (data:image/png;base64,...) to a user message", param: "messages");
             var image = _pictures.Read(request.ImageUrl);
@@ -305,6 +316,58 @@ internal sealed class ApiServer : IAsyncDisposable
         }
         await http.Response.WriteAsync("data: [DONE]\n\n", cancellation);
         await http.Response.Body.FlushAsync(cancellation);
+    }
+
+    /// <summary>A request without a picture, answered by the live session about its newest frames (one content chunk when streamed).</summary>
+    private async Task LiveAsync(HttpContext http, ChatRequest request, LiveAnswers live)
+    {
+        var answer = await live.AskAsync(request.Question, http.RequestAborted);
+        var stops = new StopMatcher(request.Stop);
+        var text = stops.Push(answer.Text) + stops.Flush();
+        var extras = new JsonObject
+        {
+            ["decoder"] = answer.Choice.Decoder,
+            ["compressor"] = answer.Choice.Compressor,
+            ["tokens"] = answer.Choice.Tokens,
+            ["live"] = true,
+            ["frame"] = answer.Frame,
+            ["captured_s"] = answer.CapturedSeconds,
+        };
+        var timings = new JsonObject();
+        foreach (var (stage, ms) in answer.StageMs) timings[stage + "_ms"] = Math.Round(ms, 3);
+        if (!request.Stream)
+        {
+            var response = Envelope("chat.completion");
+            response["choices"] = new JsonArray(new JsonObject
+            {
+                ["index"] = 0,
+                ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = text },
+                ["finish_reason"] = "stop",
+            });
+            response["timings"] = timings;
+            response["assistant"] = extras;
+            http.Response.ContentType = "application/json";
+            await http.Response.WriteAsync(response.ToJsonString(Compact), http.RequestAborted);
+            return;
+        }
+        http.Response.ContentType = "text/event-stream";
+        http.Response.Headers.CacheControl = "no-cache";
+        string id = "chatcmpl-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+        long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var sb = new StringBuilder();
+        foreach (var (delta, finish) in new (JsonObject, string?)[] { (new JsonObject { ["role"] = "assistant", ["content"] = text }, null), (new JsonObject(), "stop") })
+        {
+            var chunk = Envelope("chat.completion.chunk", id, created);
+            chunk["choices"] = new JsonArray(new JsonObject { ["index"] = 0, ["delta"] = delta, ["finish_reason"] = finish });
+            if (finish is not null)
+            {
+                chunk["timings"] = timings.DeepClone();
+                chunk["assistant"] = extras.DeepClone();
+            }
+            sb.Append("data: ").Append(chunk.ToJsonString(Compact)).Append("\n\n");
+        }
+        sb.Append("data: [DONE]\n\n");
+        await http.Response.WriteAsync(sb.ToString(), http.RequestAborted);
     }
 
     private JsonObject Envelope(string kind, string? id = null, long? created = null) => new()

@@ -280,6 +280,45 @@ public sealed class ServeTests(Xunit.Abstractions.ITestOutputHelper output)
                          $"after a cut stream the next request was answered in {clock.Elapsed.TotalMilliseconds:F0} ms");
     }
 
+    [Fact]
+    public async Task LiveServe_AnswersARequestWithoutAPicture_AboutTheNewestFrame_AsATypedQuestion()
+    {
+        string record = Path.Combine(Directory.CreateTempSubdirectory("assistant-live-serve-").FullName, "run.jsonl");
+        await using var live = AssistantProcess.Start(["live", "--serve", "--serve-port", "0", "--source", "world", "--realtime-fps", "20", "--record", record]);
+        static string? UrlIn(string o) => o.Split('\n').FirstOrDefault(l => l.StartsWith("api: ", StringComparison.Ordinal))?["api: ".Length..].Split(' ')[0];
+        Assert.True(await live.WaitForOutputAsync(o => UrlIn(o) is not null), live.Err);
+        string baseUrl = UrlIn(live.Out)!;
+        using var http = new HttpClient();
+        var text = new JsonObject { ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = Question }) }.ToJsonString();
+        var (status, body) = await PostAsync(http, baseUrl, text);
+        Assert.True(status == HttpStatusCode.OK, body.ToJsonString());
+        Assert.True((bool)body["assistant"]!["live"]!);
+        long frame = (long)body["assistant"]!["frame"]!;
+        string answer = (string)body["choices"]![0]!["message"]!["content"]!;
+        // The session shows it as it shows a typed question: the record's line for that frame has this question and answer.
+        JsonNode? line = null;
+        for (int i = 0; i < 50 && line is null; i++)
+        {
+            using var reader = new StreamReader(new FileStream(record, FileMode.Open, FileAccess.Read, FileShare.ReadWrite));
+            line = (await reader.ReadToEndAsync()).Split('\n').Where(l => l.StartsWith("{\"frame\":", StringComparison.Ordinal))
+                .Select(l => JsonNode.Parse(l)!).FirstOrDefault(j => (long)j["frame"]! == frame);
+            if (line is null) await Task.Delay(100);
+        }
+        Assert.NotNull(line);
+        Assert.Equal(Question, (string)line["question"]!);
+        Assert.Equal(answer, (string)line["answer"]!);
+        Assert.True((bool)line["answer_done"]!);
+        Assert.Contains("new question: " + Question, live.Out, StringComparison.Ordinal);
+        // A picture in the request is still answered about that picture, by a pipeline of its own.
+        var withPicture = await PostAsync(http, baseUrl, Request(DataUri(Picture)).ToJsonString());
+        Assert.Equal(HttpStatusCode.OK, withPicture.Status);
+        Assert.Null(withPicture.Body["assistant"]!["live"]);
+        // A question the set cannot take is refused at once, and the session keeps its question.
+        var bad = await PostAsync(http, baseUrl, new JsonObject { ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = "what is a flurb?" }) }.ToJsonString());
+        Assert.Equal(HttpStatusCode.BadRequest, bad.Status);
+        Assert.Contains("flurb", (string)bad.Body["error"]!["message"]!, StringComparison.Ordinal);
+    }
+
     private static long Resident(int pid) =>
         long.Parse(File.ReadAllLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1],
             System.Globalization.CultureInfo.InvariantCulture) * 1024;
