@@ -154,6 +154,26 @@ public sealed class ServeTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ALatencyBudget_LetsThePlannerChoose_AsPlanDoes()
+    {
+        var cache = new Dictionary<string, string> { ["ASSISTANT_CACHE"] = Directory.CreateTempSubdirectory("assistant-serve-cache-").FullName };
+        var (code, planOut, planErr) = await AssistantProcess.RunAsync(["plan", "--latency-ms", "1000", "--json"], cache);
+        Assert.True(code == 0, planErr);
+        var choice = JsonNode.Parse(planOut)!["choice"]!;
+        var p = AssistantProcess.Start(["serve", "--port", "0"], cache);
+        await using var _ = p;
+        Assert.True(await p.WaitForOutputAsync(o => o.Contains(" at http://", StringComparison.Ordinal)), p.Err);
+        string baseUrl = p.Out.Split(" at ")[1].Split(' ')[0];
+        using var http = new HttpClient();
+        var (status, body) = await PostAsync(http, baseUrl, With(Request(DataUri(Picture)), "assistant", new JsonObject { ["latency_ms"] = 1000 }).ToJsonString());
+        Assert.True(status == HttpStatusCode.OK, body.ToJsonString());
+        Assert.Equal((string)choice["decoder"]!, (string)body["assistant"]!["decoder"]!);
+        Assert.Equal((int)choice["tokens"]!, (int)body["assistant"]!["tokens"]!);
+        var both = await PostAsync(http, baseUrl, With(Request(DataUri(Picture)), "assistant", new JsonObject { ["latency_ms"] = 1000, ["tokens"] = 4 }).ToJsonString());
+        Assert.Equal(HttpStatusCode.BadRequest, both.Status);
+    }
+
+    [Fact]
     public async Task BadRequests_AreOpenAIErrors_WithTheirStatus_AndNothingChanges()
     {
         var allowed = Directory.CreateTempSubdirectory("assistant-serve-allowed-").FullName;
