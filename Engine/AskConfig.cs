@@ -72,15 +72,22 @@ public sealed record AskConfig(string? Decoder = null, string? Compressor = null
     /// <summary>Longest query accepted, in characters: longer text is almost surely not a question.</summary>
     public const int MaxQueryChars = 2000;
 
+    /// <summary>The V of <paramref name="offered"/> nearest <paramref name="wanted"/> by ratio (the smaller of two as near).</summary>
+    internal static int Nearest(IReadOnlyList<int> offered, int wanted) =>
+        offered.OrderBy(v => Math.Abs(Math.Log((double)v / wanted))).ThenBy(v => v).First();
+
     /// <summary>The (decoder, compressor, V) this configuration names on <paramref name="models"/>, the manifest's default filling the gaps.</summary>
     internal (LanguageModel Decoder, Compressor Compressor) Resolve(ModelSet models)
     {
         var d = models.Manifest.Default;
         var decoder = models.Decoder(Decoder ?? d.Decoder);
         var kind = Compressor ?? d.Compressor;
-        // Another compressor than the default, with no V asked for: its only V if it has one (an imported set's
-        // `full` has exactly the patch count), else the default V.
-        int tokens = Tokens ?? (kind != d.Compressor && decoder.Spec.Compressors.FirstOrDefault(c => c.Kind == kind) is { Tokens: [var only] } ? only : d.Tokens);
+        // Another compressor than the default, with no V asked for: that compressor's own V nearest the default
+        // (the default itself where it has it; an imported set's `full` has only the patch count), so a V that only
+        // the default compressor offers is never applied to another.
+        int tokens = Tokens ?? (kind != d.Compressor && decoder.Spec.Compressors.FirstOrDefault(c => c.Kind == kind) is { Tokens.Count: > 0 } other
+            ? Nearest(other.Tokens, d.Tokens)
+            : d.Tokens);
         return (decoder, decoder.Compressor(kind, tokens));
     }
 }

@@ -81,7 +81,13 @@ public sealed class StageTimings
     };
 
     /// <summary>One line: every stage in ms, then decode tokens/s.</summary>
-    public override string ToString() =>
-        string.Join("  ", All.Select(s => $"{Name(s)} {this[s]:F1} ms")) +
+    public override string ToString() => Line(null);
+
+    /// <summary>
+    /// One line for a person: every stage in ms (the compressor's stage named for <paramref name="compressor"/>, the kind
+    /// that ran, where it is known: the JSON keys keep the one name "quecc"), then decode tokens/s.
+    /// </summary>
+    public string Line(string? compressor) =>
+        string.Join("  ", All.Select(s => $"{(s == Stage.Compress && compressor is not null ? compressor : Name(s))} {this[s]:F1} ms")) +
         $"  | decode {DecodedTokens} tok, {DecodeTokensPerSecond:F1} tok/s  | total {TotalMs:F1} ms";
 }

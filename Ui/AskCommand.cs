@@ -41,7 +41,7 @@ internal static class AskCommand
             if (decision.Route == QueryRoute.Ocr)
             {
                 using var reader = ReadCommand.LoadReader(parse.GetValue(ocrModels), parse.GetValue(ep)!, stderr);
-                return AnswerByReading(reader, frame, decision, parse.GetValue(json), stdout);
+                return AnswerByReading(reader, frame, decision, parse.GetValue(json), stdout, stderr);
             }
             using var set = Cli.LoadModels(parse.GetValue(models), parse.GetValue(ep)!, stderr);
             var pipeline = new AskPipeline(set);
@@ -95,7 +95,8 @@ internal static class AskCommand
             else
             {
                 stdout.WriteLine(cancelled ? " [cancelled]" : "");
-                stdout.WriteLine($"[{resolved.Decoder} + {resolved.Compressor} V={resolved.Tokens} on {set.Provider}, {decision}] {timings}");
+                // The answer alone on stdout (`$(assistant ask ...)` is the answer); how it was made on stderr.
+                stderr.WriteLine($"[{resolved} on {set.Provider}, {decision}] {timings.Line(resolved.Compressor)}");
             }
             return cancelled ? 130 : 0;
         });
@@ -112,7 +113,7 @@ internal static class AskCommand
     /// A text question is answered with the text read. The shipped decoders were trained on world questions
     /// only, so OCR text is given straight to the user (read mode) rather than put in their prompt.
     /// </summary>
-    private static int AnswerByReading(TextReading reader, FramePicture frame, RouteDecision decision, bool asJson, TextWriter stdout)
+    private static int AnswerByReading(TextReading reader, FramePicture frame, RouteDecision decision, bool asJson, TextWriter stdout, TextWriter stderr)
     {
         var result = reader.Read(frame);
         var text = result.Lines.Count == 0 ? "(no text found)" : result.Text;
@@ -130,7 +131,7 @@ internal static class AskCommand
         else
         {
             stdout.WriteLine(TerminalText.Printable(text));
-            stdout.WriteLine($"[ocr, {decision}] detect {result.Detect.TotalMilliseconds:F1} ms  recognize {result.Recognize.TotalMilliseconds:F1} ms  | {result.Lines.Count} lines");
+            stderr.WriteLine($"[ocr, {decision}] detect {result.Detect.TotalMilliseconds:F1} ms  recognize {result.Recognize.TotalMilliseconds:F1} ms  | {result.Lines.Count} lines");
         }
         return 0;
     }

@@ -85,4 +85,18 @@ public sealed class AskPipelineTests(PipelineFixture fixture) : IClassFixture<Pi
     [Fact]
     public void AbsurdlyLongQuery_IsRejected() =>
         Assert.Throws<EngineException>(() => AskPipeline.ValidateQuery(new string('a', AskConfig.MaxQueryChars + 1)));
+    [Fact]
+    public void AnotherCompressorWithoutTokens_TakesItsOwnVNearestTheDefault()
+    {
+        // Before, the default compressor's V was applied to any other: "--tokens 16 is not offered by pool".
+        Assert.Equal(4, AskConfig.Nearest([1, 4], 16));
+        Assert.Equal(16, AskConfig.Nearest([1, 4, 16, 64], 16));
+        Assert.Equal(576, AskConfig.Nearest([576], 4));
+        Assert.Equal(2, AskConfig.Nearest([2, 8], 4));  // as near by ratio: the smaller
+        var m = fixture.Models.Manifest;
+        var other = m.FindDecoder(m.Default.Decoder).Compressors.First(c => c.Kind != m.Default.Compressor);
+        var choice = new AskConfig(Compressor: other.Kind).Choice(fixture.Models);
+        Assert.Equal(AskConfig.Nearest(other.Tokens, m.Default.Tokens), choice.Tokens);
+        Assert.Contains(choice.Tokens, other.Tokens);
+    }
 }

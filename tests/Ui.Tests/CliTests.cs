@@ -29,16 +29,20 @@ public sealed class CliTests
     }
 
     [Fact]
-    public async Task Ask_StreamsAnAnswerThenOneTimingsLine()
+    public async Task Ask_StreamsTheAnswerAloneToStdout_AndOneTimingsLineNamingTheCompressorToStderr()
     {
-        var (code, stdout, stderr) = await CliRun.Run("ask", "--image", Image, "--query", "what color is the circle?", "--models", Repo.TinyModels, "--max-tokens", "6");
-        Assert.Equal(0, code);
-        Assert.Equal("", stderr);
-        var lines = stdout.TrimEnd('\n').Split('\n');
-        Assert.Equal(2, lines.Length);
-        foreach (var stage in new[] { "preprocess", "vision", "query_prefill", "quecc", "visual_prefill", "decode" })
-            Assert.Contains($"{stage} ", lines[1]);
-        Assert.Contains("tok/s", lines[1]);
+        foreach (var kind in new[] { "quecc", "tokenpacker" })
+        {
+            var (code, stdout, stderr) = await CliRun.Run("ask", "--image", Image, "--query", "what color is the circle?", "--models", Repo.TinyModels,
+                "--max-tokens", "6", "--compressor", kind);
+            Assert.Equal(0, code);
+            Assert.Single(stdout.TrimEnd('\n').Split('\n'));  // `$(assistant ask ...)` is the answer
+            var line = Assert.Single(stderr.TrimEnd('\n').Split('\n'));
+            Assert.Contains($"+ {kind} V=", line);
+            foreach (var stage in new[] { "preprocess", "vision", "query_prefill", kind, "visual_prefill", "decode" })
+                Assert.Contains($"{stage} ", line);
+            Assert.Contains("tok/s", line);
+        }
     }
 
     [Fact]

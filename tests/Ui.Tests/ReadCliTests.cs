@@ -87,15 +87,15 @@ public sealed class ReadCliTests
     public async Task Ask_SendsATextQuestionToOcr_AndAVisualOneToTheDecoder()
     {
         var png = Rendered("Build 4127 succeeded", 24, "#e8e8e8", "#1e1e1e");
-        var (code, stdout, _) = await CliRun.Run("ask", "--image", png, "--query", "what does the message say?");
+        var (code, stdout, stderr) = await CliRun.Run("ask", "--image", png, "--query", "what does the message say?");
         Assert.Equal(0, code);
         Assert.StartsWith("Build 4127 succeeded\n", stdout.Replace("\r", ""));
-        Assert.Contains("[ocr, route ocr (reading verb 'say')]", stdout);
+        Assert.Contains("[ocr, route ocr (reading verb 'say')]", stderr);
 
         var scene = Path.Combine(Repo.TrainedModels, "golden", "image.png");
-        (code, stdout, _) = await CliRun.Run("ask", "--image", scene, "--query", "what shape is the purple object?");
+        (code, _, stderr) = await CliRun.Run("ask", "--image", scene, "--query", "what shape is the purple object?");
         Assert.Equal(0, code);
-        Assert.Contains("route visual (no text cue)", stdout);
+        Assert.Contains("route visual (no text cue)", stderr);
 
         (code, stdout, _) = await CliRun.Run("ask", "--image", png, "--query", "what does the message say?", "--route", "ocr", "--json");
         Assert.Equal(0, code);
