@@ -17,7 +17,7 @@ internal static class CaptureCommand
         {
             int n = parse.GetValue(frames);
             if (n is < 1 or > 10000) throw new EngineException($"--frames must be in 1..10000, got {n}");
-            var path = parse.GetValue(output)!;
+            var path = Cli.OutputFile(parse.GetValue(output), "--out", ".png");
             using var src = FrameSources.OpenReader(parse.GetValue(source)!, loop: false, speed: 0.004, size: 256);
             var clock = Stopwatch.StartNew();
             int read = 0;

@@ -31,11 +31,18 @@ public static class Cli
 
         // Response files (@file) are off: nothing here needs them, and they let an argument name any file to read
         // (a FIFO blocks, /dev/zero grows without bound, a line of /etc/passwd came back in the error).
-        var parse = root.Parse(args.Length == 0 ? ["--help"] : args, new ParserConfiguration { ResponseFileTokenReplacer = null });
+        CliHelp.AddExamples(root);
+        var (words, mistyped) = CliHelp.Rewrite(root, args);
+        if (mistyped is not null)
+        {
+            stderr.WriteLine($"error: {mistyped}");
+            return 2;
+        }
+        var parse = root.Parse(words.Length == 0 ? ["--help"] : words, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parse.Errors.Count > 0)
         {
             var path = string.Join(' ', CommandPath(parse).Prepend("assistant"));
-            stderr.WriteLine($"error: {UserErrors.OneLine(parse.Errors[0].Message)} (see {path} --help)");
+            stderr.WriteLine($"error: {CliHelp.Explain(CliHelp.First(parse.Errors))} (see {path} --help)");
             return 2;
         }
         // Signals are handled here, not by System.CommandLine (its handler crashed on a second signal): see Termination.
@@ -83,6 +90,23 @@ public static class Cli
 
     /// <summary>Resolves and loads the model set on the requested provider, noting on stderr when auto fell back to the CPU.</summary>
     internal static LoadedModels LoadModels(string? dir, string ep, TextWriter stderr) => LoadedModels.Load(dir, ep, stderr.WriteLine);
+
+    /// <summary>
+    /// Checks a file the user names for a command to write (<paramref name="option"/>), before any work: a folder or a
+    /// file name whose extension is not among <paramref name="extensions"/> (the formats the command writes) is one
+    /// specific line, not an "access denied" from the runtime or PNG bytes in a .jpg.
+    /// </summary>
+    internal static string OutputFile(string? path, string option, params string[] extensions)
+    {
+        if (string.IsNullOrWhiteSpace(path)) throw new EngineException($"{option} needs a file name");
+        string example = "frame" + extensions[0];
+        if (Directory.Exists(path))
+            throw new EngineException($"{option} {path} is a folder: name a file in it, e.g. {Path.Combine(path, example)}");
+        if (!extensions.Contains(Path.GetExtension(path), StringComparer.OrdinalIgnoreCase))
+            throw new EngineException($"{option} {path}: this command writes {string.Join(" or ", extensions.Select(e => e.TrimStart('.').ToUpperInvariant()))}; " +
+                                      $"name the file {Path.ChangeExtension(Path.GetFileName(path), extensions[0])}");
+        return path;
+    }
 
     internal static Option<string> EpOption() => new("--ep")
     {

@@ -16,7 +16,7 @@ internal static class WorldCommand
         var render = new Command("render", "Render a world scene to PNG and write its questions and true answers as JSON beside it.") { seed, output, size, questions };
         render.SetAction(parse =>
         {
-            var path = parse.GetValue(output)!;
+            var path = Cli.OutputFile(parse.GetValue(output), "--out", ".png");
             var scene = WorldScenes.Render(parse.GetValue(seed), parse.GetValue(size), parse.GetValue(questions));
             scene.Picture.SavePng(path);
             var jsonPath = Path.ChangeExtension(path, ".json");
