@@ -49,13 +49,13 @@ public sealed class WorldFrameSource(WorldSource world, int size) : IFrameSource
 }
 
 /// <summary>
-/// Still images from a folder in name order (PNG, JPEG, BMP, GIF, TGA), once or looping; or one image file
+/// Still images from a folder in name order (PNG, JPEG, BMP, GIF, TGA, WebP, TIFF), once or looping; or one image file
 /// repeated. A folder is listed again at the end of each pass, so files added while it runs are seen: once
 /// through, the new names are read before it ends; looping, the next pass holds them (and not the deleted ones).
 /// </summary>
 public sealed class ImageFilesSource : IFrameSource
 {
-    private static readonly string[] Extensions = [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga"];
+    private static readonly string[] Extensions = [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga", ".webp", ".tif", ".tiff"];
     private readonly string? _folder;  // null: one still file
     private readonly bool _loop;
     private readonly HashSet<string> _read = new(StringComparer.Ordinal);
@@ -80,7 +80,7 @@ public sealed class ImageFilesSource : IFrameSource
     {
         if (!Directory.Exists(path)) throw new CaptureException($"folder not found: {path}");
         var files = List(path);
-        if (files.Length == 0) throw new CaptureException($"no images (PNG, JPEG, BMP, GIF, TGA) in {path}");
+        if (files.Length == 0) throw new CaptureException($"no images (PNG, JPEG, BMP, GIF, TGA, WebP, TIFF) in {path}");
         return new ImageFilesSource($"folder:{path}", path, files, loop);
     }
 
@@ -153,7 +153,7 @@ public sealed class ImageFilesSource : IFrameSource
         _files = _loop ? listed : listed.Where(f => !_read.Contains(f)).ToArray();
         if (_files.Length > 0) return true;
         if (!_loop) return false;
-        throw new CaptureException($"no images (PNG, JPEG, BMP, GIF, TGA) left in {_folder}");
+        throw new CaptureException($"no images (PNG, JPEG, BMP, GIF, TGA, WebP, TIFF) left in {_folder}");
     }
 
     /// <summary>Nothing to free: files are read whole, one at a time.</summary>

@@ -3,7 +3,7 @@ using StbImageSharp;
 namespace Assistant.Capture;
 
 /// <summary>
-/// Still images from disk (PNG, JPEG, BMP, GIF, TGA, PSD, HDR) decoded to RGB, defensively: only regular files
+/// Still images from disk (PNG, JPEG, BMP, GIF, TGA, PSD, HDR; WebP and TIFF through OpenCV) decoded to RGB, defensively: only regular files
 /// of at most <see cref="MaxFileBytes"/> are read; the declared size is checked against <see cref="MaxSide"/> and
 /// <see cref="MaxPixels"/> before any pixel is allocated; JPEG, GIF, BMP, TGA and PNG data shorter than its
 /// structure says is refused (a symbolic link is judged by its target); and decoding is bounded in time, so a decoder that loops
@@ -64,6 +64,7 @@ public static class ImageFile
         bool jpeg = bytes is [0xFF, 0xD8, ..];
         if (jpeg && ImageStructure.Problem(bytes) is { } cut)
             throw new CaptureException($"corrupt image {name}: {cut}");
+        if (OpenCvFormats.Size(bytes) is { } other) return OpenCvFormats.Decode(bytes, name, other);
         ImageInfo? info;
         try
         {
@@ -74,11 +75,8 @@ public static class ImageFile
             info = null;
         }
         if (info is not { } i || i.Width <= 0 || i.Height <= 0)
-            throw new CaptureException($"not a readable image (PNG, JPEG, BMP, GIF, TGA): {name}");
-        if (i.Width > MaxSide || i.Height > MaxSide)
-            throw new CaptureException($"image {name} is {i.Width}x{i.Height}; the largest accepted side is {MaxSide}");
-        if ((long)i.Width * i.Height > MaxPixels)
-            throw new CaptureException($"image {name} is {i.Width}x{i.Height} ({(long)i.Width * i.Height / 1e6:F0} MP); the limit is {MaxPixels / 1e6:F0} MP");
+            throw new CaptureException($"not a readable image (PNG, JPEG, BMP, GIF, TGA, WebP, TIFF): {name}");
+        CheckSize(i.Width, i.Height, name);
         if (!jpeg && ImageStructure.Problem(bytes) is { } problem)
             throw new CaptureException($"corrupt image {name}: {problem}");
         try
@@ -92,12 +90,21 @@ public static class ImageFile
         }
     }
 
+    /// <summary>The limits every decoder is held to, before it allocates: the longest side and the pixel count.</summary>
+    internal static void CheckSize(int width, int height, string name)
+    {
+        if (width > MaxSide || height > MaxSide)
+            throw new CaptureException($"image {name} is {width}x{height}; the largest accepted side is {MaxSide}");
+        if ((long)width * height > MaxPixels)
+            throw new CaptureException($"image {name} is {width}x{height} ({(long)width * height / 1e6:F0} MP); the limit is {MaxPixels / 1e6:F0} MP");
+    }
+
     /// <summary>
     /// Runs a decoder step on a worker with a deadline, so a loop inside it becomes a <see cref="CaptureException"/>.
     /// The abandoned worker cannot be stopped from managed code; the process ends it on exit. The step's own
     /// exception is rethrown as it was.
     /// </summary>
-    private static T Bounded<T>(Func<T> step, string name)
+    internal static T Bounded<T>(Func<T> step, string name)
     {
         var work = Task.Run(step);
         try
@@ -203,5 +210,75 @@ internal static class ImageStructure
         if (compression is not (0 or 3)) return null;  // run-length data has no fixed size to check
         long stride = ((long)width * bits + 31) / 32 * 4;
         return offset + stride * height > b.Length ? $"{width}x{height} at {bits} bits needs {offset + stride * height} bytes, the file has {b.Length} (truncated)" : null;
+    }
+}
+
+/// <summary>
+/// WebP and TIFF, which StbImageSharp does not read, through OpenCV (already here for cameras and video), behind the
+/// same limits as every image: the size read from the file's own header and checked before OpenCV allocates, the
+/// decode on a deadline, and the decoded size held to the header's (a file that lies is corrupt).
+/// </summary>
+internal static class OpenCvFormats
+{
+    /// <summary>The format and size its header declares, for a WebP or TIFF file; null for any other bytes.</summary>
+    public static (string Format, int Width, int Height)? Size(byte[] b)
+    {
+        if (b.Length >= 12 && b.AsSpan(0, 4).SequenceEqual("RIFF"u8) && b.AsSpan(8, 4).SequenceEqual("WEBP"u8)) { var (w, h) = Webp(b); return ("WebP", w, h); }
+        if (b is [(byte)'I', (byte)'I', 42, 0, ..] or [(byte)'M', (byte)'M', 0, 42, ..]) return ("TIFF", Tiff(b).W, Tiff(b).H);
+        return null;
+    }
+
+    private static (int W, int H) Webp(byte[] b)
+    {
+        if (b.Length < 30) return (0, 0);
+        var chunk = b.AsSpan(12, 4);
+        if (chunk.SequenceEqual("VP8X"u8)) return (1 + (b[24] | b[25] << 8 | b[26] << 16), 1 + (b[27] | b[28] << 8 | b[29] << 16));
+        if (chunk.SequenceEqual("VP8L"u8) && b[20] == 0x2F)
+        {
+            uint bits = (uint)(b[21] | b[22] << 8 | b[23] << 16 | b[24] << 24);
+            return ((int)(bits & 0x3FFF) + 1, (int)((bits >> 14) & 0x3FFF) + 1);
+        }
+        if (chunk.SequenceEqual("VP8 "u8) && b[23] == 0x9D && b[24] == 0x01 && b[25] == 0x2A)
+            return ((b[26] | b[27] << 8) & 0x3FFF, (b[28] | b[29] << 8) & 0x3FFF);
+        return (0, 0);
+    }
+
+    private static (int W, int H) Tiff(byte[] b)
+    {
+        bool little = b[0] == 'I';
+        uint U32(long at) => at + 4 > b.Length ? 0 : little ? (uint)(b[at] | b[at + 1] << 8 | b[at + 2] << 16 | b[at + 3] << 24) : (uint)(b[at] << 24 | b[at + 1] << 16 | b[at + 2] << 8 | b[at + 3]);
+        int U16(long at) => at + 2 > b.Length ? 0 : little ? b[at] | b[at + 1] << 8 : b[at] << 8 | b[at + 1];
+        long ifd = U32(4);
+        if (ifd < 8 || ifd + 2 > b.Length) return (0, 0);
+        int count = U16(ifd), width = 0, height = 0;
+        for (int e = 0; e < count && ifd + 2 + 12 * (e + 1) <= b.Length; e++)
+        {
+            long at = ifd + 2 + 12 * e;
+            int tag = U16(at), type = U16(at + 2);
+            int value = type == 3 ? U16(at + 8) : type == 4 ? (int)Math.Min(U32(at + 8), int.MaxValue) : 0;
+            if (tag == 256) width = value;
+            else if (tag == 257) height = value;
+        }
+        return (width, height);
+    }
+
+    public static Frame Decode(byte[] bytes, string name, (string Format, int Width, int Height) header)
+    {
+        if (header.Width <= 0 || header.Height <= 0) throw new CaptureException($"corrupt image {name}: its {header.Format} header declares no size");
+        ImageFile.CheckSize(header.Width, header.Height, name);
+        using var bgr = ImageFile.Bounded(() => OpenCvSharp.Cv2.ImDecode(bytes, OpenCvSharp.ImreadModes.Color), name);
+        if (bgr.Empty()) throw new CaptureException($"corrupt image {name}: OpenCV could not decode its {header.Format} data");
+        var (w, h) = (bgr.Cols, bgr.Rows);
+        if (w != header.Width || h != header.Height)
+            throw new CaptureException($"corrupt image {name}: its {header.Format} header says {header.Width}x{header.Height}, its data {w}x{h}");
+        using var rgb = new OpenCvSharp.Mat();
+        OpenCvSharp.Cv2.CvtColor(bgr, rgb, OpenCvSharp.ColorConversionCodes.BGR2RGB);
+        int rows = rgb.Rows, cols = rgb.Cols;
+        var pixels = new byte[rows * cols * 3];
+        if (rgb.IsContinuous()) System.Runtime.InteropServices.Marshal.Copy(rgb.Data, pixels, 0, pixels.Length);
+        else
+            for (int y = 0; y < rows; y++)
+                System.Runtime.InteropServices.Marshal.Copy(rgb.Ptr(y), pixels, y * cols * 3, cols * 3);
+        return new Frame(pixels, cols, rows, TimeSpan.Zero);
     }
 }

@@ -18,10 +18,10 @@ public sealed class FramePicture
     /// <summary>The capture layer's frame (for the engine's own stages).</summary>
     internal Frame Frame => _frame;
 
-    /// <summary>Decodes an image file (PNG, JPEG, BMP, GIF, TGA); a missing or broken one is a one-line error.</summary>
+    /// <summary>Decodes an image file (PNG, JPEG, BMP, GIF, TGA, WebP, TIFF); a missing or broken one is a one-line error.</summary>
     public static FramePicture Load(string path) => new(ImageFile.Load(path));
 
-    /// <summary>Decodes an encoded image (PNG, JPEG, BMP, GIF, TGA) held in memory, e.g. from a request; <paramref name="name"/> names it in errors.</summary>
+    /// <summary>Decodes an encoded image (PNG, JPEG, BMP, GIF, TGA, WebP, TIFF) held in memory, e.g. from a request; <paramref name="name"/> names it in errors.</summary>
     public static FramePicture Decode(byte[] bytes, string name) => new(ImageFile.Decode(bytes, name));
 
     /// <summary>A picture from packed RGB bytes (row-major, width x height x 3), e.g. for a benchmark of an observer.</summary>

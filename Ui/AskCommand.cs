@@ -9,7 +9,7 @@ internal static class AskCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
-        var image = new Option<string>("--image") { Description = "image file (PNG, JPEG, BMP, GIF, TGA)", Required = true };
+        var image = new Option<string>("--image") { Description = "image file (PNG, JPEG, BMP, GIF, TGA, WebP, TIFF)", Required = true };
         var query = new Option<string>("--query") { Description = "the question", Required = true };
         var models = new Option<string?>("--models") { Description = "model set folder (default: models/default)" };
         var tokens = new Option<int?>("--tokens") { Description = "visual tokens V (one the set offers; default from the manifest)" };

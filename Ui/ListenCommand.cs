@@ -13,7 +13,7 @@ internal static class ListenCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
-        var file = new Option<string?>("--file") { Description = "audio file (WAV or AIFF, any rate and channel count; resampled to 16 kHz mono)" };
+        var file = new Option<string?>("--file") { Description = "audio file: WAV or AIFF, or MP3, FLAC, Ogg and the other formats ffmpeg reads (any rate and channel count; resampled to 16 kHz mono)" };
         var mic = new Option<bool>("--mic") { Description = "the microphone (ALSA on Linux, WASAPI on Windows), printing utterances as they end; Ctrl+C stops" };
         var device = new Option<string>("--device") { Description = "with --mic: ALSA capture device (Windows: part of the device name)", DefaultValueFactory = _ => "default" };
         var seconds = new Option<double?>("--seconds") { Description = "with --mic: stop after this much audio" };

@@ -9,7 +9,7 @@ internal static class ReadCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
-        var image = new Option<string?>("--image") { Description = "image file (PNG, JPEG, BMP, GIF, TGA)" };
+        var image = new Option<string?>("--image") { Description = "image file (PNG, JPEG, BMP, GIF, TGA, WebP, TIFF)" };
         var screen = new Option<bool>("--screen") { Description = "read the X11 screen instead of a file" };
         var region = new Option<string?>("--region") { Description = "with --screen: only X,Y,W,H of it" };
         var display = new Option<string?>("--display") { Description = "with --screen: X display (default: $DISPLAY)" };
