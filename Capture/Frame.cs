@@ -1,7 +1,10 @@
 namespace Assistant.Capture;
 
-/// <summary>One captured picture: tightly packed RGB bytes, row-major, and when it was taken.</summary>
-public sealed record Frame(byte[] Rgb, int Width, int Height, TimeSpan Timestamp)
+/// <summary>
+/// One captured picture: tightly packed RGB bytes, row-major, and when it was taken; <paramref name="Origin"/> names
+/// where it came from when the source has a name for it (the file, for image files and folders), else null.
+/// </summary>
+public sealed record Frame(byte[] Rgb, int Width, int Height, TimeSpan Timestamp, string? Origin = null)
 {
     /// <summary>Bytes per row.</summary>
     public int Stride => Width * 3;

@@ -128,7 +128,7 @@ public sealed class ImageFilesSource : IFrameSource
                 throw;
             }
             _broken.Remove(path);
-            frame = loaded with { Timestamp = TimeSpan.FromSeconds(_count++ / 30.0) };
+            frame = loaded with { Timestamp = TimeSpan.FromSeconds(_count++ / 30.0), Origin = path };
             return true;
         }
     }

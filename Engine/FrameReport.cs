@@ -81,6 +81,12 @@ public sealed record FrameReport
     /// <summary>The source's timestamp of the picture, seconds.</summary>
     [JsonPropertyName("captured_s")] public required double CapturedSeconds { get; init; }
 
+    /// <summary>Where the picture came from when the source names it (the file, for image files and folders); null otherwise (see <see cref="CapturedSeconds"/>).</summary>
+    [JsonPropertyName("origin")] public string? Origin { get; init; }
+
+    /// <summary>Where the picture came from, for a person: the file, or the capture time.</summary>
+    [JsonIgnore] public string OriginText => Origin ?? $"t={CapturedSeconds:F2} s";
+
     /// <summary>The question being answered.</summary>
     [JsonPropertyName("question")] public required string Question { get; init; }
 

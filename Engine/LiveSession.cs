@@ -329,7 +329,7 @@ public sealed class LiveSession : IDisposable
         run.Done++;
         var report = new FrameReport
         {
-            Index = run.Frame, CapturedSeconds = Math.Round(frame.Timestamp.TotalSeconds, 6), Question = _pipeline.Query ?? "", Answer = answer,
+            Index = run.Frame, CapturedSeconds = Math.Round(frame.Timestamp.TotalSeconds, 6), Origin = frame.Origin, Question = _pipeline.Query ?? "", Answer = answer,
             AnswerDone = outcome.AnswerDone, AnswerRestarted = outcome.AnswerRestarted, NewTokens = outcome.NewTokenIds.Count,
             Truth = truth, Correct = truth is null ? null : answer == truth, LiveAccuracy = run.Quiz.Accuracy?.Value,
             VisionRan = stats.VisionRan, QueryPrefilled = stats.QueryPrefilled, CompressorRan = stats.CompressorRan,

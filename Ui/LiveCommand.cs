@@ -24,7 +24,11 @@ internal static class LiveCommand
         var query = new Option<string?>("--query") { Description = "a fixed question (default: the world's own questions, scored per frame)" };
         var frames = new Option<long>("--frames") { Description = "frames to run", DefaultValueFactory = _ => d.Frames!.Value };
         var duration = new Option<double?>("--duration") { Description = "seconds to run (instead of a frame count)" };
-        var every = new Option<int>("--question-every") { Description = "frames per world question", DefaultValueFactory = _ => d.QuestionEvery };
+        var every = new Option<int>("--question-every")
+        {
+            Description = "on the world without --query: ask a new world question every N frames, scored against the truth (a question of your own stops them)",
+            DefaultValueFactory = _ => d.QuestionEvery,
+        };
         var speed = new Option<double>("--speed") { Description = "object speed in canvas units per frame", DefaultValueFactory = _ => d.WorldSpeed };
         var tokens = new Option<int?>("--tokens") { Description = "visual tokens V (default from the manifest)" };
         var decoder = new Option<string?>("--decoder") { Description = "decoder name (default from the manifest)" };
@@ -81,7 +85,7 @@ internal static class LiveCommand
                 useHud = false;
             }
             var hud = useHud ? new LiveHud(stderr) : null;
-            session.Observe(hud is null ? new ConsoleLines(stdout, stderr, options.QuestionEvery, frameLines: true) : hud);
+            session.Observe(hud is null ? new ConsoleLines(stdout, stderr, frameLines: true) : hud);
             using var recorder = parse.GetValue(record) is { } path ? new RecordWriter(path, session.Options, session.Configuration, session.Provider) : null;
             if (recorder is not null) session.Observe(recorder);
             var hub = withOverlay ? new Overlay.OverlayHub(session.Control) : null;

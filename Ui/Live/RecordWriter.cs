@@ -78,15 +78,22 @@ internal sealed class RecordWriter : ISessionObserver, IDisposable
 }
 
 /// <summary>
-/// The plain console view: notes on stdout (information) or stderr (warnings), and a line per frame that asks
-/// a new world question or prefills a new one (<c>frame N: question -> answer (truth T)</c>).
+/// The plain console view: notes on stdout (information) or stderr (warnings), and a line for each completed answer
+/// that differs from the last one printed for the same question or is about another file, naming the frame's origin
+/// (the file for image files and folders, the capture time otherwise): <c>frame N (ORIGIN): question -> answer (truth
+/// T)</c>. A camera's answer that stays the same frame after frame is printed once; every change is printed; every
+/// file of a folder gets its line.
 /// </summary>
-internal sealed class ConsoleLines(TextWriter stdout, TextWriter stderr, int questionEvery, bool frameLines) : ISessionObserver
+internal sealed class ConsoleLines(TextWriter stdout, TextWriter stderr, bool frameLines) : ISessionObserver
 {
+    private (string Question, string Answer, string? Origin)? _last;
+
     public void OnFrame(FrameReport r)
     {
-        if (frameLines && (r.Index % questionEvery == 0 || r.QueryPrefilled))
-            stdout.WriteLine($"frame {r.Index}: {TerminalText.Printable(r.Question)} -> {TerminalText.Printable(r.Answer)}{(r.Truth is null ? "" : $" (truth {r.Truth})")}");
+        if (!frameLines || !r.AnswerDone || _last == (r.Question, r.Answer, r.Origin)) return;
+        _last = (r.Question, r.Answer, r.Origin);
+        stdout.WriteLine($"frame {r.Index} ({TerminalText.Printable(r.OriginText)}): {TerminalText.Printable(r.Question)} -> {TerminalText.Printable(r.Answer)}" +
+                         (r.Truth is null ? "" : $" (truth {r.Truth})"));
     }
 
     public void OnNote(SessionNote note)

@@ -44,12 +44,35 @@ public sealed class LiveCliTests
     }
 
     [Fact]
+    public async Task Live_OverAFolder_PrintsEveryPicturesAnswer_WithItsFile_AndTheRecordNamesIt()
+    {
+        // Before, the console printed a line only every --question-every frames: one answer for five pictures.
+        var dir = Directory.CreateTempSubdirectory("assistant-five-").FullName;
+        for (int i = 1; i <= 5; i++)
+        {
+            var (c, _, e) = await CliRun.Run("world", "render", "--seed", $"200000{i}", "--out", Path.Combine(dir, $"scene{i}.png"));
+            Assert.True(c == 0, e);
+        }
+        var record = Path.Combine(dir, "run.jsonl");
+        var (code, stdout, stderr) = await CliRun.Run("live", "--source", $"folder:{dir}", "--query", "how many circles are there?", "--record", record);
+        Assert.True(code == 0, stderr);
+        var lines = stdout.Split('\n').Where(l => l.StartsWith("frame ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(5, lines.Count);
+        for (int i = 1; i <= 5; i++)
+        {
+            Assert.StartsWith($"frame {i - 1} ({Path.Combine(dir, $"scene{i}.png")}): how many circles are there? -> ", lines[i - 1]);
+        }
+        var origins = File.ReadAllLines(record).Skip(1).Select(l => (string?)JsonNode.Parse(l)!["origin"]).ToList();
+        Assert.Equal(Enumerable.Range(1, 5).Select(i => Path.Combine(dir, $"scene{i}.png")), origins);
+    }
+
+    [Fact]
     public async Task Live_Hud_WithoutATerminal_SaysSo_AndPrintsLines()
     {
         var (code, stdout, stderr) = await CliRun.Run("live", "--hud", "--frames", "5");
         Assert.Equal(0, code);
         Assert.Contains("--hud needs a terminal", stderr);
-        Assert.Contains("frame 0:", stdout);
+        Assert.Contains("frame 0 (t=0.00 s):", stdout);
     }
 
     [Fact]

@@ -26,7 +26,7 @@ public sealed class LiveHostileInputTests(Xunit.Abstractions.ITestOutputHelper l
         var record = Path.Combine(Path.GetTempPath(), $"assistant-watched-{Guid.NewGuid():N}.jsonl");
         await using var p = AssistantProcess.Start(["live", "--source", $"folder:{dir}", "--loop", "--on-source-error", "skip",
             "--query", "how many circles are there?", "--target-fps", "30", "--record", record]);
-        Assert.True(await p.WaitForOutputAsync(o => o.Contains("frame 0:"), 60), $"no first frame: {p.Err}");
+        Assert.True(await p.WaitForOutputAsync(o => o.Contains("frame 0 ("), 60), $"no first frame: {p.Err}");
 
         // Every case of the corpus that cannot be a picture, one in three, plus special files; then a new good picture.
         var hostile = HostileFiles.Images(flipsPerFormat: 0).Where((_, i) => i % 3 == 0).ToList();
