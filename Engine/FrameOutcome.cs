@@ -14,6 +14,9 @@ public sealed class FrameStats
 
     /// <summary>The thumbnail metric against the last encoded frame (0..255); infinite on the first frame.</summary>
     public float SceneChange { get; internal set; }
+
+    /// <summary>How familiar the picture looks to a world set's encoder; null for a set that is not domain-checked.</summary>
+    public PictureFamiliarity? Familiarity { get; internal set; }
 }
 
 /// <summary>What a changed picture does to an answer still being decoded.</summary>
@@ -34,7 +37,21 @@ public readonly record struct AnswerToken(int Id, string Text);
 /// <paramref name="Repetitive"/>: the answer ended because it repeated itself (the guard cut it).
 /// </summary>
 public sealed record FrameOutcome(IReadOnlyList<int> NewTokenIds, string NewText, string AnswerSoFar, bool AnswerDone, bool AnswerRestarted,
-    long AnswerStartedAt, bool Repetitive);
+    long AnswerStartedAt, bool Repetitive, double Confidence = 1);
+
+/// <summary>
+/// How familiar a picture looks to a world set's own encoder: its <paramref name="Score"/> (about 1 for the scenes the
+/// set was trained on) against the set's <paramref name="Threshold"/>, calibrated on held-out scenes.
+/// </summary>
+public sealed record PictureFamiliarity(double Score, double Threshold)
+{
+    /// <summary>The picture looks like the scenes the set knows.</summary>
+    public bool Familiar => Score <= Threshold;
+
+    /// <summary>What a user is told about an unfamiliar picture.</summary>
+    public const string Warning = "this picture does not look like the coloured-shape scenes this model set knows, so its answer means little; " +
+                                  "a real checkpoint answers such pictures (docs/REAL_MODELS.md)";
+}
 
 /// <summary>
 /// Counters over a pipeline's life: how often each stage ran against how many frames it served.

@@ -107,6 +107,7 @@ public sealed class FramePipeline : IDisposable
         stats.SceneChange = change;
         timings.Add(Stage.Preprocess, t);
         var turn = _conversation.Prepare(model, compressor);
+        timings.Familiarity = stats.Familiarity = _conversation.FamiliarityScore is { } score ? new(score, _models.Manifest.Domain!.Threshold) : null;
         if (turn.VisionRan)
         {
             _gate.Encoded();
@@ -142,8 +143,7 @@ public sealed class FramePipeline : IDisposable
             t = Stopwatch.GetTimestamp();  // time spent by the consumer is not decode time
         }
         timings.Add(Stage.Decode, t);
-        timings.Repetitive = answer.Ending == AnswerEnd.Repetition;
-        timings.ReachedTokenLimit = answer.Ending == AnswerEnd.TokenLimit;
+        (timings.Repetitive, timings.ReachedTokenLimit, timings.Confidence) = (answer.Ending == AnswerEnd.Repetition, answer.Ending == AnswerEnd.TokenLimit, answer.Confidence);
     }
 
     /// <summary>
@@ -185,7 +185,7 @@ public sealed class FramePipeline : IDisposable
         timings.Add(Stage.Decode, t);
         bool repetitive = a.Decoder.Ending == AnswerEnd.Repetition;
         timings.Repetitive = repetitive;
-        return new FrameOutcome(ids, text.ToString(), a.SoFar.ToString(), a.Decoder.Done, restart, a.StartedAt, repetitive);
+        return new FrameOutcome(ids, text.ToString(), a.SoFar.ToString(), a.Decoder.Done, restart, a.StartedAt, repetitive, a.Decoder.Confidence);
     }
 
     /// <summary>Ends the answer in flight, frees the conversation (its caches and lease) and the frame kernels.</summary>

@@ -102,6 +102,15 @@ public sealed record FrameReport
     /// <summary>Answer tokens decoded on this frame.</summary>
     [JsonPropertyName("new_tokens")] public required int NewTokens { get; init; }
 
+    /// <summary>The model's probability of the answer so far (the product of its tokens' probabilities).</summary>
+    [JsonPropertyName("confidence")] public double? Confidence { get; init; }
+
+    /// <summary>Whether the picture looks like the scenes a world set knows; null for a set that is not domain-checked (imported sets).</summary>
+    [JsonPropertyName("familiar")] public bool? Familiar { get; init; }
+
+    /// <summary>The picture's familiarity score (about 1 for the set's own kind of scene) against the set's threshold; null when not checked.</summary>
+    [JsonPropertyName("familiarity")] public double? FamiliarityScore { get; init; }
+
     /// <summary>The true answer (world questions, on the frame the answer describes, once it is complete); null otherwise.</summary>
     [JsonPropertyName("truth")] public string? Truth { get; init; }
 

@@ -331,6 +331,7 @@ public sealed class LiveSession : IDisposable
         {
             Index = run.Frame, CapturedSeconds = Math.Round(frame.Timestamp.TotalSeconds, 6), Origin = frame.Origin, Question = _pipeline.Query ?? "", Answer = answer,
             AnswerDone = outcome.AnswerDone, AnswerRestarted = outcome.AnswerRestarted, NewTokens = outcome.NewTokenIds.Count,
+            Confidence = Math.Round(outcome.Confidence, 4), Familiar = stats.Familiarity?.Familiar, FamiliarityScore = stats.Familiarity is { } f ? Math.Round(f.Score, 3) : null,
             Truth = truth, Correct = truth is null ? null : answer == truth, LiveAccuracy = run.Quiz.Accuracy?.Value,
             VisionRan = stats.VisionRan, QueryPrefilled = stats.QueryPrefilled, CompressorRan = stats.CompressorRan,
             SceneChange = float.IsFinite(stats.SceneChange) ? stats.SceneChange : null, StageMs = timings.ToDictionary(),

@@ -43,6 +43,12 @@ public sealed class StageTimings
     /// <summary>The answer ended because it repeated itself (the guard cut it); the engine logs a note.</summary>
     public bool Repetitive { get; internal set; }
 
+    /// <summary>The model's probability of the answer it gave (the product of its tokens' probabilities); null before an answer.</summary>
+    public double? Confidence { get; internal set; }
+
+    /// <summary>How familiar the picture looked to a world set's encoder; null for a set that is not domain-checked.</summary>
+    public PictureFamiliarity? Familiarity { get; internal set; }
+
     /// <summary>Every position the answer's first token attended to: the text before the picture, the markers, the V visual tokens, the text after.</summary>
     public int PromptTokens { get; internal set; }
 

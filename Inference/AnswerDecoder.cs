@@ -85,6 +85,12 @@ public sealed class AnswerDecoder : IDisposable
     /// <summary>The answer has ended (see <see cref="Ending"/>).</summary>
     public bool Done => Ending != AnswerEnd.None;
 
+    /// <summary>
+    /// The model's probability of the answer so far: the product over its tokens of each token's softmax probability
+    /// (temperature 1, the model's own distribution) given the tokens before it. 1 before the first token.
+    /// </summary>
+    public double Confidence { get; private set; } = 1;
+
     /// <summary>Why the answer ended; <see cref="AnswerEnd.None"/> while it goes on.</summary>
     public AnswerEnd Ending { get; private set; }
 
@@ -118,6 +124,7 @@ public sealed class AnswerDecoder : IDisposable
             return false;
         }
         token = new GeneratedToken(id, text);
+        Confidence *= Probability(_logits, id);
         _ids.Add(id);
         Generated++;
         if (_options.MaxWords is { } max && _words >= max) End(AnswerEnd.WordLimit);
@@ -125,6 +132,15 @@ public sealed class AnswerDecoder : IDisposable
         else if (Generated >= _options.MaxNewTokens) End(AnswerEnd.TokenLimit);
         else _pending = id;
         return true;
+    }
+
+    /// <summary>softmax(<paramref name="logits"/>)[<paramref name="id"/>], computed stably.</summary>
+    private static double Probability(ReadOnlySpan<float> logits, int id)
+    {
+        float max = logits[Sampler.ArgMax(logits)];
+        double sum = 0;
+        for (int i = 0; i < logits.Length; i++) sum += Math.Exp(logits[i] - max);
+        return Math.Exp(logits[id] - max) / sum;
     }
 
     /// <summary>Counts the words <paramref name="text"/> ends or begins; false when it would begin one past the limit.</summary>

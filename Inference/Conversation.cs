@@ -40,10 +40,14 @@ public sealed class Conversation : IDisposable
     private DecoderState? _prefixFor, _headFor, _tailFor;
     private string? _prefixQuestion, _tailQuestion;
     private float[] _head = [], _tail = [], _scratch = [], _queryEmbedding = [];
+    private readonly DomainSpec? _domain;
+    private readonly float[] _pooled;
 
     /// <summary>A conversation on <paramref name="set"/>, with a lease of its own.</summary>
     public Conversation(ModelSet set)
     {
+        _domain = set.Manifest.Domain;
+        _pooled = new float[set.Manifest.Vision.Dim];
         _layout = set.Layout;
         _tokenizer = set.Tokenizer;
         _lease = set.Lease();
@@ -51,6 +55,12 @@ public sealed class Conversation : IDisposable
 
     /// <summary>The vision state the caller writes a new picture's pixels into (then <see cref="PictureChanged"/>).</summary>
     public VisionState Vision => _lease.Vision;
+
+    /// <summary>
+    /// How familiar the current picture looks to the set's encoder (<see cref="Familiarity"/>), made when the features
+    /// are; null for a set without a <see cref="DomainSpec"/> (imported sets) or before the first picture.
+    /// </summary>
+    public double? FamiliarityScore { get; private set; }
 
     /// <summary>Whether the features describe the last picture written (false after <see cref="PictureChanged"/> until the next encode succeeds).</summary>
     public bool HasFeatures => _featuresValid;
@@ -102,7 +112,13 @@ public sealed class Conversation : IDisposable
         {
             long t = System.Diagnostics.Stopwatch.GetTimestamp();
             _tokensValid = false;
+            FamiliarityScore = null;
             vision.Encode();
+            if (_domain is not null)
+            {
+                Familiarity.Pool(vision.Features, vision.Spec.Patches, vision.Spec.Dim, _pooled);
+                FamiliarityScore = Familiarity.Score(_pooled, _domain);
+            }
             visionTicks = System.Diagnostics.Stopwatch.GetTimestamp() - t;
             _featuresValid = visionRan = true;
         }

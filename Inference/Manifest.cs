@@ -163,6 +163,20 @@ public sealed record ChatPromptSpec(string BeforeImage, string BeforeQuestion, s
 /// <param name="Tokens">V.</param>
 public sealed record DefaultSpec(string Decoder, string Compressor, int Tokens);
 
+/// <summary>
+/// What the pictures a set was trained on look like to its own vision encoder (world sets): the per-channel mean and
+/// standard deviation of the encoder's patch-averaged features over held-out scenes, and the familiarity score above
+/// which a picture is called unfamiliar (the score: the mean squared z-score of its averaged features; the threshold:
+/// a quantile of the held-out scenes' own scores, so nearly all of them pass). Written by `assistant models
+/// calibrate-domain`; absent for imported sets, which are not domain-checked.
+/// </summary>
+/// <param name="Mean">Per-channel mean of the averaged features (vision.dim values).</param>
+/// <param name="Std">Per-channel standard deviation (vision.dim values, each > 0).</param>
+/// <param name="Threshold">Scores above this are unfamiliar.</param>
+/// <param name="Scenes">How many held-out scenes measured it.</param>
+/// <param name="Quantile">The share of those scenes at or under the threshold.</param>
+public sealed record DomainSpec(IReadOnlyList<float> Mean, IReadOnlyList<float> Std, double Threshold, int Scenes, double Quantile);
+
 /// <summary>The synthetic world a set was trained on (absent for sets that are not world-trained).</summary>
 public sealed record WorldSpec(
     string Definition,
@@ -185,7 +199,8 @@ public sealed record Manifest(
     JsonElement? ScalingLaw,
     string? Golden = null,
     WorldSpec? World = null,
-    JsonElement? Source = null)
+    JsonElement? Source = null,
+    DomainSpec? Domain = null)
 {
     /// <summary>The manifest format this build reads.</summary>
     public const string FormatName = "quecc-assistant-models/1";

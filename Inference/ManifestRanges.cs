@@ -52,6 +52,15 @@ internal static class ManifestRanges
                         throw new InferenceException($"manifest.json {at} compressor {c.Kind}: '{key}' is not a visual-token count in 1..{MaxTokens}");
         }
         Int("default.tokens", m.Default.Tokens, 1, MaxTokens);
+        if (m.Domain is { } domain)
+        {
+            if (domain.Mean.Count != v.Dim || domain.Std.Count != v.Dim)
+                throw new InferenceException($"manifest.json domain mean/std must have vision.dim ({v.Dim}) values each, got {domain.Mean.Count} and {domain.Std.Count}");
+            if (domain.Mean.Any(x => !float.IsFinite(x)) || domain.Std.Any(x => !float.IsFinite(x) || x <= 0))
+                throw new InferenceException("manifest.json domain mean must be finite and std finite and positive");
+            if (!double.IsFinite(domain.Threshold) || domain.Threshold <= 0)
+                throw new InferenceException($"manifest.json domain.threshold {domain.Threshold} must be a positive finite number");
+        }
         if (m.Prompt.Chat is { } chat)
         {
             long chars = (long)(chat.BeforeImage?.Length ?? 0) + (chat.BeforeQuestion?.Length ?? 0) + (chat.AfterQuestion?.Length ?? 0);

@@ -89,14 +89,21 @@ internal static class AskCommand
                     route_rule = decision.Rule,
                     timings_ms = timings.ToDictionary(),
                     decode_tokens_per_s = Math.Round(timings.DecodeTokensPerSecond, 2),
+                    confidence = timings.Confidence is { } c ? Math.Round(c, 4) : (double?)null,
+                    familiar = timings.Familiarity?.Familiar,
+                    familiarity = timings.Familiarity is { } f ? Math.Round(f.Score, 3) : (double?)null,
+                    familiarity_threshold = timings.Familiarity?.Threshold,
                 };
                 stdout.WriteLine(JsonSerializer.Serialize(result));
             }
             else
             {
                 stdout.WriteLine(cancelled ? " [cancelled]" : "");
-                // The answer alone on stdout (`$(assistant ask ...)` is the answer); how it was made on stderr.
-                stderr.WriteLine($"[{resolved} on {set.Provider}, {decision}] {timings.Line(resolved.Compressor)}");
+                // The answer alone on stdout (`$(assistant ask ...)` is the answer); how it was made, and how far to trust it, on stderr.
+                stderr.WriteLine($"[{resolved} on {set.Provider}, {decision}] {timings.Line(resolved.Compressor)}" +
+                                 (timings.Confidence is { } c ? $"  | confidence {100 * c:F0}%" : ""));
+                if (timings.Familiarity is { Familiar: false } f)
+                    stderr.WriteLine($"warning: {PictureFamiliarity.Warning} (familiarity score {f.Score:F1}, at most {f.Threshold:F1} for its scenes)");
             }
             return cancelled ? 130 : 0;
         });

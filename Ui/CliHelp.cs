@@ -16,6 +16,7 @@ internal static partial class CliHelp
     {
         ["ask"] = ["assistant ask --image models/default/golden/image.png --query \"how many circles are there?\""],
         ["models check"] = ["assistant models check models/default"],
+        ["models calibrate-domain"] = ["assistant models calibrate-domain models/default"],
         ["models import"] = ["assistant models import ~/checkpoints/llava-interleave-qwen-0.5b-hf --out models/llava-0.5b --quant q8"],
         ["eval"] = ["assistant eval --n 600"],
         ["world render"] = ["assistant world render --seed 2000000 --out scene.png"],

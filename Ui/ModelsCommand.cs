@@ -59,7 +59,55 @@ internal static class ModelsCommand
             stdout.WriteLine("  (FLOPs: matrix work per run, 2 per multiply-accumulate; prefill after a 16-token query)");
             return 0;
         });
-        return new Command("models", "Inspect and import model sets.") { check, ImportCommand(stdout, stderr) };
+        return new Command("models", "Inspect and import model sets.") { check, ImportCommand(stdout, stderr), CalibrateDomainCommand(stdout, stderr) };
+    }
+
+    /// <summary>
+    /// <c>assistant models calibrate-domain SET</c>: measures what the world set's held-out scenes look like to its own
+    /// encoder and records it as the manifest's <c>domain</c>, so that `ask`, `live` and the overlay can say when a
+    /// picture is not the kind the set knows. The manifest is rewritten whole (a temporary file, then renamed over it).
+    /// </summary>
+    private static Command CalibrateDomainCommand(TextWriter stdout, TextWriter stderr)
+    {
+        var dirArg = new Argument<string>("SET") { Description = "a world-trained model set folder" };
+        var scenes = new Option<int>("--scenes") { Description = "held-out (validation-split) scenes to measure", DefaultValueFactory = _ => 2000 };
+        var command = new Command("calibrate-domain", "Measure what a world set's scenes look like to its encoder and record it in its manifest, so unfamiliar pictures are flagged.")
+        {
+            dirArg, scenes,
+        };
+        command.SetAction(parse =>
+        {
+            string dir = parse.GetValue(dirArg)!;
+            int n = parse.GetValue(scenes);
+            DomainCalibrationResult result;
+            using (var set = Cli.LoadModels(dir, "cpu", stderr))
+            {
+                bool showProgress = !Console.IsErrorRedirected && ReferenceEquals(stderr, Console.Error);
+                result = DomainCalibration.Measure(set, n, (done, all) =>
+                {
+                    if (showProgress && (done % 20 == 0 || done == all)) stderr.Write($"\rencoding held-out scenes {done}/{all} [{new string('#', 30 * done / all),-30}]");
+                });
+                if (showProgress) stderr.WriteLine();
+                dir = set.Directory;
+            }
+            var path = Path.Combine(dir, "manifest.json");
+            var manifest = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+            manifest["domain"] = new System.Text.Json.Nodes.JsonObject
+            {
+                ["mean"] = new System.Text.Json.Nodes.JsonArray([.. result.Mean.Select(x => (System.Text.Json.Nodes.JsonNode)x)]),
+                ["std"] = new System.Text.Json.Nodes.JsonArray([.. result.Std.Select(x => (System.Text.Json.Nodes.JsonNode)x)]),
+                ["threshold"] = Math.Round(result.Threshold, 4),
+                ["scenes"] = result.Scenes,
+                ["quantile"] = result.Quantile,
+            };
+            var temp = path + ".tmp";
+            File.WriteAllText(temp, manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n");
+            File.Move(temp, path, overwrite: true);
+            stdout.WriteLine($"{result.Scenes} held-out scenes: familiarity score median {result.P50:F3}, p99 {result.P99:F3}, max {result.Max:F3}; " +
+                             $"threshold {result.Threshold:F3} ({DomainCalibration.Margin:G} x the {100 * result.Quantile:G}th percentile), written to {path}");
+            return 0;
+        });
+        return command;
     }
 
     /// <summary>

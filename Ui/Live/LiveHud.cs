@@ -42,7 +42,7 @@ internal sealed class LiveHud(TextWriter stderr) : ISessionObserver
         var c = r.Counters;
         string[] values =
         [
-            r.Index.ToString(), TerminalText.Printable(r.Question), TerminalText.Printable(r.Answer), r.Truth ?? "-",
+            r.Index.ToString(), TerminalText.Printable(r.Question), TerminalText.Printable(r.Answer) + ConsoleLines.Trust(r), r.Truth ?? "-",
             r.LiveAccuracy is { } a ? $"{100 * a:F1}%" : "-", $"{r.Decoder} + {r.Compressor} V={r.Tokens}", $"{r.Fps:F1}{(r.IsRunningSlowly ? " (running slowly)" : "")}",
             string.Join("  ", r.StageMs.Select(kv => $"{kv.Key} {kv.Value:F2}")),
             $"vision ran {c.VisionRuns}/{c.Frames}, compressor {c.CompressorRuns}, query prefills {c.QueryPrefills}, prefix reused {Math.Max(0, c.Frames - c.PrefixPrefills)}, dropped {r.Dropped}",

@@ -87,13 +87,23 @@ internal sealed class RecordWriter : ISessionObserver, IDisposable
 internal sealed class ConsoleLines(TextWriter stdout, TextWriter stderr, bool frameLines) : ISessionObserver
 {
     private (string Question, string Answer, string? Origin)? _last;
+    private bool _warned;
+
+    /// <summary>How far to trust an answer, for a person: its confidence, and a flag on a picture the set does not know.</summary>
+    public static string Trust(FrameReport r) =>
+        (r.Confidence is { } c && r.AnswerDone ? $"  (confidence {100 * c:F0}%)" : "") + (r.Familiar == false ? "  [unfamiliar picture: the answer means little]" : "");
 
     public void OnFrame(FrameReport r)
     {
         if (!frameLines || !r.AnswerDone || _last == (r.Question, r.Answer, r.Origin)) return;
         _last = (r.Question, r.Answer, r.Origin);
+        if (r.Familiar == false && !_warned)
+        {
+            _warned = true;
+            stderr.WriteLine($"warning: {PictureFamiliarity.Warning}");
+        }
         stdout.WriteLine($"frame {r.Index} ({TerminalText.Printable(r.OriginText)}): {TerminalText.Printable(r.Question)} -> {TerminalText.Printable(r.Answer)}" +
-                         (r.Truth is null ? "" : $" (truth {r.Truth})"));
+                         (r.Truth is null ? "" : $" (truth {r.Truth})") + Trust(r));
     }
 
     public void OnNote(SessionNote note)

@@ -92,4 +92,27 @@ public sealed class WorldCliTests
         Assert.Contains("'banana'", stderr);
         Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
+    [Fact]
+    public async Task Ask_SaysWhenAPictureIsNotTheKindTheSetKnows_AndHowSureItIs()
+    {
+        var rose = Path.Combine(Path.GetTempPath(), $"assistant-rose-{Guid.NewGuid():N}.png");
+        Tool.Run("convert", ["rose:", rose]);
+        var (code, stdout, stderr) = await CliRun.Run("ask", "--image", rose, "--query", "how many circles are there?");
+        Assert.Equal(0, code);
+        Assert.Single(stdout.TrimEnd('\n').Split('\n'));  // the answer, still: the warning goes beside it
+        Assert.Contains("warning: this picture does not look like the coloured-shape scenes this model set knows", stderr);
+        Assert.Matches(@"confidence \d+%", stderr);
+        (code, stdout, _) = await CliRun.Run("ask", "--image", rose, "--query", "how many circles are there?", "--json");
+        var j = System.Text.Json.Nodes.JsonNode.Parse(stdout)!;
+        Assert.False((bool)j["familiar"]!);
+        Assert.True((double)j["familiarity"]! > (double)j["familiarity_threshold"]!);
+        Assert.InRange((double)j["confidence"]!, 0.0, 1.0);
+
+        var scene = Path.Combine(Repo.TrainedModels, "golden", "image.png");
+        (code, _, stderr) = await CliRun.Run("ask", "--image", scene, "--query", "how many circles are there?");
+        Assert.Equal(0, code);
+        Assert.DoesNotContain("warning", stderr);
+        (_, stdout, _) = await CliRun.Run("ask", "--image", scene, "--query", "how many circles are there?", "--json");
+        Assert.True((bool)System.Text.Json.Nodes.JsonNode.Parse(stdout)!["familiar"]!);
+    }
 }

@@ -29,6 +29,8 @@ function update(t) {
   $("question").textContent = t.question || "-";
   $("answer").textContent = t.answer;
   $("truth").textContent = t.truth ?? "-";
+  $("confidence").textContent = t.confidence == null || !t.answer_done ? "-" : (100 * t.confidence).toFixed(0) + "%";
+  $("unfamiliar").hidden = t.familiar !== false;
   $("accuracy").textContent = t.live_accuracy == null ? "-" : (100 * t.live_accuracy).toFixed(1) + "%";
   $("config").textContent = `${t.decoder} + ${t.compressor} V=${t.tokens}`;
   $("fps").textContent = t.fps.toFixed(1);
