@@ -26,7 +26,7 @@ public static class Calibrator
     private static string Sanitize(string s) => string.Concat(s.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' ? c : '_'));
 
     /// <summary>The cached calibration, or a fresh measurement (written to the cache) when absent or asked for.</summary>
-    public static (Calibration Calibration, bool Measured) Load(ModelSet set, bool refresh, string? cacheRoot = null)
+    public static (Calibration Calibration, bool Measured) Load(ModelSet set, bool refresh, string? cacheRoot = null, Action<string>? progress = null)
     {
         var path = CachePath(set, cacheRoot);
         if (!refresh && File.Exists(path))
@@ -41,7 +41,7 @@ public static class Calibrator
                 // A damaged cache file is measured again and overwritten below.
             }
         }
-        var fresh = Measure(set);
+        var fresh = Measure(set, progress);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         File.WriteAllText(path, JsonSerializer.Serialize(fresh));
         return (fresh, true);
@@ -67,13 +67,23 @@ public static class Calibrator
     /// Times every graph of <paramref name="set"/> on a lease of its own, so a pipeline running on the same
     /// set keeps its buffers (features, visual tokens, step buffers) as they were.
     /// </summary>
-    public static Calibration Measure(ModelSet set)
+    public static Calibration Measure(ModelSet set, Action<string>? progress = null)
     {
         using var lease = set.Lease();  // lifetime: this measurement
+        var clock = Stopwatch.StartNew();
         var rng = new Random(7);
         var vision = lease.Vision;
         for (int i = 0; i < vision.PixelBuffer.Length; i++) vision.PixelBuffer[i] = (float)rng.NextDouble();
         double visionMs = MedianMs(vision.Encode);
+        if (progress is not null)
+        {
+            // The rest, from the FLOPs still to time at the vision encoder's speed: honest to a factor of about two (a
+            // decoder step runs slower per FLOP than the encoder's large MatMuls), and said before the long part.
+            double msPerFlop = visionMs / Math.Max(FlopsModel.Vision(set.Manifest.Vision), 1);
+            double left = set.Decoders.Sum(m => (Warmup + Reps) * (new[] { 1, 6, 18, 66 }.Sum(t => FlopsModel.DecoderRun(m.Spec, t, 16)) + 40 * FlopsModel.DecoderRun(m.Spec, 1, 16)));
+            progress($"calibrating this machine: the vision encoder takes {visionMs:F1} ms a run; {set.Decoders.Count} decoder(s) and their compressors next, " +
+                     $"about {Duration(msPerFlop * left / 1000)} more (estimated from their FLOPs)");
+        }
 
         var compressorMs = new Dictionary<string, double>();
         var decoders = new Dictionary<string, DecoderSpeed>();
@@ -102,10 +112,13 @@ public static class Calibrator
             double slope = xs.Zip(ys).Sum(p => (p.First - mx) * (p.Second - my)) / xs.Sum(x => (x - mx) * (x - mx));
             slope = Math.Max(slope, 0);
             decoders[lm.Spec.Name] = new DecoderSpeed(Math.Max(my - slope * mx, 0), slope);
+            progress?.Invoke($"calibrating this machine: decoder {lm.Spec.Name} timed ({decoders.Count}/{set.Decoders.Count}), {Duration(clock.Elapsed.TotalSeconds)} so far");
         }
         return new Calibration(set.Manifest.Name, set.Provider.ToString().ToLowerInvariant(), Environment.MachineName, DateTime.UtcNow,
             visionMs, compressorMs, decoders);
     }
+
+    private static string Duration(double seconds) => seconds < 90 ? $"{seconds:F0} s" : $"{seconds / 60:F1} min";
 
     /// <summary>Median decode step after one position on <paramref name="past"/>, on bindings a first pass made (the steady state).</summary>
     private static double DecodeStepMs(DecoderState lm, KvCache past, float[] embeds)

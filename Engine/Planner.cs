@@ -24,8 +24,10 @@ public sealed record DecoderSpeed(double OverheadMs, double MsPerMflop)
 }
 
 /// <summary>One candidate configuration with its predicted cost and accuracy.</summary>
+/// <remarks><paramref name="PredictedError"/> is the law's error unclamped, which ranks the candidates even where the
+/// accuracy shown (1 - error, held to [0, 1]) is the same for several: a law used far outside its fitted range.</remarks>
 public sealed record PlanCandidate(ModelChoice Config, double PredictedAccuracy, AskFlops Flops,
-    IReadOnlyDictionary<string, double> StageMs)
+    IReadOnlyDictionary<string, double> StageMs, double PredictedError)
 {
     /// <summary>Every stage's predicted ms together.</summary>
     public double TotalMs => StageMs.Values.Sum();
@@ -69,6 +71,18 @@ public static class Planner
     }
 
     /// <summary>
+    /// Where the set's law comes from, for a person reading a predicted accuracy: the set's own fit, or the paper's law
+    /// carried by an imported set (fitted on other models, so its accuracies are the paper's trend, not this set's).
+    /// </summary>
+    public static string LawOrigin(LoadedModels set) => LawOrigin(set.Set.Manifest);
+
+    /// <inheritdoc cref="LawOrigin(LoadedModels)"/>
+    internal static string LawOrigin(Manifest manifest) =>
+        manifest.ScalingLaw is { ValueKind: JsonValueKind.Object } law && law.TryGetProperty("origin", out var o) && o.ValueKind == JsonValueKind.String && o.GetString() == "paper"
+            ? "the paper's law (fitted on LLaVA-style models with Qwen-1.5 decoders, not on this set): accuracies are its trend, not this set's"
+            : "this set's own fitted law";
+
+    /// <summary>
     /// The compressor kind a plan chooses V for when none is asked for: QueCC where the set has it (the world sets),
     /// else an imported set's query-guided one, else its first kind.
     /// </summary>
@@ -108,12 +122,12 @@ public static class Planner
                         [StageTimings.Name(Stage.VisualPrefill)] = speed.Ms(flops.VisualPrefill),
                         [StageTimings.Name(Stage.Decode)] = decodeMs,
                     };
-                    all.Add(new PlanCandidate(new ModelChoice(d.Name, c.Kind, v), law.Accuracy(d.Params / 1e9, v), flops, stages));
+                    all.Add(new PlanCandidate(new ModelChoice(d.Name, c.Kind, v), law.Accuracy(d.Params / 1e9, v), flops, stages, law.Error(d.Params / 1e9, v)));
                 }
         }
         if (all.Count == 0) throw new EngineException($"model set '{manifest.Name}' has no '{kind}' compressor to plan with");
-        // Best predicted accuracy first; ties go to the cheaper configuration.
-        var fitting = all.Where(c => c.TotalMs <= request.LatencyMs).OrderByDescending(c => c.PredictedAccuracy).ThenBy(c => c.TotalMs).ToList();
+        // Lowest predicted error (best accuracy) first; ties go to the cheaper configuration.
+        var fitting = all.Where(c => c.TotalMs <= request.LatencyMs).OrderBy(c => c.PredictedError).ThenBy(c => c.TotalMs).ToList();
         if (fitting.Count > 0)
             return new Plan(request.LatencyMs, true, fitting[0], fitting.Count > 1 ? fitting[1] : null, all);
         var cheapest = all.OrderBy(c => c.TotalMs).ToList();
@@ -144,8 +158,8 @@ public static class Planner
     {
         var law = Law(set.Set.Manifest);
         var path = Calibrator.CachePath(set.Set);
-        if (recalibrate || !File.Exists(path)) note?.Invoke("calibrating this machine (a few seconds)...");
-        var (calibration, measured) = Calibrator.Load(set.Set, recalibrate);
+        if (recalibrate || !File.Exists(path)) note?.Invoke("calibrating this machine: timing each stage of the set once (then cached)...");
+        var (calibration, measured) = Calibrator.Load(set.Set, recalibrate, progress: note);
         return new PlanResult(Choose(set.Set.Manifest, law, calibration, request), measured, calibration.MeasuredUtc, path);
     }
 }

@@ -11,8 +11,8 @@ public sealed record LawParameters(double A, double Alpha, double Beta, double D
     /// <summary>Predicted error at <paramref name="n"/> billion decoder parameters and <paramref name="v"/> visual tokens.</summary>
     public double Error(double n, double v) => A * Math.Pow(n, -Alpha) * Math.Pow(v, -Beta) + D;
 
-    /// <summary>1 - <see cref="Error"/>.</summary>
-    public double Accuracy(double n, double v) => 1 - Error(n, v);
+    /// <summary>1 - <see cref="Error"/>, held to [0, 1]: outside the range it was fitted on a law can predict an error above 1 (a negative accuracy) for a tiny decoder.</summary>
+    public double Accuracy(double n, double v) => Math.Clamp(1 - Error(n, v), 0, 1);
 
     /// <summary>
     /// V minimising error at fixed prefill compute N * (Q + V): V* = Q * beta / (alpha - beta). With a cached

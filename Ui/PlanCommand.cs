@@ -45,7 +45,7 @@ internal static class PlanCommand
             {
                 stdout.WriteLine(JsonSerializer.Serialize(new
                 {
-                    models = set.Directory, set_name = set.Name, budget_ms = plan.BudgetMs, fits = plan.Fits, query_tokens = request.QueryTokens, cached_query = request.CachedQuery,
+                    models = set.Directory, set_name = set.Name, law = Planner.LawOrigin(set), budget_ms = plan.BudgetMs, fits = plan.Fits, query_tokens = request.QueryTokens, cached_query = request.CachedQuery,
                     answer_tokens = request.AnswerTokens, ep = set.Provider,
                     calibration = new { path = calibrationPath, measured, measured_utc = measuredUtc },
                     choice = Describe(plan.Choice), runner_up = plan.RunnerUp is { } r ? Describe(r) : null,
@@ -59,6 +59,7 @@ internal static class PlanCommand
                 (request.CachedQuery ? $" ({c.Flops.PerFrameCachedQuery / 1e6:F1} per frame with the query cached)" : "");
             stdout.WriteLine($"budget {plan.BudgetMs:G4} ms per answer; query {request.QueryTokens} tokens{(request.CachedQuery ? " (cached)" : "")}, " +
                              $"answer {request.AnswerTokens} tokens; {set.Provider}, calibration {(measured ? "measured now" : $"from {measuredUtc:u}")}");
+            stdout.WriteLine($"  predicted accuracy: {Planner.LawOrigin(set)}");
             if (plan.Fits)
             {
                 stdout.WriteLine($"  choice     {Line(plan.Choice)}");

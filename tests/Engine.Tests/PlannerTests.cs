@@ -124,4 +124,13 @@ public sealed class PlannerTests
         var one = plan.All.Single(c => c.Config.Tokens == 1);
         Assert.True(plan.Choice.Flops.VisualPrefill > one.Flops.VisualPrefill);
     }
+    [Fact]
+    public void TheLawsAccuracy_IsHeldToZeroToOne_OutsideTheRangeItWasFittedOn()
+    {
+        var law = new LawParameters(0.5, 0.5, 0.1, 0.02);
+        Assert.True(law.Error(1e-6, 1) > 1);  // a decoder far smaller than any fitted one
+        Assert.Equal(0, law.Accuracy(1e-6, 1));
+        Assert.Equal(1 - law.Error(1, 4), law.Accuracy(1, 4), 12);
+        Assert.Equal(1, new LawParameters(0.1, 0.5, 0.1, -0.5).Accuracy(100, 64));
+    }
 }
