@@ -69,8 +69,8 @@ internal static partial class CliHelp
             {
                 var names = current.Subcommands.Select(c => c.Name).ToList();
                 var near = names.OrderBy(n => Distance(n, word)).First();
-                string hint = Distance(near, word) <= Math.Max(2, word.Length / 3) ? $": did you mean '{near}'?" : "";
-                return (args, $"unknown command '{Printable(word)}' for {string.Join(' ', path)}{hint} (commands: {string.Join(", ", names)}; see {string.Join(' ', path)} --help)");
+                string hint = Distance(near, word) <= Math.Max(2, word.Length / 3) ? $": did you mean '{near}'?" : ".";
+                return (args, $"unknown command '{Printable(word)}' for {string.Join(' ', path)}{hint} Its commands: {string.Join(", ", names)} (see {string.Join(' ', path)} --help)");
             }
             current = next;
             path.Add(next.Name);

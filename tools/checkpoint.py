@@ -50,8 +50,19 @@ def read_json(path: Path, what: str, required: bool = True):
         fail(f"{path} is not valid JSON: {e}")
 
 
+def showing_progress() -> bool:
+    """Progress goes to a terminal, or wherever `assistant models import` (which sets ASSISTANT_PROGRESS=1) shows it."""
+    return sys.stderr.isatty() or os.environ.get("ASSISTANT_PROGRESS") == "1"
+
+
+def stage(message: str) -> None:
+    """One line about a stage of the work, where progress is shown."""
+    if showing_progress():
+        print(message, file=sys.stderr, flush=True)
+
+
 def progress(label: str, done: int, total: int) -> None:
-    if sys.stderr.isatty() or os.environ.get("ASSISTANT_PROGRESS") == "1":
+    if showing_progress():
         width = 30
         filled = width * done // max(total, 1)
         end = "\n" if done >= total else ""
@@ -123,13 +134,21 @@ def available_memory() -> int | None:
     return None
 
 
+def peak_memory(float_elements: int) -> int:
+    """The import's estimated peak resident bytes for this many weights."""
+    return int(float_elements * 4 * PEAK_PER_WEIGHT_BYTE) + PEAK_BASE
+
+
 def check_memory(float_elements: int) -> None:
     """Refuses, before building anything, an import whose estimated peak (from the headers' shapes) exceeds the memory
-    available now, instead of being killed by the kernel half way. ASSISTANT_IMPORT_MEMORY_CHECK=0 skips it."""
+    available now, instead of being killed by the kernel half way; says the estimate first. ASSISTANT_IMPORT_MEMORY_CHECK=0
+    skips the refusal."""
+    need = peak_memory(float_elements)
+    have = available_memory()
+    stage(f"{float_elements / 1e6:,.1f} M parameters: the import needs about {need / 2**30:.1f} GB of memory at its peak"
+          + (f" ({have / 2**30:.1f} GB available now)" if have is not None else ""))
     if os.environ.get("ASSISTANT_IMPORT_MEMORY_CHECK") == "0":
         return
-    need = int(float_elements * 4 * PEAK_PER_WEIGHT_BYTE) + PEAK_BASE
-    have = available_memory()
     if have is not None and need > have:
         fail(f"importing these weights ({float_elements / 1e9:.2f} G parameters) needs about {need / 2**30:.1f} GB of memory, "
              f"and {have / 2**30:.1f} GB is available (docs/REAL_MODELS.md; ASSISTANT_IMPORT_MEMORY_CHECK=0 tries anyway)")

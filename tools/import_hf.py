@@ -26,7 +26,7 @@ import torch
 
 import scratch
 from checkpoint import (ImportError_, Tokenizer, chat_prompt, fail, first_line, image_preprocessing, load_llava,
-                        parse_config, short, stop_tokens)
+                        parse_config, short, stage, stop_tokens)
 from decoder import Embed
 import export
 import quantize
@@ -39,15 +39,34 @@ GOLDEN_NEW = 8
 LARGE_GRAPH = int(os.environ.get("ASSISTANT_IMPORT_EXTERNAL_ABOVE", 1800 << 20))
 
 STORAGE = {"dtype": "f32", "quant": None}  # the set's weight storage, chosen by --dtype and --quant (one import per process)
+EXPORTS = {"total": 0, "done": 0, "start": 0.0}  # parameters to export, exported so far, and when exporting began
+
+
+def expect_exports(parameters: int) -> None:
+    EXPORTS.update(total=parameters, done=0, start=time.time())
+
+
+def _left(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
 def export_graph(module, args, path: Path, spec: dict) -> dict:
     """export.export_graph, with graphs over LARGE_GRAPH bytes keeping their weights in `<file>.data`, and with
     --dtype f16 the weights stored as float16, and with --quant q8|q4 the MatMul weights in 8- or 4-bit blocks."""
+    t = time.time()
     export.export_graph(module, args, path, spec, external_above=None if STORAGE["dtype"] == "f16" else LARGE_GRAPH)
     if STORAGE["quant"]:
         counts = quantize.matmul_nbits(path, quantize.BITS[STORAGE["quant"]], LARGE_GRAPH)
         STORAGE.setdefault("counts", {})[path.name] = counts
+    params = sum(p.numel() for p in module.parameters())
+    EXPORTS["done"] += params
+    written = sum(f.stat().st_size for f in path.parent.glob(path.name + "*"))
+    done, total = EXPORTS["done"], max(EXPORTS["total"], EXPORTS["done"])
+    rate = (time.time() - EXPORTS["start"]) / max(done, 1)
+    where = path.relative_to(STORAGE["out"]) if "out" in STORAGE and path.is_relative_to(STORAGE["out"]) else path.name
+    stage(f"exported {where}: "
+          f"{written / 2**20:,.1f} MB in {time.time() - t:.1f} s; {100 * done / max(total, 1):.0f}% of the weights written, "
+          f"about {_left(rate * (total - done))} left")
     if STORAGE["dtype"] == "f16":
         f16_storage(path)
     return spec
@@ -131,6 +150,7 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
         fail(f"tokenizer has {tok.count} ids but the text model's vocab_size is {text_cfg.vocab_size}")
     pre = image_preprocessing(hf)
     mean, std = pre["mean"], pre["std"]
+    stage(f"reading {hf} (stages: the weights, then each graph exported, then the golden outputs)")
     parts = load_llava(hf, c)
     tower, projector, decoder = parts["tower"], parts["projector"], parts["decoder"]
     tied = c["tied"]
@@ -150,9 +170,12 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
 
     grid, P, Dv, D = tower_cfg.grid, tower_cfg.patches, tower_cfg.feature_dim, text_cfg.dim
     out.mkdir(parents=True)
+    STORAGE["out"] = out
     (out / "golden").mkdir()
     tok.save(out)
     S = tower_cfg.image_size
+    compressor_graphs = 1 + 2 * len(pool_sides(grid))  # full, then pool and query at each side
+    expect_exports(n_params(tower) + n_params(decoder) + decoder.embed_tokens.weight.numel() + compressor_graphs * n_params(projector))
     vspec = export_graph(tower, (torch.randn(1, 3, S, S),), out / "vision.onnx",
                          {"inputs": io(pixel_values=("batch", 3, S, S)), "outputs": io(features=("batch", P, Dv))})
     dname = "text"
@@ -184,6 +207,7 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
                             "graphs": graphs})
 
     # Golden outputs: the PyTorch path the C# engine must match, on an image of the tower's own size.
+    stage("computing the golden outputs (the PyTorch reference the engine's check compares with)")
     from PIL import Image
     rgb = golden_image(S)
     Image.fromarray(rgb).save(out / "golden" / "image.png")

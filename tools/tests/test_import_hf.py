@@ -486,3 +486,19 @@ def test_hand_over_leaves_the_finished_set_for_its_caller(tmp_path):
     manifest = json.loads((partial / "manifest.json").read_text())
     assert "--hand-over" not in manifest["created_by"] and str(note) not in manifest["created_by"]
     assert oct(partial.stat().st_mode & 0o777) != oct(0o700)  # mkdtemp's mode is not the set's
+
+
+def test_an_import_states_its_peak_memory_first_then_says_each_stage_with_the_time_left(tmp_path):
+    # Before: three minutes of silence on a 0.5B checkpoint, and the 14.5 GB peak never announced.
+    import os
+    hf = make(tmp_path)
+    p = subprocess.run([sys.executable, str(TOOLS / "import_hf.py"), str(hf), "--out", str(tmp_path / "set")],
+                       capture_output=True, text=True, env={**os.environ, "ASSISTANT_PROGRESS": "1"})
+    assert p.returncode == 0, p.stderr
+    lines = [line for line in p.stderr.replace("\r", "\n").splitlines() if line and "[" not in line]
+    memory = next(i for i, line in enumerate(lines) if "the import needs about" in line and "GB of memory at its peak" in line)
+    exports = [i for i, line in enumerate(lines) if line.startswith("exported ") and "% of the weights written, about " in line]
+    golden = next(i for i, line in enumerate(lines) if line.startswith("computing the golden outputs"))
+    assert lines[0].startswith("reading ") and memory < exports[0] and exports[-1] < golden
+    assert "exported vision.onnx" in lines[exports[0]] and "100% of the weights written" in lines[exports[-1]]
+    assert len(exports) >= 5  # vision, decoder, embed, and the compressors
