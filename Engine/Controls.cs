@@ -6,7 +6,7 @@ namespace Assistant.Engine;
 
 /// <summary>
 /// "auto" (the planner chooses, else the manifest's default) or a count of visual tokens: how a control or a flag
-/// names V. Written and read as text, <c>"auto"</c> or digits (a JSON number is not one, as before).
+/// names V. Written as text, <c>"auto"</c> or digits; read from that text or from a JSON number.
 /// </summary>
 [JsonConverter(typeof(TokenChoiceJson))]
 public readonly record struct TokenChoice(int? Count)
@@ -29,7 +29,9 @@ internal sealed class TokenChoiceJson : JsonConverter<TokenChoice>
 {
     public override TokenChoice Read(ref Utf8JsonReader reader, Type type, JsonSerializerOptions options)
     {
-        if (reader.TokenType != JsonTokenType.String) throw new JsonException("tokens must be auto or a number (as text)");
+        if (reader.TokenType == JsonTokenType.Number)
+            return reader.TryGetInt32(out var n) && n is >= 1 and <= 65536 ? new TokenChoice(n) : throw new JsonException("tokens must be a count of 1..65536 or auto");
+        if (reader.TokenType != JsonTokenType.String) throw new JsonException("tokens must be a count or auto");
         try
         {
             return TokenChoice.Parse(reader.GetString()!);
@@ -84,6 +86,7 @@ internal sealed class AnswerModeJson : JsonConverter<AnswerMode>
 /// typed when read, and <see cref="Check"/> holds the ranges: a new control is a field here, one in
 /// <see cref="SessionControls"/>, and its application in <c>LiveSession.ApplyControls</c>.
 /// </summary>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record ControlChange(
     [property: JsonPropertyName("latency_ms")] double? LatencyMs = null,
     [property: JsonPropertyName("decoder")] string? Decoder = null,

@@ -137,10 +137,27 @@ public sealed class LiveSession : IDisposable
         if (question.Trim().Length > 0) _questions.Enqueue(question.Trim());
     }
 
-    /// <summary>Posts a control change from any thread; applied at the start of the next frame (or while paused).</summary>
+    /// <summary>
+    /// Posts a control change from any thread; applied at the start of the next frame (or while paused). A change that
+    /// cannot apply to this set (a decoder it lacks, a V its compressor does not offer, an empty question or one with
+    /// words a world set does not know) is one <see cref="EngineException"/> line here, before it is queued, so the
+    /// caller (the overlay's API) can answer with the reason.
+    /// </summary>
     public void Control(ControlChange change)
     {
         change.Check();
+        try
+        {
+            if (change.Query is { } q) new AskPipeline(_set).CheckQuery(q);
+            var current = _configuration.Choice;
+            string? decoder = change.Decoder is { } d and not "auto" ? d : _forcedDecoder;
+            if (decoder is not null || change.Tokens is { Count: not null })
+                new AskConfig(decoder ?? current.Decoder, current.Compressor, change.Tokens?.Count ?? _forcedTokens).Choice(_set);
+        }
+        catch (InferenceException e)
+        {
+            throw new EngineException(e.Message);
+        }
         _changes.Enqueue(change);
         while (_changes.Count > MaxPendingChanges) _changes.TryDequeue(out _);  // a runaway client cannot grow it
     }

@@ -172,7 +172,7 @@ public sealed class OverlayServer : IAsyncDisposable
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or BadHttpRequestException)
         {
-            return Results.BadRequest($"not a control request: {e.Message.Split('\n')[0]}");
+            return Results.BadRequest($"not a control request: {ControlError(e)}");
         }
         if (request is null) return Results.BadRequest("empty control request");
         try
@@ -184,6 +184,18 @@ public sealed class OverlayServer : IAsyncDisposable
             return Results.BadRequest(e.Message);
         }
         return Results.Accepted();
+    }
+
+    /// <summary>Why a body is not a control request, in the API's words (field names, never .NET type names).</summary>
+    private static string ControlError(Exception e)
+    {
+        const string Fields = "latency_ms, decoder, tokens, mode, paused, query";
+        string message = e.Message.Split('\n')[0];
+        if (System.Text.RegularExpressions.Regex.Match(message, "^The JSON property '([^']*)' could not be mapped") is { Success: true } unknown)
+            return $"unknown control '{TerminalText.Printable(unknown.Groups[1].Value)}' (the controls: {Fields})";
+        if (e is JsonException { Path: { } path } && (message.Contains("could not be converted", StringComparison.Ordinal) || message.Contains("Assistant.", StringComparison.Ordinal)))
+            return path is "$" ? $"the body must be a JSON object of controls ({Fields})" : $"{path.TrimStart('$', '.')} has the wrong type";
+        return message;
     }
 
     /// <summary>Pushes the newest telemetry to one page: after each publish, at most 30 messages a second.</summary>

@@ -15,6 +15,32 @@ public sealed class OverlayAbuseTests
     private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
 
     [Fact]
+    public async Task AControlThatCannotApply_Is4xxWithItsReason_BeforeItIsQueued_AndNumbersAreNumbers()
+    {
+        // Before: all of these got 202, the reason only on the server's stderr; {"tokens": 4} was refused with a .NET type name.
+        await using var overlay = await OverlayProcess.StartAsync("--frames", "100000");
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        var control = new Uri(overlay.BaseUri, "api/control");
+        foreach (var (body, reason) in new[]
+                 {
+                     ("{\"decoder\":\"nope\"}", "nope"), ("{\"tokens\":5}", "not offered"), ("{\"query\":\"what is a flurb?\"}", "flurb"),
+                     ("{\"query\":\"  \"}", "empty"), ("{\"bogus\":1}", "bogus"), ("{\"tokens\":4,\"colour\":\"red\"}", "colour"),
+                 })
+        {
+            using var response = await http.PostAsync(control, Json(body));
+            string text = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{body}: {(int)response.StatusCode} {text}");
+            Assert.Contains(reason, text, StringComparison.Ordinal);
+            Assert.DoesNotContain("Assistant.", text, StringComparison.Ordinal);
+        }
+        foreach (var body in new[] { "{\"tokens\":4}", "{\"tokens\":\"16\"}", "{\"tokens\":\"auto\"}", "{\"query\":\"how many circles are there?\"}" })
+        {
+            using var response = await http.PostAsync(control, Json(body));
+            Assert.True(response.StatusCode == HttpStatusCode.Accepted, $"{body}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        }
+    }
+
+    [Fact]
     public async Task OversizedAndMalformedControlBodies_AreRefused_AndTheServerStillAnswers()
     {
         await using var overlay = await OverlayProcess.StartAsync("--frames", "100000");
@@ -45,7 +71,7 @@ public sealed class OverlayAbuseTests
 
         foreach (var body in new[]
         {
-            "{\"latency_ms\":\"abc\"}", "{\"paused\":\"yes\"}", "{\"tokens\":4}", "{\"decoder\":[1]}", "[]", "null", "\"x\"", "{",
+            "{\"latency_ms\":\"abc\"}", "{\"paused\":\"yes\"}", "{\"tokens\":4.5}", "{\"decoder\":[1]}", "[]", "null", "\"x\"", "{",
             "{\"latency_ms\":-5}", "{\"latency_ms\":1e308}", "{\"mode\":\"\\u001b[2J\"}", "{\"tokens\":\"-1e9\"}",
             new string('[', 10_000) + new string(']', 10_000), "\u0000\u0001\u0002", "{\"query\":\"" + new string('q', 5000) + "\"}",
         })
