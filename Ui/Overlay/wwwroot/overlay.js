@@ -52,40 +52,52 @@ function update(t) {
   drawLaw();
 }
 
+// The largest box of the picture's own aspect ratio inside 640 x 480: a 4:3 camera is not stretched to a square.
+const PREVIEW_BOX = { w: 640, h: 480 };
+
 function drawPreview(img) {
   const c = $("preview"), g = c.getContext("2d");
-  g.imageSmoothingEnabled = false;
-  g.drawImage(img, 0, 0, c.width, c.height);
-  const t = state.last;
+  const scale = Math.min(PREVIEW_BOX.w / img.naturalWidth, PREVIEW_BOX.h / img.naturalHeight);
+  const w = Math.round(img.naturalWidth * scale), h = Math.round(img.naturalHeight * scale);
+  if (c.width !== w || c.height !== h) {
+    c.width = w; c.height = h;
+    c.style.width = w + "px"; c.style.height = h + "px";
+  }
+  c.dataset.source = `${img.naturalWidth}x${img.naturalHeight}`;
+  c.classList.toggle("small", scale > 2);
+  g.imageSmoothingEnabled = scale <= 2;
+  g.drawImage(img, 0, 0, w, h);
+  drawHud();
+}
+
+// The HUD has a canvas of its own below the picture: nothing is drawn over what the camera sees.
+function drawHud() {
+  const c = $("hud"), g = c.getContext("2d"), t = state.last;
+  g.clearRect(0, 0, c.width, c.height);
   if (!t) return;
-  // HUD: one bar per stage (ms), FLOPs against the budget, the configuration and fps.
-  g.fillStyle = "rgba(0,0,0,0.6)";
-  g.fillRect(0, 0, c.width, 150);
   g.font = "13px monospace";
   const stages = Object.entries(t.timings_ms);
   const maxMs = Math.max(1, ...stages.map(([, v]) => v), t.controls.latency_ms || 0);
   stages.forEach(([name, ms], i) => {
-    const y = 8 + i * 16;
-    g.fillStyle = "#ddd";
+    const y = 6 + i * 16;
+    g.fillStyle = "#e6e6e6";
     g.fillText(name, 8, y + 11);
     g.fillStyle = STAGE_COLOURS[name] || "#ccc";
-    g.fillRect(130, y + 2, (c.width - 220) * ms / maxMs, 10);
-    g.fillStyle = "#ddd";
-    g.fillText(ms.toFixed(2) + " ms", c.width - 85, y + 11);
+    g.fillRect(130, y + 2, (c.width - 230) * ms / maxMs, 10);
+    g.fillStyle = "#e6e6e6";
+    g.fillText(ms.toFixed(2) + " ms", c.width - 92, y + 11);
   });
-  const y = 8 + stages.length * 16 + 6;
+  const y = 6 + stages.length * 16 + 4;
   const frac = t.budget_flops ? Math.min(1.5, t.flops / t.budget_flops) : 0;
-  g.fillStyle = "#ddd";
+  g.fillStyle = "#e6e6e6";
   g.fillText(`FLOPs ${fmtFlops(t.flops)} / ${t.budget_flops ? fmtFlops(t.budget_flops) : "no budget"}`, 8, y + 11);
   if (t.budget_flops) {
-    g.strokeStyle = "#ddd"; g.strokeRect(260, y + 2, 160, 10);
-    g.fillStyle = frac > 1 ? "#ff6b81" : "#7be08a"; g.fillRect(260, y + 2, 160 * Math.min(frac, 1), 10);
+    g.strokeStyle = "#e6e6e6"; g.strokeRect(300, y + 2, 160, 10);
+    g.fillStyle = frac > 1 ? "#ff6b81" : "#7be08a"; g.fillRect(300, y + 2, 160 * Math.min(frac, 1), 10);
   }
-  g.fillStyle = "#ddd";
-  g.fillText(`${t.decoder} + ${t.compressor} V=${t.tokens}   ${t.fps.toFixed(1)} fps${t.controls.paused ? "   PAUSED" : ""}`, 8, y + 30);
-  if (t.truth != null) {
-    g.fillText(`truth ${t.truth}   accuracy ${t.live_accuracy == null ? "-" : (100 * t.live_accuracy).toFixed(1) + "%"}`, 8, y + 48);
-  }
+  g.fillStyle = "#e6e6e6";
+  const truth = t.truth != null ? `   truth ${t.truth}, accuracy ${t.live_accuracy == null ? "-" : (100 * t.live_accuracy).toFixed(1) + "%"}` : "";
+  g.fillText(`${t.decoder} + ${t.compressor} V=${t.tokens}   ${t.fps.toFixed(1)} fps${t.controls.paused ? "   PAUSED" : ""}${truth}`, 8, y + 29);
 }
 
 function pollPreview() {
@@ -97,30 +109,71 @@ function pollPreview() {
   img.src = "preview?n=" + Date.now();
 }
 
+// Charts: the plot area leaves room for the axes' ticks and names and for the legend, so neither covers the data.
+// Each canvas records its layout in data attributes (plot and legend boxes, axis names) for the layout tests.
+function frame(c, m) { return { x: m.left, y: m.top, w: c.width - m.left - m.right, h: c.height - m.top - m.bottom }; }
+function record(c, plot, legend, xName, yName) {
+  c.dataset.plot = JSON.stringify(plot); c.dataset.legend = JSON.stringify(legend);
+  c.dataset.xAxis = xName; c.dataset.yAxis = yName;
+}
+function axes(g, c, plot, xName, yName, yTicks, xTicks) {
+  g.strokeStyle = "#6b7480"; g.lineWidth = 1;
+  g.beginPath(); g.moveTo(plot.x, plot.y); g.lineTo(plot.x, plot.y + plot.h); g.lineTo(plot.x + plot.w, plot.y + plot.h); g.stroke();
+  g.fillStyle = "#c4cbd3"; g.font = "11px monospace";
+  g.textAlign = "right";
+  for (const [v, label] of yTicks) g.fillText(label, plot.x - 4, v + 4);
+  g.textAlign = "center";
+  for (const [v, label] of xTicks) g.fillText(label, v, plot.y + plot.h + 13);
+  g.fillText(xName, plot.x + plot.w / 2, c.height - 3);
+  g.save(); g.translate(10, plot.y + plot.h / 2); g.rotate(-Math.PI / 2); g.fillText(yName, 0, 0); g.restore();
+  g.textAlign = "left";
+}
+function legendBox(g, plot, items) {
+  const x = plot.x + plot.w + 10, y0 = plot.y;
+  g.font = "11px monospace";
+  items.forEach(([name, colour, dashed], i) => {
+    const y = y0 + 6 + 16 * i;
+    g.strokeStyle = colour; g.lineWidth = 2; if (dashed) g.setLineDash([4, 3]);
+    g.beginPath(); g.moveTo(x, y); g.lineTo(x + 14, y); g.stroke(); g.setLineDash([]); g.lineWidth = 1;
+    g.fillStyle = "#e6e6e6"; g.fillText(name, x + 18, y + 4);
+  });
+  const w = 18 + Math.max(...items.map(([name]) => g.measureText(name).width));
+  return { x, y: y0, w, h: 16 * items.length + 4 };
+}
+
 function drawLatency() {
   const c = $("latency-chart"), g = c.getContext("2d"), xs = state.frameMs;
   g.clearRect(0, 0, c.width, c.height);
+  const plot = frame(c, { left: 58, right: 120, top: 8, bottom: 32 });
   const budget = state.last?.controls.latency_ms || 0;
   const max = Math.max(1, budget, ...xs) * 1.1;
-  g.strokeStyle = "#6cc4ff"; g.beginPath();
-  xs.forEach((v, i) => { const x = i * c.width / 200, y = c.height - v / max * c.height; i ? g.lineTo(x, y) : g.moveTo(x, y); });
-  g.stroke();
+  const py = (v) => plot.y + plot.h - v / max * plot.h, px = (i) => plot.x + i * plot.w / 199;
+  axes(g, c, plot, "frame (oldest to newest)", "ms", [[py(0), "0"], [py(max / 2), (max / 2).toFixed(1)], [py(max), max.toFixed(1)]],
+       [[px(0), "-200"], [px(100), "-100"], [px(199), "now"]]);
+  g.strokeStyle = "#6cc4ff"; g.lineWidth = 1.5; g.beginPath();
+  const first = 200 - xs.length;
+  xs.forEach((v, i) => { const x = px(first + i), y = py(v); i ? g.lineTo(x, y) : g.moveTo(x, y); });
+  g.stroke(); g.lineWidth = 1;
   if (budget > 0) {
-    const y = c.height - budget / max * c.height;
-    g.strokeStyle = "#ffb45e"; g.setLineDash([4, 4]); g.beginPath(); g.moveTo(0, y); g.lineTo(c.width, y); g.stroke(); g.setLineDash([]);
+    g.strokeStyle = "#ffb45e"; g.setLineDash([4, 4]); g.beginPath(); g.moveTo(plot.x, py(budget)); g.lineTo(plot.x + plot.w, py(budget)); g.stroke(); g.setLineDash([]);
   }
-  g.fillStyle = "#9aa3ad"; g.font = "11px monospace"; g.fillText(max.toFixed(1) + " ms", 4, 12);
+  const legend = legendBox(g, plot, [["frame time", "#6cc4ff", false], ["budget", "#ffb45e", true]]);
+  record(c, plot, legend, "frame (oldest to newest)", "ms");
 }
 
 function drawLaw() {
   const c = $("law-chart"), g = c.getContext("2d"), pts = state.law;
   g.clearRect(0, 0, c.width, c.height);
   if (!pts.length) return;
+  const plot = frame(c, { left: 58, right: 130, top: 8, bottom: 32 });
   const lx = (f) => Math.log10(f);
   const x0 = Math.min(...pts.map(p => lx(p.flops))), x1 = Math.max(...pts.map(p => lx(p.flops)));
   const y0 = Math.min(...pts.map(p => p.accuracy)), y1 = Math.max(...pts.map(p => p.accuracy));
-  const px = (f) => 30 + (lx(f) - x0) / Math.max(1e-9, x1 - x0) * (c.width - 50);
-  const py = (a) => c.height - 20 - (a - y0) / Math.max(1e-9, y1 - y0) * (c.height - 40);
+  const px = (f) => plot.x + 6 + (lx(f) - x0) / Math.max(1e-9, x1 - x0) * (plot.w - 12);
+  const py = (a) => plot.y + plot.h - 6 - (a - y0) / Math.max(1e-9, y1 - y0) * (plot.h - 12);
+  const pct = (a) => (100 * a).toFixed(1) + "%";
+  axes(g, c, plot, "FLOPs per frame (log scale)", "accuracy", [[py(y0), pct(y0)], [py(y1), pct(y1)]],
+       [[px(10 ** x0), fmtFlops(10 ** x0)], [px(10 ** ((x0 + x1) / 2)), fmtFlops(10 ** ((x0 + x1) / 2))], [px(10 ** x1), fmtFlops(10 ** x1)]]);
   const decoders = [...new Set(pts.map(p => p.decoder))];
   const colours = ["#6cc4ff", "#ffb45e", "#7be08a", "#c792ea"];
   decoders.forEach((d, i) => {
@@ -128,13 +181,12 @@ function drawLaw() {
     g.strokeStyle = g.fillStyle = colours[i % colours.length];
     g.beginPath(); line.forEach((p, j) => j ? g.lineTo(px(p.flops), py(p.accuracy)) : g.moveTo(px(p.flops), py(p.accuracy))); g.stroke();
     line.forEach(p => { g.beginPath(); g.arc(px(p.flops), py(p.accuracy), 3, 0, 7); g.fill(); });
-    g.font = "11px monospace"; g.fillText(d, c.width - 130, 14 + 14 * i);
   });
   const t = state.last;
   const now = t && pts.find(p => p.decoder === t.decoder && p.tokens === t.tokens);
   if (now) { g.strokeStyle = "#fff"; g.lineWidth = 2; g.beginPath(); g.arc(px(now.flops), py(now.accuracy), 7, 0, 7); g.stroke(); g.lineWidth = 1; }
-  g.fillStyle = "#9aa3ad"; g.font = "11px monospace";
-  g.fillText((100 * y1).toFixed(1) + "%", 0, 12); g.fillText((100 * y0).toFixed(1) + "%", 0, c.height - 22);
+  const legend = legendBox(g, plot, decoders.map((d, i) => [d, colours[i % colours.length], false]));
+  record(c, plot, legend, "FLOPs per frame (log scale)", "accuracy");
 }
 
 async function loadLaw() {
