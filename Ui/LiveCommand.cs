@@ -84,7 +84,7 @@ internal static class LiveCommand
                 stderr.WriteLine("note: --hud needs a terminal; printing lines instead");
                 useHud = false;
             }
-            var hud = useHud ? new LiveHud(stderr) : null;
+            var hud = useHud ? new LiveHud() : null;
             session.Observe(hud is null ? new ConsoleLines(stdout, stderr, frameLines: true) : hud);
             using var recorder = parse.GetValue(record) is { } path ? new RecordWriter(path, session.Options, session.Configuration, session.Provider) : null;
             if (recorder is not null) session.Observe(recorder);
@@ -120,7 +120,9 @@ internal static class LiveCommand
                 }
                 else stdout.WriteLine($"heard an utterance ({heard.Start:F2}-{heard.End:F2} s){(microphone.Transcribes ? " with no words" : "; no --asr-model to transcribe it")}");
             }, error => stderr.WriteLine($"listening stopped: {error}"), stop: stop.Token));
-            var typing = stdin is null ? Task.CompletedTask : Task.Run(async () =>
+            // With the HUD on a terminal, keys are read without echo into its own input line; otherwise typed lines.
+            bool keys = hud is not null && !Console.IsInputRedirected && ReferenceEquals(stdin, Console.In);
+            var typing = keys ? hud!.ReadKeysAsync(session.Post, stop.Token) : stdin is null ? Task.CompletedTask : Task.Run(async () =>
             {
                 try
                 {
