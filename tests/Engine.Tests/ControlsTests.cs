@@ -42,7 +42,8 @@ public sealed class ControlsTests
         Assert.Equal(new ControlChange(40, "auto", new TokenChoice(16), AnswerMode.Snapshot, true), change);
         Assert.Equal(change, JsonSerializer.Deserialize<ControlChange>(JsonSerializer.Serialize(change)));
         Assert.Equal(TokenChoice.Auto, JsonSerializer.Deserialize<ControlChange>("""{"tokens": "auto"}""")!.Tokens);
-        foreach (var bad in new[] { """{"mode": "sideways"}""", """{"tokens": 4}""", """{"tokens": "-1e9"}""", """{"mode": 1}""" })
+        Assert.Equal(new TokenChoice(4), JsonSerializer.Deserialize<ControlChange>("""{"tokens": 4}""")!.Tokens);  // a number is a number (issue 32)
+        foreach (var bad in new[] { """{"mode": "sideways"}""", """{"tokens": 4.5}""", """{"tokens": 0}""", """{"tokens": "-1e9"}""", """{"mode": 1}""", """{"colour": "red"}""" })
             Assert.Throws<JsonException>(() => JsonSerializer.Deserialize<ControlChange>(bad));
     }
 

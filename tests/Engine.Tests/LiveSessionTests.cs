@@ -129,17 +129,19 @@ public sealed class LiveSessionTests(TrainedFixture fixture) : IClassFixture<Tra
         using var session = new LiveSession(fixture.Models, options, World());
         var recorder = new Recorder();
         var small = fixture.Models.Decoders.OrderBy(d => d.Spec.Params).First().Spec.Name;
+        EngineException? refused = null;
         recorder.Frame += r =>
         {
             if (r.Index == 5) session.Control(new ControlChange(Decoder: small, Tokens: new TokenChoice(4), Mode: AnswerMode.Snapshot));
-            if (r.Index == 10) session.Control(new ControlChange(Tokens: new TokenChoice(5)));  // not offered: ignored, the rest stays
+            // Not offered: refused with its reason before it is queued (issue 32; before, queued and ignored with a warning), the rest stays.
+            if (r.Index == 10) refused = Assert.Throws<EngineException>(() => session.Control(new ControlChange(Tokens: new TokenChoice(5))));
         };
         session.Observe(recorder);
         await session.RunAsync();
         var reports = recorder.Reports.ToList();
         Assert.Equal(fixture.Models.Manifest.Default.Decoder, reports[5].Decoder);
         Assert.All(reports.Skip(6), r => Assert.Equal((small, 4, "snapshot"), (r.Decoder, r.Tokens, r.Controls.Mode)));
-        Assert.Contains(recorder.Notes, n => n.Level == NoteLevel.Warning && n.Message.StartsWith("ignored overlay control", StringComparison.Ordinal));
+        Assert.Contains("is not offered", refused!.Message);
     }
 
     [Fact]
