@@ -29,6 +29,10 @@ public sealed class LiveSession : IDisposable
     private readonly FramePipeline _pipeline;
     private readonly List<ISessionObserver> _observers = [];
     private readonly ConcurrentQueue<string> _questions = new();
+    private Func<TextReading>? _openReader;  // a question about text is read with OCR when set (live's --ocr-models)
+    private TextReading? _reader;  // lifetime: opened at the first such question, disposed with the session
+    private string? _reading;  // the question being answered by reading, instead of the VLM
+    private (string? Origin, long At, string Text)? _read;  // the last reading, kept for a second of the same source
     private readonly ConcurrentQueue<ControlChange> _changes = new();
     private readonly ConcurrentQueue<SessionNote> _captureNotes = new();
     private readonly List<SessionNote> _pendingNotes = [];
@@ -101,7 +105,9 @@ public sealed class LiveSession : IDisposable
         _pipeline = new FramePipeline(set);
         try
         {
-            if (options.Query is { } q) _pipeline.SetQuery(q);
+            // A question about text on the picture is read with OCR (ReadTextWith), as ask routes it; any other goes to the model.
+            if (options.Query is { } q && QueryRouter.Decide(q, "auto").Route == QueryRoute.Ocr) _reading = AskPipeline.ValidateQuery(q);
+            else if (options.Query is { } visual) _pipeline.SetQuery(visual);
         }
         catch
         {
@@ -130,6 +136,13 @@ public sealed class LiveSession : IDisposable
 
     /// <summary>Adds an observer; call before <see cref="RunAsync"/>.</summary>
     public void Observe(ISessionObserver observer) => _observers.Add(observer);
+
+    /// <summary>
+    /// Lets questions about text on the picture (read, says, error, ... as <c>ask</c> routes them) be answered with the
+    /// text OCR reads, as <c>ask</c> does; <paramref name="open"/> loads the reader at the first such question. Call
+    /// before <see cref="RunAsync"/>.
+    /// </summary>
+    public void ReadTextWith(Func<TextReading> open) => _openReader = open;
 
     /// <summary>Posts a question from any thread; it replaces the current one at the start of the next frame.</summary>
     public void Post(string question)
@@ -265,7 +278,15 @@ public sealed class LiveSession : IDisposable
         {
             try
             {
+                if (_openReader is not null && QueryRouter.Decide(line, "auto") is { Route: QueryRoute.Ocr } decision)
+                {
+                    (_reading, _read) = (AskPipeline.ValidateQuery(line), null);
+                    run.Quiz.UserAsked();
+                    Note(NoteLevel.Info, $"frame {run.Frame}: new question, answered by reading the text ({decision}): {_reading}");
+                    continue;
+                }
                 _pipeline.SetQuery(line);
+                (_reading, _read) = (null, null);
                 run.Quiz.UserAsked();
                 Note(NoteLevel.Info, $"frame {run.Frame}: new question: {_pipeline.Query}");
             }
@@ -325,6 +346,7 @@ public sealed class LiveSession : IDisposable
         var maxElapsed = TimeSpan.FromMilliseconds(_options.MaxElapsedMs);
         if (elapsed > maxElapsed) elapsed = maxElapsed;  // a stall or a pause is not caught up
         run.PreviousStart = start;
+        if (_reading is { } reading) return Read(run, frame, start, acquireMs, elapsed, reading);
         var (timings, stats, config) = (new StageTimings(), new FrameStats(), _configuration);
         FrameOutcome outcome;
         var runBefore = _pipeline.RunTime;
@@ -359,6 +381,42 @@ public sealed class LiveSession : IDisposable
             Picture = new FramePicture(frame),
         };
         return (report, timings);
+    }
+
+    /// <summary>
+    /// A frame of a question answered by reading: OCR on the picture when the source moved to another file or a second
+    /// has passed (reading costs far more than a frame), else the last reading again. A reader that fails is a warning
+    /// and an empty answer, never the end of the run.
+    /// </summary>
+    private (FrameReport Report, StageTimings Timings)? Read(Run run, Frame frame, long start, double acquireMs, TimeSpan elapsed, string question)
+    {
+        long now = Stopwatch.GetTimestamp();
+        if (_read is not { } last || last.Origin != frame.Origin || Stopwatch.GetElapsedTime(last.At, now) > TimeSpan.FromSeconds(1))
+        {
+            string text;
+            try
+            {
+                _reader ??= (_openReader ?? throw new EngineException("this session has no OCR reader to read the text with"))();
+                var result = _reader.Read(new FramePicture(frame));
+                text = result.Lines.Count == 0 ? "(no text found)" : result.Text;
+            }
+            catch (Exception e) when (UserErrors.ExitCode(e) is not null)
+            {
+                Note(NoteLevel.Warning, $"frame {run.Frame}: could not read the text: {e.Message}");
+                text = "";
+            }
+            _read = (frame.Origin, now, text);
+        }
+        run.Done++;
+        var report = new FrameReport
+        {
+            Index = run.Frame, CapturedSeconds = Math.Round(frame.Timestamp.TotalSeconds, 6), Origin = frame.Origin, Question = question, Answer = _read.Value.Text,
+            AnswerDone = true, AnswerRestarted = true, NewTokens = 0, VisionRan = false, QueryPrefilled = false, CompressorRan = false,
+            StageMs = new StageTimings().ToDictionary(), FrameMs = Math.Round(Stopwatch.GetElapsedTime(start).TotalMilliseconds, 3), ElapsedMs = Math.Round(elapsed.TotalMilliseconds, 3),
+            RunMs = 0, AcquireMs = acquireMs, Fps = Math.Round(run.Done / Math.Max(run.Clock.Elapsed.TotalSeconds, 1e-9), 2), IsRunningSlowly = IsRunningSlowly,
+            Dropped = _latest.Counts.Dropped, Choice = _configuration.Choice, Flops = 0, Controls = Controls, Counters = _pipeline.Counters, Picture = new FramePicture(frame),
+        };
+        return (report, new StageTimings());
     }
 
     /// <summary>The frame's FLOPs, made again only when the configuration or the query's length changes, not every frame.</summary>
@@ -509,6 +567,7 @@ public sealed class LiveSession : IDisposable
     /// <summary>Frees the pipeline (and its lease) and the source.</summary>
     public void Dispose()
     {
+        _reader?.Dispose();
         _pipeline.Dispose();
         _source.Dispose();
     }

@@ -39,6 +39,7 @@ internal static class LiveCommand
         var overlay = new Option<bool>("--overlay") { Description = "serve the tuning overlay (live preview, HUD, streamed answer, controls) on a local web page; runs until Ctrl+C unless --frames is given" };
         var port = new Option<int>("--port") { Description = "overlay port (0: any free one)", DefaultValueFactory = _ => 8770 };
         var bind = new Option<string>("--bind") { Description = "overlay address; anything but loopback needs --allow-remote", DefaultValueFactory = _ => "127.0.0.1" };
+        var ocrModels = ReadCommand.OcrModelsOption();
         var serve = new Option<bool>("--serve")
         {
             Description = "also serve the OpenAI-compatible API (docs/SERVE.md) on loopback: a request without a picture is answered about the newest frames, as a typed question; one with a picture as `assistant serve` answers it. Runs until Ctrl+C unless --frames is given",
@@ -52,7 +53,7 @@ internal static class LiveCommand
         var command = new Command("live", "Run the frame loop on a moving source and answer about every frame.")
         {
             source, loopFolder, realtime, targetFps, modeOption, perFrame, hudOption, onSourceError, query, frames, duration, every, speed, tokens, decoder, compressor, record,
-            latency, models, overlay, port, bind, allowRemote, serve, servePort, listen, micDevice, asrModel, ep,
+            latency, models, overlay, port, bind, allowRemote, serve, servePort, listen, micDevice, asrModel, ocrModels, ep,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -78,6 +79,9 @@ internal static class LiveCommand
             };
             using var models_ = Cli.LoadModels(parse.GetValue(models), parse.GetValue(ep)!, stderr);
             using var session = LiveSession.Open(models_, options);  // validated there, before the source opens
+            // A question about text on the picture is read with OCR, as ask routes it (the reader loads at the first one).
+            string ocrDir = parse.GetValue(ocrModels) ?? "", epName = parse.GetValue(ep)!;
+            session.ReadTextWith(() => TextReading.Load(ocrDir.Length == 0 ? null : ocrDir, epName, stderr.WriteLine));
             bool useHud = parse.GetValue(hudOption);
             if (useHud && (Console.IsOutputRedirected || !ReferenceEquals(stdout, Console.Out)))
             {

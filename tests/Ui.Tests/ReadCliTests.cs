@@ -104,4 +104,19 @@ public sealed class ReadCliTests
         Assert.Equal("forced", doc.RootElement.GetProperty("route_rule").GetString());
         Assert.Equal("Build 4127 succeeded", doc.RootElement.GetProperty("answer").GetString());
     }
+    [Fact]
+    public async Task Live_AnswersAQuestionAboutText_ByReadingIt_AsAskDoes_TypedOrGiven()
+    {
+        // Before: live refused "what does the text say?" as unknown words, where ask routed it to OCR.
+        var dir = Directory.CreateTempSubdirectory("assistant-live-read-").FullName;
+        File.Copy(Rendered("Build 4127 succeeded", 24), Path.Combine(dir, "a.png"));
+        var (code, stdout, stderr) = await CliRun.Run("live", "--source", $"folder:{dir}", "--query", "what does the message say?");
+        Assert.True(code == 0, stderr);
+        Assert.Contains($"frame 0 ({Path.Combine(dir, "a.png")}): what does the message say? -> Build 4127 succeeded", stdout);
+        // Typed while it runs: a world question first, then one about text, read from the same picture.
+        (code, stdout, stderr) = await CliRun.RunWithInput("what does the text say?\n", "live", "--source", $"file:{Path.Combine(dir, "a.png")}", "--query", "how many circles are there?", "--frames", "40", "--target-fps", "20");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("new question, answered by reading the text", stdout);
+        Assert.Contains("what does the text say? -> Build 4127 succeeded", stdout);
+    }
 }
