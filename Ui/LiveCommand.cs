@@ -104,7 +104,8 @@ internal static class LiveCommand
             using var pool = withApi ? new AnswerPool(models_, pipelines: 1, queue: 8) : null;
             var liveAnswers = withApi ? new Serve.LiveAnswers(session, new AskPipeline(models_)) : null;
             await using var api = liveAnswers is null ? null
-                : await Serve.ApiServer.StartAsync(new Serve.ApiOptions(Port: parse.GetValue(servePort), ApiKey: null), models_, pool!, stderr, liveAnswers);
+                : await Serve.ApiServer.StartAsync(new Serve.ApiOptions(Port: parse.GetValue(servePort), ApiKey: null), models_, pool!, stderr, liveAnswers,
+                    () => TextReading.Load(ocrDir.Length == 0 ? null : ocrDir, epName));
             if (api is not null)
             {
                 session.Observe(liveAnswers!);

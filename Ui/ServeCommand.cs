@@ -19,6 +19,7 @@ internal static class ServeCommand
         };
         var pipelines = new Option<int>("--pipelines") { Description = "requests answered at once, each on its own warm pipeline (memory: one set of buffers and caches each)", DefaultValueFactory = _ => 1 };
         var queue = new Option<int>("--queue") { Description = "requests that may wait for a pipeline; more get 429 at once", DefaultValueFactory = _ => 8 };
+        var ocrModels = ReadCommand.OcrModelsOption();
         var allowPaths = new Option<string?>("--allow-paths") { Description = "a folder whose image files requests may name by path or file:// URL (default: data: URIs only)" };
 
         var command = new Command("serve", """
@@ -29,7 +30,7 @@ internal static class ServeCommand
             docs/SERVE.md has the whole API.
             """)
         {
-            models, ep, port, bind, apiKey, pipelines, queue, allowPaths,
+            models, ep, port, bind, apiKey, pipelines, queue, allowPaths, ocrModels,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -38,7 +39,9 @@ internal static class ServeCommand
             int n = parse.GetValue(pipelines), q = parse.GetValue(queue);
             using var set = Cli.LoadModels(parse.GetValue(models), parse.GetValue(ep)!, stderr);
             using var pool = new AnswerPool(set, n, q);
-            await using var server = await ApiServer.StartAsync(options, set, pool, stderr);
+            string ocrDir = parse.GetValue(ocrModels) ?? "", epName = parse.GetValue(ep)!;
+            // A question about text on the picture is read with OCR, as ask routes it (the reader loads at the first one).
+            await using var server = await ApiServer.StartAsync(options, set, pool, stderr, reader: () => TextReading.Load(ocrDir.Length == 0 ? null : ocrDir, epName));
             stdout.WriteLine($"serving '{set.Name}' on {set.Provider} at {server.BaseUrl} ({n} pipeline{(n == 1 ? "" : "s")}, queue {q}{(key is null ? "" : ", API key required")}); Ctrl+C stops");
             stdout.Flush();
             try

@@ -46,11 +46,15 @@ internal sealed class ApiServer : IAsyncDisposable
     private readonly Pictures _pictures;
     private readonly TextWriter _log;
     private readonly LiveAnswers? _live;
+    private readonly Lazy<TextReading>? _reader;  // loaded at the first question about text; one reader, one request at a time
+    private readonly SemaphoreSlim _reading = new(1, 1);
     private long _served;
 
-    private ApiServer(WebApplication app, LoadedModels models, AnswerPool pool, ApiOptions options, bool loopback, TextWriter log, LiveAnswers? live)
+    private ApiServer(WebApplication app, LoadedModels models, AnswerPool pool, ApiOptions options, bool loopback, TextWriter log, LiveAnswers? live,
+        Func<TextReading>? reader)
     {
         _live = live;
+        _reader = reader is null ? null : new Lazy<TextReading>(reader);
         _app = app;
         _models = models;
         _pool = pool;
@@ -67,7 +71,8 @@ internal sealed class ApiServer : IAsyncDisposable
     /// Starts listening; a bad address, a remote one without a key or a port in use is a one-line error. With
     /// <paramref name="live"/> (<c>live --serve</c>), a request without a picture is answered about the live session's newest frames.
     /// </summary>
-    public static async Task<ApiServer> StartAsync(ApiOptions options, LoadedModels models, AnswerPool pool, TextWriter log, LiveAnswers? live = null)
+    public static async Task<ApiServer> StartAsync(ApiOptions options, LoadedModels models, AnswerPool pool, TextWriter log, LiveAnswers? live = null,
+        Func<TextReading>? reader = null)
     {
         if (options.Port is < 0 or > 65535) throw new EngineException($"--port must be in 0..65535, got {options.Port}");
         if (!IPAddress.TryParse(options.Bind, out var address) && options.Bind != "localhost")
@@ -88,7 +93,7 @@ internal sealed class ApiServer : IAsyncDisposable
             else k.Listen(address!, options.Port);
         });
         var app = builder.Build();
-        var server = new ApiServer(app, models, pool, options, loopback && options.ApiKey is null, log, live);
+        var server = new ApiServer(app, models, pool, options, loopback && options.ApiKey is null, log, live, reader);
         app.Use(server.GuardAsync);
         app.MapGet("/v1/models", server.Models);
         app.MapPost("/v1/chat/completions", server.CompleteAsync);
@@ -162,6 +167,12 @@ internal sealed class ApiServer : IAsyncDisposable
                 throw new ApiException(400, "the conversation has no picture: add an image_url part (data:image/png;base64,...) to a user message", param: "messages");
             var image = _pictures.Read(request.ImageUrl);
             var picture = Decode(image);
+            if (_reader is not null && QueryRouter.Decide(request.Question, request.Route) is { Route: QueryRoute.Ocr } route)
+            {
+                await ReadAsync(http, request, picture, route);
+                Interlocked.Increment(ref _served);
+                return;
+            }
             string hash = AnswerPool.PictureHash(image.Bytes);
             var config = Configure(request);
             using var ticket = await _pool.TryEnterAsync(hash, http.RequestAborted)
@@ -335,6 +346,41 @@ internal sealed class ApiServer : IAsyncDisposable
         };
         var timings = new JsonObject();
         foreach (var (stage, ms) in answer.StageMs) timings[stage + "_ms"] = Math.Round(ms, 3);
+        await OneAnswerAsync(http, request, text, timings, extras);
+    }
+
+    /// <summary>A question about text on the picture, answered with the text OCR reads, as <c>ask</c> routes it (one chunk when streamed).</summary>
+    private async Task ReadAsync(HttpContext http, ChatRequest request, FramePicture picture, RouteDecision route)
+    {
+        ReadResult result;
+        await _reading.WaitAsync(http.RequestAborted);
+        try
+        {
+            result = await Task.Run(() => _reader!.Value.Read(picture), http.RequestAborted);
+        }
+        finally
+        {
+            _reading.Release();
+        }
+        var stops = new StopMatcher(request.Stop);
+        string text = result.Lines.Count == 0 ? "(no text found)" : result.Text;
+        text = stops.Push(text) + stops.Flush();
+        var extras = new JsonObject
+        {
+            ["route"] = "ocr",
+            ["route_rule"] = route.Rule,
+            ["lines"] = new JsonArray([.. result.Lines.Select(l => (JsonNode)new JsonObject
+            {
+                ["text"] = l.Text, ["confidence"] = Math.Round(l.Confidence, 4), ["box"] = new JsonArray(l.X, l.Y, l.Width, l.Height),
+            })]),
+        };
+        var timings = new JsonObject { ["detect_ms"] = Math.Round(result.Detect.TotalMilliseconds, 3), ["recognize_ms"] = Math.Round(result.Recognize.TotalMilliseconds, 3) };
+        await OneAnswerAsync(http, request, text, timings, extras);
+    }
+
+    /// <summary>A whole answer known at once (read text, a live answer): one response, or when streamed one content chunk, the finish, [DONE].</summary>
+    private async Task OneAnswerAsync(HttpContext http, ChatRequest request, string text, JsonObject timings, JsonObject extras)
+    {
         if (!request.Stream)
         {
             var response = Envelope("chat.completion");

@@ -20,13 +20,13 @@ internal sealed record RequestImage(byte[] Bytes, string Name);
 /// One chat-completions request, read from OpenAI's JSON shape and checked: the last user turn's text is the question,
 /// the last picture in the conversation is what it asks about (one turn: earlier text is not part of the prompt, as
 /// this engine's prompt is one [picture, question] turn). This engine's own choices come in an extra object,
-/// <c>"assistant": {"decoder", "compressor", "tokens", "latency_ms", "ignore_stop"}</c> (ignore_stop: decode all
-/// max_tokens, as <c>ask --ignore-stop</c>). Fields it does not use are ignored, as
+/// <c>"assistant": {"decoder", "compressor", "tokens", "latency_ms", "ignore_stop", "route"}</c> (ignore_stop: decode all
+/// max_tokens, as <c>ask --ignore-stop</c>; route: auto, visual or ocr, as <c>ask --route</c>). Fields it does not use are ignored, as
 /// OpenAI's clients send many; a field it uses with a bad value is a 400 naming it.
 /// </summary>
 internal sealed record ChatRequest(
     string Question, string? ImageUrl, AnswerOptions Answer, bool Stream, bool IncludeUsage, IReadOnlyList<string> Stop,
-    string? Decoder, string? Compressor, int? Tokens, double? LatencyMs)
+    string? Decoder, string? Compressor, int? Tokens, double? LatencyMs, string Route = "auto")
 {
     /// <summary>The answer length when a request names none (as <c>assistant ask</c>).</summary>
     public const int DefaultMaxTokens = 32;
@@ -64,10 +64,13 @@ internal sealed record ChatRequest(
         int? tokens = null;
         double? latency = null;
         bool ignoreStop = false;
+        string route = "auto";
         if (root.TryGetProperty("assistant", out var own) && own.ValueKind != JsonValueKind.Null)
         {
             if (own.ValueKind != JsonValueKind.Object) throw Bad("'assistant' must be an object: {\"decoder\", \"compressor\", \"tokens\", \"latency_ms\", \"ignore_stop\"}", "assistant");
             ignoreStop = Bool(own, "ignore_stop") ?? false;
+            route = Text(own, "route") ?? "auto";
+            if (route is not ("auto" or "visual" or "ocr")) throw Bad($"assistant.route must be auto, visual or ocr, got '{Short(route)}'", "assistant.route");
             decoder = Text(own, "decoder");
             compressor = Text(own, "compressor");
             tokens = own.TryGetProperty("tokens", out var t) && t.ValueKind == JsonValueKind.String && t.GetString() == "auto" ? null : Int(own, "tokens");
@@ -77,7 +80,7 @@ internal sealed record ChatRequest(
                 throw Bad("assistant.latency_ms chooses the decoder and V itself: drop assistant.decoder/tokens, or the budget", "assistant");
         }
         var answer = new AnswerOptions(max, temperature, topP, unchecked((int)seed), ignoreStop, ignoreStop ? 0 : 4).Validate();
-        return new ChatRequest(question, image, answer, stream, includeUsage, Stops(root), decoder, compressor, tokens, latency);
+        return new ChatRequest(question, image, answer, stream, includeUsage, Stops(root), decoder, compressor, tokens, latency, route);
     }
 
     /// <summary>A message's text (parts joined by new lines) and its last picture's URL.</summary>

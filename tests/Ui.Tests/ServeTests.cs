@@ -174,6 +174,27 @@ public sealed class ServeTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task AQuestionAboutText_IsAnsweredByReadingIt_AsAskRoutesIt()
+    {
+        var png = Path.Combine(Path.GetTempPath(), $"assistant-serve-text-{Guid.NewGuid():N}.png");
+        TextLines.RenderText("Build 4127 succeeded", png, "DejaVu Sans", 24, "black", "white");
+        await using var server = await Server.StartAsync();
+        using var http = new HttpClient();
+        var read = await PostAsync(http, server.BaseUrl, Request(DataUri(png), "what does the message say?").ToJsonString());
+        Assert.True(read.Status == HttpStatusCode.OK, read.Body.ToJsonString());
+        Assert.Equal("Build 4127 succeeded", (string)read.Body["choices"]![0]!["message"]!["content"]!);
+        Assert.Equal("ocr", (string)read.Body["assistant"]!["route"]!);
+        Assert.Equal("Build 4127 succeeded", (string)read.Body["assistant"]!["lines"]![0]!["text"]!);
+        // Forced to the model, as ask --route visual: the VLM answers (a world set, so its words must be the world's).
+        var visual = await PostAsync(http, server.BaseUrl,
+            With(Request(DataUri(png), "how many circles are there?"), "assistant", new JsonObject { ["route"] = "visual" }).ToJsonString());
+        Assert.True(visual.Status == HttpStatusCode.OK, visual.Body.ToJsonString());
+        Assert.NotNull(visual.Body["assistant"]!["token_ids"]);
+        var bad = await PostAsync(http, server.BaseUrl, With(Request(DataUri(png)), "assistant", new JsonObject { ["route"] = "sideways" }).ToJsonString());
+        Assert.Equal(HttpStatusCode.BadRequest, bad.Status);
+    }
+
+    [Fact]
     public async Task BadRequests_AreOpenAIErrors_WithTheirStatus_AndNothingChanges()
     {
         var allowed = Directory.CreateTempSubdirectory("assistant-serve-allowed-").FullName;
