@@ -1,18 +1,11 @@
-using System.Net;
 using System.Net.WebSockets;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Assistant.Engine;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 
 namespace Assistant.Ui.Overlay;
 
@@ -56,24 +49,13 @@ public sealed class OverlayServer : IAsyncDisposable
     /// <summary>Starts the web host on <paramref name="options"/>' address, serving <paramref name="hub"/>'s frames and the law chart's <paramref name="law"/>; a bad address or a port in use is a one-line error.</summary>
     public static async Task<OverlayServer> StartAsync(OverlayOptions options, OverlayHub hub, IReadOnlyList<LawPoint> law)
     {
-        if (options.Port is < 0 or > 65535) throw new EngineException($"--port must be in 0..65535, got {options.Port}");
-        if (!IPAddress.TryParse(options.Bind, out var address) && options.Bind != "localhost")
-            throw new EngineException($"--bind takes an IP address, got '{options.Bind}'");
-        bool loopback = options.Bind == "localhost" || IPAddress.IsLoopback(address!);
-        if (!loopback && !options.AllowRemote)
+        var endpoint = LocalWebHost.Endpoint(options.Bind, options.Port);
+        if (!endpoint.Loopback && !options.AllowRemote)
             throw new EngineException($"binding {options.Bind} exposes the overlay beyond this machine: add --allow-remote (which also requires an access token)");
         string? token = options.AllowRemote ? Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)) : null;
 
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.Services.AddSingleton<IHostLifetime, CommandLifetime>();
-        builder.WebHost.ConfigureKestrel(k =>
-        {
-            if (options.Bind == "localhost") k.ListenLocalhost(options.Port);
-            else k.Listen(address!, options.Port);
-        });
-        var app = builder.Build();
-        var server = new OverlayServer(app, hub, token, law, loopback && !options.AllowRemote);
+        var app = LocalWebHost.Builder(endpoint).Build();
+        var server = new OverlayServer(app, hub, token, law, endpoint.Loopback && !options.AllowRemote);
         app.UseWebSockets();
         app.Use(server.GuardAsync);
         app.MapGet("/", () => Asset("index.html", "text/html; charset=utf-8"));
@@ -88,19 +70,8 @@ public sealed class OverlayServer : IAsyncDisposable
         app.MapGet("/api/law", () => Results.Json(server._law));
         app.MapPost("/api/control", (Delegate)server.ControlAsync);
         app.Map("/ws", server.StreamAsync);
-        try
-        {
-            await app.StartAsync();
-        }
-        catch (IOException e)
-        {
-            await app.DisposeAsync();
-            throw new EngineException($"cannot listen on {options.Bind}:{options.Port}: {e.Message}");
-        }
-        var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        server.Port = new Uri(bound).Port;
-        var host = options.Bind.Contains(':') ? $"[{options.Bind}]" : options.Bind;
-        server.Url = $"http://{host}:{server.Port}/" + (token is null ? "" : $"?token={token}");
+        server.Port = await LocalWebHost.StartAsync(app, endpoint);
+        server.Url = $"http://{endpoint.UrlHost}:{server.Port}/" + (token is null ? "" : $"?token={token}");
         return server;
     }
 
@@ -118,7 +89,7 @@ public sealed class OverlayServer : IAsyncDisposable
         // No other origin may frame the page (clickjacking its controls): the old header and CSP's, on every response.
         http.Response.Headers.XFrameOptions = "DENY";
         http.Response.Headers.ContentSecurityPolicy = "frame-ancestors 'none'";
-        if (_loopbackOnly && request.Host.Host is not ("127.0.0.1" or "localhost" or "[::1]" or "::1"))
+        if (_loopbackOnly && !LocalWebHost.IsLoopbackName(request.Host.Host))
         {
             await Refuse(http, StatusCodes.Status403Forbidden, "host not allowed");
             return;
@@ -136,17 +107,13 @@ public sealed class OverlayServer : IAsyncDisposable
                 http.Response.Cookies.Append(TokenCookie, _token, new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Strict });
         }
         bool changesState = HttpMethods.IsPost(request.Method) || http.WebSockets.IsWebSocketRequest;
-        if (changesState && request.Headers.Origin.FirstOrDefault() is { } origin && !SameOrigin(origin, request))
+        if (changesState && request.Headers.Origin.FirstOrDefault() is { } origin && !LocalWebHost.SameOrigin(origin, request))
         {
             await Refuse(http, StatusCodes.Status403Forbidden, "foreign origin");
             return;
         }
         await next(http);
     }
-
-    private static bool SameOrigin(string origin, HttpRequest request) =>
-        Uri.TryCreate(origin, UriKind.Absolute, out var o) && o.Scheme == "http"
-        && string.Equals(o.Authority, request.Host.Value, StringComparison.OrdinalIgnoreCase);
 
     private static Task Refuse(HttpContext http, int status, string why)
     {
@@ -261,21 +228,6 @@ public sealed class OverlayServer : IAsyncDisposable
         }
     }
 
-    /// <summary>
-    /// The server lives and dies with the command that started it. The default console lifetime would add its own
-    /// Ctrl+C and SIGTERM handlers and stop the server under a session still running; Termination handles signals.
-    /// </summary>
-    private sealed class CommandLifetime : IHostLifetime
-    {
-        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-    }
-
     /// <summary>Stops the web host and closes its connections.</summary>
-    public async ValueTask DisposeAsync()
-    {
-        using (var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2))) await _app.StopAsync(stop.Token);
-        await _app.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => LocalWebHost.StopAsync(_app);
 }

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
@@ -6,14 +5,8 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Assistant.Engine;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 
 namespace Assistant.Ui.Serve;
 
@@ -74,42 +67,20 @@ internal sealed class ApiServer : IAsyncDisposable
     public static async Task<ApiServer> StartAsync(ApiOptions options, LoadedModels models, AnswerPool pool, TextWriter log, LiveAnswers? live = null,
         Func<TextReading>? reader = null)
     {
-        if (options.Port is < 0 or > 65535) throw new EngineException($"--port must be in 0..65535, got {options.Port}");
-        if (!IPAddress.TryParse(options.Bind, out var address) && options.Bind != "localhost")
-            throw new EngineException($"--bind takes an IP address, got '{options.Bind}'");
-        bool loopback = options.Bind == "localhost" || IPAddress.IsLoopback(address!);
-        if (!loopback && options.ApiKey is null)
+        var endpoint = LocalWebHost.Endpoint(options.Bind, options.Port);
+        if (!endpoint.Loopback && options.ApiKey is null)
             throw new EngineException($"binding {options.Bind} exposes the API beyond this machine: set an API key (--api-key or ASSISTANT_API_KEY)");
         if (options.ApiKey is { Length: < 16 }) throw new EngineException("the API key must be at least 16 characters");
         if (options.AllowPaths is { } allowed && !Directory.Exists(allowed)) throw new EngineException($"--allow-paths names no folder: {allowed}");
 
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.Services.AddSingleton<IHostLifetime, CommandLifetime>();
-        builder.WebHost.ConfigureKestrel(k =>
-        {
-            k.Limits.MaxRequestBodySize = MaxBodyBytes;
-            if (options.Bind == "localhost") k.ListenLocalhost(options.Port);
-            else k.Listen(address!, options.Port);
-        });
-        var app = builder.Build();
-        var server = new ApiServer(app, models, pool, options, loopback && options.ApiKey is null, log, live, reader);
+        var app = LocalWebHost.Builder(endpoint, MaxBodyBytes).Build();
+        var server = new ApiServer(app, models, pool, options, endpoint.Loopback && options.ApiKey is null, log, live, reader);
         app.Use(server.GuardAsync);
         app.MapGet("/v1/models", server.Models);
         app.MapPost("/v1/chat/completions", server.CompleteAsync);
         app.MapFallback((HttpContext http) => Error(http, new ApiException(404, $"no such endpoint: {http.Request.Method} {http.Request.Path}", code: "not_found")));
-        try
-        {
-            await app.StartAsync();
-        }
-        catch (IOException e)
-        {
-            await app.DisposeAsync();
-            throw new EngineException($"cannot listen on {options.Bind}:{options.Port}: {e.Message}");
-        }
-        var bound = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
-        var host = options.Bind.Contains(':') ? $"[{options.Bind}]" : options.Bind;
-        server.BaseUrl = $"http://{host}:{bound.Port}/v1";
+        int port = await LocalWebHost.StartAsync(app, endpoint);
+        server.BaseUrl = $"http://{endpoint.UrlHost}:{port}/v1";
         return server;
     }
 
@@ -119,12 +90,12 @@ internal sealed class ApiServer : IAsyncDisposable
     private async Task GuardAsync(HttpContext http, RequestDelegate next)
     {
         var request = http.Request;
-        if (_loopbackOnly && request.Host.Host is not ("127.0.0.1" or "localhost" or "[::1]" or "::1"))
+        if (_loopbackOnly && !LocalWebHost.IsLoopbackName(request.Host.Host))
         {
             await Error(http, new ApiException(403, "host not allowed", "permission_error"));
             return;
         }
-        if (request.Headers.Origin.FirstOrDefault() is { } origin && !SameOrigin(origin, request))
+        if (request.Headers.Origin.FirstOrDefault() is { } origin && !LocalWebHost.SameOrigin(origin, request))
         {
             await Error(http, new ApiException(403, "requests from another origin's page are refused", "permission_error"));
             return;
@@ -141,10 +112,6 @@ internal sealed class ApiServer : IAsyncDisposable
         }
         await next(http);
     }
-
-    private static bool SameOrigin(string origin, HttpRequest request) =>
-        Uri.TryCreate(origin, UriKind.Absolute, out var o) && o.Scheme == "http"
-        && string.Equals(o.Authority, request.Host.Value, StringComparison.OrdinalIgnoreCase);
 
     private IResult Models() => Results.Json(new
     {
@@ -279,54 +246,68 @@ internal sealed class ApiServer : IAsyncDisposable
     {
         var outcome = new Outcome();
         await foreach (var _ in Tokens(request, ticket, picture, hash, config, outcome, http.RequestAborted)) { }
-        var response = Envelope("chat.completion");
-        response["choices"] = new JsonArray(new JsonObject
-        {
-            ["index"] = 0,
-            ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = outcome.Text.ToString() },
-            ["finish_reason"] = outcome.FinishReason,
-        });
+        var response = Completion(outcome.Text.ToString(), outcome.FinishReason);
         response["usage"] = Usage(outcome);
         AddExtras(response, outcome, choice);
-        http.Response.ContentType = "application/json";
-        await http.Response.WriteAsync(response.ToJsonString(Compact), http.RequestAborted);
+        await WriteJsonAsync(http, response);
     }
 
     private async Task StreamAsync(HttpContext http, ChatRequest request, AnswerPool.Ticket ticket, FramePicture picture, string hash, AskConfig config, ModelChoice choice)
     {
-        http.Response.ContentType = "text/event-stream";
-        http.Response.Headers.CacheControl = "no-cache";
-        http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
-        var cancellation = http.RequestAborted;
-        string id = "chatcmpl-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
-        long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        JsonObject Chunk(JsonObject delta, string? finish)
-        {
-            var chunk = Envelope("chat.completion.chunk", id, created);
-            chunk["choices"] = new JsonArray(new JsonObject { ["index"] = 0, ["delta"] = delta, ["finish_reason"] = finish });
-            return chunk;
-        }
-        async Task Send(JsonObject data)
-        {
-            await http.Response.WriteAsync("data: " + data.ToJsonString(Compact) + "\n\n", cancellation);
-            await http.Response.Body.FlushAsync(cancellation);
-        }
-        await Send(Chunk(new JsonObject { ["role"] = "assistant", ["content"] = "" }, null));
+        var events = new EventStream(http, _models.Name);
+        await events.SendAsync(events.Chunk(new JsonObject { ["role"] = "assistant", ["content"] = "" }, null));
         var outcome = new Outcome();
-        await foreach (var text in Tokens(request, ticket, picture, hash, config, outcome, cancellation))
-            await Send(Chunk(new JsonObject { ["content"] = text }, null));
-        var last = Chunk([], outcome.FinishReason);
+        await foreach (var text in Tokens(request, ticket, picture, hash, config, outcome, http.RequestAborted))
+            await events.SendAsync(events.Chunk(new JsonObject { ["content"] = text }, null));
+        var last = events.Chunk([], outcome.FinishReason);
         AddExtras(last, outcome, choice);
-        await Send(last);
+        await events.SendAsync(last);
         if (request.IncludeUsage)
         {
-            var usage = Envelope("chat.completion.chunk", id, created);
-            usage["choices"] = new JsonArray();
+            var usage = events.Chunk(null, null);
             usage["usage"] = Usage(outcome);
-            await Send(usage);
+            await events.SendAsync(usage);
         }
-        await http.Response.WriteAsync("data: [DONE]\n\n", cancellation);
-        await http.Response.Body.FlushAsync(cancellation);
+        await events.DoneAsync();
+    }
+
+    /// <summary>
+    /// One streamed answer as server-sent events in OpenAI's chunk format: one id and creation time for all its chunks,
+    /// each chunk flushed as it is sent, <c>[DONE]</c> at the end.
+    /// </summary>
+    private sealed class EventStream
+    {
+        private readonly HttpContext _http;
+        private readonly string _model, _id = NewId();
+        private readonly long _created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+
+        public EventStream(HttpContext http, string model)
+        {
+            (_http, _model) = (http, model);
+            http.Response.ContentType = "text/event-stream";
+            http.Response.Headers.CacheControl = "no-cache";
+            http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        }
+
+        /// <summary>A chunk with one choice carrying <paramref name="delta"/>; with no delta, a chunk with no choices (the usage chunk).</summary>
+        public JsonObject Chunk(JsonObject? delta, string? finish)
+        {
+            var chunk = Envelope(_model, "chat.completion.chunk", _id, _created);
+            chunk["choices"] = delta is null ? new JsonArray() : new JsonArray(new JsonObject { ["index"] = 0, ["delta"] = delta, ["finish_reason"] = finish });
+            return chunk;
+        }
+
+        public async Task SendAsync(JsonObject data)
+        {
+            await _http.Response.WriteAsync("data: " + data.ToJsonString(Compact) + "\n\n", _http.RequestAborted);
+            await _http.Response.Body.FlushAsync(_http.RequestAborted);
+        }
+
+        public async Task DoneAsync()
+        {
+            await _http.Response.WriteAsync("data: [DONE]\n\n", _http.RequestAborted);
+            await _http.Response.Body.FlushAsync(_http.RequestAborted);
+        }
     }
 
     /// <summary>A request without a picture, answered by the live session about its newest frames (one content chunk when streamed).</summary>
@@ -383,45 +364,48 @@ internal sealed class ApiServer : IAsyncDisposable
     {
         if (!request.Stream)
         {
-            var response = Envelope("chat.completion");
-            response["choices"] = new JsonArray(new JsonObject
-            {
-                ["index"] = 0,
-                ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = text },
-                ["finish_reason"] = "stop",
-            });
+            var response = Completion(text, "stop");
             response["timings"] = timings;
             response["assistant"] = extras;
-            http.Response.ContentType = "application/json";
-            await http.Response.WriteAsync(response.ToJsonString(Compact), http.RequestAborted);
+            await WriteJsonAsync(http, response);
             return;
         }
-        http.Response.ContentType = "text/event-stream";
-        http.Response.Headers.CacheControl = "no-cache";
-        string id = "chatcmpl-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
-        long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        var sb = new StringBuilder();
-        foreach (var (delta, finish) in new (JsonObject, string?)[] { (new JsonObject { ["role"] = "assistant", ["content"] = text }, null), (new JsonObject(), "stop") })
-        {
-            var chunk = Envelope("chat.completion.chunk", id, created);
-            chunk["choices"] = new JsonArray(new JsonObject { ["index"] = 0, ["delta"] = delta, ["finish_reason"] = finish });
-            if (finish is not null)
-            {
-                chunk["timings"] = timings.DeepClone();
-                chunk["assistant"] = extras.DeepClone();
-            }
-            sb.Append("data: ").Append(chunk.ToJsonString(Compact)).Append("\n\n");
-        }
-        sb.Append("data: [DONE]\n\n");
-        await http.Response.WriteAsync(sb.ToString(), http.RequestAborted);
+        var events = new EventStream(http, _models.Name);
+        await events.SendAsync(events.Chunk(new JsonObject { ["role"] = "assistant", ["content"] = text }, null));
+        var last = events.Chunk([], "stop");
+        last["timings"] = timings;
+        last["assistant"] = extras;
+        await events.SendAsync(last);
+        await events.DoneAsync();
     }
 
-    private JsonObject Envelope(string kind, string? id = null, long? created = null) => new()
+    /// <summary>A whole <c>chat.completion</c> with one choice: the assistant's <paramref name="text"/> and why it ended.</summary>
+    private JsonObject Completion(string text, string finish)
     {
-        ["id"] = id ?? "chatcmpl-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)),
+        var response = Envelope(_models.Name, "chat.completion", NewId(), DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+        response["choices"] = new JsonArray(new JsonObject
+        {
+            ["index"] = 0,
+            ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = text },
+            ["finish_reason"] = finish,
+        });
+        return response;
+    }
+
+    private static Task WriteJsonAsync(HttpContext http, JsonObject body)
+    {
+        http.Response.ContentType = "application/json";
+        return http.Response.WriteAsync(body.ToJsonString(Compact), http.RequestAborted);
+    }
+
+    private static string NewId() => "chatcmpl-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+
+    private static JsonObject Envelope(string model, string kind, string id, long created) => new()
+    {
+        ["id"] = id,
         ["object"] = kind,
-        ["created"] = created ?? DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
-        ["model"] = _models.Name,
+        ["created"] = created,
+        ["model"] = model,
     };
 
     private static JsonObject Usage(Outcome o) => new()
@@ -486,17 +470,6 @@ internal sealed class ApiServer : IAsyncDisposable
         return http.Response.WriteAsync(body.ToJsonString(Compact));
     }
 
-    private sealed class CommandLifetime : IHostLifetime
-    {
-        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-    }
-
     /// <summary>Stops the web host and closes its connections.</summary>
-    public async ValueTask DisposeAsync()
-    {
-        using (var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2))) await _app.StopAsync(stop.Token);
-        await _app.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => LocalWebHost.StopAsync(_app);
 }
