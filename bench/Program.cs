@@ -53,7 +53,7 @@ if (cli.Has("--soak-minutes"))
     var world = new Assistant.Capture.World.WorldSource(2_000_700, 0.004);
     using var loop = new Assistant.Engine.FramePipeline(set);
     var soakConfig = new AskConfig(Answer: new AnswerOptions(8));
-    var samples = new List<(double Minute, long Frames, long Managed, long Resident, int Fds)>();
+    var samples = new List<Assistant.Bench.MemorySample>();
     var clock = Stopwatch.StartNew();
     long frames = 0;
     double nextSample = Math.Min(1.0, minutes);
@@ -70,20 +70,8 @@ if (cli.Has("--soak-minutes"))
         frames++;
         if (clock.Elapsed.TotalMinutes >= nextSample)
         {
-            // Live managed bytes right after a full compacting collection: each generation's size after it, less its
-            // free space. Not GC.GetTotalMemory: under the regions GC it can under-report, even go negative, when gen0
-            // keeps a region with pinned objects (dotnet/runtime#106712), and the loop pins its tensors' arrays (an
-            // earlier 5-minute soak read -1,943 KiB at minute 4).
-            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
-            GC.WaitForPendingFinalizers();
-            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
-            var info = GC.GetGCMemoryInfo(GCKind.FullBlocking);
-            long managed = 0;
-            foreach (var g in info.GenerationInfo) managed += g.SizeAfterBytes - g.FragmentationAfterBytes;
-            using var self = Process.GetCurrentProcess();
-            int fds = OperatingSystem.IsLinux() ? Directory.GetFiles("/proc/self/fd").Length : self.HandleCount;
-            samples.Add((Math.Round(clock.Elapsed.TotalMinutes, 2), frames, managed, self.WorkingSet64, fds));
-            Console.WriteLine($"minute {samples[^1].Minute:F2}: {frames} frames, managed {managed / 1024} KiB, resident {self.WorkingSet64 / (1024 * 1024)} MiB, fds {fds}");
+            samples.Add(Assistant.Bench.MemorySample.Take(clock.Elapsed.TotalMinutes, frames));  // live bytes after a full compacting collection
+            Console.WriteLine(samples[^1]);
             nextSample += 1.0;
         }
     }
