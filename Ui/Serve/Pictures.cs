@@ -40,11 +40,8 @@ internal sealed class Pictures(string? allowedFolder, long maxBytes)
         string full;
         try
         {
-            full = Path.GetFullPath(path);
-            var info = new FileInfo(full);
-            if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is { } target) full = target.FullName;
-            // Every folder on the way resolved too: a link inside the allowed folder may point anywhere.
-            full = Resolve(full);
+            // Every link on the way resolved, folders and the file: a link inside the allowed folder may point anywhere.
+            full = Resolve(Path.GetFullPath(path));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
@@ -65,18 +62,30 @@ internal sealed class Pictures(string? allowedFolder, long maxBytes)
         }
     }
 
-    /// <summary>The path with every link along it resolved.</summary>
+    /// <summary>
+    /// The path with every link along it resolved: at the first component that is a link, the walk starts again from its
+    /// target with the rest of the path (the target's own folders may be links too), until none is left.
+    /// </summary>
     private static string Resolve(string full)
     {
-        var parts = full.Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries);
-        string current = Path.GetPathRoot(full)!;
-        foreach (var part in parts)
+        for (int hops = 0; hops < 40; hops++)
         {
-            current = Path.Combine(current, part);
-            FileSystemInfo fsi = Directory.Exists(current) ? new DirectoryInfo(current) : new FileInfo(current);
-            if (fsi.LinkTarget is not null && fsi.ResolveLinkTarget(returnFinalTarget: true) is { } target) current = target.FullName;
+            string current = Path.GetPathRoot(full)!;
+            var parts = full[current.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries);
+            int i = 0;
+            for (; i < parts.Length; i++)
+            {
+                current = Path.Combine(current, parts[i]);
+                FileSystemInfo fsi = Directory.Exists(current) ? new DirectoryInfo(current) : new FileInfo(current);
+                if (fsi.LinkTarget is not null && fsi.ResolveLinkTarget(returnFinalTarget: true) is { } target)
+                {
+                    full = Path.Combine([target.FullName, .. parts[(i + 1)..]]);
+                    break;
+                }
+            }
+            if (i == parts.Length) return current;
         }
-        return current;
+        throw new IOException("too many symbolic links on the way");
     }
 
     private static ApiException Bad(string message) => new(400, message, param: "messages");

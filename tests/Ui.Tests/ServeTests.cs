@@ -202,6 +202,9 @@ public sealed class ServeTests(Xunit.Abstractions.ITestOutputHelper output)
         var outside = Path.Combine(Directory.CreateTempSubdirectory("assistant-serve-outside-").FullName, "outside.png");
         File.Copy(Picture, outside);
         File.CreateSymbolicLink(Path.Combine(allowed, "link.png"), outside);
+        // A link whose target's own path runs through a folder link out of the allowed folder.
+        Directory.CreateSymbolicLink(Path.Combine(allowed, "away"), Path.GetDirectoryName(outside)!);
+        File.CreateSymbolicLink(Path.Combine(allowed, "indirect.png"), Path.Combine(allowed, "away", "outside.png"));
         await using var server = await Server.StartAsync("--allow-paths", allowed);
         using var http = new HttpClient();
         var noUser = new JsonObject { ["messages"] = new JsonArray(new JsonObject { ["role"] = "system", ["content"] = "be brief" }) };
@@ -215,6 +218,7 @@ public sealed class ServeTests(Xunit.Abstractions.ITestOutputHelper output)
             ("a remote URL", Request("https://example.com/cat.png").ToJsonString(), HttpStatusCode.BadRequest, "remote image URLs are not fetched"),
             ("a path outside the folder", Request(outside).ToJsonString(), HttpStatusCode.BadRequest, "outside the folder"),
             ("a link out of the folder", Request(Path.Combine(allowed, "link.png")).ToJsonString(), HttpStatusCode.BadRequest, "outside the folder"),
+            ("a link through a folder link", Request(Path.Combine(allowed, "indirect.png")).ToJsonString(), HttpStatusCode.BadRequest, "outside the folder"),
             ("no picture", new JsonObject { ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = Question }) }.ToJsonString(), HttpStatusCode.BadRequest, "no picture"),
             ("an absurd max_tokens", Request(DataUri(Picture), maxTokens: 1_000_000).ToJsonString(), HttpStatusCode.BadRequest, "max_tokens"),
             ("an unknown decoder", With(Request(DataUri(Picture)), "assistant", new JsonObject { ["decoder"] = "nope" }).ToJsonString(), HttpStatusCode.BadRequest, "nope"),
