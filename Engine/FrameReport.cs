@@ -60,7 +60,8 @@ public sealed class FramePicture
 /// </summary>
 public sealed record FrameReport
 {
-    // Required members matter to readers, not to writing; the in-memory-only members are [JsonIgnore].
+    // Required members matter to readers, not to writing: without this, System.Text.Json refuses the required,
+    // [JsonIgnore]d in-memory members (Choice, Picture, ...) even when it only writes.
     private static readonly JsonSerializerOptions Json = new()
     {
         TypeInfoResolver = new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver

@@ -12,15 +12,8 @@ namespace Assistant.Ui.Live;
 /// </summary>
 internal sealed class RecordWriter : ISessionObserver, IDisposable
 {
-    // Required members matter to readers, not to this writer; the report's in-memory-only members are [JsonIgnore].
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
-        TypeInfoResolver = new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver
-        {
-            Modifiers = { info => { foreach (var p in info.Properties) p.IsRequired = false; } },
-        },
-    };
+    // The session line and the notes; a frame line is the report's own JSON (FrameReport.ToJson).
+    private static readonly JsonSerializerOptions Json = new() { Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) } };
     private readonly FileStream _file;
     private readonly Lock _gate = new();
 

@@ -314,8 +314,7 @@ internal sealed class ApiServer : IAsyncDisposable
     private async Task LiveAsync(HttpContext http, ChatRequest request, LiveAnswers live)
     {
         var answer = await live.AskAsync(request.Question, http.RequestAborted);
-        var stops = new StopMatcher(request.Stop);
-        var text = stops.Push(answer.Text) + stops.Flush();
+        var text = StopMatcher.Cut(answer.Text, request.Stop);
         var extras = new JsonObject
         {
             ["decoder"] = answer.Choice.Decoder,
@@ -343,9 +342,7 @@ internal sealed class ApiServer : IAsyncDisposable
         {
             _reading.Release();
         }
-        var stops = new StopMatcher(request.Stop);
-        string text = result.Lines.Count == 0 ? "(no text found)" : result.Text;
-        text = stops.Push(text) + stops.Flush();
+        string text = StopMatcher.Cut(result.Lines.Count == 0 ? "(no text found)" : result.Text, request.Stop);
         var extras = new JsonObject
         {
             ["route"] = "ocr",

@@ -39,6 +39,13 @@ internal sealed class StopMatcher(IReadOnlyList<string> stops)
         return held[..^keep];
     }
 
+    /// <summary>A whole answer known at once, ended before its first stop string.</summary>
+    public static string Cut(string text, IReadOnlyList<string> stops)
+    {
+        var matcher = new StopMatcher(stops);
+        return matcher.Push(text) + matcher.Flush();
+    }
+
     /// <summary>What is still held when the answer ends without a stop string.</summary>
     public string Flush()
     {
