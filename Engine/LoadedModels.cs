@@ -57,8 +57,8 @@ public sealed class LoadedModels : IDisposable
             d.Compressors.Select(c => new CompressorDescription(c.Kind, c.QueryAware, c.Params, c.Tokens,
                 c.Tokens.Select(t => FlopsModel.Compressor(v, c.Kind, c.QueryAware, t, d.Dim)).ToList(),
                 c.Tokens.Select(t => FlopsModel.DecoderRun(d, FlopsModel.VisualPositions(m.Prompt, t, 16), 16)).ToList())).ToList())).ToList();
-        return new ModelSetDescription(m.Name, Set.Directory, Provider, m.Description, vision, Set.Tokenizer.Count, m.Tokenizer.Vocab, m.Tokenizer.Merges,
-            m.Tokenizer.SpecialTokens.Count, decoders, ModelChoice.Of(m.Default));
+        return new ModelSetDescription(m.Name, Set.Directory, Provider, m.Description, vision, Set.Tokenizer.Count, m.Tokenizer.PreTokenizer,
+            m.Tokenizer.Model is { } model ? [model] : [m.Tokenizer.Vocab ?? "", m.Tokenizer.Merges ?? ""], m.Tokenizer.SpecialTokens.Count, decoders, ModelChoice.Of(m.Default));
     }
 
     /// <summary>
@@ -91,4 +91,4 @@ public sealed record DecoderDescription(string Name, long Params, int Dim, int L
 
 /// <summary>What <c>models check</c> prints of a valid set.</summary>
 public sealed record ModelSetDescription(string Name, string Directory, string Provider, string? Description, VisionDescription Vision,
-    int TokenizerIds, string Vocab, string Merges, int SpecialTokens, IReadOnlyList<DecoderDescription> Decoders, ModelChoice Default);
+    int TokenizerIds, string TokenizerKind, IReadOnlyList<string> TokenizerFiles, int SpecialTokens, IReadOnlyList<DecoderDescription> Decoders, ModelChoice Default);

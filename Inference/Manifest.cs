@@ -115,16 +115,26 @@ public sealed record DecoderSpec(
     long Params,
     IReadOnlyList<CompressorSpec> Compressors);
 
-/// <summary>The byte-level BPE tokenizer's files and special tokens.</summary>
-/// <param name="Vocab">vocab.json, relative to the set.</param>
-/// <param name="Merges">merges.txt, relative to the set.</param>
-/// <param name="PreTokenizer">The pre-tokenizer's name (qwen2).</param>
+/// <summary>The tokenizer's files and special tokens: a byte-level BPE (Qwen2's) or a SentencePiece BPE (Llama 2's).</summary>
+/// <param name="PreTokenizer">Which tokenizer it is: <c>qwen2</c> (byte-level BPE with Qwen2's split) or
+/// <c>sentencepiece</c> (SentencePiece's own normalisation: spaces as U+2581 and a dummy prefix).</param>
 /// <param name="SpecialTokens">Special token text to id.</param>
+/// <param name="Vocab">vocab.json, relative to the set (byte-level BPE).</param>
+/// <param name="Merges">merges.txt, relative to the set (byte-level BPE).</param>
+/// <param name="Model">tokenizer.model (a SentencePiece model), relative to the set (SentencePiece).</param>
 public sealed record TokenizerSpec(
-    string Vocab,
-    string Merges,
     string PreTokenizer,
-    IReadOnlyDictionary<string, int> SpecialTokens);
+    IReadOnlyDictionary<string, int> SpecialTokens,
+    string? Vocab = null,
+    string? Merges = null,
+    string? Model = null)
+{
+    /// <summary>The byte-level BPE with Qwen2's pre-tokenizer split.</summary>
+    public const string Qwen2 = "qwen2";
+
+    /// <summary>SentencePiece BPE with byte fallback, read from a tokenizer.model (Llama 2, Vicuna).</summary>
+    public const string SentencePiece = "sentencepiece";
+}
 
 /// <summary>
 /// The prompt of a set, in one of two layouts. World sets: <c>[query_start query][vision_start visual vision_end][answer stop]</c>

@@ -102,14 +102,18 @@ public sealed class PromptLayout
     {
         questionStart = -1;
         questionLength = 0;
+        // Each run of pieces starts a fragment (the prompt's start, or the image before it), and so does text right
+        // after a special token: where SentencePiece adds its dummy prefix, as llama.cpp does per text chunk.
+        int from = ids.Count;
         foreach (var p in pieces)
         {
-            if (p.Text is { } text) ids.AddRange(tokenizer.EncodeTemplate(text));
+            bool fresh = ids.Count == from || tokenizer.IsSpecial(ids[^1]);
+            if (p.Text is { } text) ids.AddRange(tokenizer.EncodeTemplate(text, fresh));
             else if (p.Special is { } special) ids.Add(tokenizer.SpecialId(special));
             else
             {
                 questionStart = ids.Count;
-                ids.AddRange(tokenizer.Encode(question));
+                ids.AddRange(tokenizer.Encode(question, fresh));
                 questionLength = ids.Count - questionStart;
             }
         }

@@ -6,9 +6,11 @@ using Microsoft.ML.Tokenizers;
 namespace Assistant.Inference;
 
 /// <summary>
-/// The model set's byte-level BPE tokenizer (vocab.json + merges.txt, the Qwen2 format) through
-/// Microsoft.ML.Tokenizers, plus the special-token ids from the manifest. User text is encoded without
-/// special-token parsing, so a query containing "&lt;|im_end|&gt;" cannot forge a prompt boundary.
+/// The model set's tokenizer through Microsoft.ML.Tokenizers: a byte-level BPE (vocab.json + merges.txt, the Qwen2
+/// format) or a SentencePiece BPE with byte fallback (tokenizer.model, Llama 2's and Vicuna's), plus the special-token
+/// ids from the manifest. User text is encoded without special-token parsing, so a query containing
+/// "&lt;|im_end|&gt;" cannot forge a prompt boundary. Every id's raw bytes are kept in one table, so decoding and
+/// streaming are one code path for both kinds.
 /// </summary>
 public sealed class TextTokenizer
 {
@@ -20,16 +22,23 @@ public sealed class TextTokenizer
     /// between threads), not once per loaded set.</summary>
     private static readonly Regex Qwen2Split = new(Qwen2Pattern, RegexOptions.Compiled);
 
-    private readonly BpeTokenizer _bpe;
-    private readonly byte[][] _tokenBytes;  // id -> raw bytes; special tokens map to their text
+    /// <summary>SentencePiece's escaped space, U+2581.</summary>
+    private const char Space = '\u2581';
 
-    private TextTokenizer(BpeTokenizer bpe, byte[][] tokenBytes, IReadOnlyDictionary<string, int> special)
+    private readonly BpeTokenizer? _bpe;
+    private readonly SentencePieceTokenizer? _pieces;
+    private readonly byte[][] _tokenBytes;  // id -> raw bytes; special tokens map to their text
+    private readonly HashSet<int> _specialIds;
+
+    private TextTokenizer(BpeTokenizer? bpe, SentencePieceTokenizer? pieces, byte[][] tokenBytes, IReadOnlyDictionary<string, int> special)
     {
         _bpe = bpe;
+        _pieces = pieces;
         _tokenBytes = tokenBytes;
         _wholeText = new string?[tokenBytes.Length];
         _wholeTextKnown = new bool[tokenBytes.Length];
         Special = special;
+        _specialIds = [.. special.Values];
     }
 
     /// <summary>Special token text to id.</summary>
@@ -38,15 +47,26 @@ public sealed class TextTokenizer
     /// <summary>Number of ids, special tokens included.</summary>
     public int Count => _tokenBytes.Length;
 
+    /// <summary>
+    /// Whether decoded text drops the space that begins it: SentencePiece writes a word's leading space into the
+    /// word's token ("▁Yes"), so an answer's first token starts with one, which its own decoder removes.
+    /// </summary>
+    public bool DropsLeadingSpace => _pieces is not null;
+
     /// <summary>The tokenizer of <paramref name="spec"/> from <paramref name="directory"/>; a missing or malformed file is one <see cref="InferenceException"/>.</summary>
-    public static TextTokenizer Load(string directory, TokenizerSpec spec)
+    public static TextTokenizer Load(string directory, TokenizerSpec spec) => spec.PreTokenizer switch
     {
-        if (spec.PreTokenizer != "qwen2")
-            throw new InferenceException($"tokenizer pre_tokenizer '{spec.PreTokenizer}' is not supported (this build knows 'qwen2')");
+        TokenizerSpec.Qwen2 => LoadByteLevel(directory, spec),
+        TokenizerSpec.SentencePiece => LoadSentencePiece(directory, spec),
+        _ => throw new InferenceException($"tokenizer pre_tokenizer '{spec.PreTokenizer}' is not supported (this build knows '{TokenizerSpec.Qwen2}' and '{TokenizerSpec.SentencePiece}')"),
+    };
+
+    private static TextTokenizer LoadByteLevel(string directory, TokenizerSpec spec)
+    {
         // Confined to the set's folder, regular files, under a size cap: a manifest cannot make the loader read
         // /etc/passwd, /dev/zero or a FIFO.
-        var vocabPath = SetFile.Resolve(directory, spec.Vocab, "tokenizer file");
-        var mergesPath = SetFile.Resolve(directory, spec.Merges, "tokenizer file");
+        var vocabPath = SetFile.Resolve(directory, spec.Vocab ?? throw new InferenceException("manifest.json tokenizer has no vocab file"), "tokenizer file");
+        var mergesPath = SetFile.Resolve(directory, spec.Merges ?? throw new InferenceException("manifest.json tokenizer has no merges file"), "tokenizer file");
         if (new FileInfo(mergesPath).Length > SetFile.MaxTokenizerBytes)
             throw new InferenceException($"tokenizer file {mergesPath} is larger than the {SetFile.MaxTokenizerBytes >> 20} MB limit");
 
@@ -61,12 +81,7 @@ public sealed class TextTokenizer
             throw new InferenceException($"{vocabPath} is not a JSON token -> id map: {SessionFactory.FirstLine(e.Message)}", inner: e);
         }
 
-        // Ids are checked before the id table is allocated from them: a negative one, or one far beyond the tokens
-        // there are (1,000,000,000 once grew the table past 3 GB), is refused.
-        int limit = 4 * (vocab.Count + spec.SpecialTokens.Count) + 1024;
-        foreach (var (token, id) in vocab.Concat(spec.SpecialTokens))
-            if (id < 0 || id >= limit)
-                throw new InferenceException($"token id {id} of '{SessionFactory.FirstLine(token)}' is out of range: ids run from 0 and must stay near the {vocab.Count + spec.SpecialTokens.Count} tokens there are");
+        CheckIds(vocab, spec);
         BpeTokenizer bpe;
         try
         {
@@ -83,8 +98,7 @@ public sealed class TextTokenizer
             throw new InferenceException($"cannot read tokenizer {vocabPath} + {mergesPath}: {SessionFactory.FirstLine(e.Message)}", inner: e);
         }
 
-        int count = Math.Max(vocab.Values.DefaultIfEmpty(-1).Max(), spec.SpecialTokens.Values.DefaultIfEmpty(-1).Max()) + 1;
-        var bytes = new byte[count][];
+        var bytes = Table(vocab, spec);
         var unmap = ByteLevel.CharToByte;
         foreach (var (token, id) in vocab)
         {
@@ -94,39 +108,116 @@ public sealed class TextTokenizer
                     : throw new InferenceException($"{vocabPath}: token '{token}' is not byte-level BPE text");
             bytes[id] = raw;
         }
-        foreach (var (token, id) in spec.SpecialTokens)
-        {
-            if (id < 0 || bytes[id] is not null)
-                throw new InferenceException($"special token {token} has id {id}, which is negative or taken by vocab.json");
-            bytes[id] = Encoding.UTF8.GetBytes(token);
-        }
-        for (int i = 0; i < count; i++)
-            bytes[i] ??= [];
-        return new TextTokenizer(bpe, bytes, spec.SpecialTokens);
+        return new TextTokenizer(bpe, null, Finish(bytes, spec, textId: null), spec.SpecialTokens);
     }
 
-    /// <summary>Ids of plain text (no special tokens are recognised in it).</summary>
-    public IReadOnlyList<int> Encode(string text) => _bpe.EncodeToIds(text);
+    private static TextTokenizer LoadSentencePiece(string directory, TokenizerSpec spec)
+    {
+        var modelPath = SetFile.Resolve(directory, spec.Model ?? throw new InferenceException("manifest.json tokenizer has no model file (tokenizer.model)"), "tokenizer file");
+        if (new FileInfo(modelPath).Length > SetFile.MaxTokenizerBytes)
+            throw new InferenceException($"tokenizer file {modelPath} is larger than the {SetFile.MaxTokenizerBytes >> 20} MB limit");
+        SentencePieceTokenizer pieces;
+        try
+        {
+            using var stream = File.OpenRead(modelPath);
+            pieces = LlamaTokenizer.Create(stream, addBeginOfSentence: false, addEndOfSentence: false);
+        }
+        // The model is a protobuf message: a damaged one fails in the parser or in the library's own checks (a model
+        // type it does not implement is an ArgumentException).
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or FormatException
+                                      or NotSupportedException or IndexOutOfRangeException or OverflowException)
+        {
+            throw new InferenceException($"cannot read SentencePiece model {modelPath}: {SessionFactory.FirstLine(e.Message)}", inner: e);
+        }
+        if (!pieces.ByteFallback)
+            throw new InferenceException($"SentencePiece model {modelPath} has no byte fallback: text outside its pieces would become <unk> (Llama 2's models have it)");
+        var vocab = pieces.Vocabulary;
+        CheckIds(vocab, spec);
+        var bytes = Table(vocab, spec);
+        foreach (var (piece, id) in vocab)
+            bytes[id] = piece.Length == 6 && piece.StartsWith("<0x", StringComparison.Ordinal) && piece[5] == '>'
+                        && byte.TryParse(piece.AsSpan(3, 2), System.Globalization.NumberStyles.AllowHexSpecifier, null, out var b)
+                ? [b]
+                : Encoding.UTF8.GetBytes(piece.Replace(Space, ' '));
+        // The model's own control pieces (<s>, </s>) and its unknown piece have no text of their own; the manifest
+        // names them as special tokens.
+        var control = new HashSet<int> { pieces.BeginningOfSentenceId, pieces.EndOfSentenceId, pieces.UnknownId };
+        foreach (var id in control)
+            if ((uint)id < (uint)bytes.Length) bytes[id] = [];
+        return new TextTokenizer(null, pieces, Finish(bytes, spec, textId: id => !control.Contains(id)), spec.SpecialTokens);
+    }
+
+    /// <summary>
+    /// Ids are checked before the id table is allocated from them: a negative one, or one far beyond the tokens
+    /// there are (1,000,000,000 once grew the table past 3 GB), is refused.
+    /// </summary>
+    private static void CheckIds(IReadOnlyDictionary<string, int> vocab, TokenizerSpec spec)
+    {
+        int limit = 4 * (vocab.Count + spec.SpecialTokens.Count) + 1024;
+        foreach (var (token, id) in vocab.Concat(spec.SpecialTokens))
+            if (id < 0 || id >= limit)
+                throw new InferenceException($"token id {id} of '{SessionFactory.FirstLine(token)}' is out of range: ids run from 0 and must stay near the {vocab.Count + spec.SpecialTokens.Count} tokens there are");
+    }
+
+    private static byte[][] Table(IReadOnlyDictionary<string, int> vocab, TokenizerSpec spec) =>
+        new byte[Math.Max(vocab.Values.DefaultIfEmpty(-1).Max(), spec.SpecialTokens.Values.DefaultIfEmpty(-1).Max()) + 1][];
+
+    /// <summary>
+    /// The special tokens' text in the table, and no text for every id without any. A special token may not take an
+    /// id the vocabulary uses for text (<paramref name="textId"/>: whether a vocabulary id is text; null: every one is).
+    /// </summary>
+    private static byte[][] Finish(byte[][] bytes, TokenizerSpec spec, Func<int, bool>? textId)
+    {
+        foreach (var (token, id) in spec.SpecialTokens)
+        {
+            if (id < 0 || (bytes[id] is not null && (textId is null || textId(id))))
+                throw new InferenceException($"special token {token} has id {id}, which is negative or taken by the vocabulary");
+            bytes[id] = Encoding.UTF8.GetBytes(token);
+        }
+        for (int i = 0; i < bytes.Length; i++)
+            bytes[i] ??= [];
+        return bytes;
+    }
+
+    /// <summary>
+    /// Ids of plain text (no special tokens are recognised in it). <paramref name="startsFragment"/>: the text begins
+    /// a run of text (the prompt's start, or right after a special token or the image), where SentencePiece adds its
+    /// dummy prefix, as llama.cpp and Hugging Face's Llama tokenizer do for every such run; text that continues a run
+    /// gets none. A byte-level BPE has no prefix and ignores it.
+    /// </summary>
+    public IReadOnlyList<int> Encode(string text, bool startsFragment = false)
+    {
+        if (_pieces is null) return _bpe!.EncodeToIds(text);
+        if (text.Length == 0) return [];
+        // Llama 2's normaliser is the identity with spaces escaped, done here so that the prefix is the caller's
+        // choice: the library adds one to every call when it normalises.
+        var escaped = (startsFragment ? Space.ToString() : "") + text.Replace(' ', Space);
+        return _pieces.EncodeToIds(escaped, addBeginningOfSentence: false, addEndOfSentence: false, considerPreTokenization: false, considerNormalization: false);
+    }
 
     /// <summary>
     /// Ids of a set's own template text (a chat template's pieces): its special tokens are recognised, longest
-    /// first, and the text between them is plain BPE. Never for user text, which <see cref="Encode"/> takes.
+    /// first, and the text between them is plain text; <paramref name="startsFragment"/> says whether the text's
+    /// first run begins a fragment, and every run after a special token does (<see cref="Encode"/>). Never for user
+    /// text, which <see cref="Encode"/> takes.
     /// </summary>
-    public int[] EncodeTemplate(string text)
+    public int[] EncodeTemplate(string text, bool startsFragment = false)
     {
         var ids = new List<int>();
         var specials = Special.Keys.OrderByDescending(k => k.Length).ToArray();
         int start = 0, i = 0;
+        bool fresh = startsFragment;
         while (i < text.Length)
         {
             var hit = specials.FirstOrDefault(s => string.CompareOrdinal(text, i, s, 0, s.Length) == 0);
             if (hit is null) { i++; continue; }
-            if (i > start) ids.AddRange(Encode(text[start..i]));
+            if (i > start) ids.AddRange(Encode(text[start..i], fresh));
             ids.Add(Special[hit]);
             i += hit.Length;
             start = i;
+            fresh = true;
         }
-        if (start < text.Length) ids.AddRange(Encode(text[start..]));
+        if (start < text.Length) ids.AddRange(Encode(text[start..], fresh));
         return [.. ids];
     }
 
@@ -135,7 +226,7 @@ public sealed class TextTokenizer
         Special.TryGetValue(token, out var id) ? id : throw new InferenceException($"tokenizer has no special token {token}");
 
     /// <summary>Whether <paramref name="id"/> is a special token.</summary>
-    public bool IsSpecial(int id) => Special.Values.Contains(id);
+    public bool IsSpecial(int id) => _specialIds.Contains(id);
 
     /// <summary>The raw bytes of one token. Valid as long as this tokenizer lives.</summary>
     public ReadOnlySpan<byte> TokenBytes(int id) =>
@@ -147,7 +238,8 @@ public sealed class TextTokenizer
         var buffer = new List<byte>();
         foreach (var id in ids)
             if ((uint)id < (uint)_tokenBytes.Length && !IsSpecial(id)) buffer.AddRange(_tokenBytes[id]);
-        return Encoding.UTF8.GetString(buffer.ToArray());
+        var text = Encoding.UTF8.GetString(buffer.ToArray());
+        return DropsLeadingSpace && text.StartsWith(' ') ? text[1..] : text;
     }
 
     private readonly string?[] _wholeText;
@@ -200,9 +292,18 @@ public sealed class StreamingDetokenizer(TextTokenizer tokenizer)
     private readonly Decoder _utf8 = new UTF8Encoding(false, false).GetDecoder();
     private readonly char[] _chars = new char[64];
     private bool _clean = true;  // the UTF-8 decoder holds no bytes of an unfinished character
+    private bool _begun;         // some text has come out (before it, a SentencePiece answer's leading space is dropped)
 
     /// <summary>The text that token <paramref name="id"/> completes (possibly empty). Special tokens give no text.</summary>
     public string Push(int id)
+    {
+        var text = Next(id);
+        if (_begun || text.Length == 0) return text;
+        _begun = true;
+        return tokenizer.DropsLeadingSpace && text[0] == ' ' ? text[1..] : text;
+    }
+
+    private string Next(int id)
     {
         // Special tokens, and the padding rows a checkpoint's embedding has beyond its tokenizer (a random or badly
         // trained model can pick one), have no text.

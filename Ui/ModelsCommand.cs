@@ -46,7 +46,7 @@ internal static class ModelsCommand
             stdout.WriteLine($"model set '{m.Name}' in {m.Directory}: OK on {m.Provider}");
             if (m.Description is { } desc) stdout.WriteLine($"  {desc}");
             stdout.WriteLine($"  vision   {v.File}: {v.Params:N0} params, {v.ImageSize}px, patch {v.PatchSize} ({v.Grid}x{v.Grid}={v.Patches} patches), dim {v.Dim}, multi {v.MultiDim} (layers {string.Join(",", v.MultiLayers)}), {Mflops(v.Flops)} per image");
-            stdout.WriteLine($"  tokenizer {m.Vocab} + {m.Merges}: {m.TokenizerIds} ids ({m.SpecialTokens} special)");
+            stdout.WriteLine($"  tokenizer {string.Join(" + ", m.TokenizerFiles)} ({m.TokenizerKind}): {m.TokenizerIds} ids ({m.SpecialTokens} special)");
             foreach (var d in m.Decoders)
             {
                 stdout.WriteLine($"  decoder  {d.Name}: {d.Params:N0} params, dim {d.Dim}, {d.Layers} layers, {d.Heads} heads / {d.KvHeads} kv, head {d.HeadDim}, ffn {d.Intermediate}, vocab {d.VocabSize}; decode step at context 32: {Mflops(d.StepFlops)}");

@@ -375,18 +375,17 @@ class Tokenizer:
     merge's parts and result are checked here, each with its own line, so that what is written is what the engine's
     tokenizer loads (issue 31, findings 1, 5 and 6)."""
 
-    def __init__(self, hf: Path):
-        path = hf / "tokenizer.json"
-        if path.is_file() and path.stat().st_size > MAX_TOKENIZER_BYTES:
-            fail(f"tokenizer.json is {path.stat().st_size / 2**20:.0f} MB: more than {MAX_TOKENIZER_BYTES >> 20} MB is not a tokenizer this importer reads")
-        doc = read_json(path, "the tokenizer")
-        model = doc.get("model") if isinstance(doc, dict) else None
-        if not isinstance(model, dict):
-            fail("tokenizer.json has no model object")
+    kind = "byte_level"
+
+    def __init__(self, hf: Path, doc=None):
+        doc = doc if doc is not None else read_tokenizer_json(hf)
+        if doc is None:
+            fail(f"{hf} has no tokenizer.json")
+        model = doc["model"]
         if model.get("type") != "BPE":
             fail(f"tokenizer model type {short(model.get('type'))} is not supported (byte-level BPE only)")
         if model.get("byte_fallback") or not _byte_level(doc.get("pre_tokenizer")):
-            fail("tokenizer is not byte-level BPE (a SentencePiece-style BPE with byte fallback, e.g. Llama 2's): not supported yet")
+            fail("tokenizer.json is neither byte-level BPE nor SentencePiece BPE with byte fallback: not supported")
         pattern = _split_pattern(doc.get("pre_tokenizer"))
         if pattern != bpe_tokenizer.QWEN2_PATTERN:
             fail("tokenizer pre-tokenizer pattern is not Qwen2's; only the Qwen2 split is supported yet")
@@ -473,26 +472,206 @@ class Tokenizer:
             out.append((a, b))
         return out
 
-    def encode(self, text: str) -> list:
+    def encode(self, text: str, fresh: bool = False) -> list:
+        """Plain text (a byte-level BPE has no dummy prefix: `fresh` is for SentencePieceTokenizer's signature)."""
         return self.bpe.encode(text)
 
-    def encode_template(self, text: str) -> list:
-        """Template text: added tokens are recognised (longest first), the rest is plain BPE."""
-        ids, i, run = [], 0, ""
-        specials = sorted(self.added, key=len, reverse=True)
-        while i < len(text):
-            hit = next((s for s in specials if text.startswith(s, i)), None)
-            if hit:
-                ids += self.encode(run) if run else []
-                ids.append(self.added[hit])
-                run, i = "", i + len(hit)
-            else:
-                run += text[i]
-                i += 1
-        return ids + (self.encode(run) if run else [])
+    def encode_template(self, text: str, fresh: bool = False) -> list:
+        return _encode_template(self, text, fresh)
 
     def save(self, out: Path) -> None:
         self.bpe.save(out, self.merges)
+
+    def manifest(self) -> dict:
+        return {"vocab": "vocab.json", "merges": "merges.txt", "pre_tokenizer": "qwen2", "special_tokens": self.added}
+
+
+def read_tokenizer_json(hf: Path):
+    """tokenizer.json as a dict, bounded in size; None where the folder has none."""
+    path = hf / "tokenizer.json"
+    if not path.is_file():
+        return None
+    if path.stat().st_size > MAX_TOKENIZER_BYTES:
+        fail(f"tokenizer.json is {path.stat().st_size / 2**20:.0f} MB: more than {MAX_TOKENIZER_BYTES >> 20} MB is not a tokenizer this importer reads")
+    doc = read_json(path, "the tokenizer")
+    if not isinstance(doc, dict) or not isinstance(doc.get("model"), dict):
+        fail("tokenizer.json has no model object")
+    return doc
+
+
+def read_tokenizer(hf: Path):
+    """The checkpoint's tokenizer: a byte-level BPE from tokenizer.json (Qwen2's), or a SentencePiece BPE with byte
+    fallback from tokenizer.model (Llama 2's, Vicuna's), whose tokenizer.json says so with `byte_fallback`."""
+    doc = read_tokenizer_json(hf)
+    model = doc["model"] if doc else None
+    if model is not None and model.get("type") != "BPE":
+        fail(f"tokenizer model type {short(model.get('type'))} is not supported (byte-level BPE as Qwen2's, or "
+             f"SentencePiece BPE with byte fallback as Llama 2's)")
+    if model is None or model.get("byte_fallback"):
+        if not (hf / "tokenizer.model").is_file():
+            fail("the tokenizer is SentencePiece-style BPE with byte fallback (Llama 2's), which this importer reads from "
+                 "tokenizer.model, and the checkpoint folder has none" if model is not None else
+                 "the checkpoint folder has neither tokenizer.json nor tokenizer.model")
+        return SentencePieceTokenizer(hf, doc)
+    return Tokenizer(hf, doc)
+
+
+# SentencePiece's ModelProto enums (sentencepiece_model.proto).
+SPM_TYPES = {1: "Unigram", 2: "BPE", 3: "Word", 4: "Char"}
+SPM_NORMAL, SPM_UNKNOWN, SPM_CONTROL, SPM_USER_DEFINED, SPM_UNUSED, SPM_BYTE = 1, 2, 3, 4, 5, 6
+
+
+class SentencePieceTokenizer:
+    """tokenizer.model (a SentencePiece BPE with byte fallback, Llama 2's) read with Debian's python3-sentencepiece,
+    and its added tokens from tokenizer.json (or tokenizer_config.json's added_tokens_decoder). Encoding follows
+    llama.cpp's rule for a prompt: every run of text that begins a fragment (the prompt's start, or right after a
+    special token or the image) gets SentencePiece's dummy prefix, text that continues a run gets none; the engine's
+    tokenizer (Inference/TextTokenizer.cs) does the same with Microsoft.ML.Tokenizers."""
+
+    kind = "sentencepiece"
+
+    def __init__(self, hf: Path, doc):
+        try:
+            import sentencepiece as spm
+            from sentencepiece import sentencepiece_model_pb2 as pb
+        except ImportError:
+            fail("python3-sentencepiece is needed to read tokenizer.model: apt-get install python3-sentencepiece")
+        path = hf / "tokenizer.model"
+        if path.stat().st_size > MAX_TOKENIZER_BYTES:
+            fail(f"tokenizer.model is {path.stat().st_size / 2**20:.0f} MB: more than {MAX_TOKENIZER_BYTES >> 20} MB is not a tokenizer this importer reads")
+        self.model_bytes = path.read_bytes()
+        proto = pb.ModelProto()
+        try:
+            proto.ParseFromString(self.model_bytes)
+        except Exception as e:  # the protobuf library's DecodeError, and whatever a damaged message raises
+            fail(f"tokenizer.model is not a SentencePiece model ({first_line(e)})")
+        kind = proto.trainer_spec.model_type
+        if kind != 2:
+            fail(f"tokenizer.model's model type {SPM_TYPES.get(kind, kind)} is not supported (SentencePiece BPE with "
+                 f"byte fallback, as Llama 2's, only)")
+        if not proto.trainer_spec.byte_fallback:
+            fail("tokenizer.model has no byte fallback: text outside its pieces would become <unk> (Llama 2's has it)")
+        norm = proto.normalizer_spec
+        if (norm.name not in ("identity", "") or norm.precompiled_charsmap or norm.remove_extra_whitespaces
+                or not norm.add_dummy_prefix or proto.trainer_spec.treat_whitespace_as_suffix):
+            fail(f"tokenizer.model's normaliser ({short(norm.name)}, remove_extra_whitespaces {norm.remove_extra_whitespaces}, "
+                 f"add_dummy_prefix {norm.add_dummy_prefix}) is not Llama 2's (identity, spaces kept, a dummy prefix): not supported")
+        if not 0 < len(proto.pieces) <= MAX_VOCAB:
+            fail(f"tokenizer.model has {len(proto.pieces):,} pieces; 1 to {MAX_VOCAB:,} are read")
+        self.pieces = []
+        for i, p in enumerate(proto.pieces):
+            text = self._text(p.piece, f"piece {i}")
+            self.pieces.append((text, float(p.score), int(p.type)))
+        if not all(math.isfinite(s) for _, s, _ in self.pieces):
+            fail("tokenizer.model has a piece whose score is not a finite number")
+        byte_pieces = {t for t, _, k in self.pieces if k == SPM_BYTE}
+        if len(byte_pieces) != 256 or any(f"<0x{b:02X}>" not in byte_pieces for b in range(256)):
+            fail(f"tokenizer.model has {len(byte_pieces)} byte pieces: byte fallback needs the 256 of <0x00> to <0xFF>")
+        self.vocab = {t: i for i, (t, _, _) in enumerate(self.pieces)}
+        if len(self.vocab) != len(self.pieces):
+            fail("tokenizer.model lists a piece twice")
+        controls = {t: i for i, (t, _, k) in enumerate(self.pieces) if k in (SPM_CONTROL, SPM_UNKNOWN)}
+        listed = Tokenizer._added(self, doc.get("added_tokens")) if doc else self._config_added(hf)
+        for text, i in listed.items():
+            if i < len(self.pieces) and self.pieces[i][0] != text:
+                fail(f"added token {short(text)} has the id {i} of the piece {short(self.pieces[i][0])} in tokenizer.model")
+            if i < len(self.pieces) and self.pieces[i][2] not in (SPM_CONTROL, SPM_UNKNOWN, SPM_USER_DEFINED):
+                fail(f"added token {short(text)} is the ordinary piece {i} of tokenizer.model: it would be read as special")
+        self.added = {**controls, **listed}
+        self.bos = proto.trainer_spec.bos_id
+        self.eos = proto.trainer_spec.eos_id
+        self.unk = proto.trainer_spec.unk_id
+        self.count = max([len(self.pieces)] + [i + 1 for i in self.added.values()])
+        self.merges = []
+        self._prefixed = spm.SentencePieceProcessor(model_proto=self.model_bytes)
+        proto.normalizer_spec.add_dummy_prefix = False
+        self._plain = spm.SentencePieceProcessor(model_proto=proto.SerializeToString())
+
+    _text = staticmethod(Tokenizer._text)
+    _id = staticmethod(Tokenizer._id)
+
+    def _config_added(self, hf: Path) -> dict:
+        cfg = read_json(hf / "tokenizer_config.json", "the tokenizer configuration", required=False) or {}
+        decoder = cfg.get("added_tokens_decoder") or {}
+        if not isinstance(decoder, dict):
+            fail("tokenizer_config.json's added_tokens_decoder is not an object")
+        entries = []
+        for key, value in decoder.items():
+            if not isinstance(key, str) or not key.isdigit() or not isinstance(value, dict):
+                fail(f"tokenizer_config.json's added_tokens_decoder has an entry {short(key)} that is not id: token")
+            entries.append({"id": int(key), "content": value.get("content")})
+        return Tokenizer._added(self, entries)
+
+    def encode(self, text: str, fresh: bool = False) -> list:
+        if not text:
+            return []
+        return list((self._prefixed if fresh else self._plain).encode(text))
+
+    def encode_template(self, text: str, fresh: bool = False) -> list:
+        return _encode_template(self, text, fresh)
+
+    def save(self, out: Path) -> None:
+        (out / "tokenizer.model").write_bytes(self.model_bytes)
+
+    def manifest(self) -> dict:
+        return {"model": "tokenizer.model", "pre_tokenizer": "sentencepiece", "special_tokens": self.added}
+
+    def gguf(self, g, vocab_size: int, stops: list, arrays: dict) -> None:
+        """llama.cpp's SentencePiece vocabulary ("llama"): pieces, scores and types, padded to the embedding's rows."""
+        tokens, scores, types = [], [], []
+        added = {i: t for t, i in self.added.items()}
+        for i in range(vocab_size):
+            if i < len(self.pieces):
+                t, s, k = self.pieces[i]
+            elif i in added:
+                t, s, k = added[i], 0.0, SPM_CONTROL
+            else:
+                t, s, k = f"[PAD{i}]", 0.0, SPM_UNUSED
+            tokens.append(t)
+            scores.append(s)
+            types.append(k)
+        g.string("tokenizer.ggml.model", "llama")
+        g.array("tokenizer.ggml.tokens", arrays["string"], tokens)
+        g.array("tokenizer.ggml.scores", arrays["f32"], scores)
+        g.array("tokenizer.ggml.token_type", arrays["i32"], types)
+        g.u32("tokenizer.ggml.bos_token_id", self.bos)
+        g.u32("tokenizer.ggml.eos_token_id", self.added[stops[0]])
+        g.u32("tokenizer.ggml.unknown_token_id", self.unk)
+        g.bool("tokenizer.ggml.add_bos_token", False)
+        g.bool("tokenizer.ggml.add_space_prefix", True)
+
+
+def _encode_template(tok, text: str, fresh: bool) -> list:
+    """Template text: added tokens are recognised (longest first), the rest is plain text; each run after an added
+    token begins a fragment, and the first one does where `fresh` says so."""
+    ids, i, run = [], 0, ""
+    specials = sorted(tok.added, key=len, reverse=True)
+    while i < len(text):
+        hit = next((s for s in specials if text.startswith(s, i)), None)
+        if hit:
+            ids += tok.encode(run, fresh) if run else []
+            ids.append(tok.added[hit])
+            run, i, fresh = "", i + len(hit), True
+        else:
+            run += text[i]
+            i += 1
+    return ids + (tok.encode(run, fresh) if run else [])
+
+
+def encode_pieces(tok, pieces: list) -> tuple:
+    """The ids of a run of prompt pieces, ("text", template text) or ("question", user text), as the engine's
+    PromptLayout.Encode makes them: each piece begins a fragment at the run's start or right after a special token.
+    Returns (ids, the question's own ids)."""
+    special = set(tok.added.values())
+    ids, question = [], []
+    for kind, text in pieces:
+        fresh = not ids or ids[-1] in special
+        if kind == "text":
+            ids += tok.encode_template(text, fresh)
+        else:
+            question = tok.encode(text, fresh)
+            ids += question
+    return ids, question
 
 
 def _byte_level(pre) -> bool:

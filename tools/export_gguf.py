@@ -150,7 +150,7 @@ def permute_rope(w: torch.Tensor, heads: int) -> torch.Tensor:
     return w.reshape(heads, 2, rows // heads // 2, *w.shape[1:]).transpose(1, 2).reshape(w.shape)
 
 
-def text_gguf(c: dict, decoder: Decoder, tok: checkpoint.Tokenizer, stops: list, name: str) -> GGUFWriter:
+def text_gguf(c: dict, decoder: Decoder, tok, stops: list, name: str) -> GGUFWriter:
     cfg, arch = c["text"], "qwen2" if c["text_type"] == "qwen2" else "llama"
     g = GGUFWriter()
     g.string("general.architecture", arch)
@@ -169,26 +169,10 @@ def text_gguf(c: dict, decoder: Decoder, tok: checkpoint.Tokenizer, stops: list,
     g.f32(f"{arch}.attention.layer_norm_rms_epsilon", cfg.rms_eps)
     if arch == "llama":
         g.u32("llama.vocab_size", cfg.vocab_size)
-    # The vocabulary padded to the embedding's rows, as llama.cpp's converters pad it.
-    by_id = {i: t for t, i in tok.vocab.items()} | {i: t for t, i in tok.added.items()}
-    tokens, types = [], []
-    for i in range(cfg.vocab_size):
-        if i in by_id:
-            tokens.append(by_id[i])
-            types.append(CONTROL if i in tok.added.values() else NORMAL)
-        else:
-            tokens.append(f"[PAD{i}]")
-            types.append(UNUSED)
-    g.string("tokenizer.ggml.model", "gpt2")
-    g.string("tokenizer.ggml.pre", "qwen2")
-    g.array("tokenizer.ggml.tokens", STRING, tokens)
-    g.array("tokenizer.ggml.token_type", I32, types)
-    g.array("tokenizer.ggml.merges", STRING, [f"{a} {b}" for a, b in tok.merges])
-    g.u32("tokenizer.ggml.eos_token_id", tok.added[stops[0]])
-    pad = tok.added.get("<|endoftext|>", tok.added[stops[0]])
-    g.u32("tokenizer.ggml.padding_token_id", pad)
-    g.u32("tokenizer.ggml.bos_token_id", pad)
-    g.bool("tokenizer.ggml.add_bos_token", False)
+    if isinstance(tok, checkpoint.SentencePieceTokenizer):
+        tok.gguf(g, cfg.vocab_size, stops, {"string": STRING, "f32": F32, "i32": I32})
+    else:
+        byte_level_vocab(g, cfg.vocab_size, tok, stops)
     sd = decoder.state_dict()
     g.tensor("token_embd.weight", sd["embed_tokens.weight"])
     for i in range(cfg.layers):
@@ -276,6 +260,30 @@ def mmproj_gguf(c: dict, tower: VisionTower, projector: Projector, mean, std, na
     return g
 
 
+def byte_level_vocab(g: GGUFWriter, vocab_size: int, tok: checkpoint.Tokenizer, stops: list) -> None:
+    """llama.cpp's byte-level BPE vocabulary ("gpt2", Qwen2's split), padded to the embedding's rows as llama.cpp's
+    converters pad it."""
+    by_id = {i: t for t, i in tok.vocab.items()} | {i: t for t, i in tok.added.items()}
+    tokens, types = [], []
+    for i in range(vocab_size):
+        if i in by_id:
+            tokens.append(by_id[i])
+            types.append(CONTROL if i in tok.added.values() else NORMAL)
+        else:
+            tokens.append(f"[PAD{i}]")
+            types.append(UNUSED)
+    g.string("tokenizer.ggml.model", "gpt2")
+    g.string("tokenizer.ggml.pre", "qwen2")
+    g.array("tokenizer.ggml.tokens", STRING, tokens)
+    g.array("tokenizer.ggml.token_type", I32, types)
+    g.array("tokenizer.ggml.merges", STRING, [f"{a} {b}" for a, b in tok.merges])
+    g.u32("tokenizer.ggml.eos_token_id", tok.added[stops[0]])
+    pad = tok.added.get("<|endoftext|>", tok.added[stops[0]])
+    g.u32("tokenizer.ggml.padding_token_id", pad)
+    g.u32("tokenizer.ggml.bos_token_id", pad)
+    g.bool("tokenizer.ggml.add_bos_token", False)
+
+
 def export(hf: Path, out: Path, mmproj_quant: str | None = None, as_f32: bool = False) -> None:
     """Writes out/text.gguf and out/mmproj.gguf; with mmproj_quant, out/mmproj-QUANT.gguf only (-f32 with as_f32)."""
     c = checkpoint.parse_config(hf)
@@ -287,7 +295,7 @@ def export(hf: Path, out: Path, mmproj_quant: str | None = None, as_f32: bool = 
         write_all(out, {mmproj_name(mmproj_quant, as_f32): lambda: mmproj_gguf(c, tower, projector, mean, std, hf.name, mmproj_quant, as_f32)})
         return
     decoder = parts["decoder"]
-    tok = checkpoint.Tokenizer(hf)
+    tok = checkpoint.read_tokenizer(hf)
     stops = checkpoint.stop_tokens(hf, tok, c["config"])
     write_all(out, {"text.gguf": lambda: text_gguf(c, decoder, tok, stops, hf.name),
                     "mmproj.gguf": lambda: mmproj_gguf(c, tower, projector, mean, std, hf.name)})

@@ -25,8 +25,8 @@ import onnx
 import torch
 
 import scratch
-from checkpoint import (ImportError_, Tokenizer, chat_prompt, fail, first_line, image_preprocessing, load_llava,
-                        parse_config, short, stage, stop_tokens)
+from checkpoint import (ImportError_, chat_prompt, encode_pieces, fail, first_line, image_preprocessing, load_llava,
+                        parse_config, read_tokenizer, short, stage, stop_tokens)
 from decoder import Embed
 import export
 import quantize
@@ -139,7 +139,7 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
     c = parse_config(hf)
     tower_cfg, text_cfg = c["tower"], c["text"]
     text_cfg.fused_attention = attention == "fused"
-    tok = Tokenizer(hf)
+    tok = read_tokenizer(hf)
     by_id = {i: t for t, i in tok.added.items()}
     if not isinstance(c["image_token"], int) or isinstance(c["image_token"], bool) or c["image_token"] not in by_id:
         fail(f"image_token_index {short(c['image_token'])} is not an added token of tokenizer.json")
@@ -214,11 +214,12 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
     pixels = (torch.from_numpy(rgb.astype(np.float32)).permute(2, 0, 1)[None] / 255.0 - torch.tensor(mean)[None, :, None, None]) \
         / torch.tensor(std)[None, :, None, None]
     embed = Embed(decoder)
-    prefix_ids = tok.encode_template(prompt["before_image"])
-    question_ids = tok.encode_template(prompt["before_question"]) + tok.encode(GOLDEN_QUESTION) + tok.encode_template(prompt["after_question"])
+    prefix_ids, _ = encode_pieces(tok, [("text", prompt["before_image"])])
+    question_ids, own_ids = encode_pieces(tok, [("text", prompt["before_question"]), ("question", GOLDEN_QUESTION),
+                                                ("text", prompt["after_question"])])
     with torch.no_grad():
         features = tower(pixels)
-        query_embedding = embed(torch.tensor([tok.encode(GOLDEN_QUESTION)]))[0].mean(dim=0, keepdim=True)  # (1, D)
+        query_embedding = embed(torch.tensor([own_ids]))[0].mean(dim=0, keepdim=True)  # (1, D)
         golden_side = 2 if grid >= 4 else 1
         visual = {"full": FullCompressor(projector)(features),
                   "pool": PoolCompressor(projector, grid, golden_side)(features),
@@ -256,7 +257,7 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
                       "rope_theta": text_cfg.rope_theta, "rms_eps": text_cfg.rms_eps,
                       "params": n_params(decoder),
                       "compressors": compressors}],
-        "tokenizer": {"vocab": "vocab.json", "merges": "merges.txt", "pre_tokenizer": "qwen2", "special_tokens": tok.added},
+        "tokenizer": tok.manifest(),
         "prompt": {"stop": stops, "chat": {k: prompt[k] for k in ("before_image", "before_question", "after_question")},
                    "query_embedding": "question_embedding_mean"},
         "default": {"decoder": dname, "compressor": "full", "tokens": P},
@@ -264,7 +265,7 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
         "world": None,
         "golden": "golden/golden.json",
         "source": {"importer": "tools/import_hf.py", "folder": hf.name, "architecture": "LlavaForConditionalGeneration",
-                   "vision": tower_cfg.kind, "text": c["text_type"], "config_sha256": hashlib.sha256(config_bytes).hexdigest(),
+                   "vision": tower_cfg.kind, "text": c["text_type"], "tokenizer": tok.kind, "config_sha256": hashlib.sha256(config_bytes).hexdigest(),
                    "chat_template_sha256": prompt["template_sha256"], "vision_feature_layer": c["config"].get("vision_feature_layer", -2),
                    "vision_feature_select_strategy": c["strategy"], "tied_embeddings": tied,
                    "params": {"vision": vision_params, "projector": n_params(projector), "text": n_params(decoder)},

@@ -4,10 +4,14 @@ importer's tests and for timing real shapes (nothing it writes is committed).
   /usr/bin/python3 tools/make_hf_checkpoint.py --out /tmp/llava-tiny                     # CLIP + Qwen2, BF16, 2 shards
   /usr/bin/python3 tools/make_hf_checkpoint.py --out /tmp/l --vision siglip --text llama --layout new --untied
   /usr/bin/python3 tools/make_hf_checkpoint.py --out /tmp/l05 --shape interleave-qwen-0.5b   # real dimensions
+  /usr/bin/python3 tools/make_hf_checkpoint.py --out /tmp/l15 --family llava-1.5           # Llama 2 tokenizer
 
 The folder holds config.json (LlavaForConditionalGeneration), model.safetensors or shards with
 model.safetensors.index.json, preprocessor_config.json, tokenizer.json (byte-level BPE with merges and
-added tokens), tokenizer_config.json with a Jinja chat template, and generation_config.json.
+added tokens), tokenizer_config.json with a Jinja chat template, and generation_config.json. With
+--family llava-1.5, as llava-hf/llava-1.5-7b-hf is laid out: a Llama text model with an untied lm_head, a
+SentencePiece BPE tokenizer.model with byte fallback (trained here by python3-sentencepiece), tokenizer.json
+saying so, <image> and <pad> added after the pieces, and the "USER: <image>\n... ASSISTANT:" template.
 """
 import argparse
 import json
@@ -28,6 +32,14 @@ CHAT_TEMPLATE = (
     "{{'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
 
 ADDED = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"]
+
+# llava-1.5-*-hf's chat template (chat_template.json), whose rendering of one turn is
+# "USER: <image>\n<question> ASSISTANT:"; the tokenizer adds <s> in front (add_bos_token).
+LLAVA15_TEMPLATE = (
+    "{% for message in messages %}{% if message['role'] != 'system' %}{{ message['role'].upper() + ': '}}{% endif %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\n' }}{% endfor %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] + ' '}}{% endfor %}"
+    "{% endfor %}{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}")
 
 # name: (vision config, text config, feature layer, select strategy)
 SHAPES = {
@@ -76,6 +88,59 @@ def tokenizer_files(out: Path) -> dict:
         "chat_template": CHAT_TEMPLATE,
         "added_tokens_decoder": {str(i): {"content": t, "special": True} for t, i in added.items()}}, indent=2))
     return {"vocab": len(vocab), "added": added}
+
+
+def sentencepiece_files(out: Path) -> dict:
+    """tokenizer.model (a SentencePiece BPE with byte fallback, trained on the world's questions with Llama 2's
+    settings), tokenizer.json as transformers writes a Llama one (BPE with byte_fallback, the pieces as its vocab and
+    merges, the added tokens), tokenizer_config.json and chat_template.json, as llava-1.5-7b-hf has them."""
+    import io
+    import sentencepiece as spm
+    corpus = bpe_tokenizer.tiny_corpus() + ["What is in this picture?", "Describe the image.", "USER: ASSISTANT:",
+                                            "Un café crème, s'il vous plaît.", "Größe und Maß"]
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(corpus), model_writer=buf, model_type="bpe", vocab_size=420,
+                                   byte_fallback=True, character_coverage=1.0, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+                                   normalization_rule_name="identity", add_dummy_prefix=True, remove_extra_whitespaces=False,
+                                   split_digits=True, allow_whitespace_only_pieces=True, hard_vocab_limit=False,
+                                   minloglevel=2, num_threads=1)
+    (out / "tokenizer.model").write_bytes(buf.getvalue())
+    sp = spm.SentencePieceProcessor(model_proto=buf.getvalue())
+    vocab = {sp.id_to_piece(i): i for i in range(sp.get_piece_size())}
+    merges = []  # each piece made of two pieces, in the order of the piece made (transformers' converter's order)
+    for piece, i in sorted(vocab.items(), key=lambda kv: kv[1]):
+        if sp.is_byte(i) or sp.is_control(i) or sp.is_unknown(i):
+            continue
+        for cut in range(1, len(piece)):
+            a, b = piece[:cut], piece[cut:]
+            if a in vocab and b in vocab:
+                merges.append((vocab[a], vocab[b], i, f"{a} {b}"))
+    merges.sort(key=lambda m: (m[2], m[0], m[1]))
+    added = {"<unk>": 0, "<s>": 1, "</s>": 2, "<image>": len(vocab), "<pad>": len(vocab) + 1}
+    doc = {
+        "version": "1.0", "truncation": None, "padding": None,
+        "added_tokens": [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
+                          "normalized": False, "special": True} for t, i in added.items()],
+        "normalizer": {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "\u2581"},
+                                                           {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]},
+        "pre_tokenizer": None,
+        "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
+                                                                     {"Sequence": {"id": "A", "type_id": 0}}]},
+        "decoder": {"type": "Sequence", "decoders": [{"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "},
+                                                     {"type": "ByteFallback"}, {"type": "Fuse"},
+                                                     {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+        "model": {"type": "BPE", "dropout": None, "unk_token": "<unk>", "continuing_subword_prefix": None,
+                  "end_of_word_suffix": None, "fuse_unk": True, "byte_fallback": True, "ignore_merges": False,
+                  "vocab": vocab, "merges": [m[3] for m in merges]},
+    }
+    (out / "tokenizer.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    (out / "tokenizer_config.json").write_text(json.dumps({
+        "add_bos_token": True, "add_eos_token": False, "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
+        "pad_token": "<pad>", "legacy": False, "model_max_length": 1000000000000000019884624838656,
+        "tokenizer_class": "LlamaTokenizer", "padding_side": "left",
+        "added_tokens_decoder": {str(i): {"content": t, "special": True} for t, i in added.items()}}, indent=2))
+    (out / "chat_template.json").write_text(json.dumps({"chat_template": LLAVA15_TEMPLATE}, indent=2))
+    return {"vocab": len(vocab), "added": added, "eos": [added["</s>"]]}
 
 
 def random_weights(vision: dict, text: dict, vkind: str, tkind: str, feature_dim: int, tied: bool, gen) -> dict:
@@ -153,15 +218,20 @@ def main(argv=None) -> int:
     ap.add_argument("--feature-layer", type=int, nargs="+", default=[-2], help="vision_feature_layer (several: concatenated)")
     ap.add_argument("--strategy", choices=["default", "full"], help="vision_feature_select_strategy (default: clip default, siglip full)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--family", choices=["llava", "llava-1.5"], default="llava",
+                    help="llava-1.5: llava-1.5-*-hf's layout (Llama text model, untied, SentencePiece tokenizer.model, "
+                         "its USER/ASSISTANT template); llava: the options above with a Qwen2-style tokenizer")
     args = ap.parse_args(argv)
+    if args.family == "llava-1.5":
+        args.text, args.untied = "llama", True
     vision, text, shape_kind = (dict(d) if isinstance(d, dict) else d for d in SHAPES[args.shape])
     vkind = args.vision or shape_kind or "clip"
     if args.out.exists():
         print(f"error: {args.out} exists", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True)
-    tok = tokenizer_files(args.out)
-    n_tok = tok["vocab"] + len(tok["added"])
+    tok = sentencepiece_files(args.out) if args.family == "llava-1.5" else tokenizer_files(args.out)
+    n_tok = max(tok["added"].values()) + 1
     text.setdefault("vocab_size", n_tok + 12)  # padding rows, as real checkpoints have
     layers = args.feature_layer if len(args.feature_layer) > 1 else args.feature_layer[0]
     vision_config = {"model_type": "clip_vision_model" if vkind == "clip" else "siglip_vision_model",
@@ -188,7 +258,8 @@ def main(argv=None) -> int:
     pre.update({"size": {"shortest_edge": S}, "do_center_crop": True, "crop_size": {"height": S, "width": S}} if vkind == "clip"
                else {"size": {"height": S, "width": S}, "do_center_crop": False})
     (args.out / "preprocessor_config.json").write_text(json.dumps(pre, indent=2))
-    (args.out / "generation_config.json").write_text(json.dumps({"eos_token_id": [tok["added"]["<|im_end|>"], tok["added"]["<|endoftext|>"]]}))
+    eos = tok.get("eos") or [tok["added"]["<|im_end|>"], tok["added"]["<|endoftext|>"]]
+    (args.out / "generation_config.json").write_text(json.dumps({"eos_token_id": eos[0] if len(eos) == 1 else eos}))
     resolved = [l if l >= 0 else vision["num_hidden_layers"] + 1 + l for l in args.feature_layer]
     gen = torch.Generator().manual_seed(args.seed)
     tensors = random_weights(vision, text, vkind, args.text, vision["hidden_size"] * len(resolved), not args.untied, gen)

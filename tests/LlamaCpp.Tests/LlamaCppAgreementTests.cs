@@ -72,15 +72,20 @@ public sealed class LlamaCppAgreementTests(Xunit.Abstractions.ITestOutputHelper 
         Assert.Equal(reference.Greedy, ours);
     }
 
-    [Fact]
-    public void LlamaCppReadsTheTokenizerAsTheEngineDoes()
+    [Theory]
+    [InlineData("clip-qwen2-bf16-shards")]  // byte-level BPE
+    [InlineData("llava-1.5")]               // SentencePiece BPE with byte fallback
+    public void LlamaCppReadsTheTokenizerAsTheEngineDoes(string variant)
     {
-        // Text with spaces, digits, punctuation, a newline and a multi-byte character, through both tokenizers.
-        var made = HfCheckpoints.Get("clip-qwen2-bf16-shards");
-        const string text = "How many red circles are there? 3 or 12, left of the star.\nRead it: caf\u00e9!";
+        // Text with spaces, digits, punctuation, a newline, accents, an emoji and a CJK character (the last three need
+        // SentencePiece's byte fallback in the tiny vocabulary), through both tokenizers. llama.cpp gives text that
+        // begins a prompt SentencePiece's dummy prefix, as the engine does for a fragment's start.
+        var made = HfCheckpoints.Get(variant);
+        const string text = "How many red circles are there? 3 or 12, left of the star.\nRead it: caf\u00e9 cr\u00e8me \U0001F642 \u732b!";
         var theirs = LlamaCpp.Tokenize(made.TextGguf, text);
         using var set = Assistant.Inference.ModelSet.Load(made.Set, new Assistant.Inference.SessionFactory(new Assistant.Inference.SessionConfig(Assistant.Inference.ExecutionProvider.Cpu)));
-        Assert.Equal(set.Tokenizer.Encode(text), theirs);
+        Assert.Equal(set.Tokenizer.Encode(text, startsFragment: true), theirs);
+        Assert.Equal(text, set.Tokenizer.Decode(theirs));
     }
 
     private static async Task<(int Code, string Out, string Err)> Run(params string[] args)

@@ -17,6 +17,9 @@ public static class HfCheckpoints
         ["new-layout-untied"] = ["--layout", "new", "--untied", "--dtype", "F16", "--shards", "1"],
         ["siglip"] = ["--vision", "siglip", "--feature-layer", "-1", "--dtype", "F32"],
         ["llama"] = ["--text", "llama", "--untied", "--seed", "3"],
+        // llava-1.5-*-hf's layout: a Llama text model with SentencePiece's tokenizer.model (byte fallback) and the
+        // "USER: <image>\n... ASSISTANT:" template.
+        ["llava-1.5"] = ["--family", "llava-1.5", "--seed", "5"],
     };
 
     private static readonly string Root = Path.Combine(Path.GetTempPath(), $"hf-checkpoints-{Environment.ProcessId}");

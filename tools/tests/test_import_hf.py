@@ -502,3 +502,65 @@ def test_an_import_states_its_peak_memory_first_then_says_each_stage_with_the_ti
     assert lines[0].startswith("reading ") and memory < exports[0] and exports[-1] < golden
     assert "exported vision.onnx" in lines[exports[0]] and "100% of the weights written" in lines[exports[-1]]
     assert len(exports) >= 5  # vision, decoder, embed, and the compressors
+
+
+# ---------------------------------------------------------------- llava-1.5: SentencePiece's tokenizer.model
+
+def edit_sentencepiece(path: Path, change):
+    from sentencepiece import sentencepiece_model_pb2 as pb
+    proto = pb.ModelProto()
+    proto.ParseFromString(path.read_bytes())
+    change(proto)
+    path.write_bytes(proto.SerializeToString())
+
+
+def test_llava15_imports_with_its_tokenizer_model_and_template(tmp_path):
+    import sentencepiece as spm
+    hf = make(tmp_path, "--family", "llava-1.5")
+    out = tmp_path / "set"
+    code, _, err = run_import(hf, out)
+    assert code == 0, err
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["tokenizer"]["pre_tokenizer"] == "sentencepiece" and m["tokenizer"]["model"] == "tokenizer.model"
+    assert (out / "tokenizer.model").read_bytes() == (hf / "tokenizer.model").read_bytes()
+    assert m["tokenizer"]["special_tokens"] == {"<unk>": 0, "<s>": 1, "</s>": 2, "<image>": 420, "<pad>": 421}
+    assert m["prompt"]["chat"] == {"before_image": "<s>USER: ", "before_question": "\n", "after_question": " ASSISTANT:"}
+    assert m["prompt"]["stop"] == ["</s>"] and m["source"]["tokenizer"] == "sentencepiece"
+    # The golden prompt, as llama.cpp tokenizes it: <s>, then each run of text with SentencePiece's dummy prefix
+    # where it begins a fragment, and the question continuing the "\n" run without one.
+    sp = spm.SentencePieceProcessor(model_file=str(hf / "tokenizer.model"))
+    g = json.loads((out / "golden" / "golden.json").read_text())
+    assert g["prefix_ids"] == [1] + sp.encode("USER: ")
+    whole = sp.encode("\n" + g["query"] + " ASSISTANT:")  # one fragment, one prefix, as llama.cpp's chunk after the image
+    assert g["question_ids"] == whole
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (lambda p: setattr(p.trainer_spec, "model_type", 1), "model type Unigram is not supported"),
+    (lambda p: setattr(p.trainer_spec, "byte_fallback", False), "has no byte fallback"),
+    (lambda p: setattr(p.normalizer_spec, "name", "nmt_nfkc"), "is not Llama 2's"),
+    (lambda p: setattr(p.normalizer_spec, "remove_extra_whitespaces", True), "is not Llama 2's"),
+])
+def test_sentencepiece_model_refusals(tmp_path, change, fragment):
+    hf = make(tmp_path, "--family", "llava-1.5")
+    edit_sentencepiece(hf / "tokenizer.model", change)
+    assert_refused(tmp_path, hf, fragment)
+
+
+def test_sentencepiece_without_tokenizer_model(tmp_path):
+    hf = make(tmp_path, "--family", "llava-1.5")
+    (hf / "tokenizer.model").unlink()
+    assert_refused(tmp_path, hf, "reads from tokenizer.model, and the checkpoint folder has none")
+
+
+def test_sentencepiece_damaged_tokenizer_model(tmp_path):
+    hf = make(tmp_path, "--family", "llava-1.5")
+    data = (hf / "tokenizer.model").read_bytes()
+    (hf / "tokenizer.model").write_bytes(data[: len(data) // 3])
+    assert_refused(tmp_path, hf, "tokenizer.model is not a SentencePiece model")
+
+
+def test_sentencepiece_added_token_over_an_ordinary_piece(tmp_path):
+    hf = make(tmp_path, "--family", "llava-1.5")
+    edit_json(hf / "tokenizer.json", lambda t: t["added_tokens"].append({"id": 300, "content": "<x>", "special": True}))
+    assert_refused(tmp_path, hf, "has the id 300 of the piece")
