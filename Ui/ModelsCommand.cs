@@ -59,7 +59,10 @@ internal static class ModelsCommand
             stdout.WriteLine("  (FLOPs: matrix work per run, 2 per multiply-accumulate; prefill after a 16-token query)");
             return 0;
         });
-        return new Command("models", "Inspect and import model sets.") { check, ImportCommand(stdout, stderr), CalibrateDomainCommand(stdout, stderr) };
+        return new Command("models", "Inspect, import and fetch model sets.")
+        {
+            check, ImportCommand(stdout, stderr), PullCommand.Create(stdout, stderr), CalibrateDomainCommand(stdout, stderr),
+        };
     }
 
     /// <summary>
@@ -128,31 +131,45 @@ internal static class ModelsCommand
         {
             hfArg, outOption, name, dtype, quant,
         };
-        command.SetAction(async (parse, cancellation) =>
-        {
-            var script = FindTool("import_hf.py")
-                ?? throw new EngineException("tools/import_hf.py not found: run the importer from a checkout of the assistant's source");
-            var python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-            if (await RunTool(python, ["-c", "import torch, onnx, jinja2"], TextWriter.Null, TextWriter.Null, cancellation) != 0)
-                throw new EngineException("the importer needs PyTorch, onnx and jinja2: apt-get install python3-torch python3-onnx python3-jinja2 libopenblas0-pthread");
-            var target = parse.GetValue(outOption)!;
-            var handOver = Path.Combine(Path.GetTempPath(), $"assistant-import-{Guid.NewGuid():N}.json");
-            List<string> args = [script, parse.GetValue(hfArg)!, "--out", target, "--hand-over", handOver];
-            if (parse.GetValue(name) is { } n) args.AddRange(["--name", n]);
-            args.AddRange(["--dtype", parse.GetValue(dtype)!]);
-            if (parse.GetValue(quant) is { } q) args.AddRange(["--quant", q]);
-            var before = ToolProcess.Before.Of(target);
-            try
-            {
-                int code = await RunTool(python, args, stdout, stderr, cancellation, before);
-                return code != 0 ? code : await CheckAndPlace(handOver, before, stdout, stderr, cancellation);
-            }
-            finally
-            {
-                File.Delete(handOver);
-            }
-        });
+        command.SetAction((parse, cancellation) => Import(parse.GetValue(hfArg)!, parse.GetValue(outOption)!, parse.GetValue(name),
+            parse.GetValue(dtype)!, parse.GetValue(quant), stdout, stderr, cancellation));
         return command;
+    }
+
+    /// <summary>Checks that the importer can run here, before anything is fetched or written; one line when it cannot.</summary>
+    internal static async Task<(string Python, string Script)> Importer(CancellationToken cancellation)
+    {
+        var script = FindTool("import_hf.py")
+            ?? throw new EngineException("tools/import_hf.py not found: run the importer from a checkout of the assistant's source");
+        var python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+        if (await RunTool(python, ["-c", "import torch, onnx, jinja2"], TextWriter.Null, TextWriter.Null, cancellation) != 0)
+            throw new EngineException("the importer needs PyTorch, onnx and jinja2: apt-get install python3-torch python3-onnx python3-jinja2 libopenblas0-pthread");
+        return (python, script);
+    }
+
+    /// <summary>
+    /// tools/import_hf.py on <paramref name="checkpoint"/>, then the set checked by the engine and moved to
+    /// <paramref name="target"/> (<see cref="CheckAndPlace"/>); `models import` and `models pull` both end here.
+    /// </summary>
+    internal static async Task<int> Import(string checkpoint, string target, string? name, string dtype, string? quant,
+        TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
+    {
+        var (python, script) = await Importer(cancellation);
+        var handOver = Path.Combine(Path.GetTempPath(), $"assistant-import-{Guid.NewGuid():N}.json");
+        List<string> args = [script, checkpoint, "--out", target, "--hand-over", handOver];
+        if (name is not null) args.AddRange(["--name", name]);
+        args.AddRange(["--dtype", dtype]);
+        if (quant is not null) args.AddRange(["--quant", quant]);
+        var before = ToolProcess.Before.Of(target);
+        try
+        {
+            int code = await RunTool(python, args, stdout, stderr, cancellation, before);
+            return code != 0 ? code : await CheckAndPlace(handOver, before, stdout, stderr, cancellation);
+        }
+        finally
+        {
+            File.Delete(handOver);
+        }
     }
 
     /// <summary>
