@@ -116,8 +116,8 @@ public sealed record DecoderSpec(
     IReadOnlyList<CompressorSpec> Compressors);
 
 /// <summary>The tokenizer's files and special tokens: a byte-level BPE (Qwen2's) or a SentencePiece BPE (Llama 2's).</summary>
-/// <param name="PreTokenizer">Which tokenizer it is: <c>qwen2</c> (byte-level BPE with Qwen2's split) or
-/// <c>sentencepiece</c> (SentencePiece's own normalisation: spaces as U+2581 and a dummy prefix).</param>
+/// <param name="PreTokenizer">Which tokenizer it is: <c>qwen2</c> (byte-level BPE with Qwen2's split), <c>smollm</c>
+/// (byte-level BPE with SmolLM2's) or <c>sentencepiece</c> (SentencePiece's own normalisation: spaces as U+2581 and a dummy prefix).</param>
 /// <param name="SpecialTokens">Special token text to id.</param>
 /// <param name="Vocab">vocab.json, relative to the set (byte-level BPE).</param>
 /// <param name="Merges">merges.txt, relative to the set (byte-level BPE).</param>
@@ -131,6 +131,9 @@ public sealed record TokenizerSpec(
 {
     /// <summary>The byte-level BPE with Qwen2's pre-tokenizer split.</summary>
     public const string Qwen2 = "qwen2";
+
+    /// <summary>The byte-level BPE with SmolLM2's pre-tokenizer (SmolVLM's): every digit alone, then GPT-2's split.</summary>
+    public const string SmolLm = "smollm";
 
     /// <summary>SentencePiece BPE with byte fallback, read from a tokenizer.model (Llama 2, Vicuna).</summary>
     public const string SentencePiece = "sentencepiece";

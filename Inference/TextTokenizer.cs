@@ -18,9 +18,20 @@ public sealed class TextTokenizer
     public const string Qwen2Pattern =
         @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
-    /// <summary>The pre-tokenizer's regex, compiled once for the process (a Regex is immutable and safe to share
+    /// <summary>
+    /// SmolLM2's pre-tokenizer as one regex: Hugging Face's Sequence of Digits (each digit alone) and GPT-2's ByteLevel
+    /// regex within the text between digits. GPT-2's " ?\p{N}+" becomes "\p{N}", and a run of spaces before a digit is
+    /// one piece (it ends its stretch of text, where GPT-2's "\s+(?!\S)" takes the whole run). Checked against the
+    /// importer's two-step split and llama.cpp's "smollm" pre-tokenizer in the tests.
+    /// </summary>
+    public const string SmolLmPattern =
+        @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+|\s+(?=\p{N})|\s+(?!\S)|\s+";
+
+    /// <summary>The pre-tokenizers' regexes, compiled once for the process (a Regex is immutable and safe to share
     /// between threads), not once per loaded set.</summary>
     private static readonly Regex Qwen2Split = new(Qwen2Pattern, RegexOptions.Compiled);
+
+    private static readonly Regex SmolLmSplit = new(SmolLmPattern, RegexOptions.Compiled);
 
     /// <summary>SentencePiece's escaped space, U+2581.</summary>
     private const char Space = '\u2581';
@@ -56,12 +67,13 @@ public sealed class TextTokenizer
     /// <summary>The tokenizer of <paramref name="spec"/> from <paramref name="directory"/>; a missing or malformed file is one <see cref="InferenceException"/>.</summary>
     public static TextTokenizer Load(string directory, TokenizerSpec spec) => spec.PreTokenizer switch
     {
-        TokenizerSpec.Qwen2 => LoadByteLevel(directory, spec),
+        TokenizerSpec.Qwen2 => LoadByteLevel(directory, spec, Qwen2Split),
+        TokenizerSpec.SmolLm => LoadByteLevel(directory, spec, SmolLmSplit),
         TokenizerSpec.SentencePiece => LoadSentencePiece(directory, spec),
-        _ => throw new InferenceException($"tokenizer pre_tokenizer '{spec.PreTokenizer}' is not supported (this build knows '{TokenizerSpec.Qwen2}' and '{TokenizerSpec.SentencePiece}')"),
+        _ => throw new InferenceException($"tokenizer pre_tokenizer '{spec.PreTokenizer}' is not supported (this build knows '{TokenizerSpec.Qwen2}', '{TokenizerSpec.SmolLm}' and '{TokenizerSpec.SentencePiece}')"),
     };
 
-    private static TextTokenizer LoadByteLevel(string directory, TokenizerSpec spec)
+    private static TextTokenizer LoadByteLevel(string directory, TokenizerSpec spec, Regex split)
     {
         // Confined to the set's folder, regular files, under a size cap: a manifest cannot make the loader read
         // /etc/passwd, /dev/zero or a FIFO.
@@ -88,7 +100,7 @@ public sealed class TextTokenizer
             bpe = BpeTokenizer.Create(new BpeOptions(vocabPath, mergesPath)
             {
                 ByteLevel = true,
-                PreTokenizer = new RegexPreTokenizer(Qwen2Split, null),
+                PreTokenizer = new RegexPreTokenizer(split, null),
             });
         }
         // The tokenizers library reads vocab.json again itself, as raw UTF-8: a byte that is not UTF-8 got past the

@@ -34,15 +34,33 @@ def bytes_to_unicode() -> dict:
 BYTE_CHARS = bytes_to_unicode()
 
 
-def pretokenize(text: str) -> list:
-    return ["".join(BYTE_CHARS[b] for b in piece.encode("utf-8")) for piece in regex.findall(QWEN2_PATTERN, text)]
+# GPT-2's pattern, which SmolLM2's tokenizer (SmolVLM's) applies after splitting every digit off on its own.
+GPT2_PATTERN = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+SPLITS = ("qwen2", "smollm")
 
 
-def train(corpus: list, vocab_size: int) -> tuple:
+def split_words(text: str, split: str = "qwen2") -> list:
+    """The pre-tokenizer's pieces: Qwen2's regex, or SmolLM2's Sequence of Digits (individual digits) and GPT-2's
+    ByteLevel regex, which runs within each stretch of text between digits."""
+    if split == "qwen2":
+        return regex.findall(QWEN2_PATTERN, text)
+    if split != "smollm":
+        raise ValueError(f"pre-tokenizer split {split}")
+    words = []
+    for run in regex.findall(r"\p{N}|[^\p{N}]+", text):
+        words += [run] if regex.fullmatch(r"\p{N}", run) else regex.findall(GPT2_PATTERN, run)
+    return words
+
+
+def pretokenize(text: str, split: str = "qwen2") -> list:
+    return ["".join(BYTE_CHARS[b] for b in piece.encode("utf-8")) for piece in split_words(text, split)]
+
+
+def train(corpus: list, vocab_size: int, split: str = "qwen2") -> tuple:
     """Returns (vocab: token -> id, merges: list of (a, b)); vocab_size counts special tokens too."""
     target = vocab_size - len(SPECIAL_TOKENS)
     assert target >= 256, "vocab_size must leave room for the 256 byte tokens and the special tokens"
-    words = collections.Counter(w for line in corpus for w in pretokenize(line))
+    words = collections.Counter(w for line in corpus for w in pretokenize(line, split))
     splits = {w: list(w) for w in words}
     vocab = {BYTE_CHARS[b]: i for i, b in enumerate(sorted(BYTE_CHARS))}
     merges = []
@@ -71,8 +89,9 @@ def train(corpus: list, vocab_size: int) -> tuple:
 
 
 class BpeTokenizer:
-    def __init__(self, vocab: dict, merges: list):
+    def __init__(self, vocab: dict, merges: list, split: str = "qwen2"):
         self.vocab = vocab
+        self.split = split
         self.ranks = {tuple(m): r for r, m in enumerate(merges)}
         self.special = {t: len(vocab) + i for i, t in enumerate(SPECIAL_TOKENS)}
 
@@ -94,7 +113,7 @@ class BpeTokenizer:
 
     def encode(self, text: str) -> list:
         """Plain text only: special-token strings in user text are not special (no prompt injection)."""
-        return [i for w in pretokenize(text) for i in self.encode_word(w)]
+        return [i for w in pretokenize(text, self.split) for i in self.encode_word(w)]
 
     def save(self, folder: Path, merges: list) -> None:
         (folder / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False), encoding="utf-8")

@@ -21,11 +21,14 @@ import torch
 import bpe_tokenizer
 import safetensors_io
 from decoder import Decoder, DecoderConfig
-from hf_llava import ACTIVATIONS, CLIP_MEAN, CLIP_STD, Projector, TowerConfig, VisionTower
+from hf_llava import ACTIVATIONS, CLIP_MEAN, CLIP_STD, Connector, Projector, TowerConfig, VisionTower
 
 QUESTION_SLOT = "\u0000QUESTION\u0000"  # where chat_prompt splits the rendered template
 SUPPORTED_TEXT = ("qwen2", "llama", "mistral")
-VISION_KINDS = {"clip_vision_model": "clip", "siglip_vision_model": "siglip"}
+VISION_KINDS = {"clip_vision_model": "clip", "siglip_vision_model": "siglip", "idefics3_vision": "siglip"}
+# The families read, by config.json's model_type: LLaVA (llava-hf's LlavaForConditionalGeneration) and Idefics3
+# (Idefics3ForConditionalGeneration: SmolVLM).
+FAMILIES = {"llava": "LlavaForConditionalGeneration", "idefics3": "Idefics3ForConditionalGeneration"}
 
 
 class CheckpointError(Exception):
@@ -115,6 +118,10 @@ def check_claims(c: dict, weights) -> None:
     expect(t + "layers.0.self_attn.k_proj.weight", [tx.kv_heads * tx.head_dim, tx.dim], "text_config num_key_value_heads")
     expect(t + "layers.0.mlp.up_proj.weight", [tx.intermediate, tx.dim], "text_config intermediate_size")
     expect(t + f"layers.{tx.layers - 1}.mlp.up_proj.weight", [tx.intermediate, tx.dim], "text_config num_hidden_layers")
+    if c.get("family") == "idefics3":
+        s = c["scale_factor"]
+        expect("multi_modal_projector.connector.modality_projection.proj.weight", [tx.dim, tw.hidden * s * s],
+               f"scale_factor {s} (the connector takes {s}x{s} patches of vision_config hidden_size)")
 
 
 # The import's peak resident memory per float32 byte of weights, measured (docs/REAL_MODELS.md: 14.5 GB for 3.6 GB of
@@ -164,9 +171,10 @@ def parse_config(hf: Path) -> dict:
     model_type = config.get("model_type")
     archs = config.get("architectures") or []
     archs = [_short_text(str(a), 60) for a in archs] if isinstance(archs, list) else [short(archs)]
-    if model_type != "llava":
+    if model_type not in FAMILIES:
         fail(f"architecture {short(model_type)} ({', '.join(archs) or 'no architectures listed'}) is not supported: "
-             f"this importer reads LlavaForConditionalGeneration (model_type 'llava')")
+             f"this importer reads " + " and ".join(f"{a} (model_type '{t}')" for t, a in FAMILIES.items()))
+    idefics3 = model_type == "idefics3"
     q = config.get("quantization_config") or (config.get("text_config") or {}).get("quantization_config")
     if q and not isinstance(q, dict):
         q = {"quant_method": short(q)}
@@ -174,9 +182,10 @@ def parse_config(hf: Path) -> dict:
         fail(f"quantized checkpoint ({q.get('quant_method', 'unknown method')}, {q.get('bits', '?')}-bit) is not supported: "
              f"import the unquantized (F32/F16/BF16) weights")
     vc, tc = config.get("vision_config") or {}, config.get("text_config") or {}
-    vkind = VISION_KINDS.get(vc.get("model_type"))
-    if vkind is None:
-        fail(f"vision tower {short(vc.get('model_type'))} is not supported (this importer reads clip_vision_model and siglip_vision_model)")
+    vkind = VISION_KINDS.get(vc.get("model_type", "idefics3_vision" if idefics3 else None))
+    if vkind is None or (idefics3 and vc.get("model_type", "idefics3_vision") != "idefics3_vision"):
+        fail(f"vision tower {short(vc.get('model_type'))} is not supported (this importer reads clip_vision_model and "
+             f"siglip_vision_model in LLaVA, idefics3_vision in Idefics3)")
     ttype = tc.get("model_type")
     if ttype not in SUPPORTED_TEXT:
         fail(f"text model {short(ttype)} is not supported (this importer reads {', '.join(SUPPORTED_TEXT)})")
@@ -193,7 +202,8 @@ def parse_config(hf: Path) -> dict:
 
     vw, tw = "vision_config.", "text_config."
     n_layers = number(vc, "num_hidden_layers", vw, 1, 256)
-    layer = config.get("vision_feature_layer", -2)
+    # Idefics3 reads the tower's last layer through its post-layernorm; the config has no feature layer to choose.
+    layer = -1 if idefics3 else config.get("vision_feature_layer", -2)
     wanted = layer if isinstance(layer, list) else [layer]
     if not wanted or any(isinstance(l, bool) or not isinstance(l, int) for l in wanted):
         fail(f"vision_feature_layer is {short(layer)}: it must be a layer index or a non-empty list of them")
@@ -203,7 +213,7 @@ def parse_config(hf: Path) -> dict:
         if not 0 <= r <= n_layers:
             fail(f"vision_feature_layer {l} is outside the tower's hidden states 0..{n_layers}")
         resolved.append(r)
-    strategy = config.get("vision_feature_select_strategy", "default")
+    strategy = "full" if idefics3 else config.get("vision_feature_select_strategy", "default")
     if strategy not in ("default", "full"):
         fail(f"vision_feature_select_strategy {short(strategy)} is not supported (default or full)")
     if vkind == "clip" and strategy == "full":
@@ -221,7 +231,14 @@ def parse_config(hf: Path) -> dict:
                         intermediate=number(vc, "intermediate_size", vw, 1, 65536), heads=vheads,
                         layers=max(max(resolved), 1), feature_layers=resolved,
                         act=vc.get("hidden_act", "quick_gelu" if vkind == "clip" else "gelu_pytorch_tanh"),
-                        eps=number(vc, "layer_norm_eps", vw, 1e-12, 0.1, default=1e-5 if vkind == "clip" else 1e-6, integer=False))
+                        eps=number(vc, "layer_norm_eps", vw, 1e-12, 0.1, default=1e-5 if vkind == "clip" else 1e-6, integer=False),
+                        post_norm=idefics3)
+    scale = 1
+    if idefics3:
+        scale = number(config, "scale_factor", "", 1, 64, default=2)
+        if tower.grid % scale:
+            fail(f"scale_factor {scale} does not divide the {tower.grid} x {tower.grid} patch grid "
+                 f"(image_size {image_size} / patch_size {patch}): the connector's pixel shuffle needs whole blocks")
     heads = number(tc, "num_attention_heads", tw, 1, 512)
     dim = number(tc, "hidden_size", tw, 1, 32768)
     head_dim = number(tc, "head_dim", tw, 0, 1024, default=0) if tc.get("head_dim") is not None else 0
@@ -236,15 +253,19 @@ def parse_config(hf: Path) -> dict:
     if heads % text.kv_heads:
         fail(f"text model has {heads} attention heads, not a multiple of its {text.kv_heads} key/value heads")
     tied = tc.get("tie_word_embeddings", config.get("tie_word_embeddings", False))
-    return {"config": config, "tower": tower, "text": text, "text_type": ttype, "tied": bool(tied),
-            "projector_act": config.get("projector_hidden_act", "gelu"), "image_token": config.get("image_token_index"),
-            "strategy": strategy, "vision_layers_total": n_layers}
+    return {"config": config, "family": model_type, "architecture": FAMILIES[model_type], "tower": tower, "text": text,
+            "text_type": ttype, "tied": bool(tied), "projector_act": config.get("projector_hidden_act", "gelu"),
+            "image_token": config.get("image_token_id" if idefics3 else "image_token_index"),
+            "strategy": strategy, "vision_layers_total": n_layers, "scale_factor": scale, "out_grid": tower.grid // scale}
 
 
 # ---------------------------------------------------------------- weights
 
 OLD_PREFIXES = (("model.language_model.", "language_model.model."), ("model.vision_tower.", "vision_tower."),
-                ("model.multi_modal_projector.", "multi_modal_projector."), ("lm_head.", "language_model.lm_head."))
+                ("model.multi_modal_projector.", "multi_modal_projector."), ("lm_head.", "language_model.lm_head."),
+                # Idefics3's names, onto the same canonical ones
+                ("model.text_model.", "language_model.model."), ("model.vision_model.", "vision_tower.vision_model."),
+                ("model.connector.", "multi_modal_projector.connector."))
 QUANT_SUFFIXES = (".qweight", ".qzeros", ".scales", ".g_idx", ".weight_packed", ".absmax", ".quant_state")
 
 
@@ -386,9 +407,9 @@ class Tokenizer:
             fail(f"tokenizer model type {short(model.get('type'))} is not supported (byte-level BPE only)")
         if model.get("byte_fallback") or not _byte_level(doc.get("pre_tokenizer")):
             fail("tokenizer.json is neither byte-level BPE nor SentencePiece BPE with byte fallback: not supported")
-        pattern = _split_pattern(doc.get("pre_tokenizer"))
-        if pattern != bpe_tokenizer.QWEN2_PATTERN:
-            fail("tokenizer pre-tokenizer pattern is not Qwen2's; only the Qwen2 split is supported yet")
+        self.split = _split_kind(doc.get("pre_tokenizer"))
+        if self.split is None:
+            fail("tokenizer pre-tokenizer is not one this importer reads (Qwen2's split, or SmolLM2's digits then GPT-2's)")
         self.added = self._added(doc.get("added_tokens"))
         vocab = self._vocab(model.get("vocab"))
         for text, i in self.added.items():
@@ -403,7 +424,7 @@ class Tokenizer:
             fail(f"tokenizer.json's vocabulary lacks the byte token {short(missing[0])} ({len(missing)} of the 256 bytes are "
                  f"missing): a byte-level BPE needs all 256, or some text cannot be encoded")
         self.vocab, self.merges = vocab, self._merges(model.get("merges"), vocab)
-        self.bpe = bpe_tokenizer.BpeTokenizer(vocab, self.merges)
+        self.bpe = bpe_tokenizer.BpeTokenizer(vocab, self.merges, self.split)
         self.bpe.special = dict(self.added)
         self.count = max(list(vocab.values()) + list(self.added.values())) + 1
 
@@ -483,7 +504,7 @@ class Tokenizer:
         self.bpe.save(out, self.merges)
 
     def manifest(self) -> dict:
-        return {"vocab": "vocab.json", "merges": "merges.txt", "pre_tokenizer": "qwen2", "special_tokens": self.added}
+        return {"vocab": "vocab.json", "merges": "merges.txt", "pre_tokenizer": self.split, "special_tokens": self.added}
 
 
 def read_tokenizer_json(hf: Path):
@@ -680,6 +701,19 @@ def _byte_level(pre) -> bool:
     if pre.get("type") == "ByteLevel":
         return True
     return any(_byte_level(p) for p in pre.get("pretokenizers") or [])
+
+
+def _split_kind(pre):
+    """"qwen2" for a Split on Qwen2's pattern before a ByteLevel without its own regex; "smollm" for Digits (each digit
+    alone) before a ByteLevel with GPT-2's regex; None for anything else."""
+    if _split_pattern(pre) == bpe_tokenizer.QWEN2_PATTERN:
+        return "qwen2"
+    parts = pre.get("pretokenizers") if isinstance(pre, dict) and pre.get("type") == "Sequence" else None
+    if (isinstance(parts, list) and len(parts) == 2 and all(isinstance(p, dict) for p in parts)
+            and parts[0].get("type") == "Digits" and parts[0].get("individual_digits") is True
+            and parts[1].get("type") == "ByteLevel" and parts[1].get("use_regex", True) and not parts[1].get("add_prefix_space")):
+        return "smollm"
+    return None
 
 
 def _split_pattern(pre):
@@ -882,8 +916,12 @@ def load_llava(hf: Path, c: dict, text: bool = True) -> dict:
             check_memory(weights.float_elements())
         tower = VisionTower(tower_cfg).eval()
         load_module(tower, weights, "vision_tower.vision_model.", "vision tower  ", rename=tower_key)
-        projector = Projector(tower_cfg.feature_dim, text_cfg.dim, c["projector_act"]).eval()
-        load_module(projector, weights, "multi_modal_projector.", "projector     ")
+        if c["family"] == "idefics3":
+            projector = Connector(tower_cfg.feature_dim, text_cfg.dim, c["scale_factor"]).eval()
+            load_module(projector, weights, "multi_modal_projector.connector.modality_projection.", "connector     ")
+        else:
+            projector = Projector(tower_cfg.feature_dim, text_cfg.dim, c["projector_act"]).eval()
+            load_module(projector, weights, "multi_modal_projector.", "projector     ")
         parts = {"tower": tower, "projector": projector}
         if text:
             decoder = Decoder(text_cfg).eval()

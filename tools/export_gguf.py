@@ -218,10 +218,13 @@ def mmproj_gguf(c: dict, tower: VisionTower, projector: Projector, mean, std, na
         else:
             g.tensor(key, w, quant)
 
+    idefics3 = c.get("family") == "idefics3"
     g.bool("clip.has_vision_encoder", True)
     g.bool("clip.has_text_encoder", False)
-    g.bool("clip.has_llava_projector", True)
-    g.string("clip.projector_type", "mlp")
+    g.bool("clip.has_llava_projector", not idefics3)
+    g.string("clip.projector_type", "idefics3" if idefics3 else "mlp")
+    if idefics3:
+        g.u32("clip.vision.projector.scale_factor", c["scale_factor"])
     g.bool("clip.use_gelu", t.act != "quick_gelu")
     g.u32("clip.vision.image_size", t.image_size)
     g.u32("clip.vision.patch_size", t.patch_size)
@@ -229,8 +232,9 @@ def mmproj_gguf(c: dict, tower: VisionTower, projector: Projector, mean, std, na
     g.u32("clip.vision.feed_forward_length", t.intermediate)
     g.u32("clip.vision.projection_dim", c["text"].dim)
     g.u32("clip.vision.block_count", t.layers)
-    # Explicit, because llama.cpp's LLaVA graph otherwise stops one block early (its "second to last layer" default).
-    g.array("clip.vision.feature_layer", I32, t.feature_layers)
+    if not idefics3:  # Idefics3's graph runs every block and the post-layernorm
+        # Explicit, because llama.cpp's LLaVA graph otherwise stops one block early (its "second to last layer" default).
+        g.array("clip.vision.feature_layer", I32, t.feature_layers)
     g.u32("clip.vision.attention.head_count", t.heads)
     g.f32("clip.vision.attention.layer_norm_epsilon", t.eps)
     g.array("clip.vision.image_mean", F32, mean)
@@ -252,7 +256,13 @@ def mmproj_gguf(c: dict, tower: VisionTower, projector: Projector, mean, std, na
                              ("mlp.fc1", "ffn_up"), ("mlp.fc2", "ffn_down")):
             (g.tensor if theirs.startswith("ln") else matrix)(b + theirs + ".weight", sd[p + ours + ".weight"])
             g.tensor(b + theirs + ".bias", sd[p + ours + ".bias"])
+    if "post_layernorm.weight" in sd:
+        g.tensor("v.post_ln.weight", sd["post_layernorm.weight"])
+        g.tensor("v.post_ln.bias", sd["post_layernorm.bias"])
     ps = projector.state_dict()
+    if idefics3:
+        matrix("mm.model.fc.weight", ps["proj.weight"])
+        return g
     matrix("mm.0.weight", ps["linear_1.weight"])
     g.tensor("mm.0.bias", ps["linear_1.bias"])
     matrix("mm.2.weight", ps["linear_2.weight"])
@@ -261,7 +271,7 @@ def mmproj_gguf(c: dict, tower: VisionTower, projector: Projector, mean, std, na
 
 
 def byte_level_vocab(g: GGUFWriter, vocab_size: int, tok: checkpoint.Tokenizer, stops: list) -> None:
-    """llama.cpp's byte-level BPE vocabulary ("gpt2", Qwen2's split), padded to the embedding's rows as llama.cpp's
+    """llama.cpp's byte-level BPE vocabulary ("gpt2", Qwen2's or SmolLM2's split), padded to the embedding's rows as llama.cpp's
     converters pad it."""
     by_id = {i: t for t, i in tok.vocab.items()} | {i: t for t, i in tok.added.items()}
     tokens, types = [], []
@@ -273,7 +283,7 @@ def byte_level_vocab(g: GGUFWriter, vocab_size: int, tok: checkpoint.Tokenizer, 
             tokens.append(f"[PAD{i}]")
             types.append(UNUSED)
     g.string("tokenizer.ggml.model", "gpt2")
-    g.string("tokenizer.ggml.pre", "qwen2")
+    g.string("tokenizer.ggml.pre", tok.split)  # llama.cpp's names: "qwen2", and "smollm" (each digit alone, then GPT-2's)
     g.array("tokenizer.ggml.tokens", STRING, tokens)
     g.array("tokenizer.ggml.token_type", I32, types)
     g.array("tokenizer.ggml.merges", STRING, [f"{a} {b}" for a, b in tok.merges])

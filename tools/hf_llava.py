@@ -6,6 +6,9 @@ model cards and configuration docs (CLIP, SigLIP, LlavaForConditionalGeneration,
   hidden_states[0] is the embedding output (after CLIP's pre-layernorm), hidden_states[i] the output of
   layer i; the selected layers are concatenated on the last axis, CLIP's class token dropped.
 - Projector: linear_1, activation, linear_2 (LlavaMultiModalProjector).
+- Connector: Idefics3's (SmolVLM's): the patch grid's pixel shuffle by `scale_factor` (each s x s block of patches
+  becomes one token of s^2 times the width), then one linear map without bias (Idefics3SimpleMLP). Its tower is
+  SigLIP's, run to its last layer and its post-layernorm.
 - The text model is tools/decoder.py's Decoder (Qwen2 with q/k/v bias, or Llama without).
 
 The compressors are training-free and act on the projected patch tokens (already in the decoder's input
@@ -57,6 +60,7 @@ class TowerConfig:
     feature_layers: list = field(default_factory=list)  # indices into hidden_states, 0..layers
     act: str = "quick_gelu"
     eps: float = 1e-5
+    post_norm: bool = False  # the last layer's output through post_layernorm (Idefics3's tower; LLaVA's skips it)
 
     @property
     def grid(self) -> int:
@@ -141,6 +145,8 @@ class VisionTower(nn.Module):
         if c.kind == "clip":
             self.pre_layrnorm = nn.LayerNorm(c.hidden, eps=c.eps)
         self.layers = nn.ModuleList([TowerLayer(c) for _ in range(c.layers)])
+        if c.post_norm:
+            self.post_layernorm = nn.LayerNorm(c.hidden, eps=c.eps)
 
     def forward(self, pixel_values):
         x = self.embeddings(pixel_values)
@@ -150,6 +156,8 @@ class VisionTower(nn.Module):
         for layer in self.layers:
             x = layer(x)
             states.append(x)
+        if self.cfg.post_norm:
+            states[-1] = self.post_layernorm(x)
         start = 1 if self.cfg.kind == "clip" else 0  # the class token is not a patch
         return torch.cat([states[i][:, start:] for i in self.cfg.feature_layers], dim=-1)
 
@@ -163,6 +171,24 @@ class Projector(nn.Module):
 
     def forward(self, x):
         return self.linear_2(self.act(self.linear_1(x)))
+
+
+class Connector(nn.Module):
+    """Idefics3's connector: (B, g*g, C) patches -> (B, (g/s)^2, D) tokens. Each s x s block of the patch grid becomes
+    one token whose features are the block's patches side by side (row by row within the block, as the published
+    pixel_shuffle's reshapes order them), then `proj` (no bias) maps s*s*C to the decoder's width."""
+
+    def __init__(self, in_dim: int, out_dim: int, scale: int):
+        super().__init__()
+        self.scale = scale
+        self.proj = nn.Linear(in_dim * scale * scale, out_dim, bias=False)
+
+    def forward(self, x):
+        B, P, C = x.shape
+        g, s = math.isqrt(P), self.scale
+        # (B, row, col, C) -> (B, block row, row in block, block col, col in block, C) -> blocks, each row-major
+        x = x.reshape(B, g // s, s, g // s, s, C).permute(0, 1, 3, 2, 4, 5).reshape(B, (g // s) ** 2, s * s * C)
+        return self.proj(x)
 
 
 def pool_matrix(grid: int, side: int) -> torch.Tensor:

@@ -4,7 +4,8 @@ of the contract in models/README.md ("Imported LLaVA sets").
   /usr/bin/python3 tools/import_hf.py HF_DIR --out SET_DIR        # or: ./assistant models import HF_DIR --out SET_DIR
 
 Reads config.json (LlavaForConditionalGeneration: a CLIP or SigLIP tower, an MLP projector, a Qwen2 or Llama
-text model), the weights (model.safetensors, or shards with model.safetensors.index.json; F32, F16 or BF16;
+text model; or Idefics3ForConditionalGeneration, SmolVLM: a SigLIP tower with its post-layernorm, the pixel-shuffle
+connector, a Llama text model; its global image only), the weights (model.safetensors, or shards with model.safetensors.index.json; F32, F16 or BF16;
 the older `language_model.model.*` and the newer `model.language_model.*` key names; tied or untied output
 embeddings), preprocessor_config.json, tokenizer.json, tokenizer_config.json's chat template and
 generation_config.json. Writes the vision tower up to its feature layer, the full/pool/query compressors,
@@ -26,7 +27,7 @@ import torch
 
 import scratch
 from checkpoint import (ImportError_, chat_prompt, encode_pieces, fail, first_line, image_preprocessing, load_llava,
-                        parse_config, read_tokenizer, short, stage, stop_tokens)
+                        parse_config, read_json, read_tokenizer, short, stage, stop_tokens)
 from decoder import Embed
 import export
 import quantize
@@ -145,6 +146,7 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
         fail(f"image_token_index {short(c['image_token'])} is not an added token of tokenizer.json")
     image_text = by_id[c["image_token"]]
     prompt = chat_prompt(hf, tok, image_text)
+    markers = image_markers(hf, c, tok)
     stops = stop_tokens(hf, tok, c["config"])
     if tok.count > text_cfg.vocab_size:
         fail(f"tokenizer has {tok.count} ids but the text model's vocab_size is {text_cfg.vocab_size}")
@@ -168,7 +170,9 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
         for module in (tower, projector, decoder):
             quantize.round_trip_linears(module, quantize.BITS[quant])
 
-    grid, P, Dv, D = tower_cfg.grid, tower_cfg.patches, tower_cfg.feature_dim, text_cfg.dim
+    # The patch grid the compressors work on: the tower's, or the connector's after its pixel shuffle (Idefics3).
+    patches, grid, Dv, D = tower_cfg.patches, c["out_grid"], tower_cfg.feature_dim, text_cfg.dim
+    P = grid * grid
     out.mkdir(parents=True)
     STORAGE["out"] = out
     (out / "golden").mkdir()
@@ -177,7 +181,7 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
     compressor_graphs = 1 + 2 * len(pool_sides(grid))  # full, then pool and query at each side
     expect_exports(n_params(tower) + n_params(decoder) + decoder.embed_tokens.weight.numel() + compressor_graphs * n_params(projector))
     vspec = export_graph(tower, (torch.randn(1, 3, S, S),), out / "vision.onnx",
-                         {"inputs": io(pixel_values=("batch", 3, S, S)), "outputs": io(features=("batch", P, Dv))})
+                         {"inputs": io(pixel_values=("batch", 3, S, S)), "outputs": io(features=("batch", patches, Dv))})
     dname = "text"
     folder = out / dname
     folder.mkdir()
@@ -186,8 +190,8 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
                          folder / "decoder.onnx", decoder_io(text_cfg))
     espec = export_graph(Embed(decoder), (torch.tensor([[1, 2, 3]]),), folder / "embed.onnx",
                          {"inputs": io(input_ids=("batch", "sequence")), "outputs": io(inputs_embeds=("batch", "sequence", D))})
-    f, q = torch.randn(1, P, Dv), torch.randn(1, D)
-    feat_in = io(features=("batch", P, Dv))
+    f, q = torch.randn(1, patches, Dv), torch.randn(1, D)
+    feat_in = io(features=("batch", patches, Dv))
     compressors = []
     g = export_graph(FullCompressor(projector), (f,), folder / "full.onnx",
                      {"inputs": feat_in, "outputs": io(visual_tokens=("batch", P, D))})
@@ -214,9 +218,12 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
     pixels = (torch.from_numpy(rgb.astype(np.float32)).permute(2, 0, 1)[None] / 255.0 - torch.tensor(mean)[None, :, None, None]) \
         / torch.tensor(std)[None, :, None, None]
     embed = Embed(decoder)
+    # [text before the image][open markers] | [visual tokens] | [close markers][text and question after the image]
     prefix_ids, _ = encode_pieces(tok, [("text", prompt["before_image"])])
+    prefix_ids += [tok.added[m] for m in markers["open"]]
     question_ids, own_ids = encode_pieces(tok, [("text", prompt["before_question"]), ("question", GOLDEN_QUESTION),
                                                 ("text", prompt["after_question"])])
+    question_ids = [tok.added[m] for m in markers["close"]] + question_ids
     with torch.no_grad():
         features = tower(pixels)
         query_embedding = embed(torch.tensor([own_ids]))[0].mean(dim=0, keepdim=True)  # (1, D)
@@ -243,9 +250,9 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
     manifest = {
         "format": "quecc-assistant-models/1",
         "name": name or hf.name,
-        "description": f"Imported from {hf.name} ({tower_cfg.kind} + {c['text_type']}, LLaVA); docs/REAL_MODELS.md.",
+        "description": f"Imported from {hf.name} ({tower_cfg.kind} + {c['text_type']}, {FAMILY_NAMES[c['family']]}); docs/REAL_MODELS.md.",
         "created_by": created_by(),
-        "vision": {"file": "vision.onnx", **vspec, "image_size": S, "patch_size": tower_cfg.patch_size, "grid": grid,
+        "vision": {"file": "vision.onnx", **vspec, "image_size": S, "patch_size": tower_cfg.patch_size, "grid": tower_cfg.grid,
                    "dim": Dv, "multi_dim": 0, "layers": tower_cfg.layers, "heads": tower_cfg.heads,
                    "mlp_dim": tower_cfg.intermediate, "multi_layers": tower_cfg.feature_layers, "mean": mean, "std": std,
                    "params": vision_params, "kind": tower_cfg.kind, "class_token": tower_cfg.kind == "clip",
@@ -258,13 +265,13 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
                       "params": n_params(decoder),
                       "compressors": compressors}],
         "tokenizer": tok.manifest(),
-        "prompt": {"stop": stops, "chat": {k: prompt[k] for k in ("before_image", "before_question", "after_question")},
-                   "query_embedding": "question_embedding_mean"},
+        "prompt": {"stop": stops, **prompt_layout(prompt, markers), "query_embedding": "question_embedding_mean"},
         "default": {"decoder": dname, "compressor": "full", "tokens": P},
         "scaling_law": paper_law() if c["text_type"] == "qwen2" else None,
         "world": None,
         "golden": "golden/golden.json",
-        "source": {"importer": "tools/import_hf.py", "folder": hf.name, "architecture": "LlavaForConditionalGeneration",
+        "source": {"importer": "tools/import_hf.py", "folder": hf.name, "architecture": c["architecture"],
+                   **({"scale_factor": c["scale_factor"], "image_markers": markers} if c["family"] == "idefics3" else {}),
                    "vision": tower_cfg.kind, "text": c["text_type"], "tokenizer": tok.kind, "config_sha256": hashlib.sha256(config_bytes).hexdigest(),
                    "chat_template_sha256": prompt["template_sha256"], "vision_feature_layer": c["config"].get("vision_feature_layer", -2),
                    "vision_feature_select_strategy": c["strategy"], "tied_embeddings": tied,
@@ -279,6 +286,40 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return {"seconds": time.time() - t0, "patches": P, "params": manifest["source"]["params"]}
+
+
+FAMILY_NAMES = {"llava": "LLaVA", "idefics3": "Idefics3"}
+
+# Idefics3's processor puts a picture that is not split into tiles as
+# <fake_token_around_image><global-img> <image> x image_seq_len <fake_token_around_image>.
+IDEFICS3_OPEN = ["<fake_token_around_image>", "<global-img>"]
+IDEFICS3_CLOSE = ["<fake_token_around_image>"]
+
+
+def image_markers(hf: Path, c: dict, tok) -> dict:
+    """The special tokens around the visual tokens: none for LLaVA; Idefics3's global-image markers, each an added
+    token of the tokenizer, and the processor's image_seq_len (where given) equal to the connector's tokens."""
+    if c["family"] != "idefics3":
+        return {"open": [], "close": []}
+    for m in IDEFICS3_OPEN + IDEFICS3_CLOSE:
+        if m not in tok.added:
+            fail(f"the tokenizer has no {m} token, which Idefics3's image prompt needs")
+    proc = read_json(hf / "processor_config.json", "the processor configuration", required=False) or {}
+    seq = proc.get("image_seq_len") if isinstance(proc, dict) else None
+    if seq is not None and seq != c["out_grid"] ** 2:
+        fail(f"processor_config.json image_seq_len {short(seq)} is not the connector's {c['out_grid'] ** 2} tokens "
+             f"(({c['tower'].grid} / scale_factor {c['scale_factor']})^2)")
+    return {"open": list(IDEFICS3_OPEN), "close": list(IDEFICS3_CLOSE)}
+
+
+def prompt_layout(prompt: dict, markers: dict) -> dict:
+    """The manifest's prompt: LLaVA's chat text as `chat`; with image markers, the same pieces as a `layout`."""
+    if not markers["open"] and not markers["close"]:
+        return {"chat": {k: prompt[k] for k in ("before_image", "before_question", "after_question")}}
+    after = ([{"text": prompt["before_question"]}] if prompt["before_question"] else []) + [{"question": True}] \
+        + ([{"text": prompt["after_question"]}] if prompt["after_question"] else [])
+    return {"layout": {"before_image": [{"text": prompt["before_image"]}], "after_image": after,
+                       "image": {"open": markers["open"], "close": markers["close"]}}}
 
 
 def created_by() -> str:
@@ -327,6 +368,9 @@ def main(argv=None) -> int:
                     help="the decoder's attention: plain ONNX operators (every execution provider), or fused as ONNX "
                          "Runtime's GroupQueryAttention contrib op (one node a layer; the same arithmetic and speed "
                          "on the CPU here, docs/PERFORMANCE.md)")
+    ap.add_argument("--image-splitting", action="store_true",
+                    help="Idefics3/SmolVLM: tiles of the picture beside the global image, as its processor does for large "
+                         "pictures (not built yet: refused; the global image alone is the real-time setting)")
     ap.add_argument("--hand-over", type=Path, metavar="FILE",
                     help="leave the finished set in its scratch folder beside --out and write {partial, summary} to FILE as "
                          "JSON, for a caller that checks the set and moves it into place itself (`assistant models import` "
@@ -334,6 +378,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     scratch.stop_on_signals()
     hf, out = args.hf_dir, args.out
+    if args.image_splitting:
+        print("error: --image-splitting (Idefics3's tiles beside the global image) is not built yet; import without it: "
+              "the global image alone, 64 visual tokens for SmolVLM, is what the live loop runs", file=sys.stderr)
+        return 2
     if not hf.is_dir():
         print(f"error: checkpoint folder not found: {hf}", file=sys.stderr)
         return 2
@@ -345,7 +393,7 @@ def main(argv=None) -> int:
             result = import_checkpoint(hf, partial, args.name, args.dtype, args.quant, args.attention)
             p = result["params"]
             summary = (f"imported {hf} -> {out} in {result['seconds']:.1f}s: vision {p['vision']:,}, projector "
-                       f"{p['projector']:,}, text {p['text']:,} parameters; {result['patches']} patch tokens")
+                       f"{p['projector']:,}, text {p['text']:,} parameters; {result['patches']} visual tokens at full")
             if args.hand_over is not None:
                 args.hand_over.write_text(json.dumps({"partial": str(partial.resolve()), "summary": summary}))
             else:

@@ -59,7 +59,71 @@ SHAPES = {
                            {"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24,
                             "num_attention_heads": 14, "num_key_value_heads": 2, "rope_theta": 1000000.0,
                             "rms_norm_eps": 1e-6, "vocab_size": 151936}, "clip"),
+    # SmolVLM's tiny test shape: a 8 x 8 patch grid that a scale factor of 2 shuffles into 4 x 4 = 16 tokens.
+    "tiny-smolvlm": ({"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 3, "num_attention_heads": 4,
+                      "image_size": 64, "patch_size": 8},
+                     {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+                      "num_key_value_heads": 2, "rope_theta": 100000.0, "rms_norm_eps": 1e-5}, "siglip"),
+    # HuggingFaceTB/SmolVLM-256M-Instruct and -500M-Instruct: SigLIP-B/16 at 512 px (32 x 32 patches, scale factor 4:
+    # 64 tokens) and SmolLM2-shaped decoders.
+    "smolvlm-256m": ({"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
+                      "image_size": 512, "patch_size": 16},
+                     {"hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30, "num_attention_heads": 9,
+                      "num_key_value_heads": 3, "rope_theta": 100000.0, "rms_norm_eps": 1e-5, "vocab_size": 49280}, "siglip"),
+    "smolvlm-500m": ({"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
+                      "image_size": 512, "patch_size": 16},
+                     {"hidden_size": 960, "intermediate_size": 2560, "num_hidden_layers": 32, "num_attention_heads": 15,
+                      "num_key_value_heads": 5, "rope_theta": 100000.0, "rms_norm_eps": 1e-5, "vocab_size": 49280}, "siglip"),
 }
+SCALE_FACTOR = {"tiny-smolvlm": 2}  # SmolVLM's shapes: 4 unless named here
+
+# SmolVLM's chat template (its rendering of one turn: "<|im_start|>User:<image>QUESTION<end_of_utterance>\nAssistant:").
+SMOLVLM_TEMPLATE = (
+    "<|im_start|>{% for message in messages %}{{message['role'] | capitalize}}"
+    "{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}"
+    "{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}"
+    "{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}<end_of_utterance>\n{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}")
+SMOLVLM_ADDED = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<fake_token_around_image>", "<image>", "<global-img>",
+                 "<row_1_col_1>", "<row_1_col_2>", "<end_of_utterance>"]
+
+
+def smolvlm_tokenizer_files(out: Path) -> dict:
+    """tokenizer.json as SmolLM2's is written: byte-level BPE whose pre-tokenizer splits every digit off, then GPT-2's
+    regex; Idefics3's image tokens and <end_of_utterance> added; tokenizer_config.json and chat_template.json."""
+    vocab, merges = bpe_tokenizer.train(bpe_tokenizer.tiny_corpus() + ["What is in this picture? 12 345", "Describe the image."],
+                                        400 + len(bpe_tokenizer.SPECIAL_TOKENS), split="smollm")
+    added = {t: len(vocab) + i for i, t in enumerate(SMOLVLM_ADDED)}
+    doc = {
+        "version": "1.0", "truncation": None, "padding": None,
+        "added_tokens": [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
+                          "normalized": False, "special": True} for t, i in added.items()],
+        "normalizer": None,
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "Digits", "individual_digits": True},
+            {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}]},
+        "post_processor": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": False, "use_regex": True},
+        "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                  "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
+                  "vocab": vocab, "merges": [f"{a} {b}" for a, b in merges]},
+    }
+    (out / "tokenizer.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    (out / "tokenizer_config.json").write_text(json.dumps({
+        "add_prefix_space": False, "bos_token": "<|im_start|>", "eos_token": "<end_of_utterance>", "pad_token": "<|im_end|>",
+        "unk_token": "<|endoftext|>", "model_max_length": 8192, "tokenizer_class": "GPT2Tokenizer",
+        "added_tokens_decoder": {str(i): {"content": t, "special": True} for t, i in added.items()}}, indent=2))
+    (out / "chat_template.json").write_text(json.dumps({"chat_template": SMOLVLM_TEMPLATE}, indent=2))
+    return {"vocab": len(vocab), "added": added, "eos": [added["<end_of_utterance>"]]}
+
+
+def idefics3_layout(name: str) -> str | None:
+    """An older-llava-layout key as Idefics3 names it (None: not in an Idefics3 checkpoint)."""
+    for old, new in (("vision_tower.vision_model.", "model.vision_model."), ("language_model.model.", "model.text_model."),
+                     ("language_model.lm_head.", "lm_head.")):
+        if name.startswith(old):
+            return new + name[len(old):]
+    return None
 
 
 def tokenizer_files(out: Path) -> dict:
@@ -218,19 +282,26 @@ def main(argv=None) -> int:
     ap.add_argument("--feature-layer", type=int, nargs="+", default=[-2], help="vision_feature_layer (several: concatenated)")
     ap.add_argument("--strategy", choices=["default", "full"], help="vision_feature_select_strategy (default: clip default, siglip full)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--family", choices=["llava", "llava-1.5"], default="llava",
+    ap.add_argument("--family", choices=["llava", "llava-1.5", "smolvlm"], default="llava",
                     help="llava-1.5: llava-1.5-*-hf's layout (Llama text model, untied, SentencePiece tokenizer.model, "
-                         "its USER/ASSISTANT template); llava: the options above with a Qwen2-style tokenizer")
+                         "its USER/ASSISTANT template); smolvlm: SmolVLM's (Idefics3: SigLIP, pixel-shuffle connector, "
+                         "tied Llama text model, SmolLM2's tokenizer; shape tiny-smolvlm unless --shape names one); "
+                         "llava: the options above with a Qwen2-style tokenizer")
+    ap.add_argument("--scale-factor", type=int, help="smolvlm: the connector's scale_factor (default: the shape's)")
     args = ap.parse_args(argv)
     if args.family == "llava-1.5":
         args.text, args.untied = "llama", True
+    if args.family == "smolvlm":
+        args.text, args.vision = "llama", "siglip"
+        if args.shape == "tiny":
+            args.shape = "tiny-smolvlm"
     vision, text, shape_kind = (dict(d) if isinstance(d, dict) else d for d in SHAPES[args.shape])
     vkind = args.vision or shape_kind or "clip"
     if args.out.exists():
         print(f"error: {args.out} exists", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True)
-    tok = sentencepiece_files(args.out) if args.family == "llava-1.5" else tokenizer_files(args.out)
+    tok = {"llava-1.5": sentencepiece_files, "smolvlm": smolvlm_tokenizer_files}.get(args.family, tokenizer_files)(args.out)
     n_tok = max(tok["added"].values()) + 1
     text.setdefault("vocab_size", n_tok + 12)  # padding rows, as real checkpoints have
     layers = args.feature_layer if len(args.feature_layer) > 1 else args.feature_layer[0]
@@ -249,6 +320,12 @@ def main(argv=None) -> int:
               "vision_feature_select_strategy": args.strategy or ("default" if vkind == "clip" else "full"),
               "tie_word_embeddings": not args.untied, "torch_dtype": {"BF16": "bfloat16", "F16": "float16", "F32": "float32"}[args.dtype],
               "vision_config": vision_config, "text_config": text_config}
+    scale = args.scale_factor or SCALE_FACTOR.get(args.shape, 4)
+    if args.family == "smolvlm":
+        vision_config["model_type"] = "idefics3_vision"
+        config = {"architectures": ["Idefics3ForConditionalGeneration"], "model_type": "idefics3", "scale_factor": scale,
+                  "image_token_id": tok["added"]["<image>"], "tie_word_embeddings": not args.untied,
+                  "torch_dtype": config["torch_dtype"], "vision_config": vision_config, "text_config": text_config}
     (args.out / "config.json").write_text(json.dumps(config, indent=2))
     mean, std = (list(CLIP_MEAN), list(CLIP_STD)) if vkind == "clip" else ([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
     S = vision["image_size"]
@@ -257,13 +334,26 @@ def main(argv=None) -> int:
            "image_mean": mean, "image_std": std}
     pre.update({"size": {"shortest_edge": S}, "do_center_crop": True, "crop_size": {"height": S, "width": S}} if vkind == "clip"
                else {"size": {"height": S, "width": S}, "do_center_crop": False})
+    if args.family == "smolvlm":
+        # Idefics3ImageProcessor as SmolVLM's is configured (splitting on: the importer takes the global image alone).
+        pre = {"image_processor_type": "Idefics3ImageProcessor", "do_convert_rgb": True, "do_resize": True,
+               "size": {"longest_edge": 4 * S}, "max_image_size": {"longest_edge": S}, "resample": 1,
+               "do_image_splitting": True, "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
+               "image_mean": mean, "image_std": std, "do_pad": True}
+        grid = S // vision["patch_size"]
+        (args.out / "processor_config.json").write_text(json.dumps(
+            {"image_seq_len": (grid // scale) ** 2 if grid % scale == 0 else 0, "processor_class": "Idefics3Processor"}, indent=2))
     (args.out / "preprocessor_config.json").write_text(json.dumps(pre, indent=2))
     eos = tok.get("eos") or [tok["added"]["<|im_end|>"], tok["added"]["<|endoftext|>"]]
     (args.out / "generation_config.json").write_text(json.dumps({"eos_token_id": eos[0] if len(eos) == 1 else eos}))
     resolved = [l if l >= 0 else vision["num_hidden_layers"] + 1 + l for l in args.feature_layer]
     gen = torch.Generator().manual_seed(args.seed)
     tensors = random_weights(vision, text, vkind, args.text, vision["hidden_size"] * len(resolved), not args.untied, gen)
-    if args.layout == "new":
+    if args.family == "smolvlm":
+        tensors = {idefics3_layout(k): v for k, v in tensors.items() if idefics3_layout(k)}
+        tensors["model.connector.modality_projection.proj.weight"] = \
+            torch.randn(text["hidden_size"], vision["hidden_size"] * scale * scale, generator=gen) * (1.0 / (vision["hidden_size"] * scale * scale) ** 0.5)
+    elif args.layout == "new":
         tensors = {new_layout(k): v for k, v in tensors.items()}
     names = list(tensors)
     if args.shards <= 1:
@@ -277,7 +367,8 @@ def main(argv=None) -> int:
             safetensors_io.write(args.out / file, part, args.dtype, {"format": "pt"})
             weight_map.update({n: file for n in part})
         (args.out / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}, indent=2))
-    print(f"wrote {args.out}: {vkind} + {args.text}, {sum(t.numel() for t in tensors.values()):,} parameters, {args.dtype}")
+    print(f"wrote {args.out}: {args.family if args.family != 'llava' else vkind} + {args.text}, "
+          f"{sum(t.numel() for t in tensors.values()):,} parameters, {args.dtype}")
     return 0
 
 

@@ -42,15 +42,13 @@ public sealed class LlamaCppAgreementTests(Xunit.Abstractions.ITestOutputHelper 
         var g = golden.RootElement;
         var image = Path.Combine(made.Set, "golden", "image.png");
         var question = g.GetProperty("query").GetString()!;
-        var chat = JsonDocument.Parse(File.ReadAllText(Path.Combine(made.Set, "manifest.json"))).RootElement.GetProperty("prompt").GetProperty("chat");
-
-        string before = chat.GetProperty("before_image").GetString()!;
-        string after = chat.GetProperty("before_question").GetString()! + question + chat.GetProperty("after_question").GetString()!;
+        var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(made.Set, "manifest.json"))).RootElement;
+        var (before, open, close, after) = PromptText(manifest.GetProperty("prompt"), question);
         var full = g.GetProperty("answers").GetProperty("full");
-        bool classToken = JsonDocument.Parse(File.ReadAllText(Path.Combine(made.Set, "manifest.json"))).RootElement
-            .GetProperty("vision").GetProperty("class_token").GetBoolean();
+        bool classToken = manifest.GetProperty("vision").GetProperty("class_token").GetBoolean();
+        // libmtmd places a model family's image markers itself; given embeddings, llama.cpp reads them from the text.
         var reference = classToken
-            ? LlamaCpp.AnswerWithEmbeddings(made.TextGguf, before, Golden.Floats(full.GetProperty("visual_tokens")), after, Steps)
+            ? LlamaCpp.AnswerWithEmbeddings(made.TextGguf, before + open, Golden.Floats(full.GetProperty("visual_tokens")), close + after, Steps)
             : LlamaCpp.Answer(made.TextGguf, made.MmprojGguf, image, before, after, Steps);
 
         // The prompt's text tokens: llama.cpp's own tokenizer on the GGUF's vocabulary against the importer's.
@@ -75,17 +73,36 @@ public sealed class LlamaCppAgreementTests(Xunit.Abstractions.ITestOutputHelper 
     [Theory]
     [InlineData("clip-qwen2-bf16-shards")]  // byte-level BPE
     [InlineData("llava-1.5")]               // SentencePiece BPE with byte fallback
+    [InlineData("smolvlm")]                 // byte-level BPE, SmolLM2's split: each digit alone, then GPT-2's
     public void LlamaCppReadsTheTokenizerAsTheEngineDoes(string variant)
     {
         // Text with spaces, digits, punctuation, a newline, accents, an emoji and a CJK character (the last three need
         // SentencePiece's byte fallback in the tiny vocabulary), through both tokenizers. llama.cpp gives text that
         // begins a prompt SentencePiece's dummy prefix, as the engine does for a fragment's start.
         var made = HfCheckpoints.Get(variant);
-        const string text = "How many red circles are there? 3 or 12, left of the star.\nRead it: caf\u00e9 cr\u00e8me \U0001F642 \u732b!";
+        const string text = "How many red circles are there? 3 or 12, left of the star.\nRead it: caf\u00e9 cr\u00e8me \U0001F642 \u732b!" +
+                            " Digits after spaces:  42,   7 and x2025 y's.";
         var theirs = LlamaCpp.Tokenize(made.TextGguf, text);
         using var set = Assistant.Inference.ModelSet.Load(made.Set, new Assistant.Inference.SessionFactory(new Assistant.Inference.SessionConfig(Assistant.Inference.ExecutionProvider.Cpu)));
         Assert.Equal(set.Tokenizer.Encode(text, startsFragment: true), theirs);
         Assert.Equal(text, set.Tokenizer.Decode(theirs));
+    }
+
+    /// <summary>
+    /// One user turn as text around the image: a chat set's template pieces, or a layout's pieces with the question in
+    /// its place; and the layout's image markers, written as their tokens' text.
+    /// </summary>
+    private static (string Before, string Open, string Close, string After) PromptText(JsonElement prompt, string question)
+    {
+        if (prompt.TryGetProperty("chat", out var chat))
+            return (chat.GetProperty("before_image").GetString()!, "", "",
+                    chat.GetProperty("before_question").GetString()! + question + chat.GetProperty("after_question").GetString()!);
+        var layout = prompt.GetProperty("layout");
+        string Text(string key) => string.Concat(layout.GetProperty(key).EnumerateArray().Select(p =>
+            p.TryGetProperty("text", out var t) ? t.GetString() : p.TryGetProperty("special", out var sp) ? sp.GetString() : question));
+        string Markers(string key) => layout.TryGetProperty("image", out var image) && image.TryGetProperty(key, out var m)
+            ? string.Concat(m.EnumerateArray().Select(x => x.GetString())) : "";
+        return (Text("before_image"), Markers("open"), Markers("close"), Text("after_image"));
     }
 
     private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
@@ -157,19 +174,33 @@ internal static class LlamaCpp
             // [text before the image][image][text after it], each chunk evaluated by llama.cpp. LLamaSharp 0.30.0 hands
             // mtmd_tokenize the string's terminating NUL, which comes back as a last token 0 (byte 0x00) on the final
             // text chunk; that one token is dropped, and the chunk's other tokens are fed as a batch.
+            // A family's image markers (Idefics3's <fake_token_around_image><global-img> ... <fake_token_around_image>)
+            // are text chunks of their own or part of the text chunks next to the image: the tokens before the image
+            // chunk are the prefix, those after it the suffix, whatever the chunking.
             var list = chunks!.Enumerate().ToList();
-            if (list.Count != 3 || list[1].Type != SafeMtmdInputChunk.SafeMtmdInputChunkType.Image)
+            int at = list.FindIndex(c => c.Type == SafeMtmdInputChunk.SafeMtmdInputChunkType.Image);
+            if (at < 1 || list.Count(c => c.Type == SafeMtmdInputChunk.SafeMtmdInputChunkType.Image) != 1 || list[^1].Type == SafeMtmdInputChunk.SafeMtmdInputChunkType.Image)
                 throw new InvalidOperationException($"mtmd made {list.Count} chunks of the prompt, not [text][image][text]");
-            var prefix = list[0].GetTextTokensSpan().ToArray().Select(t => (int)t).ToArray();
-            var suffix = list[2].GetTextTokensSpan().ToArray().Select(t => (int)t).ToArray();
-            if (suffix is [.., 0]) suffix = suffix[..^1];
+            int[] Tokens(IEnumerable<SafeMtmdInputChunk> part) => [.. part.SelectMany(c => c.GetTextTokensSpan().ToArray().Select(t => (int)t))];
+            // This llama.cpp puts a "\n\n" token before Idefics3's global image, as Hugging Face's processor does only
+            // when the picture is also split into tiles; the tiny vocabulary has no such token, so llama.cpp leaves -1
+            // in its place. The text chunks before the image are therefore fed as batches here, without it (the
+            // image chunk is still libmtmd's: its preprocessing, tower and connector).
+            var prefix = Tokens(list.Take(at)).Where(t => t >= 0).ToArray();
+            var between = Tokens(list.Skip(at + 1).Take(list.Count - at - 2));
+            var last = Tokens(list.Skip(list.Count - 1));
+            if (last is [.., 0]) last = last[..^1];
             int past = 0;
-            for (ulong i = 0; i < 2; i++)
+            var batch = new LLamaBatch();
+            foreach (var id in prefix) batch.Add((LLamaToken)id, past++, (LLamaSeqId)0, false);
+            if (context.Decode(batch) != DecodeResult.Ok) throw new InvalidOperationException("llama.cpp decode failed");
+            for (int i = at; i < list.Count - 1; i++)
             {
-                status = mtmd.NativeHandle.EvaluateChunk(chunks.GetChunkPtr(i), context.NativeHandle, ref past, 0, 512, false);
-                if (status != 0) throw new InvalidOperationException($"mtmd evaluate failed ({status})");
+                status = mtmd.NativeHandle.EvaluateChunk(chunks.GetChunkPtr((ulong)i), context.NativeHandle, ref past, 0, 512, false);
+                if (status != 0) throw new InvalidOperationException($"mtmd evaluate failed ({status}) on chunk {i} of {list.Count}");
             }
-            return Continue(context, prefix, suffix, past, steps);
+            var result = Continue(context, prefix, last, past, steps);
+            return result with { SuffixIds = [.. between, .. last] };
         }
     }
 

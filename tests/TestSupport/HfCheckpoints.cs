@@ -20,6 +20,9 @@ public static class HfCheckpoints
         // llava-1.5-*-hf's layout: a Llama text model with SentencePiece's tokenizer.model (byte fallback) and the
         // "USER: <image>\n... ASSISTANT:" template.
         ["llava-1.5"] = ["--family", "llava-1.5", "--seed", "5"],
+        // SmolVLM's (Idefics3): SigLIP with its post-layernorm, the pixel-shuffle connector (8 x 8 patches to 4 x 4
+        // tokens), a tied Llama text model, SmolLM2's tokenizer and the image markers around the visual tokens.
+        ["smolvlm"] = ["--family", "smolvlm", "--seed", "7"],
     };
 
     private static readonly string Root = Path.Combine(Path.GetTempPath(), $"hf-checkpoints-{Environment.ProcessId}");

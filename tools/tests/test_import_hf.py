@@ -564,3 +564,73 @@ def test_sentencepiece_added_token_over_an_ordinary_piece(tmp_path):
     hf = make(tmp_path, "--family", "llava-1.5")
     edit_json(hf / "tokenizer.json", lambda t: t["added_tokens"].append({"id": 300, "content": "<x>", "special": True}))
     assert_refused(tmp_path, hf, "has the id 300 of the piece")
+
+
+# ---------------------------------------------------------------- SmolVLM (Idefics3)
+
+def test_smolvlm_imports_with_its_connector_markers_and_tokenizer(tmp_path):
+    hf = make(tmp_path, "--family", "smolvlm")
+    out = tmp_path / "set"
+    code, stdout, err = run_import(hf, out)
+    assert code == 0, err
+    assert "16 visual tokens at full" in stdout
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["tokenizer"]["pre_tokenizer"] == "smollm"
+    assert m["vision"]["grid"] == 8 and m["default"]["tokens"] == 16  # 8 x 8 patches, shuffled by 2 into 4 x 4 tokens
+    assert m["prompt"]["layout"]["image"] == {"open": ["<fake_token_around_image>", "<global-img>"], "close": ["<fake_token_around_image>"]}
+    assert m["prompt"]["layout"]["before_image"] == [{"text": "<|im_start|>User:"}]
+    assert m["prompt"]["layout"]["after_image"] == [{"question": True}, {"text": "<end_of_utterance>\nAssistant:"}]
+    assert m["prompt"]["stop"] == ["<end_of_utterance>"]
+    assert m["source"]["architecture"] == "Idefics3ForConditionalGeneration" and m["source"]["scale_factor"] == 2
+    assert {c["kind"]: sorted(map(int, c["graphs"])) for c in m["decoders"][0]["compressors"]} == {"full": [16], "pool": [1, 4], "query": [1, 4]}
+
+
+def test_smolvlm_scale_factor_that_does_not_divide_the_grid(tmp_path):
+    hf = make(tmp_path, "--family", "smolvlm")
+    edit_json(hf / "config.json", lambda c: c.update(scale_factor=3))
+    assert_refused(tmp_path, hf, "scale_factor 3 does not divide the 8 x 8 patch grid")
+
+
+def test_smolvlm_scale_factor_that_the_connector_weights_contradict(tmp_path):
+    hf = make(tmp_path, "--family", "smolvlm")
+    edit_json(hf / "config.json", lambda c: c.update(scale_factor=4))
+    edit_json(hf / "processor_config.json", lambda c: c.update(image_seq_len=4))
+    assert_refused(tmp_path, hf, "scale_factor 4 (the connector takes 4x4 patches")
+
+
+def test_smolvlm_image_seq_len_that_is_not_the_connectors(tmp_path):
+    hf = make(tmp_path, "--family", "smolvlm")
+    edit_json(hf / "processor_config.json", lambda c: c.update(image_seq_len=64))
+    assert_refused(tmp_path, hf, "image_seq_len 64 is not the connector's 16 tokens")
+
+
+def test_smolvlm_without_its_image_marker_tokens(tmp_path):
+    hf = make(tmp_path, "--family", "smolvlm")
+    edit_json(hf / "tokenizer.json", lambda t: t.update(added_tokens=[a for a in t["added_tokens"] if a["content"] != "<global-img>"]))
+    assert_refused(tmp_path, hf, "the tokenizer has no <global-img> token")
+
+
+def test_smolvlm_image_splitting_asked_for(tmp_path):
+    hf = make(tmp_path, "--family", "smolvlm")
+    out = tmp_path / "set"
+    p = subprocess.run([sys.executable, str(TOOLS / "import_hf.py"), str(hf), "--out", str(out), "--image-splitting"],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "--image-splitting" in p.stderr
+    assert not out.exists()
+
+
+def test_smollm_split_is_one_regex_as_the_engine_writes_it():
+    """The engine's single regex (Inference/TextTokenizer.cs SmolLmPattern) against the two-step split it stands for,
+    on fixed texts and 2,000 random ones from an alphabet of digits, spaces, letters, punctuation and apostrophes."""
+    import random
+    import regex
+    import bpe_tokenizer
+    engine = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+|\s+(?=\p{N})|\s+(?!\S)|\s+"
+    cs = (TOOLS.parent / "Inference" / "TextTokenizer.cs").read_text()
+    assert '@"' + engine + '"' in cs, "the test's copy of the engine's pattern is out of date"
+    texts = ["a  5", " 5", "x=5", "a !5", "12 345", "it's 2025's", "\t 7\n\n8 ", "café 42 €3", "  ", "9"]
+    rng = random.Random(5)
+    alphabet = "a b1 2'sé!,\n\t  ٣"
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 16))) for _ in range(2000)]
+    for t in texts:
+        assert regex.findall(engine, t) == bpe_tokenizer.split_words(t, "smollm"), repr(t)
