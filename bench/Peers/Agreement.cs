@@ -66,9 +66,8 @@ internal static class PromptSet
     /// <summary>How many of the tokenizer's first ids prompts draw from: its vocabulary, at most 4,096.</summary>
     public static int Ids(string set)
     {
-        var m = Manifest.Read(set);
-        using var vocab = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(set, m.Tokenizer.Vocab)));
-        return Math.Min(vocab.RootElement.EnumerateObject().Count(), 4096);
+        var tokenizer = TextTokenizer.Load(set, Manifest.Read(set).Tokenizer);
+        return Math.Min(tokenizer.Count - tokenizer.Special.Count, 4096);
     }
 
     /// <summary>The engine's decoder (embed graph, then one prefill from an empty cache per prompt).</summary>
