@@ -35,12 +35,14 @@ internal static class PullCommand
         var quant = new Option<string?>("--quant") { Description = "block-quantized MatMul weights: q8 or q4" };
         quant.AcceptOnlyFromAmong("q8", "q4");
         var cache = new Option<string?>("--cache") { Description = "download cache (default: $XDG_CACHE_HOME/quecc-assistant/hub, else ~/.cache/quecc-assistant/hub)" };
-        var command = new Command("pull", "Download a LLaVA-family checkpoint from the Hugging Face hub (HF_ENDPOINT, HF_TOKEN) and import it; an interrupted download resumes.")
+        var splitting = ModelsCommand.ImageSplittingOption();
+        var command = new Command("pull", "Download a LLaVA-family or SmolVLM checkpoint from the Hugging Face hub (HF_ENDPOINT, HF_TOKEN) and import it; an interrupted download resumes.")
         {
-            reference, outOption, name, dtype, quant, cache,
+            reference, outOption, name, dtype, quant, cache, splitting,
         };
         command.SetAction(async (parse, cancellation) =>
         {
+            ModelsCommand.RefuseImageSplitting(parse.GetValue(splitting));
             var (repo, revision) = HubClient.ParseReference(parse.GetValue(reference)!);
             var repoName = repo[(repo.IndexOf('/') + 1)..];
             var target = parse.GetValue(outOption) ?? Path.Combine("models", repoName);
@@ -50,7 +52,7 @@ internal static class PullCommand
             using var hub = HubClient.FromEnvironment();
             var folder = await Fetch(hub, repo, revision, CacheRoot(parse.GetValue(cache)), stdout, stderr, cancellation);
             return await ModelsCommand.Import(folder, target, parse.GetValue(name) ?? repoName, parse.GetValue(dtype)!, parse.GetValue(quant),
-                stdout, stderr, cancellation);
+                imageSplitting: false, stdout, stderr, cancellation);
         });
         return command;
     }

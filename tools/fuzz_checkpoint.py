@@ -2,6 +2,7 @@
 
   /usr/bin/python3 tools/fuzz_checkpoint.py --engine tests/Ui.Tests/bin/Debug/net10.0/assistant --cases 60 --seed 31
   /usr/bin/python3 tools/fuzz_checkpoint.py --engine .build/assistant/assistant --report /tmp/fuzz.json --keep /tmp/cases
+  /usr/bin/python3 tools/fuzz_checkpoint.py --engine ... --family llava-1.5 --cases 36   # and tokenizer.model
 
 Each case is a copy of a valid tiny checkpoint (tools/make_hf_checkpoint.py) with one mutation, drawn from a seeded
 generator in five families taken in turn: config values (config.json, preprocessor_config.json,
@@ -70,7 +71,8 @@ def _set_header(path: Path, raw: bytes, n: int, text: bytes) -> None:
 
 
 def mutate_config(case: Path, rng: random.Random) -> str:
-    name = rng.choice(["config.json"] * 4 + ["preprocessor_config.json", "generation_config.json"])
+    name = rng.choice(["config.json"] * 4 + [n for n in ("preprocessor_config.json", "generation_config.json", "processor_config.json")
+                                             if (case / n).exists()])
     doc = _read(case / name)
     targets = [(doc, k) for k in doc] + [(doc[s], k) for s in ("text_config", "vision_config") if isinstance(doc.get(s), dict) for k in doc[s]]
     section, key = rng.choice(targets)
@@ -179,8 +181,51 @@ def mutate_tokenizer(case: Path, rng: random.Random) -> str:
     return what
 
 
+def mutate_tokenizer_model(case: Path, rng: random.Random) -> str:
+    """tokenizer.model, a SentencePiece protobuf: its bytes, its length, or one of its fields."""
+    from sentencepiece import sentencepiece_model_pb2 as pb
+    path = case / "tokenizer.model"
+    raw = path.read_bytes()
+    kind = rng.choice(["bytes", "truncate", "type", "piece", "score", "kind", "normalizer", "empty"])
+    if kind == "bytes":
+        data = bytearray(raw)
+        spots = [rng.randrange(len(raw)) for _ in range(rng.randint(1, 8))]
+        for at in spots:
+            data[at] = rng.randrange(256)
+        path.write_bytes(bytes(data))
+        return f"tokenizer.model: bytes at {spots} changed"
+    if kind == "truncate":
+        at = rng.randrange(len(raw))
+        path.write_bytes(raw[:at])
+        return f"tokenizer.model: cut at byte {at} of {len(raw)}"
+    proto = pb.ModelProto()
+    proto.ParseFromString(raw)
+    i = rng.randrange(len(proto.pieces))
+    if kind == "type":
+        proto.trainer_spec.model_type = rng.choice([1, 3, 4, 99])
+        what = f"model_type {proto.trainer_spec.model_type}"
+    elif kind == "piece":
+        proto.pieces[i].piece = rng.choice(["", "x" * 5000, "\x1b[2J", proto.pieces[(i + 1) % len(proto.pieces)].piece, "<0x41>"])
+        what = f"piece {i} -> {proto.pieces[i].piece[:20]!r}"
+    elif kind == "score":
+        proto.pieces[i].score = rng.choice([float("nan"), float("inf"), -1e38, 1e38])
+        what = f"piece {i} score {proto.pieces[i].score}"
+    elif kind == "kind":
+        proto.pieces[i].type = rng.choice([2, 3, 4, 5, 6])
+        what = f"piece {i} type {proto.pieces[i].type}"
+    elif kind == "normalizer":
+        proto.normalizer_spec.add_dummy_prefix = rng.random() < 0.5
+        proto.normalizer_spec.remove_extra_whitespaces = rng.random() < 0.5
+        what = f"normaliser dummy prefix {proto.normalizer_spec.add_dummy_prefix}, remove spaces {proto.normalizer_spec.remove_extra_whitespaces}"
+    else:
+        del proto.pieces[:]
+        what = "no pieces"
+    path.write_bytes(proto.SerializeToString())
+    return f"tokenizer.model: {what}"
+
+
 def mutate_template(case: Path, rng: random.Random) -> str:
-    path = case / "tokenizer_config.json"
+    path = case / "chat_template.json" if (case / "chat_template.json").exists() else case / "tokenizer_config.json"
     doc = _read(path)
     template = doc["chat_template"]
     kind = rng.choice(["insert", "insert", "insert", "cut", "value"])
@@ -201,14 +246,20 @@ def mutate_template(case: Path, rng: random.Random) -> str:
 
 
 MUTATORS = {"config": mutate_config, "header": mutate_header, "index": mutate_index, "tokenizer": mutate_tokenizer,
-            "template": mutate_template}
+            "template": mutate_template, "tokenizer_model": mutate_tokenizer_model}
+
+
+def families_of(base: Path) -> tuple:
+    """The mutation families a base offers: tokenizer.model's too where it has one (a Llama 2 tokenizer)."""
+    return FAMILIES + (("tokenizer_model",) if (base / "tokenizer.model").exists() else ())
 
 
 def make_cases(base: Path, root: Path, seed: int, count: int) -> list:
     """`count` mutated copies of `base` under `root`, the families in turn; the same seed gives the same cases."""
     cases = []
+    families = families_of(base)
     for i in range(count):
-        family = FAMILIES[i % len(FAMILIES)]
+        family = families[i % len(families)]
         rng = random.Random(f"{seed}:{i}")
         folder = root / f"case-{i:03d}"
         shutil.copytree(base, folder)
@@ -270,14 +321,14 @@ def judge(case: dict, engine: str) -> dict:
     return result
 
 
-def run(engine: str, seed: int, count: int, workers: int, keep: Path | None) -> dict:
+def run(engine: str, seed: int, count: int, workers: int, keep: Path | None, family: str = "llava") -> dict:
     import make_hf_checkpoint
     root = Path(tempfile.mkdtemp(prefix="assistant-fuzz-")) if keep is None else keep
     root.mkdir(parents=True, exist_ok=True)
     try:
         base = root / "base"
         if not base.exists():
-            assert make_hf_checkpoint.main(["--out", str(base)]) == 0
+            assert make_hf_checkpoint.main(["--out", str(base), "--family", family]) == 0
         cases = make_cases(base, root, seed, count)
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(lambda c: judge(c, engine), cases))
@@ -289,7 +340,8 @@ def run(engine: str, seed: int, count: int, workers: int, keep: Path | None) -> 
               "accepted": sum(r["outcome"] == "accepted" for r in results),
               "violations": sum(bool(r["problems"]) for r in results),
               "max_seconds": max((r["seconds"] for r in results), default=0), "max_peak_mb": max((r["peak_mb"] for r in results), default=0),
-              "by_family": {f: {o: sum(r["family"] == f and r["outcome"] == o for r in results) for o in ("refused", "accepted")} for f in FAMILIES}}
+              "by_family": {f: {o: sum(r["family"] == f and r["outcome"] == o for r in results) for o in ("refused", "accepted")}
+                            for f in sorted({r["family"] for r in results})}}
     return {"seed": seed, "counts": counts, "results": results}
 
 
@@ -300,12 +352,14 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=31, help="the generator's seed (default: 31)")
     ap.add_argument("--workers", type=int, default=2, help="imports at once (default: 2)")
     ap.add_argument("--report", type=Path, help="write every case and the counts here as JSON")
+    ap.add_argument("--family", choices=["llava", "llava-1.5", "smolvlm"], default="llava",
+                    help="the valid checkpoint mutated (tools/make_hf_checkpoint.py --family; default: llava)")
     ap.add_argument("--keep", type=Path, help="make the cases in this folder and keep them (default: a temporary folder, removed)")
     args = ap.parse_args(argv)
     if not os.access(args.engine, os.X_OK):
         print(f"error: {args.engine} is not an executable (build the assistant first)", file=sys.stderr)
         return 2
-    report = run(args.engine, args.seed, args.cases, args.workers, args.keep)
+    report = run(args.engine, args.seed, args.cases, args.workers, args.keep, args.family)
     for r in report["results"]:
         flag = "VIOLATION " + "; ".join(r["problems"]) if r["problems"] else r["outcome"]
         line = f"{r['case']:3d} {r['family']:9s} {r['seconds']:5.1f}s {r['peak_mb']:4d}MB {flag}: {r['mutation'][:90]!r} {r['stderr'][:140]!r}"

@@ -37,4 +37,34 @@ public sealed class CheckpointFuzzTests
             File.Delete(report);
         }
     }
+
+    /// <summary>
+    /// The same suite on the other families' layouts: llava-1.5 (a Llama 2 tokenizer, so tokenizer.model is mutated
+    /// too: its bytes, its length, its model type, pieces, scores, piece types and normaliser) and SmolVLM (Idefics3's
+    /// config, processor_config.json and chat_template.json).
+    /// </summary>
+    [Theory]
+    [InlineData("llava-1.5", 36)]
+    [InlineData("smolvlm", 30)]
+    public void TheOtherFamilies_SeededMutations_AreEachRefusedInOneLine_OrAcceptedByTheEngine(string family, int cases)
+    {
+        var report = Path.Combine(Path.GetTempPath(), $"assistant-fuzz-{Guid.NewGuid():N}.json");
+        try
+        {
+            var stdout = Tool.Run("/usr/bin/python3", [Path.Combine(Repo.Root, "tools", "fuzz_checkpoint.py"), "--engine", AssistantProcess.Executable,
+                "--family", family, "--cases", cases.ToString(), "--seed", "29", "--report", report]);
+            using var doc = JsonDocument.Parse(File.ReadAllText(report));
+            var counts = doc.RootElement.GetProperty("counts");
+            Assert.True(counts.GetProperty("violations").GetInt32() == 0, stdout);
+            Assert.Equal(cases, counts.GetProperty("refused").GetInt32() + counts.GetProperty("accepted").GetInt32());
+            Assert.True(counts.GetProperty("refused_by_the_last_handler").GetInt32() == 0, stdout);
+            Assert.True(counts.GetProperty("refused").GetInt32() >= cases / 2, stdout);
+            if (family == "llava-1.5")
+                Assert.True(counts.GetProperty("by_family").GetProperty("tokenizer_model").GetProperty("refused").GetInt32() >= 3, stdout);
+        }
+        finally
+        {
+            File.Delete(report);
+        }
+    }
 }

@@ -50,6 +50,22 @@ public sealed class ImportedSetCliTests
         Assert.False(Directory.Exists(outDir));
     }
 
+    [Theory]
+    [InlineData("import")]
+    [InlineData("pull")]
+    public async Task ModelsImportAndPull_RefuseSmolVlmImageSplitting_InOneLine(string command)
+    {
+        var made = HfCheckpoints.Get("smolvlm");
+        var outDir = Path.Combine(Path.GetTempPath(), $"assistant-set-{Guid.NewGuid():N}");
+        var (code, stdout, stderr) = await CliRun.Run("models", command, command == "import" ? made.Checkpoint : "HuggingFaceTB/SmolVLM-256M-Instruct",
+            "--out", outDir, "--image-splitting");
+        Assert.Equal(2, code);
+        var line = Assert.Single(stderr.Trim().Split('\n'));
+        Assert.StartsWith("error: --image-splitting", line);
+        Assert.Equal("", stdout);
+        Assert.False(Directory.Exists(outDir));
+    }
+
     [Fact]
     public async Task ModelsImport_ThenCheck_DescribesTheImportedSet()
     {
