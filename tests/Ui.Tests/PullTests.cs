@@ -85,6 +85,27 @@ public sealed class PullTests : IDisposable
     }
 
     [Fact]
+    public async Task Pull_OnATerminal_DrawsOneProgressBar_ThatSaysBytesRateAndTimeLeft()
+    {
+        // A real terminal (util-linux's `script` makes one): the bar is redrawn in place with \r, never a line per update.
+        var target = Path.Combine(_root, "set");
+        var env = string.Join(" ", Environment().Select(kv => $"{kv.Key}={kv.Value}"));
+        var psi = new System.Diagnostics.ProcessStartInfo("/usr/bin/script") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in (string[])["-qfec", $"env {env} {AssistantProcess.Executable} models pull {Repo} --out {target}", "/dev/null"])
+            psi.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEndAsync();
+        Assert.True(p.WaitForExit(180_000), "the pull did not end");
+        var screen = await output;
+        Assert.True(p.ExitCode == 0, screen);
+        Assert.Matches(@"\rmodel-0000[12]-of-00002\.safetensors +\[#+ *\] +[0-9.]+/[0-9.]+ MB +[0-9.]+ MB/s \d\d:\d\d left", screen);
+        Assert.DoesNotContain("fetched model-00001", screen);  // the bar says it; no line per file on a terminal
+        Assert.Contains("checked by the engine", screen);
+        Assert.DoesNotContain(Token, screen);
+        Assert.True(File.Exists(Path.Combine(target, "manifest.json")));
+    }
+
+    [Fact]
     public async Task Pull_ResumesWhatAnEarlierRunLeft()
     {
         // An interrupted run leaves NAME.part in the commit's cache folder: the next run asks for the rest only.
