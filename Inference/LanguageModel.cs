@@ -3,7 +3,8 @@ using Microsoft.ML.OnnxRuntime;
 namespace Assistant.Inference;
 
 /// <summary>
-/// A decoder and its embedding graph (one language model of a set), with the compressors trained for it.
+/// A decoder and its token embeddings (the embedding graph, or its table mapped from the set's file), with the
+/// compressors trained for it.
 /// Holds only what every user shares: the sessions (ONNX Runtime lets several threads run one session), the
 /// spec and the compressors. Everything a run writes (logits, step buffers, bindings) belongs to a
 /// <see cref="DecoderState"/> from <see cref="Lease"/>, so two users of one model cannot disturb each other.
@@ -13,13 +14,15 @@ public sealed class LanguageModel : IDisposable
     private readonly Dictionary<(string Kind, int Tokens), Compressor> _compressors;
     private long _runTicks;
 
-    internal LanguageModel(DecoderSpec spec, InferenceSession decoder, InferenceSession embed, OrtMemoryInfo kvMemory,
+    internal LanguageModel(DecoderSpec spec, InferenceSession decoder, InferenceSession? embed, EmbeddingTable? table, OrtMemoryInfo kvMemory,
         Dictionary<(string, int), Compressor> compressors, bool copiesInputs)
     {
+        if ((embed is null) == (table is null)) throw new ArgumentException("a language model embeds through its graph or its table, one of the two");
         CopiesInputs = copiesInputs;
         Spec = spec;
         DecoderSession = decoder;
         EmbedSession = embed;
+        EmbedTable = table;
         KvMemory = kvMemory;
         _compressors = compressors;
     }
@@ -28,7 +31,11 @@ public sealed class LanguageModel : IDisposable
     public DecoderSpec Spec { get; }
 
     internal InferenceSession DecoderSession { get; }
-    internal InferenceSession EmbedSession { get; }
+    /// <summary>The embedding graph's session; null when <see cref="EmbedTable"/> is read instead.</summary>
+    internal InferenceSession? EmbedSession { get; }
+
+    /// <summary>The mapped embedding table; null when the embedding graph runs.</summary>
+    internal EmbeddingTable? EmbedTable { get; }
 
     /// <summary>Whether the sessions' provider copies host inputs when they are bound (see <see cref="Binding"/>).</summary>
     internal bool CopiesInputs { get; }
@@ -66,6 +73,7 @@ public sealed class LanguageModel : IDisposable
     {
         foreach (var c in _compressors.Values) c.Dispose();
         DecoderSession.Dispose();
-        EmbedSession.Dispose();
+        EmbedSession?.Dispose();
+        EmbedTable?.Dispose();
     }
 }

@@ -99,6 +99,8 @@ public sealed record CompressorSpec(
 /// <param name="RmsEps">RMSNorm epsilon.</param>
 /// <param name="Params">Parameter count.</param>
 /// <param name="Compressors">The compressors trained for it.</param>
+/// <param name="EmbedTable">The embedding graph's table as raw rows the engine maps instead of loading the graph
+/// (imported sets); absent: the embedding graph runs.</param>
 public sealed record DecoderSpec(
     string Name,
     GraphSpec Decoder,
@@ -113,7 +115,15 @@ public sealed record DecoderSpec(
     double RopeTheta,
     double RmsEps,
     long Params,
-    IReadOnlyList<CompressorSpec> Compressors);
+    IReadOnlyList<CompressorSpec> Compressors,
+    EmbedTableSpec? EmbedTable = null);
+
+/// <summary>
+/// A decoder's token embeddings as a file of raw little-endian rows (the embedding graph's own external data):
+/// <paramref name="Rows"/> x <paramref name="Dim"/> values of <paramref name="Dtype"/> (<c>f32</c> or <c>f16</c>) from
+/// byte <paramref name="Offset"/> of <paramref name="File"/>.
+/// </summary>
+public sealed record EmbedTableSpec(string File, long Offset, int Rows, int Dim, string Dtype);
 
 /// <summary>The tokenizer's files and special tokens: a byte-level BPE (Qwen2's) or a SentencePiece BPE (Llama 2's).</summary>
 /// <param name="PreTokenizer">Which tokenizer it is: <c>qwen2</c> (byte-level BPE with Qwen2's split), <c>smollm</c>

@@ -137,9 +137,20 @@ public sealed class ModelSet : IDisposable
             {
                 if (tokenizer.Count > ds.VocabSize)
                     throw new InferenceException($"dimension mismatch: tokenizer has {tokenizer.Count} ids but decoder {ds.Name} vocab_size is {ds.VocabSize}");
-                var embed = Open(ds.Embed);
-                GraphContract.Check(embed, ds.Embed, [DecoderContract.InputIds], [DecoderContract.InputsEmbeds]);
-                GraphContract.Dim(ds.Embed, DecoderContract.InputsEmbeds, 2, ds.Dim, $"decoder {ds.Name} dim");
+                // The mapped table where the set has one (its graph, the same table, is then not loaded); else the graph.
+                InferenceSession? embed = null;
+                EmbeddingTable? table = null;
+                if (ds.EmbedTable is { } ts)
+                {
+                    table = EmbeddingTable.Open(directory, ts, ds);
+                    owned.Add(table);
+                }
+                else
+                {
+                    embed = Open(ds.Embed);
+                    GraphContract.Check(embed, ds.Embed, [DecoderContract.InputIds], [DecoderContract.InputsEmbeds]);
+                    GraphContract.Dim(ds.Embed, DecoderContract.InputsEmbeds, 2, ds.Dim, $"decoder {ds.Name} dim");
+                }
                 var decoder = Open(ds.Decoder);
                 // The manifest's layer count against the graph's own: every cache below is sized from it.
                 int graphLayers = DecoderContract.GraphLayers(decoder.InputMetadata.Keys);
@@ -177,7 +188,8 @@ public sealed class ModelSet : IDisposable
                         compressors[(cs.Kind, v)] = Adopt(new Compressor(session, cs, g, v, ds.Dim, factory.CopiesInputsAtBind), session);
                     }
                 }
-                decoders.Add(Adopt(new LanguageModel(ds, decoder, embed, kvMemory, compressors, factory.CopiesInputsAtBind), [decoder, embed, .. compressors.Values]));
+                decoders.Add(Adopt(new LanguageModel(ds, decoder, embed, table, kvMemory, compressors, factory.CopiesInputsAtBind),
+                    [decoder, .. (embed is null ? Array.Empty<IDisposable>() : [embed]), .. (table is null ? Array.Empty<IDisposable>() : [table]), .. compressors.Values]));
             }
 
             var d = manifest.Default;

@@ -100,6 +100,33 @@ def f16_storage(path: Path, smallest: int = 1024) -> None:
         onnx.save(model, str(path))
 
 
+TABLE_FILE = "embed_tokens.bin"
+
+
+def externalize_table(path: Path, name: str, rows: int, dim: int) -> dict:
+    """Rewrites the embedding graph at `path` with its table as external data in `name` beside it: raw little-endian
+    rows, which the engine maps instead of loading the graph (manifest `embed_table`; Inference/EmbeddingTable.cs),
+    so the table is on disk once and resident only where rows are read. Returns where the table's rows are."""
+    from onnx import external_data_helper
+    model = onnx.load(str(path))
+    tables = [t for t in model.graph.initializer if list(t.dims) == [rows, dim]]
+    if len(tables) != 1 or tables[0].data_type not in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16):
+        fail(f"the exported embedding graph does not hold one {rows} x {dim} float table (an exporter change?)")
+    external_data_helper.convert_model_to_external_data(model, all_tensors_to_one_file=True, location=name, size_threshold=1024)
+    old = path.with_name(path.name + ".data")
+    if old.exists():
+        old.unlink()
+    onnx.save(model, str(path))
+    onnx.checker.check_model(str(path))
+    saved = onnx.load(str(path), load_external_data=False)
+    table = next(t for t in saved.graph.initializer if t.name == tables[0].name)
+    where = {e.key: e.value for e in table.external_data}
+    dtype = "f32" if table.data_type == onnx.TensorProto.FLOAT else "f16"
+    if where.get("location") != name or int(where.get("length", -1)) != rows * dim * (4 if dtype == "f32" else 2):
+        fail(f"the embedding table was written to {where.get('location')} with {where.get('length')} bytes, not as expected")
+    return {"file": name, "offset": int(where.get("offset", 0)), "rows": rows, "dim": dim, "dtype": dtype}
+
+
 def golden_image(size: int) -> np.ndarray:
     """size x size RGB (the tower's own input size: no resize, so every runtime sees the same pixels)."""
     from PIL import Image, ImageDraw
@@ -190,6 +217,7 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
                          folder / "decoder.onnx", decoder_io(text_cfg))
     espec = export_graph(Embed(decoder), (torch.tensor([[1, 2, 3]]),), folder / "embed.onnx",
                          {"inputs": io(input_ids=("batch", "sequence")), "outputs": io(inputs_embeds=("batch", "sequence", D))})
+    embed_table = externalize_table(folder / "embed.onnx", TABLE_FILE, text_cfg.vocab_size, D)
     f, q = torch.randn(1, patches, Dv), torch.randn(1, D)
     feat_in = io(features=("batch", patches, Dv))
     compressors = []
@@ -262,7 +290,7 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
                       "dim": D, "layers": text_cfg.layers, "heads": text_cfg.heads, "kv_heads": text_cfg.kv_heads,
                       "head_dim": text_cfg.head_dim, "intermediate": text_cfg.intermediate, "vocab_size": text_cfg.vocab_size,
                       "rope_theta": text_cfg.rope_theta, "rms_eps": text_cfg.rms_eps,
-                      "params": n_params(decoder),
+                      "params": n_params(decoder), "embed_table": {**embed_table, "file": f"{dname}/{embed_table['file']}"},
                       "compressors": compressors}],
         "tokenizer": tok.manifest(),
         "prompt": {"stop": stops, **prompt_layout(prompt, markers), "query_embedding": "question_embedding_mean"},

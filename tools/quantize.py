@@ -120,6 +120,9 @@ def matmul_nbits(path: Path, bits: int, large_graph: int) -> dict:
             dropped.add(w.name)
         quantized += k * n
         matrices += 1
+    if not matrices:  # nothing to quantize (an embedding graph): the file is left as it is, external data and all
+        floats = sum(int(np.prod(i.dims)) for i in g.initializer if i.data_type == onnx.TensorProto.FLOAT)
+        return {"matrices": 0, "quantized_params": 0, "float_params": floats}
     kept = [i for i in g.initializer if i.name not in dropped] + added
     del g.initializer[:]
     g.initializer.extend(kept)
@@ -144,7 +147,6 @@ def quantize_set(set_dir: Path, out: Path, bits: int) -> dict:
     golden outputs stay the float set's: a quantized copy answers near them, not exactly). The copy appears whole
     or not at all."""
     import json
-    import os
     import shutil
     import scratch as scratch_folders
     import set_files

@@ -245,4 +245,74 @@ public sealed class ImportedSetTests
         Assert.Equal(1, pipeline.Counters.PrefixPrefills);
         Assert.Equal(2, pipeline.Counters.QueryPrefills);
     }
+
+    /// <summary>
+    /// An imported set's token embeddings come from its mapped table (text/embed_tokens.bin, the embedding graph's own
+    /// external data), not from the graph: the rows equal what ONNX Runtime's run of the graph gives, for every id of
+    /// the vocabulary's padding too.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void TheMappedEmbeddingTable_GivesTheEmbeddingGraphsRows(string variant)
+    {
+        var (made, set, _) = Open(variant);
+        using var _s = set;
+        var spec = set.Decoder("text").Spec;
+        Assert.NotNull(spec.EmbedTable);
+        int d = spec.Dim, v = spec.VocabSize;
+        int[] ids = [.. Enumerable.Range(0, v)];
+        var ours = new float[v * d];
+        using (var lease = set.Lease()) lease.Decoder(set.Decoder("text")).Embed(ids, ours);
+        using var graph = new Microsoft.ML.OnnxRuntime.InferenceSession(Path.Combine(made.Set, "text", "embed.onnx"));
+        using var input = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(ids.Select(i => (long)i).ToArray(), [1, v]);
+        using var outputs = graph.Run(new Microsoft.ML.OnnxRuntime.RunOptions(), ["input_ids"], [input], ["inputs_embeds"]);
+        Assert.Equal(outputs[0].GetTensorDataAsSpan<float>().ToArray(), ours);
+    }
+
+    [Theory]
+    [InlineData("size", "holds")]
+    [InlineData("rows", "not vocab_size")]
+    [InlineData("offset", "holds")]
+    [InlineData("dtype", "is not one this build reads")]
+    [InlineData("outside", "must be a relative path inside the model folder")]
+    public void ABrokenEmbeddingTable_IsRefusedInOneLine(string damage, string expected)
+    {
+        var made = HfCheckpoints.Get("smolvlm");
+        var copy = Path.Combine(Path.GetTempPath(), $"assistant-table-{Guid.NewGuid():N}");
+        try
+        {
+            CopyFolder(made.Set, copy);
+            var path = Path.Combine(copy, "manifest.json");
+            var manifest = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!;
+            var table = manifest["decoders"]![0]!["embed_table"]!;
+            switch (damage)
+            {
+                case "size":
+                    var bin = Path.Combine(copy, "text", "embed_tokens.bin");
+                    File.WriteAllBytes(bin, File.ReadAllBytes(bin)[..^4]);
+                    break;
+                case "rows": table["rows"] = table["rows"]!.GetValue<int>() + 1; break;
+                case "offset": table["offset"] = 8; break;
+                case "dtype": table["dtype"] = "q4"; break;
+                case "outside": table["file"] = "../embed_tokens.bin"; break;
+            }
+            File.WriteAllText(path, manifest.ToJsonString());
+            var e = Assert.Throws<InferenceException>(() => ModelSet.Load(copy, Cpu).Dispose());
+            Assert.Contains(expected, e.Message);
+            Assert.DoesNotContain('\n', e.Message);
+        }
+        finally
+        {
+            Directory.Delete(copy, recursive: true);
+        }
+    }
+
+    private static void CopyFolder(string from, string to)
+    {
+        foreach (var dir in Directory.GetDirectories(from, "*", SearchOption.AllDirectories))
+            Directory.CreateDirectory(dir.Replace(from, to));
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
+            File.Copy(file, file.Replace(from, to));
+    }
 }

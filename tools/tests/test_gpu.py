@@ -112,7 +112,7 @@ def test_a_missing_piece_is_one_line_naming_it(packed, tmp_path):
     store = tmp_path / "store"
     assert run(GPU / "pieces.py", "receive", out, "--store", store).returncode == 0
     line = one_error_line(run(GPU / "pieces.py", "assemble", "--store", store, "--into", tmp_path / "x"))
-    assert f"missing 2" in line and not (tmp_path / "x").exists()
+    assert "missing 2" in line and not (tmp_path / "x").exists()
 
 
 def test_a_corrupt_piece_is_refused_in_one_line(packed, tmp_path):

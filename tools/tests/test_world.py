@@ -2,7 +2,6 @@
 import collections
 import json
 
-import numpy as np
 
 import world
 import world_fixture
