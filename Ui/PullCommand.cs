@@ -50,7 +50,18 @@ internal static class PullCommand
                 throw new EngineException($"{target} exists: choose another --out (a set is never written over another)");
             await ModelsCommand.Importer(cancellation);  // before gigabytes are fetched for an importer that cannot run
             using var hub = HubClient.FromEnvironment();
-            var folder = await Fetch(hub, repo, revision, CacheRoot(parse.GetValue(cache)), stdout, stderr, cancellation);
+            string folder;
+            try
+            {
+                folder = await Fetch(hub, repo, revision, CacheRoot(parse.GetValue(cache)), stdout, stderr, cancellation);
+            }
+            // The network failing past the client's own retries, a stalled answer, a cache folder that cannot be written:
+            // one line, and what is already in the cache stays for the next run.
+            catch (Exception e) when (e is HttpRequestException or TimeoutException or IOException or UnauthorizedAccessException)
+            {
+                throw new EngineException($"the pull of {repo}@{revision} from {hub.Endpoint.GetLeftPart(UriPartial.Path).TrimEnd('/')} stopped: " +
+                                          $"{TerminalText.Printable(e.Message.Split('\n')[0])}; what was fetched is kept, and the same command resumes");
+            }
             return await ModelsCommand.Import(folder, target, parse.GetValue(name) ?? repoName, parse.GetValue(dtype)!, parse.GetValue(quant),
                 imageSplitting: false, stdout, stderr, cancellation);
         });

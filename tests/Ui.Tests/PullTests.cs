@@ -157,6 +157,19 @@ public sealed class PullTests : IDisposable
     }
 
     [Fact]
+    public async Task Pull_IntoACacheThatCannotBeWritten_IsOneLine()
+    {
+        // A cache path through a regular file: no folder can be made there.
+        var target = Path.Combine(_root, "set");
+        var (code, _, stderr) = await AssistantProcess.RunAsync(["models", "pull", Repo, "--out", target, "--cache", "/etc/hostname/cache"],
+            Environment(), timeoutSeconds: 120);
+        Assert.Equal(2, code);
+        var line = Assert.Single(stderr.Trim().Split('\n'));
+        Assert.StartsWith($"error: the pull of {Repo}@main from {_hub.Endpoint} stopped: ", line);
+        Assert.False(Directory.Exists(target));
+    }
+
+    [Fact]
     public async Task Pull_WithoutAHub_NamesTheEndpointItCouldNotReach()
     {
         var closed = $"http://127.0.0.1:{HubServerPort.Closed()}";
