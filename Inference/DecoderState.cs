@@ -21,6 +21,7 @@ public sealed class DecoderState : IDisposable
     private readonly long[] _onePosition = new long[1];
     private readonly OrtValue _onePositionValue;
     private readonly OrtValue _stepLogitsValue, _stepHiddenValue;
+    private readonly bool _lastLogitsOnly;
 
     internal DecoderState(LanguageModel model)
     {
@@ -31,6 +32,7 @@ public sealed class DecoderState : IDisposable
         _pastNames = DecoderContract.PastNames(spec.Layers);
         _presentNames = DecoderContract.PresentNames(spec.Layers);
         _embedder = new TokenEmbedder(model);
+        _lastLogitsOnly = spec.Decoder.Outputs.TryGetValue(DecoderContract.Logits, out var logits) && logits.Shape.Count == 3 && logits.Fixed(1) == 1;
         // Pinned for the state's life: decode steps bind them as the graph's outputs, so ONNX Runtime writes
         // the logits and hidden state straight into them.
         LastLogits = GC.AllocateArray<float>(spec.VocabSize, pinned: true);
@@ -121,7 +123,7 @@ public sealed class DecoderState : IDisposable
         RunDecoder(_binding);
         var outputs = _binding.GetOutputValues();
         using (var logits = outputs[0])
-            logits.GetTensorDataAsSpan<float>().Slice((length - 1) * Spec.VocabSize, Spec.VocabSize).CopyTo(LastLogits);
+            logits.GetTensorDataAsSpan<float>().Slice((LogitsRows(length) - 1) * Spec.VocabSize, Spec.VocabSize).CopyTo(LastLogits);
         using (var hidden = outputs[1])
             hidden.GetTensorDataAsSpan<float>().Slice((length - 1) * d, d).CopyTo(LastHidden);
         var present = new OrtValue[_presentNames.Length];
@@ -129,6 +131,12 @@ public sealed class DecoderState : IDisposable
         Count(length);
         return new KvCache(present, total);
     }
+
+    /// <summary>
+    /// Rows of logits a run of <paramref name="length"/> positions gives: one when the graph computes the last
+    /// position's only (its spec says logits (batch, 1, vocab): imported sets), else one per position.
+    /// </summary>
+    private int LogitsRows(int length) => _lastLogitsOnly ? 1 : length;
 
     private Binding NewBinding() => new(_decoder, _model.CopiesInputs);
 
@@ -202,7 +210,7 @@ public sealed class DecoderState : IDisposable
         third.CopyTo(_prefillEmbeds.AsSpan(first.Length + second.Length));
         PrefillFloatsWritten += floats;
         RunDecoder(_prefillBinding!);
-        _prefillLogits.AsSpan((length - 1) * Spec.VocabSize, Spec.VocabSize).CopyTo(LastLogits);
+        _prefillLogits.AsSpan((LogitsRows(length) - 1) * Spec.VocabSize, Spec.VocabSize).CopyTo(LastLogits);
         _prefillHidden.AsSpan((length - 1) * d, d).CopyTo(LastHidden);
         Count(length);
         return new DecodeSequence(this, null, total, total + maxNewTokens, ++_sequenceTicket);
@@ -223,7 +231,7 @@ public sealed class DecoderState : IDisposable
         if (_prefillEmbeds.Length < length * d)
         {
             _prefillEmbeds = GC.AllocateArray<float>(length * d, pinned: true);
-            _prefillLogits = GC.AllocateArray<float>(length * Spec.VocabSize, pinned: true);
+            _prefillLogits = GC.AllocateArray<float>(LogitsRows(length) * Spec.VocabSize, pinned: true);
             _prefillHidden = GC.AllocateArray<float>(length * d, pinned: true);
             _prefillPositions = GC.AllocateArray<long>(length, pinned: true);
         }
@@ -239,7 +247,7 @@ public sealed class DecoderState : IDisposable
         binding.BindInput(DecoderContract.AttentionMask, _stepBuffers.Mask(past.Length + length));
         binding.BindInput(DecoderContract.PositionIds, Over(_prefillPositions, [1, length]));
         for (int i = 0; i < _pastNames.Length; i++) binding.BindInput(_pastNames[i], past.Values[i]);
-        binding.BindOutput(DecoderContract.Logits, Over(_prefillLogits, [1, length, Spec.VocabSize]));
+        binding.BindOutput(DecoderContract.Logits, Over(_prefillLogits, [1, LogitsRows(length), Spec.VocabSize]));
         binding.BindOutput(DecoderContract.LastHiddenState, Over(_prefillHidden, [1, length, d]));
         for (int i = 0; i < _presentNames.Length; i++) binding.BindOutput(_presentNames[i], _stepBuffers.View(i, past.Length + length));
         _prefillBinding = binding;

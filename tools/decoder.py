@@ -4,7 +4,7 @@ Its exported graph follows the input/output names common ONNX LLM exporters use,
 Qwen decoder plugs into the same engine:
   inputs  inputs_embeds (B, T, D) float, attention_mask (B, Tp+T) int64, position_ids (B, T) int64,
           past_key_values.{i}.key|value (B, KV, Tp, Dh)
-  outputs logits (B, T, vocab), last_hidden_state (B, T, D) (after the final norm),
+  outputs logits (B, T, vocab), or (B, 1, vocab) with last_logits, last_hidden_state (B, T, D) (after the final norm),
           present.{i}.key|value (B, KV, Tp+T, Dh)
 With `fused_attention` (import_hf.py --attention fused) each layer's attention is one ONNX Runtime
 GroupQueryAttention node; the interface is the same, and attention_mask must be all ones (the engine's always is).
@@ -31,6 +31,9 @@ class DecoderConfig:
     # Export attention as ONNX Runtime's fused com.microsoft GroupQueryAttention (one kernel a layer instead of the
     # dozen operators around the two products); then attention_mask must be all ones (it gives the lengths only).
     fused_attention: bool = False
+    # Logits of the last position only (B, 1, vocab): a prefill's answer needs no other row, and the output
+    # projection over every row is the costliest product of a long prefill (a 151,936-wide vocabulary).
+    last_logits: bool = False
 
     @property
     def head_dim(self) -> int:
@@ -183,7 +186,7 @@ class Decoder(nn.Module):
             x, k, v = layer(x, cos, sin, lengths, past[2 * i], past[2 * i + 1])
             presents += [k, v]
         hidden = self.norm(x)  # (B, T, D)
-        return (self.lm_head(hidden), hidden, *presents)
+        return (self.lm_head(hidden[:, -1:] if self.cfg.last_logits else hidden), hidden, *presents)
 
     def empty_past(self, batch: int = 1):
         c = self.cfg

@@ -51,7 +51,7 @@ def decoder_io(c: DecoderConfig) -> dict:
                for i in range(c.layers) for kv in ("key", "value")}
     return {"inputs": io(inputs_embeds=("batch", "sequence", c.dim), attention_mask=("batch", "total_sequence"),
                          position_ids=("batch", "sequence"), **past),
-            "outputs": io(logits=("batch", "sequence", c.vocab_size), last_hidden_state=("batch", "sequence", c.dim),
+            "outputs": io(logits=("batch", 1 if c.last_logits else "sequence", c.vocab_size), last_hidden_state=("batch", "sequence", c.dim),
                           **present)}
 
 

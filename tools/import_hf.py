@@ -167,6 +167,7 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
     c = parse_config(hf)
     tower_cfg, text_cfg = c["tower"], c["text"]
     text_cfg.fused_attention = attention == "fused"
+    text_cfg.last_logits = True  # the engine reads a prefill's last row only (its graph spec says so: logits (batch, 1, vocab))
     tok = read_tokenizer(hf)
     by_id = {i: t for t, i in tok.added.items()}
     if not isinstance(c["image_token"], int) or isinstance(c["image_token"], bool) or c["image_token"] not in by_id:
