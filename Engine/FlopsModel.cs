@@ -57,7 +57,8 @@ public static class FlopsModel
         double projections = 2 * t * d * qd + 2 * 2 * t * d * kvd + 2 * t * qd * d;
         double attention = 2 * 2 * t * ctx * qd;  // scores and weighted values: the context-length term
         double mlp = 3 * 2 * t * d * s.Intermediate;
-        return s.Layers * (projections + attention + mlp) + 2 * t * d * s.VocabSize;
+        double logitRows = s.LastLogitsOnly ? 1 : t;  // an imported decoder projects the last position only
+        return s.Layers * (projections + attention + mlp) + 2 * logitRows * d * s.VocabSize;
     }
 
     /// <summary>Positions of the visual prefill: the V visual tokens between the vision_start and vision_end markers.</summary>

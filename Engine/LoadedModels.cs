@@ -58,7 +58,8 @@ public sealed class LoadedModels : IDisposable
                 c.Tokens.Select(t => FlopsModel.Compressor(v, c.Kind, c.QueryAware, t, d.Dim)).ToList(),
                 c.Tokens.Select(t => FlopsModel.DecoderRun(d, FlopsModel.VisualPositions(m.Prompt, t, 16), 16)).ToList())).ToList())).ToList();
         return new ModelSetDescription(m.Name, Set.Directory, Provider, m.Description, vision, Set.Tokenizer.Count, m.Tokenizer.PreTokenizer,
-            m.Tokenizer.Model is { } model ? [model] : [m.Tokenizer.Vocab ?? "", m.Tokenizer.Merges ?? ""], m.Tokenizer.SpecialTokens.Count, decoders, ModelChoice.Of(m.Default));
+            m.Tokenizer.Model is { } model ? [model] : [m.Tokenizer.Vocab ?? "", m.Tokenizer.Merges ?? ""], m.Tokenizer.SpecialTokens.Count, decoders, ModelChoice.Of(m.Default),
+            Set.ResidentAtLoad);
     }
 
     /// <summary>
@@ -91,4 +92,5 @@ public sealed record DecoderDescription(string Name, long Params, int Dim, int L
 
 /// <summary>What <c>models check</c> prints of a valid set.</summary>
 public sealed record ModelSetDescription(string Name, string Directory, string Provider, string? Description, VisionDescription Vision,
-    int TokenizerIds, string TokenizerKind, IReadOnlyList<string> TokenizerFiles, int SpecialTokens, IReadOnlyList<DecoderDescription> Decoders, ModelChoice Default);
+    int TokenizerIds, string TokenizerKind, IReadOnlyList<string> TokenizerFiles, int SpecialTokens, IReadOnlyList<DecoderDescription> Decoders, ModelChoice Default,
+    IReadOnlyDictionary<string, long> ResidentAtLoad);

@@ -32,7 +32,7 @@ public sealed class DecoderState : IDisposable
         _pastNames = DecoderContract.PastNames(spec.Layers);
         _presentNames = DecoderContract.PresentNames(spec.Layers);
         _embedder = new TokenEmbedder(model);
-        _lastLogitsOnly = spec.Decoder.Outputs.TryGetValue(DecoderContract.Logits, out var logits) && logits.Shape.Count == 3 && logits.Fixed(1) == 1;
+        _lastLogitsOnly = spec.LastLogitsOnly;
         // Pinned for the state's life: decode steps bind them as the graph's outputs, so ONNX Runtime writes
         // the logits and hidden state straight into them.
         LastLogits = GC.AllocateArray<float>(spec.VocabSize, pinned: true);

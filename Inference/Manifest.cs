@@ -116,7 +116,12 @@ public sealed record DecoderSpec(
     double RmsEps,
     long Params,
     IReadOnlyList<CompressorSpec> Compressors,
-    EmbedTableSpec? EmbedTable = null);
+    EmbedTableSpec? EmbedTable = null)
+{
+    /// <summary>Whether the decoder graph computes logits for the last position only: its spec says logits (batch, 1, vocab).</summary>
+    public bool LastLogitsOnly =>
+        Decoder.Outputs.TryGetValue(DecoderContract.Logits, out var logits) && logits.Shape.Count == 3 && logits.Fixed(1) == 1;
+}
 
 /// <summary>
 /// A decoder's token embeddings as a file of raw little-endian rows (the embedding graph's own external data):

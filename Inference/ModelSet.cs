@@ -11,9 +11,10 @@ public sealed class ModelSet : IDisposable
     private readonly SessionFactory _factory;
 
     private ModelSet(string directory, Manifest manifest, SessionFactory factory, VisionEncoder vision,
-        TextTokenizer tokenizer, PromptLayout layout, IReadOnlyList<LanguageModel> decoders)
+        TextTokenizer tokenizer, PromptLayout layout, IReadOnlyList<LanguageModel> decoders, IReadOnlyDictionary<string, long> residentAtLoad)
     {
         _factory = factory;
+        ResidentAtLoad = residentAtLoad;
         Layout = layout;
         Directory = directory;
         Manifest = manifest;
@@ -22,6 +23,14 @@ public sealed class ModelSet : IDisposable
         Tokenizer = tokenizer;
         Decoders = decoders;
     }
+
+    /// <summary>
+    /// How much the process's resident set grew while each component was loaded, in bytes, by name ("vision",
+    /// "text decoder", "text embedding", "text compressors"): what its weights cost before any run (a run's working
+    /// memory comes on top; a mapped embedding table costs the rows read later). Measured with
+    /// <see cref="Environment.WorkingSet"/>, so another thread's allocations during the load land in it too.
+    /// </summary>
+    public IReadOnlyDictionary<string, long> ResidentAtLoad { get; }
 
     /// <summary>The set's folder (absolute).</summary>
     public string Directory { get; }
@@ -88,6 +97,14 @@ public sealed class ModelSet : IDisposable
         // first and only then takes its parts over (Adopt), so a wrapper that fails to construct leaves its
         // parts here to be disposed.
         var owned = new List<IDisposable>();
+        var resident = new Dictionary<string, long>();
+        T Measured<T>(string component, Func<T> load)
+        {
+            long before = Environment.WorkingSet;
+            var made = load();
+            resident[component] = resident.GetValueOrDefault(component) + Math.Max(0, Environment.WorkingSet - before);
+            return made;
+        }
         try
         {
             InferenceSession Open(GraphSpec g)
@@ -108,7 +125,7 @@ public sealed class ModelSet : IDisposable
                 throw new InferenceException($"manifest.json vision crop '{manifest.Vision.Crop}' is not one this build does (center, or none)");
             var vs = manifest.Vision;
             var visionGraph = vs.Graph;
-            var visionSession = Open(visionGraph);
+            var visionSession = Measured("vision", () => Open(visionGraph));
             // An imported set (multi_dim 0) has no multi-layer features: its graphs neither make nor read them.
             bool multi = vs.MultiDim > 0;
             GraphContract.Check(visionSession, visionGraph, ["pixel_values"], multi ? ["features", "features_multi"] : ["features"]);
@@ -142,16 +159,16 @@ public sealed class ModelSet : IDisposable
                 EmbeddingTable? table = null;
                 if (ds.EmbedTable is { } ts)
                 {
-                    table = EmbeddingTable.Open(directory, ts, ds);
+                    table = Measured($"{ds.Name} embedding", () => EmbeddingTable.Open(directory, ts, ds));
                     owned.Add(table);
                 }
                 else
                 {
-                    embed = Open(ds.Embed);
+                    embed = Measured($"{ds.Name} embedding", () => Open(ds.Embed));
                     GraphContract.Check(embed, ds.Embed, [DecoderContract.InputIds], [DecoderContract.InputsEmbeds]);
                     GraphContract.Dim(ds.Embed, DecoderContract.InputsEmbeds, 2, ds.Dim, $"decoder {ds.Name} dim");
                 }
-                var decoder = Open(ds.Decoder);
+                var decoder = Measured($"{ds.Name} decoder", () => Open(ds.Decoder));
                 // The manifest's layer count against the graph's own: every cache below is sized from it.
                 int graphLayers = DecoderContract.GraphLayers(decoder.InputMetadata.Keys);
                 if (graphLayers != ds.Layers)
@@ -176,7 +193,7 @@ public sealed class ModelSet : IDisposable
                     {
                         if (!int.TryParse(key, out var v) || v <= 0)
                             throw new InferenceException($"compressor {cs.Kind} of {ds.Name}: '{key}' is not a visual-token count");
-                        var session = Open(g);
+                        var session = Measured($"{ds.Name} compressors", () => Open(g));
                         string[] inputs = [.. (multi ? new[] { "features", "features_multi" } : ["features"]), .. (cs.QueryAware ? new[] { "query_embedding" } : [])];
                         GraphContract.Check(session, g, inputs, ["visual_tokens"]);
                         GraphContract.Dim(g, "features", 1, vs.Patches, "vision patches");
@@ -198,7 +215,7 @@ public sealed class ModelSet : IDisposable
             defaultDecoder.Compressor(d.Compressor, d.Tokens);
 
             var vision = Adopt(new VisionEncoder(visionSession, vs, factory.CopiesInputsAtBind), visionSession);
-            return new ModelSet(Path.GetFullPath(directory), manifest, factory, vision, tokenizer, layout, decoders);
+            return new ModelSet(Path.GetFullPath(directory), manifest, factory, vision, tokenizer, layout, decoders, resident);
         }
         catch
         {

@@ -39,6 +39,7 @@ internal static class ModelsCommand
                         compressors = d.Compressors.Select(c => new { c.Kind, c.QueryAware, @params = c.Params, tokens = c.Tokens }),
                     }),
                     @default = m.Default,
+                    resident_mb_at_load = m.ResidentAtLoad.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value / 1048576.0, 1)),
                     golden = goldenLine,
                 }, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
                 return 0;
@@ -55,6 +56,8 @@ internal static class ModelsCommand
                                      string.Join(", ", c.Tokens.Select((t, i) => $"V={t}: {Mflops(c.Flops[i])} + prefill {Mflops(c.PrefillFlops[i])}")));
             }
             stdout.WriteLine($"  default  {m.Default.Decoder} + {m.Default.Compressor} at V={m.Default.Tokens}");
+            stdout.WriteLine("  resident at load: " + string.Join(", ", m.ResidentAtLoad.Select(kv => $"{kv.Key} {kv.Value / 1048576.0:N1} MB")) +
+                             " (the weights before any run; a mapped embedding table grows as rows are read)");
             if (goldenLine is not null) stdout.WriteLine($"  {goldenLine}");
             stdout.WriteLine("  (FLOPs: matrix work per run, 2 per multiply-accumulate; prefill after a 16-token query)");
             return 0;

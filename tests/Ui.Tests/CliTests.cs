@@ -142,6 +142,12 @@ public sealed class CliTests
         Assert.True((bool)j["ok"]!);
         Assert.Equal(new[] { 1, 4, 16, 64 }, j["decoders"]![0]!["compressors"]![0]!["tokens"]!.AsArray().Select(x => (int)x!));
         Assert.True((long)j["vision"]!["params"]! > 0);
+        // What each component's weights cost the process at load: one entry per component, none negative.
+        var resident = j["resident_mb_at_load"]!.AsObject();
+        var decoders = j["decoders"]!.AsArray().Select(d => (string)d!["name"]!).ToList();
+        Assert.Equal(new[] { "vision" }.Concat(decoders.SelectMany(d => new[] { $"{d} embedding", $"{d} decoder", $"{d} compressors" })).Order(),
+            resident.Select(kv => kv.Key).Order());
+        Assert.All(resident, kv => Assert.True((double)kv.Value! >= 0, kv.Key));
     }
 
     [Fact]
