@@ -745,6 +745,18 @@ class BoundedTemplates:
 
     @staticmethod
     def environment(sandboxed):
+        from jinja2 import nodes
+        from jinja2.ext import Extension
+
+        class GenerationBlocks(Extension):
+            """transformers' {% generation %} ... {% endgeneration %}, which marks the assistant's text for training
+            masks (llava-1.5-*-hf's template has it): rendered as its body, as transformers renders it."""
+            tags = {"generation"}
+
+            def parse(self, parser):
+                lineno = next(parser.stream).lineno
+                return nodes.Scope(parser.parse_statements(("name:endgeneration",), drop_needle=True), lineno=lineno)
+
         class Bounded(sandboxed):
             intercepted_binops = frozenset(["*", "**"])
 
@@ -756,7 +768,7 @@ class BoundedTemplates:
                 if operator == "**" and isinstance(right, (int, float)) and abs(right) > 64:
                     raise OverflowError(f"raises to the power {right}")
                 return super().call_binop(context, operator, left, right)
-        return Bounded(trim_blocks=True, lstrip_blocks=True)
+        return Bounded(trim_blocks=True, lstrip_blocks=True, extensions=[GenerationBlocks])
 
     @staticmethod
     def render(env, template: str, jinja2, **variables) -> str:

@@ -34,11 +34,16 @@ CHAT_TEMPLATE = (
 ADDED = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"]
 
 # llava-1.5-*-hf's chat template (chat_template.json), whose rendering of one turn is
-# "USER: <image>\n<question> ASSISTANT:"; the tokenizer adds <s> in front (add_bos_token).
+# "USER: <image>\n<question> ASSISTANT:"; the tokenizer adds <s> in front (add_bos_token). Its comments and
+# transformers' {% generation %} block (the assistant's text, for training masks) are the published template's.
 LLAVA15_TEMPLATE = (
     "{% for message in messages %}{% if message['role'] != 'system' %}{{ message['role'].upper() + ': '}}{% endif %}"
-    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\n' }}{% endfor %}"
+    "{# Render all images first #}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\\n' }}{% endfor %}"
+    "{# Render all text next #}{% if message['role'] != 'assistant' %}"
     "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] + ' '}}{% endfor %}"
+    "{% else %}{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}"
+    "{% generation %}{{ content['text'] + ' '}}{% endgeneration %}{% endfor %}{% endif %}"
     "{% endfor %}{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}")
 
 # name: (vision config, text config, feature layer, select strategy)
