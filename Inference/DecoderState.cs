@@ -21,7 +21,6 @@ public sealed class DecoderState : IDisposable
     private readonly long[] _onePosition = new long[1];
     private readonly OrtValue _onePositionValue;
     private readonly OrtValue _stepLogitsValue, _stepHiddenValue;
-    private readonly bool _lastLogitsOnly;
 
     internal DecoderState(LanguageModel model)
     {
@@ -32,7 +31,6 @@ public sealed class DecoderState : IDisposable
         _pastNames = DecoderContract.PastNames(spec.Layers);
         _presentNames = DecoderContract.PresentNames(spec.Layers);
         _embedder = new TokenEmbedder(model);
-        _lastLogitsOnly = spec.LastLogitsOnly;
         // Pinned for the state's life: decode steps bind them as the graph's outputs, so ONNX Runtime writes
         // the logits and hidden state straight into them.
         LastLogits = GC.AllocateArray<float>(spec.VocabSize, pinned: true);
@@ -136,7 +134,7 @@ public sealed class DecoderState : IDisposable
     /// Rows of logits a run of <paramref name="length"/> positions gives: one when the graph computes the last
     /// position's only (its spec says logits (batch, 1, vocab): imported sets), else one per position.
     /// </summary>
-    private int LogitsRows(int length) => _lastLogitsOnly ? 1 : length;
+    private int LogitsRows(int length) => Spec.LastLogitsOnly ? 1 : length;
 
     private Binding NewBinding() => new(_decoder, _model.CopiesInputs);
 

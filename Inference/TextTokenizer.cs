@@ -78,9 +78,7 @@ public sealed class TextTokenizer
         // Confined to the set's folder, regular files, under a size cap: a manifest cannot make the loader read
         // /etc/passwd, /dev/zero or a FIFO.
         var vocabPath = SetFile.Resolve(directory, spec.Vocab ?? throw new InferenceException("manifest.json tokenizer has no vocab file"), "tokenizer file");
-        var mergesPath = SetFile.Resolve(directory, spec.Merges ?? throw new InferenceException("manifest.json tokenizer has no merges file"), "tokenizer file");
-        if (new FileInfo(mergesPath).Length > SetFile.MaxTokenizerBytes)
-            throw new InferenceException($"tokenizer file {mergesPath} is larger than the {SetFile.MaxTokenizerBytes >> 20} MB limit");
+        var mergesPath = Capped(SetFile.Resolve(directory, spec.Merges ?? throw new InferenceException("manifest.json tokenizer has no merges file"), "tokenizer file"));
 
         Dictionary<string, int> vocab;
         try
@@ -125,9 +123,7 @@ public sealed class TextTokenizer
 
     private static TextTokenizer LoadSentencePiece(string directory, TokenizerSpec spec)
     {
-        var modelPath = SetFile.Resolve(directory, spec.Model ?? throw new InferenceException("manifest.json tokenizer has no model file (tokenizer.model)"), "tokenizer file");
-        if (new FileInfo(modelPath).Length > SetFile.MaxTokenizerBytes)
-            throw new InferenceException($"tokenizer file {modelPath} is larger than the {SetFile.MaxTokenizerBytes >> 20} MB limit");
+        var modelPath = Capped(SetFile.Resolve(directory, spec.Model ?? throw new InferenceException("manifest.json tokenizer has no model file (tokenizer.model)"), "tokenizer file"));
         SentencePieceTokenizer pieces;
         try
         {
@@ -158,6 +154,11 @@ public sealed class TextTokenizer
             if ((uint)id < (uint)bytes.Length) bytes[id] = [];
         return new TextTokenizer(null, pieces, Finish(bytes, spec, textId: id => !control.Contains(id)), spec.SpecialTokens);
     }
+
+    /// <summary>A tokenizer file the library reads itself, refused past the size cap before it is opened.</summary>
+    private static string Capped(string path) =>
+        new FileInfo(path).Length <= SetFile.MaxTokenizerBytes ? path
+            : throw new InferenceException($"tokenizer file {path} is larger than the {SetFile.MaxTokenizerBytes >> 20} MB limit");
 
     /// <summary>
     /// Ids are checked before the id table is allocated from them: a negative one, or one far beyond the tokens
