@@ -49,14 +49,22 @@ public sealed class DecodeSequenceTests(DefaultSet set) : IClassFixture<DefaultS
         using var lm = set.Decoder.Lease();
         using var prefix = Prefill(lm, "Is there a blue circle?");
         const int steps = 40;
-        // The first sequence makes the tensors and bindings for these lengths; the second reuses them.
+        // The first sequence makes the tensors and bindings for these lengths; the later ones reuse them.
         using (var warm = lm.BeginDecode(prefix, steps))
             for (int i = 0; i < steps; i++) warm.Append(7);
-        using var sequence = lm.BeginDecode(prefix, steps);
-        sequence.Append(7);  // the first step binds the caller's prefix (once per sequence)
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 1; i < steps; i++) sequence.Append(7);
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        // An allocation the steps make happens on every try; one the runtime makes once on this thread (a type
+        // loaded, a method promoted to its next tier while the machine is loaded) does not. So the steps pass
+        // when one of three tries allocates nothing, and every try's figure is in the message when none does.
+        var allocated = new List<long>();
+        for (int attempt = 0; attempt < 3 && (allocated.Count == 0 || allocated[^1] != 0); attempt++)
+        {
+            using var sequence = lm.BeginDecode(prefix, steps);
+            sequence.Append(7);  // the first step binds the caller's prefix (once per sequence)
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 1; i < steps; i++) sequence.Append(7);
+            allocated.Add(GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        Assert.True(allocated[^1] == 0, $"bytes allocated by {steps - 1} steps, per try: {string.Join(", ", allocated)}");
     }
 
     [Fact]
