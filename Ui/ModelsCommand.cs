@@ -128,7 +128,7 @@ internal static class ModelsCommand
         var name = new Option<string?>("--name") { Description = "set name recorded in the manifest (default: the checkpoint folder's name)" };
         var dtype = new Option<string>("--dtype") { Description = "weight storage: f32, or f16 (half the disk, computed in float32)", DefaultValueFactory = _ => "f32" };
         dtype.AcceptOnlyFromAmong("f32", "f16");
-        var quant = new Option<string?>("--quant") { Description = "block-quantized MatMul weights: q8 or q4 (32 a block, like llama.cpp's Q8_0/Q4_0; int8 dot products)" };
+        var quant = new Option<string?>("--quant") { Description = "quantized MatMul weights, int8 dot products: q8 (int8, a scale per output column) or q4 (the text graphs in 4-bit blocks of 32 like llama.cpp's Q4_0, the tower in int8)" };
         quant.AcceptOnlyFromAmong("q8", "q4");
         var splitting = ImageSplittingOption();
         var command = new Command("import", "Import a LLaVA-family (CLIP/SigLIP + MLP projector + Qwen2/Llama) or SmolVLM checkpoint as a model set; docs/REAL_MODELS.md.")

@@ -32,7 +32,7 @@ internal static class PullCommand
         var name = new Option<string?>("--name") { Description = "set name recorded in the manifest (default: the repository's NAME)" };
         var dtype = new Option<string>("--dtype") { Description = "weight storage: f32, or f16 (half the disk, computed in float32)", DefaultValueFactory = _ => "f32" };
         dtype.AcceptOnlyFromAmong("f32", "f16");
-        var quant = new Option<string?>("--quant") { Description = "block-quantized MatMul weights: q8 or q4" };
+        var quant = new Option<string?>("--quant") { Description = "quantized MatMul weights: q8 (int8, a scale per output column) or q4 (the text graphs in 4-bit blocks, the tower in int8)" };
         quant.AcceptOnlyFromAmong("q8", "q4");
         var cache = new Option<string?>("--cache") { Description = "download cache (default: $XDG_CACHE_HOME/quecc-assistant/hub, else ~/.cache/quecc-assistant/hub)" };
         var splitting = ModelsCommand.ImageSplittingOption();

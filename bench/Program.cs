@@ -3,8 +3,9 @@
 //   dotnet run -c Release --project bench -- [--models DIR] [--ep cpu] [--reps N] [--json]
 //   dotnet run -c Release --project bench -- --soak-minutes 10 [--session]   (memory and handles over a long run:
 //       the frame pipeline, or with --session the whole live session with its per-frame statistics)
-//   dotnet run -c Release --project bench -- --frame-ttft SET [--image PNG] [--ep cuda] [--reps 10] [--tokens 16] [--json]
-//       (an imported set: changed and unchanged frame to first token and decode tokens/s at full and V = 1, 4, 16)
+//   dotnet run -c Release --project bench -- --frame-ttft SET [--against SET_B] [--configs pool:4,full:576] [--image PNG] [--ep cuda] [--reps 10] [--tokens 16] [--json]
+//       (an imported set: changed and unchanged frame to first token and decode tokens/s at full and V = 1, 4, 16;
+//       --against times a second set in the same run, interleaved, with the ratios of its medians to the first's)
 //   dotnet run -c Release --project bench -- --preprocess [--ep cuda] [--reps 50]
 //       (a frame's preparation: the C# kernels against their ONNX graphs, Inference/FrameKernels.cs)
 //   dotnet run -c Release --project bench -- --profile-decode SET [--past 594] [--steps 10] [--ep cuda]
@@ -245,40 +246,74 @@ static int FrameTtft(Assistant.Bench.BenchArgs cli)
     int reps = cli.Int("--reps", 10), tokens = cli.Int("--tokens", 16);
     if (reps < 1 || tokens < 2) { Console.Error.WriteLine("error: --reps must be at least 1 and --tokens at least 2"); return 2; }
     var clock = Stopwatch.StartNew();
-    using var frames = new Assistant.Bench.FrameLatency(setDir, image, "What is in this picture?", SessionConfig.FromOption(cli.Get("--ep", "cpu")));
-    double loadMs = clock.Elapsed.TotalMilliseconds;
-    if (!frames.IsChatSet) { Console.Error.WriteLine($"error: --frame-ttft takes an imported set (one with the full compressor): {setDir}"); return 2; }
-    var configs = frames.Configs();
-    var samples = configs.ToDictionary(c => c, _ => new List<Assistant.Bench.FrameSample>());
-    for (int rep = 0; rep <= reps; rep++)  // rep 0: warm-up (first runs pay ONNX Runtime's and the provider's lazy set-up)
-        foreach (var c in configs)
+    var sessions = SessionConfig.FromOption(cli.Get("--ep", "cpu"));
+    var dirs = cli.Has("--against") ? new[] { setDir, cli.Get("--against", "") } : [setDir];
+    var sets = new List<Assistant.Bench.FrameLatency>();
+    try
+    {
+        foreach (var dir in dirs) sets.Add(new Assistant.Bench.FrameLatency(dir, image, "What is in this picture?", sessions));
+        double loadMs = clock.Elapsed.TotalMilliseconds;
+        if (sets.FirstOrDefault(f => !f.IsChatSet) is { } plain) { Console.Error.WriteLine($"error: --frame-ttft takes imported sets (ones with the full compressor): {dirs[sets.IndexOf(plain)]}"); return 2; }
+        var configs = sets[0].Configs();
+        if (cli.Has("--configs"))
         {
-            var s = frames.Run(c.Kind, c.V, tokens);
-            if (rep > 0) samples[c].Add(s);
+            var wanted = cli.Get("--configs", "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            configs = [.. configs.Where(c => wanted.Contains($"{c.Kind}:{c.V}"))];
+            if (configs.Count == 0) { Console.Error.WriteLine($"error: --configs names none of this set's: {string.Join(", ", sets[0].Configs().Select(c => $"{c.Kind}:{c.V}"))}"); return 2; }
         }
-    static double Median(IEnumerable<double> xs) { var a = xs.Order().ToArray(); return a.Length % 2 == 1 ? a[a.Length / 2] : (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2; }
-    var rows = configs.Select(c =>
-    {
-        var list = samples[c];
-        return new Dictionary<string, object>
+        var samples = configs.SelectMany(c => Enumerable.Range(0, sets.Count).Select(i => (i, c))).ToDictionary(k => k, _ => new List<Assistant.Bench.FrameSample>());
+        for (int rep = 0; rep <= reps; rep++)  // rep 0: warm-up (first runs pay ONNX Runtime's and the provider's lazy set-up)
+            foreach (var c in configs)
+                for (int i = 0; i < sets.Count; i++)
+                {
+                    var s = sets[i].Run(c.Kind, c.V, tokens);
+                    if (rep > 0) samples[(i, c)].Add(s);
+                }
+        static double Median(IEnumerable<double> xs) { var a = xs.Order().ToArray(); return a.Length % 2 == 1 ? a[a.Length / 2] : (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2; }
+        var rows = samples.Select(kv =>
         {
-            ["compressor"] = c.Kind, ["v"] = c.V, ["ttft_ms"] = Median(list.Select(x => x.TtftMs)), ["static_ttft_ms"] = Median(list.Select(x => x.StaticTtftMs)),
-            ["vision_ms"] = Median(list.Select(x => x.VisionMs)), ["prefill_ms"] = Median(list.Select(x => x.PrefillMs)),
-            ["prefill_positions"] = list[0].PrefillPositions, ["decode_tok_s"] = Median(list.Select(x => x.DecodeTokS)),
+            var list = kv.Value;
+            return new Dictionary<string, object>
+            {
+                ["set"] = dirs[kv.Key.i], ["compressor"] = kv.Key.c.Kind, ["v"] = kv.Key.c.V, ["ttft_ms"] = Median(list.Select(x => x.TtftMs)),
+                ["static_ttft_ms"] = Median(list.Select(x => x.StaticTtftMs)), ["vision_ms"] = Median(list.Select(x => x.VisionMs)),
+                ["prefill_ms"] = Median(list.Select(x => x.PrefillMs)), ["prefill_positions"] = list[0].PrefillPositions,
+                ["decode_tok_s"] = Median(list.Select(x => x.DecodeTokS)),
+            };
+        }).ToList();
+        // With --against: each configuration's first-set median over the second's (above 1: the second is faster).
+        var ratios = sets.Count < 2 ? [] : configs.Select(c =>
+        {
+            var (a, b) = (rows.First(r => (string)r["set"] == dirs[0] && (string)r["compressor"] == c.Kind && (int)r["v"] == c.V),
+                          rows.First(r => (string)r["set"] == dirs[1] && (string)r["compressor"] == c.Kind && (int)r["v"] == c.V));
+            return new Dictionary<string, object>
+            {
+                ["compressor"] = c.Kind, ["v"] = c.V, ["ttft_first_over_second"] = (double)a["ttft_ms"] / (double)b["ttft_ms"],
+                ["vision_first_over_second"] = (double)a["vision_ms"] / (double)b["vision_ms"],
+                ["prefill_first_over_second"] = (double)a["prefill_ms"] / (double)b["prefill_ms"],
+                ["decode_second_over_first"] = (double)b["decode_tok_s"] / (double)a["decode_tok_s"],
+            };
+        }).ToList();
+        var config = new Dictionary<string, object>
+        {
+            ["sets"] = dirs.Select(Path.GetFullPath).ToArray(), ["ep"] = sets[0].Provider.ToString().ToLowerInvariant(), ["reps"] = reps, ["tokens"] = tokens,
+            ["load_ms"] = loadMs, ["machine"] = $"{Environment.ProcessorCount} cores, {Environment.OSVersion}", ["date"] = DateTime.UtcNow.ToString("u"),
         };
-    }).ToList();
-    var config = new Dictionary<string, object>
+        if (cli.Has("--json")) { Console.WriteLine(JsonSerializer.Serialize(new { config, rows, ratios })); return 0; }
+        Console.WriteLine($"config: {string.Join(", ", config.Select(kv => $"{kv.Key}={(kv.Value is string[] a ? string.Join(" ", a) : kv.Value)}"))}");
+        Console.WriteLine($"{"set",-4} {"compressor",-10} {"V",5} {"ttft ms",9} {"static ms",9} {"vision ms",9} {"prefill ms",10} {"positions",9} {"decode tok/s",12}");
+        foreach (var r in rows)
+            Console.WriteLine($"{Array.IndexOf(dirs, (string)r["set"]),-4} {r["compressor"],-10} {r["v"],5} {(double)r["ttft_ms"],9:F2} {(double)r["static_ttft_ms"],9:F2} {(double)r["vision_ms"],9:F2} " +
+                              $"{(double)r["prefill_ms"],10:F2} {r["prefill_positions"],9} {(double)r["decode_tok_s"],12:F1}");
+        foreach (var r in ratios)
+            Console.WriteLine($"{r["compressor"]} V={r["v"]}: set 0 over set 1: ttft {(double)r["ttft_first_over_second"]:F2}x, vision {(double)r["vision_first_over_second"]:F2}x, " +
+                              $"prefill {(double)r["prefill_first_over_second"]:F2}x; decode set 1 over set 0 {(double)r["decode_second_over_first"]:F2}x");
+        return 0;
+    }
+    finally
     {
-        ["set"] = Path.GetFullPath(setDir), ["ep"] = frames.Provider.ToString().ToLowerInvariant(), ["reps"] = reps, ["tokens"] = tokens,
-        ["load_ms"] = loadMs, ["machine"] = $"{Environment.ProcessorCount} cores, {Environment.OSVersion}", ["date"] = DateTime.UtcNow.ToString("u"),
-    };
-    if (cli.Has("--json")) { Console.WriteLine(JsonSerializer.Serialize(new { config, rows })); return 0; }
-    Console.WriteLine($"config: {string.Join(", ", config.Select(kv => $"{kv.Key}={kv.Value}"))}");
-    Console.WriteLine($"{"compressor",-10} {"V",5} {"ttft ms",9} {"static ms",9} {"vision ms",9} {"prefill ms",10} {"positions",9} {"decode tok/s",12}");
-    foreach (var r in rows)
-        Console.WriteLine($"{r["compressor"],-10} {r["v"],5} {(double)r["ttft_ms"],9:F2} {(double)r["static_ttft_ms"],9:F2} {(double)r["vision_ms"],9:F2} " +
-                          $"{(double)r["prefill_ms"],10:F2} {r["prefill_positions"],9} {(double)r["decode_tok_s"],12:F1}");
-    return 0;
+        foreach (var f in sets) f.Dispose();
+    }
 }
 
 

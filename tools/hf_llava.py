@@ -87,10 +87,12 @@ class TowerAttention(nn.Module):
     def forward(self, x):  # (B, T, C)
         B, T, C = x.shape
         H, Dh = self.heads, C // self.heads
-        q = self.q_proj(x).reshape(B, T, H, Dh).transpose(1, 2)
+        # The scale goes on the queries (T x C values) rather than on the scores (H x T x T: 9x as many at CLIP-336),
+        # as CLIP's own code once did; the exported tower spent 5% of its int8 time on that Mul.
+        q = (self.q_proj(x) * Dh ** -0.5).reshape(B, T, H, Dh).transpose(1, 2)
         k = self.k_proj(x).reshape(B, T, H, Dh).transpose(1, 2)
         v = self.v_proj(x).reshape(B, T, H, Dh).transpose(1, 2)
-        att = ((q @ k.transpose(-1, -2)) * Dh ** -0.5).softmax(dim=-1)
+        att = (q @ k.transpose(-1, -2)).softmax(dim=-1)
         return self.out_proj((att @ v).transpose(1, 2).reshape(B, T, C))
 
 

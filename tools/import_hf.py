@@ -51,14 +51,16 @@ def _left(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
-def export_graph(module, args, path: Path, spec: dict) -> dict:
+def export_graph(module, args, path: Path, spec: dict, role: str = "text") -> dict:
     """export.export_graph, with graphs over LARGE_GRAPH bytes keeping their weights in `<file>.data`, and with
-    --dtype f16 the weights stored as float16, and with --quant q8|q4 the MatMul weights in 8- or 4-bit blocks."""
+    --dtype f16 the weights stored as float16, and with --quant q8|q4 the MatMul weights on the kernel that
+    quantize.KERNELS gives the graph's role ("vision": the tower; "text": the rest)."""
     t = time.time()
     export.export_graph(module, args, path, spec, external_above=None if STORAGE["dtype"] == "f16" else LARGE_GRAPH)
     if STORAGE["quant"]:
-        counts = quantize.matmul_nbits(path, quantize.BITS[STORAGE["quant"]], LARGE_GRAPH)
-        STORAGE.setdefault("counts", {})[path.name] = counts
+        counts = quantize.rewrite(path, STORAGE["quant"], role, LARGE_GRAPH)
+        where = path.relative_to(STORAGE["out"]).as_posix() if "out" in STORAGE and path.is_relative_to(STORAGE["out"]) else path.name
+        STORAGE.setdefault("counts", {})[where] = counts
     params = sum(p.numel() for p in module.parameters())
     EXPORTS["done"] += params
     written = sum(f.stat().st_size for f in path.parent.glob(path.name + "*"))
@@ -192,11 +194,12 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
                 for p in module.parameters():
                     p.copy_(p.half().float())
     if quant:
-        # After the f16 rounding, so the blocks are made from the stored values. As for f16, the reference and
-        # every runtime compute with the weights as quantized (round-tripped here, stored in blocks by the export),
-        # so the graphs differ from the golden only by ONNX Runtime's int8 activations (quantize.ACCURACY_LEVEL).
-        for module in (tower, projector, decoder):
-            quantize.round_trip_linears(module, quantize.BITS[quant])
+        # After the f16 rounding, so the codes are made from the stored values. As for f16, the reference and
+        # every runtime compute with the weights as quantized (round-tripped here, stored so by the export), so the
+        # graphs differ from the golden only by ONNX Runtime's int8 activations.
+        quantize.round_trip_for(tower, quant, "vision")
+        for module in (projector, decoder):
+            quantize.round_trip_for(module, quant, "text")
 
     # The patch grid the compressors work on: the tower's, or the connector's after its pixel shuffle (Idefics3).
     patches, grid, Dv, D = tower_cfg.patches, c["out_grid"], tower_cfg.feature_dim, text_cfg.dim
@@ -209,7 +212,8 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
     compressor_graphs = 1 + 2 * len(pool_sides(grid))  # full, then pool and query at each side
     expect_exports(n_params(tower) + n_params(decoder) + decoder.embed_tokens.weight.numel() + compressor_graphs * n_params(projector))
     vspec = export_graph(tower, (torch.randn(1, 3, S, S),), out / "vision.onnx",
-                         {"inputs": io(pixel_values=("batch", 3, S, S)), "outputs": io(features=("batch", patches, Dv))})
+                         {"inputs": io(pixel_values=("batch", 3, S, S)), "outputs": io(features=("batch", patches, Dv))},
+                         role="vision")
     dname = "text"
     folder = out / dname
     folder.mkdir()
@@ -307,11 +311,7 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
                    "params": {"vision": vision_params, "projector": n_params(projector), "text": n_params(decoder)},
                    "preprocessor": pre["recorded"],
                    "query_temperature": QUERY_TEMPERATURE, "weights": quant or dtype,
-                   **({"quantization": {"bits": quantize.BITS[quant], "block": quantize.BLOCK, "symmetric": True,
-                                        "accuracy_level": quantize.ACCURACY_LEVEL,
-                                        "matrices": sum(c["matrices"] for c in STORAGE["counts"].values()),
-                                        "quantized_params": sum(c["quantized_params"] for c in STORAGE["counts"].values())}}
-                      if quant else {})},
+                   **({"quantization": quantize.describe(quant, STORAGE["counts"])} if quant else {})},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return {"seconds": time.time() - t0, "patches": P, "params": manifest["source"]["params"]}
@@ -391,8 +391,9 @@ def main(argv=None) -> int:
     ap.add_argument("--dtype", choices=["f32", "f16"], default="f32",
                     help="weight storage: f32, or f16 (half the disk; weights rounded to float16, computed in float32)")
     ap.add_argument("--quant", choices=["q8", "q4"],
-                    help="block-quantized MatMul weights (32 a block, symmetric, like llama.cpp's Q8_0/Q4_0): "
-                         "about 1/4 (q8) or 1/7 (q4) of the f32 bytes for those weights, int8 dot products")
+                    help="quantized MatMul weights, int8 dot products: q8, every graph's weights in int8 with one "
+                         "scale per output column (about 1/4 of their f32 bytes); q4, the tower so and the text "
+                         "graphs' in 4-bit blocks of 32 like llama.cpp's Q4_0 (about 1/7)")
     ap.add_argument("--attention", choices=["plain", "fused"], default="plain",
                     help="the decoder's attention: plain ONNX operators (every execution provider), or fused as ONNX "
                          "Runtime's GroupQueryAttention contrib op (one node a layer; the same arithmetic and speed "

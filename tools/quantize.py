@@ -1,19 +1,30 @@
-"""Block-quantized weights for CPU users of real sizes: 8- or 4-bit, 32 values per block, one float scale each.
+"""Quantized weights for CPU users of real sizes: `--quant q8` (8 bits) or `--quant q4` (4-bit text graphs).
+
+Two kernels, each where it measured better (docs/PERFORMANCE.md, "The tower on integer kernels"):
+  - int8, for the tower: ONNX Runtime's com.microsoft DynamicQuantizeMatMul. The weight in int8 with one scale per
+    output column (channel_int8), the activations quantized to 8 bits per call over the whole tensor, integer dot
+    products (VNNI where the CPU has it). On a tower's many rows (577 at CLIP-336) it is 2.4x F32, where 8-bit
+    blocks ran no faster than F32 and 4-bit blocks slower.
+  - nbits, for the text graphs: ONNX Runtime's com.microsoft MatMulNBits, blocks of 32 values along K with one float
+    scale each, like llama.cpp's Q8_0/Q4_0, the activations quantized per block of 32 too (ACCURACY_LEVEL). On a
+    decoder the int8 kernel prefilled 1.9x faster and decoded as fast, but its one activation scale per tensor
+    moved a test decoder's first logits twice as far (9.7% of their spread against under 5%), and language
+    models' outlier channels make that worse at scale; blocks keep the decoder where llama.cpp's is.
+KERNELS says which graph gets which.
 
 The importer (`import_hf.py --quant q8|q4`) calls two things here, in this order:
-  1. `round_trip_linears(module, bits)` before export: every Linear weight whose input width is a whole number of
-     blocks is replaced by its quantized-then-dequantized value, so the PyTorch reference (the golden outputs) and
-     llama.cpp's GGUF hold exactly the weights the ONNX graph will;
-  2. `matmul_nbits(path, bits)` after export: every MatMul by a float initializer of shape (K, N), K a multiple of
-     the block, becomes ONNX Runtime's com.microsoft MatMulNBits with the same weight in blocks.
+  1. `round_trip_for(module, quant, role)` before export: every Linear weight the kernel will take is replaced by its
+     quantized-then-dequantized value, so the PyTorch reference (the golden outputs) holds exactly the weights the
+     ONNX graph will;
+  2. `rewrite(path, quant, role, large_graph)` after export: every MatMul by a float initializer becomes the kernel.
 
-The scheme is symmetric, like llama.cpp's Q8_0 and Q4_0: per block along K, a scale d and codes q with
+The block scheme is symmetric, like llama.cpp's Q8_0 and Q4_0: per block along K, a scale d and codes q with
 w = (q - z) * d, z = 2^(bits-1) (MatMulNBits's default zero point, so none is stored). 4-bit: d = m / -8 where m is
 the block's value of largest magnitude (so m itself is exact), q = min(15, floor(w / d + 8.5)), two codes a
 byte, the lower K index in the low nibble. 8-bit: d = max|w| / 127, q = round(w / d) + 128, a tie rounded away
 from zero. The tie rules are ggml's own (roundf for Q8_0, + 8.5 then truncation for Q4_0), computed in float32 as
 ggml does, and this is the one block quantizer: tools/export_gguf.py writes its GGUF blocks from `_codes` too, so
-the engine's MatMulNBits set and llama.cpp's GGUF hold the same codes.
+the engine's text graphs and llama.cpp's GGUF hold the same codes.
 """
 from pathlib import Path
 
@@ -26,6 +37,9 @@ BITS = {"q8": 8, "q4": 4}
 # ONNX Runtime's accuracy level 4: activations are quantized to int8 per block and the dot products are integer,
 # as llama.cpp does for its Q8_0/Q4_0 weights (Q8_0 activations). Without it MatMulNBits dequantizes to float32.
 ACCURACY_LEVEL = 4
+# The kernel each role's graphs get: "vision" is the tower's graph, "text" every other (decoder, compressors).
+KERNELS = {"q8": {"vision": "int8", "text": "nbits"}, "q4": {"vision": "int8", "text": "nbits"}}
+KERNEL_OPS = {"int8": "DynamicQuantizeMatMul", "nbits": "MatMulNBits"}
 
 
 def _codes(w: np.ndarray, bits: int) -> tuple:
@@ -77,6 +91,30 @@ def round_trip_linears(module: torch.nn.Module, bits: int) -> int:
     return count
 
 
+def channel_quantizable(k: int, n: int) -> bool:
+    return k >= BLOCK and n >= 1  # a product narrower than a block stays float, as it does for MatMulNBits
+
+
+@torch.no_grad()
+def round_trip_channel_linears(module: torch.nn.Module) -> int:
+    """As round_trip_linears, for the int8 kernel: each Linear weight (N, K) rounded with one scale per output row."""
+    seen, count = set(), 0
+    for m in module.modules():
+        if isinstance(m, torch.nn.Linear) and id(m.weight) not in seen and channel_quantizable(m.in_features, m.out_features):
+            seen.add(id(m.weight))
+            codes, scales = channel_int8(m.weight.detach().numpy().T)
+            m.weight.copy_(torch.from_numpy((codes.astype(np.float32) * scales[None, :]).T.copy()))
+            count += 1
+    return count
+
+
+def round_trip_for(module: torch.nn.Module, quant: str, role: str) -> int:
+    """Rounds `module`'s Linear weights as `rewrite` will store its graph's (KERNELS[quant][role])."""
+    if KERNELS[quant][role] == "int8":
+        return round_trip_channel_linears(module)
+    return round_trip_linears(module, BITS[quant])
+
+
 def _pack(codes: np.ndarray, bits: int) -> np.ndarray:
     """(N, K) codes -> MatMulNBits's B: uint8 (N, K // BLOCK, BLOCK * bits // 8), low nibble first for 4 bits."""
     n, k = codes.shape
@@ -87,49 +125,59 @@ def _pack(codes: np.ndarray, bits: int) -> np.ndarray:
     return codes.reshape(n, k // BLOCK, BLOCK)
 
 
-def matmul_nbits(path: Path, bits: int, large_graph: int) -> dict:
-    """Rewrites the graph at `path` in place: MatMul(A, W) with W a float32 initializer (K, N), K a multiple of
-    BLOCK, becomes MatMulNBits(A, B, scales). Returns counts of quantized and float parameters."""
-    from onnx import helper, numpy_helper
+def _rewrite_matmuls(path: Path, large_graph: int, rewrite) -> dict:
+    """Rewrites the graph at `path` in place: every MatMul(A, W) with W a float32 initializer (K, N) that
+    `rewrite(node, w, consumers, inits)` takes becomes the nodes it returns. `rewrite` gives None to leave a MatMul as it
+    is, or (nodes, new initializers, names of initializers and nodes it replaces); `consumers` maps a value's name
+    to the nodes that read it. Returns counts of quantized and
+    float parameters; a graph with no MatMul taken is left as it is on disk, external data and all."""
     model = onnx.load(str(path))
     g = model.graph
     inits = {i.name: i for i in g.initializer}
-    uses = {}
+    uses, consumers = {}, {}
     for node in g.node:
         for name in node.input:
             uses[name] = uses.get(name, 0) + 1
-    new_nodes, dropped, quantized, matrices = [], set(), 0, 0
-    added = []
+            consumers.setdefault(name, []).append(node)
+    replaced_nodes, rewritten, added, dropped = set(), {}, [], set()
+    quantized, matrices = 0, 0
     for node in g.node:
         w = inits.get(node.input[1]) if node.op_type == "MatMul" and len(node.input) == 2 else None
-        if (w is None or w.data_type != onnx.TensorProto.FLOAT or len(w.dims) != 2
-                or not quantizable(int(w.dims[0]), int(w.dims[1]))):
-            new_nodes.append(node)
+        if w is None or w.data_type != onnx.TensorProto.FLOAT or len(w.dims) != 2:
             continue
-        k, n = int(w.dims[0]), int(w.dims[1])
-        codes, scales = _codes(numpy_helper.to_array(w).T.copy(), bits)  # (N, K): blocks run along K
-        base = node.name or node.output[0]
-        b = numpy_helper.from_array(_pack(codes, bits), f"{w.name}_q{bits}")
-        s = numpy_helper.from_array(scales.reshape(-1).astype(np.float32), f"{w.name}_q{bits}_scales")
-        added += [b, s]
-        new_nodes.append(helper.make_node("MatMulNBits", [node.input[0], b.name, s.name], list(node.output),
-                                          name=base + f"_q{bits}", domain="com.microsoft", K=k, N=n, bits=bits,
-                                          block_size=BLOCK, accuracy_level=ACCURACY_LEVEL))
+        taken = rewrite(node, w, consumers, inits)
+        if taken is None:
+            continue
+        nodes, new_inits, used_up = taken
+        rewritten[id(node)] = nodes
+        added += new_inits
+        for name in used_up:  # initializers the new nodes no longer read, and nodes they absorb (a bias Add)
+            if name in inits:
+                uses[name] -= 1
+                if uses[name] == 0:
+                    dropped.add(name)
+            else:
+                replaced_nodes.add(name)
         uses[w.name] -= 1
         if uses[w.name] == 0:
             dropped.add(w.name)
-        quantized += k * n
+        quantized += int(w.dims[0]) * int(w.dims[1])
         matrices += 1
     if not matrices:  # nothing to quantize (an embedding graph): the file is left as it is, external data and all
         floats = sum(int(np.prod(i.dims)) for i in g.initializer if i.data_type == onnx.TensorProto.FLOAT)
         return {"matrices": 0, "quantized_params": 0, "float_params": floats}
+    new_nodes = []
+    for node in g.node:
+        if node.name and node.name in replaced_nodes:
+            continue
+        new_nodes.extend(rewritten.get(id(node), [node]))
     kept = [i for i in g.initializer if i.name not in dropped] + added
     del g.initializer[:]
     g.initializer.extend(kept)
     del g.node[:]
     g.node.extend(new_nodes)
-    if matrices and not any(o.domain == "com.microsoft" for o in model.opset_import):
-        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    if not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
     floats = sum(int(np.prod(i.dims)) for i in g.initializer if i.data_type == onnx.TensorProto.FLOAT)
     size = sum(len(i.raw_data) for i in g.initializer)  # ByteSize() itself fails past protobuf's 2 GB
     data = path.with_name(path.name + ".data")
@@ -142,10 +190,129 @@ def matmul_nbits(path: Path, bits: int, large_graph: int) -> dict:
     return {"matrices": matrices, "quantized_params": quantized, "float_params": floats}
 
 
+def matmul_nbits(path: Path, bits: int, large_graph: int) -> dict:
+    """Rewrites the graph at `path` in place: MatMul(A, W) with W a float32 initializer (K, N), K a multiple of
+    BLOCK, becomes MatMulNBits(A, B, scales). Returns counts of quantized and float parameters."""
+    from onnx import helper, numpy_helper
+
+    def to_nbits(node, w, consumers, inits):
+        k, n = int(w.dims[0]), int(w.dims[1])
+        if not quantizable(k, n):
+            return None
+        codes, scales = _codes(numpy_helper.to_array(w).T.copy(), bits)  # (N, K): blocks run along K
+        b = numpy_helper.from_array(_pack(codes, bits), f"{w.name}_q{bits}")
+        s = numpy_helper.from_array(scales.reshape(-1).astype(np.float32), f"{w.name}_q{bits}_scales")
+        return ([helper.make_node("MatMulNBits", [node.input[0], b.name, s.name], list(node.output),
+                                  name=(node.name or node.output[0]) + f"_q{bits}", domain="com.microsoft", K=k, N=n,
+                                  bits=bits, block_size=BLOCK, accuracy_level=ACCURACY_LEVEL)], [b, s], [])
+    return _rewrite_matmuls(path, large_graph, to_nbits)
+
+
+def channel_int8(w: np.ndarray) -> tuple:
+    """w: (K, N) float32 -> (codes int8 (K, N) in [-127, 127], scales float32 (N,)): symmetric, one scale per output
+    column, d = max|w| / 127 over the column, q = round(w / d), a tie away from zero (as _codes does for Q8_0)."""
+    d = (np.abs(w).max(axis=0) / 127.0).astype(np.float32)
+    inv = np.divide(1.0, d, out=np.zeros_like(d), where=d != 0)
+    x = w.astype(np.float32) * inv[None, :]
+    q = np.clip(np.sign(x) * np.floor(np.abs(x) + np.float32(0.5)), -127, 127)
+    return q.astype(np.int8), d
+
+
+def dynamic_int8(path: Path, large_graph: int) -> dict:
+    """Rewrites the graph at `path` in place for many-row products: MatMul(A, W) with W a float32 initializer (K, N)
+    becomes ONNX Runtime's com.microsoft DynamicQuantizeMatMul(A, codes, scales, zero points, bias): W in int8 with
+    one scale per output column (channel_int8), A quantized to 8 bits per call over the whole tensor, integer dot
+    products (VNNI where the CPU has it), and a following Add of a float (N,) initializer folded in as the bias.
+    Products that read the same A (an attention's query, key and value) become one over their weights side by side,
+    then a Split: A is quantized once, and one wide product runs instead of three (the codes and scales are the same,
+    a column's scale being its own). Returns counts of quantized and float parameters."""
+    from onnx import helper, numpy_helper
+
+    def bias_of(node, n, consumers, inits):
+        """The Add that follows `node` with a float (N,) initializer, and that initializer; (None, None) if none."""
+        after = consumers.get(node.output[0], [])
+        add = after[0] if len(after) == 1 and after[0].op_type == "Add" and after[0].name else None
+        if add is None:
+            return None, None
+        other = [x for x in add.input if x != node.output[0]]
+        bias = inits.get(other[0]) if len(other) == 1 else None
+        if bias is None or bias.data_type != onnx.TensorProto.FLOAT or list(bias.dims) != [n]:
+            return None, None
+        return add, bias
+
+    def weight_of(node, inits):
+        w = inits.get(node.input[1]) if node.op_type == "MatMul" and len(node.input) == 2 else None
+        ok = w is not None and w.data_type == onnx.TensorProto.FLOAT and len(w.dims) == 2
+        return w if ok and channel_quantizable(int(w.dims[0]), int(w.dims[1])) else None
+
+    def siblings(node, consumers, inits):
+        """The products reading node's A that merge with it: all bias-folded or all not, each read once."""
+        group = [c for c in consumers.get(node.input[0], []) if weight_of(c, inits) is not None]
+        if len(group) < 2 or len({int(weight_of(c, inits).dims[0]) for c in group}) != 1:
+            return [node]
+        biased = [bias_of(c, int(weight_of(c, inits).dims[1]), consumers, inits)[0] is not None for c in group]
+        if len(set(biased)) != 1 or len({weight_of(c, inits).name for c in group}) != len(group):
+            return [node]
+        return group
+
+    def to_dynamic(node, w, consumers, inits):
+        if weight_of(node, inits) is None:
+            return None
+        group = siblings(node, consumers, inits)
+        if group[0] is not node:
+            return [], [], []  # merged into the group's first product, which comes before it in the graph
+        parts = [channel_int8(numpy_helper.to_array(weight_of(c, inits))) for c in group]
+        widths = [int(weight_of(c, inits).dims[1]) for c in group]
+        base = (node.name or node.output[0]) + ("_i8" if len(group) == 1 else "_merged_i8")
+        b = numpy_helper.from_array(np.concatenate([p[0] for p in parts], axis=1), f"{w.name}_i8")
+        scale = numpy_helper.from_array(np.concatenate([p[1] for p in parts]), f"{w.name}_i8_scales")
+        z = numpy_helper.from_array(np.zeros(sum(widths), np.int8), f"{w.name}_i8_zero")
+        inputs, added, used, outputs = [node.input[0], b.name, scale.name, z.name], [b, scale, z], [], []
+        for c, n in zip(group, widths):
+            add, bias = bias_of(c, n, consumers, inits)
+            outputs += list(add.output) if add is not None else list(c.output)
+            used += [add.name, bias.name] if add is not None else []
+        if used:
+            biases = [numpy_helper.to_array(bias_of(c, n, consumers, inits)[1]) for c, n in zip(group, widths)]
+            bias = numpy_helper.from_array(np.concatenate(biases).astype(np.float32), f"{w.name}_i8_bias")
+            inputs.append(bias.name)
+            added.append(bias)
+        if len(group) == 1:
+            return [helper.make_node("DynamicQuantizeMatMul", inputs, outputs, name=base, domain="com.microsoft")], added, used
+        wide = base + "_output"
+        sizes = numpy_helper.from_array(np.array(widths, np.int64), base + "_sizes")
+        return ([helper.make_node("DynamicQuantizeMatMul", inputs, [wide], name=base, domain="com.microsoft"),
+                 helper.make_node("Split", [wide, sizes.name], outputs, name=base + "_split", axis=-1)],
+                added + [sizes], used)
+    return _rewrite_matmuls(path, large_graph, to_dynamic)
+
+
+def rewrite(path: Path, quant: str, role: str, large_graph: int) -> dict:
+    """The graph at `path` with its MatMuls on the kernel KERNELS[quant][role] (in place); counts as the kernels give
+    them, and which kernel."""
+    kernel = KERNELS[quant][role]
+    counts = dynamic_int8(path, large_graph) if kernel == "int8" else matmul_nbits(path, BITS[quant], large_graph)
+    return {**counts, "kernel": KERNEL_OPS[kernel] if counts["matrices"] else None}
+
+
+def describe(quant: str, counts: dict) -> dict:
+    """The manifest's record of a quantization: `counts` maps each graph (its path in the set) to what rewrite gave."""
+    kernels = {graph: c["kernel"] for graph, c in sorted(counts.items()) if c["kernel"]}
+    record = {"bits": BITS[quant], "symmetric": True, "kernels": kernels}
+    if "MatMulNBits" in kernels.values():
+        record.update(block=BLOCK, accuracy_level=ACCURACY_LEVEL)
+    if "DynamicQuantizeMatMul" in kernels.values():
+        record["int8"] = "one scale per output column; activations quantized per call"
+    for key in ("matrices", "quantized_params", "float_params"):
+        record[key] = sum(c[key] for c in counts.values())
+    record["graphs"] = len(counts)
+    return record
+
+
 def quantize_set(set_dir: Path, out: Path, bits: int) -> dict:
-    """A copy of the model set at `set_dir` with every graph's MatMuls by block-sized weights in MatMulNBits (the
-    golden outputs stay the float set's: a quantized copy answers near them, not exactly). The copy appears whole
-    or not at all."""
+    """A copy of the model set at `set_dir` with every graph's MatMuls by float weights on the kernel KERNELS gives
+    its role (the golden outputs stay the float set's: a quantized copy answers near them, not exactly). The copy
+    appears whole or not at all."""
     import json
     import shutil
     import scratch as scratch_folders
@@ -157,16 +324,15 @@ def quantize_set(set_dir: Path, out: Path, bits: int) -> dict:
     with scratch_folders.folder_for(out) as scratch:  # unique to this run; removed on any failure or signal
         shutil.rmtree(scratch)
         shutil.copytree(set_dir, scratch, symlinks=False)
-        totals = {"graphs": 0, "matrices": 0, "quantized_params": 0, "float_params": 0}
-        for graph in sorted(scratch.rglob("*.onnx")):
-            counts = matmul_nbits(graph, bits, 1_800_000_000)
-            totals["graphs"] += 1
-            for k, v in counts.items():
-                totals[k] += v
         manifest = json.loads((scratch / "manifest.json").read_text())
+        tower = (scratch / manifest["vision"]["file"]).resolve()
+        counts = {}
+        for graph in sorted(scratch.rglob("*.onnx")):
+            role = "vision" if graph.resolve() == tower else "text"
+            counts[graph.relative_to(scratch).as_posix()] = rewrite(graph, "q8" if bits == 8 else "q4", role, 1_800_000_000)
         manifest.setdefault("source", {})["weights"] = f"q{bits}"
-        manifest["source"]["quantization"] = {"bits": bits, "block": BLOCK, "symmetric": True,
-                                              "accuracy_level": ACCURACY_LEVEL, **totals}
+        totals = describe("q8" if bits == 8 else "q4", counts)
+        manifest["source"]["quantization"] = totals
         (scratch / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         scratch_folders.place(scratch, out)
         return totals
@@ -175,9 +341,11 @@ def quantize_set(set_dir: Path, out: Path, bits: int) -> dict:
 def main(argv=None) -> int:
     import argparse
     import sys
-    p = argparse.ArgumentParser(description="Copy a model set with its MatMul weights block-quantized (8 or 4 bits, "
-                                            "32 a block). Imported checkpoints get this from import_hf.py --quant, "
-                                            "which also rounds the golden outputs' weights.")
+    p = argparse.ArgumentParser(description="Copy a model set with its MatMul weights quantized: the tower in int8 "
+                                            "with one scale per output column (DynamicQuantizeMatMul), the other "
+                                            "graphs in 8- or 4-bit blocks of 32 (MatMulNBits). Imported checkpoints "
+                                            "get this from import_hf.py --quant, which also rounds the golden "
+                                            "outputs' weights.")
     p.add_argument("set", type=Path, help="a model set (a folder with manifest.json)")
     p.add_argument("--out", type=Path, required=True, help="the quantized copy to write (must not exist)")
     p.add_argument("--quant", choices=sorted(BITS), required=True)

@@ -12,6 +12,30 @@ namespace Assistant.Bench;
 /// </summary>
 internal static class DecodeProfile
 {
+    /// <summary>
+    /// An ONNX Runtime profile's kernel time (ms) summed by operator and by provider (with its node count), read from
+    /// the file <see cref="InferenceSession.EndProfiling"/> wrote, which is deleted.
+    /// </summary>
+    public static (Dictionary<string, double> ByOp, Dictionary<string, (double Ms, int Nodes)> ByProvider) KernelTimes(string file)
+    {
+        var byOp = new Dictionary<string, double>();
+        var byProvider = new Dictionary<string, (double Ms, int Nodes)>();
+        using (var doc = JsonDocument.Parse(File.ReadAllText(file)))
+            foreach (var e in doc.RootElement.EnumerateArray())
+            {
+                if (e.GetProperty("cat").GetString() != "Node" || !e.GetProperty("name").GetString()!.EndsWith("_kernel_time")) continue;
+                var args = e.GetProperty("args");
+                var op = args.GetProperty("op_name").GetString()!;
+                double ms = e.GetProperty("dur").GetDouble() / 1000.0;
+                byOp[op] = byOp.GetValueOrDefault(op) + ms;
+                var provider = args.TryGetProperty("provider", out var p) ? p.GetString() ?? "?" : "?";
+                var (sum, nodes) = byProvider.GetValueOrDefault(provider);
+                byProvider[provider] = (sum + ms, nodes + 1);
+            }
+        File.Delete(file);
+        return (byOp, byProvider);
+    }
+
     public static void Print(string set, int past, int steps, TextWriter o, bool cuda = false)
     {
         var m = Assistant.Inference.Manifest.Read(set);
@@ -42,22 +66,7 @@ internal static class DecodeProfile
             if (s > 0) wall.Add(clock.Elapsed.TotalMilliseconds);
         }
         foreach (var v in values) v.Dispose();
-        var file = session.EndProfiling();
-        var byOp = new Dictionary<string, double>();
-        var byProvider = new Dictionary<string, (double Ms, int Nodes)>();
-        using (var doc = JsonDocument.Parse(File.ReadAllText(file)))
-            foreach (var e in doc.RootElement.EnumerateArray())
-            {
-                if (e.GetProperty("cat").GetString() != "Node" || !e.GetProperty("name").GetString()!.EndsWith("_kernel_time")) continue;
-                var args = e.GetProperty("args");
-                var op = args.GetProperty("op_name").GetString()!;
-                double ms = e.GetProperty("dur").GetDouble() / 1000.0;
-                byOp[op] = byOp.GetValueOrDefault(op) + ms;
-                var provider = args.TryGetProperty("provider", out var p) ? p.GetString() ?? "?" : "?";
-                var (sum, nodes) = byProvider.GetValueOrDefault(provider);
-                byProvider[provider] = (sum + ms, nodes + 1);
-            }
-        File.Delete(file);
+        var (byOp, byProvider) = KernelTimes(session.EndProfiling());
         double total = byOp.Values.Sum();
         o.WriteLine($"decode step of {d.Name} at context {past + 1}: median {wall.Order().ElementAt(wall.Count / 2):F1} ms wall over {steps} steps (warm-up included in the kernel sums below)");
         foreach (var (provider, (ms, nodes)) in byProvider.OrderByDescending(x => x.Value.Ms))

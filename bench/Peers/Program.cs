@@ -8,7 +8,9 @@
 // kernel time by ONNX operator. --agreement REFERENCE_SET OTHER_SET prints how far OTHER_SET's next-token logits are
 // from REFERENCE_SET's on the prompt set (a trained set and its tools/quantize.py copy, say). --overhead [--reps N]
 // times the engine's full-token decode against bare ONNX Runtime calls on the same graphs (bench/Peers/BareOrt.cs);
-// --ab SET_A SET_B [--context 600] times two sets' decoder graphs that way, interleaved.
+// --ab SET_A SET_B [--context 600] times two sets' decoder graphs that way, interleaved. --tower-ab A B [--image PNG] [--profile]
+// times two vision towers (each a set or an ONNX file) on one picture, interleaved, and gives the cosine of every
+// output they share to A's (an int8 tower against its F32 one: tools/quantize.py, tools/tower_layers.py), and with --profile the kernel time by operator.
 // Each size's checkpoint is made once into --work (tools/make_hf_checkpoint.py), imported for the engine
 // (tools/import_hf.py) and written as GGUF for llama.cpp (tools/export_gguf.py). Runs are interleaved (ours and
 // llama.cpp's alternate, rep by rep), the first rep of each is an untimed warm-up, and medians are reported.
@@ -65,9 +67,31 @@ if (cli.Has("--ab"))
     int context = cli.Int("--context", 600);
     using var first = new BareOrt(a, context, PromptSet.Ids(a));
     using var second = new BareOrt(b, context, PromptSet.Ids(b));
-    var (aTokS, bTokS) = Runs.Interleave(reps, () => first.Run(tokens), () => second.Run(tokens));
-    Console.WriteLine(JsonSerializer.Serialize(new { a, b, context, reps, a_decode_tok_s = Runs.Median(aTokS), b_decode_tok_s = Runs.Median(bTokS),
-        a_over_b = Runs.Median(aTokS) / Runs.Median(bTokS), a_runs = aTokS, b_runs = bTokS }, json));
+    var (aRuns, bRuns) = Runs.InterleaveSamples(reps, () => first.Run(tokens), () => second.Run(tokens));
+    double Med(List<Sample> runs, Func<Sample, double> f) => Runs.Median(runs.Select(f));
+    Console.WriteLine(JsonSerializer.Serialize(new { a, b, context, reps,
+        a_decode_tok_s = Med(aRuns, s => s.DecodeTokS), b_decode_tok_s = Med(bRuns, s => s.DecodeTokS),
+        a_over_b = Med(aRuns, s => s.DecodeTokS) / Med(bRuns, s => s.DecodeTokS),
+        // the prompt's prefill (context positions) is each run's time to its first token
+        a_prefill_ms = Med(aRuns, s => s.TtftMs), b_prefill_ms = Med(bRuns, s => s.TtftMs),
+        prefill_a_over_b = Med(aRuns, s => s.TtftMs) / Med(bRuns, s => s.TtftMs),
+        a_runs = aRuns.Select(s => s.DecodeTokS), b_runs = bRuns.Select(s => s.DecodeTokS) }, json));
+    return 0;
+}
+if (cli.Has("--tower-ab"))
+{
+    if (TwoSets("--tower-ab") is not ({ } a, { } b)) return 2;
+    var result = TowerAb.Run(a, b, cli.Has("--image") ? cli.Get("--image", "") : null, reps, cli.Has("--profile"));
+    if (cli.Has("--json")) Console.WriteLine(JsonSerializer.Serialize(result, json));
+    else
+    {
+        Console.WriteLine($"tower A {result.AMs:F2} ms, B {result.BMs:F2} ms (medians of {reps}, interleaved): A / B = {result.AOverB:F2}");
+        foreach (var o in result.Outputs)
+            Console.WriteLine($"  {o.Name}: cosine to A min {o.MinCosine:F5} mean {o.MeanCosine:F5}; max |diff| {o.MaxAbs:G3} (A's range {o.Spread:G3})");
+        foreach (var (label, ops) in new[] { ("A", result.AKernelMsByOp), ("B", result.BKernelMsByOp) })
+            if (ops is not null)
+                Console.WriteLine($"  {label} kernel ms per call: {string.Join(", ", ops.Take(10).Select(kv => $"{kv.Key} {kv.Value:F1}"))}");
+    }
     return 0;
 }
 if (cli.Has("--overhead"))
@@ -328,7 +352,14 @@ namespace Assistant.Bench.Peers
         /// </summary>
         public static (List<double> A, List<double> B) Interleave(int reps, Func<Sample> a, Func<Sample> b)
         {
-            var (xs, ys) = (new List<double>(), new List<double>());
+            var (xs, ys) = InterleaveSamples(reps, a, b);
+            return ([.. xs.Select(x => x.DecodeTokS)], [.. ys.Select(y => y.DecodeTokS)]);
+        }
+
+        /// <summary>As above, each kept rep's whole sample.</summary>
+        public static (List<Sample> A, List<Sample> B) InterleaveSamples(int reps, Func<Sample> a, Func<Sample> b)
+        {
+            var (xs, ys) = (new List<Sample>(), new List<Sample>());
             for (int rep = 0; rep <= reps; rep++)
             {
                 Thread.Sleep(Pause);
@@ -336,8 +367,8 @@ namespace Assistant.Bench.Peers
                 Thread.Sleep(Pause);
                 var y = b();
                 if (rep == 0) continue;
-                xs.Add(x.DecodeTokS);
-                ys.Add(y.DecodeTokS);
+                xs.Add(x);
+                ys.Add(y);
             }
             return (xs, ys);
         }

@@ -84,6 +84,89 @@ def test_graph_rewrite_replaces_block_matmuls_and_keeps_the_rest(tmp_path):
     assert any(o.domain == "com.microsoft" for o in m.opset_import)
 
 
+def test_channel_int8_rounds_each_column_to_127_steps_of_its_own_scale():
+    w = np.array([[1.0, -0.02, 0.0], [-0.5, 0.01, 0.0], [0.25, 0.005, 0.0]], np.float32)  # (K=3, N=3)
+    codes, scales = quantize.channel_int8(w)
+    assert codes.dtype == np.int8 and np.allclose(scales, [1 / 127, 0.02 / 127, 0])
+    assert codes[:, 0].tolist() == [127, -64, 32] and codes[:, 1].tolist() == [-127, 64, 32]  # 63.5 and 31.75 round away
+    assert codes[:, 2].tolist() == [0, 0, 0]  # an all-zero column keeps a zero scale and zero codes
+    rng = np.random.default_rng(1)
+    big = rng.standard_normal((256, 40)).astype(np.float32)
+    c, d = quantize.channel_int8(big)
+    assert np.abs(c).max() == 127 and np.all(np.abs(c.astype(np.float32) * d - big) <= d / 2 + 1e-7)
+
+
+def _matmul_add_graph(tmp_path, w, bias, v):
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"), helper.make_node("Add", ["bias", "h"], ["hb"], name="add"),
+         helper.make_node("MatMul", ["hb", "v"], ["y"], name="small")], "g",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [5, w.shape[0]])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [5, v.shape[1]])],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(bias, "bias"), numpy_helper.from_array(v, "v")])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_int8_rewrite_folds_the_bias_and_keeps_narrow_products_float(tmp_path):
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((48, 6)).astype(np.float32)  # K=48: not a whole number of blocks, still one int8 product
+    bias = rng.standard_normal(6).astype(np.float32)
+    v = rng.standard_normal((6, 2)).astype(np.float32)   # K=6: narrower than a block, stays a MatMul
+    path = _matmul_add_graph(tmp_path, w, bias, v)
+    counts = quantize.rewrite(path, "q8", "vision", large_graph=1 << 30)  # the tower: int8 at q8 and q4
+    assert counts == {"matrices": 1, "quantized_params": 48 * 6, "float_params": 6 + 6 * 2 + 6, "kernel": "DynamicQuantizeMatMul"}
+    m = onnx.load(str(path))
+    assert [(n.op_type, n.domain) for n in m.graph.node] == [("DynamicQuantizeMatMul", "com.microsoft"), ("MatMul", "")]
+    node = m.graph.node[0]
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    assert list(node.input[:1]) == ["x"] and list(node.output) == ["hb"]  # the Add is gone: its output comes from here
+    codes, scales, zero, b = (inits[n] for n in node.input[1:])
+    assert codes.dtype == np.int8 and codes.shape == (48, 6) and scales.shape == (6,) and not zero.any()
+    assert np.array_equal(b, bias) and "w" not in inits
+    assert np.allclose(codes.astype(np.float32) * scales, quantize.channel_int8(w)[0].astype(np.float32) * quantize.channel_int8(w)[1])
+
+
+def test_int8_rewrite_merges_products_of_one_input_and_splits_their_outputs(tmp_path):
+    rng = np.random.default_rng(3)
+    ws = [rng.standard_normal((32, n)).astype(np.float32) for n in (4, 4, 6)]
+    bs = [rng.standard_normal(n).astype(np.float32) for n in (4, 4, 6)]
+    nodes, inits = [], []
+    for i, (w, b) in enumerate(zip(ws, bs)):
+        nodes += [helper.make_node("MatMul", ["x", f"w{i}"], [f"m{i}"], name=f"mm{i}"),
+                  helper.make_node("Add", [f"m{i}", f"b{i}"], [f"y{i}"], name=f"add{i}")]
+        inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(b, f"b{i}")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [7, 32])],
+                          [helper.make_tensor_value_info(f"y{i}", onnx.TensorProto.FLOAT, [7, w.shape[1]]) for i, w in enumerate(ws)],
+                          inits)
+    path = tmp_path / "qkv.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    counts = quantize.dynamic_int8(path, large_graph=1 << 30)
+    assert counts["matrices"] == 3 and counts["quantized_params"] == 32 * 14
+    m = onnx.load(str(path))
+    assert [n.op_type for n in m.graph.node] == ["DynamicQuantizeMatMul", "Split"]
+    dq, split = m.graph.node
+    assert list(split.output) == ["y0", "y1", "y2"]  # the graph's outputs come straight from the split
+    got = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    assert got[split.input[1]].tolist() == [4, 4, 6]
+    assert np.array_equal(got[dq.input[1]], np.concatenate([quantize.channel_int8(w)[0] for w in ws], axis=1))
+    assert np.array_equal(got[dq.input[4]], np.concatenate(bs))
+    assert not {"w0", "w1", "w2", "b0", "b1", "b2"} & set(got)  # nothing left behind
+    onnx.checker.check_model(m)
+
+
+def test_the_torch_round_trip_holds_the_weights_the_int8_graph_stores(tmp_path):
+    lin = torch.nn.Linear(64, 5)
+    original = lin.weight.detach().clone()
+    assert quantize.round_trip_for(lin, "q4", "vision") == 1  # a tower is int8 at q4 too
+    codes, scales = quantize.channel_int8(original.numpy().T)
+    assert torch.equal(lin.weight, torch.from_numpy((codes.astype(np.float32) * scales).T.copy()))
+    block = torch.nn.Linear(64, 5)
+    before = block.weight.detach().clone()
+    quantize.round_trip_for(block, "q4", "text")
+    assert torch.equal(block.weight, torch.from_numpy(quantize.round_trip(before.numpy(), 4)))
+
+
 def test_quantize_set_copies_a_set_with_every_graph_rewritten(tmp_path):
     import json
     import subprocess
@@ -96,10 +179,18 @@ def test_quantize_set_copies_a_set_with_every_graph_rewritten(tmp_path):
     assert m["source"]["weights"] == "q4" and m["source"]["quantization"]["bits"] == 4
     graphs = sorted(out.rglob("*.onnx"))
     assert len(graphs) == m["source"]["quantization"]["graphs"] == len(sorted(src.rglob("*.onnx")))
-    ops = [n.op_type for g in graphs for n in onnx.load(str(g)).graph.node]
-    assert ops.count("MatMulNBits") == m["source"]["quantization"]["matrices"] > 0
+    q = m["source"]["quantization"]
+    ops = {g.relative_to(out).as_posix(): [n.op_type for n in onnx.load(str(g)).graph.node] for g in graphs}
+    # q4: the tower on the int8 kernel, the text graphs in 4-bit blocks; every quantized product counted once
+    tower = m["vision"]["file"]
+    assert q["kernels"][tower] == "DynamicQuantizeMatMul" and "MatMulNBits" not in ops[tower]
+    assert {k for g, k in q["kernels"].items() if g != tower} == {"MatMulNBits"}
+    # every quantized product counted once (query, key and value merged into one int8 node count as three)
+    nodes = sum(o.count("MatMulNBits") + o.count("DynamicQuantizeMatMul") + 2 * o.count("Split") for o in ops.values())
+    assert nodes == q["matrices"] > 0
+    assert q["block"] == 32 and q["accuracy_level"] == 4
     # the source set is untouched, and a second run over the copy is refused in one line
-    assert not any(n.op_type == "MatMulNBits" for g in src.rglob("*.onnx") for n in onnx.load(str(g)).graph.node)
+    assert not any(n.domain == "com.microsoft" for g in src.rglob("*.onnx") for n in onnx.load(str(g)).graph.node)
     p = subprocess.run([sys.executable, str(TOOLS / "quantize.py"), str(src), "--out", str(out), "--quant", "q8"],
                        capture_output=True, text=True)
     assert p.returncode == 2 and p.stderr.startswith("error: ") and len(p.stderr.strip().splitlines()) == 1
