@@ -72,7 +72,7 @@ public sealed class LoadedModels : IDisposable
         var r = GoldenCheck.Run(Set);
         return r.Compared
             ? $"golden: features, {r.Compressor} V={r.Tokens} visual tokens and first logits within {Math.Max(r.FeaturesDiff, Math.Max(r.TokensDiff, r.LogitsDiff)):G2} of the importer's PyTorch"
-            : $"golden: features, {r.Compressor} V={r.Tokens} visual tokens and first logits finite (block-quantized weights: compared by the tests, not here)";
+            : $"golden: features, {r.Compressor} V={r.Tokens} visual tokens and first logits finite (quantized weights: compared by the tests, not here)";
     }
 
     /// <summary>Frees the set.</summary>

@@ -58,7 +58,7 @@ def export_graph(module, args, path: Path, spec: dict, role: str = "text") -> di
     t = time.time()
     export.export_graph(module, args, path, spec, external_above=None if STORAGE["dtype"] == "f16" else LARGE_GRAPH)
     if STORAGE["quant"]:
-        counts = quantize.rewrite(path, STORAGE["quant"], role, LARGE_GRAPH)
+        counts = quantize.rewrite(path, STORAGE["quant"], role, LARGE_GRAPH, STORAGE.get("plans", {}).get(role))
         where = path.relative_to(STORAGE["out"]).as_posix() if "out" in STORAGE and path.is_relative_to(STORAGE["out"]) else path.name
         STORAGE.setdefault("counts", {})[where] = counts
     params = sum(p.numel() for p in module.parameters())
@@ -141,6 +141,20 @@ def golden_image(size: int) -> np.ndarray:
     return np.asarray(img)
 
 
+def texture_image(size: int) -> np.ndarray:
+    """size x size RGB of smooth random texture (seeded): the int8 calibration's second picture, busier than the
+    golden one's flat shapes."""
+    from PIL import Image
+    coarse = np.random.default_rng(7).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    return np.asarray(Image.fromarray(coarse).resize((size, size), Image.BICUBIC))
+
+
+def normalized(rgb: np.ndarray, mean, std) -> torch.Tensor:
+    """(1, 3, S, S) pixel values as the tower takes them."""
+    return (torch.from_numpy(rgb.astype(np.float32)).permute(2, 0, 1)[None] / 255.0 - torch.tensor(mean)[None, :, None, None]) \
+        / torch.tensor(std)[None, :, None, None]
+
+
 @torch.no_grad()
 def reference_answer(decoder, embed, visual, prefix_ids, question_ids, new_tokens):
     """[prefix][visual][question part] prefilled, then greedy decoding: the engine's chat layout in PyTorch."""
@@ -186,7 +200,8 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
     parts = load_llava(hf, c)
     tower, projector, decoder = parts["tower"], parts["projector"], parts["decoder"]
     tied = c["tied"]
-    STORAGE["dtype"], STORAGE["quant"], STORAGE["counts"] = dtype, quant, {}
+    STORAGE["dtype"], STORAGE["quant"], STORAGE["counts"], STORAGE["plans"] = dtype, quant, {}, {}
+    STORAGE.pop("int8_worst", None)
     if dtype == "f16":
         # The reference (golden) and the graphs hold the same float16-rounded weights, so they still agree to 1e-4.
         with torch.no_grad():
@@ -197,7 +212,16 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
         # After the f16 rounding, so the codes are made from the stored values. As for f16, the reference and
         # every runtime compute with the weights as quantized (round-tripped here, stored so by the export), so the
         # graphs differ from the golden only by ONNX Runtime's int8 activations.
-        quantize.round_trip_for(tower, quant, "vision")
+        plan = None
+        if quantize.KERNELS[quant]["vision"] == "int8":
+            stage("calibrating the tower's int8 products on two pictures (a product with outlier inputs stays on blocks)")
+            side = tower_cfg.image_size
+            pictures = [normalized(golden_image(side), mean, std), normalized(texture_image(side), mean, std)]
+            errors = quantize.calibrate_int8(tower, [(p,) for p in pictures])
+            plan = quantize.int8_plan(errors)
+            STORAGE["plans"] = {"vision": plan}
+            STORAGE["int8_worst"] = max(errors.values(), default=0.0)
+        quantize.round_trip_for(tower, quant, "vision", plan)
         for module in (projector, decoder):
             quantize.round_trip_for(module, quant, "text")
 
@@ -248,8 +272,7 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
     from PIL import Image
     rgb = golden_image(S)
     Image.fromarray(rgb).save(out / "golden" / "image.png")
-    pixels = (torch.from_numpy(rgb.astype(np.float32)).permute(2, 0, 1)[None] / 255.0 - torch.tensor(mean)[None, :, None, None]) \
-        / torch.tensor(std)[None, :, None, None]
+    pixels = normalized(rgb, mean, std)
     embed = Embed(decoder)
     # [text before the image][open markers] | [visual tokens] | [close markers][text and question after the image]
     prefix_ids, _ = encode_pieces(tok, [("text", prompt["before_image"])])
@@ -311,7 +334,9 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
                    "params": {"vision": vision_params, "projector": n_params(projector), "text": n_params(decoder)},
                    "preprocessor": pre["recorded"],
                    "query_temperature": QUERY_TEMPERATURE, "weights": quant or dtype,
-                   **({"quantization": quantize.describe(quant, STORAGE["counts"])} if quant else {})},
+                   **({"quantization": {**quantize.describe(quant, STORAGE["counts"]),
+                                        **({"int8_worst_error": round(STORAGE["int8_worst"], 5)} if "int8_worst" in STORAGE else {})}}
+                      if quant else {})},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return {"seconds": time.time() - t0, "patches": P, "params": manifest["source"]["params"]}

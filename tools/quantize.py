@@ -7,9 +7,10 @@ Two kernels, each where it measured better (docs/PERFORMANCE.md, "The tower on i
     blocks ran no faster than F32 and 4-bit blocks slower.
   - nbits, for the text graphs: ONNX Runtime's com.microsoft MatMulNBits, blocks of 32 values along K with one float
     scale each, like llama.cpp's Q8_0/Q4_0, the activations quantized per block of 32 too (ACCURACY_LEVEL). On a
-    decoder the int8 kernel prefilled 1.9x faster and decoded as fast, but its one activation scale per tensor
-    moved a test decoder's first logits twice as far (9.7% of their spread against under 5%), and language
+    decoder the int8 kernel prefilled 1.5-1.9x faster and decoded 1.05-1.13x faster, but its one activation
+    scale per tensor moved the trained world set's logits twice as far (0.44 against 0.22 of 18.4), and language
     models' outlier channels make that worse at scale; blocks keep the decoder where llama.cpp's is.
+The tower's products are calibrated (calibrate_int8): one whose input has outlier channels stays on 8-bit blocks.
 KERNELS says which graph gets which.
 
 The importer (`import_hf.py --quant q8|q4`) calls two things here, in this order:
@@ -108,11 +109,77 @@ def round_trip_channel_linears(module: torch.nn.Module) -> int:
     return count
 
 
-def round_trip_for(module: torch.nn.Module, quant: str, role: str) -> int:
-    """Rounds `module`'s Linear weights as `rewrite` will store its graph's (KERNELS[quant][role])."""
-    if KERNELS[quant][role] == "int8":
+# The int8 kernel quantizes a product's whole input with one scale, so one channel far larger than the rest (the
+# outlier channels that trained transformers grow) costs every other value its precision: on a tower with four such
+# channels at 40x, the features' cosine to F32 fell to 0.38 (0.73 with 8-bit blocks, whose activations are
+# quantized per 32 values). A product whose input, quantized so, moves its output by more than this share (relative
+# to the output's norm, on the calibration pictures) stays on 8-bit blocks; a benign one moves it by about 1%.
+INT8_MAX_ERROR = 0.04
+
+
+def _tensor_u8(a: torch.Tensor) -> torch.Tensor:
+    """`a` as ONNX Runtime's DynamicQuantizeMatMul sees it: uint8 over the whole tensor's range (0 included), back in
+    float."""
+    lo, hi = min(float(a.min()), 0.0), max(float(a.max()), 0.0)
+    scale = (hi - lo) / 255.0 or 1.0
+    zero = round(-lo / scale)
+    return (torch.clamp(torch.round(a / scale) + zero, 0, 255) - zero) * scale
+
+
+@torch.no_grad()
+def calibrate_int8(module: torch.nn.Module, inputs: list) -> dict:
+    """Runs `module` on each of `inputs` (argument tuples) with every int8-eligible Linear's input captured, and
+    measures how far quantizing that input as the int8 kernel does moves the product: {Linear's dotted name:
+    largest relative error over the inputs}. The weight is the int8 one (channel_int8) in both products, so the
+    figure is the activations' share alone."""
+    errors, hooks = {}, []
+
+    def hook(name, linear):
+        def measure(_, args, out):
+            a = args[0].float()
+            w = linear.weight.float()
+            exact = a @ w.T
+            moved = float(torch.linalg.vector_norm(_tensor_u8(a) @ w.T - exact) / (torch.linalg.vector_norm(exact) + 1e-30))
+            errors[name] = max(errors.get(name, 0.0), moved)
+        return measure
+    for name, m in module.named_modules():
+        if isinstance(m, torch.nn.Linear) and channel_quantizable(m.in_features, m.out_features):
+            hooks.append(m.register_forward_hook(hook(name, m)))
+    try:
+        for args in inputs:
+            module(*args)
+    finally:
+        for h in hooks:
+            h.remove()
+    return errors
+
+
+def int8_plan(errors: dict) -> dict:
+    """{Linear's dotted name: "int8" or "nbits"} from calibrate_int8's errors (INT8_MAX_ERROR)."""
+    return {name: "int8" if e <= INT8_MAX_ERROR else "nbits" for name, e in errors.items()}
+
+
+def node_module(node_name: str) -> str:
+    """The dotted module name of an exported MatMul node: "/layers.0/mlp/fc2/MatMul" -> "layers.0.mlp.fc2"."""
+    parts = node_name.strip("/").split("/")
+    return ".".join(parts[:-1])
+
+
+def round_trip_for(module: torch.nn.Module, quant: str, role: str, plan: dict | None = None) -> int:
+    """Rounds `module`'s Linear weights as `rewrite` will store its graph's (KERNELS[quant][role]; for an int8 graph
+    with a calibration `plan`, each Linear the plan keeps on blocks is rounded to 8-bit blocks)."""
+    if KERNELS[quant][role] != "int8":
+        return round_trip_linears(module, BITS[quant])
+    if not plan or all(k == "int8" for k in plan.values()):
         return round_trip_channel_linears(module)
-    return round_trip_linears(module, BITS[quant])
+    count = 0
+    for name, m in module.named_modules():
+        if isinstance(m, torch.nn.Linear):
+            if plan.get(name, "int8") == "nbits":
+                count += round_trip_linears(m, 8)
+            else:
+                count += round_trip_channel_linears(m)
+    return count
 
 
 def _pack(codes: np.ndarray, bits: int) -> np.ndarray:
@@ -190,21 +257,25 @@ def _rewrite_matmuls(path: Path, large_graph: int, rewrite) -> dict:
     return {"matrices": matrices, "quantized_params": quantized, "float_params": floats}
 
 
+def _nbits_node(node, w, bits: int):
+    """MatMul(A, W) as MatMulNBits(A, B, scales): (nodes, initializers, nothing replaced); None if K is not whole blocks."""
+    from onnx import helper, numpy_helper
+    k, n = int(w.dims[0]), int(w.dims[1])
+    if not quantizable(k, n):
+        return None
+    codes, scales = _codes(numpy_helper.to_array(w).T.copy(), bits)  # (N, K): blocks run along K
+    b = numpy_helper.from_array(_pack(codes, bits), f"{w.name}_q{bits}")
+    s = numpy_helper.from_array(scales.reshape(-1).astype(np.float32), f"{w.name}_q{bits}_scales")
+    return ([helper.make_node("MatMulNBits", [node.input[0], b.name, s.name], list(node.output),
+                              name=(node.name or node.output[0]) + f"_q{bits}", domain="com.microsoft", K=k, N=n,
+                              bits=bits, block_size=BLOCK, accuracy_level=ACCURACY_LEVEL)], [b, s], [])
+
+
 def matmul_nbits(path: Path, bits: int, large_graph: int) -> dict:
     """Rewrites the graph at `path` in place: MatMul(A, W) with W a float32 initializer (K, N), K a multiple of
     BLOCK, becomes MatMulNBits(A, B, scales). Returns counts of quantized and float parameters."""
-    from onnx import helper, numpy_helper
-
     def to_nbits(node, w, consumers, inits):
-        k, n = int(w.dims[0]), int(w.dims[1])
-        if not quantizable(k, n):
-            return None
-        codes, scales = _codes(numpy_helper.to_array(w).T.copy(), bits)  # (N, K): blocks run along K
-        b = numpy_helper.from_array(_pack(codes, bits), f"{w.name}_q{bits}")
-        s = numpy_helper.from_array(scales.reshape(-1).astype(np.float32), f"{w.name}_q{bits}_scales")
-        return ([helper.make_node("MatMulNBits", [node.input[0], b.name, s.name], list(node.output),
-                                  name=(node.name or node.output[0]) + f"_q{bits}", domain="com.microsoft", K=k, N=n,
-                                  bits=bits, block_size=BLOCK, accuracy_level=ACCURACY_LEVEL)], [b, s], [])
+        return _nbits_node(node, w, bits)
     return _rewrite_matmuls(path, large_graph, to_nbits)
 
 
@@ -218,15 +289,22 @@ def channel_int8(w: np.ndarray) -> tuple:
     return q.astype(np.int8), d
 
 
-def dynamic_int8(path: Path, large_graph: int) -> dict:
+def dynamic_int8(path: Path, large_graph: int, plan: dict | None = None) -> dict:
     """Rewrites the graph at `path` in place for many-row products: MatMul(A, W) with W a float32 initializer (K, N)
     becomes ONNX Runtime's com.microsoft DynamicQuantizeMatMul(A, codes, scales, zero points, bias): W in int8 with
     one scale per output column (channel_int8), A quantized to 8 bits per call over the whole tensor, integer dot
     products (VNNI where the CPU has it), and a following Add of a float (N,) initializer folded in as the bias.
     Products that read the same A (an attention's query, key and value) become one over their weights side by side,
     then a Split: A is quantized once, and one wide product runs instead of three (the codes and scales are the same,
-    a column's scale being its own). Returns counts of quantized and float parameters."""
+    a column's scale being its own). A product that `plan` (int8_plan, by the exported node's module) keeps on
+    blocks becomes an 8-bit MatMulNBits instead. Returns counts of quantized and float parameters, and how many
+    products stayed on blocks."""
     from onnx import helper, numpy_helper
+    plan = plan or {}
+    on_blocks = []
+
+    def planned_int8(node):
+        return plan.get(node_module(node.name), "int8") == "int8" if node.name else True
 
     def bias_of(node, n, consumers, inits):
         """The Add that follows `node` with a float (N,) initializer, and that initializer; (None, None) if none."""
@@ -242,7 +320,7 @@ def dynamic_int8(path: Path, large_graph: int) -> dict:
 
     def weight_of(node, inits):
         w = inits.get(node.input[1]) if node.op_type == "MatMul" and len(node.input) == 2 else None
-        ok = w is not None and w.data_type == onnx.TensorProto.FLOAT and len(w.dims) == 2
+        ok = w is not None and w.data_type == onnx.TensorProto.FLOAT and len(w.dims) == 2 and planned_int8(node)
         return w if ok and channel_quantizable(int(w.dims[0]), int(w.dims[1])) else None
 
     def siblings(node, consumers, inits):
@@ -256,6 +334,10 @@ def dynamic_int8(path: Path, large_graph: int) -> dict:
         return group
 
     def to_dynamic(node, w, consumers, inits):
+        if not planned_int8(node):
+            taken = _nbits_node(node, w, 8)
+            on_blocks.extend([node.name] if taken else [])
+            return taken
         if weight_of(node, inits) is None:
             return None
         group = siblings(node, consumers, inits)
@@ -284,14 +366,19 @@ def dynamic_int8(path: Path, large_graph: int) -> dict:
         return ([helper.make_node("DynamicQuantizeMatMul", inputs, [wide], name=base, domain="com.microsoft"),
                  helper.make_node("Split", [wide, sizes.name], outputs, name=base + "_split", axis=-1)],
                 added + [sizes], used)
-    return _rewrite_matmuls(path, large_graph, to_dynamic)
+    counts = _rewrite_matmuls(path, large_graph, to_dynamic)
+    return {**counts, "on_blocks": len(on_blocks)}
 
 
-def rewrite(path: Path, quant: str, role: str, large_graph: int) -> dict:
-    """The graph at `path` with its MatMuls on the kernel KERNELS[quant][role] (in place); counts as the kernels give
-    them, and which kernel."""
+def rewrite(path: Path, quant: str, role: str, large_graph: int, plan: dict | None = None) -> dict:
+    """The graph at `path` with its MatMuls on the kernel KERNELS[quant][role] (in place; an int8 graph's products
+    that the calibration `plan` keeps on blocks in 8-bit MatMulNBits); counts as the kernels give them, and which
+    kernel."""
     kernel = KERNELS[quant][role]
-    counts = dynamic_int8(path, large_graph) if kernel == "int8" else matmul_nbits(path, BITS[quant], large_graph)
+    if kernel == "int8":
+        counts = dynamic_int8(path, large_graph, plan)
+    else:
+        counts = {**matmul_nbits(path, BITS[quant], large_graph), "on_blocks": 0}
     return {**counts, "kernel": KERNEL_OPS[kernel] if counts["matrices"] else None}
 
 
@@ -299,10 +386,12 @@ def describe(quant: str, counts: dict) -> dict:
     """The manifest's record of a quantization: `counts` maps each graph (its path in the set) to what rewrite gave."""
     kernels = {graph: c["kernel"] for graph, c in sorted(counts.items()) if c["kernel"]}
     record = {"bits": BITS[quant], "symmetric": True, "kernels": kernels}
-    if "MatMulNBits" in kernels.values():
+    if "MatMulNBits" in kernels.values() or any(c.get("on_blocks") for c in counts.values()):
         record.update(block=BLOCK, accuracy_level=ACCURACY_LEVEL)
     if "DynamicQuantizeMatMul" in kernels.values():
         record["int8"] = "one scale per output column; activations quantized per call"
+        record["int8_max_error"] = INT8_MAX_ERROR
+        record["int8_kept_on_blocks"] = sum(c.get("on_blocks", 0) for c in counts.values())
     for key in ("matrices", "quantized_params", "float_params"):
         record[key] = sum(c[key] for c in counts.values())
     record["graphs"] = len(counts)

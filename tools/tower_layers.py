@@ -26,7 +26,7 @@ def expose_layers(model: onnx.ModelProto) -> list:
     for index, value in found:
         name = f"layer.{index}"
         g.node.append(onnx.helper.make_node("Identity", [value], [name], name=f"/expose/{name}"))
-        g.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+        g.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, ["batch", "tokens", "width"]))
         names.append(name)
     return names
 

@@ -115,7 +115,8 @@ def test_int8_rewrite_folds_the_bias_and_keeps_narrow_products_float(tmp_path):
     v = rng.standard_normal((6, 2)).astype(np.float32)   # K=6: narrower than a block, stays a MatMul
     path = _matmul_add_graph(tmp_path, w, bias, v)
     counts = quantize.rewrite(path, "q8", "vision", large_graph=1 << 30)  # the tower: int8 at q8 and q4
-    assert counts == {"matrices": 1, "quantized_params": 48 * 6, "float_params": 6 + 6 * 2 + 6, "kernel": "DynamicQuantizeMatMul"}
+    assert counts == {"matrices": 1, "quantized_params": 48 * 6, "float_params": 6 + 6 * 2 + 6, "on_blocks": 0,
+                      "kernel": "DynamicQuantizeMatMul"}
     m = onnx.load(str(path))
     assert [(n.op_type, n.domain) for n in m.graph.node] == [("DynamicQuantizeMatMul", "com.microsoft"), ("MatMul", "")]
     node = m.graph.node[0]
@@ -153,6 +154,51 @@ def test_int8_rewrite_merges_products_of_one_input_and_splits_their_outputs(tmp_
     assert np.array_equal(got[dq.input[4]], np.concatenate(bs))
     assert not {"w0", "w1", "w2", "b0", "b1", "b2"} & set(got)  # nothing left behind
     onnx.checker.check_model(m)
+
+
+class _TwoInputs(torch.nn.Module):
+    """Two products, one fed a benign input and one fed the same input with one channel 60x the rest."""
+    def __init__(self):
+        super().__init__()
+        self.benign = torch.nn.Linear(64, 16)
+        self.outlier = torch.nn.Linear(64, 16)
+
+    def forward(self, x):
+        spiked = x.clone()
+        spiked[..., 3] *= 60.0
+        return self.benign(x) + self.outlier(spiked)
+
+
+def test_calibration_keeps_a_product_with_an_outlier_channel_on_blocks(tmp_path):
+    torch.manual_seed(0)
+    module = _TwoInputs()
+    errors = quantize.calibrate_int8(module, [(torch.randn(2, 50, 64),), (torch.randn(2, 50, 64),)])
+    assert set(errors) == {"benign", "outlier"}
+    assert errors["benign"] < 0.02 < quantize.INT8_MAX_ERROR < errors["outlier"]
+    plan = quantize.int8_plan(errors)
+    assert plan == {"benign": "int8", "outlier": "nbits"}
+    # the round trip follows the plan: per column for the int8 product, 8-bit blocks for the other
+    before = {n: m.weight.detach().clone() for n, m in module.named_children()}
+    assert quantize.round_trip_for(module, "q8", "vision", plan) == 2
+    codes, scales = quantize.channel_int8(before["benign"].numpy().T)
+    assert torch.equal(module.benign.weight, torch.from_numpy((codes.astype(np.float32) * scales).T.copy()))
+    assert torch.equal(module.outlier.weight, torch.from_numpy(quantize.round_trip(before["outlier"].numpy(), 8)))
+    # and so does the graph: an exported product the plan keeps on blocks is an 8-bit MatMulNBits
+    rng = np.random.default_rng(4)
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w0"], ["a"], name="/benign/MatMul"),
+         helper.make_node("MatMul", ["x", "w1"], ["b"], name="/outlier/MatMul")], "g",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [7, 64])],
+        [helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, [7, 16]) for n in ("a", "b")],
+        [numpy_helper.from_array(rng.standard_normal((64, 16)).astype(np.float32), n) for n in ("w0", "w1")])
+    path = tmp_path / "planned.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    counts = quantize.rewrite(path, "q8", "vision", 1 << 30, plan)
+    assert counts["on_blocks"] == 1 and counts["matrices"] == 2  # the two do not merge: one is on blocks
+    m = onnx.load(str(path))
+    assert [(n.name, n.op_type) for n in m.graph.node] == [("/benign/MatMul_i8", "DynamicQuantizeMatMul"),
+                                                          ("/outlier/MatMul_q8", "MatMulNBits")]
+    assert quantize.node_module("/layers.0/mlp/fc2/MatMul") == "layers.0.mlp.fc2"
 
 
 def test_the_torch_round_trip_holds_the_weights_the_int8_graph_stores(tmp_path):
