@@ -123,9 +123,13 @@ public sealed class ImportedSetCliTests
         {
             (code, var imported, stderr) = await CliRun.Run("models", "import", made.Checkpoint, "--out", outDir, "--quant", "q4");
             Assert.True(code == 0, stderr);
-            Assert.Contains("first logits finite (block-quantized weights", imported);
+            Assert.Contains("first logits finite (quantized weights", imported);
             using var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "manifest.json")));
             Assert.Equal("q4", manifest.RootElement.GetProperty("source").GetProperty("weights").GetString());
+            // q4: the tower on the int8 kernel, the text graphs in 4-bit blocks (tools/quantize.py KERNELS)
+            var kernels = manifest.RootElement.GetProperty("source").GetProperty("quantization").GetProperty("kernels");
+            Assert.Equal("DynamicQuantizeMatMul", kernels.GetProperty("vision.onnx").GetString());
+            Assert.Equal("MatMulNBits", kernels.GetProperty("text/decoder.onnx").GetString());
             (code, var stdout, stderr) = await CliRun.Run("ask", "--models", outDir, "--image", Path.Combine(outDir, "golden", "image.png"),
                 "--query", "What is in this picture?", "--compressor", "query", "--tokens", "4", "--max-tokens", "8", "--ignore-stop", "--json");
             Assert.True(code == 0, stderr);
