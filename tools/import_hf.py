@@ -58,7 +58,13 @@ def export_graph(module, args, path: Path, spec: dict, role: str = "text") -> di
     t = time.time()
     export.export_graph(module, args, path, spec, external_above=None if STORAGE["dtype"] == "f16" else LARGE_GRAPH)
     if STORAGE["quant"]:
-        counts = quantize.rewrite(path, STORAGE["quant"], role, LARGE_GRAPH, STORAGE.get("plans", {}).get(role))
+        plan = STORAGE.get("plans", {}).get(role)
+        counts = quantize.rewrite(path, STORAGE["quant"], role, LARGE_GRAPH, plan)
+        if plan is not None and counts["on_blocks"] != STORAGE.get("planned_blocks", 0):
+            # the plan is keyed by module names, found in the graph by its nodes' names: a mismatch would put an
+            # outlier-fed product on int8 without a word
+            fail(f"the int8 calibration kept {STORAGE.get('planned_blocks', 0)} tower products on blocks, but "
+                 f"{counts['on_blocks']} of {path.name}'s nodes matched them (an exporter that names nodes differently)")
         where = path.relative_to(STORAGE["out"]).as_posix() if "out" in STORAGE and path.is_relative_to(STORAGE["out"]) else path.name
         STORAGE.setdefault("counts", {})[where] = counts
     params = sum(p.numel() for p in module.parameters())
@@ -202,6 +208,7 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
     tied = c["tied"]
     STORAGE["dtype"], STORAGE["quant"], STORAGE["counts"], STORAGE["plans"] = dtype, quant, {}, {}
     STORAGE.pop("int8_worst", None)
+    STORAGE.pop("planned_blocks", None)
     if dtype == "f16":
         # The reference (golden) and the graphs hold the same float16-rounded weights, so they still agree to 1e-4.
         with torch.no_grad():
@@ -220,6 +227,8 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
             errors = quantize.calibrate_int8(tower, [(p,) for p in pictures])
             plan = quantize.int8_plan(errors)
             STORAGE["plans"] = {"vision": plan}
+            STORAGE["planned_blocks"] = sum(1 for n, m in tower.named_modules() if plan.get(n) == "nbits"
+                                            and quantize.quantizable(m.in_features, m.out_features))
             STORAGE["int8_worst"] = max(errors.values(), default=0.0)
         quantize.round_trip_for(tower, quant, "vision", plan)
         for module in (projector, decoder):

@@ -634,3 +634,35 @@ def test_smollm_split_is_one_regex_as_the_engine_writes_it():
     texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 16))) for _ in range(2000)]
     for t in texts:
         assert regex.findall(engine, t) == bpe_tokenizer.split_words(t, "smollm"), repr(t)
+
+
+def _scale_tower_norms(hf: Path, factor: float) -> None:
+    """One channel of every tower layer norm scaled: the outlier channel trained transformers grow."""
+    for f in sorted(hf.glob("*.safetensors")):
+        st = safetensors_io.SafetensorsFile(f)
+        tensors, dtype = {}, None
+        for name in st.names:
+            t, dtype = st.read(name), st.dtype(name)
+            if "vision_tower" in name and ".layer_norm" in name and name.endswith("weight"):
+                t = t.clone()
+                t[3] *= factor
+            tensors[name] = t
+        st.close()
+        safetensors_io.write(f, tensors, dtype)
+
+
+@pytest.mark.parametrize("factor, kept", [(1.0, False), (60.0, True)])
+def test_q8_import_calibrates_the_tower_and_keeps_outlier_fed_products_on_blocks(tmp_path, factor, kept):
+    import onnx
+    hf = make(tmp_path)
+    _scale_tower_norms(hf, factor)
+    out = tmp_path / "set"
+    p = subprocess.run([sys.executable, str(TOOLS / "import_hf.py"), str(hf), "--out", str(out), "--quant", "q8"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    q = json.loads((out / "manifest.json").read_text())["source"]["quantization"]
+    ops = [n.op_type for n in onnx.load(str(out / "vision.onnx")).graph.node]
+    assert q["kernels"]["vision.onnx"] == "DynamicQuantizeMatMul" and "DynamicQuantizeMatMul" in ops
+    assert q["int8_max_error"] == 0.04 and (q["int8_worst_error"] > 0.04) == kept
+    # the products the calibration kept are found in the graph by their nodes' names (the importer checks the count)
+    assert (q["int8_kept_on_blocks"] > 0) == kept and ops.count("MatMulNBits") == q["int8_kept_on_blocks"]
