@@ -56,7 +56,8 @@ public sealed class LoadedModels : IDisposable
             FlopsModel.DecoderRun(d, 1, 31),
             d.Compressors.Select(c => new CompressorDescription(c.Kind, c.QueryAware, c.Params, c.Tokens,
                 c.Tokens.Select(t => FlopsModel.Compressor(v, c.Kind, c.QueryAware, t, d.Dim)).ToList(),
-                c.Tokens.Select(t => FlopsModel.DecoderRun(d, FlopsModel.VisualPositions(m.Prompt, t, 16), 16)).ToList())).ToList())).ToList();
+                c.Tokens.Select(t => FlopsModel.DecoderRun(d, FlopsModel.VisualPositions(m.Prompt, t, 16), 16)).ToList())).ToList(),
+            d.KvInPlace ? DecoderSpec.KvInPlaceValue : "concat")).ToList();
         return new ModelSetDescription(m.Name, Set.Directory, Provider, m.Description, vision, Set.Tokenizer.Count, m.Tokenizer.PreTokenizer,
             m.Tokenizer.Model is { } model ? [model] : [m.Tokenizer.Vocab ?? "", m.Tokenizer.Merges ?? ""], m.Tokenizer.SpecialTokens.Count, decoders, ModelChoice.Of(m.Default),
             Set.ResidentAtLoad);
@@ -86,9 +87,10 @@ public sealed record VisionDescription(string File, long Params, int ImageSize, 
 /// <summary>One compressor kind of a decoder: its V values, and per V the compressor's FLOPs and the visual prefill's (after a 16-token query).</summary>
 public sealed record CompressorDescription(string Kind, bool QueryAware, long Params, IReadOnlyList<int> Tokens, IReadOnlyList<double> Flops, IReadOnlyList<double> PrefillFlops);
 
-/// <summary>One decoder of a set, with its decode-step FLOPs at context 32 and its compressors.</summary>
+/// <summary>One decoder of a set, with its decode-step FLOPs at context 32, its compressors, and how its graph keeps
+/// its cache (<c>in_place</c>: one buffer written at the new positions only; <c>concat</c>: appended to a copy).</summary>
 public sealed record DecoderDescription(string Name, long Params, int Dim, int Layers, int Heads, int KvHeads, int HeadDim, int Intermediate, int VocabSize,
-    double StepFlops, IReadOnlyList<CompressorDescription> Compressors);
+    double StepFlops, IReadOnlyList<CompressorDescription> Compressors, string KvCache);
 
 /// <summary>What <c>models check</c> prints of a valid set.</summary>
 public sealed record ModelSetDescription(string Name, string Directory, string Provider, string? Description, VisionDescription Vision,

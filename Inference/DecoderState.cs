@@ -39,9 +39,23 @@ public sealed class DecoderState : IDisposable
         _stepLogitsValue = OrtValue.CreateTensorValueFromMemory(LastLogits, [1, 1, spec.VocabSize]);
         _stepHiddenValue = OrtValue.CreateTensorValueFromMemory(LastHidden, [1, 1, spec.Dim]);
         var kv = model.KvMemory;
-        _stepBuffers = new StepBuffers(kv, kv.Equals(OrtMemoryInfo.DefaultInstance) ? null : new OrtAllocator(_decoder, kv),
-            _presentNames.Length, spec.KvHeads, spec.HeadDim);
+        bool host = kv.Equals(OrtMemoryInfo.DefaultInstance);
+        // In place where the graph allows it and the cache is in host memory (a prefix is copied in by the CPU);
+        // elsewhere the same graph runs with past and present apart, as a concatenating graph does.
+        InPlace = spec.KvInPlace && host;
+        _stepBuffers = new StepBuffers(kv, host ? null : new OrtAllocator(_decoder, kv),
+            _presentNames.Length, spec.KvHeads, spec.HeadDim, InPlace);
     }
+
+    /// <summary>
+    /// Whether decode steps and frame prefills write their keys and values in place into one buffer per layer (the
+    /// graph's GroupQueryAttention shares past and present; manifest <c>kv_cache: in_place</c>) rather than copying
+    /// the whole cache into a new one every step.
+    /// </summary>
+    public bool InPlace { get; }
+
+    /// <summary>Positions of a prefix copied into the in-place buffers, summed (a test counts a reused prefix's copies).</summary>
+    public long PrefixPositionsCopied { get; private set; }
 
     /// <summary>The model this state runs.</summary>
     public LanguageModel Model => _model;
@@ -168,6 +182,11 @@ public sealed class DecoderState : IDisposable
     {
         if (maxNewTokens < 0) throw new InferenceException($"max tokens must be >= 0, got {maxNewTokens}");
         EnsureStepCapacity(prefix.Length + maxNewTokens + 1);
+        if (InPlace)
+        {
+            MakeResident(prefix);
+            return new DecodeSequence(this, null, prefix.Length, prefix.Length + maxNewTokens, ++_sequenceTicket);
+        }
         var first = NewBinding();
         BindStep(first, prefix.Length, past: i => prefix.Values[i]);
         return new DecodeSequence(this, first, prefix.Length, prefix.Length + maxNewTokens, ++_sequenceTicket);
@@ -203,6 +222,7 @@ public sealed class DecoderState : IDisposable
         int total = past.Length + length;
         EnsureStepCapacity(total + maxNewTokens + 1);
         if (_prefillBinding is null || !ReferenceEquals(past, _prefillPast) || length != _prefillLength) MakePrefillBinding(past, length);
+        if (InPlace) MakeResident(past);
         first.CopyTo(_prefillEmbeds);
         second.CopyTo(_prefillEmbeds.AsSpan(first.Length));
         third.CopyTo(_prefillEmbeds.AsSpan(first.Length + second.Length));
@@ -244,13 +264,25 @@ public sealed class DecoderState : IDisposable
         binding.BindInput(DecoderContract.InputsEmbeds, Over(_prefillEmbeds, [1, length, d]));
         binding.BindInput(DecoderContract.AttentionMask, _stepBuffers.Mask(past.Length + length));
         binding.BindInput(DecoderContract.PositionIds, Over(_prefillPositions, [1, length]));
-        for (int i = 0; i < _pastNames.Length; i++) binding.BindInput(_pastNames[i], past.Values[i]);
+        for (int i = 0; i < _pastNames.Length; i++) binding.BindInput(_pastNames[i], InPlace ? _stepBuffers.View(i, 0) : past.Values[i]);
         binding.BindOutput(DecoderContract.Logits, Over(_prefillLogits, [1, LogitsRows(length), Spec.VocabSize]));
         binding.BindOutput(DecoderContract.LastHiddenState, Over(_prefillHidden, [1, length, d]));
         for (int i = 0; i < _presentNames.Length; i++) binding.BindOutput(_presentNames[i], _stepBuffers.View(i, past.Length + length));
         _prefillBinding = binding;
         _prefillPast = past;
         _prefillLength = length;
+    }
+
+    // In place: the cache whose positions 0..Length-1 the step buffers hold. Runs write only past a sequence's
+    // start, so a prefix stays resident for every sequence and frame that extends it; growing the buffers loses it.
+    private KvCache? _resident;
+
+    private void MakeResident(KvCache prefix)
+    {
+        if (ReferenceEquals(prefix, _resident)) return;
+        _stepBuffers.CopyPrefix(prefix.Values, prefix.Length);
+        PrefixPositionsCopied += prefix.Length;
+        _resident = prefix;
     }
 
     private void ReleasePrefill()
@@ -299,6 +331,7 @@ public sealed class DecoderState : IDisposable
     {
         if (!_stepBuffers.Ensure(positions)) return;
         ReleaseStepBindings();
+        _resident = null;
         _stepBindings = new Binding?[_stepBuffers.Capacity + 1];
         _sequenceTicket++;  // sequences bound to the old buffers are over
     }

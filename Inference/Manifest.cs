@@ -101,6 +101,9 @@ public sealed record CompressorSpec(
 /// <param name="Compressors">The compressors trained for it.</param>
 /// <param name="EmbedTable">The embedding graph's table as raw rows the engine maps instead of loading the graph
 /// (imported sets); absent: the embedding graph runs.</param>
+/// <param name="KvCache">How the graph treats its cache: <c>in_place</c> when its attention (GroupQueryAttention) may be
+/// given one buffer as both past and present and writes only the new positions into it; absent or <c>concat</c>: it
+/// returns the past with the new positions appended.</param>
 public sealed record DecoderSpec(
     string Name,
     GraphSpec Decoder,
@@ -116,8 +119,15 @@ public sealed record DecoderSpec(
     double RmsEps,
     long Params,
     IReadOnlyList<CompressorSpec> Compressors,
-    EmbedTableSpec? EmbedTable = null)
+    EmbedTableSpec? EmbedTable = null,
+    string? KvCache = null)
 {
+    /// <summary>The <c>kv_cache</c> value of a graph that may write its cache in place.</summary>
+    public const string KvInPlaceValue = "in_place";
+
+    /// <summary>Whether past and present may be one buffer (<see cref="KvCache"/> is <c>in_place</c>).</summary>
+    public bool KvInPlace => KvCache == KvInPlaceValue;
+
     /// <summary>Whether the decoder graph computes logits for the last position only: its spec says logits (batch, 1, vocab).</summary>
     public bool LastLogitsOnly =>
         Decoder.Outputs.TryGetValue(DecoderContract.Logits, out var logits) && logits.Shape.Count == 3 && logits.Fixed(1) == 1;

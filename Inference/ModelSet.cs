@@ -152,6 +152,8 @@ public sealed class ModelSet : IDisposable
             var decoders = new List<LanguageModel>();
             foreach (var ds in manifest.Decoders)
             {
+                if (ds.KvCache is not (null or "concat" or DecoderSpec.KvInPlaceValue))
+                    throw new InferenceException($"decoder {ds.Name} kv_cache '{ds.KvCache}' is not one this build knows (concat, in_place)");
                 if (tokenizer.Count > ds.VocabSize)
                     throw new InferenceException($"dimension mismatch: tokenizer has {tokenizer.Count} ids but decoder {ds.Name} vocab_size is {ds.VocabSize}");
                 // The mapped table where the set has one (its graph, the same table, is then not loaded); else the graph.

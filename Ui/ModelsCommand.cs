@@ -35,7 +35,7 @@ internal static class ModelsCommand
                     tokenizer = new { ids = m.TokenizerIds },
                     decoders = m.Decoders.Select(d => new
                     {
-                        d.Name, @params = d.Params, d.Dim, d.Layers, d.Heads, d.KvHeads, d.HeadDim, d.VocabSize,
+                        d.Name, @params = d.Params, d.Dim, d.Layers, d.Heads, d.KvHeads, d.HeadDim, d.VocabSize, kv_cache = d.KvCache,
                         compressors = d.Compressors.Select(c => new { c.Kind, c.QueryAware, @params = c.Params, tokens = c.Tokens }),
                     }),
                     @default = m.Default,
@@ -50,7 +50,7 @@ internal static class ModelsCommand
             stdout.WriteLine($"  tokenizer {string.Join(" + ", m.TokenizerFiles)} ({m.TokenizerKind}): {m.TokenizerIds} ids ({m.SpecialTokens} special)");
             foreach (var d in m.Decoders)
             {
-                stdout.WriteLine($"  decoder  {d.Name}: {d.Params:N0} params, dim {d.Dim}, {d.Layers} layers, {d.Heads} heads / {d.KvHeads} kv, head {d.HeadDim}, ffn {d.Intermediate}, vocab {d.VocabSize}; decode step at context 32: {Mflops(d.StepFlops)}");
+                stdout.WriteLine($"  decoder  {d.Name}: {d.Params:N0} params, dim {d.Dim}, {d.Layers} layers, {d.Heads} heads / {d.KvHeads} kv, head {d.HeadDim}, ffn {d.Intermediate}, vocab {d.VocabSize}, kv cache {(d.KvCache == "in_place" ? "in place" : "appended")}; decode step at context 32: {Mflops(d.StepFlops)}");
                 foreach (var c in d.Compressors)
                     stdout.WriteLine($"    {c.Kind,-12} {(c.QueryAware ? "query-aware" : "query-agnostic")}, {c.Params:N0} params, V in {{{string.Join(", ", c.Tokens)}}}; " +
                                      string.Join(", ", c.Tokens.Select((t, i) => $"V={t}: {Mflops(c.Flops[i])} + prefill {Mflops(c.PrefillFlops[i])}")));

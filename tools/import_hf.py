@@ -328,6 +328,8 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
                       "head_dim": text_cfg.head_dim, "intermediate": text_cfg.intermediate, "vocab_size": text_cfg.vocab_size,
                       "rope_theta": text_cfg.rope_theta, "rms_eps": text_cfg.rms_eps,
                       "params": n_params(decoder), "embed_table": {**embed_table, "file": f"{dname}/{embed_table['file']}"},
+                      # GroupQueryAttention writes only the new positions when past and present are one buffer
+                      **({"kv_cache": "in_place"} if text_cfg.fused_attention else {}),
                       "compressors": compressors}],
         "tokenizer": tok.manifest(),
         "prompt": {"stop": stops, **prompt_layout(prompt, markers), "query_embedding": "question_embedding_mean"},

@@ -11,12 +11,16 @@
 // --ab SET_A SET_B [--context 600] times two sets' decoder graphs that way, interleaved. --tower-ab A B [--image PNG] [--profile]
 // times two vision towers (each a set or an ONNX file) on one picture, interleaved, and gives the cosine of every
 // output they share to A's (an int8 tower against its F32 one: tools/quantize.py, tools/tower_layers.py), and with --profile the kernel time by operator.
+// --engine-ab SET_A SET_B [--configs full:576,pool:4] [--tokens N] times two sets through the engine's whole frame,
+// interleaved (a decoder whose cache is written in place against one that appends to it, say).
 // Each size's checkpoint is made once into --work (tools/make_hf_checkpoint.py), imported for the engine
 // (tools/import_hf.py) and written as GGUF for llama.cpp (tools/export_gguf.py). Runs are interleaved (ours and
 // llama.cpp's alternate, rep by rep), the first rep of each is an untimed warm-up, and medians are reported.
 using System.Diagnostics;
 using System.Text.Json;
+using Assistant.Bench;
 using Assistant.Bench.Peers;
+using Assistant.Inference;
 
 var cli = new Assistant.Bench.BenchArgs(args);
 var root = Assistant.Bench.BenchArgs.RepoRoot();
@@ -76,6 +80,32 @@ if (cli.Has("--ab"))
         a_prefill_ms = Med(aRuns, s => s.TtftMs), b_prefill_ms = Med(bRuns, s => s.TtftMs),
         prefill_a_over_b = Med(aRuns, s => s.TtftMs) / Med(bRuns, s => s.TtftMs),
         a_runs = aRuns.Select(s => s.DecodeTokS), b_runs = bRuns.Select(s => s.DecodeTokS) }, json));
+    return 0;
+}
+if (cli.Has("--engine-ab"))
+{
+    // Two sets through the engine's own frame (query cached, tower, compressor, visual prefill, greedy decode), at
+    // every compressor and V both offer (or --configs), interleaved rep by rep, the first rep a warm-up: what a graph
+    // change (say, the cache written in place) buys the engine, not bare ONNX Runtime calls.
+    if (TwoSets("--engine-ab") is not ({ } a, { } b)) return 2;
+    using var first = new FrameLatency(a, Path.Combine(a, "golden", "image.png"), Prompt.Question, new SessionConfig(ExecutionProvider.Cpu));
+    using var second = new FrameLatency(b, Path.Combine(b, "golden", "image.png"), Prompt.Question, new SessionConfig(ExecutionProvider.Cpu));
+    var configs = cli.Has("--configs")
+        ? cli.Get("--configs", "").Split(',').Select(c => c.Split(':')).Select(p => (Kind: p[0], V: p.Length > 1 ? int.Parse(p[1]) : 0)).ToList()
+        : first.Configs().Intersect(second.Configs()).ToList();
+    var rows = new List<object>();
+    foreach (var (kind, v) in configs)
+    {
+        var (aRuns, bRuns) = Runs.InterleaveSamples(reps, () => Ours.Of(first.Run(kind, v, tokens)), () => Ours.Of(second.Run(kind, v, tokens)));
+        double Med(List<Sample> runs, Func<Sample, double> f) => Runs.Median(runs.Select(f));
+        rows.Add(new { kind, v, a_decode_tok_s = Med(aRuns, s => s.DecodeTokS), b_decode_tok_s = Med(bRuns, s => s.DecodeTokS),
+            decode_a_over_b = Med(aRuns, s => s.DecodeTokS) / Med(bRuns, s => s.DecodeTokS),
+            a_prefill_ms = Med(aRuns, s => s.PrefillMs), b_prefill_ms = Med(bRuns, s => s.PrefillMs),
+            a_ttft_ms = Med(aRuns, s => s.TtftMs), b_ttft_ms = Med(bRuns, s => s.TtftMs),
+            a_static_ttft_ms = Med(aRuns, s => s.StaticTtftMs), b_static_ttft_ms = Med(bRuns, s => s.StaticTtftMs),
+            a_runs = aRuns.Select(s => s.DecodeTokS), b_runs = bRuns.Select(s => s.DecodeTokS) });
+    }
+    Console.WriteLine(JsonSerializer.Serialize(new { a, b, reps, tokens, configs = rows }, json));
     return 0;
 }
 if (cli.Has("--tower-ab"))

@@ -34,11 +34,11 @@ internal sealed class Ours(Dirs d) : IDisposable
     /// <summary>full at every patch; pool and query at V = 1, 4, 16 where the set offers them.</summary>
     public List<(string Kind, int V)> Configs() => _frames.Configs();
 
-    public Sample Run(string kind, int v, int tokens)
-    {
-        var s = _frames.Run(kind, v, tokens);
-        return new Sample(s.VisualTokens, s.TtftMs, s.StaticTtftMs, s.VisionMs, s.PrefillMs, s.PrefillPositions, s.DecodeTokS, Runs.RssMb());
-    }
+    public Sample Run(string kind, int v, int tokens) => Of(_frames.Run(kind, v, tokens));
+
+    /// <summary>One frame's figures as a bench sample, with the process's resident set now.</summary>
+    public static Sample Of(FrameSample s) =>
+        new(s.VisualTokens, s.TtftMs, s.StaticTtftMs, s.VisionMs, s.PrefillMs, s.PrefillPositions, s.DecodeTokS, Runs.RssMb());
 
     public void Dispose() => _frames.Dispose();
 }

@@ -190,6 +190,100 @@ public sealed class ImportedSetTests
         }
     }
 
+    /// <summary>
+    /// The cache written in place (a fused import: GroupQueryAttention given one buffer as past and present, manifest
+    /// kv_cache in_place) against the plain graphs, which append to theirs and match the importer's PyTorch within
+    /// 1e-4 (above): four frames on one query prefix, each a visual prefill on the cached prefix and greedy steps,
+    /// with every step's logits within 1e-4 of the plain graphs'. The third frame outgrows the step buffers (128
+    /// positions), which loses the copied prefix; the others find it there, so it is copied twice in all.
+    /// </summary>
+    [Theory]
+    [InlineData("clip-qwen2-bf16-shards")]
+    [InlineData("llama")]
+    public void InPlaceCache_StepsAsThePlainGraphsDo_AndCopiesAQueryPrefixOnlyWhenItIsGone(string variant)
+    {
+        var made = HfCheckpoints.Get(variant);
+        var parent = Path.Combine(Path.GetTempPath(), $"assistant-inplace-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(parent);
+        try
+        {
+            var fused = HfCheckpoints.Import(made.Checkpoint, parent, new Dictionary<string, string>(), "--attention", "fused");
+            var plain = HfCheckpoints.Import(made.Checkpoint, parent, new Dictionary<string, string>(), "--attention", "plain");
+            Assert.Contains("\"kv_cache\": \"in_place\"", File.ReadAllText(Path.Combine(fused, "manifest.json")));
+            Assert.DoesNotContain("kv_cache", File.ReadAllText(Path.Combine(plain, "manifest.json")));
+            using var a = ModelSet.Load(fused, Cpu);
+            using var b = ModelSet.Load(plain, Cpu);
+            using var leaseA = a.Lease();
+            using var leaseB = b.Lease();
+            var inPlace = leaseA.Decoder(a.Decoder("text"));
+            var appending = leaseB.Decoder(b.Decoder("text"));
+            Assert.True(inPlace.InPlace);
+            Assert.False(appending.InPlace);
+
+            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(fused, "golden", "golden.json")));
+            var g = doc.RootElement;
+            int[] prefix = Golden.Ints(g.GetProperty("prefix_ids")), question = Golden.Ints(g.GetProperty("question_ids"));
+            var visual = Golden.Floats(g.GetProperty("answers").GetProperty("full").GetProperty("visual_tokens"));
+            int dim = inPlace.Spec.Dim, v = visual.Length / dim, length = v + question.Length;
+            var embeds = new float[Math.Max(prefix.Length, length) * dim];
+            KvCache Prefix(DecoderState state)
+            {
+                state.Embed(prefix, embeds);
+                using var empty = state.EmptyCache();
+                return state.Forward(empty, embeds, prefix.Length);
+            }
+            using var prefixA = Prefix(inPlace);
+            using var prefixB = Prefix(appending);
+            visual.CopyTo(embeds, 0);
+            inPlace.Embed(question, embeds.AsSpan(v * dim, question.Length * dim));
+
+            float worst = 0;
+            foreach (int steps in new[] { 20, 20, 200, 20 })
+            {
+                using var seqA = inPlace.BeginDecode(prefixA, embeds, length, steps);
+                using var seqB = appending.BeginDecode(prefixB, embeds, length, steps);
+                for (int step = 0; ; step++)
+                {
+                    float diff = Golden.MaxAbsDiff(appending.LastLogits, inPlace.LastLogits);
+                    worst = Math.Max(worst, diff);
+                    Assert.True(diff < Tolerance, $"{variant}: a {steps}-step frame's logits at step {step} differ by {diff}");
+                    if (step == steps) break;
+                    int token = Array.IndexOf(appending.LastLogits, appending.LastLogits.Max());
+                    seqA.Append(token);
+                    seqB.Append(token);
+                }
+            }
+            Assert.Equal(2L * prefix.Length, inPlace.PrefixPositionsCopied);
+
+            // A sequence straight from the cached prefix (its logits are the prefix run's: run it again first).
+            inPlace.Embed(prefix, embeds);
+            appending.Embed(prefix, embeds);
+            using (var empty = inPlace.EmptyCache())
+            using (var again = inPlace.Forward(empty, embeds, prefix.Length))
+            using (var emptyB = appending.EmptyCache())
+            using (var againB = appending.Forward(emptyB, embeds, prefix.Length))
+            using (var seqA = inPlace.BeginDecode(again, 10))
+            using (var seqB = appending.BeginDecode(againB, 10))
+            {
+                for (int step = 0; step < 10; step++)
+                {
+                    int token = Array.IndexOf(appending.LastLogits, appending.LastLogits.Max());
+                    seqA.Append(token);
+                    seqB.Append(token);
+                    float diff = Golden.MaxAbsDiff(appending.LastLogits, inPlace.LastLogits);
+                    worst = Math.Max(worst, diff);
+                    Assert.True(diff < Tolerance, $"{variant}: step {step} from the prefix differs by {diff}");
+                }
+            }
+            Assert.Equal(3L * prefix.Length, inPlace.PrefixPositionsCopied);
+            Console.WriteLine($"{variant}: in place against appended, worst logit difference {worst:G3} over 264 steps");
+        }
+        finally
+        {
+            Directory.Delete(parent, recursive: true);
+        }
+    }
+
     [Fact]
     public void GraphsWithExternalWeights_LoadAndAnswerTheSame()
     {
