@@ -131,13 +131,27 @@ internal static class ModelsCommand
         var quant = new Option<string?>("--quant") { Description = "quantized MatMul weights, int8 dot products: q8 (int8, a scale per output column) or q4 (the text graphs in 4-bit blocks of 32 like llama.cpp's Q4_0, the tower in int8)" };
         quant.AcceptOnlyFromAmong("q8", "q4");
         var splitting = ImageSplittingOption();
+        var attention = AttentionOption();
         var command = new Command("import", "Import a LLaVA-family (CLIP/SigLIP + MLP projector + Qwen2/Llama) or SmolVLM checkpoint as a model set; docs/REAL_MODELS.md.")
         {
-            hfArg, outOption, name, dtype, quant, splitting,
+            hfArg, outOption, name, dtype, quant, attention, splitting,
         };
         command.SetAction((parse, cancellation) => Import(parse.GetValue(hfArg)!, parse.GetValue(outOption)!, parse.GetValue(name),
-            parse.GetValue(dtype)!, parse.GetValue(quant), parse.GetValue(splitting), stdout, stderr, cancellation));
+            parse.GetValue(dtype)!, parse.GetValue(quant), parse.GetValue(attention)!, parse.GetValue(splitting), stdout, stderr, cancellation));
         return command;
+    }
+
+    /// <summary>The decoder's attention, as tools/import_hf.py takes it (import and pull).</summary>
+    internal static Option<string> AttentionOption()
+    {
+        var option = new Option<string>("--attention")
+        {
+            Description = "the decoder's attention: fused (ONNX Runtime's GroupQueryAttention, the KV cache written in place; the default) " +
+                          "or plain ONNX operators appending to the cache (for --ep cuda: its GroupQueryAttention has no float32 kernel)",
+            DefaultValueFactory = _ => "fused",
+        };
+        option.AcceptOnlyFromAmong("fused", "plain");
+        return option;
     }
 
     /// <summary>SmolVLM's tiles beside the global image: asked for, the importer refuses in one line (not built yet).</summary>
@@ -168,7 +182,7 @@ internal static class ModelsCommand
     /// tools/import_hf.py on <paramref name="checkpoint"/>, then the set checked by the engine and moved to
     /// <paramref name="target"/> (<see cref="CheckAndPlace"/>); `models import` and `models pull` both end here.
     /// </summary>
-    internal static async Task<int> Import(string checkpoint, string target, string? name, string dtype, string? quant, bool imageSplitting,
+    internal static async Task<int> Import(string checkpoint, string target, string? name, string dtype, string? quant, string attention, bool imageSplitting,
         TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
     {
         RefuseImageSplitting(imageSplitting);
@@ -178,6 +192,7 @@ internal static class ModelsCommand
         if (name is not null) args.AddRange(["--name", name]);
         args.AddRange(["--dtype", dtype]);
         if (quant is not null) args.AddRange(["--quant", quant]);
+        args.AddRange(["--attention", attention]);
         var before = ToolProcess.Before.Of(target);
         try
         {

@@ -36,9 +36,10 @@ internal static class PullCommand
         quant.AcceptOnlyFromAmong("q8", "q4");
         var cache = new Option<string?>("--cache") { Description = "download cache (default: $XDG_CACHE_HOME/quecc-assistant/hub, else ~/.cache/quecc-assistant/hub)" };
         var splitting = ModelsCommand.ImageSplittingOption();
+        var attention = ModelsCommand.AttentionOption();
         var command = new Command("pull", "Download a LLaVA-family or SmolVLM checkpoint from the Hugging Face hub (HF_ENDPOINT, HF_TOKEN) and import it; an interrupted download resumes.")
         {
-            reference, outOption, name, dtype, quant, cache, splitting,
+            reference, outOption, name, dtype, quant, attention, cache, splitting,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -63,7 +64,7 @@ internal static class PullCommand
                                           $"{TerminalText.Printable(e.Message.Split('\n')[0])}; what was fetched is kept, and the same command resumes");
             }
             return await ModelsCommand.Import(folder, target, parse.GetValue(name) ?? repoName, parse.GetValue(dtype)!, parse.GetValue(quant),
-                imageSplitting: false, stdout, stderr, cancellation);
+                parse.GetValue(attention)!, imageSplitting: false, stdout, stderr, cancellation);
         });
         return command;
     }

@@ -7,7 +7,8 @@ take `input_ids`, while the set's decoder takes `inputs_embeds` from a separate 
 one graph, `model.onnx` (the embed graph's Gather feeding the decoder; `last_hidden_state`, which GenAI never
 reads, dropped), and writes the `genai_config.json` GenAI loads it by. The decoder's input and output names already
 follow the layout GenAI expects (attention_mask, position_ids, past_key_values.N.key/value, logits, present.N.*),
-and its cache grows by concatenation, so past and present are separate buffers (past_present_share_buffer off).
+and past and present share one buffer (past_present_share_buffer) where the set's decoder writes its cache in place
+(manifest kv_cache in_place: GroupQueryAttention), as the engine runs it; separate buffers where it appends.
 Weights are shared, not copied: the joined graph holds the same initializers (MatMulNBits ones too, for a set
 imported with --quant), written as external data beside it. The folder appears whole or not at all.
 """
@@ -105,7 +106,7 @@ def genai_config(manifest: dict, spec: dict, context: int) -> dict:
             "do_sample": False, "num_beams": 1, "num_return_sequences": 1, "top_k": 1, "top_p": 1.0, "temperature": 1.0,
             "max_length": context, "min_length": 0, "early_stopping": True, "repetition_penalty": 1.0,
             "length_penalty": 1.0, "diversity_penalty": 0.0, "no_repeat_ngram_size": 0,
-            "past_present_share_buffer": False,
+            "past_present_share_buffer": spec.get("kv_cache") == "in_place",
         },
     }
 

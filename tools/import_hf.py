@@ -184,7 +184,7 @@ def reference_answer(decoder, embed, visual, prefix_ids, question_ids, new_token
 
 
 def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32", quant: str | None = None,
-                      attention: str = "plain") -> dict:
+                      attention: str = "fused") -> dict:
     t0 = time.time()
     c = parse_config(hf)
     tower_cfg, text_cfg = c["tower"], c["text"]
@@ -430,10 +430,11 @@ def main(argv=None) -> int:
                     help="quantized MatMul weights, int8 dot products: q8, every graph's weights in int8 with one "
                          "scale per output column (about 1/4 of their f32 bytes); q4, the tower so and the text "
                          "graphs' in 4-bit blocks of 32 like llama.cpp's Q4_0 (about 1/7)")
-    ap.add_argument("--attention", choices=["plain", "fused"], default="plain",
-                    help="the decoder's attention: plain ONNX operators (every execution provider), or fused as ONNX "
-                         "Runtime's GroupQueryAttention contrib op (one node a layer; the same arithmetic and speed "
-                         "on the CPU here, docs/PERFORMANCE.md)")
+    ap.add_argument("--attention", choices=["fused", "plain"], default="fused",
+                    help="the decoder's attention: fused (default), each layer's one ONNX Runtime GroupQueryAttention "
+                         "node, its KV cache written in place by the engine (manifest kv_cache in_place); or plain ONNX "
+                         "operators appending to the cache, for an execution provider without a float32 "
+                         "GroupQueryAttention kernel (CUDA's has float16 and bfloat16 only)")
     ap.add_argument("--image-splitting", action="store_true",
                     help="Idefics3/SmolVLM: tiles of the picture beside the global image, as its processor does for large "
                          "pictures (not built yet: refused; the global image alone is the real-time setting)")

@@ -4,7 +4,7 @@
 // of the same F32 GGUF (its own quantizer), with each runtime's logits on a fixed prompt set against its own F32.
 // GenAI runs the set's own text decoder (tools/genai_model.py): no vision, the same number of prompt positions.
 // --plot draws time to first token against V for the last size measured (docs/peers_ttft.png); with --from REPORT.json
-// it redraws from an earlier --json report instead of measuring. --profile-decode [--past 594] prints one decode step's
+// it redraws from an earlier --json report instead of measuring. --profile-decode [SET] [--past 594] prints one decode step's
 // kernel time by ONNX operator. --agreement REFERENCE_SET OTHER_SET prints how far OTHER_SET's next-token logits are
 // from REFERENCE_SET's on the prompt set (a trained set and its tools/quantize.py copy, say). --overhead [--reps N]
 // times the engine's full-token decode against bare ONNX Runtime calls on the same graphs (bench/Peers/BareOrt.cs);
@@ -144,8 +144,10 @@ if (cli.Has("--overhead"))
 }
 if (cli.Has("--profile-decode"))
 {
-    var dirs = Checkpoints.Prepare(root, Path.Combine(work, sizes[^1]), shapes[sizes[^1]], precisions[0]);
-    Assistant.Bench.DecodeProfile.Print(dirs.Set, cli.Int("--past", 594), cli.Int("--steps", 10), Console.Out);
+    // A set named after the option, or the bench's own checkpoint at --size and the first of --precisions.
+    var named = args.SkipWhile(x => x != "--profile-decode").Skip(1).Take(1).Where(x => !x.StartsWith("--")).ToArray();
+    var set = named.Length == 1 ? named[0] : Checkpoints.Prepare(root, Path.Combine(work, sizes[^1]), shapes[sizes[^1]], precisions[0]).Set;
+    Assistant.Bench.DecodeProfile.Print(set, cli.Int("--past", 594), cli.Int("--steps", 10), Console.Out);
     return 0;
 }
 // GenAI's native library releases its globals when this handle goes (it warns of leaks at exit otherwise).

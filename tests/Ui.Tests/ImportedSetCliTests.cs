@@ -82,6 +82,32 @@ public sealed class ImportedSetCliTests
         var d = JsonDocument.Parse(stdout).RootElement;
         Assert.Equal("tiny-llava", d.GetProperty("set_name").GetString());
         Assert.StartsWith("golden: features", d.GetProperty("golden").GetString());
+        // The default decoder writes its KV cache in place.
+        Assert.Equal("in_place", d.GetProperty("decoders")[0].GetProperty("kv_cache").GetString());
+    }
+
+    [Fact]
+    public async Task ModelsImport_AttentionPlain_WritesADecoderThatAppendsToItsCache_AndAnUnknownOneIsRefused()
+    {
+        var made = HfCheckpoints.Get("llama");
+        var outDir = Path.Combine(Path.GetTempPath(), $"assistant-set-{Guid.NewGuid():N}");
+        var (code, _, stderr) = await CliRun.Run("models", "import", made.Checkpoint, "--out", outDir, "--attention", "flash");
+        Assert.NotEqual(0, code);
+        Assert.Contains("flash", stderr);
+        Assert.False(Directory.Exists(outDir));
+        try
+        {
+            (code, var stdout, stderr) = await CliRun.Run("models", "import", made.Checkpoint, "--out", outDir, "--attention", "plain");
+            Assert.True(code == 0, stderr);
+            Assert.Contains("golden", stdout);
+            (code, stdout, stderr) = await CliRun.Run("models", "check", outDir);
+            Assert.True(code == 0, stderr);
+            Assert.Contains("kv cache appended", stdout);
+        }
+        finally
+        {
+            if (Directory.Exists(outDir)) Directory.Delete(outDir, recursive: true);
+        }
     }
 
     [Fact]

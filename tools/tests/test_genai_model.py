@@ -62,7 +62,9 @@ def test_joined_graph_takes_ids_and_keeps_every_weight_once(imported, tmp_path):
     assert c["model"]["vocab_size"] == spec["vocab_size"]
     special = m["tokenizer"]["special_tokens"]
     assert c["model"]["eos_token_id"] == [special[s] for s in m["prompt"]["stop"]]
-    assert c["search"]["past_present_share_buffer"] is False and c["search"]["do_sample"] is False
+    # the importer's default decoder writes its cache in place, and GenAI is told to run it so
+    assert spec["kv_cache"] == "in_place"
+    assert c["search"]["past_present_share_buffer"] is True and c["search"]["do_sample"] is False
 
 
 def test_an_existing_folder_is_refused_and_left_alone(imported, tmp_path):
