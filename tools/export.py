@@ -110,7 +110,10 @@ def golden_image() -> np.ndarray:
     return np.asarray(img)
 
 
-def export_decoder(dec: Decoder, folder: Path) -> tuple:
+def export_decoder(dec: Decoder, folder: Path, fused: bool = True) -> tuple:
+    # Fused: each layer's attention one GroupQueryAttention, which the engine hands one buffer as past and present
+    # (the manifest's kv_cache in_place); the module's own forward stays the same arithmetic.
+    dec.cfg.fused_attention = fused
     c = dec.cfg
     past = [torch.randn(1, c.kv_heads, 3, c.head_dim) for _ in range(2 * c.layers)]  # trace with a non-empty past
     x = torch.randn(1, 2, c.dim)
@@ -181,7 +184,7 @@ def checkpoint_set(args) -> dict:
                       "answers": world.ANSWERS, "families": world.FAMILIES, "splits": world.SPLITS}}
 
 
-def write_set(out: Path, s: dict) -> None:
+def write_set(out: Path, s: dict, fused: bool = True) -> None:
     if out.exists():
         shutil.rmtree(out)
     (out / "golden").mkdir(parents=True)
@@ -207,7 +210,7 @@ def write_set(out: Path, s: dict) -> None:
         assert dec.cfg.vocab_size == vocab_size, "decoder vocabulary and tokenizer disagree"
         dfolder = out / dname
         dfolder.mkdir()
-        dspec, espec = export_decoder(dec, dfolder)
+        dspec, espec = export_decoder(dec, dfolder, fused)
         compressors = [{"kind": kind, "query_aware": comp.query_aware, "heads": qcfg.heads, "params": n_params(comp),
                         "graphs": {V: {**g, "file": f"{dname}/{g['file']}"}
                                    for V, g in export_compressor(comp, qcfg, dfolder, kind).items()}}
@@ -218,7 +221,7 @@ def write_set(out: Path, s: dict) -> None:
                          "dim": c.dim, "layers": c.layers, "heads": c.heads, "kv_heads": c.kv_heads,
                          "head_dim": c.head_dim, "intermediate": c.intermediate, "vocab_size": vocab_size,
                          "rope_theta": c.rope_theta, "rms_eps": c.rms_eps, "params": n_params(dec),
-                         "compressors": compressors})
+                         "compressors": compressors, **({"kv_cache": "in_place"} if fused else {})})
         # Golden: every V's visual tokens, and the full ask path at GOLDEN_TOKENS, for this decoder.
         comp = comps[0][1]
         ref = pipeline.ask(vision, QueCCAtK(comp, qcfg.grid // int(GOLDEN_TOKENS ** 0.5)), Embed(dec), dec, tok,
@@ -283,12 +286,15 @@ def main() -> int:
     ap.add_argument("--out", type=Path, required=True, help="model set folder to write (replaced if it exists)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", default=None, help="set name recorded in the manifest")
+    ap.add_argument("--attention", choices=["fused", "plain"], default="fused",
+                    help="the decoders' attention: fused (one GroupQueryAttention a layer, the KV cache written in place "
+                         "by the engine) or plain ONNX operators appending to the cache (models/README.md, kv_cache)")
     args = ap.parse_args()
     t0 = time.time()
     s = checkpoint_set(args) if args.checkpoints else random_set(args)
     if args.law:
         s["law"] = law_entry(json.loads(args.law.read_text()), args.law_source)
-    write_set(args.out, s)
+    write_set(args.out, s, fused=args.attention == "fused")
     sums = {p.relative_to(args.out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()[:16]
             for p in sorted(args.out.rglob("*.onnx"))}
     print(f"wrote {args.out} in {time.time() - t0:.1f}s: " + ", ".join(f"{k} {v}" for k, v in sums.items()))

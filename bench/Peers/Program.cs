@@ -11,7 +11,7 @@
 // --ab SET_A SET_B [--context 600] times two sets' decoder graphs that way, interleaved. --tower-ab A B [--image PNG] [--profile]
 // times two vision towers (each a set or an ONNX file) on one picture, interleaved, and gives the cosine of every
 // output they share to A's (an int8 tower against its F32 one: tools/quantize.py, tools/tower_layers.py), and with --profile the kernel time by operator.
-// --engine-ab SET_A SET_B [--configs full:576,pool:4] [--tokens N] times two sets through the engine's whole frame,
+// --engine-ab SET_A SET_B [--configs full:576,pool:4] [--tokens N] [--question TEXT] times two sets through the engine's whole frame,
 // interleaved (a decoder whose cache is written in place against one that appends to it, say).
 // Each size's checkpoint is made once into --work (tools/make_hf_checkpoint.py), imported for the engine
 // (tools/import_hf.py) and written as GGUF for llama.cpp (tools/export_gguf.py). Runs are interleaved (ours and
@@ -88,8 +88,9 @@ if (cli.Has("--engine-ab"))
     // every compressor and V both offer (or --configs), interleaved rep by rep, the first rep a warm-up: what a graph
     // change (say, the cache written in place) buys the engine, not bare ONNX Runtime calls.
     if (TwoSets("--engine-ab") is not ({ } a, { } b)) return 2;
-    using var first = new FrameLatency(a, Path.Combine(a, "golden", "image.png"), Prompt.Question, new SessionConfig(ExecutionProvider.Cpu));
-    using var second = new FrameLatency(b, Path.Combine(b, "golden", "image.png"), Prompt.Question, new SessionConfig(ExecutionProvider.Cpu));
+    var question = cli.Get("--question", Prompt.Question);  // a world set knows only its world's words
+    using var first = new FrameLatency(a, Path.Combine(a, "golden", "image.png"), question, new SessionConfig(ExecutionProvider.Cpu));
+    using var second = new FrameLatency(b, Path.Combine(b, "golden", "image.png"), question, new SessionConfig(ExecutionProvider.Cpu));
     var configs = cli.Has("--configs")
         ? cli.Get("--configs", "").Split(',').Select(c => c.Split(':')).Select(p => (Kind: p[0], V: p.Length > 1 ? int.Parse(p[1]) : 0)).ToList()
         : first.Configs().Intersect(second.Configs()).ToList();
