@@ -5,7 +5,7 @@ namespace Assistant.Inference;
 /// <summary>Options every session of a model set shares.</summary>
 public sealed record SessionConfig(ExecutionProvider Provider = ExecutionProvider.Auto, int IntraOpThreads = 0, int DeviceId = 0)
 {
-    /// <summary>Auto provider, ONNX Runtime's thread count, device 0.</summary>
+    /// <summary>Auto provider, the machine's physical cores as threads (<see cref="CpuCores"/>), device 0.</summary>
     public static SessionConfig Default { get; } = new();
 
     /// <summary>
@@ -167,7 +167,8 @@ public sealed class SessionFactory
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
             LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL,
         };
-        if (Config.IntraOpThreads > 0) options.IntraOpNumThreads = Config.IntraOpThreads;
+        int threads = Config.IntraOpThreads > 0 ? Config.IntraOpThreads : CpuCores.DefaultIntraOpThreads;
+        if (threads > 0) options.IntraOpNumThreads = threads;
         try
         {
             var settings = ProviderSettings.For(Provider, Config.DeviceId);

@@ -6,7 +6,7 @@ namespace Assistant.Bench.Peers;
 
 /// <summary>
 /// The set's own embed and decoder graphs run by bare ONNX Runtime calls, none of the engine's code: one
-/// InferenceSession each with ONNX Runtime's defaults, a prompt of as many ids as the engine's full-token frame
+/// InferenceSession each with ONNX Runtime's defaults but the engine's thread count, a prompt of as many ids as the engine's full-token frame
 /// prefills, then greedy steps that feed each step's present cache back as the next past. The floor the engine's
 /// own decode loop is measured against (the "overhead over the bare ONNX Runtime runs").
 /// </summary>
@@ -21,8 +21,11 @@ internal sealed class BareOrt : IDisposable
     {
         var manifest = Manifest.Read(set);
         _spec = manifest.Decoders[0];
-        _embed = new InferenceSession(Path.Combine(set, _spec.Embed.File));
-        _decoder = new InferenceSession(Path.Combine(set, _spec.Decoder.File));
+        // The engine's thread count (ONNX Runtime's own default is half of it on a machine without SMT: CpuCores).
+        using var options = new SessionOptions();
+        if (CpuCores.DefaultIntraOpThreads > 0) options.IntraOpNumThreads = CpuCores.DefaultIntraOpThreads;
+        _embed = new InferenceSession(Path.Combine(set, _spec.Embed.File), options);
+        _decoder = new InferenceSession(Path.Combine(set, _spec.Decoder.File), options);
         _prompt = PromptSet.Positions(positions, ids);
     }
 
