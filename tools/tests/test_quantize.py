@@ -218,6 +218,8 @@ def test_quantize_set_copies_a_set_with_every_graph_rewritten(tmp_path):
     import subprocess
     src = TOOLS.parent / "models" / "tiny-random"
     out = tmp_path / "tiny-q4"
+    import hashlib
+    before = {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(src.rglob("*")) if f.is_file()}
     p = subprocess.run([sys.executable, str(TOOLS / "quantize.py"), str(src), "--out", str(out), "--quant", "q4"],
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
@@ -236,7 +238,8 @@ def test_quantize_set_copies_a_set_with_every_graph_rewritten(tmp_path):
     assert nodes == q["matrices"] > 0
     assert q["block"] == 32 and q["accuracy_level"] == 4
     # the source set is untouched, and a second run over the copy is refused in one line
-    assert not any(n.domain == "com.microsoft" for g in src.rglob("*.onnx") for n in onnx.load(str(g)).graph.node)
+    # (its decoders hold GroupQueryAttention, so its bytes are compared, not its operator domains)
+    assert {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(src.rglob("*")) if f.is_file()} == before
     p = subprocess.run([sys.executable, str(TOOLS / "quantize.py"), str(src), "--out", str(out), "--quant", "q8"],
                        capture_output=True, text=True)
     assert p.returncode == 2 and p.stderr.startswith("error: ") and len(p.stderr.strip().splitlines()) == 1
