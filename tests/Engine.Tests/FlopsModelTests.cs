@@ -42,10 +42,18 @@ public sealed class FlopsModelTests
             if (e.GetProperty("cat").GetString() != "Node" || !e.GetProperty("name").GetString()!.EndsWith("_kernel_time")) continue;
             var args = e.GetProperty("args");
             var op = args.GetProperty("op_name").GetString();
-            if (op is not ("MatMul" or "Gemm" or "Conv")) continue;
+            if (op is not ("MatMul" or "Gemm" or "Conv" or "GroupQueryAttention")) continue;
             long[] Shape(JsonElement s) => s.EnumerateObject().First().Value.EnumerateArray().Select(x => x.GetInt64()).ToArray();
             var ins = args.GetProperty("input_type_shape").EnumerateArray().Select(Shape).ToArray();
             var outShape = Shape(args.GetProperty("output_type_shape")[0]);
+            if (op == "GroupQueryAttention")
+            {
+                // A fused decoder's attention: scores and weighted values, query (1, t, Hq*Dh) against the context its
+                // present key holds (1, KVH, ctx, Dh); the test's past buffers are exactly the past, so ctx = past + t.
+                var presentKey = Shape(args.GetProperty("output_type_shape")[1]);
+                total += 2 * 2 * (double)ins[0][1] * presentKey[2] * ins[0][2];
+                continue;
+            }
             double outputs = outShape.Aggregate(1.0, (a, b) => a * b);
             total += op == "Conv" ? 2 * outputs * ins[1].Skip(1).Aggregate(1.0, (a, b) => a * b) : 2 * outputs * ins[0][^1];
         }
