@@ -46,6 +46,16 @@ public sealed class LoadedModels : IDisposable
     public static LoadedModels Load(string? directory, string ep, Action<string>? note = null) =>
         new(ModelSet.Load(ResolveDirectory(directory), Providers.Factory(ep, note)));
 
+    /// <summary>
+    /// Opens every graph the set lists that is not open yet (compressors open when first used), so that each is
+    /// checked against its manifest entry now; any problem is one <see cref="InferenceException"/>. For <c>models check</c>.
+    /// </summary>
+    public void OpenEveryGraph()
+    {
+        foreach (var d in Set.Decoders)
+            foreach (var c in d.Compressors) c.Open();
+    }
+
     /// <summary>Every component with its dimensions, parameter counts and FLOPs, for <c>models check</c>.</summary>
     public ModelSetDescription Describe()
     {
@@ -60,7 +70,7 @@ public sealed class LoadedModels : IDisposable
             d.KvInPlace ? DecoderSpec.KvInPlaceValue : "concat")).ToList();
         return new ModelSetDescription(m.Name, Set.Directory, Provider, m.Description, vision, Set.Tokenizer.Count, m.Tokenizer.PreTokenizer,
             m.Tokenizer.Model is { } model ? [model] : [m.Tokenizer.Vocab ?? "", m.Tokenizer.Merges ?? ""], m.Tokenizer.SpecialTokens.Count, decoders, ModelChoice.Of(m.Default),
-            Set.ResidentAtLoad);
+            Set.ResidentAtLoad.ToDictionary());
     }
 
     /// <summary>

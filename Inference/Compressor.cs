@@ -5,12 +5,14 @@ namespace Assistant.Inference;
 /// <summary>
 /// One compressor graph at one V: features (1, P, Dv), features_multi (1, P, Dm) and, when query-aware,
 /// query_embedding (1, D) -> visual_tokens (1, V, D). Shared by every user of the set; the output buffer and
-/// bindings of a run belong to a <see cref="CompressorState"/> from <see cref="Lease"/>.
+/// bindings of a run belong to a <see cref="CompressorState"/> from <see cref="Lease"/>. Its session is opened
+/// when it is first leased (or by <see cref="SharedGraph.Open"/>): a set lists a graph per kind and V, and a
+/// process usually runs one or two of them.
 /// </summary>
 public sealed class Compressor : SharedGraph
 {
-    internal Compressor(InferenceSession session, CompressorSpec spec, GraphSpec graph, int tokens, int dim, bool copiesInputs)
-        : base(session, copiesInputs)
+    internal Compressor(Func<InferenceSession> open, CompressorSpec spec, GraphSpec graph, int tokens, int dim, bool copiesInputs)
+        : base(open, copiesInputs)
     {
         Spec = spec;
         Graph = graph;

@@ -58,7 +58,13 @@ internal static class GraphContract
     /// <summary>Requires a declared fixed axis to equal <paramref name="expected"/>: the cross-component check.</summary>
     public static void Dim(GraphSpec spec, string tensor, int axis, long expected, string what)
     {
-        var declared = (spec.Inputs.TryGetValue(tensor, out var t) ? t : spec.Outputs[tensor]).Fixed(axis);
+        // Safe before the graph is opened (a compressor is checked so at load): a missing tensor or a short shape is a line too.
+        var t = spec.Inputs.TryGetValue(tensor, out var input) ? input
+            : spec.Outputs.TryGetValue(tensor, out var output) ? output
+            : throw new InferenceException($"manifest.json does not declare the contract tensor '{tensor}' of {spec.File}");
+        if (axis >= t.Shape.Count)
+            throw new InferenceException($"manifest.json declares {spec.File} '{tensor}' as {t}, which has no axis {axis} ({what})");
+        var declared = t.Fixed(axis);
         if (declared != expected)
             throw new InferenceException(
                 $"dimension mismatch: {spec.File} '{tensor}' axis {axis} is {declared?.ToString() ?? "dynamic"}, but {what} is {expected}");

@@ -25,10 +25,11 @@ public sealed class ModelSet : IDisposable
     }
 
     /// <summary>
-    /// How much the process's resident set grew while each component was loaded, in bytes, by name ("vision",
+    /// How much the process's resident set grew while each component was opened, in bytes, by name ("vision",
     /// "text decoder", "text embedding", "text compressors"): what its weights cost before any run (a run's working
-    /// memory comes on top; a mapped embedding table costs the rows read later). Measured with
-    /// <see cref="Environment.WorkingSet"/>, so another thread's allocations during the load land in it too.
+    /// memory comes on top; a mapped embedding table costs the rows read later). Compressors count as they are
+    /// opened: the default one at load, the others when first used. Measured with
+    /// <see cref="Environment.WorkingSet"/>, so another thread's allocations meanwhile land in it too.
     /// </summary>
     public IReadOnlyDictionary<string, long> ResidentAtLoad { get; }
 
@@ -97,14 +98,8 @@ public sealed class ModelSet : IDisposable
         // first and only then takes its parts over (Adopt), so a wrapper that fails to construct leaves its
         // parts here to be disposed.
         var owned = new List<IDisposable>();
-        var resident = new Dictionary<string, long>();
-        T Measured<T>(string component, Func<T> load)
-        {
-            long before = Environment.WorkingSet;
-            var made = load();
-            resident[component] = resident.GetValueOrDefault(component) + Math.Max(0, Environment.WorkingSet - before);
-            return made;
-        }
+        var opened = new ResidentMeter();
+        T Measured<T>(string component, Func<T> load) => opened.Measured(component, load);
         try
         {
             InferenceSession Open(GraphSpec g)
@@ -195,16 +190,33 @@ public sealed class ModelSet : IDisposable
                     {
                         if (!int.TryParse(key, out var v) || v <= 0)
                             throw new InferenceException($"compressor {cs.Kind} of {ds.Name}: '{key}' is not a visual-token count");
-                        var session = Measured($"{ds.Name} compressors", () => Open(g));
-                        string[] inputs = [.. (multi ? new[] { "features", "features_multi" } : ["features"]), .. (cs.QueryAware ? new[] { "query_embedding" } : [])];
-                        GraphContract.Check(session, g, inputs, ["visual_tokens"]);
+                        // What can be checked without opening the graph is checked now; its names when it is opened.
+                        var path = SetFile.Resolve(directory, g.File, "model file");
                         GraphContract.Dim(g, "features", 1, vs.Patches, "vision patches");
                         GraphContract.Dim(g, "features", 2, vs.Dim, "vision features width");
                         if (multi) GraphContract.Dim(g, "features_multi", 2, vs.MultiDim, "vision features_multi width");
                         if (cs.QueryAware) GraphContract.Dim(g, "query_embedding", 1, ds.Dim, $"decoder {ds.Name} dim");
                         GraphContract.Dim(g, "visual_tokens", 1, v, "the V it is listed under");
                         GraphContract.Dim(g, "visual_tokens", 2, ds.Dim, $"decoder {ds.Name} dim");
-                        compressors[(cs.Kind, v)] = Adopt(new Compressor(session, cs, g, v, ds.Dim, factory.CopiesInputsAtBind), session);
+                        string[] inputs = [.. (multi ? new[] { "features", "features_multi" } : ["features"]), .. (cs.QueryAware ? new[] { "query_embedding" } : [])];
+                        string component = $"{ds.Name} compressors";
+                        InferenceSession OpenChecked() => opened.Measured(component, () =>
+                        {
+                            var session = factory.Create(path);
+                            try
+                            {
+                                GraphContract.Check(session, g, inputs, ["visual_tokens"]);
+                                return session;
+                            }
+                            catch
+                            {
+                                session.Dispose();
+                                throw;
+                            }
+                        });
+                        var compressor = new Compressor(OpenChecked, cs, g, v, ds.Dim, factory.CopiesInputsAtBind);
+                        owned.Add(compressor);
+                        compressors[(cs.Kind, v)] = compressor;
                     }
                 }
                 decoders.Add(Adopt(new LanguageModel(ds, decoder, embed, table, kvMemory, compressors, factory.CopiesInputsAtBind),
@@ -214,10 +226,11 @@ public sealed class ModelSet : IDisposable
             var d = manifest.Default;
             var defaultDecoder = decoders.FirstOrDefault(x => x.Spec.Name == d.Decoder)
                 ?? throw new InferenceException($"manifest.json default decoder '{d.Decoder}' is not listed");
-            defaultDecoder.Compressor(d.Compressor, d.Tokens);
+            // The default path's compressor is opened now: its problems show at load, and the first frame does not pay for it.
+            defaultDecoder.Compressor(d.Compressor, d.Tokens).Open();
 
             var vision = Adopt(new VisionEncoder(visionSession, vs, factory.CopiesInputsAtBind), visionSession);
-            return new ModelSet(Path.GetFullPath(directory), manifest, factory, vision, tokenizer, layout, decoders, resident);
+            return new ModelSet(Path.GetFullPath(directory), manifest, factory, vision, tokenizer, layout, decoders, opened.Grown);
         }
         catch
         {
@@ -250,5 +263,23 @@ public sealed class ModelSet : IDisposable
         }
         Vision.Dispose();
         foreach (var d in Decoders) d.Dispose();
+    }
+}
+
+/// <summary>How much the resident set grew while each named component was opened; safe from any thread.</summary>
+internal sealed class ResidentMeter
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _grown = new();
+
+    /// <summary>The growth so far, by component.</summary>
+    public IReadOnlyDictionary<string, long> Grown => _grown;
+
+    public T Measured<T>(string component, Func<T> open)
+    {
+        long before = Environment.WorkingSet;
+        var made = open();
+        long grew = Math.Max(0, Environment.WorkingSet - before);
+        _grown.AddOrUpdate(component, grew, (_, sum) => sum + grew);
+        return made;
     }
 }

@@ -20,6 +20,7 @@ internal static class ModelsCommand
         check.SetAction(parse =>
         {
             using var set = Cli.LoadModels(parse.GetValue(dirArg), parse.GetValue(ep)!, stderr);
+            set.OpenEveryGraph();  // a check covers every graph, not only those a run opens at load
             var goldenLine = parse.GetValue(golden) ? set.CheckGolden() : null;
             var m = set.Describe();
             var v = m.Vision;

@@ -92,11 +92,52 @@ public sealed class ModelSetTests
     }
 
     [Fact]
-    public void CompressorGraphForAnotherV()
+    public void CompressorGraphForAnotherV_IsRefusedAtLoadOnTheDefaultPath()
     {
-        // quecc_V16.onnx put where V=4 belongs: the graph's real output shape gives it away.
-        var e = LoadFails(Broken(d => File.Copy(Path.Combine(d, "decoder-d64-l2", "quecc_V16.onnx"), Path.Combine(d, "decoder-d64-l2", "quecc_V4.onnx"), true)));
-        Assert.Contains("quecc_V4.onnx output 'visual_tokens' axis 1 is 16", e.Message);
+        // quecc_V16.onnx put where the default V=1 belongs: the graph's real output shape gives it away at load.
+        var e = LoadFails(Broken(d => File.Copy(Path.Combine(d, "decoder-d64-l2", "quecc_V16.onnx"), Path.Combine(d, "decoder-d64-l2", "quecc_V1.onnx"), true)));
+        Assert.Contains("quecc_V1.onnx output 'visual_tokens' axis 1 is 16", e.Message);
+    }
+
+    [Fact]
+    public void CompressorGraphForAnotherV_ElsewhereIsRefusedWhenFirstUsed()
+    {
+        // quecc_V16.onnx put where V=4 belongs: V=4 is not the default, so it is opened (and found out) when first used,
+        // in one line, every time it is asked for; the rest of the set runs on.
+        var dir = Broken(d => File.Copy(Path.Combine(d, "decoder-d64-l2", "quecc_V16.onnx"), Path.Combine(d, "decoder-d64-l2", "quecc_V4.onnx"), true));
+        using var set = ModelSet.Load(dir, Cpu);
+        var lm = set.Decoder("decoder-d64-l2");
+        var wrong = lm.Compressor("quecc", 4);
+        Assert.False(wrong.IsOpen);
+        using var lease = set.Lease();
+        for (int i = 0; i < 2; i++)
+        {
+            var e = Assert.Throws<InferenceException>(() => lease.Compressor(wrong));
+            Assert.Contains("quecc_V4.onnx output 'visual_tokens' axis 1 is 16", e.Message);
+            Assert.DoesNotContain('\n', e.Message);
+            Assert.Equal(2, e.ExitCode);
+        }
+        Assert.NotNull(lease.Compressor(lm.Compressor("quecc", 16)));
+    }
+
+    [Fact]
+    public void Compressors_OpenWhenFirstUsed_TheDefaultAtLoad()
+    {
+        using var set = ModelSet.Load(Repo.TinyModels, Cpu);
+        var lm = set.Decoder(set.Manifest.Default.Decoder);
+        var open = lm.Compressors.Where(c => c.IsOpen).Select(c => (c.Spec.Kind, c.Tokens)).ToList();
+        Assert.Equal([(set.Manifest.Default.Compressor, set.Manifest.Default.Tokens)], open);
+        Assert.True(set.ResidentAtLoad.ContainsKey($"{lm.Spec.Name} compressors"));
+        var other = lm.Compressor("tokenpacker", 4);
+        using (var lease = set.Lease())
+        {
+            var state = lease.Compressor(other);
+            Assert.True(other.IsOpen);
+            state.Compress(lease.Vision.Features, lease.Vision.FeaturesMulti, set.Manifest.Vision.Patches, new float[lm.Spec.Dim]);
+            Assert.All(state.VisualTokens, x => Assert.True(float.IsFinite(x)));
+            Assert.Contains(state.VisualTokens, x => x != 0);
+        }
+        Assert.Equal(lm.Compressors.Count() - 2, lm.Compressors.Count(c => !c.IsOpen));
     }
 
     [Fact]

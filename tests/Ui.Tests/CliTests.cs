@@ -193,6 +193,25 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task Bad_CorruptCompressorOffTheDefaultPath_IsFoundByCheckAndByItsFirstUse()
+    {
+        // Compressors other than the default open when first used: a broken one does not stop the set from answering,
+        // fails in one line where it is asked for, and models check (which opens every graph) finds it.
+        var dir = Repo.CopyTinyModels();
+        var path = Path.Combine(dir, "decoder-d64-l2", "tokenpacker_V4.onnx");
+        var bytes = File.ReadAllBytes(path);
+        File.WriteAllBytes(path, bytes[..(bytes.Length / 3)]);
+        var (code, _, stderr) = await CliRun.Run("ask", "--image", Image, "--query", "what is here?", "--models", dir);
+        Assert.True(code == 0, stderr);
+        var asked = await FailsWithOneLine("ask", "--image", Image, "--query", "what is here?", "--models", dir, "--compressor", "tokenpacker", "--tokens", "4");
+        Assert.Contains("cannot load", asked);
+        Assert.Contains("tokenpacker_V4.onnx", asked);
+        var check = await FailsWithOneLine("models", "check", dir);
+        Assert.Contains("cannot load", check);
+        Assert.Contains("tokenpacker_V4.onnx", check);
+    }
+
+    [Fact]
     public async Task Bad_ZeroByteImage() =>
         Assert.Contains("0 bytes", await FailsWithOneLine("ask", "--image", Temp([]), "--query", "q?", "--models", Repo.TinyModels));
 
