@@ -10,7 +10,7 @@ namespace Assistant.Inference;
 /// <item>Concatenated (a graph that appends to its cache): each present tensor name has two buffers of
 /// <see cref="Capacity"/> positions; a cache of length L always lives in buffer L % 2, so the step from L reads
 /// one buffer and writes the other (the whole cache is copied every step).</item>
-/// <item>In place (<see cref="InPlace"/>: a graph whose GroupQueryAttention takes past and present as one buffer,
+/// <item>In place (constructed with inPlace: a graph whose GroupQueryAttention takes past and present as one buffer,
 /// manifest <c>kv_cache: in_place</c>): each name has one buffer of <see cref="Capacity"/> positions, seen always as
 /// [1, kv_heads, Capacity, head_dim]; a run writes only its new positions into it, and the attention mask's length
 /// says how many are valid. Positions below a run's start are never written, so a prefix copied in
@@ -28,9 +28,6 @@ internal sealed class StepBuffers(OrtMemoryInfo memory, OrtAllocator? deviceAllo
     private OrtMemoryAllocation? _ones;
 
     public int Capacity { get; private set; }
-
-    /// <summary>Whether past and present share one buffer per name (see the class summary).</summary>
-    public bool InPlace => inPlace;
 
     /// <summary>Makes room for <paramref name="positions"/>; true when it had to grow (earlier tensors and contents are gone).</summary>
     public bool Ensure(int positions)

@@ -195,8 +195,14 @@ foreach (var size in sizes)
         };
         // Memory is the growth of this process's resident set, so it holds only for the first set a process loads
         // (freed pages are reused by the next one): run one precision per process for it (docs/PERFORMANCE.md).
-        if (measured++ > 0) memory.Clear();
-        bySize[precision] = new { runs = rows, goals = summary, memory, agreement, files };
+        string? memoryNote = null;
+        if (measured++ > 0)
+        {
+            memory.Clear();
+            memoryNote = $"not measured: {precision} was not the first set this process loaded; run --precisions {precision} alone for it";
+            Console.Error.WriteLine($"peers: {memoryNote}");
+        }
+        bySize[precision] = new { runs = rows, goals = summary, memory, memory_note = memoryNote, agreement, files };
         if (!cli.Has("--json")) Runs.Print($"{size} {precision}", dirs, rows, summary, memory, agreement, files, Console.Out);
         if (cli.Has("--plot") && precision == "f32") Chart.Save(cli.Get("--plot", "peers_ttft.png"), size, rows);
     }

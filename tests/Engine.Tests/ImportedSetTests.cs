@@ -81,26 +81,19 @@ public sealed class ImportedSetTests
     public void HalfPrecisionStorage_HalvesTheGraphs_AndAnswersAsItsReference()
     {
         var made = HfCheckpoints.Get("siglip");  // an F32 checkpoint
-        var parent = Path.Combine(Path.GetTempPath(), $"assistant-f16-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(parent);
-        try
-        {
-            var set = HfCheckpoints.Import(made.Checkpoint, parent, new Dictionary<string, string>(), "--dtype", "f16");
-            static long Bytes(string dir) => Directory.EnumerateFiles(dir, "*.onnx*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
-            Assert.InRange(Bytes(set), 0, 0.6 * Bytes(made.Set));
-            using var models = ModelSet.Load(set, Cpu);
-            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(set, "golden", "golden.json")));
-            using var pipeline = new FramePipeline(models);
-            pipeline.SetQuery(doc.RootElement.GetProperty("query").GetString()!);
-            var outcome = pipeline.RunFrame(Capture.ImageFile.Load(Path.Combine(set, "golden", "image.png")),
-                new AskConfig(Compressor: "query", Tokens: 4, Answer: new AnswerOptions(8, IgnoreStop: true, RepeatLimit: 0)), 8, AnswerMode.Snapshot,
-                new StageTimings(), new FrameStats());
-            Assert.Equal(Golden.Ints(doc.RootElement.GetProperty("answers").GetProperty("query").GetProperty("greedy_tokens")), outcome.NewTokenIds);
-        }
-        finally
-        {
-            Directory.Delete(parent, recursive: true);
-        }
+        using var temp = new TempFolder("f16");
+        var parent = temp.Path;
+        var set = HfCheckpoints.Import(made.Checkpoint, parent, new Dictionary<string, string>(), "--dtype", "f16");
+        static long Bytes(string dir) => Directory.EnumerateFiles(dir, "*.onnx*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
+        Assert.InRange(Bytes(set), 0, 0.6 * Bytes(made.Set));
+        using var models = ModelSet.Load(set, Cpu);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(set, "golden", "golden.json")));
+        using var pipeline = new FramePipeline(models);
+        pipeline.SetQuery(doc.RootElement.GetProperty("query").GetString()!);
+        var outcome = pipeline.RunFrame(Capture.ImageFile.Load(Path.Combine(set, "golden", "image.png")),
+            new AskConfig(Compressor: "query", Tokens: 4, Answer: new AnswerOptions(8, IgnoreStop: true, RepeatLimit: 0)), 8, AnswerMode.Snapshot,
+            new StageTimings(), new FrameStats());
+        Assert.Equal(Golden.Ints(doc.RootElement.GetProperty("answers").GetProperty("query").GetProperty("greedy_tokens")), outcome.NewTokenIds);
     }
 
     [Theory]
@@ -109,53 +102,46 @@ public sealed class ImportedSetTests
     public void QuantizedWeights_ShrinkTheMatMuls_AndAnswerNearTheirReference(string quant, double decoderShare)
     {
         var made = HfCheckpoints.Get("siglip");  // an F32 checkpoint
-        var parent = Path.Combine(Path.GetTempPath(), $"assistant-{quant}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(parent);
-        try
-        {
-            var set = HfCheckpoints.Import(made.Checkpoint, parent, new Dictionary<string, string>(), "--quant", quant);
-            // The decoder is mostly MatMul weights (the output projection among them); its bias and norms stay float.
-            static long Bytes(string file) => new FileInfo(file).Length;
-            double share = (double)Bytes(Path.Combine(set, "text", "decoder.onnx")) / Bytes(Path.Combine(made.Set, "text", "decoder.onnx"));
-            Assert.InRange(share, 0.05, decoderShare);
-            using var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(set, "manifest.json")));
-            var q = manifest.RootElement.GetProperty("source").GetProperty("quantization");
-            Assert.Equal(quant == "q8" ? 8 : 4, q.GetProperty("bits").GetInt32());
-            Assert.True(q.GetProperty("matrices").GetInt32() > 20);
+        using var temp = new TempFolder(quant);
+        var parent = temp.Path;
+        var set = HfCheckpoints.Import(made.Checkpoint, parent, new Dictionary<string, string>(), "--quant", quant);
+        // The decoder is mostly MatMul weights (the output projection among them); its bias and norms stay float.
+        static long Bytes(string file) => new FileInfo(file).Length;
+        double share = (double)Bytes(Path.Combine(set, "text", "decoder.onnx")) / Bytes(Path.Combine(made.Set, "text", "decoder.onnx"));
+        Assert.InRange(share, 0.05, decoderShare);
+        using var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(set, "manifest.json")));
+        var q = manifest.RootElement.GetProperty("source").GetProperty("quantization");
+        Assert.Equal(quant == "q8" ? 8 : 4, q.GetProperty("bits").GetInt32());
+        Assert.True(q.GetProperty("matrices").GetInt32() > 20);
 
-            // The golden holds PyTorch with the quantized weights in float32; ONNX Runtime's int8 activations
-            // (accuracy level 4) are the only difference left, a few hundredths on these logits.
-            using var models = ModelSet.Load(set, Cpu);
-            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(set, "golden", "golden.json")));
-            var g = doc.RootElement;
-            using var lease = models.Lease();
-            Golden.Floats(g.GetProperty("pixel_values")).CopyTo(lease.Vision.PixelBuffer);
-            lease.Vision.Encode();
-            var features = Golden.Floats(g.GetProperty("features"));
-            float featureScale = features.Max(Math.Abs);
-            Assert.InRange(Golden.MaxAbsDiff(features, lease.Vision.Features) / featureScale, 0, 0.05);
-            var full = g.GetProperty("answers").GetProperty("full");
-            var lm = models.Decoder("text");
-            var compressor = lease.Compressor(lm.Compressor("full", full.GetProperty("tokens").GetInt32()));
-            compressor.Compress(Golden.Floats(g.GetProperty("features")), lease.Vision.FeaturesMulti, models.Vision.Spec.Patches, []);
-            var state = lease.Decoder(lm);
-            int v = full.GetProperty("tokens").GetInt32(), dim = lm.Spec.Dim;
-            var reference = Golden.Floats(full.GetProperty("prefill_logits"));
-            float spread = reference.Max() - reference.Min();
-            var logits = FirstAnswerLogits(state, Golden.Ints(g.GetProperty("prefix_ids")),
-                compressor.VisualTokens.AsSpan(0, v * dim), Golden.Ints(g.GetProperty("question_ids")));
-            float diff = Golden.MaxAbsDiff(reference, logits);
-            Assert.True(diff > 0, "int8 activations should move the logits at all; the graph may not be quantized");
-            // The largest difference over the vocabulary moves with the input: on the same text graphs, q8's was 0.12 of a 4.06
-            // spread with the tower in 8-bit blocks and 0.28 with it in int8 per column (its golden features differ
-            // by about 1%); q4's 0.07 of 4.2-4.5. So the bound is a tenth of the spread, and the first token stays.
-            Assert.True(diff < 0.10 * spread, $"{quant}: first logits differ by {diff} (spread {spread})");
-            Assert.Equal(Array.IndexOf(reference, reference.Max()), Array.IndexOf(logits, logits.Max()));
-        }
-        finally
-        {
-            Directory.Delete(parent, recursive: true);
-        }
+        // The golden holds PyTorch with the quantized weights in float32; ONNX Runtime's int8 activations
+        // (accuracy level 4) are the only difference left, a few hundredths on these logits.
+        using var models = ModelSet.Load(set, Cpu);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(set, "golden", "golden.json")));
+        var g = doc.RootElement;
+        using var lease = models.Lease();
+        Golden.Floats(g.GetProperty("pixel_values")).CopyTo(lease.Vision.PixelBuffer);
+        lease.Vision.Encode();
+        var features = Golden.Floats(g.GetProperty("features"));
+        float featureScale = features.Max(Math.Abs);
+        Assert.InRange(Golden.MaxAbsDiff(features, lease.Vision.Features) / featureScale, 0, 0.05);
+        var full = g.GetProperty("answers").GetProperty("full");
+        var lm = models.Decoder("text");
+        var compressor = lease.Compressor(lm.Compressor("full", full.GetProperty("tokens").GetInt32()));
+        compressor.Compress(Golden.Floats(g.GetProperty("features")), lease.Vision.FeaturesMulti, models.Vision.Spec.Patches, []);
+        var state = lease.Decoder(lm);
+        int v = full.GetProperty("tokens").GetInt32(), dim = lm.Spec.Dim;
+        var reference = Golden.Floats(full.GetProperty("prefill_logits"));
+        float spread = reference.Max() - reference.Min();
+        var logits = FirstAnswerLogits(state, Golden.Ints(g.GetProperty("prefix_ids")),
+            compressor.VisualTokens.AsSpan(0, v * dim), Golden.Ints(g.GetProperty("question_ids")));
+        float diff = Golden.MaxAbsDiff(reference, logits);
+        Assert.True(diff > 0, "int8 activations should move the logits at all; the graph may not be quantized");
+        // The largest difference over the vocabulary moves with the input: on the same text graphs, q8's was 0.12 of a 4.06
+        // spread with the tower in 8-bit blocks and 0.28 with it in int8 per column (its golden features differ
+        // by about 1%); q4's 0.07 of 4.2-4.5. So the bound is a tenth of the spread, and the first token stays.
+        Assert.True(diff < 0.10 * spread, $"{quant}: first logits differ by {diff} (spread {spread})");
+        Assert.Equal(Array.IndexOf(reference, reference.Max()), Array.IndexOf(logits, logits.Max()));
     }
 
     [Theory]
@@ -168,30 +154,23 @@ public sealed class ImportedSetTests
         var made = HfCheckpoints.Get(variant);
         Assert.True(System.Text.Encoding.ASCII.GetString(File.ReadAllBytes(Path.Combine(made.Set, "text", "decoder.onnx"))).Contains("GroupQueryAttention"),
             "the default import's decoder has no fused attention node");
-        var parent = Path.Combine(Path.GetTempPath(), $"assistant-plain-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(parent);
-        try
-        {
-            var set = HfCheckpoints.Import(made.Checkpoint, parent, new Dictionary<string, string>(), "--attention", "plain");
-            var graph = File.ReadAllBytes(Path.Combine(set, "text", "decoder.onnx"));
-            Assert.False(System.Text.Encoding.ASCII.GetString(graph).Contains("GroupQueryAttention"), "the plain decoder has a fused attention node");
-            // The first prompt (the template prefix, empty cache), a prompt on a cache (the visual tokens and question)
-            // against the importer's PyTorch.
-            using var models = ModelSet.Load(set, Cpu);
-            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(set, "golden", "golden.json")));
-            var g = doc.RootElement;
-            using var lease = models.Lease();
-            var lm = models.Decoder("text");
-            var state = lease.Decoder(lm);
-            var full = g.GetProperty("answers").GetProperty("full");
-            float diff = Golden.MaxAbsDiff(Golden.Floats(full.GetProperty("prefill_logits")), FirstAnswerLogits(state,
-                Golden.Ints(g.GetProperty("prefix_ids")), Golden.Floats(full.GetProperty("visual_tokens")), Golden.Ints(g.GetProperty("question_ids"))));
-            Assert.True(diff < Tolerance, $"{variant}: plain first logits differ from PyTorch by {diff}");
-        }
-        finally
-        {
-            Directory.Delete(parent, recursive: true);
-        }
+        using var temp = new TempFolder("plain");
+        var parent = temp.Path;
+        var set = HfCheckpoints.Import(made.Checkpoint, parent, new Dictionary<string, string>(), "--attention", "plain");
+        var graph = File.ReadAllBytes(Path.Combine(set, "text", "decoder.onnx"));
+        Assert.False(System.Text.Encoding.ASCII.GetString(graph).Contains("GroupQueryAttention"), "the plain decoder has a fused attention node");
+        // The first prompt (the template prefix, empty cache), a prompt on a cache (the visual tokens and question)
+        // against the importer's PyTorch.
+        using var models = ModelSet.Load(set, Cpu);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(set, "golden", "golden.json")));
+        var g = doc.RootElement;
+        using var lease = models.Lease();
+        var lm = models.Decoder("text");
+        var state = lease.Decoder(lm);
+        var full = g.GetProperty("answers").GetProperty("full");
+        float diff = Golden.MaxAbsDiff(Golden.Floats(full.GetProperty("prefill_logits")), FirstAnswerLogits(state,
+            Golden.Ints(g.GetProperty("prefix_ids")), Golden.Floats(full.GetProperty("visual_tokens")), Golden.Ints(g.GetProperty("question_ids"))));
+        Assert.True(diff < Tolerance, $"{variant}: plain first logits differ from PyTorch by {diff}");
     }
 
     /// <summary>
@@ -207,85 +186,78 @@ public sealed class ImportedSetTests
     public void InPlaceCache_StepsAsThePlainGraphsDo_AndCopiesAQueryPrefixOnlyWhenItIsGone(string variant)
     {
         var made = HfCheckpoints.Get(variant);
-        var parent = Path.Combine(Path.GetTempPath(), $"assistant-inplace-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(parent);
-        try
+        using var temp = new TempFolder("inplace");
+        var parent = temp.Path;
+        var fused = HfCheckpoints.Import(made.Checkpoint, parent, new Dictionary<string, string>(), "--attention", "fused");
+        var plain = HfCheckpoints.Import(made.Checkpoint, parent, new Dictionary<string, string>(), "--attention", "plain");
+        Assert.Contains("\"kv_cache\": \"in_place\"", File.ReadAllText(Path.Combine(fused, "manifest.json")));
+        Assert.DoesNotContain("kv_cache", File.ReadAllText(Path.Combine(plain, "manifest.json")));
+        using var a = ModelSet.Load(fused, Cpu);
+        using var b = ModelSet.Load(plain, Cpu);
+        using var leaseA = a.Lease();
+        using var leaseB = b.Lease();
+        var inPlace = leaseA.Decoder(a.Decoder("text"));
+        var appending = leaseB.Decoder(b.Decoder("text"));
+        Assert.True(inPlace.InPlace);
+        Assert.False(appending.InPlace);
+
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(fused, "golden", "golden.json")));
+        var g = doc.RootElement;
+        int[] prefix = Golden.Ints(g.GetProperty("prefix_ids")), question = Golden.Ints(g.GetProperty("question_ids"));
+        var visual = Golden.Floats(g.GetProperty("answers").GetProperty("full").GetProperty("visual_tokens"));
+        int dim = inPlace.Spec.Dim, v = visual.Length / dim, length = v + question.Length;
+        var embeds = new float[Math.Max(prefix.Length, length) * dim];
+        KvCache Prefix(DecoderState state)
         {
-            var fused = HfCheckpoints.Import(made.Checkpoint, parent, new Dictionary<string, string>(), "--attention", "fused");
-            var plain = HfCheckpoints.Import(made.Checkpoint, parent, new Dictionary<string, string>(), "--attention", "plain");
-            Assert.Contains("\"kv_cache\": \"in_place\"", File.ReadAllText(Path.Combine(fused, "manifest.json")));
-            Assert.DoesNotContain("kv_cache", File.ReadAllText(Path.Combine(plain, "manifest.json")));
-            using var a = ModelSet.Load(fused, Cpu);
-            using var b = ModelSet.Load(plain, Cpu);
-            using var leaseA = a.Lease();
-            using var leaseB = b.Lease();
-            var inPlace = leaseA.Decoder(a.Decoder("text"));
-            var appending = leaseB.Decoder(b.Decoder("text"));
-            Assert.True(inPlace.InPlace);
-            Assert.False(appending.InPlace);
-
-            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(fused, "golden", "golden.json")));
-            var g = doc.RootElement;
-            int[] prefix = Golden.Ints(g.GetProperty("prefix_ids")), question = Golden.Ints(g.GetProperty("question_ids"));
-            var visual = Golden.Floats(g.GetProperty("answers").GetProperty("full").GetProperty("visual_tokens"));
-            int dim = inPlace.Spec.Dim, v = visual.Length / dim, length = v + question.Length;
-            var embeds = new float[Math.Max(prefix.Length, length) * dim];
-            KvCache Prefix(DecoderState state)
-            {
-                state.Embed(prefix, embeds);
-                using var empty = state.EmptyCache();
-                return state.Forward(empty, embeds, prefix.Length);
-            }
-            using var prefixA = Prefix(inPlace);
-            using var prefixB = Prefix(appending);
-            visual.CopyTo(embeds, 0);
-            inPlace.Embed(question, embeds.AsSpan(v * dim, question.Length * dim));
-
-            float worst = 0;
-            foreach (int steps in new[] { 20, 20, 200, 20 })
-            {
-                using var seqA = inPlace.BeginDecode(prefixA, embeds, length, steps);
-                using var seqB = appending.BeginDecode(prefixB, embeds, length, steps);
-                for (int step = 0; ; step++)
-                {
-                    float diff = Golden.MaxAbsDiff(appending.LastLogits, inPlace.LastLogits);
-                    worst = Math.Max(worst, diff);
-                    Assert.True(diff < Tolerance, $"{variant}: a {steps}-step frame's logits at step {step} differ by {diff}");
-                    if (step == steps) break;
-                    int token = Array.IndexOf(appending.LastLogits, appending.LastLogits.Max());
-                    seqA.Append(token);
-                    seqB.Append(token);
-                }
-            }
-            Assert.Equal(2L * prefix.Length, inPlace.PrefixPositionsCopied);
-
-            // A sequence straight from the cached prefix (its logits are the prefix run's: run it again first).
-            inPlace.Embed(prefix, embeds);
-            appending.Embed(prefix, embeds);
-            using (var empty = inPlace.EmptyCache())
-            using (var again = inPlace.Forward(empty, embeds, prefix.Length))
-            using (var emptyB = appending.EmptyCache())
-            using (var againB = appending.Forward(emptyB, embeds, prefix.Length))
-            using (var seqA = inPlace.BeginDecode(again, 10))
-            using (var seqB = appending.BeginDecode(againB, 10))
-            {
-                for (int step = 0; step < 10; step++)
-                {
-                    int token = Array.IndexOf(appending.LastLogits, appending.LastLogits.Max());
-                    seqA.Append(token);
-                    seqB.Append(token);
-                    float diff = Golden.MaxAbsDiff(appending.LastLogits, inPlace.LastLogits);
-                    worst = Math.Max(worst, diff);
-                    Assert.True(diff < Tolerance, $"{variant}: step {step} from the prefix differs by {diff}");
-                }
-            }
-            Assert.Equal(3L * prefix.Length, inPlace.PrefixPositionsCopied);
-            Console.WriteLine($"{variant}: in place against appended, worst logit difference {worst:G3} over 264 steps");
+            state.Embed(prefix, embeds);
+            using var empty = state.EmptyCache();
+            return state.Forward(empty, embeds, prefix.Length);
         }
-        finally
+        using var prefixA = Prefix(inPlace);
+        using var prefixB = Prefix(appending);
+        visual.CopyTo(embeds, 0);
+        inPlace.Embed(question, embeds.AsSpan(v * dim, question.Length * dim));
+
+        float worst = 0;
+        foreach (int steps in new[] { 20, 20, 200, 20 })
         {
-            Directory.Delete(parent, recursive: true);
+            using var seqA = inPlace.BeginDecode(prefixA, embeds, length, steps);
+            using var seqB = appending.BeginDecode(prefixB, embeds, length, steps);
+            for (int step = 0; ; step++)
+            {
+                float diff = Golden.MaxAbsDiff(appending.LastLogits, inPlace.LastLogits);
+                worst = Math.Max(worst, diff);
+                Assert.True(diff < Tolerance, $"{variant}: a {steps}-step frame's logits at step {step} differ by {diff}");
+                if (step == steps) break;
+                int token = Array.IndexOf(appending.LastLogits, appending.LastLogits.Max());
+                seqA.Append(token);
+                seqB.Append(token);
+            }
         }
+        Assert.Equal(2L * prefix.Length, inPlace.PrefixPositionsCopied);
+
+        // A sequence straight from the cached prefix (its logits are the prefix run's: run it again first).
+        inPlace.Embed(prefix, embeds);
+        appending.Embed(prefix, embeds);
+        using (var empty = inPlace.EmptyCache())
+        using (var again = inPlace.Forward(empty, embeds, prefix.Length))
+        using (var emptyB = appending.EmptyCache())
+        using (var againB = appending.Forward(emptyB, embeds, prefix.Length))
+        using (var seqA = inPlace.BeginDecode(again, 10))
+        using (var seqB = appending.BeginDecode(againB, 10))
+        {
+            for (int step = 0; step < 10; step++)
+            {
+                int token = Array.IndexOf(appending.LastLogits, appending.LastLogits.Max());
+                seqA.Append(token);
+                seqB.Append(token);
+                float diff = Golden.MaxAbsDiff(appending.LastLogits, inPlace.LastLogits);
+                worst = Math.Max(worst, diff);
+                Assert.True(diff < Tolerance, $"{variant}: step {step} from the prefix differs by {diff}");
+            }
+        }
+        Assert.Equal(3L * prefix.Length, inPlace.PrefixPositionsCopied);
+        Console.WriteLine($"{variant}: in place against appended, worst logit difference {worst:G3} over 264 steps");
     }
 
     [Fact]
@@ -293,27 +265,20 @@ public sealed class ImportedSetTests
     {
         // What a 7B import writes (weights beside each graph, past protobuf's 2 GB), forced here on a tiny set.
         var made = HfCheckpoints.Get("clip-qwen2-bf16-shards");
-        var parent = Path.Combine(Path.GetTempPath(), $"assistant-external-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(parent);
-        try
-        {
-            var set = HfCheckpoints.Import(made.Checkpoint, parent, new Dictionary<string, string> { ["ASSISTANT_IMPORT_EXTERNAL_ABOVE"] = "0" });
-            Assert.True(File.Exists(Path.Combine(set, "vision.onnx.data")));
-            Assert.True(File.Exists(Path.Combine(set, "text", "decoder.onnx.data")));
-            using var models = ModelSet.Load(set, Cpu);
-            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(set, "golden", "golden.json")));
-            var full = doc.RootElement.GetProperty("answers").GetProperty("full");
-            using var pipeline = new FramePipeline(models);
-            pipeline.SetQuery(doc.RootElement.GetProperty("query").GetString()!);
-            var outcome = pipeline.RunFrame(Capture.ImageFile.Load(Path.Combine(set, "golden", "image.png")),
-                new AskConfig(Compressor: "full", Answer: new AnswerOptions(8, IgnoreStop: true, RepeatLimit: 0)), 8, AnswerMode.Snapshot,
-                new StageTimings(), new FrameStats());
-            Assert.Equal(Golden.Ints(full.GetProperty("greedy_tokens")), outcome.NewTokenIds);
-        }
-        finally
-        {
-            Directory.Delete(parent, recursive: true);
-        }
+        using var temp = new TempFolder("external");
+        var parent = temp.Path;
+        var set = HfCheckpoints.Import(made.Checkpoint, parent, new Dictionary<string, string> { ["ASSISTANT_IMPORT_EXTERNAL_ABOVE"] = "0" });
+        Assert.True(File.Exists(Path.Combine(set, "vision.onnx.data")));
+        Assert.True(File.Exists(Path.Combine(set, "text", "decoder.onnx.data")));
+        using var models = ModelSet.Load(set, Cpu);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(set, "golden", "golden.json")));
+        var full = doc.RootElement.GetProperty("answers").GetProperty("full");
+        using var pipeline = new FramePipeline(models);
+        pipeline.SetQuery(doc.RootElement.GetProperty("query").GetString()!);
+        var outcome = pipeline.RunFrame(Capture.ImageFile.Load(Path.Combine(set, "golden", "image.png")),
+            new AskConfig(Compressor: "full", Answer: new AnswerOptions(8, IgnoreStop: true, RepeatLimit: 0)), 8, AnswerMode.Snapshot,
+            new StageTimings(), new FrameStats());
+        Assert.Equal(Golden.Ints(full.GetProperty("greedy_tokens")), outcome.NewTokenIds);
     }
 
     [Theory]

@@ -182,25 +182,26 @@ public sealed class CliTests
         Assert.Contains("dimension mismatch", await FailsWithOneLine("ask", "--image", Image, "--query", "q?", "--models", dir));
     }
 
-    [Fact]
-    public async Task Bad_CorruptOnnx()
+    /// <summary>A copy of the tiny set with one of its decoder's graphs cut to its first third.</summary>
+    private static string TinySetWithACutGraph(string file)
     {
         var dir = Repo.CopyTinyModels();
-        var path = Path.Combine(dir, "decoder-d64-l2", "decoder.onnx");
+        var path = Path.Combine(dir, "decoder-d64-l2", file);
         var bytes = File.ReadAllBytes(path);
         File.WriteAllBytes(path, bytes[..(bytes.Length / 3)]);
-        Assert.Contains("cannot load", await FailsWithOneLine("models", "check", dir));
+        return dir;
     }
+
+    [Fact]
+    public async Task Bad_CorruptOnnx() =>
+        Assert.Contains("cannot load", await FailsWithOneLine("models", "check", TinySetWithACutGraph("decoder.onnx")));
 
     [Fact]
     public async Task Bad_CorruptCompressorOffTheDefaultPath_IsFoundByCheckAndByItsFirstUse()
     {
         // Compressors other than the default open when first used: a broken one does not stop the set from answering,
         // fails in one line where it is asked for, and models check (which opens every graph) finds it.
-        var dir = Repo.CopyTinyModels();
-        var path = Path.Combine(dir, "decoder-d64-l2", "tokenpacker_V4.onnx");
-        var bytes = File.ReadAllBytes(path);
-        File.WriteAllBytes(path, bytes[..(bytes.Length / 3)]);
+        var dir = TinySetWithACutGraph("tokenpacker_V4.onnx");
         var (code, _, stderr) = await CliRun.Run("ask", "--image", Image, "--query", "what is here?", "--models", dir);
         Assert.True(code == 0, stderr);
         var asked = await FailsWithOneLine("ask", "--image", Image, "--query", "what is here?", "--models", dir, "--compressor", "tokenpacker", "--tokens", "4");
