@@ -26,6 +26,7 @@ import onnx
 import torch
 
 import scratch
+import set_files
 from checkpoint import (ImportError_, chat_prompt, encode_pieces, fail, first_line, image_preprocessing, load_llava,
                         parse_config, read_json, read_tokenizer, short, stage, stop_tokens)
 from decoder import Embed
@@ -36,8 +37,8 @@ from hf_llava import FullCompressor, PoolCompressor, QueryCompressor, pool_sides
 
 GOLDEN_QUESTION = "What is in this picture?"
 GOLDEN_NEW = 8
-# A graph above this is written with its weights in a .data file (protobuf's 2 GB limit); the tests lower it.
-LARGE_GRAPH = int(os.environ.get("ASSISTANT_IMPORT_EXTERNAL_ABOVE", 1800 << 20))
+# A graph above this is written with its weights in a .data file (set_files.EXTERNAL_ABOVE says why).
+LARGE_GRAPH = set_files.EXTERNAL_ABOVE
 
 STORAGE = {"dtype": "f32", "quant": None}  # the set's weight storage, chosen by --dtype and --quant (one import per process)
 EXPORTS = {"total": 0, "done": 0, "start": 0.0}  # parameters to export, exported so far, and when exporting began

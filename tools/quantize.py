@@ -419,7 +419,7 @@ def quantize_set(set_dir: Path, out: Path, bits: int) -> dict:
         counts = {}
         for graph in sorted(scratch.rglob("*.onnx")):
             role = "vision" if graph.resolve() == tower else "text"
-            counts[graph.relative_to(scratch).as_posix()] = rewrite(graph, "q8" if bits == 8 else "q4", role, 1_800_000_000)
+            counts[graph.relative_to(scratch).as_posix()] = rewrite(graph, "q8" if bits == 8 else "q4", role, set_files.EXTERNAL_ABOVE)
         manifest.setdefault("source", {})["weights"] = f"q{bits}"
         totals = describe("q8" if bits == 8 else "q4", counts)
         manifest["source"]["quantization"] = totals

@@ -9,6 +9,14 @@ import stat
 from pathlib import Path
 
 
+# A graph whose weights pass this many bytes keeps them in `<file>.data` beside it (ONNX external data). ONNX Runtime
+# maps external data and releases what its kernels pack, where weights inside the protobuf stay on the heap beside
+# their packed copies: on the 0.5B shapes at q4, the int8 tower's session held 319 MB loaded this way against 517 MB
+# inline (and loaded in 1.3 s, not 3.8), the 4-bit decoder's 473 MB against 617 (docs/PERFORMANCE.md, "Memory").
+# It also keeps any graph under protobuf's 2 GB limit. The tests lower it (0: every graph external).
+EXTERNAL_ABOVE = int(os.environ.get("ASSISTANT_IMPORT_EXTERNAL_ABOVE", 64 << 20))
+
+
 class SetFileError(ValueError):
     """A set's file that a tool will not read; the message is one line for the user."""
 

@@ -148,6 +148,58 @@ public sealed class ModelSetTests
         Assert.Contains("vision.onnx", e.Message);
     }
 
+    /// <summary>
+    /// The tiny set with its tower's weights moved to external data (as an import writes every graph over 64 MB), then
+    /// every external location in it replaced by <paramref name="location"/>, and <paramref name="prepare"/> run in the folder.
+    /// </summary>
+    private static string TowerWithExternalWeightsAt(string location, Action<string> prepare) => Broken(d =>
+    {
+        Tool.Run("/usr/bin/python3", ["-c", """
+            import sys, onnx
+            path, location = sys.argv[1], sys.argv[2]
+            m = onnx.load(path)
+            onnx.save_model(m, path, save_as_external_data=True, all_tensors_to_one_file=True, location="vision.onnx.data", size_threshold=0)
+            m = onnx.load(path, load_external_data=False)
+            for t in m.graph.initializer:
+                for e in t.external_data:
+                    if e.key == "location":
+                        e.value = location
+            onnx.save(m, path)
+            """, Path.Combine(d, "vision.onnx"), location]);
+        prepare(d);
+    });
+
+    [Theory]
+    [InlineData("vision.onnx.data", "none", null)]
+    [InlineData("../outside.data", "outside", "escapes model directory")]
+    [InlineData("/etc/hostname", "none", "Absolute path not allowed")]
+    [InlineData("zero.data", "link to /dev/zero", "escapes model directory")]
+    [InlineData("fifo.data", "fifo", "cannot load")]
+    [InlineData("missing.data", "none", "cannot load")]
+    public void ExternalWeights_LoadInside_AndAHostileLocationIsOneLine(string location, string plant, string? refusal)
+    {
+        // ONNX Runtime judges each external location itself (inside the graph's folder, a regular file); the engine's
+        // part is that its refusal is one line naming the graph, in bounded time, with nothing read from outside.
+        var dir = TowerWithExternalWeightsAt(location, d =>
+        {
+            switch (plant)
+            {
+                case "outside": File.Copy(Path.Combine(d, "vision.onnx.data"), Path.Combine(d, "..", "outside.data"), true); break;
+                case "link to /dev/zero": File.CreateSymbolicLink(Path.Combine(d, "zero.data"), "/dev/zero"); break;
+                case "fifo": Tool.Run("mkfifo", [Path.Combine(d, "fifo.data")]); break;
+            }
+        });
+        if (refusal is null)
+        {
+            using var set = ModelSet.Load(dir, Cpu);
+            Assert.True(File.Exists(Path.Combine(dir, "vision.onnx.data")));
+            return;
+        }
+        var e = LoadFails(dir);
+        Assert.Contains("vision.onnx", e.Message);
+        Assert.True(e.Message.Contains(refusal), e.Message);
+    }
+
     [Fact]
     public void EmptyOnnxFile() =>
         Assert.Contains("is empty", LoadFails(Broken(d => File.WriteAllBytes(Path.Combine(d, "decoder-d64-l2", "embed.onnx"), []))).Message);
