@@ -152,8 +152,8 @@ public sealed class LiveSession : IDisposable
 
     /// <summary>
     /// Posts a control change from any thread; applied at the start of the next frame (or while paused). A change that
-    /// cannot apply to this set (a decoder it lacks, a V its compressor does not offer, an empty question or one with
-    /// words a world set does not know) is one <see cref="EngineException"/> line here, before it is queued, so the
+    /// cannot apply to this set (a decoder it lacks, a V its compressor does not offer or whose graph cannot be opened,
+    /// an empty question or one with words a world set does not know) is one <see cref="EngineException"/> line here, before it is queued, so the
     /// caller (the overlay's API) can answer with the reason.
     /// </summary>
     public void Control(ControlChange change)
@@ -164,8 +164,10 @@ public sealed class LiveSession : IDisposable
             if (change.Query is { } q) new AskPipeline(_set).CheckQuery(q);
             var current = _configuration.Choice;
             string? decoder = change.Decoder is { } d and not "auto" ? d : _forcedDecoder;
+            // The compressor it asks for is opened here, on the caller's thread (compressors open when first used):
+            // a graph that cannot load is this call's one line, and no frame pays for the opening.
             if (decoder is not null || change.Tokens is { Count: not null })
-                new AskConfig(decoder ?? current.Decoder, current.Compressor, change.Tokens?.Count ?? _forcedTokens).Choice(_set);
+                new AskConfig(decoder ?? current.Decoder, current.Compressor, change.Tokens?.Count ?? _forcedTokens).Resolve(_set).Compressor.Open();
         }
         catch (InferenceException e)
         {

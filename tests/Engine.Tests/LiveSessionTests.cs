@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using Assistant.Capture;
 using Assistant.Capture.World;
+using Assistant.Inference;
+using Assistant.Tests;
 
 namespace Assistant.Engine.Tests;
 
@@ -142,6 +144,29 @@ public sealed class LiveSessionTests(TrainedFixture fixture) : IClassFixture<Tra
         Assert.Equal(fixture.Models.Manifest.Default.Decoder, reports[5].Decoder);
         Assert.All(reports.Skip(6), r => Assert.Equal((small, 4, "snapshot"), (r.Decoder, r.Tokens, r.Controls.Mode)));
         Assert.Contains("is not offered", refused!.Message);
+    }
+
+    [Fact]
+    public async Task AControlToACompressorWhoseGraphCannotOpen_IsRefusedAtOnce_AndTheSessionRunsOn()
+    {
+        // Compressors open when first used; a control change opens the one it asks for on the caller's thread, so a
+        // broken graph is the control's own one-line refusal, not a frame that ends the session.
+        var dir = Repo.CopyFolder(Repo.TrainedModels);
+        var graph = Path.Combine(dir, "medium-d128-l3", "quecc_V4.onnx");
+        var bytes = File.ReadAllBytes(graph);
+        File.WriteAllBytes(graph, bytes[..(bytes.Length / 3)]);
+        using var models = ModelSet.Load(dir, new SessionFactory(new SessionConfig(ExecutionProvider.Cpu)));
+        using var session = new LiveSession(models, LiveSessionOptions.Default with { Frames = 4 }, World());
+        var e = Assert.Throws<EngineException>(() => session.Control(new ControlChange(Tokens: new TokenChoice(4))));
+        Assert.Contains("cannot load", e.Message);
+        Assert.Contains("quecc_V4.onnx", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+        session.Control(new ControlChange(Tokens: new TokenChoice(1)));  // a graph that opens is taken
+        var recorder = new Recorder();
+        session.Observe(recorder);
+        await session.RunAsync();
+        Assert.Equal(4, recorder.Reports.Count);
+        Assert.All(recorder.Reports, r => Assert.Equal(1, r.Tokens));
     }
 
     [Fact]
