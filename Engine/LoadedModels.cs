@@ -50,11 +50,7 @@ public sealed class LoadedModels : IDisposable
     /// Opens every graph the set lists that is not open yet (compressors open when first used), so that each is
     /// checked against its manifest entry now; any problem is one <see cref="InferenceException"/>. For <c>models check</c>.
     /// </summary>
-    public void OpenEveryGraph()
-    {
-        foreach (var d in Set.Decoders)
-            foreach (var c in d.Compressors) c.Open();
-    }
+    public void OpenEveryGraph() => Set.OpenEveryGraph();
 
     /// <summary>Every component with its dimensions, parameter counts and FLOPs, for <c>models check</c>.</summary>
     public ModelSetDescription Describe()

@@ -48,6 +48,16 @@ public sealed class ModelSet : IDisposable
     /// <summary>Every decoder with its compressors.</summary>
     public IReadOnlyList<LanguageModel> Decoders { get; }
 
+    /// <summary>
+    /// Opens every graph not open yet (compressors open when first used), so that each is checked against its
+    /// manifest entry now; any problem is one <see cref="InferenceException"/>.
+    /// </summary>
+    public void OpenEveryGraph()
+    {
+        foreach (var d in Decoders)
+            foreach (var c in d.Compressors) c.Open();
+    }
+
     /// <summary>Time spent inside ONNX Runtime's Run across every graph of the set, over its life.</summary>
     public TimeSpan RunTime => System.Diagnostics.Stopwatch.GetElapsedTime(0, Vision.RunTicks + Decoders.Sum(d => d.RunTicks));
 

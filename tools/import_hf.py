@@ -37,8 +37,6 @@ from hf_llava import FullCompressor, PoolCompressor, QueryCompressor, pool_sides
 
 GOLDEN_QUESTION = "What is in this picture?"
 GOLDEN_NEW = 8
-# A graph above this is written with its weights in a .data file (set_files.EXTERNAL_ABOVE says why).
-LARGE_GRAPH = set_files.EXTERNAL_ABOVE
 
 STORAGE = {"dtype": "f32", "quant": None}  # the set's weight storage, chosen by --dtype and --quant (one import per process)
 EXPORTS = {"total": 0, "done": 0, "start": 0.0}  # parameters to export, exported so far, and when exporting began
@@ -53,14 +51,14 @@ def _left(seconds: float) -> str:
 
 
 def export_graph(module, args, path: Path, spec: dict, role: str = "text") -> dict:
-    """export.export_graph, with graphs over LARGE_GRAPH bytes keeping their weights in `<file>.data`, and with
-    --dtype f16 the weights stored as float16, and with --quant q8|q4 the MatMul weights on the kernel that
-    quantize.KERNELS gives the graph's role ("vision": the tower; "text": the rest)."""
+    """export.export_graph, with graphs over set_files.EXTERNAL_ABOVE bytes keeping their weights in `<file>.data`
+    (set_files says why), and with --dtype f16 the weights stored as float16, and with --quant q8|q4 the MatMul
+    weights on the kernel that quantize.KERNELS gives the graph's role ("vision": the tower; "text": the rest)."""
     t = time.time()
-    export.export_graph(module, args, path, spec, external_above=None if STORAGE["dtype"] == "f16" else LARGE_GRAPH)
+    export.export_graph(module, args, path, spec, external_above=None if STORAGE["dtype"] == "f16" else set_files.EXTERNAL_ABOVE)
     if STORAGE["quant"]:
         plan = STORAGE.get("plans", {}).get(role)
-        counts = quantize.rewrite(path, STORAGE["quant"], role, LARGE_GRAPH, plan)
+        counts = quantize.rewrite(path, STORAGE["quant"], role, set_files.EXTERNAL_ABOVE, plan)
         if plan is not None and counts["on_blocks"] != STORAGE.get("planned_blocks", 0):
             # the plan is keyed by module names, found in the graph by its nodes' names: a mismatch would put an
             # outlier-fed product on int8 without a word
@@ -101,7 +99,7 @@ def f16_storage(path: Path, smallest: int = 1024) -> None:
     nodes = casts + list(model.graph.node)
     del model.graph.node[:]
     model.graph.node.extend(nodes)
-    if model.ByteSize() > LARGE_GRAPH:
+    if model.ByteSize() > set_files.EXTERNAL_ABOVE:
         onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location=path.name + ".data")
         onnx.checker.check_model(str(path))
     else:

@@ -263,7 +263,7 @@ public sealed class ImportedSetTests
     [Fact]
     public void GraphsWithExternalWeights_LoadAndAnswerTheSame()
     {
-        // What a 7B import writes (weights beside each graph, past protobuf's 2 GB), forced here on a tiny set.
+        // What an import writes for every graph over 64 MB (weights beside it), forced here on a tiny set.
         var made = HfCheckpoints.Get("clip-qwen2-bf16-shards");
         using var temp = new TempFolder("external");
         var parent = temp.Path;

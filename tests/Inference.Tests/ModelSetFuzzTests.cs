@@ -56,8 +56,7 @@ public sealed class ModelSetFuzzTests(ITestOutputHelper log)
         {
             // Every graph opened, as models check does: a compressor is otherwise opened when first used.
             using var set = ModelSet.Load(dir, Cpu);
-            foreach (var d in set.Decoders)
-                foreach (var c in d.Compressors) c.Open();
+            set.OpenEveryGraph();
         }, e => e is InferenceException, e =>
         {
             Assert.False(e.Message.Contains('\n'), $"{what}: a two-line error: {e.Message}");

@@ -23,6 +23,13 @@ public static class Repo
     /// <summary>A private copy of the default set, for tests that break it on purpose.</summary>
     public static string CopyTinyModels() => CopyFolder(TinyModels);
 
+    /// <summary>Cuts the file at <paramref name="path"/> to its first third (a download or copy that stopped short).</summary>
+    public static void CutToAThird(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        File.WriteAllBytes(path, bytes[..(bytes.Length / 3)]);
+    }
+
     /// <summary>A private copy of <paramref name="source"/>'s files in a new temporary folder.</summary>
     public static string CopyFolder(string source)
     {

@@ -186,9 +186,7 @@ public sealed class CliTests
     private static string TinySetWithACutGraph(string file)
     {
         var dir = Repo.CopyTinyModels();
-        var path = Path.Combine(dir, "decoder-d64-l2", file);
-        var bytes = File.ReadAllBytes(path);
-        File.WriteAllBytes(path, bytes[..(bytes.Length / 3)]);
+        Repo.CutToAThird(Path.Combine(dir, "decoder-d64-l2", file));
         return dir;
     }
 
