@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text;
 using System.Text.RegularExpressions;
 
 namespace Assistant.Ui.Tests;
@@ -13,17 +14,38 @@ public sealed partial class HudInputTests
     public async Task TypedQuestions_AreEditedInTheHudsOwnInputLine_AndWhatBecomesOfThemShowsInsideTheBox()
     {
         // Before: the typed text echoed over the box and corrupted it, and "ignored question: ..." went to stderr, drawn over at once.
-        string keys = "sleep 4; printf 'what is a flurb?\\r'; sleep 1.5; printf 'how many circles are there?\\r'; sleep 1.5; printf 'abc\\177\\177'; sleep 4";
-        string run = $"script -qfec '{AssistantProcess.Executable} live --hud --frames 180 --target-fps 20' /dev/null";
-        var psi = new ProcessStartInfo("/bin/bash") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add($"({keys}) | {run}");
+        // The keys wait for the box: typed before the HUD owns the terminal, the terminal itself echoes them (a slow start
+        // on a loaded machine once made a fixed four-second wait too short).
+        var psi = new ProcessStartInfo("script") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in new[] { "-qfec", $"{AssistantProcess.Executable} live --hud --frames 240 --target-fps 20", "/dev/null" }) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
-        var output = p.StandardOutput.ReadToEndAsync();
+        var seen = new StringBuilder();
+        var reader = Task.Run(async () =>
+        {
+            var buffer = new char[4096];
+            int n;
+            while ((n = await p.StandardOutput.ReadAsync(buffer)) > 0) lock (seen) seen.Append(buffer, 0, n);
+        });
         var errors = p.StandardError.ReadToEndAsync();
+        string Screen() { lock (seen) return Escape().Replace(seen.ToString(), "").Replace("\r", "\n"); }
+
+        var deadline = Stopwatch.StartNew();
+        while (!Screen().Split('\n').Any(r => r.StartsWith("│ ask", StringComparison.Ordinal)))
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(45) && !p.HasExited, "the HUD never drew its box");
+            await Task.Delay(100);
+        }
+        foreach (string keys in new[] { "what is a flurb?\r", "how many circles are there?\r", "abc\u007f\u007f" })
+        {
+            await p.StandardInput.WriteAsync(keys);
+            await p.StandardInput.FlushAsync();
+            await Task.Delay(1500);
+        }
         Assert.True(p.WaitForExit(60_000), "the HUD run did not end");
-        string screen = Escape().Replace(await output, "").Replace("\r", "\n");
-        var rows = screen.Split('\n');
+        await reader;
+        p.StandardInput.Close();
+
+        var rows = Screen().Split('\n');
         Assert.Contains(rows, r => r.StartsWith("│ ask", StringComparison.Ordinal) && r.Contains("> what is a flurb_", StringComparison.Ordinal));
         Assert.Contains(rows, r => r.StartsWith("│ note", StringComparison.Ordinal) && r.Contains("warning: ignored question: this model set does not know", StringComparison.Ordinal));
         Assert.Contains(rows, r => r.StartsWith("│ note", StringComparison.Ordinal) && r.Contains("new question: how many circles are there?", StringComparison.Ordinal));
