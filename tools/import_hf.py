@@ -334,7 +334,7 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
         "prompt": {"stop": stops, **prompt_layout(prompt, markers), "query_embedding": "question_embedding_mean"},
         "default": {"decoder": dname, "compressor": "full", "tokens": P},
         "scaling_law": paper_law() if c["text_type"] == "qwen2" else None,
-        "world": None,
+        "world": world_spec(hf, S, tok),
         "golden": "golden/golden.json",
         "source": {"importer": "tools/import_hf.py", "folder": hf.name, "architecture": c["architecture"],
                    **({"scale_factor": c["scale_factor"], "image_markers": markers} if c["family"] == "idefics3" else {}),
@@ -353,6 +353,30 @@ def import_checkpoint(hf: Path, out: Path, name: str | None, dtype: str = "f32",
 
 
 FAMILY_NAMES = {"llava": "LLaVA", "idefics3": "Idefics3"}
+WORLD_FILE_MAX_BYTES = 64 << 10
+
+
+def world_spec(hf: Path, image_size: int, tok) -> dict | None:
+    """A checkpoint trained on the assistant's synthetic world (docs/WORLD.md) says so in world.json,
+    {"definition": "tools/world.py"} (tools/world_checkpoint.py writes it). The set then records the world, so that
+    `assistant eval` scores it and a query is held to the world's words. Only the file's claim is read: the
+    vocabulary, answers, families and splits come from tools/world.py itself, and every answer must be one token."""
+    path = hf / "world.json"
+    if not path.exists():
+        return None
+    if not path.is_file() or path.stat().st_size > WORLD_FILE_MAX_BYTES:
+        fail(f"world.json is not a regular file of at most {WORLD_FILE_MAX_BYTES >> 10} KB")
+    doc = read_json(path, "the world the checkpoint was trained on")
+    if not isinstance(doc, dict) or doc.get("definition") != "tools/world.py":
+        fail(f"world.json names the world {short(doc.get('definition') if isinstance(doc, dict) else doc)}; "
+             "the only world this importer knows is tools/world.py's")
+    import world
+    long = [a for a in world.ANSWERS if len(tok.encode(a, True)) != 1]
+    if long:
+        fail(f"world.json claims the world, but the tokenizer makes {len(long)} of its answers more than one token "
+             f"({', '.join(long[:3])}); a world set's answers are one token each")
+    return {"definition": "tools/world.py", "image_size": image_size, "vocabulary": world.vocabulary(),
+            "answers": world.ANSWERS, "families": world.FAMILIES, "splits": world.SPLITS}
 
 # Idefics3's processor puts a picture that is not split into tiles as
 # <fake_token_around_image><global-img> <image> x image_seq_len <fake_token_around_image>.
