@@ -131,15 +131,13 @@ def idefics3_layout(name: str) -> str | None:
     return None
 
 
-def tokenizer_files(out: Path) -> dict:
-    """tokenizer.json (as Hugging Face's tokenizers library writes a Qwen2 one) and the added tokens' ids."""
-    vocab, merges = bpe_tokenizer.train(bpe_tokenizer.tiny_corpus() + ["What is in this picture?", "Describe the image."],
-                                        400 + len(bpe_tokenizer.SPECIAL_TOKENS))
-    added = {t: len(vocab) + i for i, t in enumerate(ADDED)}
+def write_qwen2_tokenizer(out: Path, vocab: dict, merges: list, added: dict, max_length: int = 32768) -> None:
+    """tokenizer.json as Hugging Face's tokenizers library writes a Qwen2 one (byte-level BPE after Qwen2's split;
+    `merges` as "a b" strings) and tokenizer_config.json with the Qwen2 chat template; `added`: {token: id}."""
     doc = {
         "version": "1.0", "truncation": None, "padding": None,
         "added_tokens": [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
-                          "normalized": False, "special": True} for t, i in added.items()],
+                          "normalized": False, "special": True} for t, i in sorted(added.items(), key=lambda kv: kv[1])],
         "normalizer": {"type": "NFC"},
         "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
             {"type": "Split", "pattern": {"Regex": bpe_tokenizer.QWEN2_PATTERN}, "behavior": "Isolated", "invert": False},
@@ -148,14 +146,22 @@ def tokenizer_files(out: Path) -> dict:
         "decoder": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False},
         "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": "",
                   "end_of_word_suffix": "", "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
-                  "vocab": vocab, "merges": [f"{a} {b}" for a, b in merges]},
+                  "vocab": vocab, "merges": merges},
     }
     (out / "tokenizer.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     (out / "tokenizer_config.json").write_text(json.dumps({
         "add_bos_token": False, "add_eos_token": False, "bos_token": None, "eos_token": "<|im_end|>",
-        "pad_token": "<|endoftext|>", "model_max_length": 32768, "tokenizer_class": "Qwen2Tokenizer",
+        "pad_token": "<|endoftext|>", "model_max_length": max_length, "tokenizer_class": "Qwen2Tokenizer",
         "chat_template": CHAT_TEMPLATE,
         "added_tokens_decoder": {str(i): {"content": t, "special": True} for t, i in added.items()}}, indent=2))
+
+
+def tokenizer_files(out: Path) -> dict:
+    """A Qwen2 tokenizer trained on a small corpus (write_qwen2_tokenizer) and the added tokens' ids."""
+    vocab, merges = bpe_tokenizer.train(bpe_tokenizer.tiny_corpus() + ["What is in this picture?", "Describe the image."],
+                                        400 + len(bpe_tokenizer.SPECIAL_TOKENS))
+    added = {t: len(vocab) + i for i, t in enumerate(ADDED)}
+    write_qwen2_tokenizer(out, vocab, [f"{a} {b}" for a, b in merges], added)
     return {"vocab": len(vocab), "added": added}
 
 

@@ -39,7 +39,6 @@ import torch.nn.functional as F
 from onnx import numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bpe_tokenizer  # noqa: E402
 import checkpoint  # noqa: E402
 import inplace_decoder  # noqa: E402
 import safetensors_io  # noqa: E402
@@ -47,7 +46,7 @@ import world  # noqa: E402
 import world_data  # noqa: E402
 from decoder import Decoder  # noqa: E402
 from hf_llava import CLIP_MEAN, CLIP_STD, Projector, TowerConfig, VisionTower  # noqa: E402
-from make_hf_checkpoint import CHAT_TEMPLATE  # noqa: E402
+from make_hf_checkpoint import write_qwen2_tokenizer  # noqa: E402
 from train import Progress, lr_at, progress, save  # noqa: E402
 from vision_encoder import VisionConfig, VisionEncoder  # noqa: E402
 
@@ -148,26 +147,7 @@ def write_tokenizer(out: Path, set_dir: Path, manifest: dict) -> dict:
               if line and not line.startswith("#version")]
     added = dict(tok["special_tokens"])
     added[IMAGE] = max(added.values()) + 1
-    doc = {
-        "version": "1.0", "truncation": None, "padding": None,
-        "added_tokens": [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
-                          "normalized": False, "special": True} for t, i in sorted(added.items(), key=lambda kv: kv[1])],
-        "normalizer": {"type": "NFC"},
-        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
-            {"type": "Split", "pattern": {"Regex": bpe_tokenizer.QWEN2_PATTERN}, "behavior": "Isolated", "invert": False},
-            {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}]},
-        "post_processor": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False},
-        "decoder": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False},
-        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": "",
-                  "end_of_word_suffix": "", "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
-                  "vocab": vocab, "merges": merges},
-    }
-    (out / "tokenizer.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-    (out / "tokenizer_config.json").write_text(json.dumps({
-        "add_bos_token": False, "add_eos_token": False, "bos_token": None, "eos_token": "<|im_end|>",
-        "pad_token": "<|endoftext|>", "model_max_length": 4096, "tokenizer_class": "Qwen2Tokenizer",
-        "chat_template": CHAT_TEMPLATE,
-        "added_tokens_decoder": {str(i): {"content": t, "special": True} for t, i in added.items()}}, indent=2))
+    write_qwen2_tokenizer(out, vocab, merges, added, max_length=4096)
     return added
 
 
