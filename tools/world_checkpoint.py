@@ -223,22 +223,24 @@ class Prompts:
 
 
 def answer_logits(projector, dec, features, ids, mask, answers, image: int):
-    """Logits at the answer position and at the end-token position: (B, vocab) each."""
+    """Logits at the answer position and at the end-token position, (B, vocab) each; the hidden state at the answer
+    position (B, D) and the visual tokens (B, P, D), for the relational stage's heads."""
     x = dec.embed_tokens(ids)
     slots = ids == image  # (B, T): each row's P image positions, in order
-    x = x.masked_scatter(slots[..., None], projector(features).to(x.dtype))
+    vis = projector(features)
+    x = x.masked_scatter(slots[..., None], vis.to(x.dtype))
     x = torch.cat([x, dec.embed_tokens(answers)[:, None]], dim=1)
     mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
     positions = (mask.cumsum(1) - 1).clamp(min=0)
-    logits = dec(x, mask, positions, *[p.to(ids.device) for p in dec.empty_past(ids.shape[0])])[0]
-    return logits[:, -2], logits[:, -1]
+    out = dec(x, mask, positions, *[p.to(ids.device) for p in dec.empty_past(ids.shape[0])])
+    return out[0][:, -2], out[0][:, -1], out[1][:, -2], vis
 
 
 def validate(projector, dec, val: dict, image: int, end: int) -> dict:
     """First-token accuracy and end-token accuracy on the validation questions, overall and per family."""
     projector.eval(), dec.eval()
     with torch.no_grad():
-        at_answer, at_end = answer_logits(projector, dec, val["features"], val["ids"], val["mask"], val["answers"], image)
+        at_answer, at_end, _, _ = answer_logits(projector, dec, val["features"], val["ids"], val["mask"], val["answers"], image)
     projector.train(), dec.train()
     right = (at_answer.argmax(-1) == val["answers"]) & (at_end.argmax(-1) == end)
     out = {"overall": right.float().mean().item()}
@@ -249,19 +251,43 @@ def validate(projector, dec, val: dict, image: int, end: int) -> dict:
     return out
 
 
+class RelationalHeads(torch.nn.Module):
+    """Training-only heads of the relational stage (docs/WORLD.md, "How the relational families were learned"), never
+    written to the checkpoint: `name` asks the answer position where the objects the question names are, `position`
+    asks each visual token where the object reaching its patch is."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.name, self.position = torch.nn.Linear(dim, 4), torch.nn.Linear(dim, 2)
+
+    def losses(self, hidden, vis, named, centres, has):
+        given = named[:, 4:].repeat_interleave(2, 1)  # (B, 4): which of the two named positions the question has
+        name = (((self.name(hidden) - named[:, :4]) ** 2) * given).sum() / given.sum().clamp(min=1)
+        sel = has.flatten(1)  # (B, P)
+        position = F.mse_loss(self.position(vis)[sel], centres.flatten(1, 2)[sel]) if sel.any() else vis.sum() * 0
+        return name, position
+
+
 def train(a, tower, projector, dec, prompts: Prompts, work: Path) -> dict:
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
     image, end = prompts.image, prompts.end
+    heads = RelationalHeads(dec.cfg.dim)
+    everything = list(projector.parameters()) + list(dec.parameters())
     stages = [("align", a.align_steps, a.align_lr, list(projector.parameters())),
-              ("tune", a.tune_steps, a.tune_lr, list(projector.parameters()) + list(dec.parameters()))]
+              ("tune", a.tune_steps, a.tune_lr, everything)]
+    if a.relational_steps:
+        stages.append(("relational", a.relational_steps, a.tune_lr, everything + list(heads.parameters())))
     ck_path = work / "train.pt"
-    state = {"stage": 0, "step": 0, "elapsed": 0.0, "opt": None, "history": []}
+    state = {"stage": 0, "step": 0, "elapsed": 0.0, "stage_elapsed": 0.0, "opt": None, "history": []}
     if ck_path.exists():
         ck = torch.load(ck_path, map_location="cpu", weights_only=False)
         projector.load_state_dict(ck["projector"]), dec.load_state_dict(ck["decoder"])
-        state = ck["state"]
-        print(f"resuming {ck_path}: stage {stages[state['stage']][0] if state['stage'] < 2 else 'done'}, step {state['step']}", flush=True)
+        if "heads" in ck:
+            heads.load_state_dict(ck["heads"])
+        state = {"stage_elapsed": 0.0, **ck["state"]}
+        print(f"resuming {ck_path}: stage {stages[state['stage']][0] if state['stage'] < len(stages) else 'done'}, "
+              f"step {state['step']}", flush=True)
     mean, std = list(CLIP_MEAN), list(CLIP_STD)
     S = tower.cfg.image_size
 
@@ -287,32 +313,38 @@ def train(a, tower, projector, dec, prompts: Prompts, work: Path) -> dict:
     while state["stage"] < len(stages):
         name, steps, peak, params = stages[state["stage"]]
         for p in dec.parameters():
-            p.requires_grad_(name == "tune")
+            p.requires_grad_(name != "align")
         opt = torch.optim.AdamW(params, lr=peak, weight_decay=0.0 if name == "align" else 0.01)
         if state["opt"] is not None:
             opt.load_state_dict(state["opt"])
         prog, t0, step0 = Progress(steps, state["step"], a.log_every), time.time(), state["step"]
-        minutes = lambda: (state["elapsed"] + time.time() - t0) / 60
+        minutes = lambda: (state["stage_elapsed"] + time.time() - t0) / 60  # this stage's: --max-minutes caps each
 
         def snapshot():
-            return {"projector": projector.state_dict(), "decoder": dec.state_dict(),
-                    "state": {**state, "elapsed": state["elapsed"] + time.time() - t0, "opt": opt.state_dict()}}
+            return {"projector": projector.state_dict(), "decoder": dec.state_dict(), "heads": heads.state_dict(),
+                    "state": {**state, "elapsed": state["elapsed"] + time.time() - t0,
+                              "stage_elapsed": state["stage_elapsed"] + time.time() - t0, "opt": opt.state_dict()}}
 
         print(f"stage {name}: {steps} steps at lr {peak:g}, batch {a.batch}", flush=True)
         while progress(state["step"], steps, minutes(), a.max_minutes) < 1:
-            (feats, _), q_ids, q_mask, ans, _, _ = next(batches)
+            (feats, _), q_ids, q_mask, ans, (centres, has), named = next(batches)
             for g in opt.param_groups:
                 g["lr"] = lr_at(state["step"], progress(state["step"], steps, minutes(), a.max_minutes), peak,
                                 warmup=min(200, max(steps // 10, 1)))
-            at_answer, at_end = answer_logits(projector, dec, feats, q_ids, q_mask, ans, image)
+            at_answer, at_end, hidden, vis = answer_logits(projector, dec, feats, q_ids, q_mask, ans, image)
             loss = F.cross_entropy(at_answer, ans) + F.cross_entropy(at_end, torch.full_like(ans, end))
+            extra = {}
+            if name == "relational":
+                name_loss, position_loss = heads.losses(hidden, vis, named, centres, has)
+                loss = loss + a.name_loss * name_loss + a.position_loss * position_loss
+                extra = {"name_loss": name_loss.item(), "pos_loss": position_loss.item()}
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             state["step"] += 1
             acc = (at_answer.argmax(-1) == ans).float().mean().item()
-            prog.report(state["step"], loss=loss.item(), answer_acc=acc)
+            prog.report(state["step"], loss=loss.item(), answer_acc=acc, **extra)
             if state["step"] % a.save_every == 0:
                 save(ck_path, snapshot())
             if state["step"] % a.val_every == 0 or progress(state["step"], steps, minutes(), a.max_minutes) >= 1:
@@ -320,9 +352,9 @@ def train(a, tower, projector, dec, prompts: Prompts, work: Path) -> dict:
                 state["history"].append({"stage": name, "step": state["step"], **{k: round(x, 4) for k, x in v.items()}})
                 print("  val " + " ".join(f"{k} {x:.3f}" for k, x in v.items()), flush=True)
         state["elapsed"] += time.time() - t0
-        state.update(stage=state["stage"] + 1, step=0, opt=None)
+        state.update(stage=state["stage"] + 1, step=0, opt=None, stage_elapsed=0.0)
         print(f"stage {name}: {steps if step0 < steps else 0} steps done, {(time.time() - t0) / 60:.1f} min", flush=True)
-        save(ck_path, {"projector": projector.state_dict(), "decoder": dec.state_dict(), "state": state})
+        save(ck_path, {"projector": projector.state_dict(), "decoder": dec.state_dict(), "heads": heads.state_dict(), "state": state})
     data.close()
     return {"validation": validate(projector, dec, val, image, end), "history": state["history"]}
 
@@ -339,7 +371,7 @@ word. It is the miniature of a real checkpoint: trained with every patch token (
 - language model: Qwen2-style, width {ddim}, {dlayers} layers, {heads} heads / {kv} KV heads (the world set's medium
   decoder), vocabulary {vocab} (the world's byte-level BPE and `<image>`)
 - training: stage 1 (alignment) {align} steps of the projector alone; stage 2 (tuning) {tune} steps of projector and
-  language model; batch {batch}, {scenes:,} train scenes x {questions} questions, {minutes:.0f} min on {device}
+  language model;{relational} batch {batch}, {scenes:,} train scenes x {questions} questions, {minutes:.0f} min on {device}
 - validation ({val_n} val scenes, one question each, answer and end token both right): {overall:.1%}
   ({families})
 
@@ -358,6 +390,11 @@ def main(argv=None) -> int:
     ap.add_argument("--work", type=Path, help="checkpoints of the run (default: OUT.work beside --out); resumed when present")
     ap.add_argument("--align-steps", type=int, default=1500)
     ap.add_argument("--tune-steps", type=int, default=4000)
+    ap.add_argument("--relational-steps", type=int, default=0,
+                    help="a third stage: tuning with the relational heads (--name-loss, --position-loss) that taught the "
+                         "world sets the spatial and nearest families (docs/WORLD.md)")
+    ap.add_argument("--name-loss", type=float, default=30.0)
+    ap.add_argument("--position-loss", type=float, default=5.0)
     ap.add_argument("--align-lr", type=float, default=1e-3)
     ap.add_argument("--tune-lr", type=float, default=3e-4)
     ap.add_argument("--batch", type=int, default=64)
@@ -426,7 +463,9 @@ def main(argv=None) -> int:
     c = dec.cfg
     (files / "README.md").write_text(MODEL_CARD.format(
         name=a.out.name, vdim=tower.cfg.hidden, vlayers=tower.cfg.layers, ddim=c.dim, dlayers=c.layers, heads=c.heads,
-        kv=c.kv_heads, vocab=c.vocab_size, align=a.align_steps, tune=a.tune_steps, batch=a.batch, scenes=a.scenes,
+        kv=c.kv_heads, vocab=c.vocab_size, align=a.align_steps, tune=a.tune_steps,
+        relational=(f" stage 3 (relational) {a.relational_steps} steps of both with the training-only name (x{a.name_loss:g}) "
+                    f"and position (x{a.position_loss:g}) heads;" if a.relational_steps else ""), batch=a.batch, scenes=a.scenes,
         questions=a.questions, minutes=minutes, device="a 2-core CPU" if (os.cpu_count() or 0) <= 2 else f"{os.cpu_count()} CPU threads",
         val_n=a.val_scenes, overall=v["overall"], families=fam, command=command))
     a.out.parent.mkdir(parents=True, exist_ok=True)

@@ -35,10 +35,10 @@ def test_the_encoder_rewritten_as_clip_computes_the_same_features():
 def test_a_short_run_writes_a_checkpoint_the_importer_reads_as_a_world_set(tmp_path):
     out = tmp_path / "world-hf"
     p = subprocess.run([sys.executable, str(TOOLS / "world_checkpoint.py"), "--out", str(out), "--align-steps", "3",
-                        "--tune-steps", "3", "--scenes", "64", "--batch", "16", "--val-scenes", "20", "--val-every", "3",
+                        "--tune-steps", "3", "--relational-steps", "2", "--scenes", "64", "--batch", "16", "--val-scenes", "20", "--val-every", "3",
                         "--log-every", "1", "--workers", "1"], capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr
-    assert "stage align" in p.stdout and "stage tune" in p.stdout and "val overall" in p.stdout
+    assert "stage align" in p.stdout and "stage tune" in p.stdout and "stage relational" in p.stdout and "name_loss" in p.stdout
     names = {f.name for f in out.iterdir()}
     assert {"config.json", "model.safetensors", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json",
             "generation_config.json", "world.json", "README.md"} <= names
@@ -47,7 +47,7 @@ def test_a_short_run_writes_a_checkpoint_the_importer_reads_as_a_world_set(tmp_p
     assert config["architectures"] == ["LlavaForConditionalGeneration"] and config["vision_config"]["model_type"] == "clip_vision_model"
     assert "/usr/bin/python3 tools/world_checkpoint.py --out" in (out / "README.md").read_text()
     training = json.loads((out / "training.json").read_text())
-    assert [h["stage"] for h in training["history"]] == ["align", "tune"]
+    assert [h["stage"] for h in training["history"]] == ["align", "tune", "relational"]
 
     set_dir = tmp_path / "set"
     p = subprocess.run([sys.executable, str(TOOLS / "import_hf.py"), str(out), "--out", str(set_dir)], capture_output=True, text=True)
