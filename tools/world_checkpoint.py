@@ -300,7 +300,8 @@ def train(a, tower, projector, dec, prompts: Prompts, work: Path) -> dict:
     ids, mask, answers, fams = prompts.encode(val_qs)
     val = {"features": features_of(torch.from_numpy(val_images)), "ids": ids, "mask": mask, "answers": answers, "families": fams}
     if state["stage"] >= len(stages):
-        return {"validation": validate(projector, dec, val, image, end), "history": state["history"]}
+        return {"validation": validate(projector, dec, val, image, end), "history": state["history"],
+                "steps": state.get("steps_done", {})}
 
     data = world_data.Pregenerated(a.scenes, a.questions, S, tower.cfg.grid, a.workers, a.seed, prompts.encode, "cpu",
                                    a.batch, 1.0)
@@ -352,11 +353,14 @@ def train(a, tower, projector, dec, prompts: Prompts, work: Path) -> dict:
                 state["history"].append({"stage": name, "step": state["step"], **{k: round(x, 4) for k, x in v.items()}})
                 print("  val " + " ".join(f"{k} {x:.3f}" for k, x in v.items()), flush=True)
         state["elapsed"] += time.time() - t0
+        state.setdefault("steps_done", {})[name] = state["step"]  # fewer than asked where --max-minutes stopped it
         state.update(stage=state["stage"] + 1, step=0, opt=None, stage_elapsed=0.0)
-        print(f"stage {name}: {steps if step0 < steps else 0} steps done, {(time.time() - t0) / 60:.1f} min", flush=True)
+        print(f"stage {name}: {state['steps_done'][name] - step0} steps done here ({state['steps_done'][name]} in all), "
+              f"{(time.time() - t0) / 60:.1f} min", flush=True)
         save(ck_path, {"projector": projector.state_dict(), "decoder": dec.state_dict(), "heads": heads.state_dict(), "state": state})
     data.close()
-    return {"validation": validate(projector, dec, val, image, end), "history": state["history"]}
+    return {"validation": validate(projector, dec, val, image, end), "history": state["history"],
+            "steps": state.get("steps_done", {})}
 
 
 MODEL_CARD = """# {name}
@@ -450,7 +454,7 @@ def main(argv=None) -> int:
 
     safetensors_io.write(files / "model.safetensors", checkpoint_tensors(tower_tensors, projector.eval(), dec.eval()), "F32",
                          {"format": "pt"})
-    (files / "training.json").write_text(json.dumps({"validation": v, "history": result["history"],
+    (files / "training.json").write_text(json.dumps({"validation": v, "history": result["history"], "steps": result["steps"],
                                                      "args": {k: str(x) for k, x in vars(a).items()}}, indent=1) + "\n")
     given = list(sys.argv[1:] if argv is None else argv)
     for i, arg in reversed(list(enumerate(given))):  # where the run kept its checkpoints does not shape the model
@@ -461,10 +465,11 @@ def main(argv=None) -> int:
     command = "/usr/bin/python3 tools/world_checkpoint.py " + " ".join(given)
     fam = ", ".join(f"{f} {v[f]:.0%}" for f in world.FAMILIES if f in v)
     c = dec.cfg
+    done = result["steps"]
     (files / "README.md").write_text(MODEL_CARD.format(
         name=a.out.name, vdim=tower.cfg.hidden, vlayers=tower.cfg.layers, ddim=c.dim, dlayers=c.layers, heads=c.heads,
-        kv=c.kv_heads, vocab=c.vocab_size, align=a.align_steps, tune=a.tune_steps,
-        relational=(f" stage 3 (relational) {a.relational_steps} steps of both with the training-only name (x{a.name_loss:g}) "
+        kv=c.kv_heads, vocab=c.vocab_size, align=done.get("align", a.align_steps), tune=done.get("tune", a.tune_steps),
+        relational=(f" stage 3 (relational) {done.get('relational', a.relational_steps)} steps of both with the training-only name (x{a.name_loss:g}) "
                     f"and position (x{a.position_loss:g}) heads;" if a.relational_steps else ""), batch=a.batch, scenes=a.scenes,
         questions=a.questions, minutes=minutes, device="a 2-core CPU" if (os.cpu_count() or 0) <= 2 else f"{os.cpu_count()} CPU threads",
         val_n=a.val_scenes, overall=v["overall"], families=fam, command=command))

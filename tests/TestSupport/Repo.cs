@@ -13,6 +13,9 @@ public static class Repo
     /// <summary>The trained default set: world behaviour tests.</summary>
     public static string TrainedModels => Path.Combine(Root, "models", "default");
 
+    /// <summary>The world's LLaVA checkpoint in the llava-hf layout (tools/world_checkpoint.py): a folder to import, not a set.</summary>
+    public static string WorldCheckpoint => Path.Combine(Root, "models", "world-llava-hf");
+
     private static string FindRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
