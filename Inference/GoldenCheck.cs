@@ -17,8 +17,16 @@ public static class GoldenCheck
     /// <summary>Largest golden read (a 7B import's, with 576 visual tokens of 4,096, is about 100 MB).</summary>
     public const long MaxGoldenBytes = 1L << 30;
 
-    /// <summary>What was compared, for the one line a check prints.</summary>
-    public sealed record Result(string Compressor, int Tokens, float FeaturesDiff, float TokensDiff, float LogitsDiff, bool Compared);
+    /// <summary>Largest difference accepted for a distilled compressor's visual tokens (tools/distill.py's PyTorch module).</summary>
+    public const float DistilledTolerance = 1e-4f;
+
+    /// <summary>
+    /// What was compared, for the one line a check prints: the features, one compressor's visual tokens and the first
+    /// logits, and the visual tokens of every distilled compressor graph the golden lists (<paramref name="Distilled"/>
+    /// graphs, within <paramref name="DistilledDiff"/>).
+    /// </summary>
+    public sealed record Result(string Compressor, int Tokens, float FeaturesDiff, float TokensDiff, float LogitsDiff, bool Compared,
+        int Distilled = 0, float DistilledDiff = 0);
 
     /// <summary>
     /// Runs the check; a failure is an <see cref="InferenceException"/> whose message names the stage and the difference.
@@ -86,7 +94,26 @@ public static class GoldenCheck
         state.Embed(question, embeds.AsSpan(v * dim, question.Length * dim));
         using var sequence = state.BeginDecode(cache, embeds, v + question.Length, 1);
         float logitsDiff = Check("the first answer step's logits", Floats(answer, "prefill_logits", lm.Spec.VocabSize), state.LastLogits, compare);
-        return new Result(kind, v, featuresDiff, tokensDiff, logitsDiff, compare);
+
+        // tools/distill.py's compressors: each graph's visual tokens on the golden features and question, against the
+        // PyTorch module it was exported from.
+        int distilled = 0;
+        float distilledDiff = 0;
+        if (g.TryGetProperty("distilled", out var list))
+            foreach (var entry in list.EnumerateArray())
+            {
+                var dkind = entry.GetProperty("kind").GetString()!;
+                int dv = entry.GetProperty("tokens").GetInt32();
+                var state2 = lease.Compressor(lm.Compressor(dkind, dv));
+                state2.Compress(vision.Features, vision.FeaturesMulti, set.Vision.Spec.Patches, Floats(g, "query_embedding", dim));
+                var expected = Floats(entry, "visual_tokens", dv * dim);
+                float diff = Check($"the distilled {dkind} compressor's visual tokens (V={dv})", expected, state2.VisualTokens.AsSpan(0, dv * dim), false);
+                if (compare && !(diff <= DistilledTolerance * Math.Max(1f, MaxAbs(expected))))
+                    throw new InferenceException($"golden check: the distilled {dkind} compressor's visual tokens (V={dv}) differ from tools/distill.py's PyTorch by {diff:G3} (tolerance {DistilledTolerance:G1})");
+                distilledDiff = Math.Max(distilledDiff, diff);
+                distilled++;
+            }
+        return new Result(kind, v, featuresDiff, tokensDiff, logitsDiff, compare, distilled, distilledDiff);
     }
 
     /// <summary>The largest difference; a non-finite value, or (when comparing) a difference over the tolerance, is refused.</summary>
