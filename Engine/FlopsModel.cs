@@ -35,13 +35,33 @@ public static class FlopsModel
     }
 
     /// <summary>
+    /// One run of a compressor tools/distill.py trained for an imported set (no <c>features_multi</c>): QueCC's shape, with
+    /// keys and values from the feature layer, each of the V regions gathered into a window of k_max^2 patches (the
+    /// adaptive bins where V does not divide the grid, so V k_max^2 may exceed P), and its depthwise filter applied
+    /// elementwise (not a matrix product: left out, as norms are).
+    /// </summary>
+    public static double DistilledCompressor(VisionSpec v, bool queryAware, int tokens, int llmDim)
+    {
+        double p = v.Patches, c = v.Dim, d = llmDim, n = tokens;
+        int side = (int)Math.Round(Math.Sqrt(tokens)), kmax = 0;
+        for (int i = 0; i < side; i++) kmax = Math.Max(kmax, (int)Math.Ceiling((i + 1) * (double)v.Grid / side) - i * v.Grid / side);
+        double keys = n * kmax * kmax;
+        double inject = queryAware ? 2 * d * c : 0;
+        double mlps = 2 * 2 * p * c * c + 2 * 2 * p * c * c;  // the query's and the keys' MLPs, on every patch
+        double attention = 2 * n * c * c + 2 * 2 * keys * c * c + 2 * 2 * keys * c + 2 * n * c * c;
+        double projector = 2 * n * c * d + 2 * n * d * d;
+        return inject + mlps + attention + projector;
+    }
+
+    /// <summary>
     /// One compressor run of kind <paramref name="kind"/>: QueCC and TokenPacker as above; an imported set's training-free
     /// <c>full</c>, <c>pool</c> and <c>query</c> project every patch (Dv -> D -> D), then pool to V (and, for query, score
     /// each patch against the question first).
     /// </summary>
     public static double Compressor(VisionSpec v, string kind, bool queryAware, int tokens, int llmDim)
     {
-        if (kind is not ("full" or "pool" or "query")) return Compressor(v, queryAware, tokens, llmDim);
+        if (kind is not ("full" or "pool" or "query"))
+            return v.MultiDim == 0 ? DistilledCompressor(v, queryAware, tokens, llmDim) : Compressor(v, queryAware, tokens, llmDim);
         double p = v.Patches, c = v.Dim, d = llmDim, n = tokens;
         double projector = 2 * p * c * d + 2 * p * d * d;
         double pool = kind == "full" ? 0 : 2 * n * p * d;
@@ -86,9 +106,7 @@ public static class FlopsModel
         int prefix = layout.PrefixPositions(queryTokens), visual = layout.AnswerPositions(tokens, queryTokens);
         double decode = 0;
         for (int i = 1; i < answerTokens; i++) decode += DecoderRun(decoder, 1, prefix + visual + i - 1);
-        double compress = compressor.Kind is "full" or "pool" or "query"
-            ? Compressor(manifest.Vision, compressor.Kind, compressor.QueryAware, tokens, decoder.Dim)
-            : Compressor(manifest.Vision, compressor.QueryAware, tokens, decoder.Dim);
+        double compress = Compressor(manifest.Vision, compressor.Kind, compressor.QueryAware, tokens, decoder.Dim);
         return new AskFlops(Vision(manifest.Vision), DecoderRun(decoder, prefix, 0), compress, DecoderRun(decoder, visual, prefix), decode);
     }
 
