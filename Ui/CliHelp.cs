@@ -19,6 +19,11 @@ internal static partial class CliHelp
         ["models calibrate-domain"] = ["assistant models calibrate-domain models/default"],
         ["models import"] = ["assistant models import ~/checkpoints/llava-interleave-qwen-0.5b-hf --out models/llava-0.5b --quant q8"],
         ["models pull"] = ["assistant models pull llava-hf/llava-interleave-qwen-0.5b-hf --quant q8", "HF_ENDPOINT=https://hf-mirror.example assistant models pull llava-hf/llava-1.5-7b-hf@main --out models/llava-1.5-7b --quant q4"],
+        ["models distill"] =
+        [
+            "assistant models distill models/world-llava --checkpoint models/world-llava-hf --baseline",
+            "assistant models distill models/llava-0.5b --checkpoint ~/checkpoints/llava-interleave-qwen-0.5b-hf --data ~/pictures --questions questions.txt --tokens 1,4 --steps 300",
+        ],
         ["eval"] = ["assistant eval --n 600"],
         ["world render"] = ["assistant world render --seed 2000000 --out scene.png"],
         ["law fit"] = ["assistant law fit --points tests/data/paper_scaling_points.csv"],

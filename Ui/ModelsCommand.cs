@@ -65,7 +65,7 @@ internal static class ModelsCommand
         });
         return new Command("models", "Inspect, import and fetch model sets.")
         {
-            check, ImportCommand(stdout, stderr), PullCommand.Create(stdout, stderr), CalibrateDomainCommand(stdout, stderr),
+            check, ImportCommand(stdout, stderr), DistillCommand.Create(stdout, stderr), PullCommand.Create(stdout, stderr), CalibrateDomainCommand(stdout, stderr),
         };
     }
 
@@ -259,7 +259,7 @@ internal static class ModelsCommand
         }
     }
 
-    private static string? FindTool(string file)
+    internal static string? FindTool(string file)
     {
         foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
             for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
@@ -275,7 +275,7 @@ internal static class ModelsCommand
     /// kills it only after a grace; what it was writing for <paramref name="before"/>'s target is removed (<see cref="ToolProcess"/>).
     /// A tool that cannot start is exit 2 with one line.
     /// </summary>
-    private static async Task<int> RunTool(string exe, IEnumerable<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancellation,
+    internal static async Task<int> RunTool(string exe, IEnumerable<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancellation,
         ToolProcess.Before? before = null)
     {
         var psi = new System.Diagnostics.ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true };

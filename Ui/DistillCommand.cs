@@ -1,0 +1,135 @@
+using System.CommandLine;
+using System.Text.Json;
+using Assistant.Engine;
+
+namespace Assistant.Ui;
+
+/// <summary>
+/// <c>assistant models distill SET --checkpoint HF_DIR</c>: tools/distill.py trains the paper's query-aware compressor
+/// (and, with --baseline, the same without the question) for an imported set from the set's own full-token answers;
+/// the new set it hands over is loaded with the engine's checks and its golden picture run, every distilled graph
+/// against the PyTorch module it came from, and only then put in the old set's place. A refusal leaves the set as it was.
+/// </summary>
+internal static class DistillCommand
+{
+    public static Command Create(TextWriter stdout, TextWriter stderr)
+    {
+        var setArg = new Argument<string>("SET") { Description = "an imported model set folder (assistant models import)" };
+        var checkpoint = new Option<string>("--checkpoint") { Description = "the llava-hf checkpoint folder the set was imported from (the decoder the compressor learns to feed)", Required = true };
+        var data = new Option<string>("--data") { Description = "'world' (the synthetic world's scenes and questions, for a world-trained set) or a folder of your pictures", DefaultValueFactory = _ => "world" };
+        var questions = new Option<string?>("--questions") { Description = "with --data DIR: one question a line, or JSON lines {\"question\": ..., \"answer\": ...}; every picture is asked every question" };
+        var tokens = new Option<string>("--tokens") { Description = "visual-token counts to distil, comma-separated squares (1,4,9,16,...)", DefaultValueFactory = _ => "1,4,16" };
+        var steps = new Option<int>("--steps") { Description = "training steps (each trains every V)", DefaultValueFactory = _ => 600 };
+        var batch = new Option<int>("--batch") { Description = "questions per step", DefaultValueFactory = _ => 32 };
+        var baseline = new Option<bool>("--baseline") { Description = "also distil the compressor without the question (kind tokenpacker), to measure what the question adds" };
+        var work = new Option<string?>("--work") { Description = "cached features, teacher answers and checkpoints (default .SET.distill beside the set); a stopped run resumes from it" };
+        var minutes = new Option<double>("--max-minutes") { Description = "stop training after this long and write what was learned (0: no limit)", DefaultValueFactory = _ => 0 };
+        var device = new Option<string>("--device") { Description = "cpu (cuda is refused in this build)", DefaultValueFactory = _ => "cpu" };
+        device.AcceptOnlyFromAmong("cpu", "cuda");
+        var scenes = new Option<int>("--scenes") { Description = "with --data world: training scenes, each asked 3 questions", DefaultValueFactory = _ => 3000 };
+        var seed = new Option<int>("--seed") { Description = "data and initialisation seed", DefaultValueFactory = _ => 0 };
+        var command = new Command("distill", "Train a query-aware compressor (QueCC) of 1-16 visual tokens for an imported set from its own full-token answers; docs/REAL_MODELS.md.")
+        {
+            setArg, checkpoint, data, questions, tokens, steps, batch, baseline, scenes, work, minutes, device, seed,
+        };
+        command.SetAction(async (parse, cancellation) =>
+        {
+            var set = parse.GetValue(setArg)!;
+            if (!Directory.Exists(set))
+                throw new EngineException($"model set not found: {set}");
+            var (python, _) = await ModelsCommand.Importer(cancellation);
+            var script = ModelsCommand.FindTool("distill.py")
+                ?? throw new EngineException("tools/distill.py not found: run the distillation from a checkout of the assistant's source");
+            var handOver = Path.Combine(Path.GetTempPath(), $"assistant-distill-{Guid.NewGuid():N}.json");
+            List<string> args =
+            [
+                script, set, "--checkpoint", parse.GetValue(checkpoint)!, "--data", parse.GetValue(data)!, "--tokens", parse.GetValue(tokens)!,
+                "--steps", $"{parse.GetValue(steps)}", "--batch", $"{parse.GetValue(batch)}", "--device", parse.GetValue(device)!,
+                "--seed", $"{parse.GetValue(seed)}", "--scenes", $"{parse.GetValue(scenes)}", "--max-minutes", $"{parse.GetValue(minutes)}", "--hand-over", handOver,
+            ];
+            if (parse.GetValue(questions) is { } q) args.AddRange(["--questions", q]);
+            if (parse.GetValue(work) is { } w) args.AddRange(["--work", w]);
+            if (parse.GetValue(baseline)) args.Add("--baseline");
+            var before = ToolProcess.Before.Of(set);
+            try
+            {
+                int code = await ModelsCommand.RunTool(python, args, stdout, stderr, cancellation, before);
+                return code != 0 ? code : await CheckAndSwap(handOver, before, stdout, stderr, cancellation);
+            }
+            finally
+            {
+                File.Delete(handOver);
+            }
+        });
+        return command;
+    }
+
+    /// <summary>The distilled set, still beside the old one, loaded and checked by the engine, then swapped in.</summary>
+    private static async Task<int> CheckAndSwap(string handOver, ToolProcess.Before before, TextWriter stdout, TextWriter stderr,
+        CancellationToken cancellation)
+    {
+        string partial, summary, work;
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(handOver));
+            partial = doc.RootElement.GetProperty("partial").GetString()!;
+            summary = doc.RootElement.GetProperty("summary").GetString()!;
+            work = doc.RootElement.GetProperty("work").GetString()!;
+        }
+        catch (Exception e) when (e is IOException or JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            ToolProcess.RemoveLeftovers(before);
+            stderr.WriteLine($"error: the distillation ended without handing over its set ({e.GetType().Name}); the set is unchanged");
+            return 2;
+        }
+        try
+        {
+            var golden = await Task.Run(() =>
+            {
+                using var models = LoadedModels.Load(partial, "cpu");
+                models.OpenEveryGraph();
+                return models.CheckGolden();
+            }, cancellation).WaitAsync(cancellation);
+            var target = before.Target;
+            var aside = Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.replaced-{Guid.NewGuid():N}"[..^24]);
+            Directory.Move(target, aside);
+            try
+            {
+                Directory.Move(partial, target);
+            }
+            catch (IOException)
+            {
+                Directory.Move(aside, target);
+                throw;
+            }
+            Directory.Delete(aside, recursive: true);
+            RemoveWork(work);
+            stdout.WriteLine(TerminalText.Printable(summary));
+            stdout.WriteLine($"checked by the engine: {golden}");
+            return 0;
+        }
+        catch (Exception e) when (UserErrors.ExitCode(e) is not null)
+        {
+            ToolProcess.RemoveLeftovers(before);
+            stderr.WriteLine($"error: the engine refuses the distilled set, so the set is unchanged: {TerminalText.Printable(e.Message)}");
+            return 2;
+        }
+        catch (OperationCanceledException)
+        {
+            ToolProcess.RemoveLeftovers(before);
+            throw;
+        }
+    }
+
+    /// <summary>The run's own files in its work folder, and the folder when nothing else is in it.</summary>
+    private static void RemoveWork(string work)
+    {
+        foreach (var file in new[] { "data.pt", "train.pt" })
+            File.Delete(Path.Combine(work, file));
+        try
+        {
+            if (Directory.Exists(work) && !Directory.EnumerateFileSystemEntries(work).Any()) Directory.Delete(work);
+        }
+        catch (IOException) { }
+    }
+}
