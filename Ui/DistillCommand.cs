@@ -53,7 +53,8 @@ internal static class DistillCommand
             var before = ToolProcess.Before.Of(set);
             try
             {
-                int code = await ModelsCommand.RunTool(python, args, stdout, stderr, cancellation, before);
+                // a training run's log is long by design (a line per 10 steps, one per evaluation): all of it reaches a log file
+                int code = await ModelsCommand.RunTool(python, args, stdout, stderr, cancellation, before, maxLines: 5_000);
                 return code != 0 ? code : await CheckAndSwap(handOver, before, stdout, stderr, cancellation);
             }
             finally

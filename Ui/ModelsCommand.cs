@@ -276,7 +276,7 @@ internal static class ModelsCommand
     /// A tool that cannot start is exit 2 with one line.
     /// </summary>
     internal static async Task<int> RunTool(string exe, IEnumerable<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancellation,
-        ToolProcess.Before? before = null)
+        ToolProcess.Before? before = null, int maxLines = ToolOutput.MaxLines)
     {
         var psi = new System.Diagnostics.ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
@@ -294,7 +294,7 @@ internal static class ModelsCommand
             // Its text may quote the checkpoint: escapes shown, not run; lines and their number bounded (ToolOutput).
             async Task Copy(StreamReader from, TextWriter to)
             {
-                var output = new ToolOutput(to);
+                var output = new ToolOutput(to, maxLines);
                 var buffer = new char[256];
                 int n;
                 while ((n = await from.ReadAsync(buffer)) > 0) output.Write(buffer.AsSpan(0, n));
