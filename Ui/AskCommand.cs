@@ -14,7 +14,7 @@ internal static class AskCommand
         var models = new Option<string?>("--models") { Description = "model set folder (default: models/default)" };
         var tokens = new Option<int?>("--tokens") { Description = "visual tokens V (one the set offers; default from the manifest)" };
         var decoder = new Option<string?>("--decoder") { Description = "decoder name (default from the manifest)" };
-        var compressor = new Option<string?>("--compressor") { Description = "the set's compressor kind: quecc or tokenpacker (world sets), full, pool or query (imported sets); default from the manifest" };
+        var compressor = new Option<string?>("--compressor") { Description = "the set's compressor kind: quecc or tokenpacker (world sets), full, pool or query (imported sets), and quecc or tokenpacker on an imported set after `models distill`; default from the manifest" };
         var maxTokens = new Option<int>("--max-tokens") { Description = "answer length limit in tokens", DefaultValueFactory = _ => 32 };
         var temperature = new Option<float>("--temperature") { Description = "0 = greedy; > 0 samples", DefaultValueFactory = _ => 0f };
         var topP = new Option<float>("--top-p") { Description = "nucleus sampling mass (with --temperature > 0)", DefaultValueFactory = _ => 1f };

@@ -13,7 +13,7 @@ internal static class EvalCommand
         var models = new Option<string?>("--models") { Description = "model set folder (default: models/default)" };
         var tokens = new Option<int?>("--tokens") { Description = "visual tokens V (default from the manifest)" };
         var decoder = new Option<string?>("--decoder") { Description = "decoder name (default from the manifest)" };
-        var compressor = new Option<string?>("--compressor") { Description = "quecc or tokenpacker (default from the manifest)" };
+        var compressor = new Option<string?>("--compressor") { Description = "the set's compressor kind: quecc or tokenpacker (world sets), full, pool or query (imported sets), and quecc or tokenpacker on an imported set after `models distill`; default from the manifest" };
         var split = new Option<string>("--split") { Description = "train, val or test", DefaultValueFactory = _ => "test" };
         var n = new Option<int>("--n") { Description = "questions (one per scene)", DefaultValueFactory = _ => 600 };
         var seedStart = new Option<long?>("--seed-start") { Description = "first scene seed (default: the split's first)" };

@@ -32,7 +32,7 @@ internal static class LiveCommand
         var speed = new Option<double>("--speed") { Description = "object speed in canvas units per frame", DefaultValueFactory = _ => d.WorldSpeed };
         var tokens = new Option<int?>("--tokens") { Description = "visual tokens V (default from the manifest)" };
         var decoder = new Option<string?>("--decoder") { Description = "decoder name (default from the manifest)" };
-        var compressor = new Option<string?>("--compressor") { Description = "compressor kind for the session: quecc or tokenpacker (world sets), full, pool or query (imported sets); default from the manifest" };
+        var compressor = new Option<string?>("--compressor") { Description = "compressor kind for the session: quecc or tokenpacker (world sets), full, pool or query (imported sets), and quecc or tokenpacker on an imported set after `models distill`; default from the manifest" };
         var record = new Option<string?>("--record") { Description = "write the session's options, then one JSON line per frame, to this file" };
         var latency = new Option<double?>("--latency-ms") { Description = "per-answer budget: the planner picks the decoder and V (calibrating this machine once)" };
         var models = new Option<string?>("--models") { Description = "model set folder (default: models/default)" };
