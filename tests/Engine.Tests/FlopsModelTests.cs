@@ -12,7 +12,7 @@ namespace Assistant.Engine.Tests;
 public sealed class FlopsModelTests
 {
     public static IEnumerable<object[]> Sets() =>
-        [[Repo.TinyModels], [Repo.TrainedModels], [HfCheckpoints.Get("clip-qwen2-bf16-shards").Set], [HfCheckpoints.Get("siglip").Set]];
+        [[Repo.TinyModels], [Repo.TrainedModels], [HfCheckpoints.Get("clip-qwen2-bf16-shards").Set], [HfCheckpoints.Get("siglip").Set], [Repo.WorldLlava]];
 
     private static double ProfiledFlops(string path, IReadOnlyList<(string Name, long[] Shape, bool Int64)> inputs, string output)
     {

@@ -16,6 +16,9 @@ public static class Repo
     /// <summary>The world's LLaVA checkpoint in the llava-hf layout (tools/world_checkpoint.py): a folder to import, not a set.</summary>
     public static string WorldCheckpoint => Path.Combine(Root, "models", "world-llava-hf");
 
+    /// <summary>That checkpoint imported, with compressors distilled from its full-token answers (tools/distill.py): a set.</summary>
+    public static string WorldLlava => Path.Combine(Root, "models", "world-llava");
+
     private static string FindRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
