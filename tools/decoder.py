@@ -69,14 +69,18 @@ def attend(q, k, v, past_k, past_v, heads: int, kv_heads: int, mask=None):
     # Grouped-query attention without copying the cache per head: the G query heads of each KV head are stacked
     # along the rows (head h = kv * G + g, as Hugging Face's repeat_kv orders them) and multiply its keys once.
     # Expanding k and v to H heads instead cost 6% of a 0.5B decode step at context 600 (docs/PERFORMANCE.md).
-    qg = q.reshape(B, T, H, Dh).transpose(1, 2).reshape(B, KV, G * T, Dh)  # (B, KV, G*T, Dh)
-    att = ((qg @ k.transpose(-1, -2)) / Dh ** 0.5).reshape(B, H, T, S)  # (B, H, T, S)
+    qg = q.reshape(B, T, H, Dh).transpose(1, 2)  # (B, H, T, Dh)
+    if G > 1:
+        qg = qg.reshape(B, KV, G * T, Dh)  # (B, KV, G*T, Dh)
+    att = qg @ k.transpose(-1, -2) / Dh ** 0.5
+    if G > 1:
+        att = att.reshape(B, H, T, S)  # (B, H, T, S)
     if mask is None:
         qpos = torch.arange(T, device=q.device)[:, None] + (S - T)
         kpos = torch.arange(S, device=q.device)[None, :]
         mask = kpos <= qpos
     att = att.masked_fill(~mask, -1e9).softmax(dim=-1)
-    out = (att.reshape(B, KV, G * T, S) @ v).reshape(B, H, T, Dh)  # (B, H, T, Dh)
+    out = att @ v if G == 1 else (att.reshape(B, KV, G * T, S) @ v).reshape(B, H, T, Dh)  # (B, H, T, Dh)
     return out.transpose(1, 2).reshape(B, T, H * Dh), k, v
 
 
