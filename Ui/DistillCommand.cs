@@ -17,7 +17,7 @@ internal static class DistillCommand
         var setArg = new Argument<string>("SET") { Description = "an imported model set folder (assistant models import)" };
         var checkpoint = new Option<string>("--checkpoint") { Description = "the llava-hf checkpoint folder the set was imported from (the decoder the compressor learns to feed)", Required = true };
         var data = new Option<string>("--data") { Description = "'world' (the synthetic world's scenes and questions, for a world-trained set) or a folder of your pictures", DefaultValueFactory = _ => "world" };
-        var questions = new Option<string?>("--questions") { Description = "with --data DIR: one question a line, or JSON lines {\"question\": ..., \"answer\": ...}; every picture is asked every question" };
+        var questions = new Option<string?>("--questions") { Description = "with --data DIR: one question a line, asked of every picture, or JSON lines {\"question\": ..., \"image\": FILE, \"answer\": ...} asked of that picture (image and answer optional; an answer needs its image)" };
         var tokens = new Option<string>("--tokens") { Description = "visual-token counts to distil, comma-separated squares (1,4,9,16,...)", DefaultValueFactory = _ => "1,4,16" };
         var steps = new Option<int>("--steps") { Description = "training steps (each trains every V)", DefaultValueFactory = _ => 600 };
         var batch = new Option<int>("--batch") { Description = "questions per step", DefaultValueFactory = _ => 32 };

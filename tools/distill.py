@@ -18,8 +18,9 @@ features (keys and values from the tower's feature layer: an imported set's towe
 result goes through an MLP projector initialised from the checkpoint's. The residual paths start at zero, so
 training starts from the pooled picture. `tokenpacker` is the same module without the question (--baseline).
 
-Data: the world generator (`--data world`, true answers known), or a folder of pictures with a questions file (one
-question a line, or JSON lines {"question": ..., "answer": ...}); every picture is asked every question. The frozen
+Data: the world generator (`--data world`, true answers known), or a folder of pictures with a questions file: one
+question a line, asked of every picture, or JSON lines {"question": ..., "image": NAME, "answer": ...}, where a line
+with "image" is asked of that picture of the folder only, and "answer" (its true answer, optional) needs "image". The frozen
 tower's features and the teacher's answers are computed once and kept in the work folder (--work, default
 .SET.distill beside the set), with checkpoints every --save-every steps; a stopped run resumes from there. The new
 set is written as a copy beside the old one (files hard-linked where the file system allows) and put in its place
@@ -219,7 +220,8 @@ def world_samples(n_scenes: int, questions: int, split: str, seed: int, size: in
 
 
 def read_questions(path: Path) -> list:
-    """(question, answer or None) per line: plain lines, or JSON lines {"question": ..., "answer": ...}."""
+    """(question, answer or None, picture name or None) per line: plain lines, or JSON lines
+    {"question": ..., "image": ..., "answer": ...}; an answer belongs to one picture, so it needs "image"."""
     if not path.is_file():
         fail(f"questions file not found: {path}")
     data = path.read_bytes()
@@ -241,15 +243,20 @@ def read_questions(path: Path) -> list:
                 doc = json.loads(line)
             except json.JSONDecodeError as e:
                 fail(f"{path}:{n} is not valid JSON ({e.msg})")
-            q, a = doc.get("question"), doc.get("answer")
-            if not isinstance(q, str) or not q.strip() or (a is not None and not isinstance(a, str)):
-                fail(f"{path}:{n}: a JSON line is {{\"question\": text, \"answer\": text (optional)}}")
-            line, answer = q.strip(), (a.strip() or None) if a else None
+            if not isinstance(doc, dict):
+                fail(f"{path}:{n}: a JSON line is {{\"question\": text, \"image\": name, \"answer\": text}} (image and answer optional)")
+            q, a, im = doc.get("question"), doc.get("answer"), doc.get("image")
+            if (not isinstance(q, str) or not q.strip() or (a is not None and not isinstance(a, str))
+                    or (im is not None and (not isinstance(im, str) or not im.strip()))):
+                fail(f"{path}:{n}: a JSON line is {{\"question\": text, \"image\": name, \"answer\": text}} (image and answer optional)")
+            line, answer, image = q.strip(), (a.strip() or None) if a else None, im.strip() if im else None
+            if answer is not None and image is None:
+                fail(f"{path}:{n}: an answer is about one picture: give the picture's file name as \"image\" with it")
         else:
-            answer = None
+            answer, image = None, None
         if len(line) > MAX_QUESTION_CHARS:
             fail(f"{path}:{n} is {len(line):,} characters; a question is at most {MAX_QUESTION_CHARS:,}")
-        out.append((line, answer))
+        out.append((line, answer, image))
     if not out:
         fail(f"{path} holds no question (one question a line, or JSON lines)")
     return out
@@ -458,7 +465,15 @@ def prepare_data(a, ck: dict, prompts: Prompts, work: Path) -> dict:
         pictures, names, skipped = folder_pictures(folder, S, ck["pre"].get("center_crop", False))
         if skipped:
             checkpoint.stage(f"skipped {len(skipped)} unreadable pictures: {', '.join(skipped[:3])}")
-        pairs = [(i, q, ans, "") for i in range(len(pictures)) for q, ans in qs]
+        index = {name: i for i, name in enumerate(names)}
+        pairs = []
+        for q, ans, image in qs:
+            if image is None:
+                pairs += [(i, q, None, "") for i in range(len(pictures))]
+            elif image in index:
+                pairs.append((index[image], q, ans, ""))
+            else:
+                fail(f"{a.questions}: \"image\": {json.dumps(image)[:80]} is not a readable picture in {folder}")
         order = np.random.default_rng(a.seed).permutation(len(pairs))
         n_val = max(1, min(a.val_scenes, len(pairs) // 10))
         rows = [pairs[j] for j in order[n_val:]] + [pairs[j] for j in order[:n_val]]
@@ -742,8 +757,11 @@ def main(argv=None) -> int:
         if a.data == "world" and manifest.get("world") is None:
             fail(f"{set_dir} was not trained on the world (its manifest records none): give --data DIR --questions FILE")
         if a.data != "world":
-            read_questions(Path(a.questions)) if a.questions else fail("--data DIR needs --questions FILE")
-            folder_pictures(Path(a.data), 8, False)  # refuses a folder without a readable picture before any work
+            qs = read_questions(Path(a.questions)) if a.questions else fail("--data DIR needs --questions FILE")
+            _, names, _ = folder_pictures(Path(a.data), 8, False)  # refuses a folder without a readable picture before any work
+            for _, _, image in qs:
+                if image is not None and image not in names:
+                    fail(f"{a.questions}: \"image\": {json.dumps(image)[:80]} is not a readable picture in {a.data}")
         golden = check_golden(set_dir, manifest, ck)
         work = a.work or set_dir.parent / f".{set_dir.name}.distill"
         work.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ public sealed class DistillCliTests
         Capture.World.PngFile.Write(image, Path.Combine(pictures, "0.png"));
         Capture.World.PngFile.Write(image with { Rgb = image.Rgb.Select(b => (byte)(255 - b)).ToArray() }, Path.Combine(pictures, "1.png"));
         var questions = Path.Combine(root, "questions.txt");
-        File.WriteAllText(questions, "What is in this picture?\nwhat colour is the circle?\n{\"question\": \"is there a square?\", \"answer\": \"yes\"}\n");
+        File.WriteAllText(questions, "What is in this picture?\nwhat colour is the circle?\n{\"question\": \"is there a square?\", \"image\": \"1.png\", \"answer\": \"yes\"}\n");
         return (pictures, questions);
     }
 

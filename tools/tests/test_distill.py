@@ -77,7 +77,7 @@ def imported(tmp_path_factory):
         Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(pictures / f"p{i}.png")
     (pictures / "notes.txt").write_text("not a picture")
     questions = root / "questions.txt"
-    questions.write_text("what is in this picture?\n{\"question\": \"what colour is it?\", \"answer\": \"red\"}\nwhere is it?\n")
+    questions.write_text("what is in this picture?\n{\"question\": \"what colour is it?\", \"image\": \"p1.png\", \"answer\": \"red\"}\nwhere is it?\n")
     return {"root": root, "hf": hf, "set": set_dir, "pictures": pictures, "questions": questions}
 
 
@@ -150,8 +150,13 @@ def refused(args, set_dir: Path, fragment: str):
 
 def test_questions_are_plain_lines_or_json_lines_with_an_optional_answer(tmp_path):
     f = tmp_path / "q.txt"
-    f.write_text('what is it?\n\n  {"question": " what colour? ", "answer": " red "}\n{"question": "where?", "answer": ""}\n')
-    assert distill.read_questions(f) == [("what is it?", None), ("what colour?", "red"), ("where?", None)]
+    f.write_text('what is it?\n\n  {"question": " what colour? ", "image": "a.png", "answer": " red "}\n{"question": "where?", "answer": ""}\n'
+                 '{"question": "how many?", "image": "b.png"}\n')
+    assert distill.read_questions(f) == [("what is it?", None, None), ("what colour?", "red", "a.png"), ("where?", None, None),
+                                         ("how many?", None, "b.png")]
+    f.write_text('{"question": "what colour?", "answer": "red"}\n')  # an answer without its picture
+    with pytest.raises(distill.DistillError, match=":1: an answer is about one picture"):
+        distill.read_questions(f)
     f.write_text('{"question": "what?", "answer": 3}\n')
     with pytest.raises(distill.DistillError, match=":1: a JSON line is"):
         distill.read_questions(f)
@@ -173,6 +178,9 @@ def test_bad_input_is_one_line_and_leaves_the_set_unchanged(imported, tmp_path):
     binary = tmp_path / "binary.txt"
     binary.write_bytes(b"what\0is this\n")
     refused([*base, "--data", imported["pictures"], "--questions", binary], s, "is binary")
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text('{"question": "what is it?", "image": "../secret.png"}\n')
+    refused([*base, "--data", imported["pictures"], "--questions", elsewhere], s, "is not a readable picture in")
     refused([*base, "--data", imported["pictures"], "--questions", imported["questions"], "--tokens", "3"], s, "V = 3 is not one")
     refused([*base, "--data", imported["pictures"], "--questions", imported["questions"], "--tokens", "64"], s, "V = 64 is not one")
     refused([*base], s, "was not trained on the world")
