@@ -170,6 +170,13 @@ class Decoder(nn.Module):
 
     def forward(self, inputs_embeds, attention_mask, position_ids, *past):
         # inputs_embeds (B, T, D); attention_mask (B, Tp+T); position_ids (B, T); past: 2 per layer (B, KV, Tp, Dh)
+        hidden, presents = self.hidden(inputs_embeds, attention_mask, position_ids, *past)
+        return (self.lm_head(hidden[:, -1:] if self.cfg.last_logits else hidden), hidden, *presents)
+
+    def hidden(self, inputs_embeds, attention_mask, position_ids, *past):
+        """The final-norm hidden states (B, T, D) and the presents, without the output projection: a caller that
+        needs logits at a few positions (tools/distill.py) projects those alone (at a 152k vocabulary the projection
+        of every position is a third of a 0.5B model's work)."""
         assert len(past) == 2 * self.cfg.layers, "one key and one value per layer"
         T = inputs_embeds.shape[1]
         Tp = past[0].shape[2]
@@ -189,8 +196,7 @@ class Decoder(nn.Module):
         for i, layer in enumerate(self.layers):
             x, k, v = layer(x, cos, sin, lengths, past[2 * i], past[2 * i + 1])
             presents += [k, v]
-        hidden = self.norm(x)  # (B, T, D)
-        return (self.lm_head(hidden[:, -1:] if self.cfg.last_logits else hidden), hidden, *presents)
+        return self.norm(x), presents  # (B, T, D)
 
     def empty_past(self, batch: int = 1):
         c = self.cfg

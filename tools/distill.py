@@ -330,46 +330,44 @@ def answer_logits(dec, ids, mask, visual_tokens, slot: int, A: int):
     slots[:, ids.shape[1] - A:] = False  # a teacher's answer may hold the image token itself; it stays a token
     x = x.masked_scatter(slots[..., None], visual_tokens.to(x.dtype))
     positions = (mask.cumsum(1) - 1).clamp(min=0)
-    hidden = dec(x, mask, positions, *dec.empty_past(ids.shape[0]))[1]
+    hidden, _ = dec.hidden(x, mask, positions, *dec.empty_past(ids.shape[0]))
     return dec.lm_head(hidden[:, -A - 1:-1])
 
 
 @torch.no_grad()
 def teacher_answers(ck: dict, prompts: Prompts, features, afters, answer_tokens: int, batch: int, label: str):
-    """The teacher's greedy answers (N, A) with their valid-position mask, and its top-k log-probabilities at each."""
+    """The teacher's greedy answers (N, A) with their valid-position mask, and its top-k log-probabilities at each:
+    one prefill of the prompt, then one cached step a token (left padding keeps every row's next position last)."""
     dec, proj = ck["decoder"], ck["projector"]
     stops = set(ck["stops"])
     N, P = features.shape[0], features.shape[1]
     k = min(TOP_K, dec.cfg.vocab_size)
     out_ids = torch.full((N, answer_tokens), prompts.pad, dtype=torch.long)
     valid = torch.zeros(N, answer_tokens, dtype=torch.bool)
+    top_v = torch.zeros(N, answer_tokens, k)
+    top_i = torch.zeros(N, answer_tokens, k, dtype=torch.long)
     for s in range(0, N, batch):
         e = min(N, s + batch)
-        answers = torch.zeros(e - s, 0, dtype=torch.long)
         done = torch.zeros(e - s, dtype=torch.bool)
-        vis = proj(features[s:e])
+        ids, mask = batch_sequences(prompts, afters[s:e], torch.zeros(e - s, 0, dtype=torch.long), P)
+        x = dec.embed_tokens(ids).masked_scatter((ids == prompts.slot)[..., None], proj(features[s:e]))
+        positions = (mask.cumsum(1) - 1).clamp(min=0)
+        hidden, past = dec.hidden(x, mask, positions, *dec.empty_past(e - s))
         for t in range(answer_tokens):
-            step = torch.cat([answers, torch.full((e - s, 1), prompts.pad, dtype=torch.long)], dim=1)
-            ids, mask = batch_sequences(prompts, afters[s:e], step, P)
-            logits = answer_logits(dec, ids, mask, vis, prompts.slot, t + 1)[:, -1]
-            nxt = logits.argmax(-1)
+            lp = dec.lm_head(hidden[:, -1]).log_softmax(-1)
+            top_v[s:e, t], top_i[s:e, t] = lp.topk(k, dim=-1)
+            nxt = top_i[s:e, t, 0]
             valid[s:e, t] = ~done
             out_ids[s:e, t] = torch.where(done, torch.full_like(nxt, prompts.pad), nxt)
             done |= torch.tensor([int(i) in stops for i in nxt])
-            answers = out_ids[s:e, :t + 1]
-            if done.all():
+            if done.all() or t == answer_tokens - 1:
                 break
+            mask = torch.cat([mask, torch.ones(e - s, 1, dtype=mask.dtype)], dim=1)
+            positions = positions[:, -1:] + 1
+            hidden, past = dec.hidden(dec.embed_tokens(out_ids[s:e, t:t + 1]), mask, positions, *past)
         checkpoint.progress(label, e, N)
     A = int(valid.sum(1).max())
-    out_ids, valid = out_ids[:, :A], valid[:, :A]
-    top_v = torch.zeros(N, A, k)
-    top_i = torch.zeros(N, A, k, dtype=torch.long)
-    for s in range(0, N, batch):
-        e = min(N, s + batch)
-        ids, mask = batch_sequences(prompts, afters[s:e], out_ids[s:e], P)
-        lp = answer_logits(dec, ids, mask, proj(features[s:e]), prompts.slot, A).log_softmax(-1)
-        top_v[s:e], top_i[s:e] = lp.topk(k, dim=-1)
-    return out_ids, valid, top_v, top_i
+    return out_ids[:, :A], valid[:, :A], top_v[:, :A], top_i[:, :A]
 
 
 def query_embeddings(dec, owns: list) -> torch.Tensor:

@@ -81,6 +81,28 @@ def imported(tmp_path_factory):
     return {"root": root, "hf": hf, "set": set_dir, "pictures": pictures, "questions": questions}
 
 
+def test_the_cached_teacher_equals_a_teacher_forced_pass_over_the_whole_sequences(imported):
+    """The teacher decodes greedily with a KV cache over left-padded rows of different lengths; each step's top-k must
+    be what one uncached pass over prompt + answer gives at that position, and each answer token its argmax."""
+    manifest = json.loads((imported["set"] / "manifest.json").read_text())
+    ck = distill.open_checkpoint(imported["hf"], manifest)
+    prompts = distill.Prompts(ck)
+    questions = ["what is in this picture?", "what colour is the big square on the left?", "where?", "is it red?", "how many?"]
+    afters = [prompts.after(q)[0] for q in questions]
+    assert len({len(a) for a in afters}) > 2, "rows of different lengths, so the padding is exercised"
+    torch.manual_seed(0)
+    grid = ck["c"]["tower"].grid
+    features = torch.randn(len(questions), grid * grid, ck["c"]["tower"].feature_dim)
+    ids, valid, top_v, top_i = distill.teacher_answers(ck, prompts, features, afters, 6, 3, "teacher")
+    assert ids.shape[1] >= 2 and valid[:, 0].all()
+    with torch.no_grad():
+        seq, mask = distill.batch_sequences(prompts, afters, ids, grid * grid)
+        lp = distill.answer_logits(ck["decoder"], seq, mask, ck["projector"](features), prompts.slot, ids.shape[1]).log_softmax(-1)
+    forced_v, _ = lp.topk(top_v.shape[-1], dim=-1)
+    assert torch.allclose(forced_v[valid], top_v[valid], atol=1e-4), (forced_v[valid] - top_v[valid]).abs().max()
+    assert (lp.argmax(-1)[valid] == ids[valid]).all()
+
+
 def run(args, timeout=600):
     return subprocess.run([sys.executable, str(TOOLS / "distill.py"), *map(str, args)], capture_output=True, text=True, timeout=timeout)
 
