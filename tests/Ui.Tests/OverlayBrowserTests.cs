@@ -71,12 +71,16 @@ public sealed class OverlayBrowserTests : IAsyncLifetime
         Assert.True(await page.Locator("#decoder option").CountAsync() >= 3);
 
         // The latency control: each budget goes to the planner, the engine says what it now runs, and the page
-        // shows that. At 1 ms (the cheapest, or about) it runs the small decoder; at 500 ms (everything fits)
+        // shows that. At 1 ms nothing fits and it runs the cheapest configuration; at 500 ms (everything fits)
         // the configuration the set's law predicts most accurate, which is never cheaper.
         await page.Locator("#latency").FillAsync("1");
         await page.Locator("#latency").DispatchEventAsync("change");
         var cheap = await EngineConfigFor("1");
-        Assert.StartsWith("small", cheap);
+        // Which decoder is cheapest at 1 ms is this machine's calibration to decide: on two cores the small and medium
+        // decoders' predicted times at V <= 4 are within a few hundredths of a millisecond (overheads, not FLOPs), and a
+        // calibration under the suite's parallel load once chose medium at V=1. What must hold is below: the page shows
+        // what the engine chose, and the choice at 500 ms costs no less.
+        Assert.Matches(@"^(small|medium)-\S+ \+ quecc V=\d+$", cheap);
         await Until(page, $"() => document.getElementById('config').textContent === '{cheap}'");
         await Until(page, "() => document.getElementById('budget-flops').textContent !== ''");
         await page.Locator("#latency").FillAsync("500");
