@@ -22,6 +22,7 @@ internal static class DistillCommand
         var steps = new Option<int>("--steps") { Description = "training steps (each trains every V)", DefaultValueFactory = _ => 600 };
         var batch = new Option<int>("--batch") { Description = "questions per step", DefaultValueFactory = _ => 32 };
         var baseline = new Option<bool>("--baseline") { Description = "also distil the compressor without the question (kind tokenpacker), to measure what the question adds" };
+        var replace = new Option<bool>("--replace") { Description = "let this run drop graphs an earlier distillation made at a V not in --tokens (a kind is replaced whole; without it such a run is refused)" };
         var work = new Option<string?>("--work") { Description = "cached features, teacher answers and checkpoints (default .SET.distill beside the set); a stopped run resumes from it" };
         var minutes = new Option<double>("--max-minutes") { Description = "stop training after this long and write what was learned (0: no limit)", DefaultValueFactory = _ => 0 };
         var device = new Option<string>("--device") { Description = "cpu (cuda is refused in this build)", DefaultValueFactory = _ => "cpu" };
@@ -30,7 +31,7 @@ internal static class DistillCommand
         var seed = new Option<int>("--seed") { Description = "data and initialisation seed", DefaultValueFactory = _ => 0 };
         var command = new Command("distill", "Train a query-aware compressor (QueCC) of 1-16 visual tokens for an imported set from its own full-token answers; docs/REAL_MODELS.md.")
         {
-            setArg, checkpoint, data, questions, tokens, steps, batch, baseline, scenes, work, minutes, device, seed,
+            setArg, checkpoint, data, questions, tokens, steps, batch, baseline, replace, scenes, work, minutes, device, seed,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -50,6 +51,7 @@ internal static class DistillCommand
             if (parse.GetValue(questions) is { } q) args.AddRange(["--questions", q]);
             if (parse.GetValue(work) is { } w) args.AddRange(["--work", w]);
             if (parse.GetValue(baseline)) args.Add("--baseline");
+            if (parse.GetValue(replace)) args.Add("--replace");
             var before = ToolProcess.Before.Of(set);
             try
             {

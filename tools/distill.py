@@ -704,6 +704,8 @@ def main(argv=None) -> int:
     ap.add_argument("--questions", help="with --data DIR: one question a line, or JSON lines {\"question\": ..., \"answer\": ...}")
     ap.add_argument("--tokens", default="1,4,16", help="the V to distil, comma-separated (default 1,4,16)")
     ap.add_argument("--baseline", action="store_true", help="also distil the same compressor without the question (tokenpacker)")
+    ap.add_argument("--replace", action="store_true",
+                    help="let this run drop graphs of the kinds it trains at a V not in --tokens (a kind is replaced whole)")
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -747,6 +749,17 @@ def main(argv=None) -> int:
         if a.threads:
             torch.set_num_threads(a.threads)
         torch.manual_seed(a.seed)
+        # A kind is replaced whole (its manifest entry records one run): graphs an earlier run trained at other Vs would go.
+        for c in manifest["decoders"][0]["compressors"]:
+            if c["kind"] in a.kinds and "distilled" in c and not a.replace:
+                try:
+                    wanted = {int(t) for t in a.tokens.split(",") if t.strip()}
+                except ValueError:
+                    wanted = set()
+                dropped = sorted(int(v) for v in c["graphs"] if int(v) not in wanted)
+                if dropped:
+                    fail(f"{set_dir} has {c['kind']} at V = {', '.join(map(str, dropped))} from an earlier distillation, which "
+                         f"--tokens {a.tokens} would drop: give every V to train again, or --replace to drop them")
         ck = open_checkpoint(a.checkpoint, manifest)
         tower = ck["c"]["tower"]
         a.tokens = parse_tokens(a.tokens, tower.grid)

@@ -159,6 +159,9 @@ def test_a_short_run_learns_and_writes_the_set_whole_and_a_stopped_run_resumes(i
             assert (set_dir / g["file"]).is_file()
     golden = json.loads((set_dir / manifest["golden"]).read_text())
     assert sorted((e["kind"], e["tokens"]) for e in golden["distilled"]) == [("quecc", 1), ("quecc", 4), ("tokenpacker", 1), ("tokenpacker", 4)]
+    # distilling again at fewer Vs would drop the graphs this run made: refused unless --replace says so
+    refused([set_dir, "--checkpoint", imported["hf"], "--data", imported["pictures"], "--questions", plain, "--tokens", "1",
+             "--work", tmp_path / "work2"], set_dir, "would drop")
 
 
 def refused(args, set_dir: Path, fragment: str):
