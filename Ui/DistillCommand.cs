@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
 using Assistant.Engine;
 
 namespace Assistant.Ui;
@@ -57,7 +56,10 @@ internal static class DistillCommand
             {
                 // a training run's log is long by design (a line per 10 steps, one per evaluation): all of it reaches a log file
                 int code = await ModelsCommand.RunTool(python, args, stdout, stderr, cancellation, before, maxLines: 5_000);
-                return code != 0 ? code : await CheckAndSwap(handOver, before, stdout, stderr, cancellation);
+                if (code != 0) return code;
+                var (placed, handedOver) = await ModelsCommand.CheckAndPlace(handOver, before, ModelsCommand.Placement.Distill, stdout, stderr, cancellation);
+                if (handedOver?.TryGetProperty("work", out var workFolder) == true && workFolder.GetString() is { } folder) RemoveWork(folder);
+                return placed;
             }
             finally
             {
@@ -65,63 +67,6 @@ internal static class DistillCommand
             }
         });
         return command;
-    }
-
-    /// <summary>The distilled set, still beside the old one, loaded and checked by the engine, then swapped in.</summary>
-    private static async Task<int> CheckAndSwap(string handOver, ToolProcess.Before before, TextWriter stdout, TextWriter stderr,
-        CancellationToken cancellation)
-    {
-        string partial, summary, work;
-        try
-        {
-            using var doc = JsonDocument.Parse(File.ReadAllText(handOver));
-            partial = doc.RootElement.GetProperty("partial").GetString()!;
-            summary = doc.RootElement.GetProperty("summary").GetString()!;
-            work = doc.RootElement.GetProperty("work").GetString()!;
-        }
-        catch (Exception e) when (e is IOException or JsonException or KeyNotFoundException or InvalidOperationException)
-        {
-            ToolProcess.RemoveLeftovers(before);
-            stderr.WriteLine($"error: the distillation ended without handing over its set ({e.GetType().Name}); the set is unchanged");
-            return 2;
-        }
-        try
-        {
-            var golden = await Task.Run(() =>
-            {
-                using var models = LoadedModels.Load(partial, "cpu");
-                models.OpenEveryGraph();
-                return models.CheckGolden();
-            }, cancellation).WaitAsync(cancellation);
-            var target = before.Target;
-            var aside = Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.replaced-{Guid.NewGuid():N}"[..^24]);
-            Directory.Move(target, aside);
-            try
-            {
-                Directory.Move(partial, target);
-            }
-            catch (IOException)
-            {
-                Directory.Move(aside, target);
-                throw;
-            }
-            Directory.Delete(aside, recursive: true);
-            RemoveWork(work);
-            stdout.WriteLine(TerminalText.Printable(summary));
-            stdout.WriteLine($"checked by the engine: {golden}");
-            return 0;
-        }
-        catch (Exception e) when (UserErrors.ExitCode(e) is not null)
-        {
-            ToolProcess.RemoveLeftovers(before);
-            stderr.WriteLine($"error: the engine refuses the distilled set, so the set is unchanged: {TerminalText.Printable(e.Message)}");
-            return 2;
-        }
-        catch (OperationCanceledException)
-        {
-            ToolProcess.RemoveLeftovers(before);
-            throw;
-        }
     }
 
     /// <summary>The run's own files in its work folder, and the folder when nothing else is in it.</summary>

@@ -198,7 +198,7 @@ internal static class ModelsCommand
         try
         {
             int code = await RunTool(python, args, stdout, stderr, cancellation, before);
-            return code != 0 ? code : await CheckAndPlace(handOver, before, stdout, stderr, cancellation);
+            return code != 0 ? code : (await CheckAndPlace(handOver, before, Placement.Import, stdout, stderr, cancellation)).Code;
         }
         finally
         {
@@ -207,25 +207,40 @@ internal static class ModelsCommand
     }
 
     /// <summary>
-    /// The importer's finished set, still in its scratch folder, loaded with the engine's own checks on the CPU and its
-    /// golden picture run (<see cref="LoadedModels.CheckGolden"/>), then moved to the target: "imported" means the engine
-    /// answers with it (issue 31, finding 6). A refusal removes the scratch and the folders the run made; exit 2.
+    /// How a tool's finished set takes its place, and what its messages call things: an import's appears where nothing
+    /// was; a distillation's <see cref="Replaces"/> the set at the target (the old one moved aside, the new one renamed
+    /// in, the old one removed). <see cref="Refusal"/> ends the line of an engine refusal ("so ...").
     /// </summary>
-    private static async Task<int> CheckAndPlace(string handOver, ToolProcess.Before before, TextWriter stdout, TextWriter stderr,
-        CancellationToken cancellation)
+    internal sealed record Placement(string Tool, string Made, string Unchanged, string Refusal, bool Replaces)
+    {
+        public static readonly Placement Import = new("the importer", "imported", "nothing was written", "it was not kept", false);
+        public static readonly Placement Distill = new("the distillation", "distilled", "the set is unchanged", "the set is unchanged", true);
+    }
+
+    /// <summary>
+    /// A tool's finished set, still in its scratch folder (named in the tool's hand-over file), loaded with the engine's
+    /// own checks on the CPU and its golden picture run (<see cref="LoadedModels.CheckGolden"/>: for a distillation,
+    /// every graph it made), then put at the target: "imported" means the engine answers with it (issue 31, finding 6).
+    /// A refusal removes the scratch and the folders the run made; exit 2. Returns the hand-over's root for what the
+    /// caller does after (a distillation's work folder).
+    /// </summary>
+    internal static async Task<(int Code, JsonElement? HandOver)> CheckAndPlace(string handOver, ToolProcess.Before before, Placement placement,
+        TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
     {
         string partial, summary;
+        JsonElement root;
         try
         {
             using var doc = JsonDocument.Parse(File.ReadAllText(handOver));
-            partial = doc.RootElement.GetProperty("partial").GetString()!;
-            summary = doc.RootElement.GetProperty("summary").GetString()!;
+            root = doc.RootElement.Clone();
+            partial = root.GetProperty("partial").GetString()!;
+            summary = root.GetProperty("summary").GetString()!;
         }
         catch (Exception e) when (e is IOException or JsonException or KeyNotFoundException or InvalidOperationException)
         {
             ToolProcess.RemoveLeftovers(before);
-            stderr.WriteLine($"error: the importer ended without handing over its set ({e.GetType().Name}); nothing was written");
-            return 2;
+            stderr.WriteLine($"error: {placement.Tool} ended without handing over its set ({e.GetType().Name}); {placement.Unchanged}");
+            return (2, null);
         }
         try
         {
@@ -235,28 +250,46 @@ internal static class ModelsCommand
                 using var models = LoadedModels.Load(partial, "cpu");
                 return models.CheckGolden();
             }, cancellation).WaitAsync(cancellation);
-            Directory.Move(partial, before.Target);
+            if (placement.Replaces) Swap(partial, before.Target);
+            else Directory.Move(partial, before.Target);
             stdout.WriteLine(TerminalText.Printable(summary));
             stdout.WriteLine($"checked by the engine: {golden}");
-            return 0;
+            return (0, root);
         }
         catch (Exception e) when (UserErrors.ExitCode(e) is not null)  // the engine's one error path: a one-line refusal
         {
             ToolProcess.RemoveLeftovers(before);
-            stderr.WriteLine($"error: the engine refuses the imported set, so it was not kept: {TerminalText.Printable(e.Message)}");
-            return 2;
+            stderr.WriteLine($"error: the engine refuses the {placement.Made} set, so {placement.Refusal}: {TerminalText.Printable(e.Message)}");
+            return (2, null);
         }
-        catch (IOException e) when (Directory.Exists(partial))
+        catch (IOException e) when (!placement.Replaces && Directory.Exists(partial))
         {
             ToolProcess.RemoveLeftovers(before);
             stderr.WriteLine($"error: {before.Target} appeared while importing (another run?), so this import was not kept ({e.Message})");
-            return 2;
+            return (2, null);
         }
         catch (OperationCanceledException)
         {
             ToolProcess.RemoveLeftovers(before);
             throw;
         }
+    }
+
+    /// <summary>The new set in place of the old: the old moved aside, the new renamed in (the old put back if that fails), the old removed.</summary>
+    private static void Swap(string partial, string target)
+    {
+        var aside = Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.replaced-{Guid.NewGuid():N}"[..^24]);
+        Directory.Move(target, aside);
+        try
+        {
+            Directory.Move(partial, target);
+        }
+        catch (IOException)
+        {
+            Directory.Move(aside, target);
+            throw;
+        }
+        Directory.Delete(aside, recursive: true);
     }
 
     internal static string? FindTool(string file)
