@@ -16,15 +16,29 @@ public sealed class ImportedSetCliTests
         var image = Capture.ImageFile.Load(Path.Combine(made.Set, "golden", "image.png"));
         Capture.World.PngFile.Write(image, Path.Combine(shots, "0.png"));
         Capture.World.PngFile.Write(image with { Rgb = image.Rgb.Select(b => (byte)(255 - b)).ToArray() }, Path.Combine(shots, "1.png"));
-        var record = Path.Combine(Path.GetTempPath(), $"assistant-live-{Guid.NewGuid():N}.jsonl");
-        var (code, stdout, stderr) = await CliRun.Run("live", "--models", made.Set, "--source", $"folder:{shots}", "--loop",
-            "--compressor", "query", "--tokens", "4", "--query", "What is in this picture?", "--frames", "6", "--record", record);
-        Assert.True(code == 0, stderr);
+        var stdout = await Live(6, "--models", made.Set, "--source", $"folder:{shots}", "--loop",
+            "--compressor", "query", "--tokens", "4", "--query", "What is in this picture?");
         Assert.Contains("with text + query V=4", stdout);
         Assert.Contains("text before the image prefilled 1 times, reused on 5 frames", stdout);
-        var frames = Record.FrameLines(record).Select(l => JsonNode.Parse(l)!).ToList();
-        Assert.Equal(6, frames.Count);
-        Assert.All(frames, f => Assert.Null(f["error"]));
+    }
+
+    /// <summary>`assistant live` for <paramref name="frames"/> frames with a record file: it ends well and every frame is recorded without an error; its stdout.</summary>
+    private static async Task<string> Live(int frames, params string[] args)
+    {
+        var record = Path.Combine(Path.GetTempPath(), $"assistant-live-{Guid.NewGuid():N}.jsonl");
+        try
+        {
+            var (code, stdout, stderr) = await CliRun.Run(["live", .. args, "--frames", $"{frames}", "--record", record]);
+            Assert.True(code == 0, stderr);
+            var lines = Record.FrameLines(record).Select(l => JsonNode.Parse(l)!).ToList();
+            Assert.Equal(frames, lines.Count);
+            Assert.All(lines, f => Assert.Null(f["error"]));
+            return stdout;
+        }
+        finally
+        {
+            File.Delete(record);
+        }
     }
 
     [Fact]
@@ -84,16 +98,10 @@ public sealed class ImportedSetCliTests
     [Fact]
     public async Task Live_RunsADistilledQueccOnAnImportedSet_ComputingTheQuestionOnce()
     {
-        var record = Path.Combine(Path.GetTempPath(), $"assistant-live-{Guid.NewGuid():N}.jsonl");
-        var (code, stdout, stderr) = await CliRun.Run("live", "--models", Repo.WorldLlava, "--source", "world:7",
-            "--compressor", "quecc", "--tokens", "4", "--query", "how many squares are there?", "--frames", "5", "--record", record);
-        Assert.True(code == 0, stderr);
+        var stdout = await Live(5, "--models", Repo.WorldLlava, "--source", "world:7",
+            "--compressor", "quecc", "--tokens", "4", "--query", "how many squares are there?");
         Assert.Contains("quecc V=4", stdout);
         Assert.Contains("text before the image prefilled 1 times, reused on 4 frames", stdout);
-        var frames = Record.FrameLines(record).Select(l => JsonNode.Parse(l)!).ToList();
-        Assert.Equal(5, frames.Count);
-        Assert.All(frames, f => Assert.Null(f["error"]));
-        File.Delete(record);
     }
 
     [Fact]
