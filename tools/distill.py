@@ -701,7 +701,8 @@ def main(argv=None) -> int:
     ap.add_argument("set_dir", type=Path, help="an imported model set (assistant models import)")
     ap.add_argument("--checkpoint", type=Path, required=True, help="the llava-hf checkpoint folder the set was imported from")
     ap.add_argument("--data", default="world", help="'world' (the synthetic world's scenes and questions) or a folder of pictures")
-    ap.add_argument("--questions", help="with --data DIR: one question a line, or JSON lines {\"question\": ..., \"answer\": ...}")
+    ap.add_argument("--questions", help="with --data DIR: one question a line (asked of every picture), or JSON lines "
+                    "{\"question\": ..., \"image\": NAME, \"answer\": ...} (asked of that picture; an answer needs its image)")
     ap.add_argument("--tokens", default="1,4,16", help="the V to distil, comma-separated (default 1,4,16)")
     ap.add_argument("--baseline", action="store_true", help="also distil the same compressor without the question (tokenpacker)")
     ap.add_argument("--replace", action="store_true",
