@@ -78,8 +78,9 @@ public static class GoldenCheck
         var answer = answers.GetProperty(kind);
         int v = answer.GetProperty("tokens").GetInt32();
         var compressor = lease.Compressor(lm.Compressor(kind, v));
-        compressor.Compress(vision.Features, vision.FeaturesMulti, set.Vision.Spec.Patches, Floats(g, "query_embedding", lm.Spec.Dim));
         int dim = lm.Spec.Dim;
+        var query = Floats(g, "query_embedding", dim);
+        compressor.Compress(vision.Features, vision.FeaturesMulti, set.Vision.Spec.Patches, query);
         float tokensDiff = Check($"the {kind} compressor's visual tokens (V={v})", Floats(answer, "visual_tokens", v * dim),
             compressor.VisualTokens.AsSpan(0, v * dim), compare);
 
@@ -104,20 +105,22 @@ public static class GoldenCheck
             {
                 var dkind = entry.GetProperty("kind").GetString()!;
                 int dv = entry.GetProperty("tokens").GetInt32();
-                var state2 = lease.Compressor(lm.Compressor(dkind, dv));
-                state2.Compress(vision.Features, vision.FeaturesMulti, set.Vision.Spec.Patches, Floats(g, "query_embedding", dim));
-                var expected = Floats(entry, "visual_tokens", dv * dim);
-                float diff = Check($"the distilled {dkind} compressor's visual tokens (V={dv})", expected, state2.VisualTokens.AsSpan(0, dv * dim), false);
-                if (compare && !(diff <= DistilledTolerance * Math.Max(1f, MaxAbs(expected))))
-                    throw new InferenceException($"golden check: the distilled {dkind} compressor's visual tokens (V={dv}) differ from tools/distill.py's PyTorch by {diff:G3} (tolerance {DistilledTolerance:G1})");
+                var distilledCompressor = lease.Compressor(lm.Compressor(dkind, dv));
+                distilledCompressor.Compress(vision.Features, vision.FeaturesMulti, set.Vision.Spec.Patches, query);
+                float diff = Check($"the distilled {dkind} compressor's visual tokens (V={dv})", Floats(entry, "visual_tokens", dv * dim),
+                    distilledCompressor.VisualTokens.AsSpan(0, dv * dim), compare, DistilledTolerance, "tools/distill.py's PyTorch");
                 distilledDiff = Math.Max(distilledDiff, diff);
                 distilled++;
             }
         return new Result(kind, v, featuresDiff, tokensDiff, logitsDiff, compare, distilled, distilledDiff);
     }
 
-    /// <summary>The largest difference; a non-finite value, or (when comparing) a difference over the tolerance, is refused.</summary>
-    private static float Check(string what, float[] expected, ReadOnlySpan<float> actual, bool compare)
+    /// <summary>
+    /// The largest difference; a non-finite value, or (when comparing) a difference over <paramref name="tolerance"/>
+    /// (relative to the golden's largest magnitude, at least 1), is refused, naming where the golden came from.
+    /// </summary>
+    private static float Check(string what, float[] expected, ReadOnlySpan<float> actual, bool compare, float tolerance = Tolerance,
+        string source = "the importer's PyTorch")
     {
         if (expected.Length != actual.Length)
             throw new InferenceException($"golden check: {what} has {actual.Length} values, the golden {expected.Length}");
@@ -128,8 +131,8 @@ public static class GoldenCheck
                 throw new InferenceException($"golden check: {what} hold a non-finite value ({actual[i]} at {i}): the weights or graphs are damaged");
             worst = Math.Max(worst, Math.Abs(actual[i] - expected[i]));
         }
-        if (compare && !(worst <= Tolerance * Math.Max(1f, MaxAbs(expected))))
-            throw new InferenceException($"golden check: {what} differ from the importer's PyTorch by {worst:G3} (tolerance {Tolerance:G1})");
+        if (compare && !(worst <= tolerance * Math.Max(1f, MaxAbs(expected))))
+            throw new InferenceException($"golden check: {what} differ from {source} by {worst:G3} (tolerance {tolerance:G1})");
         return worst;
     }
 

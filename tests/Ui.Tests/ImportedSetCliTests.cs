@@ -188,6 +188,29 @@ public sealed class ImportedSetCliTests
     }
 
     [Fact]
+    public async Task ModelsCheckGolden_HoldsEachDistilledGraphToItsPyTorchModule_AtTheTighterTolerance()
+    {
+        var dir = Repo.CopyFolder(Repo.WorldLlava);
+        try
+        {
+            var file = Path.Combine(dir, "golden", "golden.json");
+            var golden = JsonNode.Parse(File.ReadAllText(file))!;
+            var entry = golden["distilled"]!.AsArray().First(e => (string)e!["kind"]! == "tokenpacker" && (int)e["tokens"]! == 4)!;
+            var tokens = entry["visual_tokens"]!.AsArray();
+            tokens[5] = tokens[5]!.GetValue<double>() + 0.01;  // a graph that computes slightly otherwise than the module it was exported from
+            File.WriteAllText(file, golden.ToJsonString());
+            var (code, _, stderr) = await CliRun.Run("models", "check", dir, "--golden");
+            Assert.Equal(2, code);
+            Assert.StartsWith("error: golden check: the distilled tokenpacker compressor's visual tokens (V=4) differ from tools/distill.py's PyTorch by 0.01", stderr.Trim());
+            Assert.EndsWith("(tolerance 0.0001)", stderr.Trim());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task ModelsCheckGolden_RefusesASetWhoseGraphsNoLongerAnswerAsItsGolden()
     {
         var made = HfCheckpoints.Get("siglip");
