@@ -98,7 +98,9 @@ public static class FlopsModel
     /// The per-stage FLOPs of one ask on <paramref name="manifest"/>'s prompt layout: the text before the image (cached),
     /// then the visual tokens with the layout's markers and text after them on top of it, then decoding. A trained
     /// compressor's FLOPs come from its architecture (<see cref="Compressor(VisionSpec, bool, int, int)"/>), the importer's
-    /// full/pool/query ones from their kind.
+    /// full/pool/query ones from their kind. A compressor given <see cref="PromptSpec.QuestionHiddenState"/> adds the
+    /// question's own pass to the query prefill (counted at <paramref name="queryTokens"/>, its template text included:
+    /// an upper bound), paid once per question like the cached text.
     /// </summary>
     public static AskFlops Ask(Manifest manifest, DecoderSpec decoder, CompressorSpec compressor, int tokens, int queryTokens, int answerTokens)
     {
@@ -107,7 +109,9 @@ public static class FlopsModel
         double decode = 0;
         for (int i = 1; i < answerTokens; i++) decode += DecoderRun(decoder, 1, prefix + visual + i - 1);
         double compress = Compressor(manifest.Vision, compressor.Kind, compressor.QueryAware, tokens, decoder.Dim);
-        return new AskFlops(Vision(manifest.Vision), DecoderRun(decoder, prefix, 0), compress, DecoderRun(decoder, visual, prefix), decode);
+        double questionPass = compressor.QueryAware && layout.QueryEmbeddingOf(compressor) == PromptSpec.QuestionHiddenState
+            ? DecoderRun(decoder, queryTokens, 0) : 0;
+        return new AskFlops(Vision(manifest.Vision), DecoderRun(decoder, prefix, 0) + questionPass, compress, DecoderRun(decoder, visual, prefix), decode);
     }
 
     /// <summary>The per-stage FLOPs of one ask: query prefill of Q tokens, compressor, visual prefill (V + 2 markers), and decoding.</summary>

@@ -78,7 +78,8 @@ public sealed class LoadedModels : IDisposable
     {
         var r = GoldenCheck.Run(Set);
         var distilled = r.Distilled == 0 ? ""
-            : r.Compared ? $"; {r.Distilled} distilled compressor graphs within {r.DistilledDiff:G2} of tools/distill.py's PyTorch" : $"; {r.Distilled} distilled compressor graphs finite";
+            : r.Compared ? $"; {r.Distilled} distilled compressor graphs{(r.QuestionPass ? " and the question's own pass" : "")} within {r.DistilledDiff:G2} of tools/distill.py's PyTorch"
+            : $"; {r.Distilled} distilled compressor graphs finite";
         return (r.Compared
             ? $"golden: features, {r.Compressor} V={r.Tokens} visual tokens and first logits within {Math.Max(r.FeaturesDiff, Math.Max(r.TokensDiff, r.LogitsDiff)):G2} of the importer's PyTorch"
             : $"golden: features, {r.Compressor} V={r.Tokens} visual tokens and first logits finite (quantized weights: compared by the tests, not here)") + distilled;

@@ -16,7 +16,9 @@ public readonly record struct TurnWork(DecoderState Decoder, CompressorState Com
 /// <item>the prefix, the text before the image prefilled into a KV cache: per decoder, and per question when the
 /// layout puts the question there (a world set); a chat set's template prefix is made once per decoder;</item>
 /// <item>the query embedding: per decoder and question (the decoder's last hidden state after the prefix, or the
-/// mean of the question's token embeddings);</item>
+/// mean of the question's token embeddings); and, for a compressor that asks for it
+/// (<see cref="PromptSpec.QuestionHiddenState"/>), the decoder run on the question's own tokens alone, made when such
+/// a compressor is first prepared for this decoder and question and reused across frames and compressors;</item>
 /// <item>the head and the tail: the embeddings of the image's opening markers (per decoder), and of its closing
 /// markers with the text after the image (per decoder, and per question when it is there);</item>
 /// <item>the visual tokens: per features, query embedding and compressor.</item>
@@ -39,7 +41,11 @@ public sealed class Conversation : IDisposable
     private KvCache? _prefix;
     private DecoderState? _prefixFor, _headFor, _tailFor;
     private string? _prefixQuestion, _tailQuestion;
-    private float[] _head = [], _tail = [], _scratch = [], _queryEmbedding = [];
+    private float[] _head = [], _tail = [], _scratch = [], _queryEmbedding = [], _questionHidden = [];
+    private int[] _questionIds = [];  // the question's own ids, as the layout encodes them in its place
+    private int _questionTokens;
+    private DecoderState? _questionHiddenFor;
+    private string? _questionHiddenQuestion;
     private readonly DomainSpec? _domain;
     private readonly float[] _pooled;
 
@@ -84,8 +90,8 @@ public sealed class Conversation : IDisposable
     /// <summary>The question; null until <see cref="SetQuestion"/>.</summary>
     public string? Question => _question;
 
-    /// <summary>What the query-aware compressor takes (D values), valid after <see cref="Prepare"/>.</summary>
-    public float[] QueryEmbedding => _queryEmbedding;
+    /// <summary>What the last prepared compressor was given as its query embedding (D values), valid after <see cref="Prepare"/>.</summary>
+    public float[] QueryEmbedding { get; private set; } = [];
 
     /// <summary>Prefills of the text before the image over this conversation's life.</summary>
     public long PrefixPrefills { get; private set; }
@@ -124,13 +130,24 @@ public sealed class Conversation : IDisposable
         }
         long tt = System.Diagnostics.Stopwatch.GetTimestamp();
         var (prefixPrefilled, questionPrepared, questionTokens) = PrepareText(lm);
+        var query = _queryEmbedding;
+        if (compressor.Spec.QueryAware && _layout.QueryEmbeddingOf(compressor.Spec) == PromptSpec.QuestionHiddenState)
+        {
+            if (QuestionPass(lm))
+            {
+                questionPrepared = true;
+                questionTokens = _questionTokens;
+            }
+            query = _questionHidden;
+        }
+        QueryEmbedding = query;
         if (prefixPrefilled || questionPrepared) textTicks = System.Diagnostics.Stopwatch.GetTimestamp() - tt;
         if (questionPrepared) _tokensValid = false;
         if (!_tokensValid || !ReferenceEquals(_compressedBy, comp))
         {
             long t = System.Diagnostics.Stopwatch.GetTimestamp();
             _tokensValid = false;
-            comp.Compress(vision.Features, vision.FeaturesMulti, vision.Spec.Patches, _queryEmbedding);
+            comp.Compress(vision.Features, vision.FeaturesMulti, vision.Spec.Patches, query);
             compressTicks = System.Diagnostics.Stopwatch.GetTimestamp() - t;
             _compressedBy = comp;
             _tokensValid = compressorRan = true;
@@ -169,7 +186,8 @@ public sealed class Conversation : IDisposable
             if (before)
             {
                 _queryEmbedding = layout.QueryEmbedding == PromptSpec.LastHiddenState ? lm.LastHidden.ToArray() : Mean(_scratch, start, length, dim);
-                questionTokens = _ids.Count;
+                _questionIds = _ids.GetRange(start, length).ToArray();
+                questionTokens = _questionTokens = _ids.Count;
             }
         }
         if (!ReferenceEquals(_headFor, lm))
@@ -189,10 +207,27 @@ public sealed class Conversation : IDisposable
             if (!before)
             {
                 _queryEmbedding = Mean(_tail, start, length, dim);
-                questionTokens = _ids.Count - markers;
+                _questionIds = _ids.GetRange(start, length).ToArray();
+                questionTokens = _questionTokens = _ids.Count - markers;
             }
         }
         return (prefixStale, before ? prefixStale : tailStale, questionTokens);
+    }
+
+    /// <summary>
+    /// The question's own tokens alone through <paramref name="lm"/> (<see cref="DecoderState.HiddenAlone"/>), kept
+    /// as the query embedding of <see cref="PromptSpec.QuestionHiddenState"/>; made again only for another decoder or
+    /// question. Says whether it ran.
+    /// </summary>
+    private bool QuestionPass(DecoderState lm)
+    {
+        if (ReferenceEquals(_questionHiddenFor, lm) && string.Equals(_questionHiddenQuestion, _question, StringComparison.Ordinal))
+            return false;
+        _questionHiddenFor = null;
+        _questionHidden = lm.HiddenAlone(_questionIds);
+        _questionHiddenFor = lm;
+        _questionHiddenQuestion = _question;
+        return true;
     }
 
     /// <summary>
@@ -241,7 +276,7 @@ public sealed class Conversation : IDisposable
     {
         _prefix?.Dispose();
         _prefix = null;
-        _prefixFor = _headFor = _tailFor = null;
+        _prefixFor = _headFor = _tailFor = _questionHiddenFor = null;
         _prepared = null;
         _lease.Dispose();
     }

@@ -102,6 +102,20 @@ public sealed class DecoderState : IDisposable
     public void Embed(ReadOnlySpan<int> ids, Span<float> destination) => _embedder.Embed(ids, destination);
 
     /// <summary>
+    /// <paramref name="ids"/> alone through the decoder from position 0 (no cache before them, none kept after): the
+    /// final hidden state at the last one, a new array (the query embedding <see cref="PromptSpec.QuestionHiddenState"/>,
+    /// made once per question). Overwrites <see cref="LastLogits"/> and <see cref="LastHidden"/> like any run.
+    /// </summary>
+    public float[] HiddenAlone(ReadOnlySpan<int> ids)
+    {
+        if (ids.IsEmpty) return new float[Spec.Dim];  // as the mean of no tokens: zeros
+        var embeddings = new float[ids.Length * Spec.Dim];
+        Embed(ids, embeddings);
+        using var empty = EmptyCache();
+        using (Forward(empty, embeddings, ids.Length)) return LastHidden.ToArray();
+    }
+
+    /// <summary>
     /// Feeds <paramref name="length"/> new positions (their embeddings, length x D floats) on top of
     /// <paramref name="past"/>, fills <see cref="LastLogits"/> and <see cref="LastHidden"/>, and returns the
     /// extended cache, which the caller owns. <paramref name="past"/> is left as it was.

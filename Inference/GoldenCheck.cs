@@ -23,10 +23,11 @@ public static class GoldenCheck
     /// <summary>
     /// What was compared, for the one line a check prints: the features, one compressor's visual tokens and the first
     /// logits, and the visual tokens of every distilled compressor graph the golden lists (<paramref name="Distilled"/>
-    /// graphs, within <paramref name="DistilledDiff"/>).
+    /// graphs, within <paramref name="DistilledDiff"/>, the engine's question pass among them where one is given it:
+    /// <paramref name="QuestionPass"/>).
     /// </summary>
     public sealed record Result(string Compressor, int Tokens, float FeaturesDiff, float TokensDiff, float LogitsDiff, bool Compared,
-        int Distilled = 0, float DistilledDiff = 0);
+        int Distilled = 0, float DistilledDiff = 0, bool QuestionPass = false);
 
     /// <summary>
     /// Runs the check; a failure is an <see cref="InferenceException"/> whose message names the stage and the difference.
@@ -97,22 +98,35 @@ public static class GoldenCheck
         float logitsDiff = Check("the first answer step's logits", Floats(answer, "prefill_logits", lm.Spec.VocabSize), state.LastLogits, compare);
 
         // tools/distill.py's compressors: each graph's visual tokens on the golden features and question, against the
-        // PyTorch module it was exported from.
+        // PyTorch module it was exported from. One given the question's own pass (question_hidden_state) gets the
+        // engine's pass of the golden question, itself held to the one PyTorch recorded.
         int distilled = 0;
         float distilledDiff = 0;
+        float[]? questionHidden = null;
         if (g.TryGetProperty("distilled", out var list))
             foreach (var entry in list.EnumerateArray())
             {
                 var dkind = entry.GetProperty("kind").GetString()!;
                 int dv = entry.GetProperty("tokens").GetInt32();
                 var distilledCompressor = lease.Compressor(lm.Compressor(dkind, dv));
-                distilledCompressor.Compress(vision.Features, vision.FeaturesMulti, set.Vision.Spec.Patches, query);
+                var given = query;
+                if (distilledCompressor.Compressor.Spec.QueryAware && set.Layout.QueryEmbeddingOf(distilledCompressor.Compressor.Spec) == PromptSpec.QuestionHiddenState)
+                {
+                    if (questionHidden is null)
+                    {
+                        questionHidden = state.HiddenAlone(set.Layout.QuestionIds(set.Tokenizer, g.GetProperty("query").GetString()!));
+                        distilledDiff = Math.Max(distilledDiff, Check("the question's own pass (its last hidden state)", Floats(entry, "query_embedding", dim),
+                            questionHidden, compare, DistilledTolerance, "tools/distill.py's PyTorch"));
+                    }
+                    given = questionHidden;
+                }
+                distilledCompressor.Compress(vision.Features, vision.FeaturesMulti, set.Vision.Spec.Patches, given);
                 float diff = Check($"the distilled {dkind} compressor's visual tokens (V={dv})", Floats(entry, "visual_tokens", dv * dim),
                     distilledCompressor.VisualTokens.AsSpan(0, dv * dim), compare, DistilledTolerance, "tools/distill.py's PyTorch");
                 distilledDiff = Math.Max(distilledDiff, diff);
                 distilled++;
             }
-        return new Result(kind, v, featuresDiff, tokensDiff, logitsDiff, compare, distilled, distilledDiff);
+        return new Result(kind, v, featuresDiff, tokensDiff, logitsDiff, compare, distilled, distilledDiff, questionHidden is not null);
     }
 
     /// <summary>

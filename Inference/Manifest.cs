@@ -73,12 +73,21 @@ public sealed record VisionSpec(
 }
 
 /// <summary>A compressor (QueCC or the query-agnostic baseline) with one graph per supported V.</summary>
+/// <param name="Kind">Its kind, as --compressor takes it.</param>
+/// <param name="QueryAware">Whether its graphs take the query embedding.</param>
+/// <param name="Heads">Attention heads (trained kinds).</param>
+/// <param name="Params">Parameter count.</param>
+/// <param name="Graphs">One graph per V, keyed by V.</param>
+/// <param name="QueryEmbedding">What this compressor is given as its query embedding when it is not the prompt's
+/// (<see cref="PromptSpec.QueryEmbedding"/>): a distilled compressor trained on <see cref="PromptSpec.QuestionHiddenState"/>
+/// says so here, while the set's training-free <c>query</c> keeps the prompt's mean embedding.</param>
 public sealed record CompressorSpec(
     string Kind,
     bool QueryAware,
     int Heads,
     long Params,
-    IReadOnlyDictionary<string, GraphSpec> Graphs)
+    IReadOnlyDictionary<string, GraphSpec> Graphs,
+    string? QueryEmbedding = null)
 {
     /// <summary>Supported visual-token counts, ascending.</summary>
     public IReadOnlyList<int> Tokens => Graphs.Keys.Select(int.Parse).Order().ToArray();
@@ -172,7 +181,8 @@ public sealed record TokenizerSpec(
 /// answer of this set has (the world sets: 1), after which decoding stops; absent: no word limit.
 /// <paramref name="QueryEmbedding"/>: what a query-aware compressor is given, <c>last_hidden_state</c> (the decoder's
 /// hidden state at the query's last token; the default) or <c>question_embedding_mean</c> (the mean of the
-/// question's token embeddings, for a chat layout whose question follows the image).
+/// question's token embeddings, for a chat layout whose question follows the image) or <c>question_hidden_state</c>
+/// (the decoder run on the question's own tokens alone, its hidden state at the last one: the paper's QueCC query).
 /// <paramref name="Layout"/>: any other layout written out as pieces (<see cref="PromptLayout"/>); the engine runs
 /// every layout through <see cref="PromptLayout.Of"/>, never by asking which kind a set is.
 /// </summary>
@@ -184,6 +194,12 @@ public sealed record PromptSpec(IReadOnlyList<string> Stop, string? QueryStart =
 
     /// <summary>The query embedding of the chat layout: the mean of the question's token embeddings.</summary>
     public const string QuestionEmbeddingMean = "question_embedding_mean";
+
+    /// <summary>
+    /// The paper's query embedding for any layout: the decoder run on the question's own tokens alone (no template text,
+    /// no picture), its final hidden state at the question's last token. One short prefill per question and decoder.
+    /// </summary>
+    public const string QuestionHiddenState = "question_hidden_state";
 }
 
 /// <summary>

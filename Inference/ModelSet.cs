@@ -196,6 +196,8 @@ public sealed class ModelSet : IDisposable
                 {
                     if (cs.Graphs.Count == 0)
                         throw new InferenceException($"compressor {cs.Kind} of {ds.Name} lists no graphs");
+                    if (cs.QueryEmbedding is { } own)
+                        layout.CheckQueryEmbedding(own, $"manifest.json compressor {cs.Kind} of {ds.Name}");
                     foreach (var (key, g) in cs.Graphs)
                     {
                         if (!int.TryParse(key, out var v) || v <= 0)

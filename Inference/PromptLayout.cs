@@ -52,7 +52,10 @@ public sealed class PromptLayout
     /// <summary>Whether the question is in the cached text before the image (then a new question prefills it again).</summary>
     public bool QuestionBeforeImage { get; }
 
-    /// <summary>What a query-aware compressor is given: <see cref="PromptSpec.LastHiddenState"/> or <see cref="PromptSpec.QuestionEmbeddingMean"/>.</summary>
+    /// <summary>
+    /// What a query-aware compressor is given unless its own entry says otherwise (<see cref="QueryEmbeddingOf"/>):
+    /// <see cref="PromptSpec.LastHiddenState"/>, <see cref="PromptSpec.QuestionEmbeddingMean"/> or <see cref="PromptSpec.QuestionHiddenState"/>.
+    /// </summary>
     public string QueryEmbedding { get; }
 
     /// <summary>The layout a prompt describes: its <c>layout</c>, else its chat text, else the world layout's special tokens.</summary>
@@ -87,10 +90,22 @@ public sealed class PromptLayout
         long chars = pieces.Sum(p => (long)(p.Text?.Length ?? 0));
         if (chars > ManifestRanges.MaxChatChars)
             throw new InferenceException($"manifest.json prompt text is {chars:N0} characters for one turn; at most {ManifestRanges.MaxChatChars:N0} (the engine prefills it for every question)");
-        if (QueryEmbedding is not (PromptSpec.LastHiddenState or PromptSpec.QuestionEmbeddingMean))
-            throw new InferenceException($"manifest.json prompt query_embedding '{QueryEmbedding}' is not one this build computes ({PromptSpec.LastHiddenState}, {PromptSpec.QuestionEmbeddingMean})");
-        if (QueryEmbedding == PromptSpec.LastHiddenState && !(BeforeImage.Count > 0 && BeforeImage[^1].Question))
-            throw new InferenceException($"manifest.json prompt: the question is not the last piece before the image, so its query_embedding must be {PromptSpec.QuestionEmbeddingMean}");
+        CheckQueryEmbedding(QueryEmbedding, "manifest.json prompt");
+    }
+
+    /// <summary>What <paramref name="compressor"/> is given: its own query_embedding, else the prompt's.</summary>
+    public string QueryEmbeddingOf(CompressorSpec compressor) => compressor.QueryEmbedding ?? QueryEmbedding;
+
+    /// <summary>
+    /// <paramref name="kind"/> is a query embedding this build computes for this layout (the last hidden state after
+    /// the cached text needs the question at its end); <paramref name="where"/> starts the error.
+    /// </summary>
+    internal void CheckQueryEmbedding(string kind, string where)
+    {
+        if (kind is not (PromptSpec.LastHiddenState or PromptSpec.QuestionEmbeddingMean or PromptSpec.QuestionHiddenState))
+            throw new InferenceException($"{where} query_embedding '{kind}' is not one this build computes ({PromptSpec.LastHiddenState}, {PromptSpec.QuestionEmbeddingMean}, {PromptSpec.QuestionHiddenState})");
+        if (kind == PromptSpec.LastHiddenState && !(BeforeImage.Count > 0 && BeforeImage[^1].Question))
+            throw new InferenceException($"{where}: the question is not the last piece before the image, so its query_embedding cannot be {PromptSpec.LastHiddenState} ({PromptSpec.QuestionEmbeddingMean} or {PromptSpec.QuestionHiddenState})");
     }
 
     /// <summary>
@@ -117,6 +132,19 @@ public sealed class PromptLayout
                 questionLength = ids.Count - questionStart;
             }
         }
+    }
+
+    /// <summary>
+    /// The question's own ids as this layout encodes them in its place (after the image's closing markers when it
+    /// follows the image), what <see cref="PromptSpec.QuestionHiddenState"/> runs through the decoder alone.
+    /// </summary>
+    public int[] QuestionIds(TextTokenizer tokenizer, string question)
+    {
+        var ids = new List<int>();
+        if (!QuestionBeforeImage)
+            foreach (var s in Close) ids.Add(tokenizer.SpecialId(s));
+        Encode(QuestionBeforeImage ? BeforeImage : AfterImage, tokenizer, question, ids, out int start, out int length);
+        return ids.GetRange(start, length).ToArray();
     }
 
     /// <summary>

@@ -118,7 +118,7 @@ public sealed class PromptLayoutTests
     [InlineData("""[{"special": "<|im_start|>"}]""", """[{"text": "x"}]""", "exactly one")]
     [InlineData("""[{"special": "<|nope|>"}, {"question": true}]""", "[]", "<|nope|>")]
     [InlineData("""[{"text": "a", "question": true}]""", "[]", "one of text, special or question")]
-    [InlineData("""[{"text": "a"}]""", """[{"question": true}]""", "must be question_embedding_mean")]
+    [InlineData("""[{"text": "a"}]""", """[{"question": true}]""", "cannot be last_hidden_state")]
     public void ALayoutThatIsNotWhole_IsRefusedAtLoad(string before, string after, string fragment)
     {
         var dir = Repo.CopyTinyModels();
