@@ -28,9 +28,15 @@ internal static class DistillCommand
         device.AcceptOnlyFromAmong("cpu", "cuda");
         var scenes = new Option<int>("--scenes") { Description = "with --data world: training scenes, each asked 3 questions", DefaultValueFactory = _ => 3000 };
         var seed = new Option<int>("--seed") { Description = "data and initialisation seed", DefaultValueFactory = _ => 0 };
+        var questionEmbedding = new Option<string>("--question-embedding")
+        {
+            Description = "what the compressor is given of the question: pass (the decoder run on the question alone, its last hidden state: the paper's; one short prefill per question) or mean (its token embeddings' mean)",
+            DefaultValueFactory = _ => "pass",
+        };
+        questionEmbedding.AcceptOnlyFromAmong("pass", "mean");
         var command = new Command("distill", "Train a query-aware compressor (QueCC) of 1-16 visual tokens for an imported set from its own full-token answers; docs/REAL_MODELS.md.")
         {
-            setArg, checkpoint, data, questions, tokens, steps, batch, baseline, replace, scenes, work, minutes, device, seed,
+            setArg, checkpoint, data, questions, tokens, steps, batch, baseline, replace, scenes, work, minutes, device, seed, questionEmbedding,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -46,6 +52,7 @@ internal static class DistillCommand
                 script, set, "--checkpoint", parse.GetValue(checkpoint)!, "--data", parse.GetValue(data)!, "--tokens", parse.GetValue(tokens)!,
                 "--steps", $"{parse.GetValue(steps)}", "--batch", $"{parse.GetValue(batch)}", "--device", parse.GetValue(device)!,
                 "--seed", $"{parse.GetValue(seed)}", "--scenes", $"{parse.GetValue(scenes)}", "--max-minutes", $"{parse.GetValue(minutes)}", "--hand-over", handOver,
+                "--question-embedding", parse.GetValue(questionEmbedding)!,
             ];
             if (parse.GetValue(questions) is { } q) args.AddRange(["--questions", q]);
             if (parse.GetValue(work) is { } w) args.AddRange(["--work", w]);

@@ -10,8 +10,10 @@ entropy) at every position of the teacher's greedy answer, teacher-forced, plus 
 first token where the data has answers (the world's do).
 
 The compressor (docs/REAL_MODELS.md, "Compressing a real checkpoint"), following the paper's QueCC: the question's
-embedding (the mean of its token embeddings, what the engine computes for a chat set's question after the image)
-is projected to the tower's width and added to every patch feature; each region of the patch grid is downsampled by a
+embedding (--question-embedding pass, the default and the paper's: the frozen decoder run on the question's own tokens
+alone, its final hidden state at the last one, which the engine computes once per question as question_hidden_state;
+or mean: the mean of the question's token embeddings, question_embedding_mean) is projected to the tower's width and
+added to every patch feature; each region of the patch grid is downsampled by a
 learned depthwise filter (the paper's convolution with kernel = stride, generalised to the adaptive bins the `pool`
 compressor uses, so 27 x 27 grids give 2 x 2 regions too); that downsampled query attends to its own region's patch
 features (keys and values from the tower's feature layer: an imported set's tower hands on no other layer); the
@@ -50,6 +52,7 @@ from export import export_graph, io, n_params  # noqa: E402
 from hf_llava import Projector  # noqa: E402
 
 KINDS = {"quecc": True, "tokenpacker": False}  # kind -> query-aware
+QUESTION_EMBEDDINGS = {"pass": "question_hidden_state", "mean": "question_embedding_mean"}  # --question-embedding -> manifest
 PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif"}
 MAX_QUESTIONS_BYTES = 4 << 20
 MAX_QUESTION_CHARS = 1000
@@ -370,10 +373,28 @@ def teacher_answers(ck: dict, prompts: Prompts, features, afters, answer_tokens:
     return out_ids[:, :A], valid[:, :A], top_v[:, :A], top_i[:, :A]
 
 
-def query_embeddings(dec, owns: list) -> torch.Tensor:
-    """The mean of each question's own token embeddings (the engine's question_embedding_mean)."""
+def query_embeddings(dec, owns: list, kind: str, batch: int = 64) -> torch.Tensor:
+    """Each question's query embedding (N, D) from its own ids: `mean`, the mean of their token embeddings (the
+    engine's question_embedding_mean); `pass`, the decoder run on them alone from position 0, its final hidden state at
+    the last one (question_hidden_state). Zeros for a question of no tokens, as in the engine."""
+    D = dec.cfg.dim
     with torch.no_grad():
-        return torch.stack([dec.embed_tokens(torch.tensor(o)).mean(0) if o else torch.zeros(dec.cfg.dim) for o in owns])
+        if kind == "mean":
+            return torch.stack([dec.embed_tokens(torch.tensor(o)).mean(0) if o else torch.zeros(D) for o in owns])
+        keys = [tuple(o) for o in owns]
+        distinct = [k for k in dict.fromkeys(keys) if k]  # the world asks the same question of many pictures
+        hidden = {}
+        for s in range(0, len(distinct), batch):
+            rows = distinct[s:s + batch]
+            T = max(len(r) for r in rows)
+            ids = torch.zeros(len(rows), T, dtype=torch.long)
+            mask = torch.zeros(len(rows), T, dtype=torch.long)
+            for i, r in enumerate(rows):  # left-padded, so every row's last token is the last column
+                ids[i, T - len(r):] = torch.tensor(r)
+                mask[i, T - len(r):] = 1
+            out, _ = dec.hidden(dec.embed_tokens(ids), mask, (mask.cumsum(1) - 1).clamp(min=0), *dec.empty_past(len(rows)))
+            hidden.update({r: out[i, -1] for i, r in enumerate(rows)})
+        return torch.stack([hidden[k] if k else torch.zeros(D) for k in keys])
 
 
 # ---------------------------------------------------------------- training
@@ -443,7 +464,14 @@ def prepare_data(a, ck: dict, prompts: Prompts, work: Path) -> dict:
     """Pictures, questions, the tower's features, the query embeddings and the teacher's answers, made once and kept."""
     path = work / "data.pt"
     if path.exists():
-        return torch.load(path, weights_only=False)
+        data = torch.load(path, weights_only=False)
+        if data.get("question_embedding") != a.question_embedding:  # only the query embeddings depend on it
+            if "own" not in data:
+                fail(f"{path} was made by an older tools/distill.py; remove {work} to start afresh")
+            data["query"] = query_embeddings(ck["decoder"], data["own"], a.question_embedding)
+            data["question_embedding"] = a.question_embedding
+            scratch_save(path, data)
+        return data
     tower = ck["tower"]
     S = tower.cfg.image_size
     if a.data == "world":
@@ -489,8 +517,9 @@ def prepare_data(a, ck: dict, prompts: Prompts, work: Path) -> dict:
             checkpoint.progress("the frozen tower's features", min(s + 64, len(pictures)), len(pictures))
     features = torch.cat(features)
     enc = [prompts.after(t) for _, t, _, _ in rows]
+    owns = [e[1] for e in enc]
     data = {"features": features, "picture": torch.tensor([r[0] for r in rows]), "after": [e[0] for e in enc],
-            "query": query_embeddings(ck["decoder"], [e[1] for e in enc]),
+            "own": owns, "query": query_embeddings(ck["decoder"], owns, a.question_embedding), "question_embedding": a.question_embedding,
             "truth": torch.tensor([prompts.answer_ids(r[2]) for r in rows]), "family": [r[3] for r in rows],
             "n_train": n_train, "source": source}
     t0 = time.time()
@@ -596,7 +625,7 @@ def fixed_sample(n: int, most: int = 512) -> torch.Tensor:
 def run_config(a) -> dict:
     return {"data": a.data, "questions": a.questions, "tokens": a.tokens, "kinds": a.kinds, "batch": a.batch, "seed": a.seed,
             "scenes": a.scenes, "questions_per_scene": a.questions_per_scene, "val_scenes": a.val_scenes,
-            "answer_tokens": a.answer_tokens, "lr": a.lr, "steps": a.steps}
+            "answer_tokens": a.answer_tokens, "lr": a.lr, "steps": a.steps, "question_embedding": a.question_embedding}
 
 
 def describe_config(c: dict) -> str:
@@ -628,7 +657,8 @@ def write_set(set_dir: Path, partial: Path, manifest: dict, golden: dict, studen
     P, Dv, D = ck["c"]["tower"].patches, ck["c"]["tower"].feature_dim, ck["c"]["text"].dim
     f, q = torch.randn(1, P, Dv), torch.randn(1, D)
     features = torch.tensor(golden["features"]).reshape(1, P, Dv)
-    query = torch.tensor(golden["query_embedding"]).reshape(1, D)
+    # the golden question's query embedding as this run's students were given it (the engine checks its own against it)
+    query = query_embeddings(ck["decoder"], [Prompts(ck).after(golden["query"])[1]], a.question_embedding)
     golden = {**golden, "distilled": [e for e in golden.get("distilled", []) if e["kind"] not in a.kinds]}
     entries = [c for c in dec["compressors"] if c["kind"] not in a.kinds]
     for kind in a.kinds:
@@ -652,9 +682,11 @@ def write_set(set_dir: Path, partial: Path, manifest: dict, golden: dict, studen
             params = max(params, n_params(s))
             with torch.no_grad():
                 tokens = s(features, query if KINDS[kind] else None)
-            golden["distilled"].append({"kind": kind, "tokens": v, "visual_tokens": tokens.flatten().tolist()})
+            golden["distilled"].append({"kind": kind, "tokens": v, "visual_tokens": tokens.flatten().tolist(),
+                                        **({"query_embedding": query[0].tolist()} if KINDS[kind] else {})})
         entries.append({"kind": kind, "query_aware": KINDS[kind], "heads": students[student_key(kind, a.tokens[0])].heads,
                         "params": params, "graphs": graphs,
+                        **({"query_embedding": QUESTION_EMBEDDINGS[a.question_embedding]} if KINDS[kind] else {}),
                         "distilled": {"teacher": "full", "data": data["source"], "steps": state["step"],
                                       "batch": a.batch, "seconds": round(state["elapsed"], 1),
                                       "held_out": {str(v): final[student_key(kind, v)] for v in a.tokens},
@@ -704,6 +736,9 @@ def main(argv=None) -> int:
     ap.add_argument("--questions", help="with --data DIR: one question a line (asked of every picture), or JSON lines "
                     "{\"question\": ..., \"image\": NAME, \"answer\": ...} (asked of that picture; an answer needs its image)")
     ap.add_argument("--tokens", default="1,4,16", help="the V to distil, comma-separated (default 1,4,16)")
+    ap.add_argument("--question-embedding", choices=list(QUESTION_EMBEDDINGS), default="pass",
+                    help="what the compressor is given of the question: pass (the decoder on the question alone, its last "
+                         "hidden state: the paper's; one short prefill per question) or mean (its token embeddings' mean)")
     ap.add_argument("--baseline", action="store_true", help="also distil the same compressor without the question (tokenpacker)")
     ap.add_argument("--replace", action="store_true",
                     help="let this run drop graphs of the kinds it trains at a V not in --tokens (a kind is replaced whole)")

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Assistant.Inference;
 using Assistant.Tests;
 
 namespace Assistant.Ui.Tests;
@@ -38,7 +39,7 @@ public sealed class DistillCliTests
             Assert.True(code == 0, stderr);
             Assert.Contains("distilled into", stdout);
             // every distilled graph against tools/distill.py's module, at the 1e-4 the engine's check holds them to
-            Assert.Contains("4 distilled compressor graphs within", stdout);
+            Assert.Contains("4 distilled compressor graphs and the question's own pass within", stdout);
             Assert.Empty(Directory.GetDirectories(root, ".set.*"));
             Assert.False(Directory.Exists(Path.Combine(root, ".set.distill")), "the work folder's files go once the set is in place");
 
@@ -47,6 +48,8 @@ public sealed class DistillCliTests
             Assert.True((bool)quecc["query_aware"]!);
             Assert.Equal(6, (int)quecc["distilled"]!["steps"]!);
             Assert.Equal(2, (int)quecc["distilled"]!["data"]!["pictures"]!);
+            // the paper's query by default; the engine's pass of the golden question was held to PyTorch's above
+            Assert.Equal(PromptSpec.QuestionHiddenState, (string)quecc["query_embedding"]!);
 
             (code, stdout, stderr) = await CliRun.Run("ask", "--models", set, "--image", Path.Combine(pictures, "1.png"),
                 "--query", "What is in this picture?", "--compressor", "quecc", "--tokens", "4", "--max-tokens", "4");

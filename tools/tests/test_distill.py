@@ -103,6 +103,27 @@ def test_the_cached_teacher_equals_a_teacher_forced_pass_over_the_whole_sequence
     assert (lp.argmax(-1)[valid] == ids[valid]).all()
 
 
+def test_the_question_pass_is_the_decoder_on_the_question_alone_whatever_the_batch(imported):
+    """question_hidden_state: the final hidden state at the question's last own token, the decoder given nothing
+    else; left-padded batches of questions of different lengths give each one what it gets alone."""
+    manifest = json.loads((imported["set"] / "manifest.json").read_text())
+    ck = distill.open_checkpoint(imported["hf"], manifest)
+    prompts = distill.Prompts(ck)
+    dec = ck["decoder"]
+    owns = [prompts.after(q)[1] for q in ["what is in this picture?", "where?", "what is in this picture?", "is the big one red or blue?"]]
+    assert len({len(o) for o in owns}) > 2
+    batched = distill.query_embeddings(dec, owns + [[]], "pass", batch=3)
+    with torch.no_grad():
+        for o, row in zip(owns, batched):
+            ids = torch.tensor([o])
+            alone, _ = dec.hidden(dec.embed_tokens(ids), torch.ones_like(ids), torch.arange(len(o))[None], *dec.empty_past(1))
+            assert torch.allclose(row, alone[0, -1], atol=1e-5), (row - alone[0, -1]).abs().max()
+    assert torch.equal(batched[-1], torch.zeros(dec.cfg.dim)), "a question of no tokens: zeros, as in the engine"
+    mean = distill.query_embeddings(dec, owns, "mean")
+    assert torch.allclose(mean[1], dec.embed_tokens(torch.tensor(owns[1])).mean(0))
+    assert not torch.allclose(mean[0], batched[0], atol=1e-3)
+
+
 def run(args, timeout=600):
     return subprocess.run([sys.executable, str(TOOLS / "distill.py"), *map(str, args)], capture_output=True, text=True, timeout=timeout)
 
@@ -159,6 +180,16 @@ def test_a_short_run_learns_and_writes_the_set_whole_and_a_stopped_run_resumes(i
             assert (set_dir / g["file"]).is_file()
     golden = json.loads((set_dir / manifest["golden"]).read_text())
     assert sorted((e["kind"], e["tokens"]) for e in golden["distilled"]) == [("quecc", 1), ("quecc", 4), ("tokenpacker", 1), ("tokenpacker", 4)]
+    # the paper's query by default: the question's own pass, named in the manifest and recorded with the golden
+    assert comps["quecc"]["query_embedding"] == "question_hidden_state" and "query_embedding" not in comps["tokenpacker"]
+    assert "query_embedding" not in comps["query"], "the training-free query compressor keeps the prompt's mean"
+    ck = distill.open_checkpoint(imported["hf"], manifest)
+    own = distill.Prompts(ck).after(golden["query"])[1]
+    expected = distill.query_embeddings(ck["decoder"], [own], "pass")[0]
+    for e in golden["distilled"]:
+        assert ("query_embedding" in e) == (e["kind"] == "quecc")
+        if e["kind"] == "quecc":
+            assert torch.allclose(torch.tensor(e["query_embedding"]), expected, atol=1e-5)
     # distilling again at fewer Vs would drop the graphs this run made: refused unless --replace says so
     refused([set_dir, "--checkpoint", imported["hf"], "--data", imported["pictures"], "--questions", plain, "--tokens", "1",
              "--work", tmp_path / "work2"], set_dir, "would drop")
