@@ -205,6 +205,24 @@ def check_golden(set_dir: Path, manifest: dict, ck: dict) -> dict:
     if not cos > 0.99:
         fail(f"the checkpoint's tower does not give the set's golden features (cosine {cos:.4f}): "
              "give --checkpoint the folder the set was imported from")
+    # The projector and language model too: a checkpoint retrained with the same config.json (its hash is the same)
+    # and the same tower would otherwise teach a compressor for a decoder the set does not hold. A set imported in
+    # float32, float16 or bfloat16 holds the checkpoint's own values; a q8/q4 set's golden is PyTorch on its rounded
+    # weights, which no float32 load reproduces, so there the tower is all that is checked.
+    if manifest["source"].get("weights") not in ("q8", "q4") and "full" in g.get("answers", {}):
+        dec, proj = ck["decoder"], ck["projector"]
+        with torch.no_grad():
+            x = torch.cat([dec.embed_tokens(torch.tensor([g["prefix_ids"]])), proj(features),
+                           dec.embed_tokens(torch.tensor([g["question_ids"]]))], dim=1)
+            T = x.shape[1]
+            hidden, _ = dec.hidden(x, torch.ones(1, T, dtype=torch.long), torch.arange(T)[None], *dec.empty_past(1))
+            logits = dec.lm_head(hidden[:, -1])[0]
+        want = torch.tensor(g["answers"]["full"]["prefill_logits"])
+        diff = (logits - want).abs().max().item() if logits.shape == want.shape else float("inf")
+        if not diff <= 1e-3 * max(1.0, want.abs().max().item()):
+            fail(f"the checkpoint's projector and language model do not give the set's golden answer (logits differ by "
+                 f"{diff:.3g}): it is not the checkpoint {manifest['name']} was imported from; give --checkpoint that "
+                 "folder, or import this one again")
     return g
 
 

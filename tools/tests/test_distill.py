@@ -5,6 +5,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -244,6 +245,23 @@ def test_bad_input_is_one_line_and_leaves_the_set_unchanged(imported, tmp_path):
     assert make_hf_checkpoint.main(["--out", str(other), "--vision", "siglip"]) == 0
     refused([s, "--checkpoint", other, "--data", imported["pictures"], "--questions", imported["questions"]], s,
             "is not the configuration")
+    # the same configuration (config.json's hash) with other weights: a retrained checkpoint the set was not made from
+    import safetensors_io
+    retrained = tmp_path / "retrained-hf"
+    shutil.copytree(hf, retrained)
+    changed = 0
+    for shard in sorted(retrained.glob("*.safetensors")):  # the fixture's checkpoint is sharded
+        weights = safetensors_io.SafetensorsFile(shard)
+        tensors = {n: weights.read(n) for n in weights.names}
+        weights.close()
+        for n in tensors:
+            if n.startswith("language_model.") and n.endswith("mlp.down_proj.weight"):
+                tensors[n] = tensors[n] * 1.5  # the tower and projector as they were
+                changed += 1
+        safetensors_io.write(shard, tensors, "BF16", {"format": "pt"})
+    assert changed > 0
+    refused([s, "--checkpoint", retrained, "--data", imported["pictures"], "--questions", imported["questions"]], s,
+            "is not the checkpoint")
     # a set without a full path to teach from
     nofull = tmp_path / "nofull"
     os.system(f"cp -r {s} {nofull}")
