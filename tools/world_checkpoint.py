@@ -275,9 +275,9 @@ def train(a, tower, projector, dec, prompts: Prompts, work: Path) -> dict:
     heads = RelationalHeads(dec.cfg.dim)
     everything = list(projector.parameters()) + list(dec.parameters())
     stages = [("align", a.align_steps, a.align_lr, list(projector.parameters())),
-              ("tune", a.tune_steps, a.tune_lr, everything)]
-    if a.relational_steps:
-        stages.append(("relational", a.relational_steps, a.tune_lr, everything + list(heads.parameters())))
+              ("tune", a.tune_steps, a.tune_lr, everything),
+              ("relational", a.relational_steps, a.tune_lr, everything + list(heads.parameters()))]
+    stages = [s for s in stages if s[1] > 0]  # a run from --init may skip the first two
     ck_path = work / "train.pt"
     state = {"stage": 0, "step": 0, "elapsed": 0.0, "stage_elapsed": 0.0, "opt": None, "history": []}
     if ck_path.exists():
@@ -374,7 +374,7 @@ word. It is the miniature of a real checkpoint: trained with every patch token (
 - projector: two-layer MLP with GELU ({vdim} -> {ddim} -> {ddim})
 - language model: Qwen2-style, width {ddim}, {dlayers} layers, {heads} heads / {kv} KV heads (the world set's medium
   decoder), vocabulary {vocab} (the world's byte-level BPE and `<image>`)
-- training: stage 1 (alignment) {align} steps of the projector alone; stage 2 (tuning) {tune} steps of projector and
+- training: {init}stage 1 (alignment) {align} steps of the projector alone; stage 2 (tuning) {tune} steps of projector and
   language model;{relational} batch {batch}, {scenes:,} train scenes x {questions} questions, {minutes:.0f} min on {device}
 - validation ({val_n} val scenes, one question each, answer and end token both right): {overall:.1%}
   ({families})
@@ -385,6 +385,24 @@ Remade by:
 """
 
 
+def load_init(hf: Path, projector: Projector, dec: Decoder) -> None:
+    """The projector and language model of an earlier checkpoint of this tool (its model.safetensors, under the names
+    checkpoint_tensors writes), so a run can continue one: --init DIR --align-steps 0 --tune-steps 0 --relational-steps N."""
+    path = hf / "model.safetensors"
+    if not path.is_file():
+        fail(f"--init {hf}: no model.safetensors there (give a folder this tool wrote)")
+    f = safetensors_io.SafetensorsFile(path)
+    names = set(f.names)
+    with torch.no_grad():
+        for prefix, module in (("multi_modal_projector.", projector), ("language_model.", dec)):
+            for k, v in module.state_dict().items():
+                key = f"{prefix}{'lm_head.weight' if k == 'lm_head.weight' else 'model.' + k}" if module is dec else prefix + k
+                if key not in names or list(f.shape(key)) != list(v.shape):
+                    fail(f"--init {hf}: {key} is missing or has another shape; it is not a checkpoint of this model")
+                v.copy_(f.read(key))
+    f.close()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True, help="checkpoint folder to write (must not exist)")
@@ -392,6 +410,8 @@ def main(argv=None) -> int:
                     help="the world set whose encoder and decoder start it (default: models/default)")
     ap.add_argument("--decoder", default="medium-d128-l3", help="the set's decoder to start the language model from")
     ap.add_argument("--work", type=Path, help="checkpoints of the run (default: OUT.work beside --out); resumed when present")
+    ap.add_argument("--init", type=Path, help="start the projector and language model from a checkpoint this tool wrote "
+                                              "(with --align-steps 0 --tune-steps 0: only the relational stage runs)")
     ap.add_argument("--align-steps", type=int, default=1500)
     ap.add_argument("--tune-steps", type=int, default=4000)
     ap.add_argument("--relational-steps", type=int, default=0,
@@ -446,6 +466,9 @@ def main(argv=None) -> int:
     prompts = Prompts(files, tower.cfg.patches)
     torch.manual_seed(a.seed)
     projector = Projector(tower.cfg.feature_dim, dec.cfg.dim, "gelu")
+    if a.init is not None:
+        load_init(a.init, projector, dec)
+        print(f"projector and language model from {a.init}", flush=True)
     t0 = time.time()
     result = train(a, tower, projector, dec, prompts, work)
     minutes = (time.time() - t0) / 60
@@ -468,7 +491,8 @@ def main(argv=None) -> int:
     done = result["steps"]
     (files / "README.md").write_text(MODEL_CARD.format(
         name=a.out.name, vdim=tower.cfg.hidden, vlayers=tower.cfg.layers, ddim=c.dim, dlayers=c.layers, heads=c.heads,
-        kv=c.kv_heads, vocab=c.vocab_size, align=done.get("align", a.align_steps), tune=done.get("tune", a.tune_steps),
+        kv=c.kv_heads, vocab=c.vocab_size, init=(f"from `{a.init}`'s projector and language model (--init; its README gives its own training), then " if a.init else ""),
+        align=done.get("align", a.align_steps), tune=done.get("tune", a.tune_steps),
         relational=(f" stage 3 (relational) {done.get('relational', a.relational_steps)} steps of both with the training-only name (x{a.name_loss:g}) "
                     f"and position (x{a.position_loss:g}) heads;" if a.relational_steps else ""), batch=a.batch, scenes=a.scenes,
         questions=a.questions, minutes=minutes, device="a 2-core CPU" if (os.cpu_count() or 0) <= 2 else f"{os.cpu_count()} CPU threads",

@@ -58,6 +58,31 @@ def test_a_short_run_writes_a_checkpoint_the_importer_reads_as_a_world_set(tmp_p
     assert manifest["default"]["compressor"] == "full" and manifest["default"]["tokens"] == 64
 
 
+def test_init_continues_an_earlier_checkpoint_with_the_relational_stage_alone(tmp_path):
+    """--init starts the projector and language model from a folder this tool wrote; with no align or tune steps only
+    the relational stage runs, and at a vanishing learning rate the weights written are the earlier ones."""
+    earlier = REPO / "models" / "world-llava-hf"
+    out = tmp_path / "continued"
+    p = subprocess.run([sys.executable, str(TOOLS / "world_checkpoint.py"), "--out", str(out), "--init", str(earlier),
+                        "--align-steps", "0", "--tune-steps", "0", "--relational-steps", "2", "--tune-lr", "1e-12",
+                        "--scenes", "64", "--batch", "16", "--val-scenes", "20", "--val-every", "2", "--log-every", "1",
+                        "--workers", "1"], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert "stage relational" in p.stdout and "stage align" not in p.stdout and "stage tune" not in p.stdout
+    import safetensors_io
+    a, b = safetensors_io.SafetensorsFile(earlier / "model.safetensors"), safetensors_io.SafetensorsFile(out / "model.safetensors")
+    assert sorted(a.names) == sorted(b.names)
+    trained = [n for n in a.names if n.startswith(("multi_modal_projector.", "language_model."))]
+    assert len(trained) > 20
+    for n in trained:
+        assert torch.allclose(a.read(n), b.read(n), atol=1e-6), n
+    assert "--init" in (out / "README.md").read_text()
+    missing = subprocess.run([sys.executable, str(TOOLS / "world_checkpoint.py"), "--out", str(tmp_path / "x"), "--init", str(tmp_path),
+                              "--align-steps", "0", "--tune-steps", "0", "--relational-steps", "1", "--scenes", "16"],
+                             capture_output=True, text=True, timeout=600)
+    assert missing.returncode != 0 and "no model.safetensors" in missing.stderr
+
+
 def refused(hf: Path, tmp_path, fragment: str):
     out = tmp_path / "set"
     p = subprocess.run([sys.executable, str(TOOLS / "import_hf.py"), str(hf), "--out", str(out)], capture_output=True, text=True)
