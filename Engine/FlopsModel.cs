@@ -109,8 +109,7 @@ public static class FlopsModel
         double decode = 0;
         for (int i = 1; i < answerTokens; i++) decode += DecoderRun(decoder, 1, prefix + visual + i - 1);
         double compress = Compressor(manifest.Vision, compressor.Kind, compressor.QueryAware, tokens, decoder.Dim);
-        double questionPass = compressor.QueryAware && layout.QueryEmbeddingOf(compressor) == PromptSpec.QuestionHiddenState
-            ? DecoderRun(decoder, queryTokens, 0) : 0;
+        double questionPass = layout.TakesQuestionPass(compressor) ? DecoderRun(decoder, queryTokens, 0) : 0;
         return new AskFlops(Vision(manifest.Vision), DecoderRun(decoder, prefix, 0) + questionPass, compress, DecoderRun(decoder, visual, prefix), decode);
     }
 

@@ -131,7 +131,7 @@ public sealed class Conversation : IDisposable
         long tt = System.Diagnostics.Stopwatch.GetTimestamp();
         var (prefixPrefilled, questionPrepared, questionTokens) = PrepareText(lm);
         var query = _queryEmbedding;
-        if (compressor.Spec.QueryAware && _layout.QueryEmbeddingOf(compressor.Spec) == PromptSpec.QuestionHiddenState)
+        if (_layout.TakesQuestionPass(compressor.Spec))
         {
             if (QuestionPass(lm))
             {

@@ -110,7 +110,7 @@ public static class GoldenCheck
                 int dv = entry.GetProperty("tokens").GetInt32();
                 var distilledCompressor = lease.Compressor(lm.Compressor(dkind, dv));
                 var given = query;
-                if (distilledCompressor.Compressor.Spec.QueryAware && set.Layout.QueryEmbeddingOf(distilledCompressor.Compressor.Spec) == PromptSpec.QuestionHiddenState)
+                if (set.Layout.TakesQuestionPass(distilledCompressor.Compressor.Spec))
                 {
                     if (questionHidden is null)
                     {

@@ -96,6 +96,10 @@ public sealed class PromptLayout
     /// <summary>What <paramref name="compressor"/> is given: its own query_embedding, else the prompt's.</summary>
     public string QueryEmbeddingOf(CompressorSpec compressor) => compressor.QueryEmbedding ?? QueryEmbedding;
 
+    /// <summary>Whether <paramref name="compressor"/> takes the question's own pass (<see cref="PromptSpec.QuestionHiddenState"/>).</summary>
+    public bool TakesQuestionPass(CompressorSpec compressor) =>
+        compressor.QueryAware && QueryEmbeddingOf(compressor) == PromptSpec.QuestionHiddenState;
+
     /// <summary>
     /// <paramref name="kind"/> is a query embedding this build computes for this layout (the last hidden state after
     /// the cached text needs the question at its end); <paramref name="where"/> starts the error.

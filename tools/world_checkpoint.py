@@ -178,11 +178,16 @@ def write_config(out: Path, tower, dec: Decoder, added: dict) -> None:
         {"eos_token_id": [added["<|im_end|>"], added["<|endoftext|>"]], "max_new_tokens": 4}) + "\n")
 
 
-def checkpoint_tensors(tower_tensors: dict, projector: Projector, dec: Decoder) -> dict:
-    t = dict(tower_tensors)
-    t.update({f"multi_modal_projector.{k}": v for k, v in projector.state_dict().items()})
+def trained_tensors(projector: Projector, dec: Decoder) -> dict:
+    """The projector's and language model's tensors under their llava-hf names (their storage, not copies)."""
+    t = {f"multi_modal_projector.{k}": v for k, v in projector.state_dict().items()}
     for k, v in dec.state_dict().items():
         t["language_model.lm_head.weight" if k == "lm_head.weight" else f"language_model.model.{k}"] = v
+    return t
+
+
+def checkpoint_tensors(tower_tensors: dict, projector: Projector, dec: Decoder) -> dict:
+    t = {**tower_tensors, **trained_tensors(projector, dec)}
     return {k: v.detach().float().contiguous() for k, v in t.items()}
 
 
@@ -387,19 +392,17 @@ Remade by:
 
 def load_init(hf: Path, projector: Projector, dec: Decoder) -> None:
     """The projector and language model of an earlier checkpoint of this tool (its model.safetensors, under the names
-    checkpoint_tensors writes), so a run can continue one: --init DIR --align-steps 0 --tune-steps 0 --relational-steps N."""
+    trained_tensors gives), so a run can continue one: --init DIR --align-steps 0 --tune-steps 0 --relational-steps N."""
     path = hf / "model.safetensors"
     if not path.is_file():
         fail(f"--init {hf}: no model.safetensors there (give a folder this tool wrote)")
     f = safetensors_io.SafetensorsFile(path)
     names = set(f.names)
     with torch.no_grad():
-        for prefix, module in (("multi_modal_projector.", projector), ("language_model.", dec)):
-            for k, v in module.state_dict().items():
-                key = f"{prefix}{'lm_head.weight' if k == 'lm_head.weight' else 'model.' + k}" if module is dec else prefix + k
-                if key not in names or list(f.shape(key)) != list(v.shape):
-                    fail(f"--init {hf}: {key} is missing or has another shape; it is not a checkpoint of this model")
-                v.copy_(f.read(key))
+        for key, v in trained_tensors(projector, dec).items():
+            if key not in names or list(f.shape(key)) != list(v.shape):
+                fail(f"--init {hf}: {key} is missing or has another shape; it is not a checkpoint of this model")
+            v.copy_(f.read(key))
     f.close()
 
 
