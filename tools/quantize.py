@@ -1,8 +1,8 @@
 """Quantized weights for CPU users of real sizes: `--quant q8` (8 bits) or `--quant q4` (4-bit text graphs).
 
 Two kernels, each where it measured better (docs/PERFORMANCE.md, "The tower on integer kernels"):
-  - int8, for the tower: ONNX Runtime's com.microsoft DynamicQuantizeMatMul. The weight in int8 with one scale per
-    output column (channel_int8), the activations quantized to 8 bits per call over the whole tensor, integer dot
+  - int8, for the tower: ONNX Runtime's com.microsoft DynamicQuantizeMatMul. The weight in int8 (7-bit codes, so
+    CPUs without VNNI do not saturate: CHANNEL_STEPS) with one scale per output column (channel_int8), the activations quantized to 8 bits per call over the whole tensor, integer dot
     products (VNNI where the CPU has it). On a tower's many rows (577 at CLIP-336) it is 2.4x F32, where 8-bit
     blocks ran no faster than F32 and 4-bit blocks slower.
   - nbits, for the text graphs: ONNX Runtime's com.microsoft MatMulNBits, blocks of 32 values along K with one float
@@ -280,13 +280,21 @@ def matmul_nbits(path: Path, bits: int, large_graph: int) -> dict:
     return _rewrite_matmuls(path, large_graph, to_nbits)
 
 
+# The int8 kernel's weights keep 7 bits (codes in [-63, 63], ONNX Runtime's reduce_range): on an x86 CPU without
+# VNNI (AVX2 alone, as on the AMD EPYC these tests also run on) the u8 x s8 product adds two products into a
+# saturating int16, and 255 x 127 x 2 overflows it; 255 x 63 x 2 = 32,130 does not. With 8-bit codes the features of
+# a SigLIP tower were 22% off on such a CPU against 1% with VNNI; with 7 the same on both.
+CHANNEL_STEPS = 63
+
+
 def channel_int8(w: np.ndarray) -> tuple:
-    """w: (K, N) float32 -> (codes int8 (K, N) in [-127, 127], scales float32 (N,)): symmetric, one scale per output
-    column, d = max|w| / 127 over the column, q = round(w / d), a tie away from zero (as _codes does for Q8_0)."""
-    d = (np.abs(w).max(axis=0) / 127.0).astype(np.float32)
+    """w: (K, N) float32 -> (codes int8 (K, N) in [-CHANNEL_STEPS, CHANNEL_STEPS], scales float32 (N,)): symmetric,
+    one scale per output column, d = max|w| / CHANNEL_STEPS over the column, q = round(w / d), a tie away from zero
+    (as _codes does for Q8_0)."""
+    d = (np.abs(w).max(axis=0) / np.float32(CHANNEL_STEPS)).astype(np.float32)
     inv = np.divide(1.0, d, out=np.zeros_like(d), where=d != 0)
     x = w.astype(np.float32) * inv[None, :]
-    q = np.clip(np.sign(x) * np.floor(np.abs(x) + np.float32(0.5)), -127, 127)
+    q = np.clip(np.sign(x) * np.floor(np.abs(x) + np.float32(0.5)), -CHANNEL_STEPS, CHANNEL_STEPS)
     return q.astype(np.int8), d
 
 

@@ -139,9 +139,13 @@ public sealed class ImportedSetTests
         Assert.True(diff > 0, "int8 activations should move the logits at all; the graph may not be quantized");
         // The largest difference over the vocabulary moves with the input: on the same text graphs, q8's was 0.12 of a 4.06
         // spread with the tower in 8-bit blocks and 0.28 with it in int8 per column (its golden features differ
-        // by about 1%); q4's 0.07 of 4.2-4.5. So the bound is a tenth of the spread, and the first token stays.
+        // by about 1%); q4's 0.07 of 4.2-4.5. So the bound is a tenth of the spread, and the first token stays unless
+        // the reference's best two are nearer than that difference (a random model's can be: with the tower's 7-bit
+        // codes q4's first token here is a near tie), in which case the engine's is still one of them.
         Assert.True(diff < 0.10 * spread, $"{quant}: first logits differ by {diff} (spread {spread})");
-        Assert.Equal(Array.IndexOf(reference, reference.Max()), Array.IndexOf(logits, logits.Max()));
+        int best = Array.IndexOf(reference, reference.Max()), chosen = Array.IndexOf(logits, logits.Max());
+        Assert.True(chosen == best || reference[chosen] >= reference[best] - 2 * diff,
+            $"{quant}: the engine's first token {chosen} (reference logit {reference[chosen]}) against the reference's {best} ({reference[best]}), logits within {diff}");
     }
 
     [Theory]

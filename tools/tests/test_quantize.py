@@ -84,16 +84,18 @@ def test_graph_rewrite_replaces_block_matmuls_and_keeps_the_rest(tmp_path):
     assert any(o.domain == "com.microsoft" for o in m.opset_import)
 
 
-def test_channel_int8_rounds_each_column_to_127_steps_of_its_own_scale():
-    w = np.array([[1.0, -0.02, 0.0], [-0.5, 0.01, 0.0], [0.25, 0.005, 0.0]], np.float32)  # (K=3, N=3)
+def test_channel_int8_rounds_each_column_to_63_steps_of_its_own_scale():
+    # 7-bit codes: an AVX2 CPU without VNNI adds two u8 x s8 products into a saturating int16 (255 x 127 x 2 overflows)
+    assert quantize.CHANNEL_STEPS == 63 and 255 * quantize.CHANNEL_STEPS * 2 <= 32767
+    w = np.array([[1.0, -0.02, 0.0], [-0.4, 0.008, 0.0], [0.25, 0.005, 0.0]], np.float32)  # (K=3, N=3)
     codes, scales = quantize.channel_int8(w)
-    assert codes.dtype == np.int8 and np.allclose(scales, [1 / 127, 0.02 / 127, 0])
-    assert codes[:, 0].tolist() == [127, -64, 32] and codes[:, 1].tolist() == [-127, 64, 32]  # 63.5 and 31.75 round away
+    assert codes.dtype == np.int8 and np.allclose(scales, [1 / 63, 0.02 / 63, 0])
+    assert codes[:, 0].tolist() == [63, -25, 16] and codes[:, 1].tolist() == [-63, 25, 16]  # 25.2 down, 15.75 up
     assert codes[:, 2].tolist() == [0, 0, 0]  # an all-zero column keeps a zero scale and zero codes
     rng = np.random.default_rng(1)
     big = rng.standard_normal((256, 40)).astype(np.float32)
     c, d = quantize.channel_int8(big)
-    assert np.abs(c).max() == 127 and np.all(np.abs(c.astype(np.float32) * d - big) <= d / 2 + 1e-7)
+    assert np.abs(c).max() == 63 and np.all(np.abs(c.astype(np.float32) * d - big) <= d / 2 + 1e-7)
 
 
 def _matmul_add_graph(tmp_path, w, bias, v):
