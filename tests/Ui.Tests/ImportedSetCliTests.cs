@@ -86,7 +86,7 @@ public sealed class ImportedSetCliTests
     [Fact]
     public async Task TheCommittedDistilledSet_AtOneToken_ScoresFarAboveTheTrainingFreeCompressors()
     {
-        // models/world-llava: 600 test questions give quecc 60.8% and tokenpacker 58.7% at V = 1, pool and query 40%
+        // models/world-llava: 600 test questions give quecc 68.7% and tokenpacker 60.7% at V = 1, pool and query 40%
         // (docs/REAL_MODELS.md). A distillation that did not take, or graphs that lost their weights, fall to the priors.
         double pool = await Accuracy(Repo.WorldLlava, "pool", 1);
         double quecc = await Accuracy(Repo.WorldLlava, "quecc", 1);
