@@ -82,4 +82,25 @@ internal static class Ort
     });
 
     public static OrtEnv Environment => Env.Value;
+
+    // One arena for every CPU session that asks for it (session.use_env_allocators): a set's graphs run one after
+    // another in a frame (the tower, a compressor, the prefill, the steps), so the activations each session's own
+    // arena would keep for its largest run can share one pool, which holds the largest of them instead of their sum.
+    private static readonly Lazy<bool> CpuArena = new(() =>
+    {
+        using var info = new OrtMemoryInfo(OrtMemoryInfo.allocatorCPU, OrtAllocatorType.ArenaAllocator, 0, OrtMemType.Default);
+        using var arena = new OrtArenaCfg(0, -1, -1, -1);  // ONNX Runtime's defaults: no limit, its extension strategy
+        try
+        {
+            Environment.CreateAndRegisterAllocator(info, arena);
+            return true;
+        }
+        catch (OnnxRuntimeException)
+        {
+            return false;  // another user of this process's environment registered a CPU allocator first: sessions keep their own
+        }
+    });
+
+    /// <summary>Registers the shared CPU arena with the environment, once per process; false where it could not be.</summary>
+    public static bool SharedCpuArena() => CpuArena.Value;
 }

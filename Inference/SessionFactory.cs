@@ -26,6 +26,13 @@ public sealed record SessionConfig(ExecutionProvider Provider = ExecutionProvide
     public bool? FrameGraphs { get; init; }
 
     /// <summary>
+    /// Whether CPU sessions allocate from one arena the process shares (ONNX Runtime's environment allocator) rather
+    /// than one each: true by default, which keeps the largest graph's working memory once instead of every graph's
+    /// (docs/PERFORMANCE.md, "One CPU arena for the process"); false gives each session its own, as ONNX Runtime does.
+    /// </summary>
+    public bool SharedCpuArena { get; init; } = true;
+
+    /// <summary>
     /// From an --ep value: cpu, auto, cuda or dml, and for the GPU providers an adapter or device index after a
     /// colon (dml:1 is the second DirectML adapter, in DXGI's order); anything else is one line.
     /// </summary>
@@ -111,6 +118,10 @@ public sealed class SessionFactory
     /// <summary>The provider actually used (never Auto).</summary>
     public ExecutionProvider Provider { get; }
 
+    /// <summary>Whether this factory's sessions allocate from the process's one CPU arena (<see cref="SessionConfig.SharedCpuArena"/>
+    /// on the CPU provider, and the arena registered with ONNX Runtime's environment).</summary>
+    public bool SharesCpuArena => Provider == ExecutionProvider.Cpu && Config.SharedCpuArena && Ort.SharedCpuArena();
+
     /// <summary>Whether the sessions' provider copies host inputs when they are bound (<see cref="ProviderSettings.CopiesInputsAtBind"/>).</summary>
     public bool CopiesInputsAtBind => Config.RebindInputs ?? ProviderSettings.For(Provider, Config.DeviceId).CopiesInputsAtBind;
 
@@ -174,6 +185,7 @@ public sealed class SessionFactory
             var settings = ProviderSettings.For(Provider, Config.DeviceId);
             if (!settings.MemoryPattern) options.EnableMemoryPattern = false;
             if (settings.Sequential) options.ExecutionMode = ExecutionMode.ORT_SEQUENTIAL;
+            if (SharesCpuArena) options.AddSessionConfigEntry("session.use_env_allocators", "1");
             if (Provider == ExecutionProvider.Cuda) options.AppendExecutionProvider_CUDA(Config.DeviceId);
             else if (settings.Name is { } name) options.AppendExecutionProvider(name, settings.Options.ToDictionary());
         }

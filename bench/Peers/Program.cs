@@ -13,6 +13,8 @@
 // output they share to A's (an int8 tower against its F32 one: tools/quantize.py, tools/tower_layers.py), and with --profile the kernel time by operator.
 // --engine-ab SET_A SET_B [--configs full:576,pool:4] [--tokens N] [--question TEXT] times two sets through the engine's whole frame,
 // interleaved (a decoder whose cache is written in place against one that appends to it, say).
+// --memory SET [--own-arenas] [--question TEXT] loads SET alone and prints the process's resident growth after the load, a full-token
+// answer and a pool V = 4 answer (one set a process: run it once per variant, alternating, to compare).
 // Each size's checkpoint is made once into --work (tools/make_hf_checkpoint.py), imported for the engine
 // (tools/import_hf.py) and written as GGUF for llama.cpp (tools/export_gguf.py). Runs are interleaved (ours and
 // llama.cpp's alternate, rep by rep), the first rep of each is an untimed warm-up, and medians are reported.
@@ -107,6 +109,34 @@ if (cli.Has("--engine-ab"))
             a_runs = aRuns.Select(s => s.DecodeTokS), b_runs = bRuns.Select(s => s.DecodeTokS) });
     }
     Console.WriteLine(JsonSerializer.Serialize(new { a, b, reps, tokens, configs = rows }, json));
+    return 0;
+}
+if (cli.Has("--memory"))
+{
+    var set = args.SkipWhile(x => x != "--memory").Skip(1).FirstOrDefault();
+    if (set is null || set.StartsWith("--")) { Console.Error.WriteLine("error: --memory takes a model set"); return 2; }
+    var config = new SessionConfig(ExecutionProvider.Cpu) { SharedCpuArena = !cli.Has("--own-arenas") };
+    double before = Runs.RssMb();
+    using var frames = new FrameLatency(set, Path.Combine(set, "golden", "image.png"), cli.Get("--question", Prompt.Question), config);
+    double loaded = Runs.RssMb();
+    var (fullKind, fullV) = frames.Configs()[0];
+    frames.Run(fullKind, fullV, tokens);
+    double full = Runs.RssMb();
+    frames.Run("pool", 4, tokens);
+    double pool = Runs.RssMb();
+    // Then warm timings, so that a variant that saves memory is seen not to cost time (medians of 3).
+    var fullRuns = new List<FrameSample>();
+    var poolRuns = new List<FrameSample>();
+    for (int rep = 0; rep < 3; rep++)
+    {
+        fullRuns.Add(frames.Run(fullKind, fullV, tokens));
+        poolRuns.Add(frames.Run("pool", 4, tokens));
+    }
+    var growth = new { set, shared_cpu_arena = config.SharedCpuArena, load_mb = loaded - before, after_full_mb = full - before,
+        after_pool4_mb = pool - before, after_timed_mb = Runs.RssMb() - before, managed_mb = GC.GetTotalMemory(false) / 1048576.0,
+        full_ttft_ms = Runs.Median(fullRuns.Select(r => r.TtftMs)), full_decode_tok_s = Runs.Median(fullRuns.Select(r => r.DecodeTokS)),
+        pool4_ttft_ms = Runs.Median(poolRuns.Select(r => r.TtftMs)), pool4_decode_tok_s = Runs.Median(poolRuns.Select(r => r.DecodeTokS)) };
+    Console.WriteLine(JsonSerializer.Serialize(growth, json));
     return 0;
 }
 if (cli.Has("--tower-ab"))

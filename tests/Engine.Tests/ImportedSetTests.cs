@@ -78,6 +78,40 @@ public sealed class ImportedSetTests
     }
 
     [Fact]
+    public void SharedCpuArena_IsTheDefault_AndAnswersAsSessionsWithArenasOfTheirOwn()
+    {
+        // One arena for the process (the default) changes where activations live, not what is computed: the tower's
+        // features and the first answer logits are the same to the bit as with one arena per session.
+        var made = HfCheckpoints.Get("siglip");
+        var own = new SessionFactory(new SessionConfig(ExecutionProvider.Cpu) { SharedCpuArena = false });
+        Assert.True(Cpu.SharesCpuArena);
+        Assert.False(own.SharesCpuArena);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(made.Set, "golden", "golden.json")));
+        var g = doc.RootElement;
+        (float[] Features, float[] Logits) Run(SessionFactory factory)
+        {
+            using var set = ModelSet.Load(made.Set, factory);
+            using var lease = set.Lease();
+            Golden.Floats(g.GetProperty("pixel_values")).CopyTo(lease.Vision.PixelBuffer);
+            lease.Vision.Encode();
+            var lm = set.Decoder("text");
+            var full = g.GetProperty("answers").GetProperty("full");
+            int v = full.GetProperty("tokens").GetInt32();
+            var compressor = lease.Compressor(lm.Compressor("full", v));
+            compressor.Compress(lease.Vision.Features, lease.Vision.FeaturesMulti, set.Vision.Spec.Patches, []);
+            var logits = FirstAnswerLogits(lease.Decoder(lm), Golden.Ints(g.GetProperty("prefix_ids")),
+                compressor.VisualTokens.AsSpan(0, v * lm.Spec.Dim), Golden.Ints(g.GetProperty("question_ids")));
+            return (lease.Vision.Features.ToArray(), logits);
+        }
+        var shared = Run(Cpu);
+        var separate = Run(own);
+        Assert.Equal(0f, Golden.MaxAbsDiff(shared.Features, separate.Features));
+        Assert.Equal(0f, Golden.MaxAbsDiff(shared.Logits, separate.Logits));
+        float diff = Golden.MaxAbsDiff(Golden.Floats(g.GetProperty("answers").GetProperty("full").GetProperty("prefill_logits")), shared.Logits);
+        Assert.True(diff < Tolerance, $"first logits differ from PyTorch by {diff}");
+    }
+
+    [Fact]
     public void HalfPrecisionStorage_HalvesTheGraphs_AndAnswersAsItsReference()
     {
         var made = HfCheckpoints.Get("siglip");  // an F32 checkpoint
