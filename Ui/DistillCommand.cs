@@ -22,11 +22,13 @@ internal static class DistillCommand
         var batch = new Option<int>("--batch") { Description = "questions per step", DefaultValueFactory = _ => 32 };
         var baseline = new Option<bool>("--baseline") { Description = "also distil the compressor without the question (kind tokenpacker), to measure what the question adds" };
         var replace = new Option<bool>("--replace") { Description = "let this run drop graphs an earlier distillation made at a V not in --tokens (a kind is replaced whole; without it such a run is refused)" };
+        var keep = new Option<bool>("--keep") { Description = "keep the graphs an earlier distillation made at a V not in --tokens as they are (the manifest records each V's run): train one V longer without training the others again" };
         var work = new Option<string?>("--work") { Description = "cached features, teacher answers and checkpoints (default .SET.distill beside the set); a stopped run resumes from it" };
         var minutes = new Option<double>("--max-minutes") { Description = "stop training after this long and write what was learned (0: no limit)", DefaultValueFactory = _ => 0 };
         var device = new Option<string>("--device") { Description = "cpu (cuda is refused in this build)", DefaultValueFactory = _ => "cpu" };
         device.AcceptOnlyFromAmong("cpu", "cuda");
         var scenes = new Option<int>("--scenes") { Description = "with --data world: training scenes, each asked 3 questions", DefaultValueFactory = _ => 3000 };
+        var threads = new Option<int>("--threads") { Description = "CPU threads for training (0: PyTorch's default, every core; a small decoder can train faster on 1, docs/REAL_MODELS.md)", DefaultValueFactory = _ => 0 };
         var seed = new Option<int>("--seed") { Description = "data and initialisation seed", DefaultValueFactory = _ => 0 };
         var questionEmbedding = new Option<string>("--question-embedding")
         {
@@ -36,7 +38,7 @@ internal static class DistillCommand
         questionEmbedding.AcceptOnlyFromAmong("pass", "mean");
         var command = new Command("distill", "Train a query-aware compressor (QueCC) of 1-16 visual tokens for an imported set from its own full-token answers; docs/REAL_MODELS.md.")
         {
-            setArg, checkpoint, data, questions, tokens, steps, batch, baseline, replace, scenes, work, minutes, device, seed, questionEmbedding,
+            setArg, checkpoint, data, questions, tokens, steps, batch, baseline, replace, keep, scenes, work, minutes, device, threads, seed, questionEmbedding,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -58,6 +60,8 @@ internal static class DistillCommand
             if (parse.GetValue(work) is { } w) args.AddRange(["--work", w]);
             if (parse.GetValue(baseline)) args.Add("--baseline");
             if (parse.GetValue(replace)) args.Add("--replace");
+            if (parse.GetValue(keep)) args.Add("--keep");
+            if (parse.GetValue(threads) is var n and not 0) args.AddRange(["--threads", $"{n}"]);
             var before = ToolProcess.Before.Of(set);
             try
             {

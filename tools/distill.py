@@ -662,11 +662,14 @@ def link_or_copy(src: Path, dst: Path) -> None:
 
 def write_set(set_dir: Path, partial: Path, manifest: dict, golden: dict, students: dict, ck: dict, state: dict,
               data: dict, a, final: dict) -> str:
-    """The set with the distilled compressors, whole in `partial`: every old file linked (or copied) except graphs of
-    the kinds being replaced, the new graphs, the golden's visual tokens of each, and the manifest."""
+    """The set with the distilled compressors, whole in `partial`: every old file linked (or copied) except the graphs
+    this run replaces (a trained kind's graphs; with --keep only those at the Vs it trained), the new graphs, the
+    golden's visual tokens of each, and the manifest."""
     dec = manifest["decoders"][0]
     folder = Path(dec["decoder"]["file"]).parent.as_posix()
-    replaced = {c["graphs"][v]["file"] for c in dec["compressors"] if c["kind"] in a.kinds for v in c["graphs"]}
+    old = {c["kind"]: c for c in dec["compressors"] if c["kind"] in a.kinds}
+    kept = {k: {v: g for v, g in c["graphs"].items() if int(v) not in a.tokens} if a.keep else {} for k, c in old.items()}
+    replaced = {g["file"] for k, c in old.items() for v, g in c["graphs"].items() if v not in kept[k]}
     replaced |= {f + ".data" for f in replaced}
     for src in set_dir.rglob("*"):
         rel = src.relative_to(set_dir).as_posix()
@@ -677,10 +680,11 @@ def write_set(set_dir: Path, partial: Path, manifest: dict, golden: dict, studen
     features = torch.tensor(golden["features"]).reshape(1, P, Dv)
     # the golden question's query embedding as this run's students were given it (the engine checks its own against it)
     query = query_embeddings(ck["decoder"], [Prompts(ck).after(golden["query"])[1]], a.question_embedding)
-    golden = {**golden, "distilled": [e for e in golden.get("distilled", []) if e["kind"] not in a.kinds]}
+    golden = {**golden, "distilled": [e for e in golden.get("distilled", [])
+                                      if e["kind"] not in a.kinds or str(e["tokens"]) in kept.get(e["kind"], {})]}
     entries = [c for c in dec["compressors"] if c["kind"] not in a.kinds]
     for kind in a.kinds:
-        graphs, params = {}, 0
+        graphs, params = dict(kept.get(kind, {})), old[kind].get("params", 0) if kept.get(kind) else 0
         for v in a.tokens:
             s = students[student_key(kind, v)].eval()
             file = f"{folder}/{kind}_V{v}.onnx"
@@ -702,15 +706,18 @@ def write_set(set_dir: Path, partial: Path, manifest: dict, golden: dict, studen
                 tokens = s(features, query if KINDS[kind] else None)
             golden["distilled"].append({"kind": kind, "tokens": v, "visual_tokens": tokens.flatten().tolist(),
                                         **({"query_embedding": query[0].tolist()} if KINDS[kind] else {})})
+        run = {"teacher": "full", "data": data["source"], "tokens": list(a.tokens), "steps": state["step"],
+               "batch": a.batch, "seconds": round(state["elapsed"], 1),
+               "held_out": {str(v): final[student_key(kind, v)] for v in a.tokens},
+               "train_kl": {str(v): {"start": round(state["train_kl_start"][student_key(kind, v)], 5),
+                                     "end": round(state["train_kl_end"][student_key(kind, v)], 5)} for v in a.tokens},
+               "tool": "tools/distill.py"}
+        if kept.get(kind):  # the runs that trained the graphs kept, each cut to the Vs it still accounts for
+            run["earlier"] = [r for r in (earlier_run(r, kept[kind]) for r in earlier_runs(old[kind])) if r is not None]
         entries.append({"kind": kind, "query_aware": KINDS[kind], "heads": students[student_key(kind, a.tokens[0])].heads,
-                        "params": params, "graphs": graphs,
+                        "params": params, "graphs": dict(sorted(graphs.items(), key=lambda g: int(g[0]))),
                         **({"query_embedding": QUESTION_EMBEDDINGS[a.question_embedding]} if KINDS[kind] else {}),
-                        "distilled": {"teacher": "full", "data": data["source"], "steps": state["step"],
-                                      "batch": a.batch, "seconds": round(state["elapsed"], 1),
-                                      "held_out": {str(v): final[student_key(kind, v)] for v in a.tokens},
-                                      "train_kl": {str(v): {"start": round(state["train_kl_start"][student_key(kind, v)], 5),
-                                                            "end": round(state["train_kl_end"][student_key(kind, v)], 5)} for v in a.tokens},
-                                      "tool": "tools/distill.py"}})
+                        "distilled": run})
     manifest = json.loads(json.dumps(manifest))
     manifest["decoders"][0]["compressors"] = entries
     (partial / manifest["golden"]).parent.mkdir(parents=True, exist_ok=True)
@@ -718,6 +725,23 @@ def write_set(set_dir: Path, partial: Path, manifest: dict, golden: dict, studen
     (partial / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return "; ".join(f"{k.replace('_V', ' V=')}: agreement {r['agreement']:.3f}, KL {r['kl']:.3f}" + (f", accuracy {r['accuracy']:.3f}" if "accuracy" in r else "")
                      for k, r in final.items())
+
+
+def earlier_runs(entry: dict) -> list:
+    """A distilled kind's runs, newest first: its `distilled` record and the `earlier` ones it carries (--keep)."""
+    d = entry.get("distilled")
+    if d is None:
+        return []
+    return [{k: x for k, x in d.items() if k != "earlier"}, *d.get("earlier", [])]
+
+
+def earlier_run(run: dict, kept: dict):
+    """`run` cut to the kept Vs it trained (a record without "tokens", from before --keep, trained all it lists)."""
+    vs = [v for v in (run.get("tokens") or [int(v) for v in run.get("held_out", {})]) if str(v) in kept]
+    if not vs:
+        return None
+    return {**run, "tokens": vs, **{f: {str(v): run[f][str(v)] for v in vs if str(v) in run[f]}
+                                     for f in ("held_out", "train_kl") if f in run}}
 
 
 def swap_in(partial: Path, set_dir: Path) -> None:
@@ -760,6 +784,9 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline", action="store_true", help="also distil the same compressor without the question (tokenpacker)")
     ap.add_argument("--replace", action="store_true",
                     help="let this run drop graphs of the kinds it trains at a V not in --tokens (a kind is replaced whole)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep graphs an earlier distillation made at a V not in --tokens as they are (the manifest "
+                         "records each V's run): train one V longer without training the others again")
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -789,7 +816,7 @@ def main(argv=None) -> int:
             fail("--device cuda: distillation runs on the CPU in this build (the tower's features are cached, so the "
                  "per-step work is the frozen decoder's); see docs/REAL_MODELS.md for the measured cost")
         for name, value, lo in (("--steps", a.steps, 1), ("--batch", a.batch, 1), ("--scenes", a.scenes, 1),
-                                ("--answer-tokens", a.answer_tokens, 1), ("--val-scenes", a.val_scenes, 1)):
+                                ("--answer-tokens", a.answer_tokens, 1), ("--val-scenes", a.val_scenes, 1), ("--threads", a.threads, 0)):
             if value < lo:
                 fail(f"{name} {value}: at least {lo}")
         if not set_dir.is_dir():
@@ -803,9 +830,15 @@ def main(argv=None) -> int:
         if a.threads:
             torch.set_num_threads(a.threads)
         torch.manual_seed(a.seed)
-        # A kind is replaced whole (its manifest entry records one run): graphs an earlier run trained at other Vs would go.
+        if a.keep and a.replace:
+            fail("--keep and --replace: give one (keep the graphs at other Vs, or drop them)")
+        # Without --keep a kind is replaced whole: graphs an earlier run trained at other Vs would go.
         for c in manifest["decoders"][0]["compressors"]:
-            if c["kind"] in a.kinds and "distilled" in c and not a.replace:
+            if c["kind"] in a.kinds and "distilled" in c and a.keep and KINDS[c["kind"]] \
+                    and c.get("query_embedding") != QUESTION_EMBEDDINGS[a.question_embedding]:
+                fail(f"--keep: {set_dir}'s {c['kind']} graphs take {c.get('query_embedding')}, this run's "
+                     f"{QUESTION_EMBEDDINGS[a.question_embedding]}; give the --question-embedding they were trained with")
+            if c["kind"] in a.kinds and "distilled" in c and not a.replace and not a.keep:
                 try:
                     wanted = {int(t) for t in a.tokens.split(",") if t.strip()}
                 except ValueError:
@@ -813,7 +846,8 @@ def main(argv=None) -> int:
                 dropped = sorted(int(v) for v in c["graphs"] if int(v) not in wanted)
                 if dropped:
                     fail(f"{set_dir} has {c['kind']} at V = {', '.join(map(str, dropped))} from an earlier distillation, which "
-                         f"--tokens {a.tokens} would drop: give every V to train again, or --replace to drop them")
+                         f"--tokens {a.tokens} would drop: give every V to train again, --keep to keep them as they are, or --replace "
+                         "to drop them")
         ck = open_checkpoint(a.checkpoint, manifest)
         tower = ck["c"]["tower"]
         a.tokens = parse_tokens(a.tokens, tower.grid)

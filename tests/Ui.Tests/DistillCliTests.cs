@@ -59,6 +59,19 @@ public sealed class DistillCliTests
             (code, stdout, stderr) = await CliRun.Run("models", "check", set);
             Assert.True(code == 0, stderr);
             Assert.Contains("tokenpacker  query-agnostic", stdout);
+
+            // --keep: V = 4 trained again on one thread; V = 1's graphs stay, and the engine checks all four again
+            var v1 = File.ReadAllBytes(Path.Combine(set, (string)quecc["graphs"]!["1"]!["file"]!));
+            (code, stdout, stderr) = await CliRun.Run("models", "distill", set, "--checkpoint", made.Checkpoint, "--data", pictures,
+                "--questions", questions, "--tokens", "4", "--steps", "2", "--batch", "4", "--baseline", "--keep", "--threads", "1");
+            Assert.True(code == 0, stderr);
+            Assert.Contains("4 distilled compressor graphs and the question's own pass within", stdout);
+            manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(set, "manifest.json")))!;
+            quecc = manifest["decoders"]![0]!["compressors"]!.AsArray().Single(c => (string)c!["kind"]! == "quecc")!;
+            Assert.Equal(["1", "4"], quecc["graphs"]!.AsObject().Select(g => g.Key));
+            Assert.Equal(2, (int)quecc["distilled"]!["steps"]!);
+            Assert.Equal(6, (int)quecc["distilled"]!["earlier"]![0]!["steps"]!);
+            Assert.Equal(v1, File.ReadAllBytes(Path.Combine(set, (string)quecc["graphs"]!["1"]!["file"]!)));
         }
         finally
         {

@@ -194,6 +194,34 @@ def test_a_short_run_learns_and_writes_the_set_whole_and_a_stopped_run_resumes(i
     # distilling again at fewer Vs would drop the graphs this run made: refused unless --replace says so
     refused([set_dir, "--checkpoint", imported["hf"], "--data", imported["pictures"], "--questions", plain, "--tokens", "1",
              "--work", tmp_path / "work2"], set_dir, "would drop")
+    refused([set_dir, "--checkpoint", imported["hf"], "--data", imported["pictures"], "--questions", plain, "--tokens", "1",
+             "--keep", "--replace", "--work", tmp_path / "work2"], set_dir, "give one")
+    refused([set_dir, "--checkpoint", imported["hf"], "--data", imported["pictures"], "--questions", plain, "--tokens", "4",
+             "--keep", "--question-embedding", "mean", "--work", tmp_path / "work2"], set_dir, "question_hidden_state")
+
+    # --keep: V = 4 trained again (fewer steps, so its record differs), V = 1's graphs, golden and record kept as they were
+    v1 = {k: (set_dir / comps[k]["graphs"]["1"]["file"]).read_bytes() for k in ("quecc", "tokenpacker")}
+    v4 = (set_dir / comps["quecc"]["graphs"]["4"]["file"]).read_bytes()
+    golden_v1 = [e for e in golden["distilled"] if e["tokens"] == 1]
+    p = run([set_dir, "--checkpoint", imported["hf"], "--data", imported["pictures"], "--questions", plain, "--tokens", "4",
+             "--batch", "8", "--baseline", "--keep", "--steps", "3", "--work", tmp_path / "work3"])
+    assert p.returncode == 0, p.stderr
+    manifest = json.loads((set_dir / "manifest.json").read_text())
+    kept = {c["kind"]: c for c in manifest["decoders"][0]["compressors"]}
+    for k in ("quecc", "tokenpacker"):
+        assert list(kept[k]["graphs"]) == ["1", "4"]
+        assert kept[k]["graphs"]["1"] == comps[k]["graphs"]["1"]
+        assert (set_dir / kept[k]["graphs"]["1"]["file"]).read_bytes() == v1[k]
+        d2 = kept[k]["distilled"]
+        assert d2["tokens"] == [4] and d2["steps"] == 3 and sorted(d2["held_out"]) == ["4"]
+        [e] = d2["earlier"]
+        assert e["tokens"] == [1] and e["steps"] == 60 and sorted(e["held_out"]) == ["1"]
+        assert e["held_out"]["1"] == comps[k]["distilled"]["held_out"]["1"]
+    assert (set_dir / kept["quecc"]["graphs"]["4"]["file"]).read_bytes() != v4
+    golden = json.loads((set_dir / manifest["golden"]).read_text())
+    assert sorted((e["kind"], e["tokens"]) for e in golden["distilled"]) == [("quecc", 1), ("quecc", 4), ("tokenpacker", 1), ("tokenpacker", 4)]
+    assert [e for e in golden["distilled"] if e["tokens"] == 1] == golden_v1
+    assert not list(tmp_path.glob(".set.*"))
 
 
 def refused(args, set_dir: Path, fragment: str):
