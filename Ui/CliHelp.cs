@@ -22,6 +22,7 @@ internal static partial class CliHelp
         ["models distill"] =
         [
             "assistant models distill models/world-llava --checkpoint models/world-llava-hf --baseline",
+            "assistant models distill models/world-llava --checkpoint models/world-llava-hf --baseline --scenes 20000 --batch 64 --tokens 4 --steps 10000 --keep --threads 1",
             "assistant models distill models/llava-0.5b --checkpoint ~/checkpoints/llava-interleave-qwen-0.5b-hf --data ~/pictures --questions questions.txt --tokens 1,4 --steps 300",
         ],
         ["eval"] = ["assistant eval --n 600"],
