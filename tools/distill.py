@@ -24,7 +24,7 @@ Data: the world generator (`--data world`, true answers known), or a folder of p
 question a line, asked of every picture, or JSON lines {"question": ..., "image": NAME, "answer": ...}, where a line
 with "image" is asked of that picture of the folder only, and "answer" (its true answer, optional) needs "image". The frozen
 tower's features and the teacher's answers are computed once and kept in the work folder (--work, default
-.SET.distill beside the set), with checkpoints every --save-every steps; a stopped run resumes from there. The new
+.SET.distill beside the set), with checkpoints every --save-every steps; a stopped run resumes from there, and a larger --steps continues a run. The new
 set is written as a copy beside the old one (files hard-linked where the file system allows) and put in its place
 whole at the end; errors are one line, exit 2, the set unchanged.
 """
@@ -564,14 +564,20 @@ def train(a, ck: dict, prompts: Prompts, data: dict, students: dict, work: Path)
     state = {"step": 0, "elapsed": 0.0, "history": []}
     if path.exists():
         ck_state = torch.load(path, weights_only=False)
-        if ck_state["config"] != run_config(a):
-            fail(f"{work} holds a run with other settings ({describe_config(ck_state['config'])}); "
-                 "remove it or give another --work to start afresh")
+        earlier = ck_state["config"]
+        longer = {**earlier, "steps": a.steps} == run_config(a) and a.steps > earlier["steps"]
+        if earlier != run_config(a) and not longer:
+            fail(f"{work} holds a run with other settings ({describe_config(earlier)}); "
+                 "remove it or give another --work to start afresh (a larger --steps alone continues it)")
         for k, s in students.items():
             s.load_state_dict(ck_state["students"][k])
             opts[k].load_state_dict(ck_state["opts"][k])
         state = ck_state["state"]
-        print(f"resuming {path} at step {state['step']} of {a.steps}", flush=True)
+        if longer:
+            # the cosine schedule is stretched to the new length, so the rate rises once from its floor and decays again
+            print(f"continuing {path} from step {state['step']} to {a.steps} (it was a run of {earlier['steps']})", flush=True)
+        else:
+            print(f"resuming {path} at step {state['step']} of {a.steps}", flush=True)
     gen = torch.Generator().manual_seed(a.seed + state["step"])
     n = data["n_train"]
     val = torch.arange(n, len(data["picture"]))

@@ -150,7 +150,7 @@ def test_a_short_run_learns_and_writes_the_set_whole_and_a_stopped_run_resumes(i
               "--tokens", "1,4", "--batch", "8", "--work", work, "--baseline", "--log-every", "1", "--val-every", "5", "--lr", "3e-3"]
     # Stopped after its first step (the clock), handing over its set: the run's checkpoint stays in the work folder.
     hand = tmp_path / "hand.json"
-    p = run([*common, "--steps", "60", "--max-minutes", "1e-9", "--hand-over", hand])
+    p = run([*common, "--steps", "40", "--max-minutes", "1e-9", "--hand-over", hand])
     assert p.returncode == 0, p.stderr
     assert "stopping at step 1" in p.stdout
     partial = Path(json.loads(hand.read_text())["partial"])
@@ -159,9 +159,12 @@ def test_a_short_run_learns_and_writes_the_set_whole_and_a_stopped_run_resumes(i
     shutil.rmtree(partial)
     assert (work / "train.pt").exists() and (work / "data.pt").exists()
 
+    # Other settings are refused with the checkpoint kept; a larger --steps alone continues the run.
+    p = run([*common[:-2], "--lr", "1e-3", "--steps", "40"])
+    assert p.returncode == 2 and "holds a run with other settings" in p.stderr and (work / "train.pt").exists()
     p = run([*common, "--steps", "60"])
     assert p.returncode == 0, p.stderr
-    assert "resuming" in p.stdout and "at step 1 of 60" in p.stdout
+    assert "continuing" in p.stdout and "from step 1 to 60 (it was a run of 40)" in p.stdout
     assert not work.exists(), "a finished run removes its own work files"
     assert not list(tmp_path.glob(".set.*")), "no scratch or replaced folder stays"
     manifest = json.loads((set_dir / "manifest.json").read_text())
