@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Text.Json;
 using Assistant.Engine;
 
@@ -133,12 +134,13 @@ internal static class ModelsCommand
         quant.AcceptOnlyFromAmong("q8", "q4");
         var splitting = ImageSplittingOption();
         var attention = AttentionOption();
+        var block = BlockOption();
         var command = new Command("import", "Import a LLaVA-family (CLIP/SigLIP + MLP projector + Qwen2/Llama) or SmolVLM checkpoint as a model set; docs/REAL_MODELS.md.")
         {
-            hfArg, outOption, name, dtype, quant, attention, splitting,
+            hfArg, outOption, name, dtype, quant, block, attention, splitting,
         };
         command.SetAction((parse, cancellation) => Import(parse.GetValue(hfArg)!, parse.GetValue(outOption)!, parse.GetValue(name),
-            parse.GetValue(dtype)!, parse.GetValue(quant), parse.GetValue(attention)!, parse.GetValue(splitting), stdout, stderr, cancellation));
+            parse.GetValue(dtype)!, parse.GetValue(quant), parse.GetValue(block), parse.GetValue(attention)!, parse.GetValue(splitting), stdout, stderr, cancellation));
         return command;
     }
 
@@ -152,6 +154,18 @@ internal static class ModelsCommand
             DefaultValueFactory = _ => "fused",
         };
         option.AcceptOnlyFromAmong("fused", "plain");
+        return option;
+    }
+
+    /// <summary>Values per scale in the quantized text graphs' blocks, as tools/import_hf.py takes it (import and pull).</summary>
+    internal static Option<int?> BlockOption()
+    {
+        var option = new Option<int?>("--block")
+        {
+            Description = "with --quant: values per scale in the text graphs' blocks, 32 (the default, as llama.cpp's Q4_0), 64 or 128 " +
+                          "(a 4-bit decoder in about 15% less memory, rounded more coarsely; docs/PERFORMANCE.md)",
+        };
+        option.AcceptOnlyFromAmong("32", "64", "128");
         return option;
     }
 
@@ -183,7 +197,7 @@ internal static class ModelsCommand
     /// tools/import_hf.py on <paramref name="checkpoint"/>, then the set checked by the engine and moved to
     /// <paramref name="target"/> (<see cref="CheckAndPlace"/>); `models import` and `models pull` both end here.
     /// </summary>
-    internal static async Task<int> Import(string checkpoint, string target, string? name, string dtype, string? quant, string attention, bool imageSplitting,
+    internal static async Task<int> Import(string checkpoint, string target, string? name, string dtype, string? quant, int? block, string attention, bool imageSplitting,
         TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
     {
         RefuseImageSplitting(imageSplitting);
@@ -193,6 +207,7 @@ internal static class ModelsCommand
         if (name is not null) args.AddRange(["--name", name]);
         args.AddRange(["--dtype", dtype]);
         if (quant is not null) args.AddRange(["--quant", quant]);
+        if (block is not null) args.AddRange(["--block", block.Value.ToString(CultureInfo.InvariantCulture)]);
         args.AddRange(["--attention", attention]);
         var before = ToolProcess.Before.Of(target);
         try

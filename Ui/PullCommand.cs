@@ -37,9 +37,10 @@ internal static class PullCommand
         var cache = new Option<string?>("--cache") { Description = "download cache (default: $XDG_CACHE_HOME/quecc-assistant/hub, else ~/.cache/quecc-assistant/hub)" };
         var splitting = ModelsCommand.ImageSplittingOption();
         var attention = ModelsCommand.AttentionOption();
+        var block = ModelsCommand.BlockOption();
         var command = new Command("pull", "Download a LLaVA-family or SmolVLM checkpoint from the Hugging Face hub (HF_ENDPOINT, HF_TOKEN) and import it; an interrupted download resumes.")
         {
-            reference, outOption, name, dtype, quant, attention, cache, splitting,
+            reference, outOption, name, dtype, quant, block, attention, cache, splitting,
         };
         command.SetAction(async (parse, cancellation) =>
         {
@@ -63,7 +64,7 @@ internal static class PullCommand
                 throw new EngineException($"the pull of {repo}@{revision} from {hub.Endpoint.GetLeftPart(UriPartial.Path).TrimEnd('/')} stopped: " +
                                           $"{TerminalText.Printable(e.Message.Split('\n')[0])}; what was fetched is kept, and the same command resumes");
             }
-            return await ModelsCommand.Import(folder, target, parse.GetValue(name) ?? repoName, parse.GetValue(dtype)!, parse.GetValue(quant),
+            return await ModelsCommand.Import(folder, target, parse.GetValue(name) ?? repoName, parse.GetValue(dtype)!, parse.GetValue(quant), parse.GetValue(block),
                 parse.GetValue(attention)!, imageSplitting: false, stdout, stderr, cancellation);
         });
         return command;

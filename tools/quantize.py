@@ -34,7 +34,8 @@ import numpy as np
 import onnx
 import torch
 
-BLOCK = 32
+BLOCK = 32  # the default, as llama.cpp's Q8_0 / Q4_0; --block 64 or 128 for less memory (BLOCKS)
+BLOCKS = (32, 64, 128)
 BITS = {"q8": 8, "q4": 4}
 # ONNX Runtime's accuracy level 4: activations are quantized to int8 per block and the dot products are integer,
 # as llama.cpp does for its Q8_0/Q4_0 weights (Q8_0 activations). Without it MatMulNBits dequantizes to float32.
@@ -44,10 +45,10 @@ KERNELS = {"q8": {"vision": "int8", "text": "nbits"}, "q4": {"vision": "int8", "
 KERNEL_OPS = {"int8": "DynamicQuantizeMatMul", "nbits": "MatMulNBits"}
 
 
-def _codes(w: np.ndarray, bits: int) -> tuple:
-    """w: (N, K) float32, K a multiple of BLOCK -> (codes uint8 (N, K), scales float32 (N, K // BLOCK))."""
+def _codes(w: np.ndarray, bits: int, block: int = BLOCK) -> tuple:
+    """w: (N, K) float32, K a multiple of block -> (codes uint8 (N, K), scales float32 (N, K // block))."""
     n, k = w.shape
-    blocks = w.reshape(n, k // BLOCK, BLOCK).astype(np.float32)
+    blocks = w.reshape(n, k // block, block).astype(np.float32)
     if bits == 4:
         at = np.abs(blocks).argmax(axis=2)
         m = np.take_along_axis(blocks, at[..., None], axis=2)[..., 0]
@@ -64,31 +65,31 @@ def _codes(w: np.ndarray, bits: int) -> tuple:
     return q.astype(np.uint8).reshape(n, k), d
 
 
-def dequantize(codes: np.ndarray, scales: np.ndarray, bits: int) -> np.ndarray:
+def dequantize(codes: np.ndarray, scales: np.ndarray, bits: int, block: int = BLOCK) -> np.ndarray:
     n, k = codes.shape
     z = 1 << (bits - 1)
-    return ((codes.reshape(n, k // BLOCK, BLOCK).astype(np.float32) - z) * scales[..., None]).reshape(n, k)
+    return ((codes.reshape(n, k // block, block).astype(np.float32) - z) * scales[..., None]).reshape(n, k)
 
 
-def round_trip(w: np.ndarray, bits: int) -> np.ndarray:
+def round_trip(w: np.ndarray, bits: int, block: int = BLOCK) -> np.ndarray:
     """The value a (N, K) weight has after quantization: what every runtime computes with."""
-    codes, scales = _codes(w, bits)
-    return dequantize(codes, scales, bits)
+    codes, scales = _codes(w, bits, block)
+    return dequantize(codes, scales, bits, block)
 
 
-def quantizable(k: int, n: int) -> bool:
-    return k % BLOCK == 0 and k >= BLOCK and n >= 1
+def quantizable(k: int, n: int, block: int = BLOCK) -> bool:
+    return k % block == 0 and k >= block and n >= 1
 
 
 @torch.no_grad()
-def round_trip_linears(module: torch.nn.Module, bits: int) -> int:
-    """Replaces every Linear weight (N, K) with K a multiple of BLOCK by its round-tripped value; returns how many.
+def round_trip_linears(module: torch.nn.Module, bits: int, block: int = BLOCK) -> int:
+    """Replaces every Linear weight (N, K) with K a multiple of `block` by its round-tripped value; returns how many.
     A weight shared by two Linears (tied embeddings) is rounded once."""
     seen, count = set(), 0
     for m in module.modules():
-        if isinstance(m, torch.nn.Linear) and id(m.weight) not in seen and quantizable(m.in_features, m.out_features):
+        if isinstance(m, torch.nn.Linear) and id(m.weight) not in seen and quantizable(m.in_features, m.out_features, block):
             seen.add(id(m.weight))
-            m.weight.copy_(torch.from_numpy(round_trip(m.weight.detach().numpy(), bits)))
+            m.weight.copy_(torch.from_numpy(round_trip(m.weight.detach().numpy(), bits, block)))
             count += 1
     return count
 
@@ -167,11 +168,11 @@ def node_module(node_name: str) -> str:
     return ".".join(parts[:-1])
 
 
-def round_trip_for(module: torch.nn.Module, quant: str, role: str, plan: dict | None = None) -> int:
+def round_trip_for(module: torch.nn.Module, quant: str, role: str, plan: dict | None = None, block: int = BLOCK) -> int:
     """Rounds `module`'s Linear weights as `rewrite` will store its graph's (KERNELS[quant][role]; for an int8 graph
-    with a calibration `plan`, each Linear the plan keeps on blocks is rounded to 8-bit blocks)."""
+    with a calibration `plan`, each Linear the plan keeps on blocks is rounded to 8-bit blocks of BLOCK)."""
     if KERNELS[quant][role] != "int8":
-        return round_trip_linears(module, BITS[quant])
+        return round_trip_linears(module, BITS[quant], block)
     if not plan or all(k == "int8" for k in plan.values()):
         return round_trip_channel_linears(module)
     count = 0
@@ -184,14 +185,14 @@ def round_trip_for(module: torch.nn.Module, quant: str, role: str, plan: dict | 
     return count
 
 
-def _pack(codes: np.ndarray, bits: int) -> np.ndarray:
-    """(N, K) codes -> MatMulNBits's B: uint8 (N, K // BLOCK, BLOCK * bits // 8), low nibble first for 4 bits."""
+def _pack(codes: np.ndarray, bits: int, block: int = BLOCK) -> np.ndarray:
+    """(N, K) codes -> MatMulNBits's B: uint8 (N, K // block, block * bits // 8), low nibble first for 4 bits."""
     n, k = codes.shape
     if bits == 4:
         pairs = codes.reshape(n, k // 2, 2)
         packed = (pairs[..., 0] | (pairs[..., 1] << 4)).astype(np.uint8)
-        return packed.reshape(n, k // BLOCK, BLOCK // 2)
-    return codes.reshape(n, k // BLOCK, BLOCK)
+        return packed.reshape(n, k // block, block // 2)
+    return codes.reshape(n, k // block, block)
 
 
 def _rewrite_matmuls(path: Path, large_graph: int, rewrite) -> dict:
@@ -259,25 +260,25 @@ def _rewrite_matmuls(path: Path, large_graph: int, rewrite) -> dict:
     return {"matrices": matrices, "quantized_params": quantized, "float_params": floats}
 
 
-def _nbits_node(node, w, bits: int):
+def _nbits_node(node, w, bits: int, block: int = BLOCK):
     """MatMul(A, W) as MatMulNBits(A, B, scales): (nodes, initializers, nothing replaced); None if K is not whole blocks."""
     from onnx import helper, numpy_helper
     k, n = int(w.dims[0]), int(w.dims[1])
-    if not quantizable(k, n):
+    if not quantizable(k, n, block):
         return None
-    codes, scales = _codes(numpy_helper.to_array(w).T.copy(), bits)  # (N, K): blocks run along K
-    b = numpy_helper.from_array(_pack(codes, bits), f"{w.name}_q{bits}")
+    codes, scales = _codes(numpy_helper.to_array(w).T.copy(), bits, block)  # (N, K): blocks run along K
+    b = numpy_helper.from_array(_pack(codes, bits, block), f"{w.name}_q{bits}")
     s = numpy_helper.from_array(scales.reshape(-1).astype(np.float32), f"{w.name}_q{bits}_scales")
     return ([helper.make_node("MatMulNBits", [node.input[0], b.name, s.name], list(node.output),
                               name=(node.name or node.output[0]) + f"_q{bits}", domain="com.microsoft", K=k, N=n,
-                              bits=bits, block_size=BLOCK, accuracy_level=ACCURACY_LEVEL)], [b, s], [])
+                              bits=bits, block_size=block, accuracy_level=ACCURACY_LEVEL)], [b, s], [])
 
 
-def matmul_nbits(path: Path, bits: int, large_graph: int) -> dict:
+def matmul_nbits(path: Path, bits: int, large_graph: int, block: int = BLOCK) -> dict:
     """Rewrites the graph at `path` in place: MatMul(A, W) with W a float32 initializer (K, N), K a multiple of
-    BLOCK, becomes MatMulNBits(A, B, scales). Returns counts of quantized and float parameters."""
+    `block`, becomes MatMulNBits(A, B, scales). Returns counts of quantized and float parameters."""
     def to_nbits(node, w, consumers, inits):
-        return _nbits_node(node, w, bits)
+        return _nbits_node(node, w, bits, block)
     return _rewrite_matmuls(path, large_graph, to_nbits)
 
 
@@ -380,24 +381,24 @@ def dynamic_int8(path: Path, large_graph: int, plan: dict | None = None) -> dict
     return {**counts, "on_blocks": len(on_blocks)}
 
 
-def rewrite(path: Path, quant: str, role: str, large_graph: int, plan: dict | None = None) -> dict:
+def rewrite(path: Path, quant: str, role: str, large_graph: int, plan: dict | None = None, block: int = BLOCK) -> dict:
     """The graph at `path` with its MatMuls on the kernel KERNELS[quant][role] (in place; an int8 graph's products
     that the calibration `plan` keeps on blocks in 8-bit MatMulNBits); counts as the kernels give them, and which
-    kernel."""
+    kernel. `block` is the text graphs' (the int8 tower's products kept on blocks stay on blocks of BLOCK)."""
     kernel = KERNELS[quant][role]
     if kernel == "int8":
         counts = dynamic_int8(path, large_graph, plan)
     else:
-        counts = {**matmul_nbits(path, BITS[quant], large_graph), "on_blocks": 0}
+        counts = {**matmul_nbits(path, BITS[quant], large_graph, block), "on_blocks": 0}
     return {**counts, "kernel": KERNEL_OPS[kernel] if counts["matrices"] else None}
 
 
-def describe(quant: str, counts: dict) -> dict:
+def describe(quant: str, counts: dict, block: int = BLOCK) -> dict:
     """The manifest's record of a quantization: `counts` maps each graph (its path in the set) to what rewrite gave."""
     kernels = {graph: c["kernel"] for graph, c in sorted(counts.items()) if c["kernel"]}
     record = {"bits": BITS[quant], "symmetric": True, "kernels": kernels}
     if "MatMulNBits" in kernels.values() or any(c.get("on_blocks") for c in counts.values()):
-        record.update(block=BLOCK, accuracy_level=ACCURACY_LEVEL)
+        record.update(block=block, accuracy_level=ACCURACY_LEVEL)
     if "DynamicQuantizeMatMul" in kernels.values():
         record["int8"] = "one scale per output column; activations quantized per call"
         record["int8_max_error"] = INT8_MAX_ERROR
@@ -408,7 +409,7 @@ def describe(quant: str, counts: dict) -> dict:
     return record
 
 
-def quantize_set(set_dir: Path, out: Path, bits: int) -> dict:
+def quantize_set(set_dir: Path, out: Path, bits: int, block: int = BLOCK) -> dict:
     """A copy of the model set at `set_dir` with every graph's MatMuls by float weights on the kernel KERNELS gives
     its role (the golden outputs stay the float set's: a quantized copy answers near them, not exactly). The copy
     appears whole or not at all."""
@@ -428,9 +429,9 @@ def quantize_set(set_dir: Path, out: Path, bits: int) -> dict:
         counts = {}
         for graph in sorted(scratch.rglob("*.onnx")):
             role = "vision" if graph.resolve() == tower else "text"
-            counts[graph.relative_to(scratch).as_posix()] = rewrite(graph, "q8" if bits == 8 else "q4", role, set_files.EXTERNAL_ABOVE)
+            counts[graph.relative_to(scratch).as_posix()] = rewrite(graph, "q8" if bits == 8 else "q4", role, set_files.EXTERNAL_ABOVE, None, block)
         manifest.setdefault("source", {})["weights"] = f"q{bits}"
-        totals = describe("q8" if bits == 8 else "q4", counts)
+        totals = describe("q8" if bits == 8 else "q4", counts, block)
         manifest["source"]["quantization"] = totals
         (scratch / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         scratch_folders.place(scratch, out)
@@ -448,11 +449,14 @@ def main(argv=None) -> int:
     p.add_argument("set", type=Path, help="a model set (a folder with manifest.json)")
     p.add_argument("--out", type=Path, required=True, help="the quantized copy to write (must not exist)")
     p.add_argument("--quant", choices=sorted(BITS), required=True)
+    p.add_argument("--block", type=int, choices=BLOCKS, default=BLOCK,
+                   help="values per scale in the text graphs' blocks (default 32, as llama.cpp's Q4_0): 128 holds a 4-bit "
+                        "decoder in about 15%% less memory and rounds it more coarsely")
     a = p.parse_args(argv)
     import scratch
     scratch.stop_on_signals()
     try:
-        t = quantize_set(a.set, a.out, BITS[a.quant])
+        t = quantize_set(a.set, a.out, BITS[a.quant], a.block)
     except (OSError, ValueError, scratch.Unplaceable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

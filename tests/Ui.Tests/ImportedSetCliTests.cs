@@ -268,4 +268,32 @@ public sealed class ImportedSetCliTests
             if (Directory.Exists(outDir)) Directory.Delete(outDir, recursive: true);
         }
     }
+
+    [Fact]
+    public async Task ModelsImport_Block_WritesCoarserBlocksThatAnswer_AndIsRefusedWithoutQuant()
+    {
+        var made = HfCheckpoints.Get("siglip");
+        var outDir = Path.Combine(Path.GetTempPath(), $"assistant-set-q4b64-{Guid.NewGuid():N}");
+        var (code, _, stderr) = await CliRun.Run("models", "import", made.Checkpoint, "--out", outDir, "--block", "64");
+        Assert.Equal(2, code);
+        Assert.Equal("error: --block 64 sets the blocks of quantized weights: give --quant q8 or q4 with it", stderr.Trim());
+        Assert.False(Directory.Exists(outDir));
+        try
+        {
+            (code, _, stderr) = await CliRun.Run("models", "import", made.Checkpoint, "--out", outDir, "--quant", "q4", "--block", "64");
+            Assert.True(code == 0, stderr);
+            using var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "manifest.json")));
+            var quantization = manifest.RootElement.GetProperty("source").GetProperty("quantization");
+            Assert.Equal(64, quantization.GetProperty("block").GetInt32());
+            Assert.Equal("MatMulNBits", quantization.GetProperty("kernels").GetProperty("text/decoder.onnx").GetString());
+            (code, var stdout, stderr) = await CliRun.Run("ask", "--models", outDir, "--image", Path.Combine(outDir, "golden", "image.png"),
+                "--query", "What is in this picture?", "--compressor", "query", "--tokens", "4", "--max-tokens", "8", "--ignore-stop", "--json");
+            Assert.True(code == 0, stderr);
+            Assert.InRange(JsonDocument.Parse(stdout).RootElement.GetProperty("token_ids").GetArrayLength(), 1, 8);
+        }
+        finally
+        {
+            if (Directory.Exists(outDir)) Directory.Delete(outDir, recursive: true);
+        }
+    }
 }

@@ -84,6 +84,39 @@ def test_graph_rewrite_replaces_block_matmuls_and_keeps_the_rest(tmp_path):
     assert any(o.domain == "com.microsoft" for o in m.opset_import)
 
 
+def test_a_coarser_block_has_one_scale_per_block_values_and_leaves_narrower_products_float(tmp_path):
+    # --block 128: one scale per 128 values along K (MatMulNBits block_size 128); K = 64 is less than a block, stays float
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((256, 8)).astype(np.float32)
+    v = rng.standard_normal((8, 64)).astype(np.float32)
+    u = rng.standard_normal((64, 3)).astype(np.float32)
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("MatMul", ["h", "v"], ["k"]),
+         helper.make_node("MatMul", ["k", "u"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 256])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 3])],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(v, "v"), numpy_helper.from_array(u, "u")])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    counts = quantize.rewrite(path, "q4", "text", 1 << 30, None, 128)
+    assert counts["matrices"] == 1 and counts["quantized_params"] == 256 * 8 and counts["kernel"] == "MatMulNBits"
+    m = onnx.load(str(path))
+    assert [n.op_type for n in m.graph.node] == ["MatMulNBits", "MatMul", "MatMul"]
+    node = m.graph.node[0]
+    assert {a.name: helper.get_attribute_value(a) for a in node.attribute}["block_size"] == 128
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    assert inits[node.input[1]].shape == (8, 2, 64) and inits[node.input[2]].shape == (16,)
+    packed = inits[node.input[1]].reshape(8, 128)
+    codes = np.stack([packed & 15, packed >> 4], axis=-1).reshape(8, 256)
+    rt = quantize.dequantize(codes, inits[node.input[2]].reshape(8, 2), 4, 128)
+    assert np.allclose(rt, quantize.round_trip(w.T.copy(), 4, 128))
+    # one scale for 128 values: coarser than blocks of 32, and each value still within a step of its block's scale
+    step = np.repeat(np.abs(inits[node.input[2]].reshape(8, 2)), 128, axis=1)
+    assert np.all(np.abs(rt - w.T) <= step + 1e-6)
+    assert np.abs(rt - w.T).mean() > np.abs(quantize.round_trip(w.T.copy(), 4) - w.T).mean()
+    assert quantize.describe("q4", {"m.onnx": counts}, 128)["block"] == 128
+
+
 def test_channel_int8_rounds_each_column_to_63_steps_of_its_own_scale():
     # 7-bit codes: an AVX2 CPU without VNNI adds two u8 x s8 products into a saturating int16 (255 x 127 x 2 overflows)
     assert quantize.CHANNEL_STEPS == 63 and 255 * quantize.CHANNEL_STEPS * 2 <= 32767
