@@ -17,7 +17,7 @@ internal static partial class CliHelp
         ["ask"] = ["assistant ask --image models/default/golden/image.png --query \"how many circles are there?\""],
         ["models check"] = ["assistant models check models/default"],
         ["models calibrate-domain"] = ["assistant models calibrate-domain models/default"],
-        ["models import"] = ["assistant models import ~/checkpoints/llava-interleave-qwen-0.5b-hf --out models/llava-0.5b --quant q8"],
+        ["models import"] = ["assistant models import ~/checkpoints/llava-interleave-qwen-0.5b-hf --out models/llava-0.5b --quant q8", "assistant models import ~/checkpoints/llava-interleave-qwen-0.5b-hf --out models/llava-0.5b-q4 --quant q4 --block 128"],
         ["models pull"] = ["assistant models pull llava-hf/llava-interleave-qwen-0.5b-hf --quant q8", "HF_ENDPOINT=https://hf-mirror.example assistant models pull llava-hf/llava-1.5-7b-hf@main --out models/llava-1.5-7b --quant q4"],
         ["models distill"] =
         [
