@@ -124,7 +124,7 @@ public sealed class AnswerDecoder : IDisposable
             return false;
         }
         token = new GeneratedToken(id, text);
-        Confidence *= Probability(_logits, id);
+        Confidence *= VocabMath.Probability(_logits, id);
         _ids.Add(id);
         Generated++;
         if (_options.MaxWords is { } max && _words >= max) End(AnswerEnd.WordLimit);
@@ -132,15 +132,6 @@ public sealed class AnswerDecoder : IDisposable
         else if (Generated >= _options.MaxNewTokens) End(AnswerEnd.TokenLimit);
         else _pending = id;
         return true;
-    }
-
-    /// <summary>softmax(<paramref name="logits"/>)[<paramref name="id"/>], computed stably.</summary>
-    private static double Probability(ReadOnlySpan<float> logits, int id)
-    {
-        float max = logits[Sampler.ArgMax(logits)];
-        double sum = 0;
-        for (int i = 0; i < logits.Length; i++) sum += Math.Exp(logits[i] - max);
-        return Math.Exp(logits[id] - max) / sum;
     }
 
     /// <summary>Counts the words <paramref name="text"/> ends or begins; false when it would begin one past the limit.</summary>
