@@ -12,8 +12,10 @@ namespace Assistant.Bench;
 /// <param name="PrefillMs">The visual prefill's share of it.</param>
 /// <param name="PrefillPositions">Positions that prefill ran over.</param>
 /// <param name="DecodeTokS">Answer tokens per second after the first.</param>
+/// <param name="DecodeRunShare">Of the decode's wall time after the first token, the share spent inside the
+/// decoder's ONNX Runtime runs (the rest is the engine's own work per token, and waits).</param>
 internal sealed record FrameSample(int VisualTokens, double TtftMs, double StaticTtftMs, double VisionMs, double PrefillMs, int PrefillPositions,
-    double DecodeTokS);
+    double DecodeTokS, double DecodeRunShare = double.NaN);
 
 /// <summary>
 /// The engine as the live loop runs it, timed frame to first token (bench/Peers and bench --frame-ttft): one frame
@@ -70,11 +72,12 @@ internal sealed class FrameLatency : IDisposable
         var timings = new StageTimings();
         var clock = Stopwatch.StartNew();
         double first = 0, last = 0;
+        long runFirst = 0, runLast = 0;
         int n = 0;
         await foreach (var _ in pipeline.AnswerAsync(frame, config, timings, new FrameStats()))
         {
-            if (n++ == 0) first = clock.Elapsed.TotalMilliseconds;
-            last = clock.Elapsed.TotalMilliseconds;
+            if (n++ == 0) (first, runFirst) = (clock.Elapsed.TotalMilliseconds, DecoderRunTicks());
+            (last, runLast) = (clock.Elapsed.TotalMilliseconds, DecoderRunTicks());
         }
         // The same picture again: the encoder's features and the visual tokens are reused; only the prefill and the first token run.
         var again = Stopwatch.StartNew();
@@ -85,7 +88,14 @@ internal sealed class FrameLatency : IDisposable
             break;
         }
         return new FrameSample(v, first, staticTtft, timings[Stage.Vision], timings[Stage.VisualPrefill], timings.VisualPositions,
-            (n - 1) / ((last - first) / 1000));
+            (n - 1) / ((last - first) / 1000), Stopwatch.GetElapsedTime(runFirst, runLast).TotalMilliseconds / (last - first));
+    }
+
+    private long DecoderRunTicks()
+    {
+        long ticks = 0;
+        foreach (var d in _set.Decoders) ticks += d.RunTicks;
+        return ticks;
     }
 
     public void Dispose()

@@ -18,9 +18,14 @@ internal sealed class GenAi : IDisposable
     /// <param name="d">The precision's folders; <see cref="Dirs.GenAi"/> holds the joined graph.</param>
     /// <param name="positions">The prompt's length: llama.cpp's full-prompt positions.</param>
     /// <param name="ids">Token ids to draw the prompt from (the first ids of the vocabulary).</param>
-    public GenAi(Dirs d, int positions, int ids)
+    public GenAi(Dirs d, int positions, int ids) : this(d.GenAi, positions, ids) { }
+
+    /// <param name="dir">A GenAI model folder (tools/genai_model.py).</param>
+    /// <param name="positions">The prompt's length.</param>
+    /// <param name="ids">Token ids to draw the prompt from.</param>
+    public GenAi(string dir, int positions, int ids)
     {
-        _model = Load(d.GenAi);
+        _model = Load(dir);
         _prompt = PromptSet.Positions(positions, ids);
     }
 
@@ -62,13 +67,51 @@ internal sealed class GenAi : IDisposable
     }
 
     /// <summary>
+    /// One generation of <paramref name="tokens"/> with ONNX Runtime's profiler on: kernel ms per decode step by
+    /// operator (the prompt's run left out), and the runs' median wall time as the profiler saw it.
+    /// </summary>
+    public static (Dictionary<string, double> ByOp, double RunMs, int Steps) ProfileDecode(string dir, int positions, int ids, int tokens)
+    {
+        var prefix = Path.Combine(Path.GetTempPath(), $"genai-profile-{Guid.NewGuid():N}");
+        using (var model = Load(dir, prefix))
+        {
+            var prompt = PromptSet.Positions(positions, ids);
+            using var parameters = new GeneratorParams(model);
+            parameters.SetSearchOption("max_length", prompt.Length + tokens);
+            parameters.SetSearchOption("min_length", prompt.Length + tokens);
+            using var generator = new Generator(model, parameters);
+            generator.AppendTokens(prompt);
+            for (int i = 0; i < tokens; i++) generator.GenerateNextToken();
+        }
+        var file = Directory.GetFiles(Path.GetDirectoryName(prefix)!, Path.GetFileName(prefix) + "*.json").Single();
+        var runs = new List<(double Start, double End)>();
+        var nodes = new List<(double Ts, string Op, double Ms)>();
+        using (var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(file)))
+            foreach (var e in doc.RootElement.EnumerateArray())
+            {
+                string cat = e.GetProperty("cat").GetString()!, name = e.GetProperty("name").GetString()!;
+                double ts = e.GetProperty("ts").GetDouble(), dur = e.GetProperty("dur").GetDouble();
+                if (cat == "Session" && name == "model_run") runs.Add((ts, ts + dur));
+                else if (cat == "Node" && name.EndsWith("_kernel_time")) nodes.Add((ts, e.GetProperty("args").GetProperty("op_name").GetString()!, dur / 1000));
+            }
+        File.Delete(file);
+        var decode = runs.OrderBy(r => r.Start).Skip(2).ToList();  // the prompt's run and the first step's (a warm-up)
+        var byOp = new Dictionary<string, double>();
+        foreach (var (ts, op, ms) in nodes)
+            if (decode.Any(r => ts >= r.Start && ts <= r.End)) byOp[op] = byOp.GetValueOrDefault(op) + ms / decode.Count;
+        var walls = decode.Select(r => (r.End - r.Start) / 1000).Order().ToList();
+        return (byOp, walls[walls.Count / 2], decode.Count);
+    }
+
+    /// <summary>
     /// The model on every core, as the engine and llama.cpp run. GenAI's own default is half the hardware threads
     /// (one on a 2-core machine), which nearly halves its prefill here; docs/PERFORMANCE.md gives both.
     /// </summary>
-    private static Model Load(string dir)
+    private static Model Load(string dir, string? profilePrefix = null)
     {
         using var config = new Config(dir);
-        config.Overlay("{\"model\":{\"decoder\":{\"session_options\":{\"intra_op_num_threads\":" + Environment.ProcessorCount + "}}}}");
+        var profile = profilePrefix is null ? "" : ",\"enable_profiling\":" + System.Text.Json.JsonSerializer.Serialize(profilePrefix);
+        config.Overlay("{\"model\":{\"decoder\":{\"session_options\":{\"intra_op_num_threads\":" + Environment.ProcessorCount + profile + "}}}}");
         return new Model(config);
     }
 

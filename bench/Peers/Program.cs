@@ -13,6 +13,9 @@
 // output they share to A's (an int8 tower against its F32 one: tools/quantize.py, tools/tower_layers.py), and with --profile the kernel time by operator.
 // --engine-ab SET_A SET_B [--configs full:576,pool:4] [--tokens N] [--question TEXT] times two sets through the engine's whole frame,
 // interleaved (a decoder whose cache is written in place against one that appends to it, say).
+// --genai-ab SET GENAI_DIR [--tokens N] [--own-arenas] [--profile] times the engine's full-token decode against GenAI on the same
+// decoder (GENAI_DIR: tools/genai_model.py of SET), interleaved, with the share of the engine's decode spent inside ONNX Runtime
+// runs; --profile prints both decode steps' kernel time by operator instead.
 // --memory SET [--own-arenas] [--question TEXT] loads SET alone and prints the process's resident growth after the load, a full-token
 // answer and a pool V = 4 answer (one set a process: run it once per variant, alternating, to compare).
 // Each size's checkpoint is made once into --work (tools/make_hf_checkpoint.py), imported for the engine
@@ -109,6 +112,34 @@ if (cli.Has("--engine-ab"))
             a_runs = aRuns.Select(s => s.DecodeTokS), b_runs = bRuns.Select(s => s.DecodeTokS) });
     }
     Console.WriteLine(JsonSerializer.Serialize(new { a, b, reps, tokens, configs = rows }, json));
+    return 0;
+}
+if (cli.Has("--genai-ab"))
+{
+    // The engine's full-token frame against GenAI on the same set's decoder (GENAI_DIR: tools/genai_model.py of SET),
+    // its prompt as long as the engine's context, interleaved rep by rep, the first rep a warm-up: the decode gap alone.
+    if (TwoSets("--genai-ab") is not ({ } set, { } genaiDir)) return 2;
+    using var ours = new FrameLatency(set, Path.Combine(set, "golden", "image.png"), Prompt.Question,
+        new SessionConfig(ExecutionProvider.Cpu) { SharedCpuArena = !cli.Has("--own-arenas") });
+    var (kind, v) = ours.Configs()[0];
+    var first = ours.Run(kind, v, tokens);
+    using var golden = JsonDocument.Parse(File.ReadAllText(Path.Combine(set, "golden", "golden.json")));
+    int context = golden.RootElement.GetProperty("prefix_ids").GetArrayLength() + first.PrefillPositions;
+    if (cli.Has("--profile"))
+    {
+        var (byOp, runMs, steps) = GenAi.ProfileDecode(genaiDir, context, PromptSet.Ids(set), tokens);
+        Console.WriteLine($"GenAI decode step at context {context}: median {runMs:F1} ms a run (profiled), kernels {byOp.Values.Sum():F1} ms, over {steps} steps");
+        foreach (var (op, ms) in byOp.OrderByDescending(x => x.Value).Take(12)) Console.WriteLine($"  {op,-24} {ms,8:F2} ms/step");
+        Assistant.Bench.DecodeProfile.Print(set, context - 1, steps, Console.Out);
+        return 0;
+    }
+    using var genai = new GenAi(genaiDir, context, PromptSet.Ids(set));
+    genai.Run(tokens);
+    var shares = new List<double>();
+    var (oursTokS, genaiTokS) = Runs.Interleave(reps, () => { var s = ours.Run(kind, v, tokens); shares.Add(s.DecodeRunShare); return Ours.Of(s); }, () => genai.Run(tokens));
+    Console.WriteLine(JsonSerializer.Serialize(new { set, genai = genaiDir, context, reps, tokens, ours_decode_in_ort_runs = Runs.Median(shares),
+        ours_decode_tok_s = Runs.Median(oursTokS), genai_decode_tok_s = Runs.Median(genaiTokS),
+        ours_over_genai = Runs.Median(oursTokS) / Runs.Median(genaiTokS), ours_runs = oursTokS, genai_runs = genaiTokS }, json));
     return 0;
 }
 if (cli.Has("--memory"))
