@@ -38,8 +38,8 @@ public sealed class Sampler
     {
         float scale = 1f / _options.Temperature;
         if (_options.Temperature == 0f || float.IsInfinity(scale)) return ArgMax(logits);
-        if (!VocabMath.TryMax(logits, out float max))
-            throw new InferenceException("the decoder produced non-finite logits (NaN): the set's weights or its normalisation are broken", exitCode: 1);
+        if (!VocabMath.TryMax(logits, out float max) || !float.IsFinite(max))
+            throw new InferenceException("the decoder produced non-finite logits (NaN or infinity): the set's weights or its normalisation are broken", exitCode: 1);
         int n = logits.Length;
         if (_probs.Length < n)
         {

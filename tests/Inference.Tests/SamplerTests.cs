@@ -113,10 +113,12 @@ public sealed class SamplerTests
         Assert.InRange(head / (double)n, headMass - 0.01, headMass + 0.01);
     }
 
-    [Fact]
-    public void Sampling_ANaNLogit_IsAnErrorNotAToken()
+    [Theory]
+    [InlineData(float.NaN)]
+    [InlineData(float.PositiveInfinity)]
+    public void Sampling_ANonFiniteLogit_IsAnErrorNotAToken(float bad)
     {
-        float[] logits = [0.1f, float.NaN, 1.5f];
+        float[] logits = [0.1f, bad, 1.5f];
         var e = Assert.Throws<InferenceException>(() => new Sampler(new SamplingOptions(1.0f, 0.9f, 1)).Next(logits));
         Assert.Contains("non-finite logits", e.Message);
     }
