@@ -112,9 +112,9 @@ public sealed class ModelSet : IDisposable
         T Measured<T>(string component, Func<T> load) => opened.Measured(component, load);
         try
         {
-            InferenceSession Open(GraphSpec g)
+            InferenceSession Open(GraphSpec g, bool plannedMemory = true)
             {
-                var s = factory.Create(SetFile.Resolve(directory, g.File, "model file"));
+                var s = factory.Create(SetFile.Resolve(directory, g.File, "model file"), plannedMemory);
                 owned.Add(s);
                 return s;
             }
@@ -130,7 +130,7 @@ public sealed class ModelSet : IDisposable
                 throw new InferenceException($"manifest.json vision crop '{manifest.Vision.Crop}' is not one this build does (center, or none)");
             var vs = manifest.Vision;
             var visionGraph = vs.Graph;
-            var visionSession = Measured("vision", () => Open(visionGraph));
+            var visionSession = Measured("vision", () => Open(visionGraph, plannedMemory: false));
             // An imported set (multi_dim 0) has no multi-layer features: its graphs neither make nor read them.
             bool multi = vs.MultiDim > 0;
             GraphContract.Check(visionSession, visionGraph, ["pixel_values"], multi ? ["features", "features_multi"] : ["features"]);

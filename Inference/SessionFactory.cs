@@ -139,13 +139,18 @@ public sealed class SessionFactory
     };
 
     /// <summary>Loads one graph; a missing, empty or corrupt file is a one-line <see cref="InferenceException"/>.</summary>
-    public InferenceSession Create(string path)
+    /// <param name="path">The graph's file.</param>
+    /// <param name="plannedMemory">Whether ONNX Runtime may plan the graph's intermediate tensors into one block per
+    /// input shape (its memory pattern), kept in the arena after the run. False for the vision tower: one run of it is
+    /// the process's largest, and tensor by tensor its peak is lower (docs/PERFORMANCE.md, "Memory planned or not").</param>
+    public InferenceSession Create(string path, bool plannedMemory = true)
     {
         if (!File.Exists(path))
             throw new InferenceException($"model file not found: {path}");
         if (new FileInfo(path).Length == 0)
             throw new InferenceException($"model file is empty: {path}");
         using var options = CreateOptions();
+        if (!plannedMemory) options.EnableMemoryPattern = false;
         try
         {
             return new InferenceSession(path, options);
