@@ -163,7 +163,7 @@ internal static class ModelsCommand
         var option = new Option<int?>("--block")
         {
             Description = "with --quant: values per scale in the text graphs' blocks, 32 (the default, as llama.cpp's Q4_0), 64 or 128 " +
-                          "(a 4-bit decoder in about 15% less memory, rounded more coarsely; docs/PERFORMANCE.md)",
+                          "(a 4-bit decoder in about 15% less memory, an 8-bit one in about 10%, rounded more coarsely; docs/PERFORMANCE.md)",
         };
         option.AcceptOnlyFromAmong("32", "64", "128");
         return option;

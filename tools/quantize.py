@@ -451,7 +451,7 @@ def main(argv=None) -> int:
     p.add_argument("--quant", choices=sorted(BITS), required=True)
     p.add_argument("--block", type=int, choices=BLOCKS, default=BLOCK,
                    help="values per scale in the text graphs' blocks (default 32, as llama.cpp's Q4_0): 128 holds a 4-bit "
-                        "decoder in about 15%% less memory and rounds it more coarsely")
+                        "decoder in about 15%% less memory (an 8-bit one in about 10%%) and rounds it more coarsely")
     a = p.parse_args(argv)
     import scratch
     scratch.stop_on_signals()
