@@ -111,7 +111,7 @@ public sealed class AnswerDecoder : IDisposable
         // NaN logits (broken weights or normalisation) make every comparison false and the sampler pick id 0:
         // an error, never text.
         if (!float.IsFinite(_logits[id]))
-            throw new InferenceException("the decoder produced non-finite logits (NaN or infinity): the set's weights or its normalisation are broken", exitCode: 1);
+            throw Sampler.NonFiniteLogits();
         if (Array.IndexOf(_stop, id) >= 0)
         {
             End(AnswerEnd.StopToken);

@@ -39,7 +39,7 @@ public sealed class Sampler
         float scale = 1f / _options.Temperature;
         if (_options.Temperature == 0f || float.IsInfinity(scale)) return ArgMax(logits);
         if (!VocabMath.TryMax(logits, out float max) || !float.IsFinite(max))
-            throw new InferenceException("the decoder produced non-finite logits (NaN or infinity): the set's weights or its normalisation are broken", exitCode: 1);
+            throw NonFiniteLogits();
         int n = logits.Length;
         if (_probs.Length < n)
         {
@@ -136,6 +136,10 @@ public sealed class Sampler
         }
         return last;  // rounding left a sliver of r: the last token with any probability
     }
+
+    /// <summary>The one error for logits with a NaN or an infinity (broken weights or normalisation), never text.</summary>
+    internal static InferenceException NonFiniteLogits() =>
+        new InferenceException("the decoder produced non-finite logits (NaN or infinity): the set's weights or its normalisation are broken", exitCode: 1);
 
     /// <summary>The first index of the largest logit (<see cref="VocabMath.ArgMax"/>).</summary>
     public static int ArgMax(ReadOnlySpan<float> values) => VocabMath.ArgMax(values);
