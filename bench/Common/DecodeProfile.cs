@@ -13,27 +13,39 @@ namespace Assistant.Bench;
 internal static class DecodeProfile
 {
     /// <summary>
-    /// An ONNX Runtime profile's kernel time (ms) summed by operator and by provider (with its node count), read from
-    /// the file <see cref="InferenceSession.EndProfiling"/> wrote, which is deleted.
+    /// An ONNX Runtime profile's kernel time (ms) summed by operator and by provider (with its node count), and each
+    /// run's wall time, read from the file <see cref="InferenceSession.EndProfiling"/> wrote, which is deleted. The
+    /// first <paramref name="skipRuns"/> runs (a prompt, a warm-up) and their nodes are left out.
     /// </summary>
-    public static (Dictionary<string, double> ByOp, Dictionary<string, (double Ms, int Nodes)> ByProvider) KernelTimes(string file)
+    public static (Dictionary<string, double> ByOp, Dictionary<string, (double Ms, int Nodes)> ByProvider, List<double> RunMs) KernelTimes(
+        string file, int skipRuns = 0)
     {
-        var byOp = new Dictionary<string, double>();
-        var byProvider = new Dictionary<string, (double Ms, int Nodes)>();
+        var runs = new List<(double Start, double End)>();
+        var nodes = new List<(double Ts, string Op, string Provider, double Ms)>();
         using (var doc = JsonDocument.Parse(File.ReadAllText(file)))
             foreach (var e in doc.RootElement.EnumerateArray())
             {
-                if (e.GetProperty("cat").GetString() != "Node" || !e.GetProperty("name").GetString()!.EndsWith("_kernel_time")) continue;
+                string cat = e.GetProperty("cat").GetString()!, name = e.GetProperty("name").GetString()!;
+                double ts = e.GetProperty("ts").GetDouble(), dur = e.GetProperty("dur").GetDouble();
+                if (cat == "Session" && name == "model_run") runs.Add((ts, ts + dur));
+                if (cat != "Node" || !name.EndsWith("_kernel_time")) continue;
                 var args = e.GetProperty("args");
-                var op = args.GetProperty("op_name").GetString()!;
-                double ms = e.GetProperty("dur").GetDouble() / 1000.0;
-                byOp[op] = byOp.GetValueOrDefault(op) + ms;
                 var provider = args.TryGetProperty("provider", out var p) ? p.GetString() ?? "?" : "?";
-                var (sum, nodes) = byProvider.GetValueOrDefault(provider);
-                byProvider[provider] = (sum + ms, nodes + 1);
+                nodes.Add((ts, args.GetProperty("op_name").GetString()!, provider, dur / 1000.0));
             }
         File.Delete(file);
-        return (byOp, byProvider);
+        runs.Sort();
+        double from = skipRuns > 0 && runs.Count >= skipRuns ? runs[skipRuns - 1].End : double.NegativeInfinity;
+        var byOp = new Dictionary<string, double>();
+        var byProvider = new Dictionary<string, (double Ms, int Nodes)>();
+        foreach (var (ts, op, provider, ms) in nodes)
+        {
+            if (ts < from) continue;
+            byOp[op] = byOp.GetValueOrDefault(op) + ms;
+            var (sum, count) = byProvider.GetValueOrDefault(provider);
+            byProvider[provider] = (sum + ms, count + 1);
+        }
+        return (byOp, byProvider, [.. runs.Skip(skipRuns).Select(r => (r.End - r.Start) / 1000.0)]);
     }
 
     public static void Print(string set, int past, int steps, TextWriter o, bool cuda = false)
@@ -79,7 +91,7 @@ internal static class DecodeProfile
             if (s > 0) wall.Add(clock.Elapsed.TotalMilliseconds);
         }
         foreach (var v in values) v.Dispose();
-        var (byOp, byProvider) = KernelTimes(session.EndProfiling());
+        var (byOp, byProvider, _) = KernelTimes(session.EndProfiling());
         double total = byOp.Values.Sum();
         o.WriteLine($"decode step of {d.Name} at context {past + 1}, cache {(d.KvInPlace ? "in place" : "appended")}: median {wall.Order().ElementAt(wall.Count / 2):F1} ms wall over {steps} steps (warm-up included in the kernel sums below)");
         foreach (var (provider, (ms, nodes)) in byProvider.OrderByDescending(x => x.Value.Ms))

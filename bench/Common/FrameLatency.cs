@@ -72,12 +72,12 @@ internal sealed class FrameLatency : IDisposable
         var timings = new StageTimings();
         var clock = Stopwatch.StartNew();
         double first = 0, last = 0;
-        long runFirst = 0, runLast = 0;
+        TimeSpan runFirst = default, runLast = default;  // the set's ONNX Runtime time: only the decoder runs between tokens
         int n = 0;
         await foreach (var _ in pipeline.AnswerAsync(frame, config, timings, new FrameStats()))
         {
-            if (n++ == 0) (first, runFirst) = (clock.Elapsed.TotalMilliseconds, DecoderRunTicks());
-            (last, runLast) = (clock.Elapsed.TotalMilliseconds, DecoderRunTicks());
+            if (n++ == 0) (first, runFirst) = (clock.Elapsed.TotalMilliseconds, _set.RunTime);
+            (last, runLast) = (clock.Elapsed.TotalMilliseconds, _set.RunTime);
         }
         // The same picture again: the encoder's features and the visual tokens are reused; only the prefill and the first token run.
         var again = Stopwatch.StartNew();
@@ -88,14 +88,7 @@ internal sealed class FrameLatency : IDisposable
             break;
         }
         return new FrameSample(v, first, staticTtft, timings[Stage.Vision], timings[Stage.VisualPrefill], timings.VisualPositions,
-            (n - 1) / ((last - first) / 1000), Stopwatch.GetElapsedTime(runFirst, runLast).TotalMilliseconds / (last - first));
-    }
-
-    private long DecoderRunTicks()
-    {
-        long ticks = 0;
-        foreach (var d in _set.Decoders) ticks += d.RunTicks;
-        return ticks;
+            (n - 1) / ((last - first) / 1000), (runLast - runFirst).TotalMilliseconds / (last - first));
     }
 
     public void Dispose()

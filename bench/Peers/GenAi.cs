@@ -31,10 +31,7 @@ internal sealed class GenAi : IDisposable
 
     public Sample Run(int tokens)
     {
-        using var parameters = new GeneratorParams(_model);
-        // Exactly `tokens` answer tokens: no early stop on a stop id (random weights may pick one).
-        parameters.SetSearchOption("max_length", _prompt.Length + tokens);
-        parameters.SetSearchOption("min_length", _prompt.Length + tokens);
+        using var parameters = Exactly(_model, _prompt.Length, tokens);
         var clock = Stopwatch.StartNew();
         using var generator = new Generator(_model, parameters);
         generator.AppendTokens(_prompt);
@@ -44,6 +41,16 @@ internal sealed class GenAi : IDisposable
         for (int i = 1; i < tokens; i++) generator.GenerateNextToken();
         double decodeS = decode.Elapsed.TotalSeconds;
         return new Sample(0, ttft, ttft, 0, ttft, _prompt.Length, (tokens - 1) / decodeS, Runs.RssMb());
+    }
+
+    /// <summary>A generation of exactly <paramref name="tokens"/> answer tokens after a prompt of <paramref name="prompt"/>
+    /// ids: no early stop on a stop id (random weights may pick one).</summary>
+    private static GeneratorParams Exactly(Model model, int prompt, int tokens)
+    {
+        var parameters = new GeneratorParams(model);
+        parameters.SetSearchOption("max_length", prompt + tokens);
+        parameters.SetSearchOption("min_length", prompt + tokens);
+        return parameters;
     }
 
     /// <summary>The next-token logits after each prompt, from a new generator per prompt (the prompt set's GenAI column).</summary>
@@ -76,31 +83,15 @@ internal sealed class GenAi : IDisposable
         using (var model = Load(dir, prefix))
         {
             var prompt = PromptSet.Positions(positions, ids);
-            using var parameters = new GeneratorParams(model);
-            parameters.SetSearchOption("max_length", prompt.Length + tokens);
-            parameters.SetSearchOption("min_length", prompt.Length + tokens);
+            using var parameters = Exactly(model, prompt.Length, tokens);
             using var generator = new Generator(model, parameters);
             generator.AppendTokens(prompt);
             for (int i = 0; i < tokens; i++) generator.GenerateNextToken();
         }
         var file = Directory.GetFiles(Path.GetDirectoryName(prefix)!, Path.GetFileName(prefix) + "*.json").Single();
-        var runs = new List<(double Start, double End)>();
-        var nodes = new List<(double Ts, string Op, double Ms)>();
-        using (var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(file)))
-            foreach (var e in doc.RootElement.EnumerateArray())
-            {
-                string cat = e.GetProperty("cat").GetString()!, name = e.GetProperty("name").GetString()!;
-                double ts = e.GetProperty("ts").GetDouble(), dur = e.GetProperty("dur").GetDouble();
-                if (cat == "Session" && name == "model_run") runs.Add((ts, ts + dur));
-                else if (cat == "Node" && name.EndsWith("_kernel_time")) nodes.Add((ts, e.GetProperty("args").GetProperty("op_name").GetString()!, dur / 1000));
-            }
-        File.Delete(file);
-        var decode = runs.OrderBy(r => r.Start).Skip(2).ToList();  // the prompt's run and the first step's (a warm-up)
-        var byOp = new Dictionary<string, double>();
-        foreach (var (ts, op, ms) in nodes)
-            if (decode.Any(r => ts >= r.Start && ts <= r.End)) byOp[op] = byOp.GetValueOrDefault(op) + ms / decode.Count;
-        var walls = decode.Select(r => (r.End - r.Start) / 1000).Order().ToList();
-        return (byOp, walls[walls.Count / 2], decode.Count);
+        // Left out: the prompt's run and the first step's (a warm-up).
+        var (byOp, _, runMs) = DecodeProfile.KernelTimes(file, skipRuns: 2);
+        return (byOp.ToDictionary(kv => kv.Key, kv => kv.Value / runMs.Count), runMs.Order().ElementAt(runMs.Count / 2), runMs.Count);
     }
 
     /// <summary>
