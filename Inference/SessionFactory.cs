@@ -33,6 +33,15 @@ public sealed record SessionConfig(ExecutionProvider Provider = ExecutionProvide
     public bool SharedCpuArena { get; init; } = true;
 
     /// <summary>
+    /// Whether ONNX Runtime plans a graph's intermediate tensors into one block per input shape (its memory pattern,
+    /// kept in the arena after the run): null, as the provider's settings say (<see cref="ProviderSettings.MemoryPattern"/>:
+    /// off on the CPU, where tensor by tensor the process holds about 20 MB less at no measured cost in time,
+    /// docs/PERFORMANCE.md "Memory planned or not"); true or false for every graph but the vision tower, which is
+    /// never planned (<see cref="SessionFactory.Create(string, bool)"/>).
+    /// </summary>
+    public bool? PlannedMemory { get; init; }
+
+    /// <summary>
     /// From an --ep value: cpu, auto, cuda or dml, and for the GPU providers an adapter or device index after a
     /// colon (dml:1 is the second DirectML adapter, in DXGI's order); anything else is one line.
     /// </summary>
@@ -56,7 +65,9 @@ public sealed record SessionConfig(ExecutionProvider Provider = ExecutionProvide
 /// <param name="Name">The name the generic AppendExecutionProvider takes (null: nothing to append that way; the
 /// CPU needs nothing, and CUDA has a call of its own, AppendExecutionProvider_CUDA with the device id).</param>
 /// <param name="Options">The provider's own options.</param>
-/// <param name="MemoryPattern">Whether ONNX Runtime's memory pattern optimisation stays on.</param>
+/// <param name="MemoryPattern">Whether ONNX Runtime's memory pattern optimisation stays on: off for DirectML, which
+/// requires it, and on the CPU, where it saves nothing measurable in time and holds about 20 MB more (the largest run's
+/// plan, kept in the arena); on for CUDA, as the H200 run measured it.</param>
 /// <param name="Sequential">Whether nodes must run one at a time.</param>
 public sealed record ProviderSettings(string? Name, IReadOnlyDictionary<string, string> Options, bool MemoryPattern, bool Sequential)
 {
@@ -78,7 +89,7 @@ public sealed record ProviderSettings(string? Name, IReadOnlyDictionary<string, 
         ExecutionProvider.Dml => new("DML", new Dictionary<string, string> { ["device_id"] = deviceId.ToString(System.Globalization.CultureInfo.InvariantCulture) },
             MemoryPattern: false, Sequential: true) { CopiesInputsAtBind = true },
         ExecutionProvider.Cuda => new(null, new Dictionary<string, string>(), MemoryPattern: true, Sequential: false) { CopiesInputsAtBind = true },
-        _ => new(null, new Dictionary<string, string>(), MemoryPattern: true, Sequential: false),
+        _ => new(null, new Dictionary<string, string>(), MemoryPattern: false, Sequential: false),
     };
 }
 
@@ -141,8 +152,9 @@ public sealed class SessionFactory
     /// <summary>Loads one graph; a missing, empty or corrupt file is a one-line <see cref="InferenceException"/>.</summary>
     /// <param name="path">The graph's file.</param>
     /// <param name="plannedMemory">Whether ONNX Runtime may plan the graph's intermediate tensors into one block per
-    /// input shape (its memory pattern), kept in the arena after the run. False for the vision tower: one run of it is
-    /// the process's largest, and tensor by tensor its peak is lower (docs/PERFORMANCE.md, "Memory planned or not").</param>
+    /// input shape (its memory pattern), kept in the arena after the run: true leaves it to <see cref="SessionConfig.PlannedMemory"/>
+    /// and the provider; false on every provider, as for the vision tower: one run of it is the process's largest, and
+    /// tensor by tensor its peak is lower (docs/PERFORMANCE.md, "Memory planned or not").</param>
     public InferenceSession Create(string path, bool plannedMemory = true)
     {
         if (!File.Exists(path))
@@ -188,7 +200,7 @@ public sealed class SessionFactory
         try
         {
             var settings = ProviderSettings.For(Provider, Config.DeviceId);
-            if (!settings.MemoryPattern) options.EnableMemoryPattern = false;
+            options.EnableMemoryPattern = Config.PlannedMemory ?? settings.MemoryPattern;
             if (settings.Sequential) options.ExecutionMode = ExecutionMode.ORT_SEQUENTIAL;
             if (SharesCpuArena) options.AddSessionConfigEntry("session.use_env_allocators", "1");
             if (Provider == ExecutionProvider.Cuda) options.AppendExecutionProvider_CUDA(Config.DeviceId);

@@ -11,12 +11,13 @@
 // --ab SET_A SET_B [--context 600] times two sets' decoder graphs that way, interleaved. --tower-ab A B [--image PNG] [--profile]
 // times two vision towers (each a set or an ONNX file) on one picture, interleaved, and gives the cosine of every
 // output they share to A's (an int8 tower against its F32 one: tools/quantize.py, tools/tower_layers.py), and with --profile the kernel time by operator.
-// --engine-ab SET_A SET_B [--configs full:576,pool:4] [--tokens N] [--question TEXT] times two sets through the engine's whole frame,
-// interleaved (a decoder whose cache is written in place against one that appends to it, say).
+// --engine-ab SET_A SET_B [--configs full:576,pool:4] [--tokens N] [--question TEXT] [--b-planned|--b-unplanned] times two sets
+// through the engine's whole frame, interleaved (a decoder whose cache is written in place against one that appends to it, say;
+// or one set twice, B with ONNX Runtime's memory pattern forced on or off for its text graphs).
 // --genai-ab SET GENAI_DIR [--tokens N] [--own-arenas] [--profile] times the engine's full-token decode against GenAI on the same
 // decoder (GENAI_DIR: tools/genai_model.py of SET), interleaved, with the share of the engine's decode spent inside ONNX Runtime
 // runs; --profile prints both decode steps' kernel time by operator instead.
-// --memory SET [--own-arenas] [--question TEXT] loads SET alone and prints the process's resident growth after the load, a full-token
+// --memory SET [--own-arenas] [--planned|--unplanned] [--question TEXT] loads SET alone and prints the process's resident growth after the load, a full-token
 // answer and a pool V = 4 answer (one set a process: run it once per variant, alternating, to compare).
 // Each size's checkpoint is made once into --work (tools/make_hf_checkpoint.py), imported for the engine
 // (tools/import_hf.py) and written as GGUF for llama.cpp (tools/export_gguf.py). Runs are interleaved (ours and
@@ -61,6 +62,8 @@ if (cli.Has("--from"))
     Console.Error.WriteLine($"error: {option} takes two model sets: SET_A SET_B");
     return null;
 }
+// ONNX Runtime's memory pattern forced on (PREFIXplanned) or off (PREFIXunplanned) for the text graphs; null: the provider's.
+bool? Planned(string prefix) => cli.Has(prefix + "planned") ? true : cli.Has(prefix + "unplanned") ? false : null;
 if (cli.Has("--agreement"))
 {
     if (TwoSets("--agreement") is not ({ } reference, { } other)) return 2;
@@ -95,7 +98,8 @@ if (cli.Has("--engine-ab"))
     if (TwoSets("--engine-ab") is not ({ } a, { } b)) return 2;
     var question = cli.Get("--question", Prompt.Question);  // a world set knows only its world's words
     using var first = new FrameLatency(a, Path.Combine(a, "golden", "image.png"), question, new SessionConfig(ExecutionProvider.Cpu));
-    using var second = new FrameLatency(b, Path.Combine(b, "golden", "image.png"), question, new SessionConfig(ExecutionProvider.Cpu));
+    using var second = new FrameLatency(b, Path.Combine(b, "golden", "image.png"), question,
+        new SessionConfig(ExecutionProvider.Cpu) { PlannedMemory = Planned("--b-") });
     var configs = cli.Has("--configs")
         ? cli.Get("--configs", "").Split(',').Select(c => c.Split(':')).Select(p => (Kind: p[0], V: p.Length > 1 ? int.Parse(p[1]) : 0)).ToList()
         : first.Configs().Intersect(second.Configs()).ToList();
@@ -146,7 +150,7 @@ if (cli.Has("--memory"))
 {
     var set = args.SkipWhile(x => x != "--memory").Skip(1).FirstOrDefault();
     if (set is null || set.StartsWith("--")) { Console.Error.WriteLine("error: --memory takes a model set"); return 2; }
-    var config = new SessionConfig(ExecutionProvider.Cpu) { SharedCpuArena = !cli.Has("--own-arenas") };
+    var config = new SessionConfig(ExecutionProvider.Cpu) { SharedCpuArena = !cli.Has("--own-arenas"), PlannedMemory = Planned("--") };
     double before = Runs.RssMb();
     using var frames = new FrameLatency(set, Path.Combine(set, "golden", "image.png"), cli.Get("--question", Prompt.Question), config);
     double loaded = Runs.RssMb();
@@ -163,7 +167,7 @@ if (cli.Has("--memory"))
         fullRuns.Add(frames.Run(fullKind, fullV, tokens));
         poolRuns.Add(frames.Run("pool", 4, tokens));
     }
-    var growth = new { set, shared_cpu_arena = config.SharedCpuArena, load_mb = loaded - before, after_full_mb = full - before,
+    var growth = new { set, shared_cpu_arena = config.SharedCpuArena, planned_memory = config.PlannedMemory?.ToString() ?? "provider default", load_mb = loaded - before, after_full_mb = full - before,
         after_pool4_mb = pool - before, after_timed_mb = Runs.RssMb() - before, managed_mb = GC.GetTotalMemory(false) / 1048576.0,
         full_ttft_ms = Runs.Median(fullRuns.Select(r => r.TtftMs)), full_decode_tok_s = Runs.Median(fullRuns.Select(r => r.DecodeTokS)),
         pool4_ttft_ms = Runs.Median(poolRuns.Select(r => r.TtftMs)), pool4_decode_tok_s = Runs.Median(poolRuns.Select(r => r.DecodeTokS)) };

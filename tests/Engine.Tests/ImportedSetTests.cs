@@ -82,10 +82,27 @@ public sealed class ImportedSetTests
     {
         // One arena for the process (the default) changes where activations live, not what is computed: the tower's
         // features and the first answer logits are the same to the bit as with one arena per session.
-        var made = HfCheckpoints.Get("siglip");
         var own = new SessionFactory(new SessionConfig(ExecutionProvider.Cpu) { SharedCpuArena = false });
         Assert.True(Cpu.SharesCpuArena);
         Assert.False(own.SharesCpuArena);
+        AnswersTheSameToTheBit(Cpu, own);
+    }
+
+    [Fact]
+    public void UnplannedMemory_IsTheCpuDefault_AndAnswersAsPlannedSessions()
+    {
+        // Without ONNX Runtime's memory pattern (the CPU's default) tensors are taken from the arena one by one: where
+        // they live changes, not what is computed.
+        Assert.Null(Cpu.Config.PlannedMemory);
+        Assert.False(ProviderSettings.For(Cpu.Provider, 0).MemoryPattern);
+        AnswersTheSameToTheBit(Cpu, new SessionFactory(new SessionConfig(ExecutionProvider.Cpu) { PlannedMemory = true }));
+    }
+
+    // The siglip import's tower features and first full-token answer logits through two factories: equal to the bit,
+    // and the first within Tolerance of the importer's PyTorch.
+    private static void AnswersTheSameToTheBit(SessionFactory first, SessionFactory second)
+    {
+        var made = HfCheckpoints.Get("siglip");
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(made.Set, "golden", "golden.json")));
         var g = doc.RootElement;
         (float[] Features, float[] Logits) Run(SessionFactory factory)
@@ -103,11 +120,11 @@ public sealed class ImportedSetTests
                 compressor.VisualTokens.AsSpan(0, v * lm.Spec.Dim), Golden.Ints(g.GetProperty("question_ids")));
             return (lease.Vision.Features.ToArray(), logits);
         }
-        var shared = Run(Cpu);
-        var separate = Run(own);
-        Assert.Equal(0f, Golden.MaxAbsDiff(shared.Features, separate.Features));
-        Assert.Equal(0f, Golden.MaxAbsDiff(shared.Logits, separate.Logits));
-        float diff = Golden.MaxAbsDiff(Golden.Floats(g.GetProperty("answers").GetProperty("full").GetProperty("prefill_logits")), shared.Logits);
+        var a = Run(first);
+        var b = Run(second);
+        Assert.Equal(0f, Golden.MaxAbsDiff(a.Features, b.Features));
+        Assert.Equal(0f, Golden.MaxAbsDiff(a.Logits, b.Logits));
+        float diff = Golden.MaxAbsDiff(Golden.Floats(g.GetProperty("answers").GetProperty("full").GetProperty("prefill_logits")), a.Logits);
         Assert.True(diff < Tolerance, $"first logits differ from PyTorch by {diff}");
     }
 

@@ -64,8 +64,9 @@ public sealed class ExecutionProviderTests
         Assert.Equal(new Dictionary<string, string> { ["device_id"] = "2" }, dml.Options);
         var cpu = ProviderSettings.For(ExecutionProvider.Cpu, 0);
         Assert.Null(cpu.Name);
-        Assert.True(cpu.MemoryPattern);
+        Assert.False(cpu.MemoryPattern);  // measured: about 20 MB less held, no time lost (docs/PERFORMANCE.md)
         Assert.False(cpu.Sequential);
+        Assert.True(ProviderSettings.For(ExecutionProvider.Cuda, 0).MemoryPattern);  // as the H200 run measured it
     }
 
     [Fact]
