@@ -83,13 +83,21 @@ internal static class Ort
 
     public static OrtEnv Environment => Env.Value;
 
+    // The shared CPU arena's first region: address space, of which only the pages a run touches become resident, so a
+    // small set pays nothing for it.
+    private const int ArenaFirstRegionBytes = 128 << 20;
+
     // One arena for every CPU session that asks for it (session.use_env_allocators): a set's graphs run one after
     // another in a frame (the tower, a compressor, the prefill, the steps), so the activations each session's own
     // arena would keep for its largest run can share one pool, which holds the largest of them instead of their sum.
     private static readonly Lazy<bool> CpuArena = new(() =>
     {
         using var info = new OrtMemoryInfo(OrtMemoryInfo.allocatorCPU, OrtAllocatorType.ArenaAllocator, 0, OrtMemType.Default);
-        using var arena = new OrtArenaCfg(0, -1, -1, -1);  // ONNX Runtime's defaults: no limit, its extension strategy
+        // No limit and ONNX Runtime's extension strategy (each new region twice the last), but a first region of
+        // ArenaFirstRegionBytes instead of 1 MB: a 0.5B frame's tensors then fit one region, where freed chunks
+        // coalesce, instead of a chain of doubling ones whose small regions cannot take the large tensors
+        // (docs/PERFORMANCE.md, "The arena's first region": 10-14 MB less resident after a full-token answer).
+        using var arena = new OrtArenaCfg(0, -1, ArenaFirstRegionBytes, -1);
         try
         {
             Environment.CreateAndRegisterAllocator(info, arena);
