@@ -23,20 +23,12 @@ internal sealed record LogitAgreement(int Prompts, double Top1, double MaxAbs, d
             int n = Math.Min(r.Length, o.Length);
             double m = 0;
             for (int i = 0; i < n; i++) m = Math.Max(m, Math.Abs(r[i] - o[i]));
-            if (ArgMax(r.AsSpan(0, n)) == ArgMax(o.AsSpan(0, n))) agree++;
+            if (VocabMath.ArgMax(r.AsSpan(0, n)) == VocabMath.ArgMax(o.AsSpan(0, n))) agree++;
             max = Math.Max(max, m);
             meanMax += m / reference.Count;
             spread += (r.Max() - r.Min()) / reference.Count;
         }
         return new LogitAgreement(reference.Count, (double)agree / reference.Count, max, meanMax, spread);
-    }
-
-    public static int ArgMax(ReadOnlySpan<float> values)
-    {
-        int best = 0;
-        for (int i = 1; i < values.Length; i++)
-            if (values[i] > values[best]) best = i;
-        return best;
     }
 }
 

@@ -66,7 +66,7 @@ internal sealed class BareOrt : IDisposable
         past = [.. results.Skip(1)];
         using var logits = results[0];
         var all = logits.GetTensorDataAsSpan<float>();
-        return LogitAgreement.ArgMax(all[^_spec.VocabSize..]);
+        return VocabMath.ArgMax(all[^_spec.VocabSize..]);
     }
 
     public void Dispose()

@@ -82,7 +82,7 @@ internal sealed class LlamaCpp : IDisposable
             if (_mtmd.EvaluateChunks(chunks!, _context.NativeHandle, ref past, 0, 2048, true) != 0)
                 throw new InvalidOperationException("mtmd evaluate failed");
             var logits = _context.NativeHandle.GetLogitsIth(-1);
-            int next = ArgMax(logits);
+            int next = VocabMath.ArgMax(logits);
             double ttft = clock.Elapsed.TotalMilliseconds;
             int imageTokens = 0, positions = 0;
             foreach (var c in chunks!.Enumerate())
@@ -103,7 +103,7 @@ internal sealed class LlamaCpp : IDisposable
                 batch.Clear();
                 batch.Add((LLamaToken)next, past++, (LLamaSeqId)0, true);
                 if (_context.Decode(batch) != DecodeResult.Ok) throw new InvalidOperationException("llama.cpp decode failed");
-                next = ArgMax(_context.NativeHandle.GetLogitsIth(0));
+                next = VocabMath.ArgMax(_context.NativeHandle.GetLogitsIth(0));
             }
             double decodeS = decode.Elapsed.TotalSeconds;
             return new Sample(imageTokens, ttft, ttft, visionMs, ttft - visionMs, positions, (tokens - 1) / decodeS, Runs.RssMb());
@@ -121,14 +121,6 @@ internal sealed class LlamaCpp : IDisposable
 
         [System.Runtime.InteropServices.DllImport("mtmd")]
         public static extern int mtmd_encode_chunk(IntPtr context, IntPtr chunk);
-    }
-
-    private static int ArgMax(Span<float> values)
-    {
-        int best = 0;
-        for (int i = 1; i < values.Length; i++)
-            if (values[i] > values[best]) best = i;
-        return best;
     }
 
     public void Dispose()
